@@ -1,0 +1,354 @@
+"""Train a CSDformer: float pre-training, then QAT fine-tuning; export for csdpack.
+
+    python -m csdformer.train --config Toolchain/configs/fmnist-tiny.json --out runs/fmnist-tiny
+
+Runs single-process, or unchanged under ``torchrun --nproc_per_node N``
+(DDP: gloo on CPU, nccl on GPU). A checkpoint is written after every epoch
+and a rerun of the same command resumes from it (``--restart`` starts over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import data as datasets
+from .export import export_model
+from .model import CSDformer, ModelConfig, count_params
+from .quant import QCFS
+
+CHECKPOINT = "checkpoint.pt"
+
+
+# ----------------------------------------------------------------------------- config
+
+DEFAULT_TRAIN = {
+    "float_epochs": 10,
+    "qat_epochs": 5,
+    "batch_size": 128,
+    "lr": 2e-3,
+    "qat_lr": 5e-4,
+    "weight_decay": 0.05,
+    "warmup_epochs": 1,
+    "label_smoothing": 0.1,
+    "augment_pad": 2,
+    "augment_flip": True,
+    "calibration_batches": 4,
+    "seed": 0,
+}
+
+
+def load_config(path: str) -> dict:
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise SystemExit(f"error: cannot read config {path}: {e}")
+    unknown = set(cfg) - {"dataset", "model", "train"}
+    if unknown:
+        raise SystemExit(f"error: {path}: unknown top-level keys {sorted(unknown)}")
+    train = dict(DEFAULT_TRAIN)
+    bad = set(cfg.get("train", {})) - set(DEFAULT_TRAIN)
+    if bad:
+        raise SystemExit(f"error: {path}: unknown train keys {sorted(bad)}")
+    train.update(cfg.get("train", {}))
+    return {"dataset": cfg.get("dataset", "fashion-mnist"), "model": cfg.get("model", {}), "train": train}
+
+
+# ----------------------------------------------------------------------------- distributed
+
+class Dist:
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device("cpu")
+        if self.world > 1:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, values: list[float]) -> list[float]:
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(t)
+        return t.tolist()
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1:
+            dist.destroy_process_group()
+
+
+# ----------------------------------------------------------------------------- pieces
+
+def param_groups(model: CSDformer, weight_decay: float) -> list[dict]:
+    """Weight decay on conv/linear weights only (not BN, biases, steps, positions)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if name.endswith("weight") and ".bn." not in name else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def cosine_lambda(total_steps: int, warmup_steps: int):
+    def f(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+@torch.no_grad()
+def calibrate(model: CSDformer, images: torch.Tensor, run: Dist, batches: int, batch_size: int) -> None:
+    """Initialise every quantizer's clip (lambda) before QAT.
+
+    Runs the float model, samples each quantizer's positive inputs and picks the
+    lambda (from a grid of percentiles) with the least squared quantization
+    error against ReLU. Ranks average their choices.
+    """
+    samples: dict[str, list[torch.Tensor]] = {}
+    hooks = []
+    for name, q in model.quantizers():
+        def hook(mod, args, name=name):
+            x = args[0].detach().flatten()
+            x = x[x > 0]
+            if x.numel() > 50_000:
+                x = x[torch.randint(0, x.numel(), (50_000,), device=x.device)]
+            samples.setdefault(name, []).append(x.float())
+        hooks.append(q.register_forward_pre_hook(hook))
+    model.eval()
+    for i in range(batches):
+        chunk = images[i * batch_size:(i + 1) * batch_size]
+        if chunk.numel() == 0:
+            break
+        model(datasets.to_model_input(chunk.to(run.device)))
+    for h in hooks:
+        h.remove()
+    chosen = []
+    for name, q in model.quantizers():
+        x = torch.cat(samples.get(name, [torch.ones(1, device=run.device)]))
+        if x.numel() == 0:
+            x = torch.ones(1, device=run.device)
+        grid = torch.quantile(x, torch.linspace(0.90, 1.0, 41, device=x.device))
+        best, best_err = float(grid[-1]), float("inf")
+        for lam in grid.tolist():
+            if lam <= 0:
+                continue
+            s = lam / q.levels
+            err = float(((torch.clamp(torch.floor(x / s + 0.5), 0, q.levels) * s - x) ** 2).mean())
+            if err < best_err:
+                best, best_err = lam, err
+        chosen.append(best)
+    chosen = run.sum(chosen)
+    for (name, q), total in zip(model.quantizers(), chosen):
+        q.clip.fill_(total / run.world)
+
+
+def shard(n: int, run: Dist, generator: torch.Generator) -> torch.Tensor:
+    """A shuffled permutation, identical on every rank, cut into this rank's share."""
+    perm = torch.randperm(n, generator=generator)
+    per_rank = n // run.world
+    return perm[run.rank * per_rank:(run.rank + 1) * per_rank]
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, split: datasets.Split, run: Dist, batch_size: int = 1000,
+             collect: bool = False) -> tuple[float, torch.Tensor | None]:
+    """Top-1 accuracy on ``split`` (sharded across ranks); optionally every prediction (rank-local, unsharded)."""
+    model.eval()
+    if collect:  # predictions for every image: each rank runs all (only rank 0 uses them)
+        idx = torch.arange(len(split))
+    else:
+        idx = torch.arange(run.rank, len(split), run.world)
+    correct, preds = 0, []
+    for start in range(0, idx.numel(), batch_size):
+        sel = idx[start:start + batch_size]
+        x = datasets.to_model_input(split.images[sel].to(run.device))
+        p = model(x).argmax(dim=1).cpu()
+        correct += int((p == split.labels[sel]).sum())
+        preds.append(p)
+    if collect:
+        return correct / len(split), torch.cat(preds)
+    c, n = run.sum([correct, idx.numel()])
+    return c / n, None
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m csdformer.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="JSON: dataset, model, train (see docs/TRAINING.md)")
+    ap.add_argument("--out", required=True, help="output folder: checkpoint and export")
+    ap.add_argument("--data-dir", default=None, help="data set folder (default for fashion-mnist: %s)" % datasets.FASHION_MNIST_DIR)
+    ap.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
+    ap.add_argument("--limit-test", type=int, default=None, help="use only the first N test images")
+    ap.add_argument("--float-epochs", type=int, default=None, help="override train.float_epochs")
+    ap.add_argument("--qat-epochs", type=int, default=None, help="override train.qat_epochs")
+    ap.add_argument("--max-steps", type=int, default=None, help="stop each epoch after N steps (smoke tests)")
+    ap.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    command = "python -m csdformer.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+
+    cfg = load_config(args.config)
+    tcfg = cfg["train"]
+    if args.float_epochs is not None:
+        tcfg["float_epochs"] = args.float_epochs
+    if args.qat_epochs is not None:
+        tcfg["qat_epochs"] = args.qat_epochs
+    try:
+        mcfg = ModelConfig.from_dict(cfg["model"])
+    except (TypeError, ValueError) as e:
+        raise SystemExit(f"error: {args.config}: {e}")
+    try:
+        train_set = datasets.load(cfg["dataset"], "train", args.data_dir).subset(args.limit_train)
+        test_set = datasets.load(cfg["dataset"], "test", args.data_dir).subset(args.limit_test)
+    except datasets.DatasetError as e:
+        raise SystemExit(f"error: {e}")
+    if tuple(train_set.images.shape[1:]) != (mcfg.in_channels, *mcfg.image_size):
+        raise SystemExit(f"error: data set images are {tuple(train_set.images.shape[1:])}, model expects "
+                         f"{(mcfg.in_channels, *mcfg.image_size)}")
+
+    run = Dist()
+    torch.manual_seed(tcfg["seed"])
+    os.makedirs(args.out, exist_ok=True)
+    model = CSDformer(mcfg).to(run.device)
+    ckpt_path = os.path.join(args.out, CHECKPOINT)
+    phases = [("float", tcfg["float_epochs"], tcfg["lr"]), ("qat", tcfg["qat_epochs"], tcfg["qat_lr"])]
+    total_epochs = sum(e for _, e, _ in phases)
+    state = {"epoch": 0, "history": [], "train_seconds": 0.0, "float_test_accuracy": None}
+    resume = None
+    if os.path.exists(ckpt_path) and not args.restart:
+        resume = torch.load(ckpt_path, map_location=run.device, weights_only=False)
+        state = resume["state"]
+        model.set_phase(resume["phase"])
+        model.load_state_dict(resume["model"])
+        if run.main:
+            print(f"resuming from {ckpt_path} after epoch {state['epoch']}/{total_epochs}", flush=True)
+    if run.main:
+        print(f"model: {count_params(model)} parameters, {mcfg.tokens} tokens x width {mcfg.embed_dim}, "
+              f"T={mcfg.time_steps} L={mcfg.levels}; world size {run.world} on {run.device}", flush=True)
+
+    steps_per_epoch = len(train_set) // run.world // tcfg["batch_size"]
+    if args.max_steps:
+        steps_per_epoch = min(steps_per_epoch, args.max_steps)
+    if steps_per_epoch < 1:
+        raise SystemExit("error: fewer training images than one batch per rank")
+
+    epoch_base = 0
+    for phase, epochs, lr in phases:
+        if state["epoch"] >= epoch_base + epochs:
+            epoch_base += epochs
+            continue
+        entering = state["epoch"] == epoch_base
+        if phase == "qat" and entering:
+            model.set_phase("float")
+            calibrate(model, train_set.images, run, tcfg["calibration_batches"], tcfg["batch_size"])
+        model.set_phase(phase)
+        for _, q in model.quantizers():
+            q.clip.requires_grad_(phase == "qat")
+        ddp = torch.nn.parallel.DistributedDataParallel(model) if run.world > 1 else model
+        opt = torch.optim.AdamW(param_groups(model, tcfg["weight_decay"]), lr=lr)
+        warmup = tcfg["warmup_epochs"] * steps_per_epoch if phase == "float" else 0
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(epochs * steps_per_epoch, warmup))
+        if resume is not None and not entering and resume["phase"] == phase:
+            opt.load_state_dict(resume["optimizer"])
+            sched.load_state_dict(resume["scheduler"])
+        resume = None
+
+        while state["epoch"] < epoch_base + epochs:
+            epoch = state["epoch"]
+            gen = torch.Generator().manual_seed(tcfg["seed"] * 100_003 + epoch)
+            idx = shard(len(train_set), run, gen)
+            ddp.train()
+            started = time.time()
+            loss_sum, correct, seen = 0.0, 0, 0
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{total_epochs} [{phase}]",
+                       disable=not run.main or args.no_progress, leave=False, dynamic_ncols=True)
+            for step in bar:
+                sel = idx[step * tcfg["batch_size"]:(step + 1) * tcfg["batch_size"]]
+                x = datasets.augment(train_set.images[sel], tcfg["augment_pad"], tcfg["augment_flip"], gen)
+                x, y = datasets.to_model_input(x).to(run.device), train_set.labels[sel].to(run.device)
+                logits = ddp(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=tcfg["label_smoothing"])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += loss.item() * y.numel()
+                correct += int((logits.argmax(1) == y).sum())
+                seen += y.numel()
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            bar.close()
+            loss_sum, correct, seen = run.sum([loss_sum, correct, seen])
+            test_acc, _ = evaluate(ddp, test_set, run)
+            seconds = time.time() - started
+            state["train_seconds"] += seconds
+            state["epoch"] = epoch + 1
+            state["history"].append({"epoch": epoch + 1, "phase": phase, "lr": sched.get_last_lr()[0],
+                                     "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                                     "test_accuracy": test_acc, "seconds": seconds})
+            if phase == "float" and state["epoch"] == epoch_base + epochs:
+                state["float_test_accuracy"] = test_acc
+            if run.main:
+                print(f"epoch {epoch + 1}/{total_epochs} [{phase}] loss {loss_sum / seen:.4f} "
+                      f"train {correct / seen:.4f} test {test_acc:.4f} ({seconds:.0f} s)", flush=True)
+                tmp = ckpt_path + ".tmp"
+                torch.save({"state": state, "phase": phase, "model": model.state_dict(),
+                            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                            "config": cfg}, tmp)
+                os.replace(tmp, ckpt_path)
+            run.barrier()
+        epoch_base += epochs
+
+    if run.main:
+        accuracy, preds = evaluate(model, test_set, run, collect=True)
+        metrics = {
+            "params": count_params(model),
+            "float_test_accuracy": state["float_test_accuracy"],
+            "fake_quant_test_accuracy": accuracy if model.phase == "qat" else None,
+            "test_images": len(test_set),
+            "time_steps": mcfg.time_steps,
+            "levels": mcfg.levels,
+            "tokens": mcfg.tokens,
+            "width": mcfg.embed_dim,
+            "epochs": {"float": tcfg["float_epochs"], "qat": tcfg["qat_epochs"]},
+            "train_seconds": round(state["train_seconds"], 1),
+            "world_size": run.world,
+            "command": command,
+            "history": state["history"],
+        }
+        export_model(model, cfg, args.out, metrics, preds)
+        print(f"exported to {args.out}: params {metrics['params']}, float {metrics['float_test_accuracy']}, "
+              f"fake-quant {metrics['fake_quant_test_accuracy']}", flush=True)
+    run.barrier()
+    run.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
