@@ -79,8 +79,11 @@ def graph(cfg: ModelConfig) -> list[dict]:
 
 
 def export_tensors(model: CSDformer) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to(torch.float32).cpu().contiguous()
-            for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    tensors = {k: v.detach().to(torch.float32).cpu().contiguous()
+               for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    for name, q in model.quantizers():  # the forward pass uses |clip| (at least 1e-8 * L): export that
+        tensors[f"{name}.clip"] = q.clip.detach().abs().clamp_min(1e-8 * q.levels).float().cpu().contiguous()
+    return tensors
 
 
 def export_model(model: CSDformer, cfg: dict, out: str, metrics: dict, predictions: torch.Tensor | None) -> None:

@@ -319,6 +319,7 @@ class CSDformer(nn.Module):
         for _, f in self.foldables():
             f.folded = qat
         self.head.quantize = qat
+        self.train(self.training)  # re-apply: BN is frozen only in the QAT phase
 
     def train(self, mode: bool = True) -> "CSDformer":
         super().train(mode)

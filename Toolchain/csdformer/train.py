@@ -101,14 +101,25 @@ class Dist:
 
 # ----------------------------------------------------------------------------- pieces
 
-def param_groups(model: CSDformer, weight_decay: float) -> list[dict]:
-    """Weight decay on conv/linear weights only (not BN, biases, steps, positions)."""
-    decay, no_decay = [], []
+def param_groups(model: CSDformer, weight_decay: float, lr: float) -> list[dict]:
+    """Weight decay on conv/linear weights only (not BN, biases, clips, positions).
+
+    Each quantizer clip gets its own group with a learning rate proportional to
+    its magnitude: Adam's steps are about ``lr`` in absolute size, and the
+    attention clips are 1e-3 or smaller, so a shared rate would move them by
+    half their value per step (and could flip their sign).
+    """
+    clips = {id(q.clip) for _, q in model.quantizers()}
+    decay, no_decay, groups = [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
+        if id(p) in clips:
+            groups.append({"params": [p], "weight_decay": 0.0, "lr": lr * max(float(p.detach().abs()), 1e-6)})
+            continue
         (decay if name.endswith("weight") and ".bn." not in name else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay, "lr": lr},
+            {"params": no_decay, "weight_decay": 0.0, "lr": lr}] + groups
 
 
 def cosine_lambda(total_steps: int, warmup_steps: int):
@@ -271,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         for _, q in model.quantizers():
             q.clip.requires_grad_(phase == "qat")
         ddp = torch.nn.parallel.DistributedDataParallel(model) if run.world > 1 else model
-        opt = torch.optim.AdamW(param_groups(model, tcfg["weight_decay"]), lr=lr)
+        opt = torch.optim.AdamW(param_groups(model, tcfg["weight_decay"], lr), lr=lr)
         warmup = tcfg["warmup_epochs"] * steps_per_epoch if phase == "float" else 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(epochs * steps_per_epoch, warmup))
         if resume is not None and not entering and resume["phase"] == phase:

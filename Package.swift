@@ -1,0 +1,25 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "CSDformer",
+    products: [
+        .library(name: "CSDFormat", targets: ["CSDFormat"]),
+        .executable(name: "csdpack", targets: ["csdpack"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The image format: Embedded-compatible (no Foundation, no existentials), shared by packer and runtime.
+        .target(name: "CSDFormat"),
+        // The packer's logic (host only): safetensors and JSON reading, conversion, planning, image and C emission.
+        .target(name: "CSDPack", dependencies: ["CSDFormat"]),
+        .executableTarget(
+            name: "csdpack",
+            dependencies: ["CSDPack", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "CSDFormatTests", dependencies: ["CSDFormat"]),
+        .testTarget(name: "CSDPackTests", dependencies: ["CSDPack", "CSDFormat"]),
+    ]
+)

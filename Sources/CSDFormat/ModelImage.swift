@@ -1,0 +1,222 @@
+/// A validated, read-only view of a `.csd` image in place (flash or RAM).
+///
+/// `init(validating:)` performs every check of docs/FORMAT.md in its stated
+/// order and throws the first failure's specific status; after it succeeds,
+/// every offset the runtime derives from the image lies inside the image or
+/// the arena, so kernels may index without further checks.
+public struct ModelImage {
+    /// Exactly `header.imageBytes` bytes.
+    public let bytes: UnsafeRawBufferPointer
+    public let header: ImageHeader
+
+    public static let maxOps = 256
+    public static let maxShift: UInt8 = 24
+    public static let maxTimeSteps: UInt8 = 16
+
+    public var opCount: Int { Int(header.opCount) }
+
+    /// The data section (tensor offsets are relative to its start).
+    public var data: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[Int(header.dataOffset)..<bytes.count])
+    }
+
+    /// The op record at `index` (0 ..< opCount).
+    public func op(_ index: Int) -> OpRecord {
+        OpRecord(reading: bytes, at: ImageHeader.size + index * OpRecord.size)
+    }
+
+    /// Validates `buffer` as an image (it may be longer than the image).
+    public init(validating buffer: UnsafeRawBufferPointer) throws(CSDStatus) {
+        guard buffer.count >= ImageHeader.size, buffer.baseAddress != nil else { throw CSDStatus.tooSmall }
+        let h = ImageHeader(reading: buffer)
+        guard h.magic == ImageHeader.magicValue else { throw CSDStatus.badMagic }
+        guard h.formatVersion == ImageHeader.formatVersion else { throw CSDStatus.formatVersion }
+        guard h.mathVersion == ImageHeader.mathVersion else { throw CSDStatus.mathVersion }
+        guard h.headerBytes == UInt32(ImageHeader.size) else { throw CSDStatus.headerSize }
+        guard h.imageBytes >= UInt32(ImageHeader.size), UInt(h.imageBytes) <= UInt(bitPattern: buffer.count) else {
+            throw CSDStatus.truncated
+        }
+        let image = UnsafeRawBufferPointer(rebasing: buffer[0..<Int(h.imageBytes)])
+        guard CRC32.image(image) == h.crc32 else { throw CSDStatus.crc }
+        guard h.opRecordBytes == UInt32(OpRecord.size), h.opCount >= 1, h.opCount <= UInt32(ModelImage.maxOps) else {
+            throw CSDStatus.opTable
+        }
+        let tableEnd = ImageHeader.size + Int(h.opCount) * OpRecord.size
+        let expectedData = (tableEnd + 15) & ~15
+        guard h.dataOffset == UInt32(expectedData), h.dataOffset <= h.imageBytes,
+              h.dataBytes == h.imageBytes - h.dataOffset else { throw CSDStatus.opTable }
+        for i in ImageHeader.reservedOffset..<ImageHeader.size where image[i] != 0 { throw CSDStatus.reserved }
+        for i in tableEnd..<expectedData where image[i] != 0 { throw CSDStatus.reserved }
+        guard h.flags == 0 else { throw CSDStatus.reserved }
+        guard h.timeSteps >= 1, h.timeSteps <= ModelImage.maxTimeSteps, h.levels >= 1, h.levels <= h.timeSteps,
+              h.delay <= h.timeSteps, h.inputChannels >= 1, h.inputHeight >= 1, h.inputWidth >= 1,
+              h.classes >= 1, h.tokens >= 1, h.width >= 1 else { throw CSDStatus.metadata }
+        self.bytes = image
+        self.header = h
+        try validateOps()
+    }
+
+    // MARK: - ops
+
+    private func validateOps() throws(CSDStatus) {
+        var macs = 0
+        var tensorBytes = 0
+        var arenaNeed = (0, 0)
+        for i in 0..<opCount {
+            let op = self.op(i)
+            try validateFields(op, index: i)
+            tensorBytes = try checkedAdd(tensorBytes, try validateTensors(op), .tensorBounds)
+            macs = try checkedAdd(macs, try op.macs(), .macs)
+            arenaNeed.0 = max(arenaNeed.0, try validateArena(op, index: i, mode: .fused))
+            arenaNeed.1 = max(arenaNeed.1, try validateArena(op, index: i, mode: .spiking))
+        }
+        guard UInt(bitPattern: macs) == UInt(header.macs) else { throw CSDStatus.macs }
+        guard UInt(bitPattern: tensorBytes) == UInt(header.tensorBytes) else { throw CSDStatus.tensorBounds }
+        let fused = (arenaNeed.0 + 15) & ~15, spiking = (arenaNeed.1 + 15) & ~15
+        guard UInt(bitPattern: fused) == UInt(header.arenaBytes.0), UInt(bitPattern: spiking) == UInt(header.arenaBytes.1) else {
+            throw CSDStatus.arenaBytes
+        }
+    }
+
+    /// Kind, flags, shift, pool, heads and shapes of one op.
+    private func validateFields(_ op: OpRecord, index: Int) throws(CSDStatus) {
+        guard let kind = op.kind else { throw CSDStatus.opKind }
+        guard op.reserved0 == 0, op.reserved1.0 == 0, op.reserved1.1 == 0 else { throw CSDStatus.reserved }
+        guard op.flags & ~OpFlag.all == 0, op.shift <= ModelImage.maxShift else { throw CSDStatus.opFields }
+        let i = op.inDims, o = op.outDims
+        guard i.d0 >= 1, i.d1 >= 1, i.d2 >= 1, o.d0 >= 1, o.d1 >= 1, o.d2 >= 1 else { throw CSDStatus.shape }
+        let n = Int(header.tokens), d = Int(header.width)
+        let isFirst = index == 0, isLast = index == opCount - 1
+        // Only the first op reads pixels, and it must; only the last op is the classifier, and it must be.
+        guard op.has(OpFlag.inputPixels) == isFirst, (kind == .classifier) == isLast else { throw CSDStatus.opFields }
+        if kind != .attentionScores && kind != .attentionValues { guard op.heads == 0 else { throw CSDStatus.opFields } }
+        if kind != .maxPool { guard op.pool == 0 else { throw CSDStatus.opFields } }
+
+        switch kind {
+        case .conv3x3:
+            let streamFlags = OpFlag.streamSet | OpFlag.tokenBias
+            if !op.has(OpFlag.streamOut) { guard op.flags & streamFlags == 0 else { throw CSDStatus.opFields } }
+            if op.writesStream { guard op.shift == 0 else { throw CSDStatus.opFields } }
+            guard o.d1 == i.d1, o.d2 == i.d2 else { throw CSDStatus.shape }
+            if isFirst {
+                guard i == Dims(Int(header.inputChannels), Int(header.inputHeight), Int(header.inputWidth)) else {
+                    throw CSDStatus.shape
+                }
+            }
+            if op.writesStream { guard o.d1 * o.d2 == n, o.d0 == d else { throw CSDStatus.shape } }
+        case .linear:
+            guard op.flags & ~OpFlag.streamOut == 0 else { throw CSDStatus.opFields }
+            if op.writesStream { guard op.shift == 0, o.d0 == n, o.d1 == d else { throw CSDStatus.shape } }
+            guard i.d2 == 1, o.d2 == 1, i.d0 == o.d0 else { throw CSDStatus.shape }
+        case .maxPool:
+            guard op.flags == 0, op.shift == 0, op.pool == 2 || op.pool == 3 else { throw CSDStatus.opFields }
+            guard o.d0 == i.d0, o.d1 == pooledSize(i.d1, pool: Int(op.pool)), o.d2 == pooledSize(i.d2, pool: Int(op.pool)) else {
+                throw CSDStatus.shape
+            }
+        case .streamNeuron:
+            guard op.flags == 0 else { throw CSDStatus.opFields }
+            guard i == Dims(n, d, 1), o == i else { throw CSDStatus.shape }
+        case .attentionScores:
+            guard op.flags == 0, op.heads >= 1 else { throw CSDStatus.opFields }
+            guard i.d2 == 1, i.d1 % Int(op.heads) == 0, o == Dims(Int(op.heads), i.d0, i.d0) else { throw CSDStatus.shape }
+        case .attentionValues:
+            guard op.flags == 0, op.heads >= 1 else { throw CSDStatus.opFields }
+            guard i.d0 == Int(op.heads), i.d1 == i.d2, o.d0 == i.d1, o.d2 == 1, o.d1 % Int(op.heads) == 0 else {
+                throw CSDStatus.shape
+            }
+        case .classifier:
+            guard op.flags == 0, op.shift == 0 else { throw CSDStatus.opFields }
+            guard i.d2 == 1, o == Dims(Int(header.classes), 1, 1) else { throw CSDStatus.shape }
+        }
+    }
+
+    /// Tensor offsets: 16-aligned, inside the data section; zero where the op has none. Returns the tensor bytes.
+    private func validateTensors(_ op: OpRecord) throws(CSDStatus) -> Int {
+        let weightBytes = try checkedMul(try op.weightCount(), op.weightElementBytes)
+        let thresholdBytes = try checkedMul(op.thresholdCount, 4)
+        let biasBytes = try checkedMul(try op.biasCount(), 4)
+        try checkTensor(op.weights, bytes: weightBytes)
+        try checkTensor(op.thresholds, bytes: thresholdBytes)
+        try checkTensor(op.biases, bytes: biasBytes)
+        if thresholdBytes > 0 {
+            let base = Int(op.thresholds)
+            for j in 0..<op.thresholdCount where data.i32(base + 4 * j) < 1 { throw CSDStatus.threshold }
+        }
+        return weightBytes + thresholdBytes + biasBytes
+    }
+
+    private func checkTensor(_ offset: UInt32, bytes count: Int) throws(CSDStatus) {
+        if count == 0 {
+            guard offset == 0 else { throw CSDStatus.tensorBounds }
+            return
+        }
+        guard offset & 15 == 0, count <= data.count, UInt(offset) <= UInt(data.count - count) else {
+            throw CSDStatus.tensorBounds
+        }
+    }
+
+    // MARK: - arena plan
+
+    /// Checks one op's buffers in `mode`; returns the furthest byte it touches.
+    private func validateArena(_ op: OpRecord, index: Int, mode: ExecutionMode) throws(CSDStatus) -> Int {
+        var end = 0
+        var in1: (Int, Int)? = nil
+        if op.inputUse.kind == .pixels {
+            guard op.input.0 == 0, op.input.1 == 0 else { throw CSDStatus.arenaPlan }
+        } else {
+            let r = try region(op.input(mode), op.inputUse, mode)
+            try checkChained(r, op.inputUse, before: index, mode: mode)
+            in1 = r
+            end = max(end, r.0 + r.1)
+        }
+        var in2: (Int, Int)? = nil
+        if let use2 = op.input2Use {
+            let r = try region(op.input2(mode), use2, mode)
+            try checkChained(r, use2, before: index, mode: mode)
+            in2 = r
+            end = max(end, r.0 + r.1)
+        } else {
+            guard op.input2.0 == 0, op.input2.1 == 0 else { throw CSDStatus.arenaPlan }
+        }
+        if let outUse = op.outputUse {
+            let out = try region(op.output(mode), outUse, mode)
+            if op.readsOutputStream { try checkChained(out, outUse, before: index, mode: mode) }
+            if let a = in1, overlaps(a, out) { throw CSDStatus.arenaPlan }
+            if let b = in2, overlaps(b, out) { throw CSDStatus.arenaPlan }
+            end = max(end, out.0 + out.1)
+        } else {
+            guard op.output.0 == 0, op.output.1 == 0 else { throw CSDStatus.arenaPlan }
+        }
+        return end
+    }
+
+    /// The (offset, size) of a buffer holding `use`: 16-aligned and inside the arena of `mode`.
+    private func region(_ offset: Int, _ use: ValueUse, _ mode: ExecutionMode) throws(CSDStatus) -> (Int, Int) {
+        let arena = Int(truncatingIfNeeded: header.arenaBytes(mode))
+        let size = try bufferBytes(use, mode: mode, timeSteps: Int(header.timeSteps))
+        guard offset >= 0, arena >= 0, offset & 15 == 0, size <= arena, offset <= arena - size else { throw CSDStatus.arenaPlan }
+        return (offset, size)
+    }
+
+    /// The buffer `r` holding `use` must be the output of an earlier op, not overwritten since.
+    private func checkChained(_ r: (Int, Int), _ use: ValueUse, before index: Int, mode: ExecutionMode) throws(CSDStatus) {
+        var j = index - 1
+        while j >= 0 {
+            let prev = op(j)
+            if let outUse = prev.outputUse {
+                let size = try bufferBytes(outUse, mode: mode, timeSteps: Int(header.timeSteps))
+                let w = (prev.output(mode), size)
+                if overlaps(w, r) {
+                    guard w.0 == r.0, outUse == use else { throw CSDStatus.arenaPlan }
+                    return
+                }
+            }
+            j -= 1
+        }
+        throw CSDStatus.arenaPlan
+    }
+}
+
+@inlinable func overlaps(_ a: (Int, Int), _ b: (Int, Int)) -> Bool {
+    a.0 < b.0 + b.1 && b.0 < a.0 + a.1
+}

@@ -1,0 +1,149 @@
+/// What an op reads and writes, derived from its record: value kinds, shapes,
+/// tensor sizes and MAC counts. The validator, the runtime and the packer's
+/// planner all use these, so they agree by construction.
+
+/// The kind of value a buffer holds.
+public enum ValueKind: UInt8 {
+    /// uint8 pixels, the caller's input (not in the arena).
+    case pixels = 0
+    /// Neuron outputs: uint8 counts (fused) or spike trains (spiking).
+    case counts = 1
+    /// The residual stream: int32 [N][D] (fused) or [N][D][T] (spiking).
+    case stream = 2
+}
+
+/// A buffer an op reads or writes: its kind and shape. A stream's dims are [N, D, 1].
+public struct ValueUse: Equatable {
+    public var kind: ValueKind
+    public var dims: Dims
+    @inlinable public init(_ kind: ValueKind, _ dims: Dims) { self.kind = kind; self.dims = dims }
+    @inlinable public static func == (a: ValueUse, b: ValueUse) -> Bool { a.kind == b.kind && a.dims == b.dims }
+}
+
+/// Overflow-checked arithmetic for sizes computed from untrusted fields.
+@inlinable func checkedMul(_ a: Int, _ b: Int) throws(CSDStatus) -> Int {
+    let (r, o) = a.multipliedReportingOverflow(by: b)
+    if o { throw CSDStatus.shape }
+    return r
+}
+
+@inlinable func checkedAdd(_ a: Int, _ b: Int, _ error: CSDStatus) throws(CSDStatus) -> Int {
+    let (r, o) = a.addingReportingOverflow(b)
+    if o { throw error }
+    return r
+}
+
+/// Output size of one pooled dimension (pool 2: 2x2 stride 2, floor; pool 3: 3x3 stride 2 pad 1).
+@inlinable public func pooledSize(_ n: Int, pool: Int) -> Int {
+    pool == 2 ? n / 2 : (n - 1) / 2 + 1
+}
+
+/// Bytes of a buffer holding `use` in `mode`, given T (checked).
+@inlinable public func bufferBytes(_ use: ValueUse, mode: ExecutionMode, timeSteps: Int) throws(CSDStatus) -> Int {
+    let elements = try checkedMul(try checkedMul(use.dims.d0, use.dims.d1), use.dims.d2)
+    switch (use.kind, mode) {
+    case (.pixels, _): return elements
+    case (.counts, .fused): return elements
+    case (.counts, .spiking): return try checkedMul(elements, timeSteps <= 8 ? 1 : 2)
+    case (.stream, .fused): return try checkedMul(elements, 4)
+    case (.stream, .spiking): return try checkedMul(try checkedMul(elements, 4), timeSteps)
+    }
+}
+
+extension OpRecord {
+    /// The value of the first input.
+    @inlinable public var inputUse: ValueUse {
+        switch kind {
+        case .conv3x3?: return ValueUse(has(OpFlag.inputPixels) ? .pixels : .counts, inDims)
+        case .streamNeuron?: return ValueUse(.stream, inDims)
+        default: return ValueUse(.counts, inDims)
+        }
+    }
+
+    /// The value of the second input (attention ops only).
+    @inlinable public var input2Use: ValueUse? {
+        switch kind {
+        case .attentionScores?: return ValueUse(.counts, inDims)
+        case .attentionValues?: return ValueUse(.counts, outDims)
+        default: return nil
+        }
+    }
+
+    /// True when the op writes the residual stream.
+    @inlinable public var writesStream: Bool {
+        (kind == .conv3x3 || kind == .linear) && has(OpFlag.streamOut)
+    }
+
+    /// True when the op adds into a stream that must already exist (a stream add).
+    @inlinable public var readsOutputStream: Bool { writesStream && !has(OpFlag.streamSet) }
+
+    /// The value written, or nil for the classifier (whose output is the caller's logits).
+    @inlinable public var outputUse: ValueUse? {
+        switch kind {
+        case .classifier?: return nil
+        case .conv3x3?:
+            if writesStream { return ValueUse(.stream, Dims(outDims.d1 * outDims.d2, outDims.d0, 1)) }
+            return ValueUse(.counts, outDims)
+        case .linear?:
+            return ValueUse(writesStream ? .stream : .counts, outDims)
+        default: return ValueUse(.counts, outDims)
+        }
+    }
+
+    /// Bytes per weight element: 2 for stream writers (int16), 1 otherwise (int8), 0 without weights.
+    @inlinable public var weightElementBytes: Int {
+        switch kind {
+        case .conv3x3?, .linear?: return writesStream ? 2 : 1
+        case .classifier?: return 1
+        default: return 0
+        }
+    }
+
+    /// Number of weight elements.
+    public func weightCount() throws(CSDStatus) -> Int {
+        switch kind {
+        case .conv3x3?: return try checkedMul(try checkedMul(outDims.d0, inDims.d0), 9)
+        case .linear?: return try checkedMul(outDims.d1, inDims.d1)
+        case .classifier?: return try checkedMul(outDims.d0, inDims.d1)
+        default: return 0
+        }
+    }
+
+    /// Number of int32 thresholds (0 for ops without neurons).
+    @inlinable public var thresholdCount: Int {
+        switch kind {
+        case .conv3x3?: return writesStream ? 0 : outDims.d0
+        case .linear?: return writesStream ? 0 : outDims.d1
+        case .streamNeuron?, .attentionValues?: return outDims.d1
+        case .attentionScores?: return Int(heads)
+        default: return 0
+        }
+    }
+
+    /// Number of int32 biases.
+    public func biasCount() throws(CSDStatus) -> Int {
+        switch kind {
+        case .conv3x3?:
+            if writesStream && has(OpFlag.tokenBias) { return try checkedMul(outDims.d1 * outDims.d2, outDims.d0) }
+            return outDims.d0
+        case .linear?, .streamNeuron?, .attentionValues?: return outDims.d1
+        case .attentionScores?: return Int(heads)
+        case .classifier?: return outDims.d0
+        default: return 0
+        }
+    }
+
+    /// Multiply-accumulates of the op in fused mode (in-bounds taps only).
+    public func macs() throws(CSDStatus) -> Int {
+        switch kind {
+        case .conv3x3?:
+            let taps = try checkedMul(3 * inDims.d1 - 2, 3 * inDims.d2 - 2)
+            return try checkedMul(try checkedMul(outDims.d0, inDims.d0), taps)
+        case .linear?: return try checkedMul(try checkedMul(inDims.d0, inDims.d1), outDims.d1)
+        case .attentionScores?: return try checkedMul(try checkedMul(inDims.d0, inDims.d0), inDims.d1)
+        case .attentionValues?: return try checkedMul(try checkedMul(outDims.d0, outDims.d0), outDims.d1)
+        case .classifier?: return try checkedMul(outDims.d0, inDims.d1)
+        default: return 0
+        }
+    }
+}

@@ -1,0 +1,435 @@
+import CSDFormat
+
+/// Options of `csdpack convert`.
+public struct ConvertOptions {
+    public var timeSteps: Int?
+    public var levels: Int?
+    public var delay: Int?
+    public init(timeSteps: Int? = nil, levels: Int? = nil, delay: Int? = nil) {
+        self.timeSteps = timeSteps; self.levels = levels; self.delay = delay
+    }
+}
+
+/// One converted op before planning: its record (arena and tensor offsets not yet set),
+/// its tensors and the values it reads and writes.
+public struct ConvertedOp {
+    public var name: String
+    public var record = OpRecord()
+    public var weights8: [Int8] = []
+    public var weights16: [Int16] = []
+    public var thresholds: [Int32] = []
+    public var biases: [Int32] = []
+    public var input: Int?
+    public var input2: Int?
+    public var output: Int?
+    /// Relative threshold rounding error (nil without neurons).
+    public var precision: Double?
+}
+
+/// A buffer value: its kind and shape, and the ops that produce and last read it.
+public struct PlannedValue {
+    public var use: ValueUse
+    public var first: Int
+    public var last: Int
+}
+
+/// The whole conversion result: header metadata, ops and values.
+public struct Conversion {
+    public var header = ImageHeader()
+    public var ops: [ConvertedOp] = []
+    public var values: [PlannedValue] = []
+    /// Stream unit per channel (real value of one stream step).
+    public var streamUnits: [Double] = []
+}
+
+/// Converts an export into integer ops (docs/SEMANTICS.md section 4).
+public struct Converter {
+    let model: ExportModel
+    let tensors: [String: FloatTensor]
+    let timeSteps: Int
+    let levels: Int
+    let delay: Int
+    var out = Conversion()
+    /// Tensor names the graph has used (every tensor of the file must be).
+    var used: Set<String> = []
+
+    public init(model: ExportModel, tensors: [String: FloatTensor], options: ConvertOptions) throws(PackError) {
+        self.model = model
+        self.tensors = tensors
+        timeSteps = options.timeSteps ?? model.timeSteps
+        levels = options.levels ?? model.levels
+        delay = options.delay ?? timeSteps
+        guard (1...16).contains(timeSteps) else { throw PackError("--time-steps \(timeSteps): the runtime runs T in 1...16") }
+        guard (1...timeSteps).contains(levels) else { throw PackError("--levels \(levels): need 1 <= L <= T (\(timeSteps))") }
+        guard (0...timeSteps).contains(delay) else { throw PackError("--delay \(delay): need 0 <= D <= T (\(timeSteps))") }
+    }
+
+    // MARK: tensors
+
+    mutating func tensor(_ name: String, _ shape: [Int]) throws(PackError) -> [Float] {
+        used.insert(name)
+        guard let t = tensors[name] else { throw PackError("tensor \(name): missing from the safetensors file") }
+        guard t.shape == shape else { throw PackError("tensor \(name): shape \(t.shape), expected \(shape)") }
+        for v in t.values where !v.isFinite { throw PackError("tensor \(name): contains NaN or Inf") }
+        return t.values
+    }
+
+    /// A quantizer's step: |clip| / L (never below 1e-8, as in the model).
+    mutating func step(_ clipName: String) throws(PackError) -> Double {
+        let clip = try tensor(clipName, [1])[0]
+        let s = Double(abs(clip / Float(levels)))
+        guard s > 0 else { throw PackError("tensor \(clipName): clip is 0, the quantizer never fires") }
+        return max(s, 1e-8)
+    }
+
+    mutating func folded(_ n: LinearBNNames, outputs: Int, fanInShape: [Int]) throws(PackError) -> FoldedLayer {
+        let w = try tensor(n.weight, [outputs] + fanInShape)
+        return Fold.foldBN(weight: w, outputs: outputs, gamma: try tensor(n.bnWeight, [outputs]),
+                           beta: try tensor(n.bnBias, [outputs]), mean: try tensor(n.bnMean, [outputs]),
+                           variance: try tensor(n.bnVar, [outputs]), eps: model.bnEps)
+    }
+
+    // MARK: values
+
+    mutating func newValue(_ use: ValueUse) -> Int {
+        out.values.append(PlannedValue(use: use, first: out.ops.count, last: out.ops.count))
+        return out.values.count - 1
+    }
+
+    mutating func read(_ value: Int) { out.values[value].last = out.ops.count }
+
+    static func dims(_ v: Int, _ field: String) throws(PackError) -> Int {
+        guard v >= 1 && v <= 65535 else { throw PackError("\(field): \(v) does not fit the image's 16-bit dimensions") }
+        return v
+    }
+
+    // MARK: conversion
+
+    public static func convert(model: ExportModel, tensors: [String: FloatTensor],
+                               options: ConvertOptions) throws(PackError) -> Conversion {
+        var c = try Converter(model: model, tensors: tensors, options: options)
+        try c.run()
+        if let extra = tensors.keys.filter({ !c.used.contains($0) }).sorted().first {
+            throw PackError("tensor \(extra): in the safetensors file but not part of the graph")
+        }
+        return c.out
+    }
+
+    /// A stream writer whose int16 weights are made once the stream units are known.
+    struct StreamWriter {
+        var opIndex: Int
+        var layer: FoldedLayer
+        var inputStep: Double
+        var inputMax: Double  // L for counts, 255 for pixels
+        var tokenBias: [Double]?  // [N][D] real per-token additions (position embedding)
+    }
+
+    mutating func run() throws(PackError) {
+        let layers = model.layers
+        guard case .conv(_, true, nil, 0, _, _)? = layers.first else {
+            throw PackError("graph[0]: must be the encoding conv3x3_bn on pixels without quantizer or pooling")
+        }
+        var h = ImageHeader()
+        h.inputChannels = UInt16(model.inputShape[0])
+        h.inputHeight = UInt16(model.inputShape[1])
+        h.inputWidth = UInt16(model.inputShape[2])
+        h.classes = UInt16(try Converter.dims(model.classes, "dataset.classes"))
+        h.timeSteps = UInt8(timeSteps)
+        h.levels = UInt8(levels)
+        h.delay = UInt8(delay)
+        let L = Double(levels)
+
+        var writers: [StreamWriter] = []
+        var stream: Int? = nil
+        var tokens = 0, width = 0
+        // The counts feeding the next layer: value id (nil: pixels), step, dims.
+        var current: (value: Int?, step: Double, dims: Dims) = (nil, model.inputScale, Dims(model.inputShape[0], model.inputShape[1], model.inputShape[2]))
+        var index = 0
+        while index < layers.count {
+            let layer = layers[index]
+            let path = "graph[\(index)]"
+            switch layer {
+            case let .conv(names, fromPixels, _, _, inShape, outShape):
+                guard fromPixels == (index == 0) else { throw PackError("\(path).input: only graph[0] reads pixels") }
+                let cin = current.dims.d0, hh = current.dims.d1, ww = current.dims.d2
+                guard inShape[0] == cin, outShape[1] == hh, outShape[2] == ww else {
+                    throw PackError("\(path): in_shape \(inShape) / out_shape \(outShape) do not chain with the layer before (\(cin) x \(hh) x \(ww) after pooling)")
+                }
+                let cout = try Converter.dims(outShape[0], "\(path).out_shape[0]")
+                var layerFold = try folded(names, outputs: cout, fanInShape: [cin, 3, 3])
+                if fromPixels, model.inputStd.contains(where: { $0 != 1 }) {
+                    layerFold = try refoldForStd(names, outputs: cout, cin: cin)
+                }
+                let inMax = fromPixels ? 255.0 : L
+                var op = ConvertedOp(name: names.name)
+                op.record.kindRaw = OpKind.conv3x3.rawValue
+                op.record.inDims = Dims(cin, hh, ww)
+                op.record.outDims = Dims(cout, hh, ww)
+                if fromPixels { op.record.flags |= OpFlag.inputPixels }
+                if let v = current.value { read(v); op.input = v }
+                // The sink: the next conv's quantizer (a neuron layer) or the stream (tokens follow).
+                if index + 1 < layers.count, case let .conv(_, _, nextQuant?, nextPool, _, _) = layers[index + 1] {
+                    let sOut = try step(nextQuant)
+                    let unit = layerFold.sigma.map { $0 * current.step }
+                    let rows = layerFold.absRowSums
+                    let p = try NeuronParameters.choose(
+                        scales: unit.map { sOut / $0 }, biases: zip(layerFold.bias, unit).map { $0 / $1 },
+                        accBound: Double(rows.max() ?? 0) * inMax, levels: levels, layer: names.name)
+                    op.record.shift = UInt8(p.shift)
+                    op.weights8 = layerFold.codes
+                    op.thresholds = p.thresholds
+                    op.biases = p.biases
+                    op.precision = p.precision
+                    let outValue = newValue(ValueUse(.counts, Dims(cout, hh, ww)))
+                    op.output = outValue
+                    out.ops.append(op)
+                    current = (outValue, sOut, Dims(cout, hh, ww))
+                    if nextPool != 0 {
+                        var pool = ConvertedOp(name: "\(names.name).pool")
+                        let ph = pooledSize(hh, pool: nextPool), pw = pooledSize(ww, pool: nextPool)
+                        guard ph >= 1, pw >= 1 else { throw PackError("graph[\(index + 1)].pool: pooling leaves no pixels") }
+                        pool.record.kindRaw = OpKind.maxPool.rawValue
+                        pool.record.pool = UInt8(nextPool)
+                        pool.record.inDims = Dims(cout, hh, ww)
+                        pool.record.outDims = Dims(cout, ph, pw)
+                        read(outValue)
+                        pool.input = outValue
+                        let pooled = newValue(ValueUse(.counts, pool.record.outDims))
+                        pool.output = pooled
+                        out.ops.append(pool)
+                        current = (pooled, sOut, pool.record.outDims)
+                    }
+                } else {
+                    guard index + 1 < layers.count, case let .tokens(posName, n, d) = layers[index + 1] else {
+                        throw PackError("\(path): the last tokenizer conv must be followed by the tokens layer")
+                    }
+                    guard n == hh * ww, d == cout else {
+                        throw PackError("graph[\(index + 1)]: tokens \(n) x width \(d), but the tokenizer gives \(hh * ww) x \(cout)")
+                    }
+                    tokens = try Converter.dims(n, "tokens"); width = d
+                    let pos = try tensor(posName, [n, d])
+                    op.record.flags |= OpFlag.streamOut | OpFlag.streamSet | OpFlag.tokenBias
+                    let s = newValue(ValueUse(.stream, Dims(n, d, 1)))
+                    stream = s
+                    op.output = s
+                    writers.append(StreamWriter(opIndex: out.ops.count, layer: layerFold, inputStep: current.step,
+                                                inputMax: inMax, tokenBias: pos.map { Double($0) }))
+                    out.ops.append(op)
+                    index += 1  // the tokens layer is consumed
+                }
+            case .tokens:
+                throw PackError("\(path): a tokens layer must follow the last tokenizer conv")
+            case let .attention(name, heads, headDim, n, quant, q, k, v, proj, qQuant, kQuant, vQuant, aQuant, oQuant):
+                guard let s = stream else { throw PackError("\(path): attention before the tokens layer") }
+                guard n == tokens, heads * headDim == width else {
+                    throw PackError("\(path): \(heads) heads x \(headDim) over \(n) tokens does not match the stream \(tokens) x \(width)")
+                }
+                let sU = try step(quant)
+                let u = appendStreamNeuron("\(name).quant", stream: s, step: sU)
+                var qkv: [Int] = []
+                var steps: [Double] = []
+                for (names, qn) in [(q, qQuant), (k, kQuant), (v, vQuant)] {
+                    let sOut = try step(qn)
+                    qkv.append(try appendLinear(names, input: u, inStep: sU, outStep: sOut, din: width, dout: width))
+                    steps.append(sOut)
+                }
+                let sA = try step(aQuant), sO = try step(oQuant)
+                // Scores: acc = q.k over a head's channels; real = sq sk acc / sqrt(d) / N.
+                var scores = ConvertedOp(name: "\(name).scores")
+                scores.record.kindRaw = OpKind.attentionScores.rawValue
+                scores.record.heads = UInt16(heads)
+                scores.record.inDims = Dims(n, width, 1)
+                scores.record.outDims = Dims(heads, n, n)
+                read(qkv[0]); read(qkv[1])
+                scores.input = qkv[0]; scores.input2 = qkv[1]
+                let scoreScale = sA * Double(headDim).squareRoot() * Double(n) / (steps[0] * steps[1])
+                let ps = try NeuronParameters.choose(scales: [Double](repeating: scoreScale, count: heads),
+                                                     biases: [Double](repeating: 0, count: heads),
+                                                     accBound: Double(headDim) * L * L, levels: levels, layer: scores.name)
+                scores.record.shift = UInt8(ps.shift)
+                scores.thresholds = ps.thresholds; scores.biases = ps.biases; scores.precision = ps.precision
+                let a = newValue(ValueUse(.counts, Dims(heads, n, n)))
+                scores.output = a
+                out.ops.append(scores)
+                // Values: acc = sum_j a v; real = sa sv acc.
+                var values = ConvertedOp(name: "\(name).values")
+                values.record.kindRaw = OpKind.attentionValues.rawValue
+                values.record.heads = UInt16(heads)
+                values.record.inDims = Dims(heads, n, n)
+                values.record.outDims = Dims(n, width, 1)
+                read(a); read(qkv[2])
+                values.input = a; values.input2 = qkv[2]
+                let pv = try NeuronParameters.choose(scales: [Double](repeating: sO / (sA * steps[2]), count: width),
+                                                     biases: [Double](repeating: 0, count: width),
+                                                     accBound: Double(n) * L * L, levels: levels, layer: values.name)
+                values.record.shift = UInt8(pv.shift)
+                values.thresholds = pv.thresholds; values.biases = pv.biases; values.precision = pv.precision
+                let o = newValue(ValueUse(.counts, Dims(n, width, 1)))
+                values.output = o
+                out.ops.append(values)
+                writers.append(try appendStreamAdd(proj, input: o, inStep: sO, din: width, dout: width, stream: s))
+            case let .mlp(name, quant, fc1, hiddenQuant, fc2, hidden):
+                guard let s = stream else { throw PackError("\(path): mlp before the tokens layer") }
+                let hiddenDim = try Converter.dims(hidden, "\(path).fc1.out_features")
+                let sU = try step(quant), sH = try step(hiddenQuant)
+                let u = appendStreamNeuron("\(name).quant", stream: s, step: sU)
+                let hv = try appendLinear(fc1, input: u, inStep: sU, outStep: sH, din: width, dout: hiddenDim)
+                writers.append(try appendStreamAdd(fc2, input: hv, inStep: sH, din: hiddenDim, dout: width, stream: s))
+            case let .head(quant, weightName, biasName, classes):
+                guard let s = stream else { throw PackError("\(path): head before the tokens layer") }
+                guard classes == model.classes else { throw PackError("\(path).classes: \(classes), dataset has \(model.classes)") }
+                guard index == layers.count - 1 else { throw PackError("\(path): the head must be the last layer") }
+                let sH = try step(quant)
+                let u = appendStreamNeuron("head.quant", stream: s, step: sH)
+                let w = try tensor(weightName, [classes, width])
+                let b = try tensor(biasName, [classes])
+                let f = Fold.quantizePerTensor(w, outputs: classes, bias: b.map { Double($0) })
+                var op = ConvertedOp(name: "head")
+                op.record.kindRaw = OpKind.classifier.rawValue
+                op.record.inDims = Dims(tokens, width, 1)
+                op.record.outDims = Dims(classes, 1, 1)
+                read(u)
+                op.input = u
+                op.weights8 = f.codes
+                // Logit unit: sigma * s_h / N; bias in that unit.
+                let unit = f.sigma[0] * sH / Double(tokens)
+                let betas = f.bias.map { ($0 / unit).rounded(.toNearestOrEven) }
+                let bound = Double(f.absRowSums.max() ?? 0) * Double(tokens) * L + (betas.map { abs($0) }.max() ?? 0)
+                guard bound <= Double(Int32.max) else { throw PackError("\(weightName): logits could overflow int32") }
+                op.biases = betas.map { Int32($0) }
+                out.ops.append(op)
+            }
+            index += 1
+        }
+        guard case .classifier? = out.ops.last.flatMap({ OpKind(rawValue: $0.record.kindRaw) }) else {
+            throw PackError("graph: the last layer must be the head")
+        }
+        guard out.ops.count <= ModelImage.maxOps else { throw PackError("graph: \(out.ops.count) ops, the image holds at most \(ModelImage.maxOps)") }
+        h.tokens = UInt16(tokens)
+        h.width = UInt16(width)
+        out.header = h
+        try finishStream(writers)
+    }
+
+    /// A LINEAR op into a neuron layer; returns the output counts value.
+    mutating func appendLinear(_ names: LinearBNNames, input: Int, inStep: Double, outStep: Double,
+                               din: Int, dout: Int) throws(PackError) -> Int {
+        let f = try folded(names, outputs: dout, fanInShape: [din])
+        let n = out.values[input].use.dims.d0
+        var op = ConvertedOp(name: names.name)
+        op.record.kindRaw = OpKind.linear.rawValue
+        op.record.inDims = Dims(n, din, 1)
+        op.record.outDims = Dims(n, dout, 1)
+        read(input)
+        op.input = input
+        let unit = f.sigma.map { $0 * inStep }
+        let p = try NeuronParameters.choose(scales: unit.map { outStep / $0 }, biases: zip(f.bias, unit).map { $0 / $1 },
+                                            accBound: Double(f.absRowSums.max() ?? 0) * Double(levels),
+                                            levels: levels, layer: names.name)
+        op.record.shift = UInt8(p.shift)
+        op.weights8 = f.codes
+        op.thresholds = p.thresholds
+        op.biases = p.biases
+        op.precision = p.precision
+        let o = newValue(ValueUse(.counts, Dims(n, dout, 1)))
+        op.output = o
+        out.ops.append(op)
+        return o
+    }
+
+    /// A LINEAR op adding into the stream; its int16 weights are set in `finishStream`.
+    mutating func appendStreamAdd(_ names: LinearBNNames, input: Int, inStep: Double, din: Int, dout: Int,
+                                  stream: Int) throws(PackError) -> StreamWriter {
+        let f = try folded(names, outputs: dout, fanInShape: [din])
+        let n = out.values[input].use.dims.d0
+        var op = ConvertedOp(name: names.name)
+        op.record.kindRaw = OpKind.linear.rawValue
+        op.record.flags = OpFlag.streamOut
+        op.record.inDims = Dims(n, din, 1)
+        op.record.outDims = Dims(n, dout, 1)
+        read(input)
+        read(stream)
+        op.input = input
+        op.output = stream
+        let w = StreamWriter(opIndex: out.ops.count, layer: f, inputStep: inStep, inputMax: Double(levels), tokenBias: nil)
+        out.ops.append(op)
+        return w
+    }
+
+    /// A STREAM_NEURON op (a quantizer reading the stream); thresholds are set in `finishStream`.
+    mutating func appendStreamNeuron(_ name: String, stream: Int, step: Double) -> Int {
+        let dims = out.values[stream].use.dims
+        var op = ConvertedOp(name: name)
+        op.record.kindRaw = OpKind.streamNeuron.rawValue
+        op.record.inDims = dims
+        op.record.outDims = dims
+        read(stream)
+        op.input = stream
+        op.precision = step  // the reader's step, replaced by the precision in finishStream
+        let o = newValue(ValueUse(.counts, dims))
+        op.output = o
+        out.ops.append(op)
+        return o
+    }
+
+    /// Chooses the stream units, writes the writers' int16 weights and biases, and the readers' thresholds.
+    mutating func finishStream(_ writers: [StreamWriter]) throws(PackError) {
+        let d = Int(out.header.width), n = Int(out.header.tokens)
+        var units = [Double](repeating: 0, count: d)
+        for w in writers {
+            for c in 0..<d { units[c] = max(units[c], w.layer.sigma[c] * w.inputStep * 127 / 32767) }
+        }
+        out.streamUnits = units
+        var bound = 0.0  // |X| bound in stream units, per channel max, accumulated over writers
+        var writerIndex = 0
+        for i in 0..<out.ops.count {
+            if writerIndex < writers.count && writers[writerIndex].opIndex == i {
+                let w = writers[writerIndex]
+                writerIndex += 1
+                let f = w.layer
+                var w16 = [Int16](repeating: 0, count: f.codes.count)
+                var maxRow = 0.0
+                for c in 0..<d {
+                    let m = f.sigma[c] * w.inputStep / units[c]
+                    var row = 0.0
+                    for k in 0..<f.fanIn {
+                        let v = (Double(f.codes[c * f.fanIn + k]) * m).rounded(.toNearestOrEven)
+                        guard abs(v) <= 32767 else { throw PackError("\(out.ops[i].name): stream weight overflows int16") }
+                        w16[c * f.fanIn + k] = Int16(v)
+                        row += abs(v)
+                    }
+                    maxRow = max(maxRow, row)
+                }
+                var biases: [Double]
+                if let pos = w.tokenBias {
+                    biases = (0..<(n * d)).map { ((f.bias[$0 % d] + pos[$0]) / units[$0 % d]).rounded(.toNearestOrEven) }
+                } else {
+                    biases = (0..<d).map { (f.bias[$0] / units[$0]).rounded(.toNearestOrEven) }
+                }
+                bound += maxRow * w.inputMax + (biases.map { abs($0) }.max() ?? 0)
+                guard bound < Double(Int32.max) / 2 else {
+                    throw PackError("\(out.ops[i].name): the residual stream could overflow int32 (bound \(bound))")
+                }
+                out.ops[i].weights16 = w16
+                out.ops[i].biases = biases.map { Int32($0) }
+            } else if out.ops[i].record.kindRaw == OpKind.streamNeuron.rawValue {
+                let stepR = out.ops[i].precision ?? 1
+                let p = try NeuronParameters.choose(scales: units.map { stepR / $0 }, biases: [Double](repeating: 0, count: d),
+                                                    accBound: bound, levels: levels, layer: out.ops[i].name)
+                out.ops[i].record.shift = UInt8(p.shift)
+                out.ops[i].thresholds = p.thresholds
+                out.ops[i].biases = p.biases
+                out.ops[i].precision = p.precision
+            }
+        }
+    }
+
+    /// The encoding conv when the normalization has std != 1: divide each input channel's weights by its std first.
+    mutating func refoldForStd(_ names: LinearBNNames, outputs: Int, cin: Int) throws(PackError) -> FoldedLayer {
+        var w = try tensor(names.weight, [outputs, cin, 3, 3])
+        for j in 0..<outputs { for i in 0..<cin { for t in 0..<9 { w[(j * cin + i) * 9 + t] /= Float(model.inputStd[i]) } } }
+        return Fold.foldBN(weight: w, outputs: outputs, gamma: try tensor(names.bnWeight, [outputs]),
+                           beta: try tensor(names.bnBias, [outputs]), mean: try tensor(names.bnMean, [outputs]),
+                           variance: try tensor(names.bnVar, [outputs]), eps: model.bnEps)
+    }
+}

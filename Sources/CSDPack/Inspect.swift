@@ -1,0 +1,140 @@
+import CSDFormat
+import Foundation
+
+/// What `csdpack inspect` reports about an image.
+public struct InspectReport {
+    public struct Op {
+        public var index: Int
+        public var kind: String
+        public var flags: [String]
+        public var shift: Int
+        public var inDims: [Int]
+        public var outDims: [Int]
+        public var heads: Int
+        public var weightBytes: Int
+        public var thresholdMin: Int32?
+        public var thresholdMax: Int32?
+        public var macs: Int
+        public var arena: [String: [String: Int]]
+    }
+
+    public var status: Int32
+    public var statusMessage: String
+    public var header: ImageHeader
+    public var crcOK: Bool
+    public var ops: [Op]
+
+    static func kindName(_ raw: UInt8) -> String {
+        switch OpKind(rawValue: raw) {
+        case .conv3x3?: return "conv3x3"
+        case .linear?: return "linear"
+        case .maxPool?: return "maxpool"
+        case .streamNeuron?: return "stream_neuron"
+        case .attentionScores?: return "attn_scores"
+        case .attentionValues?: return "attn_values"
+        case .classifier?: return "classifier"
+        case nil: return "unknown(\(raw))"
+        }
+    }
+
+    public static func make(_ bytes: [UInt8]) -> InspectReport {
+        bytes.withUnsafeBytes { raw in
+            guard raw.count >= ImageHeader.size else {
+                return InspectReport(status: CSDStatus.tooSmall.rawValue, statusMessage: "\(CSDStatus.tooSmall.message)",
+                                     header: ImageHeader(), crcOK: false, ops: [])
+            }
+            let header = ImageHeader(reading: raw)
+            let n = Int(header.imageBytes)
+            let crcOK = n >= ImageHeader.size && n <= raw.count
+                && CRC32.image(UnsafeRawBufferPointer(rebasing: raw[0..<n])) == header.crc32
+            do throws(CSDStatus) {
+                let image = try ModelImage(validating: raw)
+                var ops: [Op] = []
+                for i in 0..<image.opCount {
+                    let r = image.op(i)
+                    var flags: [String] = []
+                    if r.has(OpFlag.inputPixels) { flags.append("pixels") }
+                    if r.has(OpFlag.streamOut) { flags.append(r.has(OpFlag.streamSet) ? "stream_set" : "stream_add") }
+                    if r.has(OpFlag.tokenBias) { flags.append("token_bias") }
+                    var tmin: Int32? = nil, tmax: Int32? = nil
+                    for j in 0..<r.thresholdCount {
+                        let t = image.data.i32(Int(r.thresholds) + 4 * j)
+                        tmin = min(tmin ?? t, t); tmax = max(tmax ?? t, t)
+                    }
+                    var arena: [String: [String: Int]] = [:]
+                    for (mode, name) in [(ExecutionMode.fused, "fused"), (.spiking, "spiking")] {
+                        var a: [String: Int] = [:]
+                        if r.inputUse.kind != .pixels { a["input"] = r.input(mode) }
+                        if r.input2Use != nil { a["input2"] = r.input2(mode) }
+                        if let use = r.outputUse {
+                            a["output"] = r.output(mode)
+                            a["output_bytes"] = (try? bufferBytes(use, mode: mode, timeSteps: Int(header.timeSteps))) ?? 0
+                        }
+                        arena[name] = a
+                    }
+                    ops.append(Op(index: i, kind: kindName(r.kindRaw), flags: flags, shift: Int(r.shift),
+                                  inDims: [r.inDims.d0, r.inDims.d1, r.inDims.d2], outDims: [r.outDims.d0, r.outDims.d1, r.outDims.d2],
+                                  heads: Int(r.heads), weightBytes: ((try? r.weightCount()) ?? 0) * r.weightElementBytes,
+                                  thresholdMin: tmin, thresholdMax: tmax, macs: (try? r.macs()) ?? 0, arena: arena))
+                }
+                return InspectReport(status: 0, statusMessage: "ok", header: header, crcOK: crcOK, ops: ops)
+            } catch {
+                return InspectReport(status: error.rawValue, statusMessage: "\(error.message)", header: header, crcOK: crcOK, ops: [])
+            }
+        }
+    }
+
+    public var text: String {
+        let h = header
+        var s = """
+        status:          \(status == 0 ? "valid" : "INVALID (\(status): \(statusMessage))")
+        format version:  \(h.formatVersion)   math version: \(h.mathVersion)
+        crc32:           0x\(String(h.crc32, radix: 16)) (\(crcOK ? "ok" : "MISMATCH"))
+        image bytes:     \(h.imageBytes)   tensor bytes: \(h.tensorBytes)   ratio \(String(format: "%.4f", Double(h.imageBytes) / Double(max(1, h.tensorBytes))))
+        input:           \(h.inputChannels) x \(h.inputHeight) x \(h.inputWidth) uint8   classes: \(h.classes)
+        tokens x width:  \(h.tokens) x \(h.width)
+        T / L / D:       \(h.timeSteps) / \(h.levels) / \(h.delay)
+        macs:            \(h.macs) per fused inference
+        arena bytes:     fused \(h.arenaBytes.0), spiking \(h.arenaBytes.1)
+
+        """
+        guard !ops.isEmpty else { return s }
+        func pad(_ v: Any, _ n: Int, right: Bool = false) -> String {
+            let t = "\(v)"
+            let fill = String(repeating: " ", count: max(0, n - t.count))
+            return right ? fill + t : t + fill
+        }
+        s += "\n" + pad("#", 3, right: true) + "  " + pad("kind", 14) + pad("flags", 22) + pad("k", 3) + pad("in", 12)
+            + pad("out", 12) + pad("weight B", 9, right: true) + "  " + pad("theta range", 18) + pad("MACs", 9, right: true) + "\n"
+        for op in ops {
+            let theta = op.thresholdMin.map { "\($0)...\(op.thresholdMax!)" } ?? "-"
+            s += pad(op.index, 3, right: true) + "  " + pad(op.kind, 14) + pad(op.flags.isEmpty ? "-" : op.flags.joined(separator: ","), 22)
+                + pad(op.shift, 3) + pad(op.inDims.map(String.init).joined(separator: "x"), 12)
+                + pad(op.outDims.map(String.init).joined(separator: "x"), 12) + pad(op.weightBytes, 9, right: true) + "  "
+                + pad(theta, 18) + pad(op.macs, 9, right: true) + "\n"
+        }
+        return s
+    }
+
+    public var json: [String: Any] {
+        let h = header
+        return [
+            "status": Int(status), "status_message": statusMessage, "valid": status == 0,
+            "format_version": Int(h.formatVersion), "math_version": Int(h.mathVersion),
+            "crc32": Int(h.crc32), "crc_ok": crcOK,
+            "image_bytes": Int(h.imageBytes), "tensor_bytes": Int(h.tensorBytes),
+            "arena_bytes": ["fused": Int(h.arenaBytes.0), "spiking": Int(h.arenaBytes.1)],
+            "input_shape": [Int(h.inputChannels), Int(h.inputHeight), Int(h.inputWidth)],
+            "classes": Int(h.classes), "tokens": Int(h.tokens), "width": Int(h.width),
+            "time_steps": Int(h.timeSteps), "levels": Int(h.levels), "delay": Int(h.delay), "macs": Int(h.macs),
+            "ops": ops.map { op -> [String: Any] in
+                var o: [String: Any] = ["index": op.index, "kind": op.kind, "flags": op.flags, "shift": op.shift,
+                                        "in": op.inDims, "out": op.outDims, "weight_bytes": op.weightBytes,
+                                        "macs": op.macs, "arena": op.arena]
+                if op.heads > 0 { o["heads"] = op.heads }
+                if let a = op.thresholdMin, let b = op.thresholdMax { o["threshold_range"] = [Int(a), Int(b)] }
+                return o
+            },
+        ]
+    }
+}

@@ -1,0 +1,80 @@
+import CSDFormat
+import Foundation
+
+/// A packed image and what the packer knows about it.
+public struct PackResult {
+    public var image: [UInt8]
+    public var conversion: Conversion
+    public var fused: ArenaPlan
+    public var spiking: ArenaPlan
+}
+
+public enum Packer {
+    /// Reads an export (model.safetensors + model.json) and packs it.
+    public static func convert(weightsPath: String, configPath: String, options: ConvertOptions) throws(PackError) -> PackResult {
+        let model = try ExportModel.read(path: configPath)
+        let tensors = try SafeTensors.read(path: weightsPath)
+        let conversion = try Converter.convert(model: model, tensors: tensors, options: options)
+        return try pack(conversion)
+    }
+
+    /// Plans both arenas, lays out the tensors, builds the image and validates it with the runtime's own checks.
+    public static func pack(_ conversion: Conversion) throws(PackError) -> PackResult {
+        let t = Int(conversion.header.timeSteps)
+        let fused = try Planner.plan(conversion.values, mode: .fused, timeSteps: t)
+        let spiking = try Planner.plan(conversion.values, mode: .spiking, timeSteps: t)
+        var builder = ImageBuilder()
+        builder.header = conversion.header
+        builder.header.arenaBytes = (UInt32(fused.arenaBytes), UInt32(spiking.arenaBytes))
+        for op in conversion.ops {
+            var r = op.record
+            func offsets(_ value: Int?) -> (UInt32, UInt32) {
+                guard let v = value else { return (0, 0) }
+                return (UInt32(fused.offsets[v]), UInt32(spiking.offsets[v]))
+            }
+            r.input = offsets(op.input)
+            r.input2 = offsets(op.input2)
+            r.output = offsets(op.output)
+            if !op.weights8.isEmpty { r.weights = builder.addTensor(int8: op.weights8) }
+            if !op.weights16.isEmpty { r.weights = builder.addTensor(int16: op.weights16) }
+            if !op.thresholds.isEmpty { r.thresholds = builder.addTensor(int32: op.thresholds) }
+            if !op.biases.isEmpty { r.biases = builder.addTensor(int32: op.biases) }
+            builder.append(r)
+        }
+        let image = builder.build()
+        let refusal: CSDStatus? = image.withUnsafeBytes { raw in
+            do throws(CSDStatus) {
+                _ = try ModelImage(validating: raw)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let status = refusal {
+            throw PackError("internal error: the packed image fails validation (status \(status.rawValue): \(status.message)); nothing written")
+        }
+        guard image.count <= Int(UInt32.max) else { throw PackError("the image exceeds 4 GiB") }
+        return PackResult(image: image, conversion: conversion, fused: fused, spiking: spiking)
+    }
+}
+
+/// Writes several files so that either all appear or none does: each goes to a
+/// temporary name in its folder first, then all are renamed.
+public enum AtomicFiles {
+    public static func write(_ files: [(path: String, data: Data)]) throws(PackError) {
+        var temps: [String] = []
+        func cleanup() { for t in temps { try? FileManager.default.removeItem(atPath: t) } }
+        for (path, data) in files {
+            let temp = path + ".tmp-\(getpid())"
+            guard FileManager.default.createFile(atPath: temp, contents: data) else {
+                cleanup()
+                throw PackError("\(path): cannot write")
+            }
+            temps.append(temp)
+        }
+        for (temp, file) in zip(temps, files) where rename(temp, file.path) != 0 {
+            cleanup()
+            throw PackError("\(file.path): cannot rename the temporary file into place")
+        }
+    }
+}

@@ -1,0 +1,110 @@
+"""Shared setup for the csdformer tests.
+
+Puts Toolchain/ on sys.path (the package is imported as ``csdformer``), keeps
+torch to one thread (the tests are tiny; a long training may share the CPU)
+and provides small model / training configurations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOOLCHAIN = os.path.join(REPO, "Toolchain")
+if TOOLCHAIN not in sys.path:
+    sys.path.insert(0, TOOLCHAIN)
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from csdformer import data as datasets  # noqa: E402
+from csdformer.model import CSDformer, ModelConfig  # noqa: E402
+
+# The tiny model used by every training test: 28x28 -> 28 -> 14 -> 7, i.e. 49 tokens of width 8.
+TINY_MODEL = {
+    "in_channels": 1,
+    "image_size": [28, 28],
+    "num_classes": 10,
+    "stages": [{"channels": 4, "pool": 0}, {"channels": 8, "pool": 2}, {"channels": 8, "pool": 2}],
+    "heads": 2,
+    "depth": 1,
+    "mlp_ratio": 2.0,
+    "levels": 3,
+    "time_steps": 4,
+}
+
+TINY_TRAIN = {"batch_size": 16, "seed": 0}
+
+
+def tiny_config_dict() -> dict:
+    return {"dataset": "fashion-mnist", "model": json.loads(json.dumps(TINY_MODEL)), "train": dict(TINY_TRAIN)}
+
+
+def write_config(directory, cfg: dict | None = None) -> str:
+    path = os.path.join(str(directory), "config.json")
+    with open(path, "w") as f:
+        json.dump(cfg if cfg is not None else tiny_config_dict(), f)
+    return path
+
+
+def randomize(model: CSDformer, seed: int = 0) -> None:
+    """Give every BN non-trivial running statistics / affine parameters and every quantizer a random clip."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, f in model.foldables():
+            bn = f.bn
+            n = bn.num_features
+            bn.weight.copy_(0.5 + torch.rand(n, generator=g))
+            bn.bias.copy_(0.2 * torch.randn(n, generator=g))
+            bn.running_mean.copy_(0.1 * torch.randn(n, generator=g))
+            bn.running_var.copy_(0.3 + torch.rand(n, generator=g))
+        for _, q in model.quantizers():
+            q.clip.fill_(0.5 + float(torch.rand(1, generator=g)) * 2.0)
+
+
+def fashion_mnist_available() -> bool:
+    return os.path.isdir(datasets.FASHION_MNIST_DIR)
+
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not fashion_mnist_available(),
+    reason=f"Fashion-MNIST not installed at {datasets.FASHION_MNIST_DIR} (Debian package dataset-fashion-mnist)")
+
+
+@pytest.fixture
+def tiny_model_config() -> ModelConfig:
+    return ModelConfig.from_dict(json.loads(json.dumps(TINY_MODEL)))
+
+
+@pytest.fixture
+def clean_dist_env(monkeypatch):
+    """train.main must run single-process here, whatever the calling environment says."""
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(k, raising=False)
+
+
+@torch.no_grad()
+def calibrate_clips(model: CSDformer, images: torch.Tensor, fraction: float = 0.8) -> None:
+    """Set every quantizer's clip to ``fraction`` of the largest input it sees in the float phase,
+    so that every quantizer (the tiny NReLU outputs included) produces a spread of counts."""
+    phase, training = model.phase, model.training
+    model.set_phase("float")
+    model.eval()
+    peaks = {}
+    hooks = []
+    for name, q in model.quantizers():
+        def hook(mod, args, name=name):
+            peaks[name] = max(peaks.get(name, 0.0), float(args[0].max()))
+        hooks.append(q.register_forward_pre_hook(hook))
+    model(images)
+    for h in hooks:
+        h.remove()
+    for name, q in model.quantizers():
+        q.clip.fill_(max(peaks[name], 1e-3) * fraction)
+    model.set_phase(phase)
+    model.train(training)
