@@ -13,13 +13,16 @@ let package = Package(
     targets: [
         // The image format: Embedded-compatible (no Foundation, no existentials), shared by packer and runtime.
         .target(name: "CSDFormat"),
+        // The integer-only runtime (fused and spiking kernels, C exports); also Embedded-compatible.
+        .target(name: "CSDRuntime", dependencies: ["CSDFormat"]),
         // The packer's logic (host only): safetensors and JSON reading, conversion, planning, image and C emission.
-        .target(name: "CSDPack", dependencies: ["CSDFormat"]),
+        .target(name: "CSDPack", dependencies: ["CSDFormat", "CSDRuntime"]),
         .executableTarget(
             name: "csdpack",
             dependencies: ["CSDPack", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "CSDFormatTests", dependencies: ["CSDFormat"]),
         .testTarget(name: "CSDPackTests", dependencies: ["CSDPack", "CSDFormat"]),
+        .testTarget(name: "CSDRuntimeTests", dependencies: ["CSDRuntime", "CSDPack", "CSDFormat"]),
     ]
 )

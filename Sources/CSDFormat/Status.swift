@@ -47,6 +47,22 @@ public struct CSDStatus: Error {
     public static let macs = CSDStatus(-18)
     /// A neuron threshold below 1 (`CSD_E_THRESHOLD`).
     public static let threshold = CSDStatus(-19)
+    /// The image pointer is not 16-byte aligned (`CSD_E_IMAGE_ALIGNMENT`).
+    public static let imageAlignment = CSDStatus(-20)
+    /// The arena pointer is not 16-byte aligned (`CSD_E_ARENA_ALIGNMENT`).
+    public static let arenaAlignment = CSDStatus(-21)
+    /// The arena is smaller than the image's need for the mode (`CSD_E_ARENA_TOO_SMALL`).
+    public static let arenaTooSmall = CSDStatus(-22)
+    /// The mode is neither fused nor spiking (`CSD_E_MODE`).
+    public static let mode = CSDStatus(-23)
+    /// The delay exceeds T (`CSD_E_DELAY`).
+    public static let delay = CSDStatus(-24)
+    /// The input length is not C * H * W (`CSD_E_INPUT_LENGTH`).
+    public static let inputLength = CSDStatus(-25)
+    /// Fewer logits than classes (`CSD_E_OUTPUT_LENGTH`).
+    public static let outputLength = CSDStatus(-26)
+    /// The session was not initialized by csd_session_init (`CSD_E_SESSION`).
+    public static let session = CSDStatus(-27)
 }
 
 extension CSDStatus {
@@ -73,6 +89,14 @@ extension CSDStatus {
         case -17: return "arena size mismatch"
         case -18: return "MAC count mismatch"
         case -19: return "threshold below 1"
+        case -20: return "image not 16-byte aligned"
+        case -21: return "arena not 16-byte aligned"
+        case -22: return "arena too small"
+        case -23: return "unknown execution mode"
+        case -24: return "delay exceeds T"
+        case -25: return "input length is not C*H*W"
+        case -26: return "logits buffer smaller than classes"
+        case -27: return "session not initialized"
         default: return "unknown status"
         }
     }

@@ -59,22 +59,49 @@ public enum Packer {
 }
 
 /// Writes several files so that either all appear or none does: each goes to a
-/// temporary name in its folder first, then all are renamed.
+/// temporary name in its folder first; existing targets are set aside, the
+/// temporaries renamed into place, and on any failure everything is rolled back.
 public enum AtomicFiles {
     public static func write(_ files: [(path: String, data: Data)]) throws(PackError) {
+        let fm = FileManager.default
+        for (path, _) in files {
+            var isDirectory: ObjCBool = false
+            if fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw PackError("\(path): is a directory")
+            }
+        }
+        let suffix = ".tmp-\(getpid())"
         var temps: [String] = []
-        func cleanup() { for t in temps { try? FileManager.default.removeItem(atPath: t) } }
         for (path, data) in files {
-            let temp = path + ".tmp-\(getpid())"
-            guard FileManager.default.createFile(atPath: temp, contents: data) else {
-                cleanup()
+            let temp = path + suffix
+            guard fm.createFile(atPath: temp, contents: data) else {
+                for t in temps { try? fm.removeItem(atPath: t) }
                 throw PackError("\(path): cannot write")
             }
             temps.append(temp)
         }
-        for (temp, file) in zip(temps, files) where rename(temp, file.path) != 0 {
-            cleanup()
-            throw PackError("\(file.path): cannot rename the temporary file into place")
+        var backups: [(backup: String, original: String)] = []
+        var placed: [String] = []
+        func rollBack() {
+            for p in placed { try? fm.removeItem(atPath: p) }
+            for (backup, original) in backups { _ = rename(backup, original) }
+            for t in temps { try? fm.removeItem(atPath: t) }
         }
+        for (temp, file) in zip(temps, files) {
+            if fm.fileExists(atPath: file.path) {
+                let backup = file.path + ".old" + suffix
+                guard rename(file.path, backup) == 0 else {
+                    rollBack()
+                    throw PackError("\(file.path): cannot replace the existing file")
+                }
+                backups.append((backup, file.path))
+            }
+            guard rename(temp, file.path) == 0 else {
+                rollBack()
+                throw PackError("\(file.path): cannot rename the temporary file into place")
+            }
+            placed.append(file.path)
+        }
+        for (backup, _) in backups { try? fm.removeItem(atPath: backup) }
     }
 }

@@ -1,0 +1,123 @@
+import CSDFormat
+
+/// Per-op statistics of the last run (C: `csd_op_stats_t`).
+public struct OpStats {
+    /// The op kind (`CSD_OP_*`).
+    public var kind: UInt32 = 0
+    /// Output neurons (counts or trains written); 0 for ops without neurons.
+    public var neurons: UInt32 = 0
+    /// Output spikes: the sum of counts (fused) or of spike-train bits (spiking).
+    public var spikes: UInt64 = 0
+    /// Additions selected by a spike (spiking mode).
+    public var synapticOps: UInt64 = 0
+    /// Multiply-accumulates (fused mode; in spiking mode only the encoding layer multiplies).
+    public var macs: UInt64 = 0
+    public init() {}
+}
+
+/// Runs a validated image on a caller-owned arena. Holds no state between runs
+/// except the buffers inside the arena; never allocates; reads the image in place.
+public struct Engine {
+    public let image: ModelImage
+    public let arena: UnsafeMutableRawPointer
+    public let mode: ExecutionMode
+    /// DIF delay D (spiking mode), 0 ... T. Defaults to the image's.
+    public private(set) var delay: Int
+
+    /// - Throws: `.imageAlignment`, `.arenaAlignment`, `.arenaTooSmall`.
+    public init(image: ModelImage, arena: UnsafeMutableRawBufferPointer, mode: ExecutionMode) throws(CSDStatus) {
+        guard let imageBase = image.bytes.baseAddress, UInt(bitPattern: imageBase) & 15 == 0 else {
+            throw CSDStatus.imageAlignment
+        }
+        guard let base = arena.baseAddress else { throw CSDStatus.nullArgument }
+        guard UInt(bitPattern: base) & 15 == 0 else { throw CSDStatus.arenaAlignment }
+        guard UInt(bitPattern: arena.count) >= UInt(image.header.arenaBytes(mode)) else { throw CSDStatus.arenaTooSmall }
+        self.image = image
+        self.arena = base
+        self.mode = mode
+        self.delay = Int(image.header.delay)
+    }
+
+    /// - Throws: `.delay` when `delay` exceeds T.
+    public mutating func setDelay(_ delay: Int) throws(CSDStatus) {
+        guard delay >= 0, delay <= Int(image.header.timeSteps) else { throw CSDStatus.delay }
+        self.delay = delay
+    }
+
+    /// Runs one inference.
+    /// - Parameters:
+    ///   - pixels: uint8 [C][H][W], exactly C*H*W bytes (checked by the caller).
+    ///   - logits: room for `classes` int32 values.
+    ///   - stats: optional room for `statsCapacity` per-op records (op i goes to stats[i] when i < capacity).
+    public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>,
+                    stats: UnsafeMutablePointer<OpStats>?, statsCapacity: Int) {
+        let data = image.data.baseAddress!
+        var context = Context(data: data, arena: arena, pixels: pixels, logits: logits,
+                              steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
+                              delay: delay, wideTrains: image.header.trainBytes == 2)
+        for i in 0..<image.opCount {
+            let op = image.op(i)
+            var s = OpStats()
+            s.kind = UInt32(op.kindRaw)
+            if mode == .fused { context.runFused(op, &s) } else { context.runSpiking(op, &s) }
+            if let stats = stats, i < statsCapacity { stats[i] = s }
+        }
+    }
+}
+
+/// Pointers and constants shared by the kernels of one run.
+@usableFromInline struct Context {
+    @usableFromInline let data: UnsafeRawPointer
+    @usableFromInline let arena: UnsafeMutableRawPointer
+    @usableFromInline let pixels: UnsafePointer<UInt8>
+    @usableFromInline let logits: UnsafeMutablePointer<Int32>
+    @usableFromInline let steps: Int
+    @usableFromInline let levels: Int32
+    @usableFromInline let delay: Int
+    @usableFromInline let wideTrains: Bool
+
+    @inlinable func int8s(_ offset: UInt32) -> UnsafePointer<Int8> {
+        (data + Int(offset)).assumingMemoryBound(to: Int8.self)
+    }
+    @inlinable func int16s(_ offset: UInt32) -> UnsafePointer<Int16> {
+        (data + Int(offset)).assumingMemoryBound(to: Int16.self)
+    }
+    @inlinable func int32s(_ offset: UInt32) -> UnsafePointer<Int32> {
+        (data + Int(offset)).assumingMemoryBound(to: Int32.self)
+    }
+    @inlinable func counts(_ offset: Int) -> UnsafeMutablePointer<UInt8> {
+        (arena + offset).assumingMemoryBound(to: UInt8.self)
+    }
+    @inlinable func stream(_ offset: Int) -> UnsafeMutablePointer<Int32> {
+        (arena + offset).assumingMemoryBound(to: Int32.self)
+    }
+    @inlinable func trains(_ offset: Int) -> Trains {
+        Trains(base: arena + offset, wide: wideTrains)
+    }
+
+    /// The neuron parameters of output j of `op`.
+    @inlinable func neuron(_ op: OpRecord, _ j: Int) -> Neuron {
+        Neuron(threshold: int32s(op.thresholds)[j], bias: int32s(op.biases)[j], shift: Int32(op.shift), levels: levels)
+    }
+}
+
+/// Spike trains in the arena: one uint8 (T <= 8) or uint16 per neuron; bit t = spike at step t.
+@usableFromInline struct Trains {
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @usableFromInline let wide: Bool
+
+    @inlinable init(base: UnsafeMutableRawPointer, wide: Bool) { self.base = base; self.wide = wide }
+
+    @inlinable subscript(_ i: Int) -> UInt32 {
+        get {
+            wide ? UInt32(base.assumingMemoryBound(to: UInt16.self)[i]) : UInt32(base.assumingMemoryBound(to: UInt8.self)[i])
+        }
+        nonmutating set {
+            if wide {
+                base.assumingMemoryBound(to: UInt16.self)[i] = UInt16(truncatingIfNeeded: newValue)
+            } else {
+                base.assumingMemoryBound(to: UInt8.self)[i] = UInt8(truncatingIfNeeded: newValue)
+            }
+        }
+    }
+}

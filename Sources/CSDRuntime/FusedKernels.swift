@@ -1,0 +1,193 @@
+import CSDFormat
+
+/// Fused execution (docs/SEMANTICS.md section 3, "fused" column): counts times
+/// weights with exact int32 accumulation, then the neuron formula. These are
+/// the plain reference kernels; every accumulation wraps instead of trapping.
+extension Context {
+    @inlinable mutating func runFused(_ op: OpRecord, _ s: inout OpStats) {
+        switch op.kind {
+        case .conv3x3?:
+            let input = op.has(OpFlag.inputPixels) ? pixels : UnsafePointer(counts(op.input(.fused)))
+            if op.writesStream {
+                convFused(op, input, int16s(op.weights), &s)
+            } else {
+                convFused(op, input, int8s(op.weights), &s)
+            }
+        case .linear?:
+            if op.writesStream {
+                linearFused(op, int16s(op.weights), &s)
+            } else {
+                linearFused(op, int8s(op.weights), &s)
+            }
+        case .maxPool?: maxPoolFused(op, &s)
+        case .streamNeuron?: streamNeuronFused(op, &s)
+        case .attentionScores?: scoresFused(op, &s)
+        case .attentionValues?: valuesFused(op, &s)
+        case .classifier?: classifierFused(op, &s)
+        case nil: break  // unreachable for a validated image
+        }
+    }
+
+    /// Writes one output of a conv/linear: a neuron count, or the stream (set or add).
+    @inlinable func sink(_ op: OpRecord, channel j: Int, neuronIndex: Int, streamIndex: Int, token: Int,
+                         acc: Int32, _ s: inout OpStats) {
+        if op.writesStream {
+            let x = stream(op.output(.fused))
+            let biases = int32s(op.biases)
+            let bias = op.has(OpFlag.tokenBias) ? biases[streamIndex] : biases[j]
+            if op.has(OpFlag.streamSet) {
+                x[streamIndex] = acc &+ bias
+            } else {
+                x[streamIndex] = x[streamIndex] &+ acc &+ bias
+            }
+        } else {
+            let c = neuron(op, j).count(acc)
+            counts(op.output(.fused))[neuronIndex] = c
+            s.spikes &+= UInt64(c)
+        }
+    }
+
+    /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
+    @inlinable mutating func convFused<W: FixedWidthInteger & SignedInteger>(
+        _ op: OpRecord, _ input: UnsafePointer<UInt8>, _ weights: UnsafePointer<W>, _ s: inout OpStats
+    ) {
+        let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
+        for j in 0..<cout {
+            for y in 0..<h {
+                for x in 0..<w {
+                    var acc: Int32 = 0
+                    for i in 0..<cin {
+                        let wb = weights + (j * cin + i) * 9
+                        let ib = input + i * h * w
+                        for dy in 0..<3 {
+                            let yy = y + dy - 1
+                            if yy < 0 || yy >= h { continue }
+                            for dx in 0..<3 {
+                                let xx = x + dx - 1
+                                if xx < 0 || xx >= w { continue }
+                                acc = acc &+ Int32(truncatingIfNeeded: wb[dy * 3 + dx]) &* Int32(ib[yy * w + xx])
+                            }
+                        }
+                    }
+                    let pos = y * w + x
+                    sink(op, channel: j, neuronIndex: j * h * w + pos, streamIndex: pos * cout + j, token: pos, acc: acc, &s)
+                }
+            }
+        }
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout * h * w)
+        s.macs = UInt64((try? op.macs()) ?? 0)
+    }
+
+    /// Token-wise linear: input [N][Din] counts, weights [Dout][Din].
+    @inlinable mutating func linearFused<W: FixedWidthInteger & SignedInteger>(
+        _ op: OpRecord, _ weights: UnsafePointer<W>, _ s: inout OpStats
+    ) {
+        let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
+        let input = counts(op.input(.fused))
+        for t in 0..<n {
+            let row = input + t * din
+            for j in 0..<dout {
+                let wr = weights + j * din
+                var acc: Int32 = 0
+                for i in 0..<din { acc = acc &+ Int32(truncatingIfNeeded: wr[i]) &* Int32(row[i]) }
+                sink(op, channel: j, neuronIndex: t * dout + j, streamIndex: t * dout + j, token: t, acc: acc, &s)
+            }
+        }
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n * dout)
+        s.macs = UInt64((try? op.macs()) ?? 0)
+    }
+
+    /// Max over each window: pool 2 (2x2, stride 2) or 3 (3x3, stride 2, pad 1). [C][H][W] -> [C][H'][W'].
+    @inlinable mutating func maxPoolFused(_ op: OpRecord, _ s: inout OpStats) {
+        let c = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, oh = op.outDims.d1, ow = op.outDims.d2
+        let input = counts(op.input(.fused)), output = counts(op.output(.fused))
+        let size = Int(op.pool), pad = op.pool == 3 ? 1 : 0
+        for ch in 0..<c {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var m: UInt8 = 0
+                    for dy in 0..<size {
+                        let y = oy * 2 + dy - pad
+                        if y < 0 || y >= h { continue }
+                        for dx in 0..<size {
+                            let x = ox * 2 + dx - pad
+                            if x < 0 || x >= w { continue }
+                            m = max(m, input[(ch * h + y) * w + x])
+                        }
+                    }
+                    output[(ch * oh + oy) * ow + ox] = m
+                    s.spikes &+= UInt64(m)
+                }
+            }
+        }
+        s.neurons = UInt32(truncatingIfNeeded: c * oh * ow)
+    }
+
+    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D].
+    @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
+        let n = op.inDims.d0, d = op.inDims.d1
+        let x = stream(op.input(.fused)), output = counts(op.output(.fused))
+        for j in 0..<d {
+            let nrn = neuron(op, j)
+            for t in 0..<n {
+                let c = nrn.count(x[t * d + j])
+                output[t * d + j] = c
+                s.spikes &+= UInt64(c)
+            }
+        }
+        s.neurons = UInt32(truncatingIfNeeded: n * d)
+    }
+
+    /// acc[h][i][j] = sum over head h's channels of q[i][c] * k[j][c]; output [heads][N][N].
+    @inlinable mutating func scoresFused(_ op: OpRecord, _ s: inout OpStats) {
+        let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = d / heads
+        let q = counts(op.input(.fused)), k = counts(op.input2(.fused)), output = counts(op.output(.fused))
+        for h in 0..<heads {
+            let nrn = neuron(op, h)
+            for i in 0..<n {
+                let qi = q + i * d + h * hd
+                for j in 0..<n {
+                    let kj = k + j * d + h * hd
+                    var acc: Int32 = 0
+                    for c in 0..<hd { acc = acc &+ Int32(qi[c]) &* Int32(kj[c]) }
+                    let cnt = nrn.count(acc)
+                    output[(h * n + i) * n + j] = cnt
+                    s.spikes &+= UInt64(cnt)
+                }
+            }
+        }
+        s.neurons = UInt32(truncatingIfNeeded: heads * n * n)
+        s.macs = UInt64((try? op.macs()) ?? 0)
+    }
+
+    /// acc[i][c] = sum_j a[h(c)][i][j] * v[j][c]; a [heads][N][N], v [N][D], output [N][D].
+    @inlinable mutating func valuesFused(_ op: OpRecord, _ s: inout OpStats) {
+        let heads = Int(op.heads), n = op.outDims.d0, d = op.outDims.d1, hd = d / heads
+        let a = counts(op.input(.fused)), v = counts(op.input2(.fused)), output = counts(op.output(.fused))
+        for i in 0..<n {
+            for c in 0..<d {
+                let ai = a + ((c / hd) * n + i) * n
+                var acc: Int32 = 0
+                for j in 0..<n { acc = acc &+ Int32(ai[j]) &* Int32(v[j * d + c]) }
+                let cnt = neuron(op, c).count(acc)
+                output[i * d + c] = cnt
+                s.spikes &+= UInt64(cnt)
+            }
+        }
+        s.neurons = UInt32(truncatingIfNeeded: n * d)
+        s.macs = UInt64((try? op.macs()) ?? 0)
+    }
+
+    /// logits[j] = beta[j] + sum_c w[j][c] * sum_n counts[n][c].
+    @inlinable mutating func classifierFused(_ op: OpRecord, _ s: inout OpStats) {
+        let n = op.inDims.d0, d = op.inDims.d1, classes = op.outDims.d0
+        let input = counts(op.input(.fused)), weights = int8s(op.weights), biases = int32s(op.biases)
+        for j in 0..<classes { logits[j] = biases[j] }
+        for c in 0..<d {
+            var total: Int32 = 0
+            for t in 0..<n { total = total &+ Int32(input[t * d + c]) }
+            for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j * d + c]) &* total }
+        }
+        s.macs = UInt64((try? op.macs()) ?? 0)
+    }
+}

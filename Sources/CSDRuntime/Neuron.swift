@@ -1,0 +1,54 @@
+import CSDFormat
+
+/// Integer neuron parameters of one output neuron (docs/SEMANTICS.md section 2).
+/// All arithmetic wraps: a validated image from the packer never overflows
+/// (the packer proves it), and a hostile one must not trap.
+@usableFromInline struct Neuron {
+    @usableFromInline var threshold: Int32
+    @usableFromInline var bias: Int32
+    @usableFromInline var shift: Int32
+    @usableFromInline var levels: Int32
+
+    @inlinable init(threshold: Int32, bias: Int32, shift: Int32, levels: Int32) {
+        self.threshold = threshold; self.bias = bias; self.shift = shift; self.levels = levels
+    }
+
+    /// v0 = floor(theta / 2): the QCFS +1/2.
+    @inlinable var initialMembrane: Int32 { threshold >> 1 }
+
+    /// Fused: clip(floor((acc << k + beta + v0) / theta), 0, L).
+    @inlinable func count(_ acc: Int32) -> UInt8 {
+        let a = (acc &<< shift) &+ bias &+ initialMembrane
+        if a < threshold { return 0 }  // a < theta: floor(a / theta) <= 0
+        let q = a / threshold           // a >= theta >= 1: truncation is floor
+        return UInt8(truncatingIfNeeded: q >= levels ? levels : q)
+    }
+}
+
+/// Per-step input currents of one neuron, t = 0 ..< T (T <= 16).
+@usableFromInline typealias Currents = InlineArray<16, Int32>
+
+/// Spiking: the DIF neuron with delay D over the currents (already shifted, bias included at t = 0).
+/// Returns the output train (bit u = spike at output step u).
+@inlinable func fireDIF(_ current: borrowing Currents, steps: Int, delay: Int, threshold: Int32, levels: Int32,
+                        initialMembrane: Int32) -> UInt32 {
+    var v = initialMembrane
+    var emitted: Int32 = 0
+    var train: UInt32 = 0
+    var tau = 0
+    while tau < steps + delay {
+        if tau < steps { v = v &+ current[tau] }
+        if tau >= delay && v >= threshold && emitted < levels {
+            train |= 1 << UInt32(tau - delay)
+            v = v &- threshold
+            emitted += 1
+        }
+        tau += 1
+    }
+    return train
+}
+
+/// Running count of `train` up to and including step t.
+@inlinable func runningCount(_ train: UInt32, through t: Int) -> Int32 {
+    Int32((train & ((2 << UInt32(t)) &- 1)).nonzeroBitCount)
+}

@@ -1,0 +1,246 @@
+import CSDFormat
+
+/// Spiking execution (docs/SEMANTICS.md section 3, "spiking" column): every
+/// neuron is a DIF neuron over T steps with delay D; after the encoding layer
+/// every synaptic event is an addition selected by a spike. Per output neuron
+/// the kernels gather the T input currents, then fire.
+extension Context {
+    @inlinable mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
+        switch op.kind {
+        case .conv3x3?:
+            if op.writesStream {
+                convSpiking(op, int16s(op.weights), &s)
+            } else {
+                convSpiking(op, int8s(op.weights), &s)
+            }
+        case .linear?:
+            if op.writesStream {
+                linearSpiking(op, int16s(op.weights), &s)
+            } else {
+                linearSpiking(op, int8s(op.weights), &s)
+            }
+        case .maxPool?: maxPoolSpiking(op, &s)
+        case .streamNeuron?: streamNeuronSpiking(op, &s)
+        case .attentionScores?: scoresSpiking(op, &s)
+        case .attentionValues?: valuesSpiking(op, &s)
+        case .classifier?: classifierSpiking(op, &s)
+        case nil: break
+        }
+    }
+
+    /// Adds `weight` to the currents at every step where `train` spikes; returns the number of additions.
+    @inlinable func addSpikes(_ train: UInt32, _ weight: Int32, _ current: inout Currents) -> UInt64 {
+        var bits = train
+        var n: UInt64 = 0
+        while bits != 0 {
+            let t = bits.trailingZeroBitCount
+            current[t] = current[t] &+ weight
+            bits &= bits &- 1
+            n &+= 1
+        }
+        return n
+    }
+
+    /// Delivers the currents of one output: fire a DIF neuron into a train, or write the stream.
+    @inlinable func deliver(_ op: OpRecord, channel j: Int, neuronIndex: Int, streamIndex: Int,
+                            _ current: inout Currents, _ s: inout OpStats) {
+        if op.writesStream {
+            let x = stream(op.output(.spiking)) + streamIndex * steps
+            let biases = int32s(op.biases)
+            current[0] = current[0] &+ (op.has(OpFlag.tokenBias) ? biases[streamIndex] : biases[j])
+            if op.has(OpFlag.streamSet) {
+                for t in 0..<steps { x[t] = current[t] }
+            } else {
+                for t in 0..<steps { x[t] = x[t] &+ current[t] }
+            }
+        } else {
+            let nrn = neuron(op, j)
+            fire(nrn, neuronIndex, trains(op.output(.spiking)), &current, &s)
+        }
+    }
+
+    /// Shift, add the bias at t = 0, run the DIF neuron, store the train.
+    @inlinable func fire(_ nrn: Neuron, _ index: Int, _ out: Trains, _ current: inout Currents, _ s: inout OpStats) {
+        let k = nrn.shift
+        for t in 0..<steps { current[t] = current[t] &<< k }
+        current[0] = current[0] &+ nrn.bias
+        let train = fireDIF(current, steps: steps, delay: delay, threshold: nrn.threshold, levels: levels,
+                            initialMembrane: nrn.initialMembrane)
+        out[index] = train
+        s.spikes &+= UInt64(train.nonzeroBitCount)
+    }
+
+    @inlinable mutating func convSpiking<W: FixedWidthInteger & SignedInteger>(
+        _ op: OpRecord, _ weights: UnsafePointer<W>, _ s: inout OpStats
+    ) {
+        let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
+        let fromPixels = op.has(OpFlag.inputPixels)
+        let input = trains(op.input(.spiking))
+        for j in 0..<cout {
+            for y in 0..<h {
+                for x in 0..<w {
+                    var current = Currents(repeating: 0)
+                    for i in 0..<cin {
+                        let wb = weights + (j * cin + i) * 9
+                        for dy in 0..<3 {
+                            let yy = y + dy - 1
+                            if yy < 0 || yy >= h { continue }
+                            for dx in 0..<3 {
+                                let xx = x + dx - 1
+                                if xx < 0 || xx >= w { continue }
+                                let weight = Int32(truncatingIfNeeded: wb[dy * 3 + dx])
+                                let at = (i * h + yy) * w + xx
+                                if fromPixels {  // the encoding layer: its whole current at t = 0
+                                    current[0] = current[0] &+ weight &* Int32(pixels[at])
+                                } else {
+                                    s.synapticOps &+= addSpikes(input[at], weight, &current)
+                                }
+                            }
+                        }
+                    }
+                    let pos = y * w + x
+                    deliver(op, channel: j, neuronIndex: j * h * w + pos, streamIndex: pos * cout + j, &current, &s)
+                }
+            }
+        }
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout * h * w)
+        if fromPixels { s.macs = UInt64((try? op.macs()) ?? 0) }
+    }
+
+    @inlinable mutating func linearSpiking<W: FixedWidthInteger & SignedInteger>(
+        _ op: OpRecord, _ weights: UnsafePointer<W>, _ s: inout OpStats
+    ) {
+        let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
+        let input = trains(op.input(.spiking))
+        for t in 0..<n {
+            for j in 0..<dout {
+                let wr = weights + j * din
+                var current = Currents(repeating: 0)
+                for i in 0..<din {
+                    let train = input[t * din + i]
+                    if train != 0 { s.synapticOps &+= addSpikes(train, Int32(truncatingIfNeeded: wr[i]), &current) }
+                }
+                deliver(op, channel: j, neuronIndex: t * dout + j, streamIndex: t * dout + j, &current, &s)
+            }
+        }
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n * dout)
+    }
+
+    /// m_t = max_i C_i(t) - max_i C_i(t-1) over each window (0 or 1: a spike).
+    @inlinable mutating func maxPoolSpiking(_ op: OpRecord, _ s: inout OpStats) {
+        let c = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, oh = op.outDims.d1, ow = op.outDims.d2
+        let input = trains(op.input(.spiking)), output = trains(op.output(.spiking))
+        let size = Int(op.pool), pad = op.pool == 3 ? 1 : 0
+        for ch in 0..<c {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var out: UInt32 = 0
+                    var previous: Int32 = 0
+                    for t in 0..<steps {
+                        var m: Int32 = 0
+                        for dy in 0..<size {
+                            let y = oy * 2 + dy - pad
+                            if y < 0 || y >= h { continue }
+                            for dx in 0..<size {
+                                let x = ox * 2 + dx - pad
+                                if x < 0 || x >= w { continue }
+                                m = max(m, runningCount(input[(ch * h + y) * w + x], through: t))
+                            }
+                        }
+                        if m > previous { out |= 1 << UInt32(t) }
+                        previous = m
+                    }
+                    output[(ch * oh + oy) * ow + ox] = out
+                    s.spikes &+= UInt64(out.nonzeroBitCount)
+                }
+            }
+        }
+        s.neurons = UInt32(truncatingIfNeeded: c * oh * ow)
+    }
+
+    /// I[t] = X[n][c][t]: the stream's current at each step.
+    @inlinable mutating func streamNeuronSpiking(_ op: OpRecord, _ s: inout OpStats) {
+        let n = op.inDims.d0, d = op.inDims.d1
+        let x = stream(op.input(.spiking)), output = trains(op.output(.spiking))
+        for j in 0..<d {
+            let nrn = neuron(op, j)
+            for t in 0..<n {
+                var current = Currents(repeating: 0)
+                let xi = x + (t * d + j) * steps
+                for u in 0..<steps { current[u] = xi[u] }
+                fire(nrn, t * d + j, output, &current, &s)
+            }
+        }
+        s.neurons = UInt32(truncatingIfNeeded: n * d)
+    }
+
+    /// Temporal decomposition of a product of two spike trains, summed over pairs:
+    /// I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts).
+    @inlinable func addProduct(_ a: UInt32, _ b: UInt32, _ current: inout Currents) -> UInt64 {
+        if a == 0 || b == 0 { return 0 }
+        var n: UInt64 = 0
+        for t in 0..<steps {
+            let bit = UInt32(1) << UInt32(t)
+            if a & bit != 0 {
+                let countB = runningCount(b, through: t)
+                current[t] = current[t] &+ countB
+                n &+= 1
+            }
+            if b & bit != 0 && t > 0 {
+                let countA = runningCount(a, through: t - 1)
+                current[t] = current[t] &+ countA
+                n &+= 1
+            }
+        }
+        return n
+    }
+
+    @inlinable mutating func scoresSpiking(_ op: OpRecord, _ s: inout OpStats) {
+        let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = d / heads
+        let q = trains(op.input(.spiking)), k = trains(op.input2(.spiking)), output = trains(op.output(.spiking))
+        for h in 0..<heads {
+            let nrn = neuron(op, h)
+            for i in 0..<n {
+                for j in 0..<n {
+                    var current = Currents(repeating: 0)
+                    for c in 0..<hd {
+                        s.synapticOps &+= addProduct(q[i * d + h * hd + c], k[j * d + h * hd + c], &current)
+                    }
+                    fire(nrn, (h * n + i) * n + j, output, &current, &s)
+                }
+            }
+        }
+        s.neurons = UInt32(truncatingIfNeeded: heads * n * n)
+    }
+
+    @inlinable mutating func valuesSpiking(_ op: OpRecord, _ s: inout OpStats) {
+        let heads = Int(op.heads), n = op.outDims.d0, d = op.outDims.d1, hd = d / heads
+        let a = trains(op.input(.spiking)), v = trains(op.input2(.spiking)), output = trains(op.output(.spiking))
+        for i in 0..<n {
+            for c in 0..<d {
+                let row = ((c / hd) * n + i) * n
+                var current = Currents(repeating: 0)
+                for j in 0..<n { s.synapticOps &+= addProduct(a[row + j], v[j * d + c], &current) }
+                fire(neuron(op, c), i * d + c, output, &current, &s)
+            }
+        }
+        s.neurons = UInt32(truncatingIfNeeded: n * d)
+    }
+
+    /// Every input spike (n, c, t) adds column c of the weights to the logits.
+    @inlinable mutating func classifierSpiking(_ op: OpRecord, _ s: inout OpStats) {
+        let n = op.inDims.d0, d = op.inDims.d1, classes = op.outDims.d0
+        let input = trains(op.input(.spiking)), weights = int8s(op.weights), biases = int32s(op.biases)
+        for j in 0..<classes { logits[j] = biases[j] }
+        for t in 0..<n {
+            for c in 0..<d {
+                var bits = input[t * d + c]
+                while bits != 0 {
+                    for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j * d + c]) }
+                    s.synapticOps &+= UInt64(classes)
+                    bits &= bits &- 1
+                }
+            }
+        }
+    }
+}

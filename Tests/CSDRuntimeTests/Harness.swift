@@ -1,0 +1,43 @@
+import CSDFormat
+import CSDRuntime
+
+/// Copies an image into 16-byte aligned storage and runs it in a mode; returns the logits and per-op stats.
+struct Harness {
+    let imageStorage: UnsafeMutableRawBufferPointer
+    let image: ModelImage
+
+    init(_ bytes: [UInt8]) throws {
+        imageStorage = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+        imageStorage.copyBytes(from: bytes)
+        do throws(CSDStatus) {
+            image = try ModelImage(validating: UnsafeRawBufferPointer(imageStorage))
+        } catch {
+            throw HarnessError.status(error.rawValue)
+        }
+    }
+
+    enum HarnessError: Error { case status(Int32) }
+
+    func run(_ pixels: [UInt8], mode: ExecutionMode, delay: Int? = nil) throws -> (logits: [Int32], stats: [OpStats]) {
+        let need = Int(image.header.arenaBytes(mode))
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(need, 16), alignment: 16)
+        defer { arena.deallocate() }
+        var logits = [Int32](repeating: 0, count: Int(image.header.classes))
+        var stats = [OpStats](repeating: OpStats(), count: image.opCount)
+        do throws(CSDStatus) {
+            var engine = try Engine(image: image, arena: arena, mode: mode)
+            if let d = delay { try engine.setDelay(d) }
+            pixels.withUnsafeBufferPointer { px in
+                logits.withUnsafeMutableBufferPointer { out in
+                    stats.withUnsafeMutableBufferPointer { st in
+                        engine.run(pixels: px.baseAddress!, logits: out.baseAddress!, stats: st.baseAddress!,
+                                   statsCapacity: st.count)
+                    }
+                }
+            }
+        } catch {
+            throw HarnessError.status(error.rawValue)
+        }
+        return (logits, stats)
+    }
+}

@@ -1,0 +1,319 @@
+"""Tests of the NumPy reference executor (Toolchain/csdformer/reference.py).
+
+The model under test is packed here with the csdpack binary from the trained export in
+Toolchain/models/fmnist-tiny when it exists, else from the smoke export in /tmp/smoke.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+
+from conftest import REPO, needs_fashion_mnist
+
+from csdformer import reference as ref
+from csdformer.reference import Image, ImageError
+
+CSDPACK = os.path.join(REPO, ".build", "debug", "csdpack")
+EXPORTS = [os.path.join(REPO, "Toolchain", "models", "fmnist-tiny"), "/tmp/smoke"]
+
+
+def _export_dir():
+    for d in EXPORTS:
+        if os.path.isfile(os.path.join(d, "model.safetensors")) and os.path.isfile(os.path.join(d, "model.json")):
+            return d
+    return None
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    """(image bytes, export folder) of the model under test."""
+    export = _export_dir()
+    if export is None:
+        pytest.skip(f"no export to pack (looked in {', '.join(EXPORTS)})")
+    if os.access(CSDPACK, os.X_OK):
+        out = str(tmp_path_factory.mktemp("csd") / "model.csd")
+        subprocess.run([CSDPACK, "convert", os.path.join(export, "model.safetensors"),
+                        "--config", os.path.join(export, "model.json"), "-o", out],
+                       check=True, capture_output=True, timeout=120)
+    elif os.path.isfile(os.path.join(export, "model.csd")):
+        out = os.path.join(export, "model.csd")
+    else:
+        pytest.skip(f"csdpack binary missing at {CSDPACK} (build it with `swift build`) and "
+                    f"{export} holds no packed model.csd")
+    with open(out, "rb") as f:
+        return f.read(), export
+
+
+@pytest.fixture(scope="module")
+def image(packed):
+    return Image.parse(packed[0])
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    from csdformer import data as datasets
+    split = datasets.load("fashion-mnist", "test")
+    return split.images[:500].numpy(), split.labels[:500].numpy()
+
+
+def _recrc(b: bytearray) -> bytes:
+    b[16:20] = b"\0\0\0\0"
+    image_bytes = struct.unpack_from("<I", b, 12)[0]
+    struct.pack_into("<I", b, 16, zlib.crc32(bytes(b[:image_bytes])) & 0xFFFFFFFF)
+    return bytes(b)
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing and validation
+
+
+def test_parse_header(image):
+    assert image.magic == 0x46445343 and image.format_version == 1 and image.math_version == 1
+    assert image.input_shape == (1, 28, 28) and image.classes == 10
+    assert image.ops[0].kind == ref.CONV3X3 and image.ops[0].input_pixels
+    assert image.ops[-1].kind == ref.CLASSIFIER
+    for op in image.ops:
+        if op.weights is not None:
+            assert op.weights.dtype == (np.int16 if op.stream_out else np.int8)
+        if op.thresholds is not None:
+            assert op.thresholds.dtype == np.int32 and op.thresholds.min() >= 1
+
+
+def test_load_from_file(packed, tmp_path):
+    p = tmp_path / "m.csd"
+    p.write_bytes(packed[0])
+    assert Image.load(str(p)).op_count == Image.parse(packed[0]).op_count
+
+
+def test_trailing_bytes_are_accepted(packed):
+    Image.parse(packed[0] + b"\xff" * 32)  # the caller's size may exceed image_bytes
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda b: b[:100], "size"),
+    (lambda b: b"XSDF" + b[4:], "magic"),
+    (lambda b: b[:-16], "image_bytes"),
+    (lambda b: b[:4] + b"\x02" + b[5:], "format_version"),
+    (lambda b: b[:6] + b"\x02" + b[7:], "math_version"),
+])
+def test_header_errors(packed, mutate, message):
+    with pytest.raises(ImageError, match=message):
+        Image.parse(mutate(packed[0]))
+
+
+def test_crc_flip_anywhere(packed):
+    b = packed[0]
+    for pos in (20, 130, len(b) // 2, len(b) - 1):
+        m = bytearray(b)
+        m[pos] ^= 0x10
+        with pytest.raises(ImageError, match="crc32"):
+            Image.parse(bytes(m))
+
+
+@pytest.mark.parametrize("pos", [51, 68, 100, 127])
+def test_reserved_header_byte(packed, pos):
+    m = bytearray(packed[0])
+    m[pos] = 1
+    with pytest.raises(ImageError, match="reserved"):
+        Image.parse(_recrc(m))
+
+
+@pytest.mark.parametrize("field", [18, 56, 63])
+def test_reserved_op_byte(packed, field):
+    m = bytearray(packed[0])
+    m[128 + 64 * 2 + field] = 1
+    with pytest.raises(ImageError, match="reserved"):
+        Image.parse(_recrc(m))
+
+
+def test_op_record_bytes(packed):
+    m = bytearray(packed[0])
+    struct.pack_into("<I", m, 24, 32)
+    with pytest.raises(ImageError, match="op_record_bytes"):
+        Image.parse(_recrc(m))
+
+
+def test_bad_delay_range(packed):
+    m = bytearray(packed[0])
+    m[50] = m[48] + 1  # D = T + 1
+    with pytest.raises(ImageError, match="delay"):
+        Image.parse(_recrc(m))
+
+
+def test_bad_kind(packed):
+    m = bytearray(packed[0])
+    m[128 + 64 * 1] = 9
+    with pytest.raises(ImageError, match="kind"):
+        Image.parse(_recrc(m))
+
+
+def test_broken_chaining(image, packed):
+    # point op 2's fused input somewhere no earlier op wrote
+    m = bytearray(packed[0])
+    struct.pack_into("<I", m, 128 + 64 * 2 + 20, image.ops[2].input[0] + 16)
+    with pytest.raises(ImageError, match="chaining"):
+        Image.parse(_recrc(m))
+
+
+def test_zero_threshold(image, packed):
+    op = next(o for o in image.ops if o.thresholds is not None)
+    m = bytearray(packed[0])
+    struct.pack_into("<i", m, image.data_offset + op.thresholds_offset, 0)
+    with pytest.raises(ImageError, match="threshold"):
+        Image.parse(_recrc(m))
+
+
+def test_macs_mismatch(packed):
+    m = bytearray(packed[0])
+    struct.pack_into("<I", m, 60, struct.unpack_from("<I", m, 60)[0] + 1)
+    with pytest.raises(ImageError, match="macs"):
+        Image.parse(_recrc(m))
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels
+
+
+def test_temporal_decomposition_identity():
+    rng = np.random.default_rng(0)
+    B, T, N, D, h = 2, 5, 6, 8, 2
+    q = (rng.random((B, T, N, D)) < 0.4).astype(np.uint8)
+    k = (rng.random((B, T, N, D)) < 0.4).astype(np.uint8)
+    v = (rng.random((B, T, N, D)) < 0.4).astype(np.uint8)
+    a = (rng.random((B, T, h, N, N)) < 0.4).astype(np.uint8)
+    steps = ref.attn_scores_steps(q, k, h)
+    assert steps.shape == (B, T, h, N, N)
+    np.testing.assert_array_equal(steps.sum(axis=1), ref.attn_scores_acc(q.sum(1), k.sum(1), h))
+    steps = ref.attn_values_steps(a, v, h)
+    assert steps.shape == (B, T, N, D)
+    np.testing.assert_array_equal(steps.sum(axis=1), ref.attn_values_acc(a.sum(1), v.sum(1), h))
+    # the per-step currents never look ahead: step t only uses spikes up to t
+    cut = 3
+    np.testing.assert_array_equal(ref.attn_scores_steps(q[:, :cut], k[:, :cut], h),
+                                  ref.attn_scores_steps(q, k, h)[:, :cut])
+
+
+@pytest.mark.parametrize("pool, hw", [(2, (7, 6)), (3, (7, 7)), (3, (4, 5))])
+def test_maxpool_steps(pool, hw):
+    rng = np.random.default_rng(1)
+    trains = (rng.random((2, 6, 3) + hw) < 0.5).astype(np.uint8)
+    m = ref.maxpool_steps(trains, pool)
+    assert set(np.unique(m)) <= {0, 1}
+    fused = ref._maxpool(trains.sum(axis=1).astype(np.int64), pool)
+    np.testing.assert_array_equal(m.sum(axis=1), fused)
+    assert fused.shape[2:] == ref._pool_hw(hw[0], hw[1], pool)
+
+
+def test_dif_at_full_delay_equals_fused():
+    rng = np.random.default_rng(2)
+    T, L, k = 6, 4, 2
+    theta = rng.integers(1, 400, size=9)
+    beta = rng.integers(-300, 300, size=9)
+    cur = rng.integers(-60, 120, size=(50, T, 9))
+    trains = ref.fire_dif(cur, k, theta, beta, L, T, T)
+    counts = ref.fire_fused(cur.sum(axis=1), k, theta, beta, L)
+    np.testing.assert_array_equal(trains.sum(axis=1), counts)
+    t = np.arange(T).reshape(1, T, 1)
+    np.testing.assert_array_equal(trains, (t < counts[:, None, :]).astype(np.uint8))
+    # a smaller delay never emits more than L spikes
+    assert ref.fire_dif(cur, k, theta, beta, L, T, 0).sum(axis=1).max() <= L
+
+
+# ---------------------------------------------------------------------------------------------
+# execution on the real model
+
+
+@needs_fashion_mnist
+def test_fused_equals_spiking_at_full_delay(image, test_images):
+    x = test_images[0][:20]
+    fused = ref.run_batch(image, x, "fused")
+    spiking = ref.run_batch(image, x, "spiking", delay=image.time_steps)
+    assert fused.dtype == np.int32 and fused.shape == (20, image.classes)
+    np.testing.assert_array_equal(fused, spiking)
+
+
+@needs_fashion_mnist
+def test_run_matches_run_batch(image, test_images):
+    x = test_images[0][:3]
+    batch = ref.run_batch(image, x, "fused")
+    for i in range(3):
+        np.testing.assert_array_equal(ref.run(image, x[i]), batch[i])
+        np.testing.assert_array_equal(ref.run(image, x[i].reshape(-1)), batch[i])  # flat pixels
+
+
+@needs_fashion_mnist
+def test_per_op_traces(image, test_images):
+    T = image.time_steps
+    for pixels in test_images[0][:3]:
+        lf, fused = ref.run(image, pixels, "fused", trace=True)
+        ls, spiking = ref.run(image, pixels, "spiking", delay=T, trace=True)
+        assert len(fused) == len(spiking) == len(image.ops)
+        np.testing.assert_array_equal(lf, ls)
+        for op, f, s in zip(image.ops, fused, spiking):
+            if op.kind == ref.CLASSIFIER:
+                np.testing.assert_array_equal(f, lf)
+                continue
+            if op.stream_out:
+                assert f.dtype == np.int32 and f.shape == (image.tokens, image.width)
+                assert s.shape == (image.tokens, image.width, T)
+                np.testing.assert_array_equal(s.sum(axis=-1), f, err_msg=f"op {op.index} stream")
+                continue
+            assert f.dtype == np.uint8 and f.max() <= image.levels
+            want = {ref.CONV3X3: op.out_dims, ref.MAXPOOL: op.out_dims, ref.ATTN_SCORES: op.out_dims}
+            assert f.shape == tuple(want.get(op.kind, op.out_dims[:2]))
+            assert s.shape == f.shape + (T,) and set(np.unique(s)) <= {0, 1}
+            np.testing.assert_array_equal(s.sum(axis=-1), f, err_msg=f"op {op.index} ({op.name}) counts")
+            # at D = T a neuron fires its count at steps 0..count-1
+            np.testing.assert_array_equal(s, (np.arange(T) < f[..., None]).astype(s.dtype),
+                                          err_msg=f"op {op.index} ({op.name}) spike times")
+
+
+@needs_fashion_mnist
+def test_spiking_zero_delay_runs(image, test_images):
+    logits = ref.run(image, test_images[0][0], "spiking", delay=0)
+    assert logits.dtype == np.int32 and logits.shape == (image.classes,)
+    with pytest.raises(ValueError):
+        ref.run(image, test_images[0][0], "spiking", delay=image.time_steps + 1)
+
+
+@needs_fashion_mnist
+def test_agreement_with_fake_quant(image, packed, test_images):
+    pred_path = os.path.join(packed[1], "test_pred.npy")
+    if not os.path.isfile(pred_path):
+        pytest.skip(f"{pred_path} missing")
+    want = np.load(pred_path)[:500]
+    got = ref.predict(ref.run_batch(image, test_images[0][:len(want)], "fused"))
+    agreement = float(np.mean(got == want))
+    assert agreement >= 0.99, f"fused predictions agree with the fake-quant model on {100 * agreement:.2f}%"
+
+
+@pytest.mark.skipif(not os.access(CSDPACK, os.X_OK), reason=f"csdpack binary missing at {CSDPACK}")
+@needs_fashion_mnist
+def test_long_trains_and_other_levels(packed, tmp_path, test_images):
+    """T > 8 (uint16 trains in the spiking plan) with L < T still gives fused == spiking at D = T."""
+    export = packed[1]
+    out = str(tmp_path / "t10.csd")
+    subprocess.run([CSDPACK, "convert", os.path.join(export, "model.safetensors"),
+                    "--config", os.path.join(export, "model.json"), "-o", out,
+                    "--time-steps", "10", "--levels", "5", "--delay", "4"],
+                   check=True, capture_output=True, timeout=120)
+    img = Image.load(out)
+    assert (img.time_steps, img.levels, img.delay) == (10, 5, 4)
+    x = test_images[0][:4]
+    np.testing.assert_array_equal(ref.run_batch(img, x, "fused"), ref.run_batch(img, x, "spiking", delay=10))
+    ref.run_batch(img, x, "spiking")  # the header's delay 4
+
+
+@needs_fashion_mnist
+def test_cli(packed, tmp_path, capsys):
+    p = tmp_path / "m.csd"
+    p.write_bytes(packed[0])
+    assert ref.main([str(p), "--data", "fashion-mnist", "--limit", "8", "--mode", "both"]) == 0
+    out = capsys.readouterr().out
+    assert "fused: accuracy" in out and "logits differ on 0 of 8" in out

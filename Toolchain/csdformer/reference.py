@@ -1,0 +1,892 @@
+"""Independent NumPy reference executor for `.csd` images (format 1, math 1).
+
+Written only from ``docs/FORMAT.md`` and ``docs/SEMANTICS.md``; it shares no code with the
+Swift packer/runtime, so that agreeing bit for bit with them checks both the implementations
+and the completeness of the specification.
+
+Library use::
+
+    from csdformer.reference import Image, run, run_batch
+    image = Image.load("model.csd")              # parses and validates; raises ImageError
+    logits = run(image, pixels)                   # fused mode, int32 [classes]
+    logits, trace = run(image, pixels, mode="spiking", delay=3, trace=True)
+    all_logits = run_batch(image, images, mode="fused")   # int32 [B, classes]
+
+Command line::
+
+    python -m csdformer.reference MODEL.csd --data fashion-mnist [--limit N]
+        [--mode fused|spiking|both] [--delay D] [--reference PRED.npy]
+
+Only NumPy is needed here; the command line imports ``csdformer.data`` (and therefore torch)
+to load the data set.
+
+Arithmetic: everything is computed in int64. Products of integer matrices go through float64
+BLAS, which is exact because every partial sum is an integer of magnitude < 2**53 (checked for
+every product from the operands' magnitudes). Every quantity that SEMANTICS.md defines as int32
+(accumulations, shifted currents, membranes, the stream, logits) is checked against the int32
+range and an ``Int32Overflow`` is raised if one leaves it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "ImageError", "Int32Overflow", "Image", "Op", "run", "run_batch", "predict",
+    "attn_scores_acc", "attn_scores_steps", "attn_values_acc", "attn_values_steps", "maxpool_steps",
+    "fire_fused", "fire_dif",
+    "CONV3X3", "LINEAR", "MAXPOOL", "STREAM_NEURON", "ATTN_SCORES", "ATTN_VALUES", "CLASSIFIER",
+    "OPF_INPUT_PIXELS", "OPF_STREAM_OUT", "OPF_STREAM_SET", "OPF_TOKEN_BIAS",
+]
+
+MAGIC = 0x46445343
+FORMAT_VERSION = 1
+MATH_VERSION = 1
+HEADER_BYTES = 128
+OP_RECORD_BYTES = 64
+MAX_OPS = 256
+
+CONV3X3, LINEAR, MAXPOOL, STREAM_NEURON, ATTN_SCORES, ATTN_VALUES, CLASSIFIER = range(1, 8)
+KIND_NAMES = {CONV3X3: "CONV3X3", LINEAR: "LINEAR", MAXPOOL: "MAXPOOL", STREAM_NEURON: "STREAM_NEURON",
+              ATTN_SCORES: "ATTN_SCORES", ATTN_VALUES: "ATTN_VALUES", CLASSIFIER: "CLASSIFIER"}
+OPF_INPUT_PIXELS, OPF_STREAM_OUT, OPF_STREAM_SET, OPF_TOKEN_BIAS = 1, 2, 4, 8
+
+FUSED, SPIKING = 0, 1
+MODES = {"fused": FUSED, "spiking": SPIKING}
+
+INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+_EXACT = 2 ** 53
+
+# header: everything up to reserved[60]
+_HEADER = struct.Struct("<IHHIIIIIIIHHHHHHBBBBIIII")
+_OP = struct.Struct("<BBBB3H3HHH2I2I2IIII2I")
+assert _HEADER.size == 68 and _OP.size == 64
+
+
+class ImageError(ValueError):
+    """An image failed a check of FORMAT.md; the message names the check."""
+
+
+class Int32Overflow(ArithmeticError):
+    """A value that SEMANTICS.md defines as int32 left the int32 range."""
+
+
+def _check32(x: np.ndarray, what: str) -> None:
+    if x.size and (x.min() < INT32_MIN or x.max() > INT32_MAX):
+        raise Int32Overflow(f"{what}: value {int(x.min())}..{int(x.max())} outside int32")
+
+
+def _align16(n: int) -> int:
+    return (n + 15) // 16 * 16
+
+
+# ----------------------------------------------------------------------------------------------
+# Image
+
+
+@dataclass
+class Op:
+    index: int
+    kind: int
+    flags: int
+    shift: int
+    pool: int
+    in_dims: tuple
+    out_dims: tuple
+    heads: int
+    input: tuple          # (fused, spiking) arena offsets
+    input2: tuple
+    output: tuple
+    weights_offset: int
+    thresholds_offset: int
+    biases_offset: int
+    weights: np.ndarray | None = None      # int8, or int16 for a stream writer
+    thresholds: np.ndarray | None = None   # int32
+    biases: np.ndarray | None = None       # int32
+
+    @property
+    def name(self) -> str:
+        return KIND_NAMES.get(self.kind, f"kind {self.kind}")
+
+    @property
+    def input_pixels(self) -> bool:
+        return bool(self.flags & OPF_INPUT_PIXELS)
+
+    @property
+    def stream_out(self) -> bool:
+        return bool(self.flags & OPF_STREAM_OUT)
+
+    @property
+    def stream_set(self) -> bool:
+        return bool(self.flags & OPF_STREAM_SET)
+
+    @property
+    def token_bias(self) -> bool:
+        return bool(self.flags & OPF_TOKEN_BIAS)
+
+    def __repr__(self) -> str:  # compact, for printing a whole table
+        return (f"Op({self.index}: {self.name} flags={self.flags} k={self.shift} pool={self.pool} "
+                f"in={list(self.in_dims)} out={list(self.out_dims)} heads={self.heads} "
+                f"input={self.input} input2={self.input2} output={self.output})")
+
+
+@dataclass
+class Image:
+    data: bytes
+    magic: int = 0
+    format_version: int = 0
+    math_version: int = 0
+    header_bytes: int = 0
+    image_bytes: int = 0
+    crc32: int = 0
+    op_count: int = 0
+    op_record_bytes: int = 0
+    data_offset: int = 0
+    data_bytes: int = 0
+    input_channels: int = 0
+    input_height: int = 0
+    input_width: int = 0
+    classes: int = 0
+    tokens: int = 0
+    width: int = 0
+    time_steps: int = 0
+    levels: int = 0
+    delay: int = 0
+    flags: int = 0
+    arena_bytes: tuple = (0, 0)
+    macs: int = 0
+    tensor_bytes: int = 0
+    ops: list = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: str) -> "Image":
+        with open(path, "rb") as f:
+            return cls.parse(f.read())
+
+    @classmethod
+    def parse(cls, data: bytes) -> "Image":
+        data = bytes(data)
+        img = cls(data=data)
+        img._parse_header()
+        img._parse_ops()
+        return img
+
+    @property
+    def input_shape(self) -> tuple:
+        return (self.input_channels, self.input_height, self.input_width)
+
+    # -- header --------------------------------------------------------------------------------
+
+    def _parse_header(self) -> None:
+        b = self.data
+        if len(b) < HEADER_BYTES:
+            raise ImageError(f"size: {len(b)} bytes is smaller than the 128-byte header")
+        (self.magic, self.format_version, self.math_version, self.header_bytes, self.image_bytes,
+         self.crc32, self.op_count, self.op_record_bytes, self.data_offset, self.data_bytes,
+         self.input_channels, self.input_height, self.input_width, self.classes, self.tokens,
+         self.width, self.time_steps, self.levels, self.delay, self.flags,
+         a0, a1, self.macs, self.tensor_bytes) = _HEADER.unpack_from(b, 0)
+        self.arena_bytes = (a0, a1)
+        if self.magic != MAGIC:
+            raise ImageError(f"magic: 0x{self.magic:08x}, expected 0x{MAGIC:08x} ('CSDF')")
+        if self.format_version != FORMAT_VERSION:
+            raise ImageError(f"format_version: {self.format_version}, expected {FORMAT_VERSION}")
+        if self.math_version != MATH_VERSION:
+            raise ImageError(f"math_version: {self.math_version}, expected {MATH_VERSION}")
+        if self.header_bytes != HEADER_BYTES:
+            raise ImageError(f"header_bytes: {self.header_bytes}, expected {HEADER_BYTES}")
+        if self.image_bytes > len(b):
+            raise ImageError(f"image_bytes: {self.image_bytes} exceeds the {len(b)} bytes given (truncated image)")
+        if self.image_bytes < HEADER_BYTES:
+            raise ImageError(f"image_bytes: {self.image_bytes} is smaller than the header")
+        body = bytearray(b[:self.image_bytes])
+        body[16:20] = b"\0\0\0\0"
+        crc = zlib.crc32(bytes(body)) & 0xFFFFFFFF
+        if crc != self.crc32:
+            raise ImageError(f"crc32: stored 0x{self.crc32:08x}, computed 0x{crc:08x}")
+        if self.op_record_bytes != OP_RECORD_BYTES:
+            raise ImageError(f"op_record_bytes: {self.op_record_bytes}, expected {OP_RECORD_BYTES}")
+        if not 1 <= self.op_count <= MAX_OPS:
+            raise ImageError(f"op_count: {self.op_count}, expected 1..{MAX_OPS}")
+        want = _align16(self.header_bytes + self.op_count * OP_RECORD_BYTES)
+        if self.data_offset != want:
+            raise ImageError(f"data_offset: {self.data_offset}, expected {want}")
+        if self.data_offset > self.image_bytes or self.data_bytes != self.image_bytes - self.data_offset:
+            raise ImageError(f"data_bytes: {self.data_bytes}, expected image_bytes - data_offset = "
+                             f"{self.image_bytes - self.data_offset}")
+        # reserved bytes: header flags, header reserved[60], the padding after the op table
+        if self.flags != 0:
+            raise ImageError(f"reserved: header flags is {self.flags}, expected 0")
+        if any(b[68:128]):
+            raise ImageError("reserved: header reserved[60] is not zero")
+        table_end = self.header_bytes + self.op_count * OP_RECORD_BYTES
+        if any(b[table_end:self.data_offset]):
+            raise ImageError("reserved: padding between the op table and the data section is not zero")
+        # per-op reserved fields are part of "reserved bytes" and checked here, before the ranges
+        for i in range(self.op_count):
+            r = self.header_bytes + i * OP_RECORD_BYTES
+            if any(b[r + 18:r + 20]):
+                raise ImageError(f"reserved: op {i} reserved0 is not zero")
+            if any(b[r + 56:r + 64]):
+                raise ImageError(f"reserved: op {i} reserved1 is not zero")
+        # metadata ranges
+        T, L = self.time_steps, self.levels
+        if not 1 <= T <= 16:
+            raise ImageError(f"metadata: time_steps T = {T}, expected 1..16")
+        if not 1 <= L <= T:
+            raise ImageError(f"metadata: levels L = {L}, expected 1..T = 1..{T}")
+        if not 0 <= self.delay <= T:
+            raise ImageError(f"metadata: delay D = {self.delay}, expected 0..T = 0..{T}")
+        for name in ("input_channels", "input_height", "input_width", "classes", "tokens", "width"):
+            if getattr(self, name) < 1:
+                raise ImageError(f"metadata: {name} is 0")
+
+    # -- op table ------------------------------------------------------------------------------
+
+    def _parse_ops(self) -> None:
+        b = self.data
+        self.ops = []
+        for i in range(self.op_count):
+            f = _OP.unpack_from(b, self.header_bytes + i * OP_RECORD_BYTES)
+            op = Op(index=i, kind=f[0], flags=f[1], shift=f[2], pool=f[3], in_dims=tuple(f[4:7]),
+                    out_dims=tuple(f[7:10]), heads=f[10], input=tuple(f[12:14]), input2=tuple(f[14:16]),
+                    output=tuple(f[16:18]), weights_offset=f[18], thresholds_offset=f[19],
+                    biases_offset=f[20])
+            self.ops.append(op)
+        covered = []
+        for op in self.ops:
+            self._check_op(op)
+            covered += self._load_tensors(op)
+        # every data byte outside a tensor is padding and must be zero
+        mask = np.zeros(self.data_bytes, dtype=bool)
+        total = 0
+        seen = set()
+        for off, size in covered:
+            mask[off:off + size] = True
+            if (off, size) not in seen:
+                seen.add((off, size))
+                total += size
+        section = np.frombuffer(b, dtype=np.uint8, count=self.data_bytes, offset=self.data_offset)
+        if section[~mask].any():
+            raise ImageError("reserved: a padding byte of the data section is not zero")
+        if total != self.tensor_bytes:
+            raise ImageError(f"tensor_bytes: header says {self.tensor_bytes}, the op table's tensors sum to {total}")
+        for mode in (FUSED, SPIKING):
+            self._check_arena(mode)
+        macs = sum(_op_macs(op) for op in self.ops)
+        if macs != self.macs:
+            raise ImageError(f"macs: header says {self.macs}, recomputed {macs}")
+
+    def _check_op(self, op: Op) -> None:
+        i = op.index
+        where = f"op {i} ({op.name})"
+        N, D = self.tokens, self.width
+        if op.kind not in KIND_NAMES:
+            raise ImageError(f"op {i}: kind {op.kind} is unknown")
+        allowed = {CONV3X3: 15, LINEAR: 14}.get(op.kind, 0)
+        if op.flags & ~allowed:
+            raise ImageError(f"{where}: flags 0x{op.flags:02x} has bits not allowed for this kind")
+        if (op.flags & (OPF_STREAM_SET | OPF_TOKEN_BIAS)) and not op.stream_out:
+            raise ImageError(f"{where}: flags STREAM_SET/TOKEN_BIAS need STREAM_OUT")
+        if op.input_pixels != (i == 0):
+            raise ImageError(f"{where}: flags: the first op, and only it, reads the pixels (INPUT_PIXELS)")
+        if op.shift > 24 or (op.kind in (MAXPOOL, CLASSIFIER) and op.shift != 0):
+            raise ImageError(f"{where}: shift {op.shift} out of range")
+        if op.pool not in ((2, 3) if op.kind == MAXPOOL else (0,)):
+            raise ImageError(f"{where}: pool {op.pool} invalid for this kind")
+        if op.stream_out and op.shift != 0:
+            # SEMANTICS.md gives the shift to neuron layers only; a writer's acc is already in the
+            # stream unit, so a nonzero k on a writer has no defined meaning
+            raise ImageError(f"{where}: shift {op.shift} on a stream writer, expected 0")
+        if (op.kind == CLASSIFIER) != (i == self.op_count - 1):
+            raise ImageError(f"{where}: the last op, and only it, must be the CLASSIFIER")
+        # dims
+        ind, outd = op.in_dims, op.out_dims
+        if min(ind) < 1 or min(outd) < 1:
+            raise ImageError(f"{where}: dims: a dimension is 0")
+
+        def bad(msg):
+            raise ImageError(f"{where}: dims: {msg} (in {list(ind)}, out {list(outd)})")
+
+        if op.kind in (ATTN_SCORES, ATTN_VALUES):
+            if op.heads < 1 or D % op.heads:
+                raise ImageError(f"{where}: heads {op.heads} does not divide D = {D}")
+        elif op.heads != 0:
+            raise ImageError(f"{where}: heads {op.heads}, expected 0")
+        if op.kind == CONV3X3:
+            if (ind[1], ind[2]) != (outd[1], outd[2]):
+                bad("conv3x3 keeps H and W")
+            if op.input_pixels and ind != self.input_shape:
+                bad(f"the pixel input is {list(self.input_shape)}")
+            if op.stream_out and (outd[1] * outd[2] != N or outd[0] != D):
+                bad(f"a stream-writing conv must produce N = {N} tokens of width D = {D}")
+        elif op.kind == LINEAR:
+            if ind[0] != outd[0] or ind[2] != 1 or outd[2] != 1:
+                bad("linear maps [N, Din, 1] to [N, Dout, 1]")
+            if op.stream_out and (outd[0] != N or outd[1] != D):
+                bad(f"a stream writer produces [N, D] = [{N}, {D}]")
+        elif op.kind == MAXPOOL:
+            want = (ind[0],) + _pool_hw(ind[1], ind[2], op.pool)
+            if outd != want or min(want) < 1:
+                bad(f"max-pool {op.pool} of {list(ind)} is {list(want)}")
+        elif op.kind == STREAM_NEURON:
+            if ind != (N, D, 1) or outd != (N, D, 1):
+                bad(f"stream neurons are [N, D, 1] = [{N}, {D}, 1]")
+        elif op.kind == ATTN_SCORES:
+            if ind[2] != 1 or ind[1] % op.heads or outd != (op.heads, ind[0], ind[0]):
+                bad("scores map q [N, D, 1] to [heads, N, N]")
+        elif op.kind == ATTN_VALUES:
+            if ind[0] != op.heads or ind[1] != ind[2] or outd[0] != ind[1] or outd[2] != 1 or outd[1] % op.heads:
+                bad("values map a [heads, N, N] to [N, D, 1]")
+        elif op.kind == CLASSIFIER:
+            if ind[2] != 1 or outd != (self.classes, 1, 1):
+                bad(f"classifier maps [N, D, 1] to [classes, 1, 1] = [{self.classes}, 1, 1]")
+
+    def _tensor_specs(self, op: Op) -> list:
+        """(field, dtype, shape) of the tensors this op carries."""
+        ind, outd = op.in_dims, op.out_dims
+        wdt = np.int16 if op.stream_out else np.int8
+        if op.kind == CONV3X3:
+            cout, cin = outd[0], ind[0]
+            bias = (outd[1] * outd[2], cout) if op.token_bias else (cout,)
+            specs = [("weights", wdt, (cout, cin, 3, 3))]
+            if not op.stream_out:
+                specs.append(("thresholds", np.int32, (cout,)))
+            return specs + [("biases", np.int32, bias)]
+        if op.kind == LINEAR:
+            dout, din = outd[1], ind[1]
+            bias = (outd[0], dout) if op.token_bias else (dout,)
+            specs = [("weights", wdt, (dout, din))]
+            if not op.stream_out:
+                specs.append(("thresholds", np.int32, (dout,)))
+            return specs + [("biases", np.int32, bias)]
+        if op.kind == STREAM_NEURON:
+            return [("thresholds", np.int32, (ind[1],)), ("biases", np.int32, (ind[1],))]
+        if op.kind == ATTN_SCORES:
+            return [("thresholds", np.int32, (op.heads,)), ("biases", np.int32, (op.heads,))]
+        if op.kind == ATTN_VALUES:
+            return [("thresholds", np.int32, (outd[1],)), ("biases", np.int32, (outd[1],))]
+        if op.kind == CLASSIFIER:
+            return [("weights", np.int8, (outd[0], ind[1])), ("biases", np.int32, (outd[0],))]
+        return []
+
+    def _load_tensors(self, op: Op) -> list:
+        where = f"op {op.index} ({op.name})"
+        specs = self._tensor_specs(op)
+        present = {name for name, _, _ in specs}
+        covered = []
+        for name in ("weights", "thresholds", "biases"):
+            off = getattr(op, name + "_offset")
+            if name not in present and off != 0:
+                raise ImageError(f"{where}: tensor offsets: {name} offset {off} given, but this op has no {name}")
+        for name, dt, shape in specs:
+            off = getattr(op, name + "_offset")
+            size = int(np.prod(shape)) * np.dtype(dt).itemsize
+            if off % 16:
+                raise ImageError(f"{where}: tensor offsets: {name} at {off} is not 16-aligned")
+            if off + size > self.data_bytes:
+                raise ImageError(f"{where}: tensor offsets: {name} [{off}, {off + size}) leaves the "
+                                 f"{self.data_bytes}-byte data section")
+            arr = np.frombuffer(self.data, dtype=np.dtype(dt).newbyteorder("<"), count=int(np.prod(shape)),
+                                offset=self.data_offset + off).reshape(shape).astype(dt)
+            setattr(op, name, arr)
+            covered.append((off, size))
+        if op.thresholds is not None and op.thresholds.min() < 1:
+            raise ImageError(f"{where}: thresholds: a threshold is {int(op.thresholds.min())} < 1")
+        if op.kind == CLASSIFIER and (op.output[0] or op.output[1]):
+            raise ImageError(f"{where}: arena offsets: the classifier's output must be 0 (the caller's logits)")
+        return covered
+
+    # -- arena ---------------------------------------------------------------------------------
+
+    def buffer_bytes(self, kind: str, shape: tuple, mode: int) -> int:
+        n = int(np.prod(shape))
+        if kind == "stream":
+            return n * 4 * (self.time_steps if mode == SPIKING else 1)
+        return n * (1 if mode == FUSED else (1 if self.time_steps <= 8 else 2))
+
+    def _check_arena(self, mode: int) -> None:
+        """Replays the plan of ``mode``: offsets aligned and inside the arena, no output overlapping
+        its inputs (except a stream add), every input the live output of an earlier op."""
+        mname = "fused" if mode == FUSED else "spiking"
+        arena = self.arena_bytes[mode]
+        if arena % 16:
+            raise ImageError(f"arena_bytes: {mname} arena {arena} is not a multiple of 16")
+        live = []  # (offset, size, kind, shape, producer)
+        end = 0
+        N, D = self.tokens, self.width
+
+        def lookup(op, off, kind, shape, what):
+            where = f"op {op.index} ({op.name})"
+            for (o, s, k, sh, p) in live:
+                if o == off and k == kind and sh == shape:
+                    return (o, s)
+            raise ImageError(f"{where}: chaining ({mname}): {what} at {off} is not the live {kind} "
+                             f"{list(shape)} written by an earlier op")
+
+        for op in self.ops:
+            where = f"op {op.index} ({op.name})"
+            inputs = []
+            for off in (op.input[mode], op.input2[mode], op.output[mode]):
+                if off % 16:
+                    raise ImageError(f"{where}: arena offsets ({mname}): {off} is not 16-aligned")
+            if op.input_pixels:
+                if op.input != (0, 0):
+                    raise ImageError(f"{where}: arena offsets: a pixel input must be 0")
+            elif op.kind == STREAM_NEURON:
+                inputs.append(lookup(op, op.input[mode], "stream", (N, D), "input"))
+            else:
+                inputs.append(lookup(op, op.input[mode], "counts", op.in_dims, "input"))
+            if op.kind == ATTN_SCORES:
+                inputs.append(lookup(op, op.input2[mode], "counts", op.in_dims, "input2 (k)"))
+            elif op.kind == ATTN_VALUES:
+                inputs.append(lookup(op, op.input2[mode], "counts", op.out_dims, "input2 (v)"))
+            elif op.input2 != (0, 0):
+                raise ImageError(f"{where}: arena offsets: input2 must be 0")
+            if op.kind == CLASSIFIER:
+                continue
+            if op.stream_out:
+                kind, shape = "stream", (N, D)
+            else:
+                kind, shape = "counts", op.out_dims
+            off = op.output[mode]
+            size = self.buffer_bytes(kind, shape, mode)
+            if off + size > arena:
+                raise ImageError(f"{where}: arena offsets ({mname}): output [{off}, {off + size}) "
+                                 f"leaves the {arena}-byte arena")
+            if op.stream_out and not op.stream_set:
+                lookup(op, off, "stream", shape, "the stream it adds into")
+            for (o, s) in inputs:
+                if o < off + size and off < o + s:
+                    raise ImageError(f"{where}: arena offsets ({mname}): output [{off}, {off + size}) "
+                                     f"overlaps an input [{o}, {o + s})")
+            live = [bf for bf in live if not (bf[0] < off + size and off < bf[0] + bf[1])]
+            live.append((off, size, kind, shape, op.index))
+            end = max(end, off + size)
+        if _align16(end) != arena:
+            raise ImageError(f"arena_bytes: {mname} arena is {arena}, the plan needs {_align16(end)}")
+
+
+def _pool_hw(h: int, w: int, pool: int) -> tuple:
+    if pool == 2:
+        return (h // 2, w // 2)
+    return ((h - 1) // 2 + 1, (w - 1) // 2 + 1)
+
+
+def _op_macs(op: Op) -> int:
+    """Multiply-accumulates of one fused inference of op (FORMAT.md does not define the count;
+    this reading matches the images csdpack writes)."""
+    i, o = op.in_dims, op.out_dims
+    if op.kind == CONV3X3:
+        # taps that fall inside the input (zero padding costs nothing): 3H - 2 rows, 3W - 2 columns
+        return o[0] * i[0] * (3 * o[1] - 2) * (3 * o[2] - 2)
+    if op.kind == LINEAR:
+        return o[0] * i[1] * o[1]
+    if op.kind == ATTN_SCORES:
+        return i[0] * i[0] * i[1]
+    if op.kind == ATTN_VALUES:
+        return o[0] * o[0] * o[1]
+    if op.kind == CLASSIFIER:
+        return o[0] * i[1]
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# integer kernels (batched, int64 in, int64 out)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, what: str) -> np.ndarray:
+    """Exact integer a @ b through float64 BLAS (checked: sum of |products| < 2**53)."""
+    k = a.shape[-1]
+    amax = int(np.abs(a).max()) if a.size else 0
+    bmax = int(np.abs(b).max()) if b.size else 0
+    if amax * bmax * k >= _EXACT:
+        raise Int32Overflow(f"{what}: operands too large for an exact float64 product")
+    return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
+
+
+def _conv3x3(x: np.ndarray, w: np.ndarray, what: str) -> np.ndarray:
+    """x int [B, Cin, H, W], w [Cout, Cin, 3, 3] -> int64 [B, Cout, H, W]; zero padding 1."""
+    B, C, H, W = x.shape
+    xp = np.zeros((B, C, H + 2, W + 2), dtype=np.float64)
+    xp[:, :, 1:H + 1, 1:W + 1] = x
+    cols = np.empty((B, C, 9, H, W), dtype=np.float64)
+    for dy in range(3):
+        for dx in range(3):
+            cols[:, :, dy * 3 + dx] = xp[:, :, dy:dy + H, dx:dx + W]
+    cols = cols.reshape(B, C * 9, H * W)
+    wm = w.reshape(w.shape[0], C * 9)
+    acc = _matmul(wm[None], cols, what)  # [B, Cout, H*W]
+    return acc.reshape(B, w.shape[0], H, W)
+
+
+def _maxpool(x: np.ndarray, pool: int) -> np.ndarray:
+    """x [B, C, H, W] (>= 0) -> [B, C, H', W']."""
+    B, C, H, W = x.shape
+    Ho, Wo = _pool_hw(H, W, pool)
+    if pool == 2:
+        return x[:, :, :2 * Ho, :2 * Wo].reshape(B, C, Ho, 2, Wo, 2).max(axis=(3, 5))
+    xp = np.zeros((B, C, 2 * Ho + 1, 2 * Wo + 1), dtype=x.dtype)  # zero padding, counts >= 0
+    xp[:, :, 1:H + 1, 1:W + 1] = x
+    out = np.zeros((B, C, Ho, Wo), dtype=x.dtype)
+    for dy in range(3):
+        for dx in range(3):
+            np.maximum(out, xp[:, :, dy:dy + 2 * Ho:2, dx:dx + 2 * Wo:2], out=out)
+    return out
+
+
+def _shifted(acc: np.ndarray, k: int, what: str) -> np.ndarray:
+    _check32(acc, f"{what}: accumulation")
+    a = acc * (1 << k)
+    _check32(a, f"{what}: acc << k")
+    return a
+
+
+def _fire_fused(acc: np.ndarray, op: Op, theta: np.ndarray, beta: np.ndarray, L: int, what: str) -> np.ndarray:
+    """count = clip(floor(((acc << k) + beta + floor(theta/2)) / theta), 0, L) -> uint8."""
+    a = _shifted(acc, op.shift, what)
+    v = a + beta + theta // 2
+    _check32(v, f"{what}: membrane")
+    return np.clip(v // theta, 0, L).astype(np.uint8)
+
+
+def _fire_dif(cur: np.ndarray, op: Op, theta: np.ndarray, beta: np.ndarray, L: int, T: int, D: int,
+              what: str) -> np.ndarray:
+    """cur int64 [B, T, ...] = per-step accumulation (before << k and beta) -> spike trains uint8 [B, T, ...].
+
+    DIF neuron: v = floor(theta/2); for tau in 0..T+D-1: add I[tau] (tau < T); from tau = D fire
+    at most L times whenever v >= theta, the spike landing at step tau - D."""
+    I = _shifted(cur, op.shift, what)
+    I[:, 0] += beta
+    _check32(I, f"{what}: current")
+    v = np.broadcast_to(theta // 2, I.shape[:1] + I.shape[2:]).astype(np.int64).copy()
+    emitted = np.zeros(v.shape, dtype=np.int64)
+    out = np.zeros(I.shape, dtype=np.uint8)
+    for tau in range(T + D):
+        if tau < T:
+            v += I[:, tau]
+            _check32(v, f"{what}: membrane at step {tau}")
+        if tau >= D:
+            fire = (v >= theta) & (emitted < L)
+            out[:, tau - D] = fire
+            v -= np.where(fire, theta, 0)
+            emitted += fire
+    return out
+
+
+def attn_scores_acc(q: np.ndarray, k: np.ndarray, heads: int) -> np.ndarray:
+    """Fused scores: q, k counts [B, N, D] -> acc[b, h, i, j] = sum_{d in head h} q[i, d] k[j, d]."""
+    B, N, Dm = q.shape
+    qh = q.astype(np.int64).reshape(B, N, heads, Dm // heads).transpose(0, 2, 1, 3)
+    kh = k.astype(np.int64).reshape(B, N, heads, Dm // heads).transpose(0, 2, 3, 1)
+    return _matmul(qh, kh, "attention scores")
+
+
+def attn_scores_steps(q: np.ndarray, k: np.ndarray, heads: int) -> np.ndarray:
+    """Spiking scores: q, k trains [B, T, N, D] (0/1) -> per-step acc [B, T, heads, N, N],
+    I[t] = q_t K_t + Q_{t-1} k_t (capitals: running counts, inclusive)."""
+    B, T, N, Dm = q.shape
+    qh = q.astype(np.int64).reshape(B, T, N, heads, Dm // heads).transpose(0, 1, 3, 2, 4)  # [B,T,h,N,d]
+    kh = k.astype(np.int64).reshape(B, T, N, heads, Dm // heads).transpose(0, 1, 3, 4, 2)  # [B,T,h,d,N]
+    K = np.cumsum(kh, axis=1)
+    Qprev = np.cumsum(qh, axis=1) - qh
+    return _matmul(qh, K, "attention scores") + _matmul(Qprev, kh, "attention scores")
+
+
+def attn_values_acc(a: np.ndarray, v: np.ndarray, heads: int) -> np.ndarray:
+    """Fused values: a counts [B, heads, N, N], v counts [B, N, D] -> acc[b, i, c] = sum_j a[h(c), i, j] v[j, c]."""
+    B, N, Dm = v.shape
+    vh = v.astype(np.int64).reshape(B, N, heads, Dm // heads).transpose(0, 2, 1, 3)  # [B,h,N,d]
+    return _matmul(a.astype(np.int64), vh, "attention values").transpose(0, 2, 1, 3).reshape(B, N, Dm)
+
+
+def attn_values_steps(a: np.ndarray, v: np.ndarray, heads: int) -> np.ndarray:
+    """Spiking values: a trains [B, T, heads, N, N], v trains [B, T, N, D] -> per-step acc [B, T, N, D],
+    I[t] = a_t V_t + A_{t-1} v_t."""
+    B, T, N, Dm = v.shape
+    a = a.astype(np.int64)
+    vh = v.astype(np.int64).reshape(B, T, N, heads, Dm // heads).transpose(0, 1, 3, 2, 4)  # [B,T,h,N,d]
+    V = np.cumsum(vh, axis=1)
+    Aprev = np.cumsum(a, axis=1) - a
+    cur = _matmul(a, V, "attention values") + _matmul(Aprev, vh, "attention values")
+    return cur.transpose(0, 1, 3, 2, 4).reshape(B, T, N, Dm)
+
+
+def maxpool_steps(trains: np.ndarray, pool: int) -> np.ndarray:
+    """Max-pool of spike trains [B, T, C, H, W]: m_t = max_i C_i(t) - max_i C_i(t-1), C the running counts."""
+    B, T = trains.shape[:2]
+    C = np.cumsum(trains, axis=1, dtype=np.int64)
+    M = _maxpool(C.reshape((B * T,) + C.shape[2:]), pool)
+    M = M.reshape((B, T) + M.shape[1:])
+    m = np.diff(M, axis=1, prepend=0)
+    assert m.size == 0 or (m.min() >= 0 and m.max() <= 1), "max of running counts steps by 0 or 1"
+    return m.astype(np.uint8)
+
+
+def fire_fused(acc, shift: int, theta, beta, levels: int) -> np.ndarray:
+    """Public form of the fused neuron (broadcasting theta/beta against acc)."""
+    op = Op(0, 0, 0, shift, 0, (), (), 0, (0, 0), (0, 0), (0, 0), 0, 0, 0)
+    return _fire_fused(np.asarray(acc, dtype=np.int64), op, np.asarray(theta, dtype=np.int64),
+                       np.asarray(beta, dtype=np.int64), levels, "neuron")
+
+
+def fire_dif(cur, shift: int, theta, beta, levels: int, time_steps: int, delay: int) -> np.ndarray:
+    """Public form of the DIF neuron: cur [B, T, ...] per-step accumulations -> trains [B, T, ...]."""
+    op = Op(0, 0, 0, shift, 0, (), (), 0, (0, 0), (0, 0), (0, 0), 0, 0, 0)
+    return _fire_dif(np.asarray(cur, dtype=np.int64), op, np.asarray(theta, dtype=np.int64),
+                     np.asarray(beta, dtype=np.int64), levels, time_steps, delay, "neuron")
+
+
+# ----------------------------------------------------------------------------------------------
+# execution
+
+
+def _stream_bias(op: Op) -> np.ndarray:
+    """The writer's bias as int64 broadcasting against [..., N, D]."""
+    return op.biases.astype(np.int64)  # [D] or [N, D] both broadcast on the last axes
+
+
+def _run_fused(image: Image, pixels: np.ndarray, trace: bool):
+    B = pixels.shape[0]
+    L = image.levels
+    bufs = {}
+    tr = []
+    logits = None
+    for op in image.ops:
+        what = f"op {op.index} ({op.name})"
+        theta = op.thresholds.astype(np.int64) if op.thresholds is not None else None
+        beta = op.biases.astype(np.int64) if op.biases is not None else None
+        src = pixels.astype(np.int64) if op.input_pixels else bufs.get(op.input[FUSED])
+        if op.kind == CONV3X3:
+            acc = _conv3x3(src, op.weights.astype(np.int64), what)  # [B, Cout, H, W]
+            if op.stream_out:
+                acc = acc.reshape(B, acc.shape[1], -1).transpose(0, 2, 1)  # tokens n = y*W + x
+                out = _write_stream(bufs, op, FUSED, acc, what)
+            else:
+                out = _fire_fused(acc, op, theta[:, None, None], beta[:, None, None], L, what)
+        elif op.kind == LINEAR:
+            acc = _matmul(src.astype(np.int64), op.weights.astype(np.int64).T[None], what)  # [B, N, Dout]
+            if op.stream_out:
+                out = _write_stream(bufs, op, FUSED, acc, what)
+            else:
+                out = _fire_fused(acc, op, theta, beta, L, what)
+        elif op.kind == MAXPOOL:
+            out = _maxpool(src, op.pool)
+        elif op.kind == STREAM_NEURON:
+            out = _fire_fused(src.astype(np.int64), op, theta, beta, L, what)
+        elif op.kind == ATTN_SCORES:
+            acc = attn_scores_acc(src, bufs[op.input2[FUSED]], op.heads)  # [B, h, N, N]
+            out = _fire_fused(acc, op, theta[:, None, None], beta[:, None, None], L, what)
+        elif op.kind == ATTN_VALUES:
+            acc = attn_values_acc(src, bufs[op.input2[FUSED]], op.heads)  # [B, N, D]
+            out = _fire_fused(acc, op, theta, beta, L, what)
+        elif op.kind == CLASSIFIER:
+            counts = src.astype(np.int64).sum(axis=1)  # [B, D]
+            logits = beta[None] + _matmul(counts, op.weights.astype(np.int64).T, what)
+            _check32(logits, f"{what}: logits")
+            logits = logits.astype(np.int32)
+            if trace:
+                tr.append(logits)
+            continue
+        bufs[op.output[FUSED]] = out
+        if trace:
+            tr.append(out.astype(np.int32) if op.stream_out else out)
+    return logits, tr
+
+
+def _write_stream(bufs: dict, op: Op, mode: int, acc: np.ndarray, what: str) -> np.ndarray:
+    """Fused: acc int64 [B, N, D]. Spiking: acc int64 [B, T, N, D], the bias added at t = 0."""
+    _check32(acc, f"{what}: accumulation")  # a writer has k = 0 (checked when parsing)
+    bias = _stream_bias(op)
+    add = acc.copy()
+    if mode == FUSED:
+        add += bias
+    else:
+        add[:, 0] += bias
+    if op.stream_set:
+        X = add
+    else:
+        X = bufs[op.output[mode]] + add
+    _check32(X, f"{what}: stream")
+    return X
+
+
+def _run_spiking(image: Image, pixels: np.ndarray, delay: int, trace: bool):
+    B = pixels.shape[0]
+    T, L, Dl = image.time_steps, image.levels, delay
+    bufs = {}
+    tr = []
+    logits = None
+    for op in image.ops:
+        what = f"op {op.index} ({op.name})"
+        theta = op.thresholds.astype(np.int64) if op.thresholds is not None else None
+        beta = op.biases.astype(np.int64) if op.biases is not None else None
+        src = None if op.input_pixels else bufs.get(op.input[SPIKING])
+        if op.kind == CONV3X3:
+            if op.input_pixels:
+                acc0 = _conv3x3(pixels.astype(np.int64), op.weights.astype(np.int64), what)
+                cur = np.zeros((B, T) + acc0.shape[1:], dtype=np.int64)
+                cur[:, 0] = acc0  # the encoding layer injects its whole current at t = 0
+            else:
+                s = src.reshape((B * T,) + src.shape[2:])
+                cur = _conv3x3(s, op.weights.astype(np.int64), what)
+                cur = cur.reshape((B, T) + cur.shape[1:])
+            if op.stream_out:
+                cur = cur.reshape(B, T, cur.shape[2], -1).transpose(0, 1, 3, 2)  # [B, T, N, D]
+                out = _write_stream(bufs, op, SPIKING, cur, what)
+            else:
+                out = _fire_dif(cur, op, theta[:, None, None], beta[:, None, None], L, T, Dl, what)
+        elif op.kind == LINEAR:
+            cur = _matmul(src.astype(np.int64), op.weights.astype(np.int64).T[None, None], what)
+            if op.stream_out:
+                out = _write_stream(bufs, op, SPIKING, cur, what)
+            else:
+                out = _fire_dif(cur, op, theta, beta, L, T, Dl, what)
+        elif op.kind == MAXPOOL:
+            out = maxpool_steps(src, op.pool)
+        elif op.kind == STREAM_NEURON:
+            out = _fire_dif(src.astype(np.int64), op, theta, beta, L, T, Dl, what)
+        elif op.kind == ATTN_SCORES:
+            cur = attn_scores_steps(src, bufs[op.input2[SPIKING]], op.heads)  # [B, T, h, N, N]
+            out = _fire_dif(cur, op, theta[:, None, None], beta[:, None, None], L, T, Dl, what)
+        elif op.kind == ATTN_VALUES:
+            cur = attn_values_steps(src, bufs[op.input2[SPIKING]], op.heads)  # [B, T, N, D]
+            out = _fire_dif(cur, op, theta, beta, L, T, Dl, what)
+        elif op.kind == CLASSIFIER:
+            counts = src.astype(np.int64).sum(axis=(1, 2))  # every spike (n, c, t) adds w[:, c]
+            logits = beta[None] + _matmul(counts, op.weights.astype(np.int64).T, what)
+            _check32(logits, f"{what}: logits")
+            logits = logits.astype(np.int32)
+            if trace:
+                tr.append(logits)
+            continue
+        bufs[op.output[SPIKING]] = out
+        if trace:
+            tr.append(np.moveaxis(out, 1, -1).astype(np.int32 if op.stream_out else np.uint8))
+    return logits, tr
+
+
+def _as_batch(image: Image, images: np.ndarray) -> np.ndarray:
+    x = np.asarray(images)
+    if x.dtype != np.uint8:
+        if x.size and (x.min() < 0 or x.max() > 255 or not np.issubdtype(x.dtype, np.integer)):
+            raise ValueError("pixels must be uint8 values")
+        x = x.astype(np.uint8)
+    return x.reshape((-1,) + image.input_shape)
+
+
+def _delay(image: Image, delay) -> int:
+    d = image.delay if delay is None else int(delay)
+    if not 0 <= d <= image.time_steps:
+        raise ValueError(f"delay {d} outside 0..T = 0..{image.time_steps}")
+    return d
+
+
+def run(image: Image, pixels, mode: str = "fused", delay: int | None = None, trace: bool = False):
+    """One inference. pixels: uint8 [C, H, W] (or flat). Returns int32 logits [classes], and with
+    trace=True also a list with each op's output for this image:
+
+    fused: counts uint8 in the spec's layouts ([C, H, W], [N, D], [heads, N, N]) or the stream
+    int32 [N, D]; spiking: spike trains uint8 0/1 of shape [..., T], the stream int32 [N, D, T].
+    The classifier's entry is the logits."""
+    x = np.asarray(pixels)
+    if x.size != int(np.prod(image.input_shape)):
+        raise ValueError(f"pixels: {x.size} values, the image wants {list(image.input_shape)}")
+    logits, tr = _execute(image, _as_batch(image, x), mode, delay, trace)
+    if trace:
+        return logits[0], [t[0] for t in tr]
+    return logits[0]
+
+
+def _execute(image: Image, batch: np.ndarray, mode: str, delay, trace: bool):
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'fused' or 'spiking', not {mode!r}")
+    if mode == "fused":
+        return _run_fused(image, batch, trace)
+    return _run_spiking(image, batch, _delay(image, delay), trace)
+
+
+def run_batch(image: Image, images, mode: str = "fused", delay: int | None = None,
+              chunk: int | None = None) -> np.ndarray:
+    """Logits int32 [B, classes] for uint8 images [B, C, H, W], vectorized over the batch
+    (in chunks to bound memory)."""
+    x = _as_batch(image, images)
+    if chunk is None:
+        chunk = 500 if mode == "fused" else 32
+    out = np.empty((x.shape[0], image.classes), dtype=np.int32)
+    for i in range(0, x.shape[0], chunk):
+        out[i:i + chunk] = _execute(image, x[i:i + chunk], mode, delay, False)[0]
+    return out
+
+
+def predict(logits: np.ndarray) -> np.ndarray:
+    """The first index of the largest logit."""
+    return np.argmax(logits, axis=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m csdformer.reference",
+                                description="NumPy reference executor for .csd images")
+    p.add_argument("model", help="the .csd image")
+    p.add_argument("--data", default="fashion-mnist", help="data set id (csdformer.data)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--limit", type=int, default=None, help="first N test images")
+    p.add_argument("--mode", choices=("fused", "spiking", "both"), default="fused")
+    p.add_argument("--delay", type=int, default=None, help="DIF delay for spiking mode (default: the header's)")
+    p.add_argument("--reference", default=None, help="predictions .npy to compare with (e.g. test_pred.npy)")
+    args = p.parse_args(argv)
+
+    try:
+        image = Image.load(args.model)
+    except (OSError, ImageError) as e:
+        print(f"error: {args.model}: {e}", file=sys.stderr)
+        return 2
+    from csdformer import data as datasets  # imports torch; only the command line needs it
+
+    split = datasets.load(args.data, "test", args.data_dir)
+    images = split.images.numpy()
+    labels = split.labels.numpy()
+    if args.limit is not None:
+        images, labels = images[:args.limit], labels[:args.limit]
+    ref = None
+    if args.reference:
+        ref = np.load(args.reference)
+        if len(ref) < len(labels):
+            print(f"note: {args.reference} holds {len(ref)} predictions; agreement covers the first {len(ref)}")
+        ref = ref[:len(labels)]
+    print(f"{args.model}: {len(image.ops)} ops, T={image.time_steps} L={image.levels} "
+          f"D={image.delay}, {len(labels)} {args.data} test images")
+    modes = ["fused", "spiking"] if args.mode == "both" else [args.mode]
+    results = {}
+    for mode in modes:
+        t0 = time.perf_counter()
+        logits = run_batch(image, images, mode, args.delay)
+        dt = time.perf_counter() - t0
+        pred = predict(logits)
+        results[mode] = logits
+        extra = f" delay={_delay(image, args.delay)}" if mode == "spiking" else ""
+        line = f"{mode}{extra}: accuracy {100 * np.mean(pred == labels):.2f}% ({dt:.1f} s)"
+        if ref is not None:
+            agree = pred[:len(ref)] == ref
+            line += f", agreement with {args.reference}: {100 * np.mean(agree):.2f}% ({int((~agree).sum())} differ)"
+        print(line)
+    if len(results) == 2:
+        differ = int(np.any(results["fused"] != results["spiking"], axis=1).sum())
+        pdiff = int(np.sum(predict(results["fused"]) != predict(results["spiking"])))
+        print(f"fused vs spiking: logits differ on {differ} of {len(labels)} images, predictions on {pdiff}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
