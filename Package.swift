@@ -16,7 +16,9 @@ let package = Package(
         // The integer-only runtime (fused and spiking kernels, C exports); also Embedded-compatible.
         .target(name: "CSDRuntime", dependencies: ["CSDFormat"]),
         // The packer's logic (host only): safetensors and JSON reading, conversion, planning, image and C emission.
-        .target(name: "CSDPack", dependencies: ["CSDFormat", "CSDRuntime"]),
+        .target(name: "CSDPack", dependencies: ["CSDFormat", "CSDRuntime", "CZlib"]),
+        // zlib (Debian zlib1g-dev) to read gzipped IDX data sets.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .executableTarget(
             name: "csdpack",
             dependencies: ["CSDPack", .product(name: "ArgumentParser", package: "swift-argument-parser")]

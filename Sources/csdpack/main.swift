@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSDFormat
 import CSDPack
 import Foundation
 
@@ -6,7 +7,7 @@ struct CSDPackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "csdpack",
         abstract: "Pack a trained CSDformer export into a verified, flash-resident integer image.",
-        subcommands: [Convert.self, Inspect.self])
+        subcommands: [Convert.self, Inspect.self, Verify.self])
 }
 
 func fail(_ message: String) -> Never {
@@ -71,6 +72,106 @@ struct Inspect: ParsableCommand {
             print(report.text, terminator: "")
         }
         if report.status != 0 { Foundation.exit(2) }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an image over a data set's test split with the runtime's host build.")
+
+    @Argument(help: "The .csd image.") var image: String
+    @Option(help: "fashion-mnist or mnist (IDX test split).") var data: String = "fashion-mnist"
+    @Option(name: .customLong("data-dir"), help: "Data set folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist).") var dataDir: String?
+    @Option(help: "First N test images only.") var limit: Int?
+    @Option(help: "fused, spiking or both.") var mode: String = "both"
+    @Option(help: "DIF delay for spiking mode (default: the image's).") var delay: Int?
+    @Option(help: "Predictions .npy of the fake-quant model (agreement is reported).") var reference: String?
+    @Flag(name: .customLong("sweep-delay"), help: "Spiking accuracy for every D in 0...T.") var sweepDelay = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        guard ["fused", "spiking", "both"].contains(mode) else { fail("--mode \(mode): use fused, spiking or both") }
+        guard let bytes = FileManager.default.contents(atPath: image) else { fail("\(image): cannot read the file") }
+        let verifier: Verifier
+        let dataset: Dataset
+        var referencePredictions: [Int]? = nil
+        do throws(PackError) {
+            verifier = try Verifier(imageBytes: [UInt8](bytes))
+            dataset = try Dataset.loadTest(data, directory: dataDir)
+            if let r = reference { referencePredictions = try Npy.readIntegers(path: r) }
+        } catch { fail(error.message) }
+        let count = min(limit ?? dataset.count, dataset.count)
+        guard count > 0 else { fail("--limit: no images to run") }
+        if let r = referencePredictions, r.count < count { fail("--reference has \(r.count) predictions, need \(count)") }
+        let t = Int(verifier.image.header.timeSteps)
+        let d = delay ?? Int(verifier.image.header.delay)
+        let progressEnabled = !json || isatty(2) != 0
+        func runMode(_ m: ExecutionMode, _ delay: Int) -> Verifier.ModeResult {
+            let label = m == .fused ? "fused" : "spiking D=\(delay)"
+            do throws(PackError) {
+                let r = try verifier.run(dataset, count: count, mode: m, delay: delay, progress: { n in
+                    if progressEnabled { FileHandle.standardError.write(Data("\r\(label): \(n)/\(count) images".utf8)) }
+                })
+                if progressEnabled { FileHandle.standardError.write(Data("\n".utf8)) }
+                return r
+            } catch { fail(error.message) }
+        }
+        var results: [Verifier.ModeResult] = []
+        if mode != "spiking" { results.append(runMode(.fused, t)) }
+        if mode != "fused" { results.append(runMode(.spiking, d)) }
+        var sweep: [(Int, Verifier.ModeResult)] = []
+        if sweepDelay { for dd in 0...t { sweep.append((dd, runMode(.spiking, dd))) } }
+
+        func agreement(_ r: Verifier.ModeResult) -> Double? {
+            guard let ref = referencePredictions else { return nil }
+            return Double(zip(r.predictions, ref.prefix(count)).filter { $0 == $1 }.count) / Double(count)
+        }
+        var mismatches: Int? = nil
+        if results.count == 2 {
+            let classes = Int(verifier.image.header.classes)
+            mismatches = (0..<count).filter { i in
+                results[0].logits[(i * classes)..<((i + 1) * classes)] != results[1].logits[(i * classes)..<((i + 1) * classes)]
+            }.count
+        }
+        let spikingResult = results.first { $0.mode == .spiking }
+        let first = results[0]
+        func modeJSON(_ r: Verifier.ModeResult) -> [String: Any] {
+            var o: [String: Any] = ["mode": r.mode == .fused ? "fused" : "spiking", "delay": r.delay,
+                                    "accuracy": Double(r.correct) / Double(count),
+                                    "mean_spikes": Double(r.spikes) / Double(count),
+                                    "mean_synaptic_ops": Double(r.synapticOps) / Double(count),
+                                    "mean_macs": Double(r.macs) / Double(count)]
+            if let a = agreement(r) { o["reference_agreement"] = a }
+            return o
+        }
+        if json {
+            var o: [String: Any] = [
+                "samples": count,
+                "accuracy": Double(first.correct) / Double(count),
+                "reference_agreement": agreement(first) as Any? ?? NSNull(),
+                "fused_spiking_mismatches": mismatches as Any? ?? NSNull(),
+                "mean_spikes": Double((spikingResult ?? first).spikes) / Double(count),
+                "mean_synaptic_ops": spikingResult.map { Double($0.synapticOps) / Double(count) } as Any? ?? NSNull(),
+                "modes": results.map(modeJSON),
+            ]
+            if sweepDelay { o["delay_sweep"] = sweep.map { modeJSON($0.1) } }
+            let out = try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: out, as: UTF8.self))
+        } else {
+            print("samples: \(count)")
+            for r in results {
+                var line = String(format: "%@ (D=%d): accuracy %.4f, mean spikes %.0f, mean synaptic ops %.0f, mean MACs %.0f",
+                                  r.mode == .fused ? "fused" : "spiking", r.delay, Double(r.correct) / Double(count),
+                                  Double(r.spikes) / Double(count), Double(r.synapticOps) / Double(count), Double(r.macs) / Double(count))
+                if let a = agreement(r) { line += String(format: ", reference agreement %.4f", a) }
+                print(line)
+            }
+            if let m = mismatches { print("fused/spiking logit mismatches: \(m) of \(count) images") }
+            for (dd, r) in sweep {
+                print(String(format: "sweep D=%2d: accuracy %.4f", dd, Double(r.correct) / Double(count))
+                      + (agreement(r).map { String(format: ", reference agreement %.4f", $0) } ?? ""))
+            }
+        }
     }
 }
 
