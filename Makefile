@@ -7,35 +7,101 @@ SHELL := /bin/bash
 REQUIREMENTS := Toolchain/requirements.txt
 VENV ?= $(HOME)/.cache/csdformer/venv-$(shell sha1sum $(REQUIREMENTS) | cut -c1-12)
 PYTHON := $(VENV)/bin/python
-PY := PYTHONPATH=$(CURDIR)/Toolchain $(PYTHON)
+PY := OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} PYTHONPATH=$(CURDIR)/Toolchain $(PYTHON)
 
 MODEL ?= Toolchain/models/fmnist-tiny
 CONFIG ?= Toolchain/configs/fmnist-tiny.json
 OUT ?= runs/fmnist-tiny
+LIMIT ?= 1000
+DEMO_IMAGES ?= 100
 
-.PHONY: help deps demo test test-python train report evaluate
+BUILD := .build-embedded
+CSDPACK := .build/debug/csdpack
+CSDPACK_RELEASE := .build/release/csdpack
+PACKED := $(BUILD)/model/fmnist_tiny.csd
+GOLDEN := $(BUILD)/golden
+EMBED_TARGETS := x86_64 armv7em-soft armv7em-hard armv6m riscv32
+FLAGS_x86_64 := x86_64-unknown-linux-gnu
+FLAGS_armv7em-soft := armv7em-none-none-eabi -Xcc -mfloat-abi=soft -Xcc -mcpu=cortex-m4
+FLAGS_armv7em-hard := armv7em-none-none-eabi -Xcc -mfloat-abi=hard -Xcc -mfpu=fpv4-sp-d16 -Xcc -mcpu=cortex-m4
+FLAGS_armv6m := armv6m-none-none-eabi -Xcc -mcpu=cortex-m0plus
+FLAGS_riscv32 := riscv32-none-none-eabi
+RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift)
+SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
+
+.PHONY: help deps demo test test-swift test-python test-c train report evaluate embedded size cross-check verify
 
 help:
-	@echo "make demo      run the bundled reference model (see README)"
-	@echo "make test      every test suite"
-	@echo "make train     CONFIG=... OUT=...   train and export a model (resumes)"
-	@echo "make report    MODEL=...            training curves and spike-count histograms (PNG)"
-	@echo "make evaluate  MODEL=...            fake-quant accuracy of an export on the test set"
-	@echo "make deps      install Debian packages and the virtualenv ($(VENV))"
+	@echo "make demo         pack the reference model and run it through the C API (see README)"
+	@echo "make test         every test suite (Swift, cmocka, Python)"
+	@echo "make train        CONFIG=... OUT=...   train and export a model (resumes)"
+	@echo "make report       MODEL=...            training curves and spike-count histograms (PNG)"
+	@echo "make evaluate     MODEL=...            fake-quant accuracy of an export"
+	@echo "make verify       LIMIT=N              packed model on the host runtime: accuracy, agreement, fused = spiking"
+	@echo "make cross-check  LIMIT=N              Swift runtime vs the NumPy reference, logit by logit"
+	@echo "make embedded     the Embedded Swift runtime for every target; make size: code size per target"
+	@echo "make deps         install Debian packages and the virtualenv ($(VENV))"
 
-deps: $(VENV)/.installed
+deps:
 	@Toolchain/scripts/install-deps.sh $(VENV) $(REQUIREMENTS)
 
-$(VENV)/.installed: $(REQUIREMENTS)
-	@Toolchain/scripts/install-deps.sh $(VENV) $(REQUIREMENTS)
+# ---- host builds -------------------------------------------------------------
 
-demo: deps
-	@$(PY) -m csdformer.evaluate --model $(MODEL)
+$(CSDPACK): $(SWIFT_SOURCES)
+	swift build --product csdpack
+	@touch $@
 
-test: deps test-python
+$(CSDPACK_RELEASE): $(SWIFT_SOURCES)
+	swift build -c release --product csdpack
+	@touch $@
 
-test-python: deps
-	@$(PY) -m pytest Tests/Python -q -p no:cacheprovider
+$(PACKED): $(CSDPACK) $(MODEL)/model.safetensors $(MODEL)/model.json
+	@mkdir -p $(dir $@)
+	$(CSDPACK) convert $(MODEL)/model.safetensors --config $(MODEL)/model.json -o $@ \
+	  --c-source $(BUILD)/model/fmnist_tiny.c --c-header $(BUILD)/model/fmnist_tiny.h --symbol fmnist_tiny
+
+$(GOLDEN)/logits_fused.i32: $(PACKED) Toolchain/csdformer/reference.py Toolchain/csdformer/golden.py
+	$(PY) -m csdformer.golden $(PACKED) --count 32 --out $(GOLDEN)
+
+# ---- Embedded Swift runtime, one static library per target --------------------
+
+$(BUILD)/%/libcsd.a: $(RUNTIME_SOURCES) Toolchain/cross/build-runtime.sh
+	@Toolchain/cross/build-runtime.sh $(word 1,$(FLAGS_$*)) $(BUILD)/$* $(wordlist 2,99,$(FLAGS_$*))
+
+embedded: $(foreach t,$(EMBED_TARGETS),$(BUILD)/$(t)/libcsd.a)
+
+size: embedded
+	@Toolchain/cross/size-report.sh $(BUILD) $(EMBED_TARGETS)
+
+# ---- the two commands ----------------------------------------------------------
+
+demo: deps $(BUILD)/x86_64/libcsd.a $(PACKED) $(GOLDEN)/logits_fused.i32
+	@$(PY) -m csdformer.golden $(PACKED) --count $(DEMO_IMAGES) --out $(BUILD)/demo-data > /dev/null
+	@cc -std=c99 -D_ISOC11_SOURCE -O2 -Wall -Wextra -Werror -IInclude Firmware/host-linux/demo.c $(BUILD)/x86_64/libcsd.a -o $(BUILD)/demo
+	@$(BUILD)/demo $(PACKED) $(BUILD)/demo-data
+
+test: deps test-swift test-c test-python
+
+test-swift:
+	swift build --build-tests
+	swift test
+
+test-c: deps $(BUILD)/x86_64/libcsd.a $(GOLDEN)/logits_fused.i32
+	@for cc in gcc clang; do $$cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c Include/csd.h || exit 1; done
+	cc -std=c99 -D_ISOC11_SOURCE -Wall -Wextra -Werror -pedantic -IInclude Tests/C/test_csd_api.c \
+	  $(BUILD)/x86_64/libcsd.a -lcmocka -o $(BUILD)/test_csd_api
+	$(BUILD)/test_csd_api $(PACKED) $(GOLDEN)
+
+test-python: deps $(CSDPACK)
+	CSDPACK=$(CURDIR)/$(CSDPACK) $(PY) -m pytest Tests/Python -q -p no:cacheprovider
+
+# ---- longer runs (not part of make test) ------------------------------------------
+
+verify: deps $(CSDPACK_RELEASE) $(PACKED)
+	$(CSDPACK_RELEASE) verify $(PACKED) --data fashion-mnist --limit $(LIMIT) --mode both --reference $(MODEL)/test_pred.npy
+
+cross-check: deps $(CSDPACK_RELEASE) $(PACKED)
+	$(PY) -m csdformer.crosscheck $(PACKED) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT)
 
 train: deps
 	@$(PY) -m csdformer.train --config $(CONFIG) --out $(OUT)

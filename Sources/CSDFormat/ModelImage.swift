@@ -25,6 +25,15 @@ public struct ModelImage {
         OpRecord(reading: bytes, at: ImageHeader.size + index * OpRecord.size)
     }
 
+    /// Views an image that `init(validating:)` has already accepted, without checking
+    /// it again (the runtime validates once per session; the caller guarantees the
+    /// bytes stay unchanged while the session lives).
+    public init(alreadyValidated buffer: UnsafeRawBufferPointer) {
+        let h = ImageHeader(reading: buffer)
+        self.bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<Int(h.imageBytes)])
+        self.header = h
+    }
+
     /// Validates `buffer` as an image (it may be longer than the image).
     public init(validating buffer: UnsafeRawBufferPointer) throws(CSDStatus) {
         guard buffer.count >= ImageHeader.size, buffer.baseAddress != nil else { throw CSDStatus.tooSmall }
@@ -207,7 +216,8 @@ public struct ModelImage {
                 let size = try bufferBytes(outUse, mode: mode, timeSteps: Int(header.timeSteps))
                 let w = (prev.output(mode), size)
                 if overlaps(w, r) {
-                    guard w.0 == r.0, outUse == use else { throw CSDStatus.arenaPlan }
+                    guard w.0 == r.0 else { throw CSDStatus.arenaPlan }
+                    guard outUse == use else { throw CSDStatus.shape }  // shape chaining
                     return
                 }
             }

@@ -133,6 +133,19 @@ extension OpRecord {
         }
     }
 
+    /// `macs()` for an op of a validated image (where it cannot overflow); wrapping, never throws.
+    /// (Calling the throwing `macs()` from another module pulls an allocating path into Embedded builds.)
+    @inlinable public var validatedMacs: Int {
+        switch kind {
+        case .conv3x3?: return outDims.d0 &* inDims.d0 &* (3 &* inDims.d1 &- 2) &* (3 &* inDims.d2 &- 2)
+        case .linear?: return inDims.d0 &* inDims.d1 &* outDims.d1
+        case .attentionScores?: return inDims.d0 &* inDims.d0 &* inDims.d1
+        case .attentionValues?: return outDims.d0 &* outDims.d0 &* outDims.d1
+        case .classifier?: return outDims.d0 &* inDims.d1
+        default: return 0
+        }
+    }
+
     /// Multiply-accumulates of the op in fused mode (in-bounds taps only).
     public func macs() throws(CSDStatus) -> Int {
         switch kind {

@@ -16,6 +16,8 @@ public struct Verifier {
         public var macs: UInt64
         /// Per op: total spikes over the run.
         public var opSpikes: [UInt64]
+        /// Per image, per op: the op's output spikes ([N][ops]).
+        public var imageOpSpikes: [UInt32]
     }
 
     let storage: UnsafeMutableRawBufferPointer
@@ -67,8 +69,8 @@ public struct Verifier {
                                stats: stats, statsCapacity: ops)
                     var t: (UInt64, UInt64, UInt64) = (0, 0, 0)
                     for k in 0..<ops {
-                        t.0 &+= stats[k].spikes; t.1 &+= stats[k].synapticOps; t.2 &+= stats[k].macs
-                        so[i * ops + k] = stats[k].spikes
+                        t.0 &+= UInt64(stats[k].spikes); t.1 &+= UInt64(stats[k].synapticOps); t.2 &+= UInt64(stats[k].macs)
+                        so[i * ops + k] = UInt64(stats[k].spikes)
                     }
                     to[i * 3] = t.0; to[i * 3 + 1] = t.1; to[i * 3 + 2] = t.2
                     let n = done.increment()
@@ -94,7 +96,8 @@ public struct Verifier {
             sums.0 &+= to[i * 3]; sums.1 &+= to[i * 3 + 1]; sums.2 &+= to[i * 3 + 2]
         }
         return ModeResult(mode: mode, delay: delay, predictions: predictions, logits: logits, correct: correct,
-                          spikes: sums.0, synapticOps: sums.1, macs: sums.2, opSpikes: perOp)
+                          spikes: sums.0, synapticOps: sums.1, macs: sums.2, opSpikes: perOp,
+                          imageOpSpikes: so.prefix(count * ops).map { UInt32(truncatingIfNeeded: $0) })
     }
 }
 

@@ -7,11 +7,13 @@ public struct OpStats {
     /// Output neurons (counts or trains written); 0 for ops without neurons.
     public var neurons: UInt32 = 0
     /// Output spikes: the sum of counts (fused) or of spike-train bits (spiking).
-    public var spikes: UInt64 = 0
+    public var spikes: UInt32 = 0
     /// Additions selected by a spike (spiking mode).
-    public var synapticOps: UInt64 = 0
+    public var synapticOps: UInt32 = 0
     /// Multiply-accumulates (fused mode; in spiking mode only the encoding layer multiplies).
-    public var macs: UInt64 = 0
+    /// 32-bit counters like the header's `macs`: widening to UInt64 pulls an allocating
+    /// generic path into 32-bit Embedded builds, and one op of an MCU model stays far below 2^32.
+    public var macs: UInt32 = 0
     public init() {}
 }
 
@@ -49,8 +51,10 @@ public struct Engine {
     ///   - pixels: uint8 [C][H][W], exactly C*H*W bytes (checked by the caller).
     ///   - logits: room for `classes` int32 values.
     ///   - stats: optional room for `statsCapacity` per-op records (op i goes to stats[i] when i < capacity).
+    ///   - observe: called after each op with its index and statistics.
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>,
-                    stats: UnsafeMutablePointer<OpStats>?, statsCapacity: Int) {
+                    stats: UnsafeMutablePointer<OpStats>?, statsCapacity: Int,
+                    observe: (Int, OpStats) -> Void = { _, _ in }) {
         let data = image.data.baseAddress!
         var context = Context(data: data, arena: arena, pixels: pixels, logits: logits,
                               steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
@@ -61,6 +65,7 @@ public struct Engine {
             s.kind = UInt32(op.kindRaw)
             if mode == .fused { context.runFused(op, &s) } else { context.runSpiking(op, &s) }
             if let stats = stats, i < statsCapacity { stats[i] = s }
+            observe(i, s)
         }
     }
 }

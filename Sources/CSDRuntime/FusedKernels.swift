@@ -43,7 +43,7 @@ extension Context {
         } else {
             let c = neuron(op, j).count(acc)
             counts(op.output(.fused))[neuronIndex] = c
-            s.spikes &+= UInt64(c)
+            s.spikes &+= UInt32(c)
         }
     }
 
@@ -75,7 +75,7 @@ extension Context {
             }
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout * h * w)
-        s.macs = UInt64((try? op.macs()) ?? 0)
+        s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
     /// Token-wise linear: input [N][Din] counts, weights [Dout][Din].
@@ -94,7 +94,7 @@ extension Context {
             }
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n * dout)
-        s.macs = UInt64((try? op.macs()) ?? 0)
+        s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
     /// Max over each window: pool 2 (2x2, stride 2) or 3 (3x3, stride 2, pad 1). [C][H][W] -> [C][H'][W'].
@@ -116,7 +116,7 @@ extension Context {
                         }
                     }
                     output[(ch * oh + oy) * ow + ox] = m
-                    s.spikes &+= UInt64(m)
+                    s.spikes &+= UInt32(m)
                 }
             }
         }
@@ -132,7 +132,7 @@ extension Context {
             for t in 0..<n {
                 let c = nrn.count(x[t * d + j])
                 output[t * d + j] = c
-                s.spikes &+= UInt64(c)
+                s.spikes &+= UInt32(c)
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: n * d)
@@ -152,12 +152,12 @@ extension Context {
                     for c in 0..<hd { acc = acc &+ Int32(qi[c]) &* Int32(kj[c]) }
                     let cnt = nrn.count(acc)
                     output[(h * n + i) * n + j] = cnt
-                    s.spikes &+= UInt64(cnt)
+                    s.spikes &+= UInt32(cnt)
                 }
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: heads * n * n)
-        s.macs = UInt64((try? op.macs()) ?? 0)
+        s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
     /// acc[i][c] = sum_j a[h(c)][i][j] * v[j][c]; a [heads][N][N], v [N][D], output [N][D].
@@ -171,11 +171,11 @@ extension Context {
                 for j in 0..<n { acc = acc &+ Int32(ai[j]) &* Int32(v[j * d + c]) }
                 let cnt = neuron(op, c).count(acc)
                 output[i * d + c] = cnt
-                s.spikes &+= UInt64(cnt)
+                s.spikes &+= UInt32(cnt)
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: n * d)
-        s.macs = UInt64((try? op.macs()) ?? 0)
+        s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
     /// logits[j] = beta[j] + sum_c w[j][c] * sum_n counts[n][c].
@@ -188,6 +188,6 @@ extension Context {
             for t in 0..<n { total = total &+ Int32(input[t * d + c]) }
             for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j * d + c]) &* total }
         }
-        s.macs = UInt64((try? op.macs()) ?? 0)
+        s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 }

@@ -39,7 +39,7 @@ import CSDFormat
     while tau < steps + delay {
         if tau < steps { v = v &+ current[tau] }
         if tau >= delay && v >= threshold && emitted < levels {
-            train |= 1 << UInt32(tau - delay)
+            train |= 1 << UInt32(truncatingIfNeeded: tau - delay)
             v = v &- threshold
             emitted += 1
         }
@@ -50,5 +50,5 @@ import CSDFormat
 
 /// Running count of `train` up to and including step t.
 @inlinable func runningCount(_ train: UInt32, through t: Int) -> Int32 {
-    Int32((train & ((2 << UInt32(t)) &- 1)).nonzeroBitCount)
+    Int32(truncatingIfNeeded: (train & ((2 << UInt32(truncatingIfNeeded: t)) &- 1)).nonzeroBitCount)
 }

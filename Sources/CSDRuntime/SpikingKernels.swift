@@ -29,9 +29,9 @@ extension Context {
     }
 
     /// Adds `weight` to the currents at every step where `train` spikes; returns the number of additions.
-    @inlinable func addSpikes(_ train: UInt32, _ weight: Int32, _ current: inout Currents) -> UInt64 {
+    @inlinable func addSpikes(_ train: UInt32, _ weight: Int32, _ current: inout Currents) -> UInt32 {
         var bits = train
-        var n: UInt64 = 0
+        var n: UInt32 = 0
         while bits != 0 {
             let t = bits.trailingZeroBitCount
             current[t] = current[t] &+ weight
@@ -67,7 +67,7 @@ extension Context {
         let train = fireDIF(current, steps: steps, delay: delay, threshold: nrn.threshold, levels: levels,
                             initialMembrane: nrn.initialMembrane)
         out[index] = train
-        s.spikes &+= UInt64(train.nonzeroBitCount)
+        s.spikes &+= (UInt32(truncatingIfNeeded: train.nonzeroBitCount))
     }
 
     @inlinable mutating func convSpiking<W: FixedWidthInteger & SignedInteger>(
@@ -104,7 +104,7 @@ extension Context {
             }
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout * h * w)
-        if fromPixels { s.macs = UInt64((try? op.macs()) ?? 0) }
+        if fromPixels { s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs)) }
     }
 
     @inlinable mutating func linearSpiking<W: FixedWidthInteger & SignedInteger>(
@@ -147,11 +147,11 @@ extension Context {
                                 m = max(m, runningCount(input[(ch * h + y) * w + x], through: t))
                             }
                         }
-                        if m > previous { out |= 1 << UInt32(t) }
+                        if m > previous { out |= 1 << UInt32(truncatingIfNeeded: t) }
                         previous = m
                     }
                     output[(ch * oh + oy) * ow + ox] = out
-                    s.spikes &+= UInt64(out.nonzeroBitCount)
+                    s.spikes &+= (UInt32(truncatingIfNeeded: out.nonzeroBitCount))
                 }
             }
         }
@@ -176,11 +176,11 @@ extension Context {
 
     /// Temporal decomposition of a product of two spike trains, summed over pairs:
     /// I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts).
-    @inlinable func addProduct(_ a: UInt32, _ b: UInt32, _ current: inout Currents) -> UInt64 {
+    @inlinable func addProduct(_ a: UInt32, _ b: UInt32, _ current: inout Currents) -> UInt32 {
         if a == 0 || b == 0 { return 0 }
-        var n: UInt64 = 0
+        var n: UInt32 = 0
         for t in 0..<steps {
-            let bit = UInt32(1) << UInt32(t)
+            let bit = UInt32(1) << UInt32(truncatingIfNeeded: t)
             if a & bit != 0 {
                 let countB = runningCount(b, through: t)
                 current[t] = current[t] &+ countB
@@ -237,7 +237,7 @@ extension Context {
                 var bits = input[t * d + c]
                 while bits != 0 {
                     for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j * d + c]) }
-                    s.synapticOps &+= UInt64(classes)
+                    s.synapticOps &+= (UInt32(truncatingIfNeeded: classes))
                     bits &= bits &- 1
                 }
             }

@@ -88,6 +88,8 @@ struct Verify: ParsableCommand {
     @Option(help: "Predictions .npy of the fake-quant model (agreement is reported).") var reference: String?
     @Flag(name: .customLong("sweep-delay"), help: "Spiking accuracy for every D in 0...T.") var sweepDelay = false
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Write each mode's logits (int32 [N][classes]) and per-op spikes (uint32 [N][ops]) into this folder.")
+    var dump: String?
 
     func run() throws {
         guard ["fused", "spiking", "both"].contains(mode) else { fail("--mode \(mode): use fused, spiking or both") }
@@ -121,6 +123,15 @@ struct Verify: ParsableCommand {
         if mode != "fused" { results.append(runMode(.spiking, d)) }
         var sweep: [(Int, Verifier.ModeResult)] = []
         if sweepDelay { for dd in 0...t { sweep.append((dd, runMode(.spiking, dd))) } }
+        if let dir = dump {
+            var files: [(path: String, data: Data)] = []
+            for r in results + sweep.map(\.1) {
+                let stem = (dir as NSString).appendingPathComponent(r.mode == .fused ? "fused" : "spiking_D\(r.delay)")
+                files.append((stem + ".logits.i32", r.logits.withUnsafeBytes { Data($0) }))
+                files.append((stem + ".spikes.u32", r.imageOpSpikes.withUnsafeBytes { Data($0) }))
+            }
+            do throws(PackError) { try AtomicFiles.write(files) } catch { fail(error.message) }
+        }
 
         func agreement(_ r: Verifier.ModeResult) -> Double? {
             guard let ref = referencePredictions else { return nil }

@@ -179,6 +179,7 @@ import Testing
         expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (64, 48) }     // out of the 80-byte arena
         expectRecordStatus(.arenaPlan) { _, ops in ops[0].input = (16, 0) }       // pixels are not in the arena
         expectRecordStatus(.arenaPlan) { _, ops in ops[4].output = (16, 0) }      // logits are not in the arena
-        expectRecordStatus(.arenaPlan) { _, ops in ops[2].input = (0, 32) }       // input overwritten (pool wrote 32)
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].input = (16, 32) }      // inside the conv's output, not its start
+        expectRecordStatus(.shape) { _, ops in ops[2].input = (0, 32) }           // the conv's [2,4,4], not the pool's [2,2,2]
     }
 }
