@@ -66,7 +66,7 @@ public struct Verifier {
                 var i = w
                 while i < count {
                     engine.run(pixels: pixels.baseAddress! + i * pixelsPerImage, logits: lo.baseAddress! + i * classes,
-                               stats: stats, statsCapacity: ops)
+                               observe: { k, st in stats[k] = st })
                     var t: (UInt64, UInt64, UInt64) = (0, 0, 0)
                     for k in 0..<ops {
                         t.0 &+= UInt64(stats[k].spikes); t.1 &+= UInt64(stats[k].synapticOps); t.2 &+= UInt64(stats[k].macs)

@@ -172,7 +172,7 @@ public func csd_session_run(_ session: UnsafeMutableRawPointer?, _ input: Unsafe
         guard logitsLength >= UInt(h.classes) else { throw CSDStatus.outputLength }
         let statsBase = UnsafeMutableRawPointer(bitPattern: loadWord(s, SessionLayout.statsOffset))
         let capacity = Int(loadWord(s, SessionLayout.statsCapacityOffset))
-        e.run(pixels: input, logits: logits, stats: nil, statsCapacity: 0, observe: { index, stats in
+        e.run(pixels: input, logits: logits, observe: { index, stats in
             guard let base = statsBase, index < capacity else { return }
             let p = base + index * 20  // csd_op_stats_t: uint32 kind, neurons, spikes, synaptic_ops, macs
             p.storeBytes(of: stats.kind, toByteOffset: 0, as: UInt32.self)

@@ -50,10 +50,8 @@ public struct Engine {
     /// - Parameters:
     ///   - pixels: uint8 [C][H][W], exactly C*H*W bytes (checked by the caller).
     ///   - logits: room for `classes` int32 values.
-    ///   - stats: optional room for `statsCapacity` per-op records (op i goes to stats[i] when i < capacity).
     ///   - observe: called after each op with its index and statistics.
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>,
-                    stats: UnsafeMutablePointer<OpStats>?, statsCapacity: Int,
                     observe: (Int, OpStats) -> Void = { _, _ in }) {
         let data = image.data.baseAddress!
         var context = Context(data: data, arena: arena, pixels: pixels, logits: logits,
@@ -64,7 +62,6 @@ public struct Engine {
             var s = OpStats()
             s.kind = UInt32(op.kindRaw)
             if mode == .fused { context.runFused(op, &s) } else { context.runSpiking(op, &s) }
-            if let stats = stats, i < statsCapacity { stats[i] = s }
             observe(i, s)
         }
     }
@@ -84,9 +81,6 @@ public struct Engine {
     @inlinable func int8s(_ offset: UInt32) -> UnsafePointer<Int8> {
         (data + Int(offset)).assumingMemoryBound(to: Int8.self)
     }
-    @inlinable func int16s(_ offset: UInt32) -> UnsafePointer<Int16> {
-        (data + Int(offset)).assumingMemoryBound(to: Int16.self)
-    }
     @inlinable func int32s(_ offset: UInt32) -> UnsafePointer<Int32> {
         (data + Int(offset)).assumingMemoryBound(to: Int32.self)
     }
@@ -96,6 +90,9 @@ public struct Engine {
     @inlinable func stream(_ offset: Int) -> UnsafeMutablePointer<Int32> {
         (arena + offset).assumingMemoryBound(to: Int32.self)
     }
+    @inlinable func weights(_ op: OpRecord) -> Weights {
+        Weights(data + Int(op.weights), wide: op.writesStream)
+    }
     @inlinable func trains(_ offset: Int) -> Trains {
         Trains(base: arena + offset, wide: wideTrains)
     }
@@ -103,6 +100,20 @@ public struct Engine {
     /// The neuron parameters of output j of `op`.
     @inlinable func neuron(_ op: OpRecord, _ j: Int) -> Neuron {
         Neuron(threshold: int32s(op.thresholds)[j], bias: int32s(op.biases)[j], shift: Int32(op.shift), levels: levels)
+    }
+}
+
+/// Weights of a conv or linear: int8, or int16 for stream writers. One code path for
+/// both (a per-load branch the predictor always gets right) keeps the runtime's code
+/// half the size of a generic specialization per weight type.
+@usableFromInline struct Weights {
+    @usableFromInline let base: UnsafeRawPointer
+    @usableFromInline let wide: Bool
+
+    @inlinable init(_ base: UnsafeRawPointer, wide: Bool) { self.base = base; self.wide = wide }
+
+    @inlinable subscript(_ i: Int) -> Int32 {
+        wide ? Int32(base.assumingMemoryBound(to: Int16.self)[i]) : Int32(base.assumingMemoryBound(to: Int8.self)[i])
     }
 }
 

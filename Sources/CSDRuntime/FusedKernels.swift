@@ -8,17 +8,9 @@ extension Context {
         switch op.kind {
         case .conv3x3?:
             let input = op.has(OpFlag.inputPixels) ? pixels : UnsafePointer(counts(op.input(.fused)))
-            if op.writesStream {
-                convFused(op, input, int16s(op.weights), &s)
-            } else {
-                convFused(op, input, int8s(op.weights), &s)
-            }
+            convFused(op, input, weights(op), &s)
         case .linear?:
-            if op.writesStream {
-                linearFused(op, int16s(op.weights), &s)
-            } else {
-                linearFused(op, int8s(op.weights), &s)
-            }
+            linearFused(op, weights(op), &s)
         case .maxPool?: maxPoolFused(op, &s)
         case .streamNeuron?: streamNeuronFused(op, &s)
         case .attentionScores?: scoresFused(op, &s)
@@ -48,16 +40,14 @@ extension Context {
     }
 
     /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
-    @inlinable mutating func convFused<W: FixedWidthInteger & SignedInteger>(
-        _ op: OpRecord, _ input: UnsafePointer<UInt8>, _ weights: UnsafePointer<W>, _ s: inout OpStats
-    ) {
+    @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ weights: Weights, _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
         for j in 0..<cout {
             for y in 0..<h {
                 for x in 0..<w {
                     var acc: Int32 = 0
                     for i in 0..<cin {
-                        let wb = weights + (j * cin + i) * 9
+                        let wb = (j * cin + i) * 9
                         let ib = input + i * h * w
                         for dy in 0..<3 {
                             let yy = y + dy - 1
@@ -65,7 +55,7 @@ extension Context {
                             for dx in 0..<3 {
                                 let xx = x + dx - 1
                                 if xx < 0 || xx >= w { continue }
-                                acc = acc &+ Int32(truncatingIfNeeded: wb[dy * 3 + dx]) &* Int32(ib[yy * w + xx])
+                                acc = acc &+ weights[wb + dy * 3 + dx] &* Int32(ib[yy * w + xx])
                             }
                         }
                     }
@@ -79,17 +69,15 @@ extension Context {
     }
 
     /// Token-wise linear: input [N][Din] counts, weights [Dout][Din].
-    @inlinable mutating func linearFused<W: FixedWidthInteger & SignedInteger>(
-        _ op: OpRecord, _ weights: UnsafePointer<W>, _ s: inout OpStats
-    ) {
+    @inlinable mutating func linearFused(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
         let input = counts(op.input(.fused))
         for t in 0..<n {
             let row = input + t * din
             for j in 0..<dout {
-                let wr = weights + j * din
+                let wr = j * din
                 var acc: Int32 = 0
-                for i in 0..<din { acc = acc &+ Int32(truncatingIfNeeded: wr[i]) &* Int32(row[i]) }
+                for i in 0..<din { acc = acc &+ weights[wr + i] &* Int32(row[i]) }
                 sink(op, channel: j, neuronIndex: t * dout + j, streamIndex: t * dout + j, token: t, acc: acc, &s)
             }
         }

@@ -7,18 +7,8 @@ import CSDFormat
 extension Context {
     @inlinable mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
         switch op.kind {
-        case .conv3x3?:
-            if op.writesStream {
-                convSpiking(op, int16s(op.weights), &s)
-            } else {
-                convSpiking(op, int8s(op.weights), &s)
-            }
-        case .linear?:
-            if op.writesStream {
-                linearSpiking(op, int16s(op.weights), &s)
-            } else {
-                linearSpiking(op, int8s(op.weights), &s)
-            }
+        case .conv3x3?: convSpiking(op, weights(op), &s)
+        case .linear?: linearSpiking(op, weights(op), &s)
         case .maxPool?: maxPoolSpiking(op, &s)
         case .streamNeuron?: streamNeuronSpiking(op, &s)
         case .attentionScores?: scoresSpiking(op, &s)
@@ -70,9 +60,7 @@ extension Context {
         s.spikes &+= (UInt32(truncatingIfNeeded: train.nonzeroBitCount))
     }
 
-    @inlinable mutating func convSpiking<W: FixedWidthInteger & SignedInteger>(
-        _ op: OpRecord, _ weights: UnsafePointer<W>, _ s: inout OpStats
-    ) {
+    @inlinable mutating func convSpiking(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
         let fromPixels = op.has(OpFlag.inputPixels)
         let input = trains(op.input(.spiking))
@@ -81,14 +69,14 @@ extension Context {
                 for x in 0..<w {
                     var current = Currents(repeating: 0)
                     for i in 0..<cin {
-                        let wb = weights + (j * cin + i) * 9
+                        let wb = (j * cin + i) * 9
                         for dy in 0..<3 {
                             let yy = y + dy - 1
                             if yy < 0 || yy >= h { continue }
                             for dx in 0..<3 {
                                 let xx = x + dx - 1
                                 if xx < 0 || xx >= w { continue }
-                                let weight = Int32(truncatingIfNeeded: wb[dy * 3 + dx])
+                                let weight = weights[wb + dy * 3 + dx]
                                 let at = (i * h + yy) * w + xx
                                 if fromPixels {  // the encoding layer: its whole current at t = 0
                                     current[0] = current[0] &+ weight &* Int32(pixels[at])
@@ -107,18 +95,16 @@ extension Context {
         if fromPixels { s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs)) }
     }
 
-    @inlinable mutating func linearSpiking<W: FixedWidthInteger & SignedInteger>(
-        _ op: OpRecord, _ weights: UnsafePointer<W>, _ s: inout OpStats
-    ) {
+    @inlinable mutating func linearSpiking(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
         let input = trains(op.input(.spiking))
         for t in 0..<n {
             for j in 0..<dout {
-                let wr = weights + j * din
+                let wr = j * din
                 var current = Currents(repeating: 0)
                 for i in 0..<din {
                     let train = input[t * din + i]
-                    if train != 0 { s.synapticOps &+= addSpikes(train, Int32(truncatingIfNeeded: wr[i]), &current) }
+                    if train != 0 { s.synapticOps &+= addSpikes(train, weights[wr + i], &current) }
                 }
                 deliver(op, channel: j, neuronIndex: t * dout + j, streamIndex: t * dout + j, &current, &s)
             }

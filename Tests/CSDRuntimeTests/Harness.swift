@@ -30,8 +30,7 @@ struct Harness {
             pixels.withUnsafeBufferPointer { px in
                 logits.withUnsafeMutableBufferPointer { out in
                     stats.withUnsafeMutableBufferPointer { st in
-                        engine.run(pixels: px.baseAddress!, logits: out.baseAddress!, stats: st.baseAddress!,
-                                   statsCapacity: st.count)
+                        engine.run(pixels: px.baseAddress!, logits: out.baseAddress!, observe: { k, s in st[k] = s })
                     }
                 }
             }
