@@ -1,0 +1,230 @@
+/*
+ * Bare-metal demo, shared by every board port: runs the packed reference model
+ * (fmnist_tiny, linked into flash as const data) on the golden Fashion-MNIST
+ * images in fused and spiking (D = T) mode through Include/csd.h, and checks
+ * every logit against the NumPy reference (golden.h).
+ *
+ * Output is line-oriented text on the board's UART; lines starting with
+ * "result:" carry key=value fields that Firmware/common/run.py parses.
+ * csd_bench_begin / csd_bench_end bracket each measured csd_session_run; the
+ * QEMU plugin (Firmware/qemu-plugin/counter.c) counts the guest instructions
+ * between them. The order of the measured pairs is fixed: one empty
+ * calibration pair, then GOLDEN_COUNT fused runs, then GOLDEN_COUNT spiking runs.
+ *
+ * Exit status (through the board's exit device): 0 only if every logit of
+ * every image in both modes equals the golden value, else 1.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board.h"
+#include "csd.h"
+#include "fmnist_tiny.h"
+#include "fmt.h"
+#include "golden.h"
+
+#define MAX_ARENA(a, b) ((a) > (b) ? (a) : (b))
+#define ARENA_BYTES MAX_ARENA(fmnist_tiny_ARENA_BYTES_FUSED, fmnist_tiny_ARENA_BYTES_SPIKING)
+#define MAX_OPS 64        /* stats capacity; the reference model has 27 ops */
+#define MAX_CLASSES 16
+#define SHOW_IMAGES 3     /* images whose logits are printed */
+
+/* One arena for both modes (sessions run one after the other), sized by the
+ * generated macros: the spiking need, the larger one. */
+static uint8_t arena[ARENA_BYTES] __attribute__((aligned(16)));
+static csd_op_stats_t op_stats[MAX_OPS] __attribute__((aligned(4)));
+static csd_session_t session;
+
+/* Markers for the instruction counter: never inlined, never merged (distinct
+ * bodies), their entry addresses are read from the ELF by the runner. */
+volatile uint32_t csd_bench_phase;
+__attribute__((noinline, used)) void csd_bench_begin(void) { csd_bench_phase = 1u; }
+__attribute__((noinline, used)) void csd_bench_end(void) { csd_bench_phase = 2u; }
+
+static const char *const kClassNames[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
+static void fail(const char *what, int32_t status) {
+    put_str("error: ");
+    put_str(what);
+    put_str(": ");
+    put_str(csd_status_str(status));
+    put_str(" (");
+    put_i32(status);
+    put_str(")");
+    put_nl();
+    board_exit(1);
+}
+
+static uint32_t argmax(const int32_t *v, uint32_t n) {
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+static uint32_t stack_high_water(void) {
+    const uint32_t *p = __stack_bottom;
+    while (p < __stack_top && *p == CSD_STACK_PAINT) p++;
+    return (uint32_t)((uintptr_t)__stack_top - (uintptr_t)p);
+}
+
+static const char *op_name(uint32_t kind) {
+    static const char *const names[8] = {"?", "conv3x3", "linear", "maxpool", "stream_neuron",
+                                         "attn_scores", "attn_values", "classifier"};
+    return kind < 8 ? names[kind] : "?";
+}
+
+typedef struct mode_result {
+    uint32_t correct, exact, macs, synaptic_ops, spikes;
+} mode_result_t;
+
+static void run_mode(int32_t mode, const csd_model_info_t *info, mode_result_t *r) {
+    const char *name = mode == CSD_MODE_FUSED ? "fused" : "spiking";
+    const size_t pixels = (size_t)info->input_channels * info->input_height * info->input_width;
+    int32_t logits[MAX_CLASSES];
+    int32_t status = csd_session_init(&session, fmnist_tiny, fmnist_tiny_size, arena, sizeof arena, mode);
+    if (status != CSD_OK) fail("csd_session_init", status);
+    if (mode == CSD_MODE_SPIKING) {
+        status = csd_session_set_delay(&session, info->time_steps);  /* D = T: bit-exact with fused */
+        if (status != CSD_OK) fail("csd_session_set_delay", status);
+    }
+
+    /* Statistics of image 0, in a run of its own outside the measured pairs
+     * (collecting them costs instructions). */
+    status = csd_session_set_stats(&session, op_stats, MAX_OPS);
+    if (status != CSD_OK) fail("csd_session_set_stats", status);
+    status = csd_session_run(&session, golden_inputs[0], pixels, logits, MAX_CLASSES);
+    if (status != CSD_OK) fail("csd_session_run", status);
+    uint32_t stats_exact = 1;
+    for (uint32_t k = 0; k < info->classes; k++) stats_exact &= logits[k] == golden_logits[0][k];
+    r->macs = r->synaptic_ops = r->spikes = 0;
+    put_str(name);
+    put_str(" stats of image 0 (per op):");
+    put_nl();
+    for (uint32_t i = 0; i < info->op_count && i < MAX_OPS; i++) {
+        put_str("  op ");
+        put_u32(i);
+        put_str(" ");
+        put_str(op_name(op_stats[i].kind));
+        put_kv("neurons", op_stats[i].neurons);
+        put_kv("spikes", op_stats[i].spikes);
+        put_kv("synaptic_ops", op_stats[i].synaptic_ops);
+        put_kv("macs", op_stats[i].macs);
+        put_nl();
+        r->macs += op_stats[i].macs;
+        r->synaptic_ops += op_stats[i].synaptic_ops;
+        r->spikes += op_stats[i].spikes;
+    }
+    status = csd_session_set_stats(&session, NULL, 0);
+    if (status != CSD_OK) fail("csd_session_set_stats", status);
+
+    r->correct = 0;
+    r->exact = 0;
+    for (uint32_t i = 0; i < GOLDEN_COUNT; i++) {
+        csd_bench_begin();
+        status = csd_session_run(&session, golden_inputs[i], pixels, logits, MAX_CLASSES);
+        csd_bench_end();
+        if (status != CSD_OK) fail("csd_session_run", status);
+        uint32_t predicted = argmax(logits, info->classes);
+        uint32_t same = 1;
+        for (uint32_t k = 0; k < info->classes; k++) same &= logits[k] == golden_logits[i][k];
+        r->correct += predicted == golden_labels[i];
+        r->exact += same;
+        if (i < SHOW_IMAGES || !same) {
+            put_str(name);
+            put_str(" image ");
+            put_u32(i);
+            put_str(": class ");
+            put_u32(predicted);
+            put_str(" label ");
+            put_u32(golden_labels[i]);
+            put_str(" (");
+            put_str(kClassNames[predicted % 10]);
+            put_str(same ? ") logits" : ") LOGITS DIFFER FROM GOLDEN");
+            for (uint32_t k = 0; k < info->classes; k++) {
+                board_putc(' ');
+                put_i32(logits[k]);
+            }
+            put_nl();
+        }
+    }
+    if (!stats_exact) r->exact = 0;  /* the stats run must match too */
+    put_str("result: mode=");
+    put_str(name);
+    put_kv("images", GOLDEN_COUNT);
+    put_kv("correct", r->correct);
+    put_kv("bit_exact", r->exact);
+    put_kv("stats_run_exact", stats_exact);
+    put_kv("macs", r->macs);
+    put_kv("synaptic_ops", r->synaptic_ops);
+    put_kv("spikes", r->spikes);
+    put_nl();
+}
+
+int main(void) {
+    board_init();
+    put_str("csd firmware: board=");
+    put_str(board_name);
+    put_str(" cpu=");
+    put_str(board_cpu);
+    put_nl();
+
+    csd_model_info_t info;
+    int32_t status = csd_model_check(fmnist_tiny, fmnist_tiny_size, &info);
+    if (status != CSD_OK) fail("csd_model_check", status);
+    if (info.classes > MAX_CLASSES || info.classes != GOLDEN_CLASSES || info.op_count > MAX_OPS ||
+        (uint32_t)info.input_channels * info.input_height * info.input_width != GOLDEN_PIXELS)
+        fail("model does not match golden.h", CSD_E_METADATA);
+    put_str("model: image_bytes=");
+    put_u32(info.image_bytes);
+    put_str(" ops=");
+    put_u32(info.op_count);
+    put_str(" input=");
+    put_u32(info.input_channels);
+    board_putc('x');
+    put_u32(info.input_height);
+    board_putc('x');
+    put_u32(info.input_width);
+    put_str(" classes=");
+    put_u32(info.classes);
+    put_str(" tokens=");
+    put_u32(info.tokens);
+    put_str(" width=");
+    put_u32(info.width);
+    put_str(" T=");
+    put_u32(info.time_steps);
+    put_str(" L=");
+    put_u32(info.levels);
+    put_str(" D=");
+    put_u32(info.delay);
+    put_nl();
+    put_str("result: model");
+    put_kv("image_bytes", info.image_bytes);
+    put_kv("tensor_bytes", info.tensor_bytes);
+    put_kv("macs", info.macs);
+    put_kv("arena_fused", info.arena_bytes_fused);
+    put_kv("arena_spiking", info.arena_bytes_spiking);
+    put_kv("arena_static", (uint32_t)sizeof arena);
+    put_kv("images", GOLDEN_COUNT);
+    put_nl();
+
+    /* Pair 0: an empty begin/end, the runner subtracts its count (call overhead). */
+    csd_bench_begin();
+    csd_bench_end();
+
+    mode_result_t fused, spiking;
+    run_mode(CSD_MODE_FUSED, &info, &fused);
+    run_mode(CSD_MODE_SPIKING, &info, &spiking);
+
+    uint32_t stack_size = (uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_bottom);
+    put_str("result: stack");
+    put_kv("high_water", stack_high_water());
+    put_kv("size", stack_size);
+    put_nl();
+
+    int ok = fused.exact == GOLDEN_COUNT && spiking.exact == GOLDEN_COUNT;
+    put_str(ok ? "PASS: every logit equals the golden value in both modes" : "FAIL: logits differ from golden");
+    put_nl();
+    board_exit(ok ? 0 : 1);
+}
