@@ -29,7 +29,7 @@ FLAGS_riscv32 := riscv32-none-none-eabi
 RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
 
-.PHONY: help deps demo test test-swift test-python test-c train report evaluate embedded size cross-check verify
+.PHONY: help deps demo test test-swift test-python test-c train report evaluate embedded size cross-check verify testdata
 
 help:
 	@echo "make demo         pack the reference model and run it through the C API (see README)"
@@ -40,6 +40,7 @@ help:
 	@echo "make verify       LIMIT=N              packed model on the host runtime: accuracy, agreement, fused = spiking"
 	@echo "make cross-check  LIMIT=N              Swift runtime vs the NumPy reference, logit by logit"
 	@echo "make embedded     the Embedded Swift runtime for every target; make size: code size per target"
+	@echo "make testdata     regenerate Tests/TestData from Tests/TestPlan/plan.json (NumPy reference)"
 	@echo "make deps         install Debian packages and the virtualenv ($(VENV))"
 
 deps:
@@ -91,6 +92,9 @@ test-c: deps $(BUILD)/x86_64/libcsd.a $(GOLDEN)/logits_fused.i32
 	cc -std=c99 -D_ISOC11_SOURCE -Wall -Wextra -Werror -pedantic -IInclude Tests/C/test_csd_api.c \
 	  $(BUILD)/x86_64/libcsd.a -lcmocka -o $(BUILD)/test_csd_api
 	$(BUILD)/test_csd_api $(PACKED) $(GOLDEN)
+	cc -std=c99 -D_ISOC11_SOURCE -Wall -Wextra -Werror -pedantic -IInclude -ITests/TestData Tests/C/test_golden.c \
+	  $(BUILD)/x86_64/libcsd.a -lcmocka -o $(BUILD)/test_golden
+	$(BUILD)/test_golden
 
 test-python: deps $(CSDPACK)
 	CSDPACK=$(CURDIR)/$(CSDPACK) $(PY) -m pytest Tests/Python -q -p no:cacheprovider
@@ -102,6 +106,9 @@ verify: deps $(CSDPACK_RELEASE) $(PACKED)
 
 cross-check: deps $(CSDPACK_RELEASE) $(PACKED)
 	$(PY) -m csdformer.crosscheck $(PACKED) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT)
+
+testdata: deps $(CSDPACK)
+	$(PY) -m csdformer.testdata --plan Tests/TestPlan/plan.json --out Tests/TestData --csdpack $(CSDPACK)
 
 train: deps
 	@$(PY) -m csdformer.train --config $(CONFIG) --out $(OUT)

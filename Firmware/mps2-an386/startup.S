@@ -76,3 +76,5 @@ Reset_Handler:
     bl board_exit
     .size Reset_Handler, . - Reset_Handler
     .pool
+
+    .section .note.GNU-stack, "", %progbits

@@ -1,0 +1,56 @@
+import CSDFormat
+import CSDPack
+import CSDRuntime
+import Foundation
+import Testing
+
+/// The committed golden data (Tests/TestData, generated from Tests/TestPlan/plan.json by the
+/// NumPy reference): the Swift runtime must reproduce every logit of every run.
+@Suite struct GoldenTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let data = root.appendingPathComponent("Tests/TestData")
+
+    struct Run: Decodable { let mode: String; let delay: Int?; let file: String }
+    struct Case: Decodable { let name: String; let count: Int; let classes: Int; let pixels: Int; let runs: [Run] }
+    struct Manifest: Decodable { let cases: [Case] }
+
+    static func manifest() throws -> Manifest {
+        try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: data.appendingPathComponent("manifest.json")))
+    }
+
+    static func bytes(_ path: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: data.appendingPathComponent(path)))
+    }
+
+    @Test func everyRunOfEveryCaseMatchesTheReference() throws {
+        let m = try Self.manifest()
+        #expect(m.cases.count >= 4)
+        var runsChecked = 0
+        for c in m.cases {
+            let harness = try Harness(try Self.bytes("\(c.name)/model.csd"))
+            let inputs = try Self.bytes("\(c.name)/inputs.u8")
+            #expect(inputs.count == c.count * c.pixels)
+            for run in c.runs {
+                let expected = try Self.bytes(run.file).withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+                #expect(expected.count == c.count * c.classes)
+                for i in 0..<c.count {
+                    let px = Array(inputs[(i * c.pixels)..<((i + 1) * c.pixels)])
+                    let out = try harness.run(px, mode: run.mode == "fused" ? .fused : .spiking, delay: run.delay)
+                    #expect(out.logits == Array(expected[(i * c.classes)..<((i + 1) * c.classes)]),
+                            "\(c.name) \(run.mode) D=\(run.delay ?? -1) image \(i)")
+                }
+                runsChecked += 1
+            }
+        }
+        #expect(runsChecked >= 12)
+    }
+
+    @Test func packingTheReferenceExportReproducesTheGoldenImage() throws {
+        let export = Self.root.appendingPathComponent("Toolchain/models/fmnist-tiny")
+        let result = try Packer.convert(weightsPath: export.appendingPathComponent("model.safetensors").path,
+                                        configPath: export.appendingPathComponent("model.json").path,
+                                        options: ConvertOptions())
+        #expect(result.image == (try Self.bytes("fmnist_tiny/model.csd")))
+    }
+}
