@@ -46,6 +46,16 @@ public struct Engine {
         self.delay = delay
     }
 
+    /// The arena bytes op `index` writes in this mode (nil for the classifier, whose output is the
+    /// caller's logits). Valid inside `run`'s `observe` for that op, until a later op reuses the bytes.
+    public func outputBuffer(of index: Int) -> UnsafeRawBufferPointer? {
+        let op = image.op(index)
+        guard let use = op.outputUse else { return nil }
+        let size: Int
+        do throws(CSDStatus) { size = try bufferBytes(use, mode: mode, timeSteps: Int(image.header.timeSteps)) } catch { return nil }
+        return UnsafeRawBufferPointer(start: arena + op.output(mode), count: size)
+    }
+
     /// Runs one inference.
     /// - Parameters:
     ///   - pixels: uint8 [C][H][W], exactly C*H*W bytes (checked by the caller).

@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Host side of the bare-metal demo (standard library only).
+
+  run.py run   --name N --elf ELF --map MAP --nm NM --size SIZE --plugin SO --out DIR [--timeout S] -- QEMU ARGV...
+      Reads the marker addresses (csd_bench_begin / csd_bench_end) from the ELF,
+      runs QEMU with the instruction-counting plugin, echoes the firmware's UART
+      output, combines it with the plugin's per-pair counts and prints the
+      per-inference instruction counts and the final `demo:` line. Writes
+      DIR/uart.txt, DIR/counter.txt and DIR/summary.json. Exit status 0 only if
+      QEMU exited 0, every logit equalled the golden value in both modes and
+      every measured pair was counted.
+  run.py size  --name N --elf ELF --map MAP --nm NM --size SIZE --out DIR [--fit NAME:FLASH:RAM ...]
+      Section sizes of a firmware ELF, the runtime's share, and whether it (or a
+      fused-only build) fits parts with the given flash / RAM bytes.
+  run.py bench SUMMARY.json...
+      The benchmark table, one column per run.
+
+Pair order (fixed by Firmware/common/main.c): pair 0 is an empty begin/end
+(the call overhead, subtracted from every other pair), then the fused runs of
+images 0..N-1, then the spiking (D = T) runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HEAP = re.compile(r"^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|swift_allocObject|swift_slowAlloc)$")
+
+
+def symbols(nm: str, elf: str) -> dict[str, tuple[int, int]]:
+    """name -> (value, size) for every symbol nm -S prints."""
+    out = subprocess.run([nm, "-S", elf], check=True, capture_output=True, text=True).stdout
+    syms: dict[str, tuple[int, int]] = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 4:
+            syms[f[3]] = (int(f[0], 16), int(f[1], 16))
+        elif len(f) == 3 and f[1] not in ("U", "w", "v"):
+            syms.setdefault(f[2], (int(f[0], 16), 0))
+    return syms
+
+
+def sections(size_tool: str, elf: str) -> dict[str, int]:
+    out = subprocess.run([size_tool, "-A", elf], check=True, capture_output=True, text=True).stdout
+    secs = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[0].startswith(".") and f[1].isdigit():
+            secs[f[0]] = int(f[1])
+    return secs
+
+
+def map_contributions(map_path: str) -> dict[str, int]:
+    """Bytes per (origin, kind) from a GNU ld or lld map: origin is 'runtime'
+    (libcsd.a), 'libgcc' or 'firmware'; kind is 'text', 'rodata' or 'data'."""
+    text = open(map_path, encoding="utf-8", errors="replace").read()
+    entries: list[tuple[str, int, str]] = []  # (input section, size, file)
+    if "Linker script and memory map" in text:  # GNU ld
+        body = text.split("Linker script and memory map", 1)[1]
+        for m in re.finditer(r"^ (\.[^\s]+)\s*\n?\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*)$", body, re.M):
+            entries.append((m.group(1), int(m.group(3), 16), m.group(4).strip()))
+    else:  # lld: VMA LMA Size Align Out In Symbol
+        for m in re.finditer(r"^\s*[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+\s+(\S.*):\((\S+)\)$", text, re.M):
+            entries.append((m.group(3), int(m.group(1), 16), m.group(2).strip()))
+    totals: dict[str, int] = {}
+    for name, size, origin_file in entries:
+        if name.startswith(".text"):
+            kind = "text"
+        elif name.startswith((".rodata", ".srodata")):
+            kind = "rodata"
+        elif name.startswith((".data", ".sdata", ".bss", ".sbss")):
+            kind = "data"
+        else:
+            continue
+        origin = "runtime" if "libcsd.a(" in origin_file else "libgcc" if "libgcc" in origin_file else "firmware"
+        totals[f"{origin}_{kind}"] = totals.get(f"{origin}_{kind}", 0) + size
+    return totals
+
+
+def size_info(args) -> dict:
+    syms = symbols(args.nm, args.elf)
+    heap = sorted(n for n in syms if HEAP.match(n))
+    secs = sections(args.size, args.elf)
+    info = {
+        "text": secs.get(".vectors", 0) + secs.get(".text", 0),
+        "rodata": secs.get(".rodata", 0) + secs.get(".ARM.exidx", 0) + secs.get(".ARM.extab", 0)
+        + secs.get(".swift_modhash", 0),
+        "data": secs.get(".data", 0),
+        "bss": secs.get(".bss", 0),
+        "stack_reserved": secs.get(".stack", 0),
+        "flash_used": syms.get("__flash_used", (0, 0))[0],
+        "ram_used": syms.get("__ram_used", (0, 0))[0],
+        "arena_static": syms.get("arena", (0, 0))[1],
+        "model_image": syms.get("fmnist_tiny", (0, 0))[1],
+        "heap_symbols": heap,
+    }
+    info.update(map_contributions(args.map))
+    return info
+
+
+def print_sizes(name: str, s: dict) -> None:
+    print(f"size: target={name} text={s['text']} rodata={s['rodata']} data={s['data']} bss={s['bss']} "
+          f"stack={s['stack_reserved']} flash_used={s['flash_used']} ram_used={s['ram_used']} "
+          f"runtime_text={s.get('runtime_text', 0)} runtime_rodata={s.get('runtime_rodata', 0)} "
+          f"libgcc_text={s.get('libgcc_text', 0)} model_image={s['model_image']} arena_static={s['arena_static']}")
+
+
+def parse_kv(line: str) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+
+
+def cmd_size(args) -> int:
+    s = size_info(args)
+    print_sizes(args.name, s)
+    if s["heap_symbols"]:
+        print(f"size: error: allocator symbols linked: {' '.join(s['heap_symbols'])}", file=sys.stderr)
+        return 1
+    fits = []
+    # RAM of a fused-only build: this build's RAM with the arena cut to the fused need
+    # (the generated macro) and the stack kept as reserved here.
+    fused_arena = args.arena_fused
+    for spec in args.fit or []:
+        part, flash, ram = spec.split(":")
+        flash, ram = int(flash, 0), int(ram, 0)
+        ram_fused_only = s["ram_used"] - s["arena_static"] + fused_arena if fused_arena else None
+        ok_flash = s["flash_used"] <= flash
+        ok_ram = s["ram_used"] <= ram
+        line = (f"fit: part={part} flash={flash} ram={ram}: flash needs {s['flash_used']} "
+                f"({'fits' if ok_flash else 'does NOT fit'}); RAM needs {s['ram_used']} for both modes "
+                f"({'fits' if ok_ram else 'does NOT fit'})")
+        if ram_fused_only is not None:
+            ok_fused = ram_fused_only <= ram
+            line += (f"; a fused-only build needs {ram_fused_only} (arena {fused_arena} + "
+                     f"{s['ram_used'] - s['arena_static']} other RAM incl. {s['stack_reserved']} stack) "
+                     f"({'fits' if ok_fused else 'does NOT fit'})")
+        print(line)
+        fits.append({"part": part, "flash": flash, "ram": ram, "flash_ok": ok_flash, "ram_ok": ok_ram,
+                     "ram_fused_only": ram_fused_only})
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "size.json"), "w") as f:
+        json.dump({"name": args.name, "sizes": s, "fit": fits}, f, indent=1)
+    return 0
+
+
+def cmd_run(args) -> int:
+    os.makedirs(args.out, exist_ok=True)
+    syms = symbols(args.nm, args.elf)
+    try:
+        begin, end = syms["csd_bench_begin"][0] & ~1, syms["csd_bench_end"][0] & ~1
+    except KeyError:
+        print("run: the ELF has no csd_bench_begin / csd_bench_end", file=sys.stderr)
+        return 1
+    sizes = size_info(args)
+    if sizes["heap_symbols"]:
+        print(f"run: error: allocator symbols linked: {' '.join(sizes['heap_symbols'])}", file=sys.stderr)
+        return 1
+    counter_path = os.path.join(args.out, "counter.txt")
+    if os.path.exists(counter_path):
+        os.remove(counter_path)
+    qemu = list(args.qemu)
+    if qemu and qemu[0] == "--":
+        qemu = qemu[1:]
+    qemu += ["-plugin", f"{args.plugin},begin={begin:#x},end={end:#x},out={counter_path}"]
+    print(f"run: {' '.join(qemu)}", flush=True)
+    uart_lines: list[str] = []
+    start = time.monotonic()
+    # coreutils timeout bounds the run even when the guest hangs silently (status 124)
+    proc = subprocess.Popen(["timeout", "--kill-after=5", str(args.timeout)] + qemu, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    assert proc.stdout is not None
+    for line in proc.stdout:  # echo as it comes
+        if not args.quiet or not line.startswith("  op "):
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        uart_lines.append(line.rstrip("\r\n"))
+    rc = proc.wait()
+    timed_out = rc in (124, 137)
+    wall = time.monotonic() - start
+    with open(os.path.join(args.out, "uart.txt"), "w") as f:
+        f.write("\n".join(uart_lines) + "\n")
+
+    errors = []
+    if timed_out:
+        errors.append(f"QEMU timed out after {args.timeout} s")
+    elif rc != 0:
+        errors.append(f"QEMU exited with status {rc}")
+    results: dict[str, dict[str, str]] = {}
+    cpu = "?"
+    for line in uart_lines:
+        if line.startswith("result: "):
+            f = line.split()
+            kv = parse_kv(line)
+            key = kv.get("mode", f[1])
+            results[key] = kv
+        elif line.startswith("csd firmware: "):
+            cpu = line.split(" cpu=", 1)[1] if " cpu=" in line else "?"
+    pairs: list[int] = []
+    unmatched = None
+    if os.path.exists(counter_path):
+        for line in open(counter_path):
+            kv = parse_kv(line)
+            if "insns" in kv:
+                pairs.append(int(kv["insns"]))
+            if "unmatched" in kv:
+                unmatched = int(kv["unmatched"])
+    for key in ("model", "fused", "spiking", "stack"):
+        if key not in results:
+            errors.append(f"the firmware printed no 'result: {key}' line")
+    summary: dict = {"name": args.name, "cpu": cpu, "qemu_status": rc, "wall_s": round(wall, 2), "sizes": sizes}
+    if not errors:
+        n = int(results["model"]["images"])
+        fused, spiking = results["fused"], results["spiking"]
+        exact_f, exact_s = int(fused["bit_exact"]), int(spiking["bit_exact"])
+        if exact_f != n or exact_s != n:
+            errors.append(f"logits differ from golden: fused {exact_f}/{n}, spiking {exact_s}/{n} bit-exact")
+        if len(pairs) != 1 + 2 * n or unmatched:
+            errors.append(f"plugin counted {len(pairs)} begin/end pairs (expected {1 + 2 * n}), unmatched={unmatched}")
+        else:
+            calib = pairs[0]
+            ins_f = [p - calib for p in pairs[1:1 + n]]
+            ins_s = [p - calib for p in pairs[1 + n:]]
+            macs = int(results["model"]["macs"])
+            synops0 = int(spiking["synaptic_ops"])
+            mean_f = round(sum(ins_f) / n)
+            mean_s = round(sum(ins_s) / n)
+            summary.update({
+                "board": args.name, "images": n, "correct_fused": int(fused["correct"]),
+                "correct_spiking": int(spiking["correct"]), "bit_exact_fused": exact_f, "bit_exact_spiking": exact_s,
+                "calibration_insns": calib, "insns_fused": ins_f, "insns_spiking": ins_s,
+                "insns_fused_mean": mean_f, "insns_spiking_mean": mean_s, "macs": macs,
+                "synaptic_ops_image0": synops0, "spikes_image0": int(spiking["spikes"]),
+                "insns_per_mac": ins_f[0] / macs if macs else None,
+                "insns_per_mac_mean": mean_f / macs if macs else None,
+                "insns_per_synop_image0": ins_s[0] / synops0 if synops0 else None,
+                "image_bytes": int(results["model"]["image_bytes"]),
+                "arena_fused": int(results["model"]["arena_fused"]),
+                "arena_spiking": int(results["model"]["arena_spiking"]),
+                "arena_static": int(results["model"]["arena_static"]),
+                "stack_high_water": int(results["stack"]["high_water"]),
+                "stack_size": int(results["stack"]["size"]),
+            })
+            print(f"bench: pairs={len(pairs)} calibration_insns={calib} (subtracted)")
+            print(f"bench: fused   instructions/inference mean={mean_f} min={min(ins_f)} max={max(ins_f)} "
+                  f"per_MAC={mean_f / macs:.2f} (MACs={macs})")
+            print(f"bench: spiking instructions/inference mean={mean_s} min={min(ins_s)} max={max(ins_s)} "
+                  f"per_synaptic_op={ins_s[0] / synops0:.2f} (image 0: {ins_s[0]} instructions, {synops0} synaptic ops)")
+            print(f"bench: stack_high_water={summary['stack_high_water']} of {summary['stack_size']} bytes; "
+                  f"runtime_text={sizes.get('runtime_text', 0)} flash_used={sizes['flash_used']} "
+                  f"ram_used={sizes['ram_used']} qemu_wall_s={wall:.2f}")
+            print(f"demo: board={args.name} images={n} correct={summary['correct_fused']} "
+                  f"bit_exact={min(exact_f, exact_s)}/{n} instructions_per_inference={mean_f} "
+                  f"arena_bytes={summary['arena_fused']} flash_bytes={sizes['flash_used']}")
+    summary["errors"] = errors
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    for e in errors:
+        print(f"run: FAIL ({args.name}): {e}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_bench(args) -> int:
+    runs = []
+    for path in args.summaries:
+        with open(path) as f:
+            runs.append(json.load(f))
+    cols = [r.get("name", "?") for r in runs]
+
+    def num(v, fmt="{:,}"):
+        return "-" if v is None else fmt.format(v)
+
+    rows = [
+        ("core", [r.get("cpu", "?").split(" (")[0] for r in runs]),
+        ("instructions / inference, fused", [num(r.get("insns_fused_mean")) for r in runs]),
+        ("instructions / inference, spiking D=T", [num(r.get("insns_spiking_mean")) for r in runs]),
+        ("instructions / MAC (fused)", [num(r.get("insns_per_mac_mean"), "{:.2f}") for r in runs]),
+        ("instructions / synaptic op (spiking, img 0)", [num(r.get("insns_per_synop_image0"), "{:.2f}") for r in runs]),
+        ("runtime .text bytes (libcsd.a in this link)", [num(r["sizes"].get("runtime_text")) for r in runs]),
+        ("runtime .rodata bytes", [num(r["sizes"].get("runtime_rodata")) for r in runs]),
+        ("model image bytes (flash)", [num(r.get("image_bytes")) for r in runs]),
+        ("firmware flash bytes (code+model+golden)", [num(r["sizes"].get("flash_used")) for r in runs]),
+        ("arena bytes fused / spiking", [f"{r.get('arena_fused', '-')} / {r.get('arena_spiking', '-')}" for r in runs]),
+        ("stack high-water bytes", [num(r.get("stack_high_water")) for r in runs]),
+        ("images, bit-exact fused / spiking", [f"{r.get('bit_exact_fused', '-')}/{r.get('images', '-')} / "
+                                               f"{r.get('bit_exact_spiking', '-')}/{r.get('images', '-')}" for r in runs]),
+        ("QEMU wall time, s (whole run)", [num(r.get("wall_s"), "{:.2f}") for r in runs]),
+    ]
+    w0 = max(len(r[0]) for r in rows)
+    widths = [max(len(c), *(len(r[1][i]) for r in rows)) for i, c in enumerate(cols)]
+    print(f"{'':<{w0}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cols, widths)))
+    for label, vals in rows:
+        print(f"{label:<{w0}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(vals, widths)))
+    macs = next((r.get("macs") for r in runs if r.get("macs")), None)
+    if macs:
+        print(f"(MACs per fused inference: {macs:,} from csd_model_info.macs; synaptic ops of image 0 from "
+              f"csd_session_set_stats; instruction counts: QEMU plugin, mean over the golden images, "
+              f"call overhead of the markers subtracted)")
+    return 1 if any(r.get("errors") for r in runs) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("run", "size"):
+        p = sub.add_parser(name)
+        p.add_argument("--name", required=True)
+        p.add_argument("--elf", required=True)
+        p.add_argument("--map", required=True)
+        p.add_argument("--nm", required=True)
+        p.add_argument("--size", required=True)
+        p.add_argument("--out", required=True)
+        if name == "run":
+            p.add_argument("--plugin", required=True)
+            p.add_argument("--timeout", type=int, default=120)
+            p.add_argument("--quiet", action="store_true", help="do not echo the per-op stats lines")
+            p.add_argument("qemu", nargs=argparse.REMAINDER)
+        else:
+            p.add_argument("--fit", action="append", help="PART:FLASH_BYTES:RAM_BYTES")
+            p.add_argument("--arena-fused", type=int, default=0)
+    p = sub.add_parser("bench")
+    p.add_argument("summaries", nargs="+")
+    args = ap.parse_args(argv)
+    return {"run": cmd_run, "size": cmd_size, "bench": cmd_bench}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
