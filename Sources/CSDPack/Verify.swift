@@ -101,6 +101,47 @@ public struct Verifier {
     }
 }
 
+extension Verifier {
+    /// One image's trace in the csd-trace line format (docs/VALIDATION.md).
+    public func traceLines(_ data: Dataset, index: Int, mode: ExecutionMode, delay: Int, withData: Bool) throws(PackError) -> [String] {
+        let h = image.header
+        let pixelsPerImage = Int(h.inputChannels) * Int(h.inputHeight) * Int(h.inputWidth)
+        guard data.shape.reduce(1, *) == pixelsPerImage else { throw PackError("the data set's images do not fit the model's input") }
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(16, Int(h.arenaBytes(mode))), alignment: 16)
+        defer { arena.deallocate() }
+        var engine: Engine
+        do throws(CSDStatus) {
+            engine = try Engine(image: image, arena: arena, mode: mode)
+            try engine.setDelay(delay)
+        } catch { throw PackError("the runtime refuses: \(error.message)") }
+        var lines = ["csd-trace 1 mode=\(mode == .fused ? "fused" : "spiking") delay=\(engine.delay) input=\(index)"]
+        var logits = [Int32](repeating: 0, count: Int(h.classes))
+        let e = engine
+        data.images.withUnsafeBufferPointer { px in
+            logits.withUnsafeMutableBufferPointer { out in
+                e.run(pixels: px.baseAddress! + index * pixelsPerImage, logits: out.baseAddress!, observe: { k, _ in
+                    let op = e.image.op(k)
+                    guard let buffer = e.outputBuffer(of: k) else { return }
+                    let crc = ~CRC32.update(0xFFFF_FFFF, buffer)
+                    lines.append("op \(k) kind=\(op.kindRaw) bytes=\(buffer.count) crc32=\(String(format: "%08x", crc))")
+                    if withData {
+                        var offset = 0
+                        while offset < buffer.count {
+                            let end = min(buffer.count, offset + 64)
+                            let hex = buffer[offset..<end].map { String(format: "%02x", $0) }.joined()
+                            lines.append("op \(k) data@\(offset) \(hex)")
+                            offset = end
+                        }
+                    }
+                })
+            }
+        }
+        lines.append("logits " + logits.map(String.init).joined(separator: " "))
+        lines.append("end")
+        return lines
+    }
+}
+
 struct Shared: @unchecked Sendable {
     let image: ModelImage
     let mode: ExecutionMode

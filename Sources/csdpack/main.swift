@@ -7,7 +7,7 @@ struct CSDPackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "csdpack",
         abstract: "Pack a trained CSDformer export into a verified, flash-resident integer image.",
-        subcommands: [Convert.self, Inspect.self, Verify.self])
+        subcommands: [Convert.self, Inspect.self, Verify.self, Trace.self])
 }
 
 func fail(_ message: String) -> Never {
@@ -182,6 +182,41 @@ struct Verify: ParsableCommand {
                 print(String(format: "sweep D=%2d: accuracy %.4f", dd, Double(r.correct) / Double(count))
                       + (agreement(r).map { String(format: ", reference agreement %.4f", $0) } ?? ""))
             }
+        }
+    }
+}
+
+struct Trace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the host runtime's per-op trace in the csd-trace line format (docs/VALIDATION.md).")
+
+    @Argument(help: "The .csd image.") var image: String
+    @Option(help: "fashion-mnist or mnist (IDX test split).") var data: String = "fashion-mnist"
+    @Option(name: .customLong("data-dir"), help: "Data set folder.") var dataDir: String?
+    @Option(help: "First test image index.") var index: Int = 0
+    @Option(help: "Number of consecutive images.") var count: Int = 1
+    @Option(help: "fused or spiking.") var mode: String = "fused"
+    @Option(help: "DIF delay (spiking; default: the image's).") var delay: Int?
+    @Flag(name: .customLong("with-data"), help: "Also print every op's output bytes in hex.") var withData = false
+
+    func run() throws {
+        guard mode == "fused" || mode == "spiking" else { fail("--mode \(mode): use fused or spiking") }
+        guard let bytes = FileManager.default.contents(atPath: image) else { fail("\(image): cannot read the file") }
+        let verifier: Verifier
+        let dataset: Dataset
+        do throws(PackError) {
+            verifier = try Verifier(imageBytes: [UInt8](bytes))
+            dataset = try Dataset.loadTest(data, directory: dataDir)
+        } catch { fail(error.message) }
+        guard index >= 0, count >= 1, index + count <= dataset.count else { fail("--index/--count outside the \(dataset.count) test images") }
+        let m: ExecutionMode = mode == "fused" ? .fused : .spiking
+        let d = delay ?? Int(verifier.image.header.delay)
+        for i in index..<(index + count) {
+            let lines: [String]
+            do throws(PackError) { lines = try verifier.traceLines(dataset, index: i, mode: m, delay: d, withData: withData) } catch {
+                fail(error.message)
+            }
+            for line in lines { print(line) }
         }
     }
 }

@@ -1,0 +1,69 @@
+"""csdformer.validate against traces printed by the host runtime (csdpack trace)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, needs_fashion_mnist
+
+CSDPACK = os.environ.get("CSDPACK", os.path.join(REPO, ".build", "debug", "csdpack"))
+MODEL = os.path.join(REPO, "Tests", "TestData", "fmnist_tiny", "model.csd")
+pytestmark = [needs_fashion_mnist,
+              pytest.mark.skipif("CSDPACK" not in os.environ and not os.access(CSDPACK, os.X_OK),
+                                 reason=f"csdpack binary not found at {CSDPACK}")]
+
+
+def trace(*args: str) -> str:
+    return subprocess.run([CSDPACK, "trace", MODEL, *args], check=True, capture_output=True, text=True).stdout
+
+
+def validate(tmp_path, text: str) -> subprocess.CompletedProcess:
+    log = tmp_path / "device.log"
+    log.write_text(text)
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "Toolchain"), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "csdformer.validate", MODEL, str(log)], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_host_runtime_traces_match_the_reference_op_by_op(tmp_path):
+    text = ("boot banner and other device output\n" + trace("--index", "1")
+            + trace("--index", "2", "--mode", "spiking", "--delay", "0")
+            + trace("--index", "4", "--mode", "spiking", "--delay", "7", "--with-data"))
+    r = validate(tmp_path, text)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "validate: blocks=3 ops_checked=78 divergent_blocks=0" in r.stdout
+
+
+def test_names_the_first_diverging_op_and_element(tmp_path):
+    lines = trace("--index", "5", "--mode", "spiking", "--delay", "3", "--with-data").splitlines()
+    out, flipped = [], False
+    for line in lines:
+        if line.startswith("op 13 kind="):  # fc1's output (a linear into neurons): break its CRC ...
+            line = line[:-8] + "00000000"
+        if line.startswith("op 13 data@128 ") and not flipped:  # ... and one byte of its data
+            head, hexdata = line.rsplit(" ", 1)
+            b = bytearray.fromhex(hexdata)
+            b[3] ^= 0x02
+            line, flipped = f"{head} {b.hex()}", True
+        out.append(line)
+    r = validate(tmp_path, "\n".join(out) + "\n")
+    assert r.returncode == 1
+    # element 128 + 3 = 131 of fc1's [49][128] output: token 1, channel 3
+    assert "first divergence at op 13 (LINEAR, kind 2), first difference at element (1, 3)" in r.stdout
+
+
+def test_logits_only_logs_are_compared(tmp_path):
+    lines = [l for l in trace("--index", "7").splitlines() if not l.startswith("op ")]
+    assert validate(tmp_path, "\n".join(lines) + "\n").returncode == 0
+    bad = [("logits 1 2 3 4 5 6 7 8 9 10" if l.startswith("logits") else l) for l in lines]
+    r = validate(tmp_path, "\n".join(bad) + "\n")
+    assert r.returncode == 1 and "logits differ" in r.stdout
+
+
+def test_a_log_without_traces_is_an_error(tmp_path):
+    r = validate(tmp_path, "hello\n")
+    assert r.returncode == 2 and "no csd-trace block" in r.stderr

@@ -1,0 +1,129 @@
+"""Compare a device's output with the NumPy reference and name the first divergence.
+
+    python -m csdformer.validate MODEL.csd LOG [--data fashion-mnist] [--data-dir DIR]
+
+LOG is any text containing csd-trace blocks (docs/VALIDATION.md): from
+`csdpack trace` (the host runtime), from the QEMU firmware's output, or from a
+real board's serial console. Other lines are ignored. For each block the
+reference runs the same input in the same mode and delay; every `op` line's
+CRC-32 is compared with the reference's bytes for that op (same layout as the
+runtime's arena buffer), and where the log carries the bytes (`data@` lines),
+the first differing element is named with its index. Logits are compared last.
+Exit status 0 when everything present in the log matches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import zlib
+
+import numpy as np
+
+from . import reference
+
+HEADER = re.compile(r"csd-trace 1 mode=(fused|spiking) delay=(\d+) input=(\d+)")
+OP = re.compile(r"op (\d+) kind=(\d+) bytes=(\d+) crc32=([0-9a-f]{8})")
+DATA = re.compile(r"op (\d+) data@(\d+) ([0-9a-f]+)")
+
+
+def parse_log(text: str) -> list[dict]:
+    blocks, cur = [], None
+    for raw in text.splitlines():
+        line = raw.strip()
+        m = HEADER.search(line)
+        if m:
+            cur = {"mode": m.group(1), "delay": int(m.group(2)), "input": int(m.group(3)), "ops": {}, "data": {},
+                   "logits": None}
+            blocks.append(cur)
+            continue
+        if cur is None:
+            continue
+        if (m := OP.search(line)):
+            cur["ops"][int(m.group(1))] = (int(m.group(2)), int(m.group(3)), int(m.group(4), 16))
+        elif (m := DATA.search(line)):
+            cur["data"].setdefault(int(m.group(1)), {})[int(m.group(2))] = bytes.fromhex(m.group(3))
+        elif line.startswith("logits "):
+            cur["logits"] = [int(v) for v in line.split()[1:]]
+        elif line == "end":
+            cur = None
+    return blocks
+
+
+def op_bytes(image: reference.Image, op: reference.Op, out: np.ndarray, mode: str) -> tuple[bytes, tuple, int]:
+    """The reference output of one op as the runtime's arena bytes: (bytes, element shape, element size)."""
+    arr = np.asarray(out)[0]
+    if op.stream_out:
+        arr = arr.astype("<i4")
+        return arr.tobytes(), arr.shape, 4
+    if mode == "fused":
+        arr = arr.astype(np.uint8)
+        return arr.tobytes(), arr.shape, 1
+    t = image.time_steps
+    weights = (1 << np.arange(t)).astype(np.int64)
+    packed = (arr.astype(np.int64) * weights).sum(axis=-1)
+    dtype = np.uint8 if t <= 8 else np.dtype("<u2")
+    packed = packed.astype(dtype)
+    return packed.tobytes(), packed.shape, packed.dtype.itemsize
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m csdformer.validate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("image")
+    ap.add_argument("log")
+    ap.add_argument("--data", default="fashion-mnist")
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args(argv)
+    from . import data as datasets
+
+    image = reference.Image.load(args.image)
+    with open(args.log, errors="replace") as f:
+        blocks = parse_log(f.read())
+    if not blocks:
+        print(f"validate: no csd-trace block in {args.log}", file=sys.stderr)
+        return 2
+    test = datasets.load(args.data, "test", args.data_dir)
+    failures = checked_ops = 0
+    for b in blocks:
+        pixels = test.images[b["input"]].numpy().astype(np.uint8)[None]
+        logits, trace = reference._execute(image, reference._as_batch(image, pixels), b["mode"],
+                                           b["delay"] if b["mode"] == "spiking" else None, True)
+        where = f"input {b['input']} {b['mode']} D={b['delay']}"
+        diverged = False
+        for k, (kind, size, crc) in sorted(b["ops"].items()):
+            op = image.ops[k]
+            data, shape, width = op_bytes(image, op, trace[k], b["mode"])
+            checked_ops += 1
+            if kind != op.kind or size != len(data):
+                print(f"{where}: op {k} ({op.name}): log says kind {kind}, {size} bytes; the image has kind {op.kind}, {len(data)} bytes")
+                diverged = True
+                break
+            if zlib.crc32(data) != crc:
+                detail = ""
+                got = b["data"].get(k)
+                if got:
+                    device = b"".join(got[o] for o in sorted(got))
+                    first = next((i for i in range(min(len(device), len(data))) if device[i] != data[i]), None)
+                    if first is not None:
+                        element = first // width
+                        index = np.unravel_index(element, shape)
+                        dev = np.frombuffer(device[element * width:(element + 1) * width], dtype=f"<u{width}" if width > 1 else np.uint8)[0]
+                        ref = np.frombuffer(data[element * width:(element + 1) * width], dtype=f"<u{width}" if width > 1 else np.uint8)[0]
+                        if op.stream_out:
+                            dev, ref = np.int32(np.uint32(dev)), np.int32(np.uint32(ref))
+                        detail = f", first difference at element {tuple(int(i) for i in index)}: device {int(dev)}, reference {int(ref)}"
+                print(f"{where}: first divergence at op {k} ({op.name}, kind {op.kind}){detail}")
+                diverged = True
+                break
+        if not diverged and b["logits"] is not None and b["logits"] != logits[0].tolist():
+            print(f"{where}: logits differ: device {b['logits']} reference {logits[0].tolist()}")
+            diverged = True
+        failures += diverged
+    print(f"validate: blocks={len(blocks)} ops_checked={checked_ops} divergent_blocks={failures}")
+    return 0 if failures == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
