@@ -29,7 +29,7 @@ FLAGS_riscv32 := riscv32-none-none-eabi
 RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
 
-.PHONY: help deps demo test test-swift test-python test-c train report evaluate embedded size cross-check verify testdata
+.PHONY: help deps demo test test-swift test-python test-c train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke
 
 help:
 	@echo "make demo         pack the reference model and run it through the C API (see README)"
@@ -40,6 +40,7 @@ help:
 	@echo "make verify       LIMIT=N              packed model on the host runtime: accuracy, agreement, fused = spiking"
 	@echo "make cross-check  LIMIT=N              Swift runtime vs the NumPy reference, logit by logit"
 	@echo "make embedded     the Embedded Swift runtime for every target; make size: code size per target"
+	@echo "make fuzz         FUZZ_SECONDS=N  fuzz the image parser and runtime (ASan); make fuzz-smoke: 60 s"
 	@echo "make testdata     regenerate Tests/TestData from Tests/TestPlan/plan.json (NumPy reference)"
 	@echo "make deps         install Debian packages and the virtualenv ($(VENV))"
 
@@ -81,7 +82,20 @@ demo: deps $(BUILD)/x86_64/libcsd.a $(PACKED) $(GOLDEN)/logits_fused.i32
 	@cc -std=c99 -D_ISOC11_SOURCE -O2 -Wall -Wextra -Werror -IInclude Firmware/host-linux/demo.c $(BUILD)/x86_64/libcsd.a -o $(BUILD)/demo
 	@$(BUILD)/demo $(PACKED) $(BUILD)/demo-data
 
-test: deps test-swift test-c test-python
+test: deps test-swift test-c test-python fuzz-smoke
+
+FUZZ_BUILD := $(CURDIR)/.build-fuzz
+FUZZ_SECONDS ?= 3600
+
+$(FUZZ_BUILD)/fuzz-image: $(RUNTIME_SOURCES) Tests/Fuzz/FuzzImage.swift Tests/Fuzz/build.sh
+	@Tests/Fuzz/build.sh $(FUZZ_BUILD)
+
+# About 60 s of fuzzing, part of make test; `make fuzz` runs FUZZ_SECONDS (default an hour).
+fuzz-smoke: $(FUZZ_BUILD)/fuzz-image
+	@Tests/Fuzz/run.sh $(FUZZ_BUILD) 60
+
+fuzz: $(FUZZ_BUILD)/fuzz-image
+	@Tests/Fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 test-swift:
 	swift build --build-tests

@@ -20,6 +20,8 @@ PACKED ?= $(BUILD)/model/fmnist_tiny.csd
 FIRMWARE_IMAGES ?= 8
 FIRMWARE_TIMEOUT ?= 120
 FW_PYTHON ?= python3
+# extra counter-plugin arguments; exact=on counts per instruction (slower), a self-check
+FIRMWARE_PLUGIN_ARGS ?=
 
 FW_DIR := Firmware
 FW_OUT := $(BUILD)/firmware
@@ -145,15 +147,15 @@ firmware-m0: $(FW_OUT)/m0/firmware.elf
 	  $$(sed -n 's/.*_ARENA_BYTES_FUSED \([0-9]*\)u.*/\1/p' $(FW_MODEL_H)) --fit microbit:262144:16384
 
 run-m4: $(FW_OUT)/m4/firmware.elf $(FW_PLUGIN)
-	@$(FW_RUN) run $(call FW_SIZE_ARGS,m4,mps2-an386) --plugin $(FW_PLUGIN) --timeout $(FIRMWARE_TIMEOUT) \
+	@$(FW_RUN) run $(call FW_SIZE_ARGS,m4,mps2-an386) --plugin $(FW_PLUGIN) --plugin-args '$(FIRMWARE_PLUGIN_ARGS)' --timeout $(FIRMWARE_TIMEOUT) \
 	  -- $(FW_m4_QEMU) -kernel $(FW_OUT)/m4/firmware.elf
 
 run-riscv: $(FW_OUT)/riscv32/firmware.elf $(FW_PLUGIN)
-	@$(FW_RUN) run $(call FW_SIZE_ARGS,riscv32,riscv32-virt) --plugin $(FW_PLUGIN) --timeout $(FIRMWARE_TIMEOUT) \
+	@$(FW_RUN) run $(call FW_SIZE_ARGS,riscv32,riscv32-virt) --plugin $(FW_PLUGIN) --plugin-args '$(FIRMWARE_PLUGIN_ARGS)' --timeout $(FIRMWARE_TIMEOUT) \
 	  -- $(FW_riscv32_QEMU) -kernel $(FW_OUT)/riscv32/firmware.elf
 
 run-m0: $(FW_OUT)/m0/firmware.elf $(FW_PLUGIN)
-	@$(FW_RUN) run $(call FW_SIZE_ARGS,m0,mps2-an385-armv6m) --plugin $(FW_PLUGIN) --timeout $(FIRMWARE_TIMEOUT) \
+	@$(FW_RUN) run $(call FW_SIZE_ARGS,m0,mps2-an385-armv6m) --plugin $(FW_PLUGIN) --plugin-args '$(FIRMWARE_PLUGIN_ARGS)' --timeout $(FIRMWARE_TIMEOUT) \
 	  -- $(FW_m0_QEMU) -kernel $(FW_OUT)/m0/firmware.elf
 
 bench-firmware: $(foreach t,$(FW_TARGETS),$(FW_OUT)/$(t)/firmware.elf) $(FW_PLUGIN)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Host side of the bare-metal demo (standard library only).
 
-  run.py run   --name N --elf ELF --map MAP --nm NM --size SIZE --plugin SO --out DIR [--timeout S] -- QEMU ARGV...
+  run.py run   --name N --elf ELF --map MAP --nm NM --size SIZE --plugin SO --out DIR [--timeout S]
+               [--plugin-args exact=on] -- QEMU ARGV...
       Reads the marker addresses (csd_bench_begin / csd_bench_end) from the ELF,
       runs QEMU with the instruction-counting plugin, echoes the firmware's UART
       output, combines it with the plugin's per-pair counts and prints the
@@ -176,7 +177,8 @@ def cmd_run(args) -> int:
     qemu = list(args.qemu)
     if qemu and qemu[0] == "--":
         qemu = qemu[1:]
-    qemu += ["-plugin", f"{args.plugin},begin={begin:#x},end={end:#x},out={counter_path}"]
+    extra = "".join("," + a for a in (args.plugin_args or "").split(",") if a)
+    qemu += ["-plugin", f"{args.plugin},begin={begin:#x},end={end:#x},out={counter_path}{extra}"]
     print(f"run: {' '.join(qemu)}", flush=True)
     uart_lines: list[str] = []
     start = time.monotonic()
@@ -330,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--out", required=True)
         if name == "run":
             p.add_argument("--plugin", required=True)
+            p.add_argument("--plugin-args", default="", help="more plugin arguments, e.g. exact=on")
             p.add_argument("--timeout", type=int, default=120)
             p.add_argument("--quiet", action="store_true", help="do not echo the per-op stats lines")
             p.add_argument("qemu", nargs=argparse.REMAINDER)
