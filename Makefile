@@ -29,10 +29,12 @@ FLAGS_riscv32 := riscv32-none-none-eabi
 RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
 
-.PHONY: help deps demo test test-swift test-python test-c train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke
+.PHONY: help deps demo demo-host test-firmware test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke
 
 help:
-	@echo "make demo         pack the reference model and run it through the C API (see README)"
+	@echo "make demo         the reference model in the Cortex-M4 firmware under QEMU (see README)"
+	@echo "make demo-host    the same runtime on the host through the C API, both modes"
+	@echo "make bench-firmware  instruction counts per inference, MAC and synaptic op; sizes; stack"
 	@echo "make test         every test suite (Swift, cmocka, Python)"
 	@echo "make train        CONFIG=... OUT=...   train and export a model (resumes)"
 	@echo "make report       MODEL=...            training curves and spike-count histograms (PNG)"
@@ -77,18 +79,37 @@ size: embedded
 
 # ---- the two commands ----------------------------------------------------------
 
-demo: deps $(BUILD)/x86_64/libcsd.a $(PACKED) $(GOLDEN)/logits_fused.i32
+# The main job: the reference model in the Cortex-M4 firmware under QEMU (Firmware/firmware.mk).
+demo: deps run-m4
+
+# The same runtime on the host through the C API (x86_64 Embedded build), on DEMO_IMAGES images.
+demo-host: deps $(BUILD)/x86_64/libcsd.a $(PACKED) $(GOLDEN)/logits_fused.i32
 	@$(PY) -m csdformer.golden $(PACKED) --count $(DEMO_IMAGES) --out $(BUILD)/demo-data > /dev/null
 	@cc -std=c99 -D_ISOC11_SOURCE -O2 -Wall -Wextra -Werror -IInclude Firmware/host-linux/demo.c $(BUILD)/x86_64/libcsd.a -o $(BUILD)/demo
 	@$(BUILD)/demo $(PACKED) $(BUILD)/demo-data
 
-test: deps test-swift test-c test-python fuzz-smoke
+test: deps test-swift test-c test-python test-hardening test-firmware fuzz-smoke
+
+# Cortex-M4 and RISC-V firmware under QEMU: fails on any logit that differs from the NumPy reference.
+test-firmware: deps run-m4 run-riscv
+
+ASAN_BUILD := $(CURDIR)/.build-asan
+
+# The corruption matrix: natively (with the reference model's header and op table), under
+# AddressSanitizer (an ASan build of the runtime) and under valgrind (the Embedded build).
+test-hardening: deps $(BUILD)/x86_64/libcsd.a $(PACKED)
+	cc -std=c99 -D_ISOC11_SOURCE -O2 -Wall -Wextra -Werror -pedantic -IInclude -ITests/TestData Tests/C/test_corruption.c \
+	  $(BUILD)/x86_64/libcsd.a -lcmocka -o $(BUILD)/test_corruption
+	$(BUILD)/test_corruption $(PACKED)
+	valgrind -q --error-exitcode=9 $(BUILD)/test_corruption
+	@Tests/Fuzz/build.sh $(ASAN_BUILD) asan
+	$(ASAN_BUILD)/test_corruption_asan
 
 FUZZ_BUILD := $(CURDIR)/.build-fuzz
 FUZZ_SECONDS ?= 3600
 
 $(FUZZ_BUILD)/fuzz-image: $(RUNTIME_SOURCES) Tests/Fuzz/FuzzImage.swift Tests/Fuzz/build.sh
-	@Tests/Fuzz/build.sh $(FUZZ_BUILD)
+	@Tests/Fuzz/build.sh $(FUZZ_BUILD) fuzz
 
 # About 60 s of fuzzing, part of make test; `make fuzz` runs FUZZ_SECONDS (default an hour).
 fuzz-smoke: $(FUZZ_BUILD)/fuzz-image
@@ -132,3 +153,5 @@ report: deps
 
 evaluate: deps
 	@$(PY) -m csdformer.evaluate --model $(MODEL)
+
+include Firmware/firmware.mk

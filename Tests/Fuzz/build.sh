@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target (host, -sanitize=fuzzer,address) from the runtime sources.
-# Usage: Tests/Fuzz/build.sh OUTDIR
+# Host builds of the runtime sources with sanitizers (normal Swift runtime, not Embedded).
+# Usage: Tests/Fuzz/build.sh OUTDIR fuzz   -> OUTDIR/fuzz-image (libFuzzer + AddressSanitizer)
+#        Tests/Fuzz/build.sh OUTDIR asan   -> OUTDIR/test_corruption_asan (the C corruption matrix,
+#                                             linked against an AddressSanitizer build of the runtime)
 set -euo pipefail
-out=$1
+out=$1; what=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$out"
-flags=(-sanitize=fuzzer,address -parse-as-library -O -g)
+case $what in
+  fuzz) flags=(-sanitize=fuzzer,address -parse-as-library -O -g) ;;
+  asan) flags=(-sanitize=address -parse-as-library -O -g) ;;
+  *) echo "unknown build $what" >&2; exit 2 ;;
+esac
+quiet() { grep -v "warning: Cannot export" >&2 || true; }
 swiftc "${flags[@]}" -module-name CSDFormat -emit-module -emit-module-path "$out/CSDFormat.swiftmodule" \
-  -emit-library -static "$root"/Sources/CSDFormat/*.swift -o "$out/libCSDFormat.a" 2> >(grep -v "warning: Cannot export" >&2)
+  -emit-library -static "$root"/Sources/CSDFormat/*.swift -o "$out/libCSDFormat.a" 2> >(quiet)
 swiftc "${flags[@]}" -module-name CSDRuntime -I "$out" -emit-module -emit-module-path "$out/CSDRuntime.swiftmodule" \
-  -emit-library -static "$root"/Sources/CSDRuntime/*.swift -o "$out/libCSDRuntime.a" 2> >(grep -v "warning: Cannot export" >&2)
-swiftc "${flags[@]}" -I "$out" -import-objc-header "$root/Tests/Fuzz/fuzz-shim.h" "$root/Tests/Fuzz/FuzzImage.swift" \
-  "$out/libCSDRuntime.a" "$out/libCSDFormat.a" -o "$out/fuzz-image" 2>&1 | grep -v "warning: Cannot export" || true
-test -x "$out/fuzz-image"
-echo "built $out/fuzz-image"
+  -emit-library -static "$root"/Sources/CSDRuntime/*.swift -o "$out/libCSDRuntime.a" 2> >(quiet)
+if [ "$what" = fuzz ]; then
+  swiftc "${flags[@]}" -I "$out" -import-objc-header "$root/Tests/Fuzz/fuzz-shim.h" "$root/Tests/Fuzz/FuzzImage.swift" \
+    "$out/libCSDRuntime.a" "$out/libCSDFormat.a" -o "$out/fuzz-image" 2> >(quiet)
+  echo "built $out/fuzz-image"
+else
+  clang -std=c99 -D_ISOC11_SOURCE -O1 -g -fsanitize=address -Wall -Wextra -Werror -I"$root/Include" \
+    -I"$root/Tests/TestData" -c "$root/Tests/C/test_corruption.c" -o "$out/test_corruption.o"
+  swiftc -sanitize=address "$out/test_corruption.o" "$out/libCSDRuntime.a" "$out/libCSDFormat.a" -lcmocka \
+    -o "$out/test_corruption_asan" 2> >(quiet)
+  echo "built $out/test_corruption_asan"
+fi

@@ -1,0 +1,147 @@
+/*
+ * The corruption matrix (cmocka), through the C API:
+ *  - every truncation of every image is refused;
+ *  - every single-bit flip anywhere in a small image, CRC not recomputed, is refused (CSD_E_CRC
+ *    or an earlier check);
+ *  - every single-bit flip of the header and the op table with the CRC recomputed is either refused
+ *    with a specific status, or (where the flip still describes a valid model: a threshold, a shift,
+ *    a tensor moved inside the data section...) runs cleanly in both modes; a flip in a field that
+ *    has one valid value (magic, versions, sizes, counts, data offset, dims, reserved bytes) must
+ *    be refused.
+ * Run natively, under AddressSanitizer (linked against an ASan build of the runtime) and under
+ * valgrind (the Embedded build). Optional argv[1]: the reference model, for the header/op-table
+ * flips and the truncations (its every-byte flips are left to the small images: each costs a CRC).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "csd.h"
+#include "golden_cases.h"
+
+static const char *g_reference_path;
+
+static void reseal(uint8_t *img, size_t n) {
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (i >= 16 && i < 20) ? 0u : img[i];
+        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    crc = ~crc;
+    for (int i = 0; i < 4; i++) img[16 + i] = (uint8_t)(crc >> (8 * i));
+}
+
+/* Byte offsets (header, or within an op record) whose every flip must be refused. */
+static int must_refuse(size_t offset) {
+    if (offset < 128) {
+        if (offset >= 16 && offset < 20) return 0;           /* the CRC itself: resealed */
+        if (offset == 49 || offset == 50) return 0;          /* L and D: other values can be valid */
+        return 1;                                            /* magic .. tensor_bytes, reserved */
+    }
+    size_t f = (offset - 128) % 64;
+    if (f >= 4 && f < 16) return 1;                          /* in_dims, out_dims */
+    if (f >= 18 && f < 20) return 1;                         /* reserved0 */
+    /* Arena offsets (f 20..43) are not here: a flip can move a buffer onto another valid plan
+     * (e.g. an input re-chained to an earlier buffer of the same shape), which runs safely. */
+    if (f >= 56) return 1;                                   /* reserved1 */
+    return 0;
+}
+
+/* A valid image must run: sessions in both modes on exactly-sized arenas, one inference each. */
+static void run_clean(const uint8_t *img, size_t size) {
+    csd_model_info_t info;
+    assert_int_equal(csd_model_check(img, size, &info), CSD_OK);
+    size_t pixels = (size_t)info.input_channels * info.input_height * info.input_width;
+    uint8_t *input = malloc(pixels);
+    for (size_t i = 0; i < pixels; i++) input[i] = (uint8_t)(i * 37u);
+    int32_t *logits = malloc(info.classes * sizeof(int32_t));
+    for (int32_t mode = 0; mode < 2; mode++) {
+        size_t need = mode == 0 ? info.arena_bytes_fused : info.arena_bytes_spiking;
+        void *arena = aligned_alloc(16, (need + 15) / 16 * 16);
+        csd_session_t s;
+        assert_int_equal(csd_session_init(&s, img, size, arena, need, mode), CSD_OK);
+        assert_int_equal(csd_session_run(&s, input, pixels, logits, info.classes), CSD_OK);
+        free(arena);
+    }
+    free(input);
+    free(logits);
+}
+
+static uint8_t *aligned_copy(const uint8_t *src, size_t n) {
+    uint8_t *p = aligned_alloc(16, (n + 15) / 16 * 16);
+    memcpy(p, src, n);
+    return p;
+}
+
+static void matrix(const uint8_t *image, size_t size, int every_byte) {
+    uint8_t *img = aligned_copy(image, size);
+    assert_int_equal(csd_model_check(img, size, NULL), CSD_OK);
+    for (size_t n = 0; n < size; n++) {
+        int32_t s = csd_model_check(img, n, NULL);
+        assert_true(s == CSD_E_TOO_SMALL || s == CSD_E_TRUNCATED);
+    }
+    size_t table_end = 128 + (size_t)(img[20] | img[21] << 8) * 64;
+    size_t refused = 0, valid = 0;
+    for (size_t byte = 0; byte < (every_byte ? size : table_end); byte++) {
+        for (int bit = 0; bit < 8; bit++) {
+            img[byte] ^= (uint8_t)(1u << bit);
+            if (every_byte) assert_int_not_equal(csd_model_check(img, size, NULL), CSD_OK);
+            if (byte < table_end) {
+                uint8_t crc[4];
+                memcpy(crc, img + 16, 4);
+                reseal(img, size);
+                int32_t s = csd_model_check(img, size, NULL);
+                if (s == CSD_OK) {
+                    if (must_refuse(byte)) fprintf(stderr, "byte %zu bit %d accepted\n", byte, bit);
+                    assert_false(must_refuse(byte));
+                    run_clean(img, size);
+                    valid++;
+                } else {
+                    assert_true(s <= CSD_E_TOO_SMALL && s >= CSD_E_THRESHOLD);
+                    refused++;
+                }
+                memcpy(img + 16, crc, 4);
+            }
+            img[byte] ^= (uint8_t)(1u << bit);
+        }
+    }
+    assert_int_equal(csd_model_check(img, size, NULL), CSD_OK);
+    assert_true(refused > 0);
+    printf("    %zu bytes: %zu resealed flips refused, %zu still valid and ran cleanly\n", size, refused, valid);
+    free(img);
+}
+
+static void test_small_images(void **state) {
+    (void)state;
+    for (size_t c = 0; c < sizeof golden_cases / sizeof golden_cases[0]; c++)
+        matrix(golden_cases[c].image, golden_cases[c].image_size, 1);
+}
+
+static void test_reference_image(void **state) {
+    (void)state;
+    if (!g_reference_path) { skip(); return; }
+    FILE *f = fopen(g_reference_path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    size_t n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc(n);
+    assert_int_equal(fread(buf, 1, n, f), n);
+    fclose(f);
+    matrix(buf, n, 0);
+    free(buf);
+}
+
+int main(int argc, char **argv) {
+    g_reference_path = argc > 1 ? argv[1] : NULL;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_images),
+        cmocka_unit_test(test_reference_image),
+    };
+    return cmocka_run_group_tests_name("csd corruption matrix", tests, NULL, NULL);
+}
