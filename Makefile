@@ -29,7 +29,7 @@ FLAGS_riscv32 := riscv32-none-none-eabi
 RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
 
-.PHONY: help deps demo demo-host test-firmware test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke
+.PHONY: help deps demo demo-host test-firmware cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke
 
 help:
 	@echo "make demo         the reference model in the Cortex-M4 firmware under QEMU (see README)"
@@ -91,7 +91,16 @@ demo-host: deps $(BUILD)/x86_64/libcsd.a $(PACKED) $(GOLDEN)/logits_fused.i32
 test: deps test-swift test-c test-python test-hardening test-firmware fuzz-smoke
 
 # Cortex-M4 and RISC-V firmware under QEMU: fails on any logit that differs from the NumPy reference.
-test-firmware: deps run-m4 run-riscv
+test-firmware: deps run-m4 run-riscv cmake-example
+
+# The CMake integration (Toolchain/cross/cmake/): configure, build and run the example firmware.
+cmake-example: deps $(CSDPACK)
+	cmake -S Firmware/cmake-example -B $(BUILD)/cmake-example -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/Toolchain/cross/cmake/cortex-m4.cmake \
+	  -DCSDPACK=$(CURDIR)/$(CSDPACK) > /dev/null
+	cmake --build $(BUILD)/cmake-example
+	timeout 60 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio \
+	  -semihosting-config enable=on,target=native -kernel $(BUILD)/cmake-example/app.elf
+	@echo
 
 ASAN_BUILD := $(CURDIR)/.build-asan
 

@@ -6,7 +6,7 @@ set -euo pipefail
 venv=$1
 requirements=$2
 
-packages=(dataset-fashion-mnist gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc libcmocka-dev zlib1g-dev valgrind llvm)
+packages=(dataset-fashion-mnist gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc libcmocka-dev zlib1g-dev valgrind llvm cmake)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
