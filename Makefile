@@ -26,7 +26,7 @@ FLAGS_armv7em-soft := armv7em-none-none-eabi -Xcc -mfloat-abi=soft -Xcc -mcpu=co
 FLAGS_armv7em-hard := armv7em-none-none-eabi -Xcc -mfloat-abi=hard -Xcc -mfpu=fpv4-sp-d16 -Xcc -mcpu=cortex-m4
 FLAGS_armv6m := armv6m-none-none-eabi -Xcc -mcpu=cortex-m0plus
 FLAGS_riscv32 := riscv32-none-none-eabi
-RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift)
+RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift Sources/CSDKernels/include/*.h)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
 
 .PHONY: help deps demo demo-host test-firmware cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke

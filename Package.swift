@@ -14,7 +14,9 @@ let package = Package(
         // The image format: Embedded-compatible (no Foundation, no existentials), shared by packer and runtime.
         .target(name: "CSDFormat"),
         // The integer-only runtime (fused and spiking kernels, C exports); also Embedded-compatible.
-        .target(name: "CSDRuntime", dependencies: ["CSDFormat"]),
+        .target(name: "CSDRuntime", dependencies: ["CSDFormat", "CSDKernels"]),
+        // Inner loops with an optimized twin (SMLAD on cores with the DSP extension), as static inline C.
+        .target(name: "CSDKernels"),
         // The packer's logic (host only): safetensors and JSON reading, conversion, planning, image and C emission.
         .target(name: "CSDPack", dependencies: ["CSDFormat", "CSDRuntime", "CZlib"]),
         // zlib (Debian zlib1g-dev) to read gzipped IDX data sets.

@@ -40,48 +40,77 @@ extension Context {
     }
 
     /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
+    /// Index arithmetic wraps (`&+`, `&*`): the validated shapes bound every index, and checked
+    /// arithmetic would cost an overflow branch per operation in the innermost loop.
     @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ weights: Weights, _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
-        for j in 0..<cout {
-            for y in 0..<h {
-                for x in 0..<w {
+        let plane = h &* w
+        var j = 0
+        while j < cout {
+            var y = 0
+            while y < h {
+                // The rows and columns of the 3x3 window that lie inside the image.
+                let dy0 = y == 0 ? 1 : 0, dy1 = y == h &- 1 ? 2 : 3
+                var x = 0
+                while x < w {
+                    let dx0 = x == 0 ? 1 : 0, dx1 = x == w &- 1 ? 2 : 3
                     var acc: Int32 = 0
-                    for i in 0..<cin {
-                        let wb = (j * cin + i) * 9
-                        let ib = input + i * h * w
-                        for dy in 0..<3 {
-                            let yy = y + dy - 1
-                            if yy < 0 || yy >= h { continue }
-                            for dx in 0..<3 {
-                                let xx = x + dx - 1
-                                if xx < 0 || xx >= w { continue }
-                                acc = acc &+ weights[wb + dy * 3 + dx] &* Int32(ib[yy * w + xx])
+                    let corner = input + ((y &- 1) &* w &+ (x &- 1))
+                    if dy1 &- dy0 == 3 && dx1 &- dx0 == 3 && !weights.wide {
+                        // Interior pixel, int8 weights: the whole window, unrolled.
+                        let wk = weights.base.assumingMemoryBound(to: Int8.self) + j &* cin &* 9
+                        var i = 0
+                        while i < cin {
+                            acc = acc &+ window3x3(wk + i &* 9, corner + i &* plane, w)
+                            i &+= 1
+                        }
+                    } else {
+                        var i = 0
+                        while i < cin {
+                            let wb = (j &* cin &+ i) &* 9
+                            let ib = corner + i &* plane
+                            var dy = dy0
+                            while dy < dy1 {
+                                var dx = dx0
+                                while dx < dx1 {
+                                    acc = acc &+ weights[wb &+ dy &* 3 &+ dx] &* Int32(ib[dy &* w &+ dx])
+                                    dx &+= 1
+                                }
+                                dy &+= 1
                             }
+                            i &+= 1
                         }
                     }
-                    let pos = y * w + x
-                    sink(op, channel: j, neuronIndex: j * h * w + pos, streamIndex: pos * cout + j, token: pos, acc: acc, &s)
+                    let pos = y &* w &+ x
+                    sink(op, channel: j, neuronIndex: j &* plane &+ pos, streamIndex: pos &* cout &+ j, token: pos, acc: acc, &s)
+                    x &+= 1
                 }
+                y &+= 1
             }
+            j &+= 1
         }
-        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout * h * w)
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* plane)
         s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
-    /// Token-wise linear: input [N][Din] counts, weights [Dout][Din].
+    /// Token-wise linear: input [N][Din] counts, weights [Dout][Din] (int8, or int16 for stream writers).
     @inlinable mutating func linearFused(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
-        let input = counts(op.input(.fused))
-        for t in 0..<n {
-            let row = input + t * din
-            for j in 0..<dout {
-                let wr = j * din
-                var acc: Int32 = 0
-                for i in 0..<din { acc = acc &+ weights[wr + i] &* Int32(row[i]) }
-                sink(op, channel: j, neuronIndex: t * dout + j, streamIndex: t * dout + j, token: t, acc: acc, &s)
+        let input = UnsafePointer(counts(op.input(.fused)))
+        var t = 0
+        while t < n {
+            let row = input + t &* din
+            var j = 0
+            while j < dout {
+                let acc = weights.wide
+                    ? dot(weights.base.assumingMemoryBound(to: Int16.self) + j &* din, row, din)
+                    : dot(weights.base.assumingMemoryBound(to: Int8.self) + j &* din, row, din)
+                sink(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, token: t, acc: acc, &s)
+                j &+= 1
             }
+            t &+= 1
         }
-        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n * dout)
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
         s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
@@ -95,20 +124,20 @@ extension Context {
                 for ox in 0..<ow {
                     var m: UInt8 = 0
                     for dy in 0..<size {
-                        let y = oy * 2 + dy - pad
+                        let y = oy &* 2 &+ dy &- pad
                         if y < 0 || y >= h { continue }
                         for dx in 0..<size {
-                            let x = ox * 2 + dx - pad
+                            let x = ox &* 2 &+ dx &- pad
                             if x < 0 || x >= w { continue }
-                            m = max(m, input[(ch * h + y) * w + x])
+                            m = max(m, input[(ch &* h &+ y) &* w &+ x])
                         }
                     }
-                    output[(ch * oh + oy) * ow + ox] = m
+                    output[(ch &* oh &+ oy) &* ow &+ ox] = m
                     s.spikes &+= UInt32(m)
                 }
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: c * oh * ow)
+        s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
     /// Quantizer on the stream: X [N][D] int32 -> counts [N][D].
@@ -118,12 +147,12 @@ extension Context {
         for j in 0..<d {
             let nrn = neuron(op, j)
             for t in 0..<n {
-                let c = nrn.count(x[t * d + j])
-                output[t * d + j] = c
+                let c = nrn.count(x[t &* d &+ j])
+                output[t &* d &+ j] = c
                 s.spikes &+= UInt32(c)
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: n * d)
+        s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }
 
     /// acc[h][i][j] = sum over head h's channels of q[i][c] * k[j][c]; output [heads][N][N].
@@ -133,18 +162,18 @@ extension Context {
         for h in 0..<heads {
             let nrn = neuron(op, h)
             for i in 0..<n {
-                let qi = q + i * d + h * hd
+                let qi = q + i &* d + h &* hd
                 for j in 0..<n {
-                    let kj = k + j * d + h * hd
+                    let kj = k + j &* d + h &* hd
                     var acc: Int32 = 0
                     for c in 0..<hd { acc = acc &+ Int32(qi[c]) &* Int32(kj[c]) }
                     let cnt = nrn.count(acc)
-                    output[(h * n + i) * n + j] = cnt
+                    output[(h &* n &+ i) &* n &+ j] = cnt
                     s.spikes &+= UInt32(cnt)
                 }
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: heads * n * n)
+        s.neurons = UInt32(truncatingIfNeeded: heads &* n &* n)
         s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
@@ -154,15 +183,15 @@ extension Context {
         let a = counts(op.input(.fused)), v = counts(op.input2(.fused)), output = counts(op.output(.fused))
         for i in 0..<n {
             for c in 0..<d {
-                let ai = a + ((c / hd) * n + i) * n
+                let ai = a + ((c / hd) &* n &+ i) &* n
                 var acc: Int32 = 0
-                for j in 0..<n { acc = acc &+ Int32(ai[j]) &* Int32(v[j * d + c]) }
+                for j in 0..<n { acc = acc &+ Int32(ai[j]) &* Int32(v[j &* d &+ c]) }
                 let cnt = neuron(op, c).count(acc)
-                output[i * d + c] = cnt
+                output[i &* d &+ c] = cnt
                 s.spikes &+= UInt32(cnt)
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: n * d)
+        s.neurons = UInt32(truncatingIfNeeded: n &* d)
         s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
@@ -173,8 +202,8 @@ extension Context {
         for j in 0..<classes { logits[j] = biases[j] }
         for c in 0..<d {
             var total: Int32 = 0
-            for t in 0..<n { total = total &+ Int32(input[t * d + c]) }
-            for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j * d + c]) &* total }
+            for t in 0..<n { total = total &+ Int32(input[t &* d &+ c]) }
+            for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j &* d &+ c]) &* total }
         }
         s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }

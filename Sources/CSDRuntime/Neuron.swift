@@ -1,4 +1,5 @@
 import CSDFormat
+import CSDKernels
 
 /// Integer neuron parameters of one output neuron (docs/SEMANTICS.md section 2).
 /// All arithmetic wraps: a validated image from the packer never overflows
@@ -51,4 +52,23 @@ import CSDFormat
 /// Running count of `train` up to and including step t.
 @inlinable func runningCount(_ train: UInt32, through t: Int) -> Int32 {
     Int32(truncatingIfNeeded: (train & ((2 << UInt32(truncatingIfNeeded: t)) &- 1)).nonzeroBitCount)
+}
+
+/// sum_i w[i] * x[i] over `count` int8 weights and uint8 counts (wrapping int32): CSDKernels picks the
+/// plain loop or, on cores with the DSP extension, its SMLAD twin.
+@inlinable func dot(_ w: UnsafePointer<Int8>, _ x: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
+    csd_dot_s8_u8(w, x, Int32(truncatingIfNeeded: count))
+}
+
+/// sum_i w[i] * x[i] over `count` int16 weights and uint8 counts (wrapping int32), as above.
+@inlinable func dot(_ w: UnsafePointer<Int16>, _ x: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
+    csd_dot_s16_u8(w, x, Int32(truncatingIfNeeded: count))
+}
+
+/// One 3x3 window: sum over the 9 taps of w[dy*3+dx] * x[dy*rowStride+dx] (wrapping int32).
+@inlinable func window3x3(_ w: UnsafePointer<Int8>, _ x: UnsafePointer<UInt8>, _ rowStride: Int) -> Int32 {
+    let r1 = x + rowStride, r2 = r1 + rowStride
+    var a = Int32(w[0]) &* Int32(x[0]) &+ Int32(w[1]) &* Int32(x[1]) &+ Int32(w[2]) &* Int32(x[2])
+    a = a &+ Int32(w[3]) &* Int32(r1[0]) &+ Int32(w[4]) &* Int32(r1[1]) &+ Int32(w[5]) &* Int32(r1[2])
+    return a &+ Int32(w[6]) &* Int32(r2[0]) &+ Int32(w[7]) &* Int32(r2[1]) &+ Int32(w[8]) &* Int32(r2[2])
 }

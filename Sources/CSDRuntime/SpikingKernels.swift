@@ -35,7 +35,7 @@ extension Context {
     @inlinable func deliver(_ op: OpRecord, channel j: Int, neuronIndex: Int, streamIndex: Int,
                             _ current: inout Currents, _ s: inout OpStats) {
         if op.writesStream {
-            let x = stream(op.output(.spiking)) + streamIndex * steps
+            let x = stream(op.output(.spiking)) + streamIndex &* steps
             let biases = int32s(op.biases)
             current[0] = current[0] &+ (op.has(OpFlag.tokenBias) ? biases[streamIndex] : biases[j])
             if op.has(OpFlag.streamSet) {
@@ -69,15 +69,15 @@ extension Context {
                 for x in 0..<w {
                     var current = Currents(repeating: 0)
                     for i in 0..<cin {
-                        let wb = (j * cin + i) * 9
+                        let wb = (j &* cin &+ i) &* 9
                         for dy in 0..<3 {
-                            let yy = y + dy - 1
+                            let yy = y &+ dy &- 1
                             if yy < 0 || yy >= h { continue }
                             for dx in 0..<3 {
-                                let xx = x + dx - 1
+                                let xx = x &+ dx &- 1
                                 if xx < 0 || xx >= w { continue }
-                                let weight = weights[wb + dy * 3 + dx]
-                                let at = (i * h + yy) * w + xx
+                                let weight = weights[wb &+ dy &* 3 &+ dx]
+                                let at = (i &* h &+ yy) &* w &+ xx
                                 if fromPixels {  // the encoding layer: its whole current at t = 0
                                     current[0] = current[0] &+ weight &* Int32(pixels[at])
                                 } else {
@@ -86,12 +86,12 @@ extension Context {
                             }
                         }
                     }
-                    let pos = y * w + x
-                    deliver(op, channel: j, neuronIndex: j * h * w + pos, streamIndex: pos * cout + j, &current, &s)
+                    let pos = y &* w &+ x
+                    deliver(op, channel: j, neuronIndex: j &* h &* w &+ pos, streamIndex: pos &* cout &+ j, &current, &s)
                 }
             }
         }
-        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout * h * w)
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* h &* w)
         if fromPixels { s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs)) }
     }
 
@@ -100,16 +100,16 @@ extension Context {
         let input = trains(op.input(.spiking))
         for t in 0..<n {
             for j in 0..<dout {
-                let wr = j * din
+                let wr = j &* din
                 var current = Currents(repeating: 0)
                 for i in 0..<din {
-                    let train = input[t * din + i]
-                    if train != 0 { s.synapticOps &+= addSpikes(train, weights[wr + i], &current) }
+                    let train = input[t &* din &+ i]
+                    if train != 0 { s.synapticOps &+= addSpikes(train, weights[wr &+ i], &current) }
                 }
-                deliver(op, channel: j, neuronIndex: t * dout + j, streamIndex: t * dout + j, &current, &s)
+                deliver(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, &current, &s)
             }
         }
-        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n * dout)
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
     }
 
     /// m_t = max_i C_i(t) - max_i C_i(t-1) over each window (0 or 1: a spike).
@@ -125,23 +125,23 @@ extension Context {
                     for t in 0..<steps {
                         var m: Int32 = 0
                         for dy in 0..<size {
-                            let y = oy * 2 + dy - pad
+                            let y = oy &* 2 &+ dy &- pad
                             if y < 0 || y >= h { continue }
                             for dx in 0..<size {
-                                let x = ox * 2 + dx - pad
+                                let x = ox &* 2 &+ dx &- pad
                                 if x < 0 || x >= w { continue }
-                                m = max(m, runningCount(input[(ch * h + y) * w + x], through: t))
+                                m = max(m, runningCount(input[(ch &* h &+ y) &* w &+ x], through: t))
                             }
                         }
                         if m > previous { out |= 1 << UInt32(truncatingIfNeeded: t) }
                         previous = m
                     }
-                    output[(ch * oh + oy) * ow + ox] = out
+                    output[(ch &* oh &+ oy) &* ow &+ ox] = out
                     s.spikes &+= (UInt32(truncatingIfNeeded: out.nonzeroBitCount))
                 }
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: c * oh * ow)
+        s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
     /// I[t] = X[n][c][t]: the stream's current at each step.
@@ -152,12 +152,12 @@ extension Context {
             let nrn = neuron(op, j)
             for t in 0..<n {
                 var current = Currents(repeating: 0)
-                let xi = x + (t * d + j) * steps
+                let xi = x + (t &* d &+ j) &* steps
                 for u in 0..<steps { current[u] = xi[u] }
-                fire(nrn, t * d + j, output, &current, &s)
+                fire(nrn, t &* d &+ j, output, &current, &s)
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: n * d)
+        s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }
 
     /// Temporal decomposition of a product of two spike trains, summed over pairs:
@@ -173,7 +173,7 @@ extension Context {
                 n &+= 1
             }
             if b & bit != 0 && t > 0 {
-                let countA = runningCount(a, through: t - 1)
+                let countA = runningCount(a, through: t &- 1)
                 current[t] = current[t] &+ countA
                 n &+= 1
             }
@@ -190,13 +190,13 @@ extension Context {
                 for j in 0..<n {
                     var current = Currents(repeating: 0)
                     for c in 0..<hd {
-                        s.synapticOps &+= addProduct(q[i * d + h * hd + c], k[j * d + h * hd + c], &current)
+                        s.synapticOps &+= addProduct(q[i &* d &+ h &* hd &+ c], k[j &* d &+ h &* hd &+ c], &current)
                     }
-                    fire(nrn, (h * n + i) * n + j, output, &current, &s)
+                    fire(nrn, (h &* n &+ i) &* n &+ j, output, &current, &s)
                 }
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: heads * n * n)
+        s.neurons = UInt32(truncatingIfNeeded: heads &* n &* n)
     }
 
     @inlinable mutating func valuesSpiking(_ op: OpRecord, _ s: inout OpStats) {
@@ -204,13 +204,13 @@ extension Context {
         let a = trains(op.input(.spiking)), v = trains(op.input2(.spiking)), output = trains(op.output(.spiking))
         for i in 0..<n {
             for c in 0..<d {
-                let row = ((c / hd) * n + i) * n
+                let row = ((c / hd) &* n &+ i) &* n
                 var current = Currents(repeating: 0)
-                for j in 0..<n { s.synapticOps &+= addProduct(a[row + j], v[j * d + c], &current) }
-                fire(neuron(op, c), i * d + c, output, &current, &s)
+                for j in 0..<n { s.synapticOps &+= addProduct(a[row &+ j], v[j &* d &+ c], &current) }
+                fire(neuron(op, c), i &* d &+ c, output, &current, &s)
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: n * d)
+        s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }
 
     /// Every input spike (n, c, t) adds column c of the weights to the logits.
@@ -220,9 +220,9 @@ extension Context {
         for j in 0..<classes { logits[j] = biases[j] }
         for t in 0..<n {
             for c in 0..<d {
-                var bits = input[t * d + c]
+                var bits = input[t &* d &+ c]
                 while bits != 0 {
-                    for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j * d + c]) }
+                    for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j &* d &+ c]) }
                     s.synapticOps &+= (UInt32(truncatingIfNeeded: classes))
                     bits &= bits &- 1
                 }

@@ -18,7 +18,7 @@ esac
 mkdir -p "$out"
 "$swiftc" "${flags[@]}" -module-name CSDFormat -emit-module -emit-module-path "$out/CSDFormat.swiftmodule" \
   -c "$root"/Sources/CSDFormat/*.swift -o "$out/CSDFormat.o"
-"$swiftc" "${flags[@]}" -module-name CSDRuntime -I "$out" \
+"$swiftc" "${flags[@]}" -module-name CSDRuntime -I "$out" -I "$root/Sources/CSDKernels/include" \
   -c "$root"/Sources/CSDRuntime/*.swift -o "$out/CSDRuntime.o"
 rm -f "$out/libcsd.a"
 "$ar" rcs "$out/libcsd.a" "$out/CSDFormat.o" "$out/CSDRuntime.o"

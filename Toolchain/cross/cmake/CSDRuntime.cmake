@@ -16,7 +16,8 @@ function(csd_runtime_library name)
     message(FATAL_ERROR "csd_runtime_library: set CSD_SWIFT_TARGET (and CSD_SWIFT_FLAGS) in the toolchain file")
   endif()
   set(dir "${CMAKE_BINARY_DIR}/csd-runtime")
-  file(GLOB sources "${CSD_ROOT}/Sources/CSDFormat/*.swift" "${CSD_ROOT}/Sources/CSDRuntime/*.swift")
+  file(GLOB sources "${CSD_ROOT}/Sources/CSDFormat/*.swift" "${CSD_ROOT}/Sources/CSDRuntime/*.swift"
+                    "${CSD_ROOT}/Sources/CSDKernels/include/*.h")
   add_custom_command(
     OUTPUT "${dir}/libcsd.a"
     COMMAND "${CSD_ROOT}/Toolchain/cross/build-runtime.sh" ${CSD_SWIFT_TARGET} "${dir}" ${CSD_SWIFT_FLAGS}
