@@ -1,4 +1,5 @@
 import CSDFormat
+import CSDKernels
 
 /// Fused execution (docs/SEMANTICS.md section 3, "fused" column): counts times
 /// weights with exact int32 accumulation, then the neuron formula. These are
@@ -44,50 +45,66 @@ extension Context {
     /// arithmetic would cost an overflow branch per operation in the innermost loop.
     @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ weights: Weights, _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
-        let plane = h &* w
-        var j = 0
-        while j < cout {
-            var y = 0
-            while y < h {
-                // The rows and columns of the 3x3 window that lie inside the image.
-                let dy0 = y == 0 ? 1 : 0, dy1 = y == h &- 1 ? 2 : 3
-                var x = 0
-                while x < w {
-                    let dx0 = x == 0 ? 1 : 0, dx1 = x == w &- 1 ? 2 : 3
-                    var acc: Int32 = 0
-                    let corner = input + ((y &- 1) &* w &+ (x &- 1))
-                    if dy1 &- dy0 == 3 && dx1 &- dx0 == 3 && !weights.wide {
-                        // Interior pixel, int8 weights: the whole window, unrolled.
-                        let wk = weights.base.assumingMemoryBound(to: Int8.self) + j &* cin &* 9
-                        var i = 0
-                        while i < cin {
-                            acc = acc &+ window3x3(wk + i &* 9, corner + i &* plane, w)
-                            i &+= 1
+        let plane = h &* w, fanIn = cin &* 9
+        var patch = Patch(repeating: 0)
+        var y = 0
+        while y < h {
+            var x = 0
+            while x < w {
+                let pos = y &* w &+ x
+                if fanIn <= patchCapacity {
+                    // Gather the receptive field once (zero padding included), in the weights' order
+                    // [Cin][3][3]; then every output channel is one contiguous dot product.
+                    var k = 0
+                    var i = 0
+                    while i < cin {
+                        var dy = -1
+                        while dy <= 1 {
+                            var dx = -1
+                            while dx <= 1 {
+                                let yy = y &+ dy, xx = x &+ dx
+                                patch[k] = yy >= 0 && yy < h && xx >= 0 && xx < w ? input[i &* plane &+ yy &* w &+ xx] : 0
+                                k &+= 1
+                                dx &+= 1
+                            }
+                            dy &+= 1
                         }
-                    } else {
+                        i &+= 1
+                    }
+                    patch.span.withUnsafeBufferPointer { p in
+                        var j = 0
+                        while j < cout {
+                            let acc = weights.wide
+                                ? dot(weights.base.assumingMemoryBound(to: Int16.self) + j &* fanIn, p.baseAddress!, fanIn)
+                                : dot(weights.base.assumingMemoryBound(to: Int8.self) + j &* fanIn, p.baseAddress!, fanIn)
+                            sink(op, channel: j, neuronIndex: j &* plane &+ pos, streamIndex: pos &* cout &+ j, token: pos, acc: acc, &s)
+                            j &+= 1
+                        }
+                    }
+                } else {
+                    // A receptive field larger than the patch: tap by tap.
+                    var j = 0
+                    while j < cout {
+                        var acc: Int32 = 0
                         var i = 0
                         while i < cin {
-                            let wb = (j &* cin &+ i) &* 9
-                            let ib = corner + i &* plane
-                            var dy = dy0
-                            while dy < dy1 {
-                                var dx = dx0
-                                while dx < dx1 {
-                                    acc = acc &+ weights[wb &+ dy &* 3 &+ dx] &* Int32(ib[dy &* w &+ dx])
-                                    dx &+= 1
+                            var t = 0
+                            while t < 9 {
+                                let yy = y &+ t / 3 &- 1, xx = x &+ t % 3 &- 1
+                                if yy >= 0 && yy < h && xx >= 0 && xx < w {
+                                    acc = acc &+ weights[(j &* cin &+ i) &* 9 &+ t] &* Int32(input[i &* plane &+ yy &* w &+ xx])
                                 }
-                                dy &+= 1
+                                t &+= 1
                             }
                             i &+= 1
                         }
+                        sink(op, channel: j, neuronIndex: j &* plane &+ pos, streamIndex: pos &* cout &+ j, token: pos, acc: acc, &s)
+                        j &+= 1
                     }
-                    let pos = y &* w &+ x
-                    sink(op, channel: j, neuronIndex: j &* plane &+ pos, streamIndex: pos &* cout &+ j, token: pos, acc: acc, &s)
-                    x &+= 1
                 }
-                y &+= 1
+                x &+= 1
             }
-            j &+= 1
+            y &+= 1
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* plane)
         s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
@@ -165,9 +182,7 @@ extension Context {
                 let qi = q + i &* d + h &* hd
                 for j in 0..<n {
                     let kj = k + j &* d + h &* hd
-                    var acc: Int32 = 0
-                    for c in 0..<hd { acc = acc &+ Int32(qi[c]) &* Int32(kj[c]) }
-                    let cnt = nrn.count(acc)
+                    let cnt = nrn.count(csd_dot_u8_u8(qi, kj, Int32(truncatingIfNeeded: hd)))
                     output[(h &* n &+ i) &* n &+ j] = cnt
                     s.spikes &+= UInt32(cnt)
                 }

@@ -65,10 +65,7 @@ import CSDKernels
     csd_dot_s16_u8(w, x, Int32(truncatingIfNeeded: count))
 }
 
-/// One 3x3 window: sum over the 9 taps of w[dy*3+dx] * x[dy*rowStride+dx] (wrapping int32).
-@inlinable func window3x3(_ w: UnsafePointer<Int8>, _ x: UnsafePointer<UInt8>, _ rowStride: Int) -> Int32 {
-    let r1 = x + rowStride, r2 = r1 + rowStride
-    var a = Int32(w[0]) &* Int32(x[0]) &+ Int32(w[1]) &* Int32(x[1]) &+ Int32(w[2]) &* Int32(x[2])
-    a = a &+ Int32(w[3]) &* Int32(r1[0]) &+ Int32(w[4]) &* Int32(r1[1]) &+ Int32(w[5]) &* Int32(r1[2])
-    return a &+ Int32(w[6]) &* Int32(r2[0]) &+ Int32(w[7]) &* Int32(r2[1]) &+ Int32(w[8]) &* Int32(r2[2])
-}
+
+/// Stack room for one conv receptive field (Cin x 3 x 3 counts); larger fields go tap by tap.
+@usableFromInline typealias Patch = InlineArray<288, UInt8>
+@usableFromInline let patchCapacity = 288

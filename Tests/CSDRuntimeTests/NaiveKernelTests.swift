@@ -142,6 +142,18 @@ struct NaiveModel {
         #expect(kinds == Set(1...7))  // every op kind was exercised
     }
 
+    @Test func convolutionsWithFieldsLargerThanThePatchMatchNaiveLoops() throws {
+        for seed in UInt64(2000)...2030 {
+            let packed = try RandomModel.make(seed: seed, wideFields: true)
+            let h = packed.conversion.header
+            let px = RandomModel.pixels(count: Int(h.inputChannels) * Int(h.inputHeight) * Int(h.inputWidth), seed: seed)
+            _ = try check(packed.image, pixels: px, label: "wide seed \(seed)")
+            // ... and the spiking path agrees at D = T.
+            let harness = try Harness(packed.image)
+            #expect(try harness.run(px, mode: .fused).logits == harness.run(px, mode: .spiking, delay: Int(h.timeSteps)).logits)
+        }
+    }
+
     @Test func everyFusedKernelMatchesNaiveLoopsOnTheReferenceModel() throws {
         let image = try GoldenTests.bytes("fmnist_tiny/model.csd")
         let inputs = try GoldenTests.bytes("fmnist_tiny/inputs.u8")

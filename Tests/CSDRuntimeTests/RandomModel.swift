@@ -21,7 +21,9 @@ struct SplitMix {
 /// Values are small enough that no int32 can overflow; thresholds are random, so counts reach
 /// both 0 and L, currents go negative, and T covers 1 and both train widths (T <= 8 and T > 8).
 enum RandomModel {
-    static func make(seed: UInt64) throws -> PackResult {
+    /// - Parameter wideFields: encoding conv outputs 33...40 channels, so the next conv's receptive
+    ///   field (Cin x 9) exceeds the runtime's stack patch and takes its tap-by-tap path.
+    static func make(seed: UInt64, wideFields: Bool = false) throws -> PackResult {
         var r = SplitMix(state: seed)
         var c = Conversion()
         let t = r.int(1...12), l = r.int(1...t)
@@ -43,7 +45,7 @@ enum RandomModel {
         func int16s(_ n: Int) -> [Int16] { (0..<n).map { _ in Int16(r.int(-3000...3000)) } }
 
         // Encoding conv: pixels -> counts.
-        let c1 = r.int(1...3)
+        let c1 = wideFields ? r.int(33...40) : r.int(1...3)
         var op = ConvertedOp(name: "conv0")
         op.record.kindRaw = OpKind.conv3x3.rawValue
         op.record.flags = OpFlag.inputPixels

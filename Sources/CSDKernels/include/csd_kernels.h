@@ -56,4 +56,19 @@ static inline int32_t csd_dot_s16_u8(const int16_t *w, const uint8_t *x, int32_t
     return (int32_t)acc;
 }
 
+/* sum_i a[i] * b[i], two uint8 count vectors (attention scores), wrapping int32. */
+static inline int32_t csd_dot_u8_u8(const uint8_t *a, const uint8_t *b, int32_t n) {
+    uint32_t acc = 0;
+    int32_t i = 0;
+#if CSD_KERNELS_DSP
+    for (; i + 4 <= n; i += 4) {
+        uint32_t av = csd_load32(a + i), bv = csd_load32(b + i);
+        acc = (uint32_t)__smlad((int16x2_t)__uxtb16(av), (int16x2_t)__uxtb16(bv), (int32_t)acc);
+        acc = (uint32_t)__smlad((int16x2_t)__uxtb16(__ror(av, 8)), (int16x2_t)__uxtb16(__ror(bv, 8)), (int32_t)acc);
+    }
+#endif
+    for (; i < n; i++) acc += (uint32_t)a[i] * (uint32_t)b[i];
+    return (int32_t)acc;
+}
+
 #endif
