@@ -1,0 +1,51 @@
+@testable import CSDRuntime
+import CSDFormat
+import Testing
+
+/// DESIGN 3.2's temporal decomposition of a product of two spike trains, as the runtime computes it:
+/// I[t] = a_t * B_t + A_{t-1} * b_t, with capitals the running counts.
+@Suite struct DecompositionTests {
+    func context(steps: Int) -> Context {
+        let dummy = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
+        return Context(data: UnsafeRawPointer(dummy), arena: dummy, pixels: UnsafePointer(dummy.assumingMemoryBound(to: UInt8.self)),
+                       logits: dummy.assumingMemoryBound(to: Int32.self), steps: steps, levels: Int32(steps), delay: steps,
+                       wideTrains: steps > 8)
+    }
+
+    @Test func currentsSumToTheProductOfCountsAndNeverLookAhead() {
+        var r = SplitMix(state: 99)
+        for _ in 0..<2000 {
+            let steps = r.int(1...16)
+            let mask = UInt32((1 << steps) - 1)
+            let a = UInt32(truncatingIfNeeded: r.next()) & mask, b = UInt32(truncatingIfNeeded: r.next()) & mask
+            var current = Currents(repeating: 0)
+            let events = context(steps: steps).addProduct(a, b, &current)
+            var sum: Int32 = 0
+            for t in 0..<steps {
+                sum += current[t]
+                // Up to step t the currents add up to A_t * B_t: nothing from later steps leaks in.
+                let prefix = (0...t).reduce(Int32(0)) { $0 + current[$1] }
+                #expect(prefix == runningCount(a, through: t) * runningCount(b, through: t))
+            }
+            #expect(sum == Int32(a.nonzeroBitCount * b.nonzeroBitCount))
+            for t in steps..<16 { #expect(current[t] == 0) }
+            // One addition per spike of a at a step where b has spiked so far, and per later spike of b.
+            #expect(events <= UInt32(a.nonzeroBitCount + b.nonzeroBitCount))
+        }
+    }
+
+    @Test func difNeuronAtDelayTFiresTheFusedCountAtTheFirstSteps() {
+        var r = SplitMix(state: 7)
+        for _ in 0..<2000 {
+            let steps = r.int(1...16), levels = Int32(r.int(1...steps))
+            let theta = Int32(r.int(1...50)), bias = Int32(r.int(-60...60))
+            var current = Currents(repeating: 0)
+            var total: Int32 = 0
+            for t in 0..<steps { current[t] = Int32(r.int(-40...60)); total += current[t] }
+            current[0] += bias
+            let train = fireDIF(current, steps: steps, delay: steps, threshold: theta, levels: levels, initialMembrane: theta >> 1)
+            let fused = Neuron(threshold: theta, bias: bias, shift: 0, levels: levels).count(total)
+            #expect(train == (UInt32(1) << UInt32(fused)) - 1)
+        }
+    }
+}
