@@ -29,11 +29,12 @@ FLAGS_riscv32 := riscv32-none-none-eabi
 RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift Sources/CSDKernels/include/*.h)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
 
-.PHONY: help deps demo demo-host test-firmware cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke
+.PHONY: help deps demo demo-host test-firmware cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host
 
 help:
 	@echo "make demo         the reference model in the Cortex-M4 firmware under QEMU (see README)"
 	@echo "make demo-host    the same runtime on the host through the C API, both modes"
+	@echo "make bench-host   LIMIT=N  host runtime vs NumPy reference vs PyTorch, timed in one run"
 	@echo "make bench-firmware  instruction counts per inference, MAC and synaptic op; sizes; stack"
 	@echo "make test         every test suite (Swift, cmocka, Python)"
 	@echo "make train        CONFIG=... OUT=...   train and export a model (resumes)"
@@ -153,6 +154,9 @@ cross-check: deps $(CSDPACK_RELEASE) $(PACKED)
 
 testdata: deps $(CSDPACK)
 	$(PY) -m csdformer.testdata --plan Tests/TestPlan/plan.json --out Tests/TestData --csdpack $(CSDPACK)
+
+bench-host: deps $(CSDPACK_RELEASE) $(PACKED)
+	$(PY) -m csdformer.benchhost $(PACKED) --export $(MODEL) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT)
 
 train: deps
 	@$(PY) -m csdformer.train --config $(CONFIG) --out $(OUT)
