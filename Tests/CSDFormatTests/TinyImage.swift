@@ -4,8 +4,6 @@ import CSDFormat
 /// stream neuron, classifier) with a hand-made arena plan, for format tests
 /// that must not depend on the packer.
 enum TinyImage {
-    static func records() -> [OpRecord] { [] }
-
     /// Builds the image; `edit` may change the header or records before the CRC is computed.
     static func make(edit: (inout ImageHeader, inout [OpRecord]) -> Void = { _, _ in }) -> [UInt8] {
         var b = ImageBuilder()
