@@ -24,6 +24,8 @@ public struct ConvertedOp {
     public var output: Int?
     /// Relative threshold rounding error (nil without neurons).
     public var precision: Double?
+    /// For a stream reader: its quantizer step, until `finishStream` knows the stream units.
+    var readerStep: Double?
 }
 
 /// A buffer value: its kind and shape, and the ops that produce and last read it.
@@ -365,7 +367,7 @@ public struct Converter {
         op.record.outDims = dims
         read(stream)
         op.input = stream
-        op.precision = step  // the reader's step, replaced by the precision in finishStream
+        op.readerStep = step
         let o = newValue(ValueUse(.counts, dims))
         op.output = o
         out.ops.append(op)
@@ -413,7 +415,7 @@ public struct Converter {
                 out.ops[i].weights16 = w16
                 out.ops[i].biases = biases.map { Int32($0) }
             } else if out.ops[i].record.kindRaw == OpKind.streamNeuron.rawValue {
-                let stepR = out.ops[i].precision ?? 1
+                let stepR = out.ops[i].readerStep ?? 1
                 let p = try NeuronParameters.choose(scales: units.map { stepR / $0 }, biases: [Double](repeating: 0, count: d),
                                                     accBound: bound, levels: levels, layer: out.ops[i].name)
                 out.ops[i].record.shift = UInt8(p.shift)
