@@ -3,16 +3,8 @@
  * this file's own code, which the report subtracts. */
 #include "csd.h"
 
-void *memset(void *d, int c, size_t n) { unsigned char *p = d; while (n--) *p++ = (unsigned char)c; return d; }
-void *memcpy(void *d, const void *s, size_t n) { unsigned char *p = d; const unsigned char *q = s; while (n--) *p++ = *q++; return d; }
-#if defined(__ARM_EABI__)
-void __aeabi_memclr(void *d, size_t n) { memset(d, 0, n); }
-void __aeabi_memclr4(void *d, size_t n) { memset(d, 0, n); }
-void __aeabi_memclr8(void *d, size_t n) { memset(d, 0, n); }
-void __aeabi_memcpy(void *d, const void *s, size_t n) { memcpy(d, s, n); }
-void __aeabi_memcpy4(void *d, const void *s, size_t n) { memcpy(d, s, n); }
-void __aeabi_memcpy8(void *d, const void *s, size_t n) { memcpy(d, s, n); }
-#endif
+/* The firmware's own memset/memcpy (and ARM EABI aliases): the only C library the runtime needs. */
+#include "../../Firmware/common/libc.c"
 
 #ifndef CSD_SIZE_PROBE_ONLY
 static const unsigned char image[16] __attribute__((aligned(16)));
