@@ -135,19 +135,13 @@ extension Context {
     @inlinable mutating func maxPoolFused(_ op: OpRecord, _ s: inout OpStats) {
         let c = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, oh = op.outDims.d1, ow = op.outDims.d2
         let input = counts(op.input(.fused)), output = counts(op.output(.fused))
-        let size = Int(op.pool), pad = op.pool == 3 ? 1 : 0
         for ch in 0..<c {
             for oy in 0..<oh {
                 for ox in 0..<ow {
+                    let win = PoolWindow(op, oy: oy, ox: ox, h: h, w: w)
                     var m: UInt8 = 0
-                    for dy in 0..<size {
-                        let y = oy &* 2 &+ dy &- pad
-                        if y < 0 || y >= h { continue }
-                        for dx in 0..<size {
-                            let x = ox &* 2 &+ dx &- pad
-                            if x < 0 || x >= w { continue }
-                            m = max(m, input[(ch &* h &+ y) &* w &+ x])
-                        }
+                    for y in win.y0..<win.y1 {
+                        for x in win.x0..<win.x1 { m = max(m, input[(ch &* h &+ y) &* w &+ x]) }
                     }
                     output[(ch &* oh &+ oy) &* ow &+ ox] = m
                     s.spikes &+= UInt32(m)

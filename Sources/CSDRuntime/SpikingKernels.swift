@@ -116,22 +116,16 @@ extension Context {
     @inlinable mutating func maxPoolSpiking(_ op: OpRecord, _ s: inout OpStats) {
         let c = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, oh = op.outDims.d1, ow = op.outDims.d2
         let input = trains(op.input(.spiking)), output = trains(op.output(.spiking))
-        let size = Int(op.pool), pad = op.pool == 3 ? 1 : 0
         for ch in 0..<c {
             for oy in 0..<oh {
                 for ox in 0..<ow {
+                    let win = PoolWindow(op, oy: oy, ox: ox, h: h, w: w)
                     var out: UInt32 = 0
                     var previous: Int32 = 0
                     for t in 0..<steps {
                         var m: Int32 = 0
-                        for dy in 0..<size {
-                            let y = oy &* 2 &+ dy &- pad
-                            if y < 0 || y >= h { continue }
-                            for dx in 0..<size {
-                                let x = ox &* 2 &+ dx &- pad
-                                if x < 0 || x >= w { continue }
-                                m = max(m, runningCount(input[(ch &* h &+ y) &* w &+ x], through: t))
-                            }
+                        for y in win.y0..<win.y1 {
+                            for x in win.x0..<win.x1 { m = max(m, runningCount(input[(ch &* h &+ y) &* w &+ x], through: t)) }
                         }
                         if m > previous { out |= 1 << UInt32(truncatingIfNeeded: t) }
                         previous = m
