@@ -16,7 +16,7 @@
  * Stack: the runtime recurses nowhere; on the stack it keeps a neuron's
  * currents (16 int32) and one conv receptive field (up to 288 bytes). Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
- * 1,512 bytes on Cortex-M4, 1,416 on RV32, 1,636 on Cortex-M0+ code; reserve
+ * 1,504 bytes on Cortex-M4, 1,416 on RV32, 1,644 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below (docs/BENCHMARKS.md).
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.
