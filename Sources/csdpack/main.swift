@@ -75,13 +75,27 @@ struct Inspect: ParsableCommand {
     }
 }
 
+/// The image and the data set it runs on (verify, trace).
+struct ImageAndData: ParsableArguments {
+    @Argument(help: "The .csd image.") var image: String
+    @Option(help: "fashion-mnist or mnist (IDX test split).") var data: String = "fashion-mnist"
+    @Option(name: .customLong("data-dir"), help: "Data set folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist).")
+    var dataDir: String?
+
+    /// The validated image (in the host runtime) and the test split, or exit with the reason.
+    func load() -> (Verifier, Dataset) {
+        guard let bytes = FileManager.default.contents(atPath: image) else { fail("\(image): cannot read the file") }
+        do throws(PackError) {
+            return (try Verifier(imageBytes: [UInt8](bytes)), try Dataset.loadTest(data, directory: dataDir))
+        } catch { fail(error.message) }
+    }
+}
+
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run an image over a data set's test split with the runtime's host build.")
 
-    @Argument(help: "The .csd image.") var image: String
-    @Option(help: "fashion-mnist or mnist (IDX test split).") var data: String = "fashion-mnist"
-    @Option(name: .customLong("data-dir"), help: "Data set folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist).") var dataDir: String?
+    @OptionGroup var input: ImageAndData
     @Option(help: "First N test images only.") var limit: Int?
     @Option(help: "fused, spiking or both.") var mode: String = "both"
     @Option(help: "DIF delay for spiking mode (default: the image's).") var delay: Int?
@@ -93,13 +107,9 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         guard ["fused", "spiking", "both"].contains(mode) else { fail("--mode \(mode): use fused, spiking or both") }
-        guard let bytes = FileManager.default.contents(atPath: image) else { fail("\(image): cannot read the file") }
-        let verifier: Verifier
-        let dataset: Dataset
+        let (verifier, dataset) = input.load()
         var referencePredictions: [Int]? = nil
         do throws(PackError) {
-            verifier = try Verifier(imageBytes: [UInt8](bytes))
-            dataset = try Dataset.loadTest(data, directory: dataDir)
             if let r = reference { referencePredictions = try Npy.readIntegers(path: r) }
         } catch { fail(error.message) }
         let count = min(limit ?? dataset.count, dataset.count)
@@ -190,9 +200,7 @@ struct Trace: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the host runtime's per-op trace in the csd-trace line format (docs/VALIDATION.md).")
 
-    @Argument(help: "The .csd image.") var image: String
-    @Option(help: "fashion-mnist or mnist (IDX test split).") var data: String = "fashion-mnist"
-    @Option(name: .customLong("data-dir"), help: "Data set folder.") var dataDir: String?
+    @OptionGroup var input: ImageAndData
     @Option(help: "First test image index.") var index: Int = 0
     @Option(help: "Number of consecutive images.") var count: Int = 1
     @Option(help: "fused or spiking.") var mode: String = "fused"
@@ -201,13 +209,7 @@ struct Trace: ParsableCommand {
 
     func run() throws {
         guard mode == "fused" || mode == "spiking" else { fail("--mode \(mode): use fused or spiking") }
-        guard let bytes = FileManager.default.contents(atPath: image) else { fail("\(image): cannot read the file") }
-        let verifier: Verifier
-        let dataset: Dataset
-        do throws(PackError) {
-            verifier = try Verifier(imageBytes: [UInt8](bytes))
-            dataset = try Dataset.loadTest(data, directory: dataDir)
-        } catch { fail(error.message) }
+        let (verifier, dataset) = input.load()
         guard index >= 0, count >= 1, index + count <= dataset.count else { fail("--index/--count outside the \(dataset.count) test images") }
         let m: ExecutionMode = mode == "fused" ? .fused : .spiking
         let d = delay ?? Int(verifier.image.header.delay)

@@ -653,6 +653,13 @@ def _stream_bias(op: Op) -> np.ndarray:
     return op.biases.astype(np.int64)  # [D] or [N, D] both broadcast on the last axes
 
 
+def _classifier(counts: np.ndarray, op: Op, beta: np.ndarray, what: str) -> np.ndarray:
+    """logits[b, j] = beta[j] + sum_c w[j, c] * counts[b, c] (int32, checked)."""
+    logits = beta[None] + _matmul(counts, op.weights.astype(np.int64).T, what)
+    _check32(logits, f"{what}: logits")
+    return logits.astype(np.int32)
+
+
 def _run_fused(image: Image, pixels: np.ndarray, trace: bool):
     B = pixels.shape[0]
     L = image.levels
@@ -688,10 +695,7 @@ def _run_fused(image: Image, pixels: np.ndarray, trace: bool):
             acc = attn_values_acc(src, bufs[op.input2[FUSED]], op.heads)  # [B, N, D]
             out = _fire_fused(acc, op, theta, beta, L, what)
         elif op.kind == CLASSIFIER:
-            counts = src.astype(np.int64).sum(axis=1)  # [B, D]
-            logits = beta[None] + _matmul(counts, op.weights.astype(np.int64).T, what)
-            _check32(logits, f"{what}: logits")
-            logits = logits.astype(np.int32)
+            logits = _classifier(src.astype(np.int64).sum(axis=1), op, beta, what)  # counts summed over tokens: [B, D]
             if trace:
                 tr.append(logits)
             continue
@@ -760,10 +764,8 @@ def _run_spiking(image: Image, pixels: np.ndarray, delay: int, trace: bool):
             cur = attn_values_steps(src, bufs[op.input2[SPIKING]], op.heads)  # [B, T, N, D]
             out = _fire_dif(cur, op, theta, beta, L, T, Dl, what)
         elif op.kind == CLASSIFIER:
-            counts = src.astype(np.int64).sum(axis=(1, 2))  # every spike (n, c, t) adds w[:, c]
-            logits = beta[None] + _matmul(counts, op.weights.astype(np.int64).T, what)
-            _check32(logits, f"{what}: logits")
-            logits = logits.astype(np.int32)
+            # every spike (n, c, t) adds w[:, c]: the spikes summed over tokens and steps
+            logits = _classifier(src.astype(np.int64).sum(axis=(1, 2)), op, beta, what)
             if trace:
                 tr.append(logits)
             continue
