@@ -13,6 +13,8 @@
  *   csd_session_init bind image + arena + mode (validates the image once)
  *   csd_session_run  one inference: uint8 pixels in, int32 logits out
  *
+ *   csd_session_set_stats / csd_session_set_observer  per-op statistics, profiling
+ *
  * Stack: the runtime recurses nowhere; on the stack it keeps a neuron's
  * currents (16 int32) and one conv receptive field (up to 288 bytes). Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
@@ -140,6 +142,22 @@ int32_t csd_session_set_delay(csd_session_t *session, uint32_t delay);
  * Returns CSD_OK, CSD_E_NULL_ARGUMENT or CSD_E_SESSION.
  */
 int32_t csd_session_set_stats(csd_session_t *session, csd_op_stats_t *stats, uint32_t capacity);
+
+/*
+ * Called by csd_session_run after each op, in order, with the op's index and
+ * statistics (valid during the call only). For per-layer profiling: read a
+ * cycle counter (DWT->CYCCNT on Cortex-M) in the observer; the example
+ * firmware marks an address that the QEMU instruction counter watches.
+ */
+typedef void (*csd_op_observer_t)(void *user, uint32_t op_index, const csd_op_stats_t *stats);
+
+/*
+ * Registers an observer (and its user pointer) that every later run calls
+ * after each op; observer = NULL turns it off. Statistics are collected for
+ * the call whether or not a stats array is registered.
+ * Returns CSD_OK, CSD_E_NULL_ARGUMENT or CSD_E_SESSION.
+ */
+int32_t csd_session_set_observer(csd_session_t *session, csd_op_observer_t observer, void *user);
 
 /*
  * Runs one inference. input: uint8 pixels [C][H][W], input_len = C*H*W.

@@ -164,8 +164,9 @@ def cmd_run(args) -> int:
     syms = symbols(args.nm, args.elf)
     try:
         begin, end = syms["csd_bench_begin"][0] & ~1, syms["csd_bench_end"][0] & ~1
+        mark = syms["csd_bench_mark"][0] & ~1
     except KeyError:
-        print("run: the ELF has no csd_bench_begin / csd_bench_end", file=sys.stderr)
+        print("run: the ELF has no csd_bench_begin / csd_bench_end / csd_bench_mark", file=sys.stderr)
         return 1
     sizes = size_info(args)
     if sizes["heap_symbols"]:
@@ -178,7 +179,7 @@ def cmd_run(args) -> int:
     if qemu and qemu[0] == "--":
         qemu = qemu[1:]
     extra = "".join("," + a for a in (args.plugin_args or "").split(",") if a)
-    qemu += ["-plugin", f"{args.plugin},begin={begin:#x},end={end:#x},out={counter_path}{extra}"]
+    qemu += ["-plugin", f"{args.plugin},begin={begin:#x},end={end:#x},mark={mark:#x},out={counter_path}{extra}"]
     print(f"run: {' '.join(qemu)}", flush=True)
     uart_lines: list[str] = []
     start = time.monotonic()
@@ -212,12 +213,22 @@ def cmd_run(args) -> int:
             results[key] = kv
         elif line.startswith("csd firmware: "):
             cpu = line.split(" cpu=", 1)[1] if " cpu=" in line else "?"
+    op_lines: list[dict[str, str]] = []
+    for line in uart_lines:
+        if line.startswith("  op "):
+            f = line.split()
+            kv = parse_kv(line)
+            kv.update({"index": f[1], "kind": f[2]})
+            op_lines.append(kv)
     pairs: list[int] = []
+    marks: list[int] = []
     unmatched = None
     if os.path.exists(counter_path):
         for line in open(counter_path):
             kv = parse_kv(line)
-            if "insns" in kv:
+            if "mark" in kv:
+                marks.append(int(kv["insns"]))
+            elif "insns" in kv:
                 pairs.append(int(kv["insns"]))
             if "unmatched" in kv:
                 unmatched = int(kv["unmatched"])
@@ -261,6 +272,12 @@ def cmd_run(args) -> int:
                 "stack_high_water": int(results["stack"]["high_water"]),
                 "stack_size": int(results["stack"]["size"]),
             })
+            profile = per_op_profile(marks, op_lines)
+            if profile is None:
+                errors.append(f"plugin saw {len(marks)} per-op marks for {len(op_lines)} op lines")
+            else:
+                summary.update(profile)
+                print_profile(profile)
             print(f"bench: pairs={len(pairs)} calibration_insns={calib} (subtracted)")
             print(f"bench: fused   instructions/inference mean={mean_f} min={min(ins_f)} max={max(ins_f)} "
                   f"per_MAC={mean_f / macs:.2f} (MACs={macs})")
@@ -278,6 +295,35 @@ def cmd_run(args) -> int:
     for e in errors:
         print(f"run: FAIL ({args.name}): {e}", file=sys.stderr)
     return 1 if errors else 0
+
+
+def per_op_profile(marks: list[int], op_lines: list[dict[str, str]]) -> dict | None:
+    """Per-op instruction counts of image 0 from the marks: 3 calibration marks (the cost of
+    one observer call = mark 2), then per mode (fused, spiking) a mark before the run and one
+    after each op. An op's count is its mark's delta less the observer call."""
+    ops = len(op_lines) // 2
+    if ops == 0 or len(op_lines) != 2 * ops or len(marks) != 3 + 2 * (1 + ops):
+        return None
+    observer = marks[2]
+    out: dict = {"observer_call_insns": observer}
+    for m, mode in enumerate(("fused", "spiking")):
+        deltas = marks[3 + m * (1 + ops) + 1: 3 + (m + 1) * (1 + ops)]
+        rows = []
+        for i, (d, kv) in enumerate(zip(deltas, op_lines[m * ops:(m + 1) * ops])):
+            rows.append({"op": i, "kind": kv["kind"], "insns": d - observer, "macs": int(kv.get("macs", 0)),
+                         "synaptic_ops": int(kv.get("synaptic_ops", 0)), "neurons": int(kv.get("neurons", 0))})
+        out[f"per_op_{mode}"] = rows
+    return out
+
+
+def print_profile(profile: dict) -> None:
+    print(f"profile: image 0, per op (the observer call, {profile['observer_call_insns']} instructions, subtracted)")
+    fused, spiking = profile["per_op_fused"], profile["per_op_spiking"]
+    for f, s in zip(fused, spiking):
+        per_mac = f"{f['insns'] / f['macs']:.2f}" if f["macs"] else "-"
+        per_syn = f"{s['insns'] / s['synaptic_ops']:.2f}" if s["synaptic_ops"] else "-"
+        print(f"profile: op {f['op']:>2} {f['kind']:<13} fused={f['insns']:>10} per_MAC={per_mac:>6}   "
+              f"spiking={s['insns']:>11} per_synop={per_syn:>6}")
 
 
 def cmd_bench(args) -> int:

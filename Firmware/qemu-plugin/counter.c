@@ -2,7 +2,7 @@
  * QEMU TCG plugin (API v1, QEMU 7.2): counts executed guest instructions and
  * reports the count between two marker addresses, once per begin/end pair.
  *
- *   qemu-system-arm ... -plugin counter.so,begin=0xADDR,end=0xADDR[,out=FILE][,exact=on]
+ *   qemu-system-arm ... -plugin counter.so,begin=0xADDR,end=0xADDR[,mark=0xADDR][,out=FILE][,exact=on]
  *
  * begin / end: entry addresses of the firmware's csd_bench_begin and
  *   csd_bench_end (for Thumb, the symbol value without bit 0; the plugin
@@ -11,6 +11,9 @@
  *   everything from the start of csd_bench_begin to the start of
  *   csd_bench_end (the inference plus a constant call overhead, which the
  *   firmware's empty pair 0 measures).
+ * mark: entry address of a per-op marker (the firmware's csd_bench_mark,
+ *   called from its csd_session_set_observer callback); each execution
+ *   reports the instructions since the previous mark (per-layer counts).
  * out: write the report to FILE (default: qemu_plugin_outs, which QEMU only
  *   prints with -d plugin, to stderr or the -D log file).
  * exact=on: count with an inline add on every instruction instead of one per
@@ -18,6 +21,7 @@
  *
  * Output, one line per pair as it completes and a summary at exit:
  *   counter: pair=K begin=B end=E insns=N
+ *   counter: mark=K insns=N          (N: instructions since mark K-1)
  *   counter: total_insns=N pairs=K unmatched=U
  *
  * Counting: each translation block adds its instruction count to a 64-bit
@@ -38,7 +42,8 @@
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = 1;
 
 static uint64_t insns;          /* instructions executed so far (block granularity) */
-static uint64_t begin_addr = UINT64_MAX, end_addr = UINT64_MAX;
+static uint64_t begin_addr = UINT64_MAX, end_addr = UINT64_MAX, mark_addr = UINT64_MAX;
+static uint64_t marks, last_mark;
 static int exact;
 static FILE *out;
 
@@ -53,6 +58,18 @@ static void emit(const char *line) {
     } else {
         qemu_plugin_outs(line);
     }
+}
+
+/* userdata: instructions of the block at and after the mark (as for on_marker). */
+static void on_mark(unsigned int vcpu_index, void *userdata) {
+    (void)vcpu_index;
+    uint64_t now = insns - (uint64_t)(uintptr_t)userdata;
+    char line[96];
+    snprintf(line, sizeof line, "counter: mark=%llu insns=%llu\n", (unsigned long long)marks,
+             (unsigned long long)(marks ? now - last_mark : 0));
+    emit(line);
+    marks++;
+    last_mark = now;
 }
 
 /* userdata: bit 0 = 1 for the end marker; the rest = instructions of the block
@@ -93,6 +110,10 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
             uintptr_t u = (pending << 1) | (vaddr == end_addr ? 1u : 0u);
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker, QEMU_PLUGIN_CB_NO_REGS, (void *)u);
         }
+        if (vaddr == mark_addr) {
+            uintptr_t pending = exact ? 0 : (uintptr_t)(n - i);
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, (void *)pending);
+        }
         if (exact) qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &insns, 1);
     }
 }
@@ -125,6 +146,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             if (parse_addr(a + 6, &begin_addr)) goto bad;
         } else if (strncmp(a, "end=", 4) == 0) {
             if (parse_addr(a + 4, &end_addr)) goto bad;
+        } else if (strncmp(a, "mark=", 5) == 0) {
+            if (parse_addr(a + 5, &mark_addr)) goto bad;
         } else if (strncmp(a, "out=", 4) == 0) {
             out_path = a + 4;
         } else if (strcmp(a, "exact=on") == 0 || strcmp(a, "exact=true") == 0) {
@@ -133,11 +156,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             exact = 0;
         } else {
         bad:
-            fprintf(stderr, "counter plugin: bad argument '%s' (begin=ADDR,end=ADDR[,out=FILE][,exact=on])\n", a);
+            fprintf(stderr, "counter plugin: bad argument '%s' (begin=ADDR,end=ADDR[,mark=ADDR][,out=FILE][,exact=on])\n", a);
             return -1;
         }
     }
-    if (begin_addr == UINT64_MAX || end_addr == UINT64_MAX || begin_addr == end_addr) {
+    if (begin_addr == UINT64_MAX || end_addr == UINT64_MAX || begin_addr == end_addr || mark_addr == begin_addr ||
+        mark_addr == end_addr) {
         fprintf(stderr, "counter plugin: needs distinct begin=ADDR and end=ADDR\n");
         return -1;
     }

@@ -16,6 +16,8 @@ enum SessionLayout {
     static let arenaSizeOffset = 32
     static let statsOffset = 40
     static let statsCapacityOffset = 48
+    static let observerOffset = 56
+    static let observerUserOffset = 64
     static let bytes = 96
 }
 
@@ -158,6 +160,32 @@ public func csd_session_set_stats(_ session: UnsafeMutableRawPointer?, _ stats: 
     }
 }
 
+/// `void (*csd_op_observer_t)(void *user, uint32_t op_index, const csd_op_stats_t *stats)`
+typealias OpObserver = @convention(c) (UnsafeMutableRawPointer?, UInt32, UnsafeRawPointer?) -> Void
+
+/// `int32_t csd_session_set_observer(csd_session_t *s, csd_op_observer_t observer, void *user)`
+@_cdecl("csd_session_set_observer")
+public func csd_session_set_observer(_ session: UnsafeMutableRawPointer?, _ observer: UnsafeRawPointer?,
+                                     _ user: UnsafeMutableRawPointer?) -> Int32 {
+    do throws(CSDStatus) {
+        let (s, _) = try engine(session)
+        storeWord(s, SessionLayout.observerOffset, observer.map { UInt(bitPattern: $0) } ?? 0)
+        storeWord(s, SessionLayout.observerUserOffset, observer == nil ? 0 : user.map { UInt(bitPattern: $0) } ?? 0)
+        return CSDStatus.ok.rawValue
+    } catch {
+        return error.rawValue
+    }
+}
+
+/// Writes one op's statistics as a `csd_op_stats_t` (uint32 kind, neurons, spikes, synaptic_ops, macs).
+@inline(__always) func storeStats(_ stats: OpStats, _ p: UnsafeMutableRawPointer) {
+    p.storeBytes(of: stats.kind, toByteOffset: 0, as: UInt32.self)
+    p.storeBytes(of: stats.neurons, toByteOffset: 4, as: UInt32.self)
+    p.storeBytes(of: stats.spikes, toByteOffset: 8, as: UInt32.self)
+    p.storeBytes(of: stats.synapticOps, toByteOffset: 12, as: UInt32.self)
+    p.storeBytes(of: stats.macs, toByteOffset: 16, as: UInt32.self)
+}
+
 /// `int32_t csd_session_run(csd_session_t *s, const uint8_t *input, size_t input_len, int32_t *logits, size_t logits_len)`
 @_cdecl("csd_session_run")
 public func csd_session_run(_ session: UnsafeMutableRawPointer?, _ input: UnsafePointer<UInt8>?, _ inputLength: UInt,
@@ -172,14 +200,16 @@ public func csd_session_run(_ session: UnsafeMutableRawPointer?, _ input: Unsafe
         guard logitsLength >= UInt(h.classes) else { throw CSDStatus.outputLength }
         let statsBase = UnsafeMutableRawPointer(bitPattern: loadWord(s, SessionLayout.statsOffset))
         let capacity = Int(loadWord(s, SessionLayout.statsCapacityOffset))
+        let observerRaw = UnsafeRawPointer(bitPattern: loadWord(s, SessionLayout.observerOffset))
+        let user = UnsafeMutableRawPointer(bitPattern: loadWord(s, SessionLayout.observerUserOffset))
         e.run(pixels: input, logits: logits, observe: { index, stats in
-            guard let base = statsBase, index < capacity else { return }
-            let p = base + index * 20  // csd_op_stats_t: uint32 kind, neurons, spikes, synaptic_ops, macs
-            p.storeBytes(of: stats.kind, toByteOffset: 0, as: UInt32.self)
-            p.storeBytes(of: stats.neurons, toByteOffset: 4, as: UInt32.self)
-            p.storeBytes(of: stats.spikes, toByteOffset: 8, as: UInt32.self)
-            p.storeBytes(of: stats.synapticOps, toByteOffset: 12, as: UInt32.self)
-            p.storeBytes(of: stats.macs, toByteOffset: 16, as: UInt32.self)
+            if let base = statsBase, index < capacity { storeStats(stats, base + index * 20) }
+            if let raw = observerRaw {
+                var record = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))  // a csd_op_stats_t
+                withUnsafeMutableBytes(of: &record) { storeStats(stats, $0.baseAddress!) }
+                let observer = unsafeBitCast(raw, to: OpObserver.self)
+                withUnsafeBytes(of: &record) { observer(user, UInt32(truncatingIfNeeded: index), $0.baseAddress) }
+            }
         })
         return CSDStatus.ok.rawValue
     } catch {

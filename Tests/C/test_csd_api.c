@@ -179,6 +179,7 @@ static void test_uninitialized_session(void **state) {
     assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_E_SESSION);
     assert_int_equal(csd_session_set_delay(&s, 1), CSD_E_SESSION);
     assert_int_equal(csd_session_set_stats(&s, NULL, 0), CSD_E_SESSION);
+    assert_int_equal(csd_session_set_observer(&s, NULL, NULL), CSD_E_SESSION);
 }
 
 /* Each header corruption gives its own status. */
@@ -263,6 +264,56 @@ static void test_stats_and_delay(void **state) {
     free(arena);
 }
 
+/* The observer sees every op once, in order, with the statistics the stats array gets. */
+typedef struct observed {
+    uint32_t calls, next_index, in_order;
+    csd_op_stats_t stats[64];
+} observed_t;
+
+static void record_op(void *user, uint32_t op_index, const csd_op_stats_t *stats) {
+    observed_t *o = user;
+    o->in_order &= op_index == o->next_index;
+    o->next_index = op_index + 1;
+    if (op_index < 64) o->stats[op_index] = *stats;
+    o->calls++;
+}
+
+static void test_observer(void **state) {
+    (void)state;
+    csd_session_t s;
+    csd_op_stats_t stats[64];
+    int32_t logits[10];
+    observed_t seen = {0, 0, 1, {{0}}};
+    uint8_t *arena = arena_alloc(g_info.arena_bytes_spiking);
+    int32_t modes[2] = {CSD_MODE_FUSED, CSD_MODE_SPIKING};
+    assert_int_equal(csd_session_set_observer(NULL, record_op, &seen), CSD_E_NULL_ARGUMENT);
+    for (int m = 0; m < 2; m++) {
+        memset(&seen, 0, sizeof seen);
+        seen.in_order = 1;
+        memset(stats, 0, sizeof stats);
+        assert_int_equal(csd_session_init(&s, g_image, g_image_size, arena, g_info.arena_bytes_spiking, modes[m]), CSD_OK);
+        assert_int_equal(csd_session_set_stats(&s, stats, 64), CSD_OK);
+        assert_int_equal(csd_session_set_observer(&s, record_op, &seen), CSD_OK);
+        assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);
+        assert_memory_equal(logits, g_expected, sizeof logits);
+        assert_int_equal(seen.calls, g_info.op_count);
+        assert_true(seen.in_order);
+        assert_memory_equal(seen.stats, stats, g_info.op_count * sizeof stats[0]);
+        assert_int_equal(seen.stats[g_info.op_count - 1].kind, 7);
+        /* off again: no more calls, and no stats array needed for it */
+        assert_int_equal(csd_session_set_observer(&s, NULL, &seen), CSD_OK);
+        assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);
+        assert_int_equal(seen.calls, g_info.op_count);
+        /* observer without a stats array */
+        assert_int_equal(csd_session_set_stats(&s, NULL, 0), CSD_OK);
+        assert_int_equal(csd_session_set_observer(&s, record_op, &seen), CSD_OK);
+        assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);
+        assert_int_equal(seen.calls, 2 * g_info.op_count);
+        assert_memory_equal(seen.stats, stats, g_info.op_count * sizeof stats[0]);
+    }
+    free(arena);
+}
+
 static void test_image_and_memory_around_arena_untouched(void **state) {
     (void)state;
     int32_t modes[2] = {CSD_MODE_FUSED, CSD_MODE_SPIKING};
@@ -310,6 +361,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_header_corruptions),
         cmocka_unit_test(test_golden_logits_both_modes),
         cmocka_unit_test(test_stats_and_delay),
+        cmocka_unit_test(test_observer),
         cmocka_unit_test(test_image_and_memory_around_arena_untouched),
     };
     return cmocka_run_group_tests_name("csd C API", tests, NULL, NULL);
