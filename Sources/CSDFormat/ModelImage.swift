@@ -65,12 +65,21 @@ public struct ModelImage {
         try validateOps()
     }
 
+    /// The kernel scratch of `mode`: the largest need of any op, at the arena's end
+    /// (`arena + arenaBytes(mode) - scratchBytes(mode)`).
+    public func scratchBytes(_ mode: ExecutionMode) -> Int {
+        var most = 0
+        for i in 0..<opCount { most = max(most, op(i).scratchBytes(mode)) }
+        return most
+    }
+
     // MARK: - ops
 
     private func validateOps() throws(CSDStatus) {
         var macs = 0
         var tensorBytes = 0
         var arenaNeed = (0, 0)
+        var scratch = (0, 0)
         for i in 0..<opCount {
             let op = self.op(i)
             try validateFields(op, index: i)
@@ -78,10 +87,14 @@ public struct ModelImage {
             macs = try checkedAdd(macs, try op.macs(), .macs)
             arenaNeed.0 = max(arenaNeed.0, try validateArena(op, index: i, mode: .fused))
             arenaNeed.1 = max(arenaNeed.1, try validateArena(op, index: i, mode: .spiking))
+            scratch.0 = max(scratch.0, op.scratchBytes(.fused))
+            scratch.1 = max(scratch.1, op.scratchBytes(.spiking))
         }
         guard UInt(bitPattern: macs) == UInt(header.macs) else { throw CSDStatus.macs }
         guard UInt(bitPattern: tensorBytes) == UInt(header.tensorBytes) else { throw CSDStatus.tensorBounds }
-        let fused = (arenaNeed.0 + 15) & ~15, spiking = (arenaNeed.1 + 15) & ~15
+        // The buffers, then the kernels' scratch (a multiple of 32) at the arena's end.
+        let fused = try checkedAdd((arenaNeed.0 + 15) & ~15, scratch.0, .arenaBytes)
+        let spiking = try checkedAdd((arenaNeed.1 + 15) & ~15, scratch.1, .arenaBytes)
         guard UInt(bitPattern: fused) == UInt(header.arenaBytes.0), UInt(bitPattern: spiking) == UInt(header.arenaBytes.1) else {
             throw CSDStatus.arenaBytes
         }

@@ -160,3 +160,22 @@ extension OpRecord {
         }
     }
 }
+
+extension OpRecord {
+    /// Bytes of kernel scratch this op needs in `mode` (docs/FORMAT.md, "Kernel scratch"): the fused
+    /// conv, linear and attention kernels expand four rows of their K inputs into 16-bit lanes,
+    /// 32 bytes per group of four inputs, followed by 16 x 4 int32 accumulators (256 bytes).
+    /// Other ops and the spiking kernels need none. Call on a validated op.
+    @inlinable public func scratchBytes(_ mode: ExecutionMode) -> Int {
+        guard mode == .fused else { return 0 }
+        let k: Int
+        switch kind {
+        case .conv3x3?: k = inDims.d0 &* 9
+        case .linear?: k = inDims.d1
+        case .attentionScores?: k = heads > 0 ? inDims.d1 / Int(heads) : 0
+        case .attentionValues?: k = outDims.d0
+        default: return 0
+        }
+        return ((k &+ 3) >> 2) &* 32 &+ 256
+    }
+}

@@ -23,6 +23,8 @@ public struct InspectReport {
     public var header: ImageHeader
     public var crcOK: Bool
     public var ops: [Op]
+    /// Kernel scratch at the end of each arena (fused, spiking); zero when the image is invalid.
+    public var scratch: (Int, Int) = (0, 0)
 
     static func kindName(_ raw: UInt8) -> String {
         switch OpKind(rawValue: raw) {
@@ -77,7 +79,8 @@ public struct InspectReport {
                                   heads: Int(r.heads), weightBytes: ((try? r.weightCount()) ?? 0) * r.weightElementBytes,
                                   thresholdMin: tmin, thresholdMax: tmax, macs: (try? r.macs()) ?? 0, arena: arena))
                 }
-                return InspectReport(status: 0, statusMessage: "ok", header: header, crcOK: crcOK, ops: ops)
+                return InspectReport(status: 0, statusMessage: "ok", header: header, crcOK: crcOK, ops: ops,
+                                     scratch: (image.scratchBytes(.fused), image.scratchBytes(.spiking)))
             } catch {
                 return InspectReport(status: error.rawValue, statusMessage: "\(error.message)", header: header, crcOK: crcOK, ops: [])
             }
@@ -95,7 +98,7 @@ public struct InspectReport {
         tokens x width:  \(h.tokens) x \(h.width)
         T / L / D:       \(h.timeSteps) / \(h.levels) / \(h.delay)
         macs:            \(h.macs) per fused inference
-        arena bytes:     fused \(h.arenaBytes.0), spiking \(h.arenaBytes.1)
+        arena bytes:     fused \(h.arenaBytes.0), spiking \(h.arenaBytes.1) (kernel scratch \(scratch.0) / \(scratch.1))
 
         """
         guard !ops.isEmpty else { return s }
@@ -124,6 +127,7 @@ public struct InspectReport {
             "crc32": Int(h.crc32), "crc_ok": crcOK,
             "image_bytes": Int(h.imageBytes), "tensor_bytes": Int(h.tensorBytes),
             "arena_bytes": ["fused": Int(h.arenaBytes.0), "spiking": Int(h.arenaBytes.1)],
+            "scratch_bytes": ["fused": scratch.0, "spiking": scratch.1],
             "input_shape": [Int(h.inputChannels), Int(h.inputHeight), Int(h.inputWidth)],
             "classes": Int(h.classes), "tokens": Int(h.tokens), "width": Int(h.width),
             "time_steps": Int(h.timeSteps), "levels": Int(h.levels), "delay": Int(h.delay), "macs": Int(h.macs),

@@ -21,8 +21,9 @@ public enum Packer {
     /// Plans both arenas, lays out the tensors, builds the image and validates it with the runtime's own checks.
     public static func pack(_ conversion: Conversion) throws(PackError) -> PackResult {
         let t = Int(conversion.header.timeSteps)
-        let fused = try Planner.plan(conversion.values, mode: .fused, timeSteps: t)
-        let spiking = try Planner.plan(conversion.values, mode: .spiking, timeSteps: t)
+        let scratch = { (mode: ExecutionMode) in conversion.ops.map { $0.record.scratchBytes(mode) }.max() ?? 0 }
+        let fused = try Planner.plan(conversion.values, mode: .fused, timeSteps: t, scratchBytes: scratch(.fused))
+        let spiking = try Planner.plan(conversion.values, mode: .spiking, timeSteps: t, scratchBytes: scratch(.spiking))
         var builder = ImageBuilder()
         builder.header = conversion.header
         builder.header.arenaBytes = (UInt32(fused.arenaBytes), UInt32(spiking.arenaBytes))

@@ -4,8 +4,12 @@ import CSDFormat
 public struct ArenaPlan {
     /// Arena offset of each value (index = value id).
     public var offsets: [Int]
-    /// End of the furthest buffer, rounded up to 16: the exact arena need.
-    public var arenaBytes: Int
+    /// End of the furthest buffer, rounded up to 16.
+    public var bufferBytes: Int
+    /// The kernels' scratch, after the buffers (docs/FORMAT.md, "Kernel scratch").
+    public var scratchBytes: Int
+    /// Buffers plus scratch: the exact arena need.
+    public var arenaBytes: Int { bufferBytes + scratchBytes }
     /// The most bytes live at once (the lower bound any plan needs).
     public var liveBytes: Int
 }
@@ -14,7 +18,8 @@ public struct ArenaPlan {
 /// each placed at the lowest 16-aligned offset that overlaps no placed value
 /// whose lifetime [first, last] intersects its own.
 public enum Planner {
-    public static func plan(_ values: [PlannedValue], mode: ExecutionMode, timeSteps: Int) throws(PackError) -> ArenaPlan {
+    public static func plan(_ values: [PlannedValue], mode: ExecutionMode, timeSteps: Int,
+                            scratchBytes: Int = 0) throws(PackError) -> ArenaPlan {
         var sizes: [Int] = []
         for v in values {
             guard let s = try? bufferBytes(v.use, mode: mode, timeSteps: timeSteps) else {
@@ -43,7 +48,7 @@ public enum Planner {
         for op in 0...lastOp {
             live = max(live, values.indices.filter { values[$0].first <= op && op <= values[$0].last }.map { sizes[$0] }.reduce(0, +))
         }
-        guard arena <= Int(UInt32.max) else { throw PackError("the arena plan exceeds 4 GiB") }
-        return ArenaPlan(offsets: offsets, arenaBytes: (arena + 15) & ~15, liveBytes: live)
+        guard arena + scratchBytes + 15 <= Int(UInt32.max) else { throw PackError("the arena plan exceeds 4 GiB") }
+        return ArenaPlan(offsets: offsets, bufferBytes: (arena + 15) & ~15, scratchBytes: scratchBytes, liveBytes: live)
     }
 }

@@ -64,7 +64,8 @@ public struct Engine {
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>,
                     observe: (Int, OpStats) -> Void = { _, _ in }) {
         let data = image.data.baseAddress!
-        var context = Context(data: data, arena: arena, pixels: pixels, logits: logits,
+        let scratch = (arena + Int(image.header.arenaBytes(mode)) - image.scratchBytes(mode)).assumingMemoryBound(to: UInt32.self)
+        var context = Context(data: data, arena: arena, scratch: scratch, pixels: pixels, logits: logits,
                               steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
                               delay: delay, wideTrains: image.header.trainBytes == 2)
         for i in 0..<image.opCount {
@@ -81,6 +82,8 @@ public struct Engine {
 @usableFromInline struct Context {
     @usableFromInline let data: UnsafeRawPointer
     @usableFromInline let arena: UnsafeMutableRawPointer
+    /// The kernels' scratch at the arena's end (docs/FORMAT.md, "Kernel scratch").
+    @usableFromInline let scratch: UnsafeMutablePointer<UInt32>
     @usableFromInline let pixels: UnsafePointer<UInt8>
     @usableFromInline let logits: UnsafeMutablePointer<Int32>
     @usableFromInline let steps: Int

@@ -21,111 +21,104 @@ extension Context {
         }
     }
 
-    /// Writes one output of a conv/linear: a neuron count, or the stream (set or add).
-    @inlinable func sink(_ op: OpRecord, channel j: Int, neuronIndex: Int, streamIndex: Int, token: Int,
-                         acc: Int32, _ s: inout OpStats) {
-        if op.writesStream {
-            let x = stream(op.output(.fused))
-            let biases = int32s(op.biases)
-            let bias = op.has(OpFlag.tokenBias) ? biases[streamIndex] : biases[j]
-            if op.has(OpFlag.streamSet) {
-                x[streamIndex] = acc &+ bias
+    /// The accumulators of a `csd_block_dot_*` call: after the block of K inputs in scratch.
+    @inlinable func blockAccumulators(_ k: Int) -> UnsafeMutablePointer<Int32> {
+        UnsafeMutableRawPointer(scratch + Int(csd_block_words(Int32(truncatingIfNeeded: k)))).assumingMemoryBound(to: Int32.self)
+    }
+
+    /// Every output channel j of a conv/linear against the block in scratch (rows 0 ..< rows, K inputs),
+    /// CSD_BLOCK_OUTPUTS channels per kernel call; then the sink of each (channel, row): a neuron count at
+    /// neuron.base + j * neuron.channel + r * neuron.row, or the stream (set or add) likewise at `stream`.
+    @inlinable func blockOutputs(_ op: OpRecord, _ weights: Weights, k: Int, outputs: Int, rows: Int,
+                                 neuron nIdx: (base: Int, channel: Int, row: Int),
+                                 stream sIdx: (base: Int, channel: Int, row: Int), _ s: inout OpStats) {
+        let accs = blockAccumulators(k)
+        let kk = Int32(truncatingIfNeeded: k)
+        let chunk = Int(CSD_BLOCK_OUTPUTS)
+        let toStream = op.writesStream
+        var j0 = 0
+        while j0 < outputs {
+            let m = min(chunk, outputs &- j0)
+            if weights.wide {
+                csd_block_dot_s16(weights.base.assumingMemoryBound(to: Int16.self) + j0 &* k, kk, scratch, kk,
+                                  Int32(truncatingIfNeeded: m), accs)
             } else {
-                x[streamIndex] = x[streamIndex] &+ acc &+ bias
+                csd_block_dot_s8(weights.base.assumingMemoryBound(to: Int8.self) + j0 &* k, kk, scratch, kk,
+                                 Int32(truncatingIfNeeded: m), accs)
             }
-        } else {
-            let c = neuron(op, j).count(acc)
-            counts(op.output(.fused))[neuronIndex] = c
-            s.spikes &+= UInt32(c)
+            var jj = 0
+            while jj < m {
+                let j = j0 &+ jj, acc = accs + jj &* 4
+                if toStream {
+                    let x = stream(op.output(.fused)), biases = int32s(op.biases)
+                    let tokenBias = op.has(OpFlag.tokenBias), set = op.has(OpFlag.streamSet)
+                    var r = 0
+                    while r < rows {
+                        let at = sIdx.base &+ j &* sIdx.channel &+ r &* sIdx.row
+                        let v = acc[r] &+ (tokenBias ? biases[at] : biases[j])
+                        x[at] = set ? v : x[at] &+ v
+                        r &+= 1
+                    }
+                } else {
+                    let nrn = neuron(op, j), out = counts(op.output(.fused)) + (nIdx.base &+ j &* nIdx.channel)
+                    var r = 0
+                    while r < rows {
+                        let c = nrn.count(acc[r])
+                        out[r &* nIdx.row] = c
+                        s.spikes &+= UInt32(c)
+                        r &+= 1
+                    }
+                }
+                jj &+= 1
+            }
+            j0 &+= chunk
         }
     }
 
     /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
-    /// Index arithmetic wraps (`&+`, `&*`): the validated shapes bound every index, and checked
-    /// arithmetic would cost an overflow branch per operation in the innermost loop.
+    /// Four output positions at a time: their receptive fields go into the scratch block once, then every
+    /// output channel is one pass over its weights. Index arithmetic wraps (`&+`, `&*`): the validated
+    /// shapes bound every index, and checked arithmetic would cost a branch per operation.
     @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ weights: Weights, _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
         let plane = h &* w, fanIn = cin &* 9
-        var patch = Patch(repeating: 0)
-        var y = 0
-        while y < h {
-            var x = 0
-            while x < w {
-                let pos = y &* w &+ x
-                if fanIn <= patchCapacity {
-                    // Gather the receptive field once (zero padding included), in the weights' order
-                    // [Cin][3][3]; then every output channel is one contiguous dot product.
-                    var k = 0
-                    var i = 0
-                    while i < cin {
-                        var dy = -1
-                        while dy <= 1 {
-                            var dx = -1
-                            while dx <= 1 {
-                                let yy = y &+ dy, xx = x &+ dx
-                                patch[k] = yy >= 0 && yy < h && xx >= 0 && xx < w ? input[i &* plane &+ yy &* w &+ xx] : 0
-                                k &+= 1
-                                dx &+= 1
-                            }
-                            dy &+= 1
-                        }
-                        i &+= 1
-                    }
-                    patch.span.withUnsafeBufferPointer { p in
-                        var j = 0
-                        while j < cout {
-                            let acc = weights.wide
-                                ? dot(weights.base.assumingMemoryBound(to: Int16.self) + j &* fanIn, p.baseAddress!, fanIn)
-                                : dot(weights.base.assumingMemoryBound(to: Int8.self) + j &* fanIn, p.baseAddress!, fanIn)
-                            sink(op, channel: j, neuronIndex: j &* plane &+ pos, streamIndex: pos &* cout &+ j, token: pos, acc: acc, &s)
-                            j &+= 1
-                        }
-                    }
+        let natural: Int32 = weights.wide ? 1 : 0
+        var p0 = 0
+        while p0 < plane {
+            let rows = min(4, plane &- p0)
+            var r = 0
+            while r < 4 {
+                if r < rows {
+                    let pos = p0 &+ r
+                    csd_block_put_patch(scratch, Int32(truncatingIfNeeded: r), input, Int32(truncatingIfNeeded: cin),
+                                        Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
+                                        Int32(truncatingIfNeeded: pos / w), Int32(truncatingIfNeeded: pos % w), natural)
                 } else {
-                    // A receptive field larger than the patch: tap by tap.
-                    var j = 0
-                    while j < cout {
-                        var acc: Int32 = 0
-                        var i = 0
-                        while i < cin {
-                            var t = 0
-                            while t < 9 {
-                                let yy = y &+ t / 3 &- 1, xx = x &+ t % 3 &- 1
-                                if yy >= 0 && yy < h && xx >= 0 && xx < w {
-                                    acc = acc &+ weights[(j &* cin &+ i) &* 9 &+ t] &* Int32(input[i &* plane &+ yy &* w &+ xx])
-                                }
-                                t &+= 1
-                            }
-                            i &+= 1
-                        }
-                        sink(op, channel: j, neuronIndex: j &* plane &+ pos, streamIndex: pos &* cout &+ j, token: pos, acc: acc, &s)
-                        j &+= 1
-                    }
+                    csd_block_zero_row(scratch, Int32(truncatingIfNeeded: r), Int32(truncatingIfNeeded: fanIn))
                 }
-                x &+= 1
+                r &+= 1
             }
-            y &+= 1
+            blockOutputs(op, weights, k: fanIn, outputs: cout, rows: rows, neuron: (p0, plane, 1), stream: (p0 &* cout, 1, cout), &s)
+            p0 &+= 4
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* plane)
         s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
     /// Token-wise linear: input [N][Din] counts, weights [Dout][Din] (int8, or int16 for stream writers).
+    /// Four tokens at a time share one expansion of their counts.
     @inlinable mutating func linearFused(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
         let input = UnsafePointer(counts(op.input(.fused)))
-        var t = 0
-        while t < n {
-            let row = input + t &* din
-            var j = 0
-            while j < dout {
-                let acc = weights.wide
-                    ? dot(weights.base.assumingMemoryBound(to: Int16.self) + j &* din, row, din)
-                    : dot(weights.base.assumingMemoryBound(to: Int8.self) + j &* din, row, din)
-                sink(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, token: t, acc: acc, &s)
-                j &+= 1
-            }
-            t &+= 1
+        let natural: Int32 = weights.wide ? 1 : 0
+        var t0 = 0
+        while t0 < n {
+            let rows = min(4, n &- t0)
+            csd_block_put_rows(scratch, input + t0 &* din, Int32(truncatingIfNeeded: din), Int32(truncatingIfNeeded: rows),
+                               Int32(truncatingIfNeeded: din), natural)
+            blockOutputs(op, weights, k: din, outputs: dout, rows: rows, neuron: (t0 &* dout, 1, dout),
+                         stream: (t0 &* dout, 1, dout), &s)
+            t0 &+= 4
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
         s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
@@ -167,19 +160,41 @@ extension Context {
     }
 
     /// acc[h][i][j] = sum over head h's channels of q[i][c] * k[j][c]; output [heads][N][N].
+    /// Four queries at a time in the scratch block; each key row is the "weight" row (counts <= 16
+    /// read as int8).
     @inlinable mutating func scoresFused(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = d / heads
-        let q = counts(op.input(.fused)), k = counts(op.input2(.fused)), output = counts(op.output(.fused))
+        let q = counts(op.input(.fused)), output = counts(op.output(.fused))
+        let k = UnsafeRawPointer(counts(op.input2(.fused))).assumingMemoryBound(to: Int8.self)
+        let kk = Int32(truncatingIfNeeded: hd)
+        let accs = blockAccumulators(hd), chunk = Int(CSD_BLOCK_OUTPUTS)
         for h in 0..<heads {
             let nrn = neuron(op, h)
-            for i in 0..<n {
-                let qi = q + i &* d + h &* hd
-                for j in 0..<n {
-                    let kj = k + j &* d + h &* hd
-                    let cnt = nrn.count(csd_dot_u8_u8(qi, kj, Int32(truncatingIfNeeded: hd)))
-                    output[(h &* n &+ i) &* n &+ j] = cnt
-                    s.spikes &+= UInt32(cnt)
+            var i0 = 0
+            while i0 < n {
+                let rows = min(4, n &- i0)
+                csd_block_put_rows(scratch, q + (i0 &* d &+ h &* hd), Int32(truncatingIfNeeded: d),
+                                   Int32(truncatingIfNeeded: rows), kk, 0)
+                let base = (h &* n &+ i0) &* n
+                var j0 = 0
+                while j0 < n {
+                    let m = min(chunk, n &- j0)
+                    csd_block_dot_s8(k + (j0 &* d &+ h &* hd), Int32(truncatingIfNeeded: d), scratch, kk,
+                                     Int32(truncatingIfNeeded: m), accs)
+                    var jj = 0
+                    while jj < m {
+                        var r = 0
+                        while r < rows {
+                            let cnt = nrn.count(accs[jj &* 4 &+ r])
+                            output[base &+ r &* n &+ j0 &+ jj] = cnt
+                            s.spikes &+= UInt32(cnt)
+                            r &+= 1
+                        }
+                        jj &+= 1
+                    }
+                    j0 &+= chunk
                 }
+                i0 &+= 4
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: heads &* n &* n)
@@ -187,17 +202,47 @@ extension Context {
     }
 
     /// acc[i][c] = sum_j a[h(c)][i][j] * v[j][c]; a [heads][N][N], v [N][D], output [N][D].
+    /// Four channels of one head at a time: their columns of v go into the scratch block, and each
+    /// attention row a[h][i] is the "weight" row (counts <= 16 read as int8).
     @inlinable mutating func valuesFused(_ op: OpRecord, _ s: inout OpStats) {
         let heads = Int(op.heads), n = op.outDims.d0, d = op.outDims.d1, hd = d / heads
-        let a = counts(op.input(.fused)), v = counts(op.input2(.fused)), output = counts(op.output(.fused))
-        for i in 0..<n {
-            for c in 0..<d {
-                let ai = a + ((c / hd) &* n &+ i) &* n
-                var acc: Int32 = 0
-                for j in 0..<n { acc = acc &+ Int32(ai[j]) &* Int32(v[j &* d &+ c]) }
-                let cnt = neuron(op, c).count(acc)
-                output[i &* d &+ c] = cnt
-                s.spikes &+= UInt32(cnt)
+        let a = UnsafeRawPointer(counts(op.input(.fused))).assumingMemoryBound(to: Int8.self)
+        let v = counts(op.input2(.fused)), output = counts(op.output(.fused))
+        let kn = Int32(truncatingIfNeeded: n)
+        let accs = blockAccumulators(n), chunk = Int(CSD_BLOCK_OUTPUTS)
+        for h in 0..<heads {
+            let end = (h &+ 1) &* hd
+            var c0 = h &* hd
+            while c0 < end {
+                let rows = min(4, end &- c0)
+                var r = 0
+                while r < 4 {
+                    if r < rows {
+                        csd_block_put_row(scratch, Int32(truncatingIfNeeded: r), v + (c0 &+ r), Int32(truncatingIfNeeded: d), kn, 0)
+                    } else {
+                        csd_block_zero_row(scratch, Int32(truncatingIfNeeded: r), kn)
+                    }
+                    r &+= 1
+                }
+                var i0 = 0
+                while i0 < n {
+                    let m = min(chunk, n &- i0)
+                    csd_block_dot_s8(a + (h &* n &+ i0) &* n, kn, scratch, kn, Int32(truncatingIfNeeded: m), accs)
+                    var r = 0
+                    while r < rows {
+                        let c = c0 &+ r, nrn = neuron(op, c)
+                        var ii = 0
+                        while ii < m {
+                            let cnt = nrn.count(accs[ii &* 4 &+ r])
+                            output[(i0 &+ ii) &* d &+ c] = cnt
+                            s.spikes &+= UInt32(cnt)
+                            ii &+= 1
+                        }
+                        r &+= 1
+                    }
+                    i0 &+= chunk
+                }
+                c0 &+= 4
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: n &* d)

@@ -54,22 +54,6 @@ import CSDKernels
     Int32(truncatingIfNeeded: (train & ((2 << UInt32(truncatingIfNeeded: t)) &- 1)).nonzeroBitCount)
 }
 
-/// sum_i w[i] * x[i] over `count` int8 weights and uint8 counts (wrapping int32): CSDKernels picks the
-/// plain loop or, on cores with the DSP extension, its SMLAD twin.
-@inlinable func dot(_ w: UnsafePointer<Int8>, _ x: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
-    csd_dot_s8_u8(w, x, Int32(truncatingIfNeeded: count))
-}
-
-/// sum_i w[i] * x[i] over `count` int16 weights and uint8 counts (wrapping int32), as above.
-@inlinable func dot(_ w: UnsafePointer<Int16>, _ x: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
-    csd_dot_s16_u8(w, x, Int32(truncatingIfNeeded: count))
-}
-
-
-/// Stack room for one conv receptive field (Cin x 3 x 3 counts); larger fields go tap by tap.
-@usableFromInline typealias Patch = InlineArray<288, UInt8>
-@usableFromInline let patchCapacity = 288
-
 /// The input rows y0..<y1 and columns x0..<x1 of one max-pool window (pool 2: 2x2, stride 2;
 /// pool 3: 3x3, stride 2, padding 1), clipped to the image.
 @usableFromInline struct PoolWindow {

@@ -7,7 +7,7 @@ import Testing
 @Suite struct DecompositionTests {
     func context(steps: Int) -> Context {
         let dummy = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
-        return Context(data: UnsafeRawPointer(dummy), arena: dummy, pixels: UnsafePointer(dummy.assumingMemoryBound(to: UInt8.self)),
+        return Context(data: UnsafeRawPointer(dummy), arena: dummy, scratch: dummy.assumingMemoryBound(to: UInt32.self), pixels: UnsafePointer(dummy.assumingMemoryBound(to: UInt8.self)),
                        logits: dummy.assumingMemoryBound(to: Int32.self), steps: steps, levels: Int32(steps), delay: steps,
                        wideTrains: steps > 8)
     }

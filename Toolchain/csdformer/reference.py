@@ -412,6 +412,26 @@ class Image:
             return n * 4 * (self.time_steps if mode == SPIKING else 1)
         return n * (1 if mode == FUSED else (1 if self.time_steps <= 8 else 2))
 
+    def scratch_bytes(self, mode: int) -> int:
+        """FORMAT.md "Kernel scratch": fused conv/linear/attention ops need 32 bytes per group of
+        four of their K inputs plus 256 (accumulators); the arena ends with the largest need. Spiking mode needs none."""
+        if mode != FUSED:
+            return 0
+        most = 0
+        for op in self.ops:
+            if op.kind == CONV3X3:
+                k = op.in_dims[0] * 9
+            elif op.kind == LINEAR:
+                k = op.in_dims[1]
+            elif op.kind == ATTN_SCORES:
+                k = op.in_dims[1] // op.heads
+            elif op.kind == ATTN_VALUES:
+                k = op.out_dims[0]
+            else:
+                continue
+            most = max(most, (k + 3) // 4 * 32 + 256)
+        return most
+
     def _check_arena(self, mode: int) -> None:
         """Replays the plan of ``mode``: offsets aligned and inside the arena, no output overlapping
         its inputs (except a stream add), every input the live output of an earlier op."""
@@ -470,8 +490,10 @@ class Image:
             live = [bf for bf in live if not (bf[0] < off + size and off < bf[0] + bf[1])]
             live.append((off, size, kind, shape, op.index))
             end = max(end, off + size)
-        if _align16(end) != arena:
-            raise ImageError(f"arena_bytes: {mname} arena is {arena}, the plan needs {_align16(end)}")
+        need = _align16(end) + self.scratch_bytes(mode)
+        if need != arena:
+            raise ImageError(f"arena_bytes: {mname} arena is {arena}, the plan needs {need} "
+                             f"({_align16(end)} for buffers, {self.scratch_bytes(mode)} kernel scratch)")
 
 
 def _pool_hw(h: int, w: int, pool: int) -> tuple:

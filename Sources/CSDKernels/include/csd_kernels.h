@@ -1,11 +1,27 @@
 /*
- * Inner loops of the runtime that have an optimized twin: plain C everywhere,
- * and on cores with the DSP extension (Cortex-M4/M7/M33: __ARM_FEATURE_DSP) a
- * version with dual 16-bit multiply-accumulates (SMLAD) through ACLE
- * intrinsics. Both compute the same wrapping int32 sum, bit for bit; the
- * firmware tests under QEMU check the DSP twin against the NumPy reference.
+ * Inner loops of the fused runtime, in C so that cores with the DSP extension
+ * (Cortex-M4/M7/M33: __ARM_FEATURE_DSP) get dual 16-bit multiply-accumulates
+ * (SMLAD, in a few lines of Thumb-2 assembly). The dot-product kernels have a
+ * plain C twin (csd_block_dot_*_plain, compiled everywhere) and a DSP twin
+ * (csd_block_dot_*_dsp, DSP cores only); csd_block_dot_* names the one the
+ * target uses (-DCSD_PLAIN_KERNELS forces the plain one). Both compute the same
+ * wrapping int32 sums bit for bit: the Cortex-M4 firmware compares them on
+ * random blocks, and runs the DSP one against the NumPy reference.
  * Imported by the Swift runtime (module CSDKernels); static inline, so each
  * build compiles the variant its target selects.
+ *
+ * The kernels compute four dot products at once: four "rows" (tokens, conv
+ * positions, queries or value channels) against one weight row of K int8 (or
+ * int16) values. The rows are first expanded into a block in the arena's
+ * kernel scratch (docs/FORMAT.md, "Kernel scratch"): 16-bit lanes, so every
+ * value is unpacked once per block instead of once per output.
+ *
+ * Block layout (uint32 words; K rounded up to a multiple of 4, padding 0):
+ * group g of row r (values k = 4g .. 4g+3) is the two words 8g + 2r, 8g + 2r + 1.
+ *   interleaved (int8 weights):  (v[4g] | v[4g+2] << 16), (v[4g+1] | v[4g+3] << 16)
+ *   natural     (int16 weights): (v[4g] | v[4g+1] << 16), (v[4g+2] | v[4g+3] << 16)
+ * The interleaved order matches SXTB16 of four int8 weights (lanes 0 and 2,
+ * then 1 and 3); the natural one two int16 weight pairs read as they lie.
  */
 #ifndef CSD_KERNELS_H
 #define CSD_KERNELS_H
@@ -13,7 +29,6 @@
 #include <stdint.h>
 
 #if defined(__ARM_FEATURE_DSP) && !defined(CSD_PLAIN_KERNELS)
-#include <arm_acle.h>
 #define CSD_KERNELS_DSP 1
 #else
 #define CSD_KERNELS_DSP 0
@@ -21,54 +36,256 @@
 
 static inline uint32_t csd_load32(const void *p) {
     uint32_t v;
-    __builtin_memcpy(&v, p, 4);  /* one LDR: unaligned loads are allowed on these cores */
+    __builtin_memcpy(&v, p, 4); /* one LDR: unaligned loads are allowed on these cores */
     return v;
 }
 
-/* sum_i w[i] * x[i], int8 weights, uint8 counts, wrapping int32. */
-static inline int32_t csd_dot_s8_u8(const int8_t *w, const uint8_t *x, int32_t n) {
-    uint32_t acc = 0;
-    int32_t i = 0;
-#if CSD_KERNELS_DSP
-    for (; i + 4 <= n; i += 4) {
-        uint32_t wv = csd_load32(w + i), xv = csd_load32(x + i);
-        acc = (uint32_t)__smlad((int16x2_t)__sxtb16(wv), (int16x2_t)__uxtb16(xv), (int32_t)acc);
-        acc = (uint32_t)__smlad((int16x2_t)__sxtb16(__ror(wv, 8)), (int16x2_t)__uxtb16(__ror(xv, 8)), (int32_t)acc);
-    }
-#endif
-    for (; i < n; i++) acc += (uint32_t)((int32_t)w[i] * (int32_t)x[i]);
-    return (int32_t)acc;
+/* Words of a block for K values: 8 per group of 4. */
+static inline int32_t csd_block_words(int32_t k) { return ((k + 3) >> 2) * 8; }
+
+/* The halfword index of value k of row r. */
+static inline int32_t csd_block_slot(int32_t r, int32_t k, int32_t natural) {
+    int32_t lane = k & 3;
+    int32_t pos = natural ? lane : ((lane & 1) << 1) | (lane >> 1); /* interleaved: 0, 2, 1, 3 */
+    return ((k >> 2) << 4) + (r << 2) + pos;
 }
 
-/* sum_i w[i] * x[i], int16 weights (stream writers), uint8 counts, wrapping int32. */
-static inline int32_t csd_dot_s16_u8(const int16_t *w, const uint8_t *x, int32_t n) {
-    uint32_t acc = 0;
-    int32_t i = 0;
-#if CSD_KERNELS_DSP
-    for (; i + 4 <= n; i += 4) {
-        uint32_t w01 = csd_load32(w + i), w23 = csd_load32(w + i + 2), xv = csd_load32(x + i);
-        uint32_t w02 = (w01 & 0xFFFFu) | (w23 << 16), w13 = (w01 >> 16) | (w23 & 0xFFFF0000u);
-        acc = (uint32_t)__smlad((int16x2_t)w02, (int16x2_t)__uxtb16(xv), (int32_t)acc);
-        acc = (uint32_t)__smlad((int16x2_t)w13, (int16x2_t)__uxtb16(__ror(xv, 8)), (int32_t)acc);
-    }
-#endif
-    for (; i < n; i++) acc += (uint32_t)((int32_t)w[i] * (int32_t)x[i]);
-    return (int32_t)acc;
+/* Row r of the block from k uint8 values at src[0], src[stride], ... (zero padding included). */
+static inline void csd_block_put_row(uint32_t *block, int32_t r, const uint8_t *src, int32_t stride, int32_t k,
+                                     int32_t natural) {
+    uint16_t *h = (uint16_t *)block;
+    int32_t padded = (k + 3) & ~3;
+    for (int32_t i = 0; i < padded; i++) h[csd_block_slot(r, i, natural)] = i < k ? src[i * stride] : 0;
 }
 
-/* sum_i a[i] * b[i], two uint8 count vectors (attention scores), wrapping int32. */
-static inline int32_t csd_dot_u8_u8(const uint8_t *a, const uint8_t *b, int32_t n) {
-    uint32_t acc = 0;
-    int32_t i = 0;
-#if CSD_KERNELS_DSP
-    for (; i + 4 <= n; i += 4) {
-        uint32_t av = csd_load32(a + i), bv = csd_load32(b + i);
-        acc = (uint32_t)__smlad((int16x2_t)__uxtb16(av), (int16x2_t)__uxtb16(bv), (int32_t)acc);
-        acc = (uint32_t)__smlad((int16x2_t)__uxtb16(__ror(av, 8)), (int16x2_t)__uxtb16(__ror(bv, 8)), (int32_t)acc);
+/* Row r of the block set to zero (a row past the end of the data). */
+static inline void csd_block_zero_row(uint32_t *block, int32_t r, int32_t k) {
+    int32_t groups = (k + 3) >> 2;
+    for (int32_t g = 0; g < groups; g++) {
+        block[g * 8 + r * 2] = 0;
+        block[g * 8 + r * 2 + 1] = 0;
     }
+}
+
+/* Rows 0..3 from `rows` contiguous uint8 rows of k values (row r at src + r * stride);
+ * rows >= `rows` are zero. */
+static inline void csd_block_put_rows(uint32_t *block, const uint8_t *src, int32_t stride, int32_t rows, int32_t k,
+                                      int32_t natural) {
+    int32_t full = k >> 2;
+    for (int32_t r = 0; r < 4; r++) {
+        if (r >= rows) {
+            csd_block_zero_row(block, r, k);
+            continue;
+        }
+        const uint8_t *s = src + r * stride;
+        uint32_t *d = block + r * 2;
+        for (int32_t g = 0; g < full; g++, s += 4, d += 8) {
+            uint32_t v = csd_load32(s);
+            uint32_t lo = v & 0x00FF00FFu, hi = (v >> 8) & 0x00FF00FFu; /* (v0, v2), (v1, v3) */
+            if (natural) {
+                d[0] = (lo & 0xFFFFu) | (hi << 16);         /* (v0, v1) */
+                d[1] = (lo >> 16) | (hi & 0xFFFF0000u);     /* (v2, v3) */
+            } else {
+                d[0] = lo;
+                d[1] = hi;
+            }
+        }
+        if (k & 3) {
+            uint16_t *h = (uint16_t *)block;
+            for (int32_t i = full * 4; i < full * 4 + 4; i++) h[csd_block_slot(r, i, natural)] = i < k ? s[i - full * 4] : 0;
+        }
+    }
+}
+
+/* Row r from the 3x3 receptive field at (y, x) of a uint8 [cin][h][w] map, zero outside,
+ * in the weights' order [cin][3][3]: value k = (i * 3 + dy) * 3 + dx. */
+static inline void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t *in, int32_t cin, int32_t h,
+                                       int32_t w, int32_t y, int32_t x, int32_t natural) {
+    uint16_t *dst = (uint16_t *)block;
+    int32_t k = 0;
+    int32_t interior = y > 0 && y < h - 1 && x > 0 && x < w - 1;
+    const uint8_t *p = in + (y - 1) * w + (x - 1);
+    for (int32_t i = 0; i < cin; i++, p += h * w) {
+        for (int32_t dy = 0; dy < 3; dy++) {
+            int32_t yy = y + dy - 1;
+            for (int32_t dx = 0; dx < 3; dx++, k++) {
+                int32_t xx = x + dx - 1;
+                uint8_t v = interior || (yy >= 0 && yy < h && xx >= 0 && xx < w) ? p[dy * w + dx] : 0;
+                dst[csd_block_slot(r, k, natural)] = v;
+            }
+        }
+    }
+    for (; k & 3; k++) dst[csd_block_slot(r, k, natural)] = 0;
+}
+
+
+/* Outputs per csd_block_dot_* call: its accumulators (16 x 4 int32) follow the block in scratch. */
+#define CSD_BLOCK_OUTPUTS 16
+
+/* ---- plain twins: every target ---- */
+
+static inline int32_t csd_lo(uint32_t v) { return (int32_t)(int16_t)(v & 0xFFFFu); }
+static inline int32_t csd_hi(uint32_t v) { return (int32_t)(int16_t)(v >> 16); }
+/* the sum of the products of the 16-bit lanes of a and b (what SMLAD adds), wrapping */
+static inline uint32_t csd_dual(uint32_t a, uint32_t b) {
+    return (uint32_t)(csd_lo(a) * csd_lo(b)) + (uint32_t)(csd_hi(a) * csd_hi(b));
+}
+/* sign-extended bytes 0 and 2 of v as two 16-bit lanes (SXTB16) */
+static inline uint32_t csd_sxtb16(uint32_t v) {
+    return ((uint32_t)(int32_t)(int8_t)(v & 0xFFu) & 0xFFFFu) | ((uint32_t)(int32_t)(int8_t)((v >> 16) & 0xFFu) << 16);
+}
+/* one group of weight lanes (wa, wb) against the four rows of a block group x */
+static inline void csd_group_plain(uint32_t wa, uint32_t wb, const uint32_t *x, uint32_t acc[4]) {
+    for (int32_t r = 0; r < 4; r++) acc[r] += csd_dual(wa, x[2 * r]) + csd_dual(wb, x[2 * r + 1]);
+}
+
+/* The tail group of an int8 weight row: r = k & 3 (1..3) weights, zero above. */
+static inline uint32_t csd_tail_s8(const int8_t *w, int32_t r) {
+    uint32_t v = (uint8_t)w[0];
+    if (r > 1) v |= (uint32_t)(uint8_t)w[1] << 8;
+    if (r > 2) v |= (uint32_t)(uint8_t)w[2] << 16;
+    return v;
+}
+
+/* acc[4 j + r] = sum_i w[j * wstride + i] * row_r[i] for j < outputs (int8 weights, interleaved
+ * block of k values), wrapping int32. */
+static inline void csd_block_dot_s8_plain(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
+                                          int32_t outputs, int32_t *acc) {
+    for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
+        uint32_t a[4] = {0, 0, 0, 0};
+        const int8_t *p = w;
+        const uint32_t *x = block;
+        for (int32_t g = k >> 2; g > 0; g--, p += 4, x += 8) {
+            uint32_t wv = csd_load32(p);
+            csd_group_plain(csd_sxtb16(wv), csd_sxtb16(wv >> 8), x, a);
+        }
+        if (k & 3) {
+            uint32_t wv = csd_tail_s8(p, k & 3);
+            csd_group_plain(csd_sxtb16(wv), csd_sxtb16(wv >> 8), x, a);
+        }
+        for (int32_t r = 0; r < 4; r++) acc[r] = (int32_t)a[r];
+    }
+}
+
+/* The same with int16 weights and a natural block. */
+static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, const uint32_t *block, int32_t k,
+                                           int32_t outputs, int32_t *acc) {
+    for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
+        uint32_t a[4] = {0, 0, 0, 0};
+        const int16_t *p = w;
+        const uint32_t *x = block;
+        for (int32_t g = k >> 2; g > 0; g--, p += 4, x += 8) csd_group_plain(csd_load32(p), csd_load32(p + 2), x, a);
+        int32_t r = k & 3;
+        if (r) {
+            uint32_t w01 = (uint16_t)p[0] | (r > 1 ? (uint32_t)(uint16_t)p[1] << 16 : 0u);
+            uint32_t w23 = r > 2 ? (uint16_t)p[2] : 0u;
+            csd_group_plain(w01, w23, x, a);
+        }
+        for (int32_t i = 0; i < 4; i++) acc[i] = (int32_t)a[i];
+    }
+}
+
+/* ---- DSP twins (Cortex-M4/M7/M33): the group loop in Thumb-2 assembly, so that every group
+ * of 16 MACs costs exactly its loads and 8 SMLADs: int8 15 instructions, int16 13. The block's
+ * words go through r8, r9, r10, r12 (LDM needs ascending registers; r7 and r11 may be frame
+ * pointers). The tails reuse the plain code. ---- */
+#if CSD_KERNELS_DSP
+#define CSD_SMLAD4(wa, wb)                                     \
+    "ldmia %[x]!, {r8, r9, r10, r12}\n\t"                      \
+    "smlad %[a0], " wa ", r8, %[a0]\n\t"                       \
+    "smlad %[a0], " wb ", r9, %[a0]\n\t"                       \
+    "smlad %[a1], " wa ", r10, %[a1]\n\t"                      \
+    "smlad %[a1], " wb ", r12, %[a1]\n\t"                      \
+    "ldmia %[x]!, {r8, r9, r10, r12}\n\t"                      \
+    "smlad %[a2], " wa ", r8, %[a2]\n\t"                       \
+    "smlad %[a2], " wb ", r9, %[a2]\n\t"                       \
+    "smlad %[a3], " wa ", r10, %[a3]\n\t"                      \
+    "smlad %[a3], " wb ", r12, %[a3]\n\t"
+
+static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
+                                        int32_t outputs, int32_t *acc) {
+    int32_t groups = k >> 2;
+    for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const int8_t *p = w;
+        const uint32_t *x = block;
+        int32_t g = groups;
+        if (g > 0) {
+            uint32_t t0, t1;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[t1], [%[p]], #4\n\t"
+                "sxtb16 %[t0], %[t1]\n\t"
+                "sxtb16 %[t1], %[t1], ror #8\n\t"
+                CSD_SMLAD4("%[t0]", "%[t1]")
+                "subs %[g], %[g], #1\n\t"
+                "bne 1b\n\t"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p), [x] "+r"(x), [g] "+r"(g),
+                  [t0] "=&r"(t0), [t1] "=&r"(t1)
+                :
+                : "r8", "r9", "r10", "r12", "cc", "memory");
+        }
+        if (k & 3) {
+            uint32_t t[4] = {(uint32_t)a0, (uint32_t)a1, (uint32_t)a2, (uint32_t)a3};
+            uint32_t wv = csd_tail_s8(p, k & 3);
+            csd_group_plain(csd_sxtb16(wv), csd_sxtb16(wv >> 8), x, t);
+            a0 = (int32_t)t[0]; a1 = (int32_t)t[1]; a2 = (int32_t)t[2]; a3 = (int32_t)t[3];
+        }
+        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+    }
+}
+
+static inline void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, const uint32_t *block, int32_t k,
+                                         int32_t outputs, int32_t *acc) {
+    int32_t groups = k >> 2;
+    for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const int16_t *p = w;
+        const uint32_t *x = block;
+        int32_t g = groups;
+        if (g > 0) {
+            uint32_t t0, t1;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldrd %[t0], %[t1], [%[p]], #8\n\t"
+                CSD_SMLAD4("%[t0]", "%[t1]")
+                "subs %[g], %[g], #1\n\t"
+                "bne 1b\n\t"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p), [x] "+r"(x), [g] "+r"(g),
+                  [t0] "=&r"(t0), [t1] "=&r"(t1)
+                :
+                : "r8", "r9", "r10", "r12", "cc", "memory");
+        }
+        int32_t r = k & 3;
+        if (r) {
+            uint32_t t[4] = {(uint32_t)a0, (uint32_t)a1, (uint32_t)a2, (uint32_t)a3};
+            uint32_t w01 = (uint16_t)p[0] | (r > 1 ? (uint32_t)(uint16_t)p[1] << 16 : 0u);
+            uint32_t w23 = r > 2 ? (uint16_t)p[2] : 0u;
+            csd_group_plain(w01, w23, x, t);
+            a0 = (int32_t)t[0]; a1 = (int32_t)t[1]; a2 = (int32_t)t[2]; a3 = (int32_t)t[3];
+        }
+        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+    }
+}
 #endif
-    for (; i < n; i++) acc += (uint32_t)a[i] * (uint32_t)b[i];
-    return (int32_t)acc;
+
+/* The twin this target uses. */
+static inline void csd_block_dot_s8(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k, int32_t outputs,
+                                    int32_t *acc) {
+#if CSD_KERNELS_DSP
+    csd_block_dot_s8_dsp(w, wstride, block, k, outputs, acc);
+#else
+    csd_block_dot_s8_plain(w, wstride, block, k, outputs, acc);
+#endif
+}
+
+static inline void csd_block_dot_s16(const int16_t *w, int32_t wstride, const uint32_t *block, int32_t k,
+                                     int32_t outputs, int32_t *acc) {
+#if CSD_KERNELS_DSP
+    csd_block_dot_s16_dsp(w, wstride, block, k, outputs, acc);
+#else
+    csd_block_dot_s16_plain(w, wstride, block, k, outputs, acc);
+#endif
 }
 
 #endif
