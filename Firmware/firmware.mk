@@ -32,9 +32,9 @@ FW_PLUGIN := $(FW_OUT)/plugin/counter.so
 FW_RUN := $(FW_PYTHON) $(FW_DIR)/common/run.py
 
 FW_CFLAGS := -std=c99 -Os -g -ffreestanding -fno-builtin -fno-strict-aliasing -ffunction-sections -fdata-sections \
-  -Wall -Wextra -Werror -IInclude -I$(FW_DIR)/common -I$(BUILD)/model -I$(FW_GOLDEN)
-FW_HEADERS := Include/csd.h $(FW_DIR)/common/board.h $(FW_DIR)/common/fmt.h $(FW_MODEL_H) $(FW_GOLDEN)/golden.h
-FW_COMMON := $(FW_DIR)/common/main.c $(FW_DIR)/common/fmt.c $(FW_DIR)/common/libc.c $(FW_MODEL_C)
+  -Wall -Wextra -Werror -IInclude -ISources/CSDKernels/include -I$(FW_DIR)/common -I$(BUILD)/model -I$(FW_GOLDEN)
+FW_HEADERS := Include/csd.h Sources/CSDKernels/include/csd_kernels.h $(FW_DIR)/common/kernel_check.h $(FW_DIR)/common/board.h $(FW_DIR)/common/fmt.h $(FW_MODEL_H) $(FW_GOLDEN)/golden.h
+FW_COMMON := $(FW_DIR)/common/main.c $(FW_DIR)/common/kernel_check.c $(FW_DIR)/common/fmt.c $(FW_DIR)/common/libc.c $(FW_MODEL_C)
 FW_HEAP_RE := ^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|swift_allocObject|swift_slowAlloc)$$
 
 # ---- per target: compiler, flags, runtime library, board sources, tools ----

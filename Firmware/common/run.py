@@ -243,6 +243,13 @@ def cmd_run(args) -> int:
         exact_f, exact_s = int(fused["bit_exact"]), int(spiking["bit_exact"])
         if exact_f != n or exact_s != n:
             errors.append(f"logits differ from golden: fused {exact_f}/{n}, spiking {exact_s}/{n} images bit-exact")
+        kernels = results.get("kernels")
+        if kernels is None:
+            errors.append("the firmware printed no 'result: kernels' line")
+        elif kernels.get("mismatches") != "0":
+            errors.append(f"the DSP kernels disagree with their plain twins in {kernels.get('mismatches')} cases")
+        else:
+            summary["kernel_twin_cases"] = int(kernels["cases"])
         if fused.get("stats_run_exact") != "1" or spiking.get("stats_run_exact") != "1":
             errors.append("the statistics run of image 0 gave logits that differ from golden")
     if complete and not errors:

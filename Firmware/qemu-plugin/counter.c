@@ -2,7 +2,7 @@
  * QEMU TCG plugin (API v1, QEMU 7.2): counts executed guest instructions and
  * reports the count between two marker addresses, once per begin/end pair.
  *
- *   qemu-system-arm ... -plugin counter.so,begin=0xADDR,end=0xADDR[,mark=0xADDR][,out=FILE][,exact=on]
+ *   qemu-system-arm ... -plugin counter.so,begin=0xADDR,end=0xADDR[,mark=0xADDR][,out=FILE][,hot=FILE][,exact=on]
  *
  * begin / end: entry addresses of the firmware's csd_bench_begin and
  *   csd_bench_end (for Thumb, the symbol value without bit 0; the plugin
@@ -16,6 +16,10 @@
  *   reports the instructions since the previous mark (per-layer counts).
  * out: write the report to FILE (default: qemu_plugin_outs, which QEMU only
  *   prints with -d plugin, to stderr or the -D log file).
+ * hot=FILE: also write, at exit, every translation block's address, size and
+ *   execution count ("vaddr insns executions" per line; a block translated twice
+ *   appears twice): a profile for finding hot loops. hotpairs=A-B limits it to
+ *   the begin/end pairs A..B (default: the whole run; slower, a callback per block).
  * exact=on: count with an inline add on every instruction instead of one per
  *   translation block (slower; a self-check, the counts must be identical).
  *
@@ -47,9 +51,24 @@ static uint64_t marks, last_mark;
 static int exact;
 static FILE *out;
 
+/* hot-block profile (hot=FILE) */
+typedef struct hot_block {
+    uint64_t vaddr, insns, executions;
+    struct hot_block *next;
+} hot_block_t;
+static hot_block_t *hot_blocks;
+static const char *hot_path;
+static uint64_t hot_first = 0, hot_last = UINT64_MAX;
+static int hot_limited;
+
 static uint64_t open_begin;     /* snapshot at the last begin */
 static int begin_open;
 static uint64_t pairs, unmatched;
+
+static void on_hot_block(unsigned int vcpu_index, void *userdata) {
+    (void)vcpu_index;
+    if (begin_open && pairs >= hot_first && pairs <= hot_last) ((hot_block_t *)userdata)->executions++;
+}
 
 static void emit(const char *line) {
     if (out) {
@@ -99,6 +118,19 @@ static void on_marker(unsigned int vcpu_index, void *userdata) {
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
+    if (hot_path && n > 0) {
+        hot_block_t *b = calloc(1, sizeof *b);
+        if (b) {
+            b->vaddr = qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, 0));
+            b->insns = n;
+            b->next = hot_blocks;
+            hot_blocks = b;
+            if (hot_limited)
+                qemu_plugin_register_vcpu_tb_exec_cb(tb, on_hot_block, QEMU_PLUGIN_CB_NO_REGS, b);
+            else
+                qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &b->executions, 1);
+        }
+    }
     if (!exact) qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &insns, n);
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -125,6 +157,13 @@ static void on_qemu_exit(qemu_plugin_id_t id, void *userdata) {
     snprintf(line, sizeof line, "counter: total_insns=%llu pairs=%llu unmatched=%llu\n", (unsigned long long)insns,
              (unsigned long long)pairs, (unsigned long long)(unmatched + (begin_open ? 1u : 0u)));
     emit(line);
+    if (hot_path) {
+        FILE *f = fopen(hot_path, "w");
+        for (hot_block_t *b = hot_blocks; f && b; b = b->next)
+            fprintf(f, "%#llx %llu %llu\n", (unsigned long long)b->vaddr, (unsigned long long)b->insns,
+                    (unsigned long long)b->executions);
+        if (f) fclose(f);
+    }
     if (out) fclose(out);
     out = NULL;
 }
@@ -148,6 +187,14 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             if (parse_addr(a + 4, &end_addr)) goto bad;
         } else if (strncmp(a, "mark=", 5) == 0) {
             if (parse_addr(a + 5, &mark_addr)) goto bad;
+        } else if (strncmp(a, "hot=", 4) == 0) {
+            hot_path = a + 4;
+        } else if (strncmp(a, "hotpairs=", 9) == 0) {
+            unsigned long long x, y;
+            if (sscanf(a + 9, "%llu-%llu", &x, &y) != 2 || x > y) goto bad;
+            hot_first = x;
+            hot_last = y;
+            hot_limited = 1;
         } else if (strncmp(a, "out=", 4) == 0) {
             out_path = a + 4;
         } else if (strcmp(a, "exact=on") == 0 || strcmp(a, "exact=true") == 0) {
@@ -156,7 +203,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             exact = 0;
         } else {
         bad:
-            fprintf(stderr, "counter plugin: bad argument '%s' (begin=ADDR,end=ADDR[,mark=ADDR][,out=FILE][,exact=on])\n", a);
+            fprintf(stderr, "counter plugin: bad argument '%s' (begin=ADDR,end=ADDR[,mark=ADDR][,out=FILE][,hot=FILE[,hotpairs=A-B]][,exact=on])\n", a);
             return -1;
         }
     }

@@ -29,7 +29,7 @@ extension Context {
     /// Every output channel j of a conv/linear against the block in scratch (rows 0 ..< rows, K inputs),
     /// CSD_BLOCK_OUTPUTS channels per kernel call; then the sink of each (channel, row): a neuron count at
     /// neuron.base + j * neuron.channel + r * neuron.row, or the stream (set or add) likewise at `stream`.
-    @inlinable func blockOutputs(_ op: OpRecord, _ weights: Weights, k: Int, outputs: Int, rows: Int,
+    @inline(never) @usableFromInline func blockOutputs(_ op: OpRecord, _ weights: Weights, k: Int, outputs: Int, rows: Int,
                                  neuron nIdx: (base: Int, channel: Int, row: Int),
                                  stream sIdx: (base: Int, channel: Int, row: Int), _ s: inout OpStats) {
         let accs = blockAccumulators(k)
@@ -46,12 +46,12 @@ extension Context {
                 csd_block_dot_s8(weights.base.assumingMemoryBound(to: Int8.self) + j0 &* k, kk, scratch, kk,
                                  Int32(truncatingIfNeeded: m), accs)
             }
-            var jj = 0
-            while jj < m {
-                let j = j0 &+ jj, acc = accs + jj &* 4
-                if toStream {
-                    let x = stream(op.output(.fused)), biases = int32s(op.biases)
-                    let tokenBias = op.has(OpFlag.tokenBias), set = op.has(OpFlag.streamSet)
+            if toStream {
+                let x = stream(op.output(.fused)), biases = int32s(op.biases)
+                let tokenBias = op.has(OpFlag.tokenBias), set = op.has(OpFlag.streamSet)
+                var jj = 0
+                while jj < m {
+                    let j = j0 &+ jj, acc = accs + jj &* 4
                     var r = 0
                     while r < rows {
                         let at = sIdx.base &+ j &* sIdx.channel &+ r &* sIdx.row
@@ -59,7 +59,12 @@ extension Context {
                         x[at] = set ? v : x[at] &+ v
                         r &+= 1
                     }
-                } else {
+                    jj &+= 1
+                }
+            } else {
+                var jj = 0
+                while jj < m {
+                    let j = j0 &+ jj, acc = accs + jj &* 4
                     let nrn = neuron(op, j), out = counts(op.output(.fused)) + (nIdx.base &+ j &* nIdx.channel)
                     var r = 0
                     while r < rows {
@@ -68,8 +73,8 @@ extension Context {
                         s.spikes &+= UInt32(c)
                         r &+= 1
                     }
+                    jj &+= 1
                 }
-                jj &+= 1
             }
             j0 &+= chunk
         }
@@ -128,19 +133,37 @@ extension Context {
     @inlinable mutating func maxPoolFused(_ op: OpRecord, _ s: inout OpStats) {
         let c = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, oh = op.outDims.d1, ow = op.outDims.d2
         let input = counts(op.input(.fused)), output = counts(op.output(.fused))
-        for ch in 0..<c {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    let win = PoolWindow(op, oy: oy, ox: ox, h: h, w: w)
-                    var m: UInt8 = 0
-                    for y in win.y0..<win.y1 {
-                        for x in win.x0..<win.x1 { m = max(m, input[(ch &* h &+ y) &* w &+ x]) }
+        var spikes: UInt32 = 0
+        if op.pool == 2 {  // every window is the full 2x2 at (2 oy, 2 ox)
+            var o = output
+            for ch in 0..<c {
+                for oy in 0..<oh {
+                    var p = input + ((ch &* h &+ oy &* 2) &* w)
+                    for _ in 0..<ow {
+                        let m = max(max(p[0], p[1]), max(p[w], p[w &+ 1]))
+                        o.pointee = m
+                        spikes &+= UInt32(m)
+                        o += 1
+                        p += 2
                     }
-                    output[(ch &* oh &+ oy) &* ow &+ ox] = m
-                    s.spikes &+= UInt32(m)
+                }
+            }
+        } else {
+            for ch in 0..<c {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let win = PoolWindow(op, oy: oy, ox: ox, h: h, w: w)
+                        var m: UInt8 = 0
+                        for y in win.y0..<win.y1 {
+                            for x in win.x0..<win.x1 { m = max(m, input[(ch &* h &+ y) &* w &+ x]) }
+                        }
+                        output[(ch &* oh &+ oy) &* ow &+ ox] = m
+                        spikes &+= UInt32(m)
+                    }
                 }
             }
         }
+        s.spikes = spikes
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 

@@ -19,10 +19,12 @@ import CSDKernels
 
     /// Fused: clip(floor((acc << k + beta + v0) / theta), 0, L).
     @inlinable func count(_ acc: Int32) -> UInt8 {
-        let a = (acc &<< shift) &+ bias &+ initialMembrane
-        if a < threshold { return 0 }  // a < theta: floor(a / theta) <= 0
-        let q = a / threshold           // a >= theta >= 1: truncation is floor
-        return UInt8(truncatingIfNeeded: q >= levels ? levels : q)
+        Neuron.count((acc &<< shift) &+ bias &+ initialMembrane, threshold: threshold, levels: levels)
+    }
+
+    /// clip(floor(a / theta), 0, L) for theta >= 1 (validated): `csd_count` (C, one unchecked SDIV).
+    @inlinable static func count(_ a: Int32, threshold: Int32, levels: Int32) -> UInt8 {
+        csd_count(a, threshold, levels)
     }
 }
 

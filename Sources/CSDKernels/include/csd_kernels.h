@@ -40,6 +40,14 @@ static inline uint32_t csd_load32(const void *p) {
     return v;
 }
 
+/* clip(floor(a / theta), 0, levels) for theta >= 1 (the runtime only sees validated thresholds).
+ * Truncating division equals floor wherever the clip keeps the quotient (a >= 0), and no quotient
+ * overflows for theta >= 1; C's division has no trap path (Swift's checks zero and overflow). */
+static inline uint8_t csd_count(int32_t a, int32_t theta, int32_t levels) {
+    int32_t q = a / theta;
+    return (uint8_t)(q < 0 ? 0 : (q > levels ? levels : q));
+}
+
 /* Words of a block for K values: 8 per group of 4. */
 static inline int32_t csd_block_words(int32_t k) { return ((k + 3) >> 2) * 8; }
 
@@ -188,7 +196,8 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
 /* ---- DSP twins (Cortex-M4/M7/M33): the group loop in Thumb-2 assembly, so that every group
  * of 16 MACs costs exactly its loads and 8 SMLADs: int8 15 instructions, int16 13. The block's
  * words go through r8, r9, r10, r12 (LDM needs ascending registers; r7 and r11 may be frame
- * pointers). The tails reuse the plain code. ---- */
+ * pointers). A K that is not a multiple of 4 ends with one more group of the last weights,
+ * zero-padded. ---- */
 #if CSD_KERNELS_DSP
 #define CSD_SMLAD4(wa, wb)                                     \
     "ldmia %[x]!, {r8, r9, r10, r12}\n\t"                      \
@@ -202,16 +211,23 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
     "smlad %[a3], " wa ", r10, %[a3]\n\t"                      \
     "smlad %[a3], " wb ", r12, %[a3]\n\t"
 
+#define CSD_ASM_OUT                                                                                    \
+    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p), [x] "+r"(x), [g] "+r"(g), \
+        [t0] "=&r"(t0), [t1] "=&r"(t1)
+/* the tail group: t0 / t1 carry the weights in */
+#define CSD_ASM_TAIL_OUT \
+    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [t0] "+r"(t0), [t1] "+r"(t1)
+#define CSD_ASM_CLOBBER "r8", "r9", "r10", "r12", "cc", "memory"
+
 static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
                                         int32_t outputs, int32_t *acc) {
-    int32_t groups = k >> 2;
+    int32_t tail = k & 3;
     for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, g = k >> 2;
         const int8_t *p = w;
         const uint32_t *x = block;
-        int32_t g = groups;
+        uint32_t t0, t1;
         if (g > 0) {
-            uint32_t t0, t1;
             __asm__ volatile(
                 "1:\n\t"
                 "ldr %[t1], [%[p]], #4\n\t"
@@ -220,16 +236,16 @@ static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const 
                 CSD_SMLAD4("%[t0]", "%[t1]")
                 "subs %[g], %[g], #1\n\t"
                 "bne 1b\n\t"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p), [x] "+r"(x), [g] "+r"(g),
-                  [t0] "=&r"(t0), [t1] "=&r"(t1)
-                :
-                : "r8", "r9", "r10", "r12", "cc", "memory");
+                : CSD_ASM_OUT : : CSD_ASM_CLOBBER);
         }
-        if (k & 3) {
-            uint32_t t[4] = {(uint32_t)a0, (uint32_t)a1, (uint32_t)a2, (uint32_t)a3};
-            uint32_t wv = csd_tail_s8(p, k & 3);
-            csd_group_plain(csd_sxtb16(wv), csd_sxtb16(wv >> 8), x, t);
-            a0 = (int32_t)t[0]; a1 = (int32_t)t[1]; a2 = (int32_t)t[2]; a3 = (int32_t)t[3];
+        if (tail) { /* the last 1..3 weights, zero-padded, as one more group */
+            t0 = 0;
+            t1 = csd_tail_s8(p, tail);
+            __asm__ volatile(
+                "sxtb16 %[t0], %[t1]\n\t"
+                "sxtb16 %[t1], %[t1], ror #8\n\t"
+                CSD_SMLAD4("%[t0]", "%[t1]")
+                : CSD_ASM_TAIL_OUT : : CSD_ASM_CLOBBER);
         }
         acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
     }
@@ -237,32 +253,35 @@ static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const 
 
 static inline void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, const uint32_t *block, int32_t k,
                                          int32_t outputs, int32_t *acc) {
-    int32_t groups = k >> 2;
+    int32_t tail = k & 3;
+    int32_t aligned = (((uint32_t)(uintptr_t)w | ((uint32_t)wstride << 1)) & 3u) == 0; /* every row 4-aligned */
     for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, g = k >> 2;
         const int16_t *p = w;
         const uint32_t *x = block;
-        int32_t g = groups;
-        if (g > 0) {
-            uint32_t t0, t1;
+        uint32_t t0, t1;
+        if (g > 0 && aligned) {
             __asm__ volatile(
                 "1:\n\t"
                 "ldrd %[t0], %[t1], [%[p]], #8\n\t"
                 CSD_SMLAD4("%[t0]", "%[t1]")
                 "subs %[g], %[g], #1\n\t"
                 "bne 1b\n\t"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p), [x] "+r"(x), [g] "+r"(g),
-                  [t0] "=&r"(t0), [t1] "=&r"(t1)
-                :
-                : "r8", "r9", "r10", "r12", "cc", "memory");
+                : CSD_ASM_OUT : : CSD_ASM_CLOBBER);
+        } else if (g > 0) { /* LDRD faults on an address that is not a multiple of 4; LDR does not */
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[t0], [%[p]], #4\n\t"
+                "ldr %[t1], [%[p]], #4\n\t"
+                CSD_SMLAD4("%[t0]", "%[t1]")
+                "subs %[g], %[g], #1\n\t"
+                "bne 1b\n\t"
+                : CSD_ASM_OUT : : CSD_ASM_CLOBBER);
         }
-        int32_t r = k & 3;
-        if (r) {
-            uint32_t t[4] = {(uint32_t)a0, (uint32_t)a1, (uint32_t)a2, (uint32_t)a3};
-            uint32_t w01 = (uint16_t)p[0] | (r > 1 ? (uint32_t)(uint16_t)p[1] << 16 : 0u);
-            uint32_t w23 = r > 2 ? (uint16_t)p[2] : 0u;
-            csd_group_plain(w01, w23, x, t);
-            a0 = (int32_t)t[0]; a1 = (int32_t)t[1]; a2 = (int32_t)t[2]; a3 = (int32_t)t[3];
+        if (tail) { /* the last 1..3 weights, zero-padded, as one more group */
+            t0 = (uint16_t)p[0] | (tail > 1 ? (uint32_t)(uint16_t)p[1] << 16 : 0u);
+            t1 = tail > 2 ? (uint16_t)p[2] : 0u;
+            __asm__ volatile(CSD_SMLAD4("%[t0]", "%[t1]") : CSD_ASM_TAIL_OUT : : CSD_ASM_CLOBBER);
         }
         acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
     }

@@ -1,0 +1,75 @@
+/*
+ * The optimized kernels against their plain twins (Sources/CSDKernels): on a
+ * core with the DSP extension, csd_block_dot_s8_dsp / _s16_dsp (SMLAD in
+ * Thumb-2 assembly) and the plain C loops must give the same accumulators bit
+ * for bit. Random blocks (uint8 rows, as pixels or counts) and weights (full
+ * int8 / int16 range), every K from 1 to 40 and the reference model's 64, 128,
+ * 144 and 288, 1 to 16 outputs, weight rows strided or contiguous.
+ * Prints "result: kernels cases=N mismatches=M dsp=0|1".
+ */
+#include <stdint.h>
+
+#include "board.h"
+#include "csd_kernels.h"
+#include "fmt.h"
+#include "kernel_check.h"
+
+#define MAX_K 288
+#define MAX_OUT 16
+#define MAX_STRIDE (MAX_K + 3)
+
+static uint32_t rng = 0x2545F491u;
+static uint32_t next(void) { /* xorshift32 */
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static uint8_t rows[4 * MAX_K];
+static uint32_t block[((MAX_K + 3) / 4) * 8];
+static int8_t w8[MAX_OUT * MAX_STRIDE];
+static int16_t w16[MAX_OUT * MAX_STRIDE];
+static int32_t acc_a[4 * MAX_OUT], acc_b[4 * MAX_OUT];
+
+static uint32_t compare(uint32_t n) {
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < n; i++) bad += acc_a[i] != acc_b[i];
+    return bad != 0;
+}
+
+uint32_t kernel_check(void) {
+    uint32_t cases = 0, mismatches = 0;
+#if CSD_KERNELS_DSP
+    static const int32_t big[4] = {64, 128, 144, 288};
+    for (int32_t t = 0; t < 44; t++) {
+        int32_t k = t < 40 ? t + 1 : big[t - 40];
+        for (int32_t rep = 0; rep < 3; rep++) {
+            int32_t outputs = 1 + (int32_t)(next() % MAX_OUT);
+            int32_t stride = k + (rep == 2 ? (int32_t)(next() % 4) : 0);
+            int32_t nrows = 1 + (int32_t)(next() % 4);
+            for (int32_t i = 0; i < 4 * k; i++) rows[i] = (uint8_t)next();
+            for (int32_t i = 0; i < outputs * stride; i++) {
+                uint32_t r = next();
+                w8[i] = (int8_t)r;
+                w16[i] = (int16_t)(r >> 8);
+            }
+            csd_block_put_rows(block, rows, k, nrows, k, 0);
+            csd_block_dot_s8_dsp(w8, stride, block, k, outputs, acc_a);
+            csd_block_dot_s8_plain(w8, stride, block, k, outputs, acc_b);
+            mismatches += compare(4u * (uint32_t)outputs);
+            csd_block_put_rows(block, rows, k, nrows, k, 1);
+            csd_block_dot_s16_dsp(w16, stride, block, k, outputs, acc_a);
+            csd_block_dot_s16_plain(w16, stride, block, k, outputs, acc_b);
+            mismatches += compare(4u * (uint32_t)outputs);
+            cases += 2;
+        }
+    }
+#endif
+    put_str("result: kernels");
+    put_kv("cases", cases);
+    put_kv("mismatches", mismatches);
+    put_kv("dsp", CSD_KERNELS_DSP);
+    put_nl();
+    return mismatches;
+}
