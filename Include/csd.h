@@ -16,9 +16,10 @@
  *   csd_session_set_stats / csd_session_set_observer  per-op statistics, profiling
  *
  * Stack: the runtime recurses nowhere; on the stack it keeps a neuron's
- * currents (16 int32) and one conv receptive field (up to 288 bytes). Measured high-water mark of the whole
+ * currents (16 int32) and a few words per kernel (the kernels' larger scratch
+ * is the arena's tail, docs/FORMAT.md). Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
- * 1,504 bytes on Cortex-M4, 1,416 on RV32, 1,644 on Cortex-M0+ code; reserve
+ * 1,436 bytes on Cortex-M4, 1,380 on RV32, 1,620 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below (docs/BENCHMARKS.md).
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.
