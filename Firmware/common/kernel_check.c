@@ -5,6 +5,8 @@
  * for bit. Random blocks (uint8 rows, as pixels or counts) and weights (full
  * int8 / int16 range), every K from 1 to 40 and the reference model's 64, 128,
  * 144 and 288, 1 to 16 outputs, weight rows strided or contiguous.
+ * Both sinks are compared: the raw accumulators (a stream set with zero bias)
+ * and neuron counts (random thresholds and biases, shifts 0..3).
  * Prints "result: kernels cases=N mismatches=M dsp=0|1".
  */
 #include <stdint.h>
@@ -31,12 +33,26 @@ static uint8_t rows[4 * MAX_K];
 static uint32_t block[((MAX_K + 3) / 4) * 8];
 static int8_t w8[MAX_OUT * MAX_STRIDE];
 static int16_t w16[MAX_OUT * MAX_STRIDE];
-static int32_t acc_a[4 * MAX_OUT], acc_b[4 * MAX_OUT];
+static int32_t acc_a[4 * MAX_OUT], acc_b[4 * MAX_OUT], zero[4 * MAX_OUT], theta[MAX_OUT], bias[MAX_OUT];
+static uint8_t cnt_a[4 * MAX_OUT], cnt_b[4 * MAX_OUT];
 
-static uint32_t compare(uint32_t n) {
-    uint32_t bad = 0;
-    for (uint32_t i = 0; i < n; i++) bad += acc_a[i] != acc_b[i];
-    return bad != 0;
+/* raw accumulators of output j, row r at acc[4 j + r] */
+static csd_sink_t acc_sink(int32_t *acc, int32_t rows) {
+    csd_sink_t s = {0, acc, 0, zero, 0, 0, 4, 1, 0, 0, rows, 1, 0};
+    return s;
+}
+
+/* neuron counts of output j, row r at cnt[4 j + r] */
+static csd_sink_t neuron_sink(uint8_t *cnt, int32_t rows, int32_t shift) {
+    csd_sink_t s = {cnt, 0, theta, bias, 1, 0, 4, 1, shift, 7, rows, 0, 0};
+    return s;
+}
+
+static uint32_t differ(const void *a, const void *b, uint32_t bytes) {
+    const uint8_t *x = a, *y = b;
+    for (uint32_t i = 0; i < bytes; i++)
+        if (x[i] != y[i]) return 1;
+    return 0;
 }
 #endif
 
@@ -56,15 +72,31 @@ uint32_t kernel_check(void) {
                 w8[i] = (int8_t)r;
                 w16[i] = (int16_t)(r >> 8);
             }
-            csd_block_put_rows(block, rows, k, nrows, k, 0);
-            csd_block_dot_s8_dsp(w8, stride, block, k, outputs, acc_a);
-            csd_block_dot_s8_plain(w8, stride, block, k, outputs, acc_b);
-            mismatches += compare(4u * (uint32_t)outputs);
-            csd_block_put_rows(block, rows, k, nrows, k, 1);
-            csd_block_dot_s16_dsp(w16, stride, block, k, outputs, acc_a);
-            csd_block_dot_s16_plain(w16, stride, block, k, outputs, acc_b);
-            mismatches += compare(4u * (uint32_t)outputs);
-            cases += 2;
+            for (int32_t j = 0; j < outputs; j++) {
+                theta[j] = 1 + (int32_t)(next() % 20000u);
+                bias[j] = (int32_t)(next() % 40001u) - 20000;
+            }
+            int32_t shift = (int32_t)(next() % 4u);
+            uint32_t n = 4u * (uint32_t)outputs;
+            for (int32_t natural = 0; natural < 2; natural++) {
+                csd_sink_t sa = acc_sink(acc_a, nrows), sb = acc_sink(acc_b, nrows);
+                csd_sink_t na = neuron_sink(cnt_a, nrows, shift), nb = neuron_sink(cnt_b, nrows, shift);
+                for (uint32_t i = 0; i < n; i++) acc_a[i] = acc_b[i] = cnt_a[i] = cnt_b[i] = 0;
+                csd_block_put_rows(block, rows, k, nrows, k, natural);
+                if (natural) {
+                    csd_block_dot_s16_dsp(w16, stride, block, k, outputs, &sa);
+                    csd_block_dot_s16_plain(w16, stride, block, k, outputs, &sb);
+                    csd_block_dot_s16_dsp(w16, stride, block, k, outputs, &na);
+                    csd_block_dot_s16_plain(w16, stride, block, k, outputs, &nb);
+                } else {
+                    csd_block_dot_s8_dsp(w8, stride, block, k, outputs, &sa);
+                    csd_block_dot_s8_plain(w8, stride, block, k, outputs, &sb);
+                    csd_block_dot_s8_dsp(w8, stride, block, k, outputs, &na);
+                    csd_block_dot_s8_plain(w8, stride, block, k, outputs, &nb);
+                }
+                mismatches += differ(acc_a, acc_b, n * 4u) | differ(cnt_a, cnt_b, n) | (na.spikes != nb.spikes);
+                cases += 1;
+            }
         }
     }
 #endif

@@ -164,8 +164,7 @@ extension OpRecord {
 extension OpRecord {
     /// Bytes of kernel scratch this op needs in `mode` (docs/FORMAT.md, "Kernel scratch"): the fused
     /// conv, linear and attention kernels expand four rows of their K inputs into 16-bit lanes,
-    /// 32 bytes per group of four inputs, followed by 16 x 4 int32 accumulators (256 bytes).
-    /// Other ops and the spiking kernels need none. Call on a validated op.
+    /// 32 bytes per group of four inputs. Other ops and the spiking kernels need none. Call on a validated op.
     @inlinable public func scratchBytes(_ mode: ExecutionMode) -> Int {
         guard mode == .fused else { return 0 }
         let k: Int
@@ -176,6 +175,6 @@ extension OpRecord {
         case .attentionValues?: k = outDims.d0
         default: return 0
         }
-        return ((k &+ 3) >> 2) &* 32 &+ 256
+        return ((k &+ 3) >> 2) &* 32
     }
 }

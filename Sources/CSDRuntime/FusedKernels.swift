@@ -21,63 +21,37 @@ extension Context {
         }
     }
 
-    /// The accumulators of a `csd_block_dot_*` call: after the block of K inputs in scratch.
-    @inlinable func blockAccumulators(_ k: Int) -> UnsafeMutablePointer<Int32> {
-        UnsafeMutableRawPointer(scratch + Int(csd_block_words(Int32(truncatingIfNeeded: k)))).assumingMemoryBound(to: Int32.self)
-    }
-
     /// Every output channel j of a conv/linear against the block in scratch (rows 0 ..< rows, K inputs),
-    /// CSD_BLOCK_OUTPUTS channels per kernel call; then the sink of each (channel, row): a neuron count at
-    /// neuron.base + j * neuron.channel + r * neuron.row, or the stream (set or add) likewise at `stream`.
+    /// one kernel call; the kernel sinks each (channel, row) with the accumulator still in registers:
+    /// a neuron count at neuron.base + j * neuron.channel + r * neuron.row, or the stream (set or add)
+    /// likewise at `stream` (see `csd_sink_t`).
     @inline(never) @usableFromInline func blockOutputs(_ op: OpRecord, _ weights: Weights, k: Int, outputs: Int, rows: Int,
-                                 neuron nIdx: (base: Int, channel: Int, row: Int),
-                                 stream sIdx: (base: Int, channel: Int, row: Int), _ s: inout OpStats) {
-        let accs = blockAccumulators(k)
-        let kk = Int32(truncatingIfNeeded: k)
-        let chunk = Int(CSD_BLOCK_OUTPUTS)
-        let toStream = op.writesStream
-        var j0 = 0
-        while j0 < outputs {
-            let m = min(chunk, outputs &- j0)
-            if weights.wide {
-                csd_block_dot_s16(weights.base.assumingMemoryBound(to: Int16.self) + j0 &* k, kk, scratch, kk,
-                                  Int32(truncatingIfNeeded: m), accs)
-            } else {
-                csd_block_dot_s8(weights.base.assumingMemoryBound(to: Int8.self) + j0 &* k, kk, scratch, kk,
-                                 Int32(truncatingIfNeeded: m), accs)
-            }
-            if toStream {
-                let x = stream(op.output(.fused)), biases = int32s(op.biases)
-                let tokenBias = op.has(OpFlag.tokenBias), set = op.has(OpFlag.streamSet)
-                var jj = 0
-                while jj < m {
-                    let j = j0 &+ jj, acc = accs + jj &* 4
-                    var r = 0
-                    while r < rows {
-                        let at = sIdx.base &+ j &* sIdx.channel &+ r &* sIdx.row
-                        let v = acc[r] &+ (tokenBias ? biases[at] : biases[j])
-                        x[at] = set ? v : x[at] &+ v
-                        r &+= 1
-                    }
-                    jj &+= 1
-                }
-            } else {
-                var jj = 0
-                while jj < m {
-                    let j = j0 &+ jj, acc = accs + jj &* 4
-                    let nrn = neuron(op, j), out = counts(op.output(.fused)) + (nIdx.base &+ j &* nIdx.channel)
-                    var r = 0
-                    while r < rows {
-                        let c = nrn.count(acc[r])
-                        out[r &* nIdx.row] = c
-                        s.spikes &+= UInt32(c)
-                        r &+= 1
-                    }
-                    jj &+= 1
-                }
-            }
-            j0 &+= chunk
+                                                       neuron nIdx: (base: Int, channel: Int, row: Int),
+                                                       stream sIdx: (base: Int, channel: Int, row: Int), _ s: inout OpStats) {
+        let biases = int32s(op.biases)
+        var sink: csd_sink_t
+        if op.writesStream {
+            let tokenBias = op.has(OpFlag.tokenBias)
+            sink = csd_sink_t(out: nil, stream: stream(op.output(.fused)) + sIdx.base, theta: nil,
+                              bias: tokenBias ? biases + sIdx.base : biases,
+                              pstep: Int32(truncatingIfNeeded: tokenBias ? sIdx.channel : 1),
+                              prstep: Int32(truncatingIfNeeded: tokenBias ? sIdx.row : 0),
+                              cstep: Int32(truncatingIfNeeded: sIdx.channel), rstep: Int32(truncatingIfNeeded: sIdx.row),
+                              shift: 0, levels: 0, rows: Int32(truncatingIfNeeded: rows),
+                              set: op.has(OpFlag.streamSet) ? 1 : 0, spikes: 0)
+        } else {
+            sink = csd_sink_t(out: counts(op.output(.fused)) + nIdx.base, stream: nil, theta: int32s(op.thresholds),
+                              bias: biases, pstep: 1, prstep: 0, cstep: Int32(truncatingIfNeeded: nIdx.channel),
+                              rstep: Int32(truncatingIfNeeded: nIdx.row), shift: Int32(op.shift), levels: levels,
+                              rows: Int32(truncatingIfNeeded: rows), set: 0, spikes: 0)
         }
+        let kk = Int32(truncatingIfNeeded: k), m = Int32(truncatingIfNeeded: outputs)
+        if weights.wide {
+            csd_block_dot_s16(weights.base.assumingMemoryBound(to: Int16.self), kk, scratch, kk, m, &sink)
+        } else {
+            csd_block_dot_s8(weights.base.assumingMemoryBound(to: Int8.self), kk, scratch, kk, m, &sink)
+        }
+        s.spikes &+= sink.spikes
     }
 
     /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
@@ -189,34 +163,20 @@ extension Context {
         let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = d / heads
         let q = counts(op.input(.fused)), output = counts(op.output(.fused))
         let k = UnsafeRawPointer(counts(op.input2(.fused))).assumingMemoryBound(to: Int8.self)
-        let kk = Int32(truncatingIfNeeded: hd)
-        let accs = blockAccumulators(hd), chunk = Int(CSD_BLOCK_OUTPUTS)
+        let kk = Int32(truncatingIfNeeded: hd), n32 = Int32(truncatingIfNeeded: n)
         for h in 0..<heads {
-            let nrn = neuron(op, h)
             var i0 = 0
             while i0 < n {
                 let rows = min(4, n &- i0)
                 csd_block_put_rows(scratch, q + (i0 &* d &+ h &* hd), Int32(truncatingIfNeeded: d),
                                    Int32(truncatingIfNeeded: rows), kk, 0)
-                let base = (h &* n &+ i0) &* n
-                var j0 = 0
-                while j0 < n {
-                    let m = min(chunk, n &- j0)
-                    csd_block_dot_s8(k + (j0 &* d &+ h &* hd), Int32(truncatingIfNeeded: d), scratch, kk,
-                                     Int32(truncatingIfNeeded: m), accs)
-                    var jj = 0
-                    while jj < m {
-                        var r = 0
-                        while r < rows {
-                            let cnt = nrn.count(accs[jj &* 4 &+ r])
-                            output[base &+ r &* n &+ j0 &+ jj] = cnt
-                            s.spikes &+= UInt32(cnt)
-                            r &+= 1
-                        }
-                        jj &+= 1
-                    }
-                    j0 &+= chunk
-                }
+                // outputs j = keys (one neuron per head), rows = queries
+                var sink = csd_sink_t(out: output + (h &* n &+ i0) &* n, stream: nil, theta: int32s(op.thresholds) + h,
+                                      bias: int32s(op.biases) + h, pstep: 0, prstep: 0, cstep: 1, rstep: n32,
+                                      shift: Int32(op.shift), levels: levels, rows: Int32(truncatingIfNeeded: rows),
+                                      set: 0, spikes: 0)
+                csd_block_dot_s8(k + h &* hd, Int32(truncatingIfNeeded: d), scratch, kk, n32, &sink)
+                s.spikes &+= sink.spikes
                 i0 &+= 4
             }
         }
@@ -232,7 +192,6 @@ extension Context {
         let a = UnsafeRawPointer(counts(op.input(.fused))).assumingMemoryBound(to: Int8.self)
         let v = counts(op.input2(.fused)), output = counts(op.output(.fused))
         let kn = Int32(truncatingIfNeeded: n)
-        let accs = blockAccumulators(n), chunk = Int(CSD_BLOCK_OUTPUTS)
         for h in 0..<heads {
             let end = (h &+ 1) &* hd
             var c0 = h &* hd
@@ -247,24 +206,13 @@ extension Context {
                     }
                     r &+= 1
                 }
-                var i0 = 0
-                while i0 < n {
-                    let m = min(chunk, n &- i0)
-                    csd_block_dot_s8(a + (h &* n &+ i0) &* n, kn, scratch, kn, Int32(truncatingIfNeeded: m), accs)
-                    var r = 0
-                    while r < rows {
-                        let c = c0 &+ r, nrn = neuron(op, c)
-                        var ii = 0
-                        while ii < m {
-                            let cnt = nrn.count(accs[ii &* 4 &+ r])
-                            output[(i0 &+ ii) &* d &+ c] = cnt
-                            s.spikes &+= UInt32(cnt)
-                            ii &+= 1
-                        }
-                        r &+= 1
-                    }
-                    i0 &+= chunk
-                }
+                // outputs i = queries (attention rows), rows = channels c0 + r (a neuron each)
+                var sink = csd_sink_t(out: output + c0, stream: nil, theta: int32s(op.thresholds) + c0,
+                                      bias: int32s(op.biases) + c0, pstep: 0, prstep: 1, cstep: Int32(truncatingIfNeeded: d),
+                                      rstep: 1, shift: Int32(op.shift), levels: levels, rows: Int32(truncatingIfNeeded: rows),
+                                      set: 0, spikes: 0)
+                csd_block_dot_s8(a + h &* n &* n, kn, scratch, kn, kn, &sink)
+                s.spikes &+= sink.spikes
                 c0 &+= 4
             }
         }

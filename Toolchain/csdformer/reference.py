@@ -414,7 +414,7 @@ class Image:
 
     def scratch_bytes(self, mode: int) -> int:
         """FORMAT.md "Kernel scratch": fused conv/linear/attention ops need 32 bytes per group of
-        four of their K inputs plus 256 (accumulators); the arena ends with the largest need. Spiking mode needs none."""
+        four of their K inputs; the arena ends with the largest need. Spiking mode needs none."""
         if mode != FUSED:
             return 0
         most = 0
@@ -429,7 +429,7 @@ class Image:
                 k = op.out_dims[0]
             else:
                 continue
-            most = max(most, (k + 3) // 4 * 32 + 256)
+            most = max(most, (k + 3) // 4 * 32)
         return most
 
     def _check_arena(self, mode: int) -> None:

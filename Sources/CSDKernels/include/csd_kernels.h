@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #if defined(__ARM_FEATURE_DSP) && !defined(CSD_PLAIN_KERNELS)
+#include <arm_acle.h>
 #define CSD_KERNELS_DSP 1
 #else
 #define CSD_KERNELS_DSP 0
@@ -127,9 +128,6 @@ static inline void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t
 }
 
 
-/* Outputs per csd_block_dot_* call: its accumulators (16 x 4 int32) follow the block in scratch. */
-#define CSD_BLOCK_OUTPUTS 16
-
 /* ---- plain twins: every target ---- */
 
 static inline int32_t csd_lo(uint32_t v) { return (int32_t)(int16_t)(v & 0xFFFFu); }
@@ -155,11 +153,54 @@ static inline uint32_t csd_tail_s8(const int8_t *w, int32_t r) {
     return v;
 }
 
-/* acc[4 j + r] = sum_i w[j * wstride + i] * row_r[i] for j < outputs (int8 weights, interleaved
- * block of k values), wrapping int32. */
+/* Where the four accumulators of output j go (docs/SEMANTICS.md: the fused neuron, or a stream
+ * sink); rows 0 .. rows-1 are real, the others are dropped. With e(j, r) = j * cstep + r * rstep
+ * and i(j, r) = j * pstep + r * prstep:
+ *   neurons (out != NULL):   out[e] = csd_count((acc << shift) + bias[i] + (theta[i] >> 1), theta[i], levels),
+ *                            spikes += out[e]
+ *   stream (stream != NULL): stream[e] = acc + bias[i]   (set != 0), or stream[e] += acc + bias[i]
+ * The kernels call csd_sink_put with the accumulators still in registers. */
+typedef struct csd_sink {
+    uint8_t *out;
+    int32_t *stream;
+    const int32_t *theta;
+    const int32_t *bias;
+    int32_t pstep, prstep, cstep, rstep;
+    int32_t shift, levels, rows, set;
+    uint32_t spikes;
+} csd_sink_t;
+
+static inline void csd_sink_put(csd_sink_t *s, int32_t j, int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
+    int32_t acc[4] = {a0, a1, a2, a3};
+    int32_t e = j * s->cstep, i = j * s->pstep, rows = s->rows, rstep = s->rstep, prstep = s->prstep;
+    const int32_t *bias = s->bias + i;
+    if (s->out) {
+        const int32_t *theta = s->theta + i;
+        uint8_t *out = s->out + e;
+        int32_t shift = s->shift, levels = s->levels;
+        uint32_t spikes = 0;
+        for (int32_t r = 0; r < rows; r++) {
+            int32_t t = theta[r * prstep];
+            int32_t v = (int32_t)(((uint32_t)acc[r] << shift) + (uint32_t)bias[r * prstep] + (uint32_t)(t >> 1));
+            uint8_t c = csd_count(v, t, levels);
+            out[r * rstep] = c;
+            spikes += c;
+        }
+        s->spikes += spikes;
+    } else {
+        int32_t *x = s->stream + e;
+        for (int32_t r = 0; r < rows; r++) {
+            uint32_t v = (uint32_t)acc[r] + (uint32_t)bias[r * prstep];
+            x[r * rstep] = (int32_t)(s->set ? v : (uint32_t)x[r * rstep] + v);
+        }
+    }
+}
+
+/* acc_r = sum_i w[j * wstride + i] * row_r[i] for j < outputs (int8 weights, interleaved block of
+ * k values), wrapping int32, into the sink. */
 static inline void csd_block_dot_s8_plain(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
-                                          int32_t outputs, int32_t *acc) {
-    for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
+                                          int32_t outputs, csd_sink_t *sink) {
+    for (int32_t j = 0; j < outputs; j++, w += wstride) {
         uint32_t a[4] = {0, 0, 0, 0};
         const int8_t *p = w;
         const uint32_t *x = block;
@@ -171,14 +212,14 @@ static inline void csd_block_dot_s8_plain(const int8_t *w, int32_t wstride, cons
             uint32_t wv = csd_tail_s8(p, k & 3);
             csd_group_plain(csd_sxtb16(wv), csd_sxtb16(wv >> 8), x, a);
         }
-        for (int32_t r = 0; r < 4; r++) acc[r] = (int32_t)a[r];
+        csd_sink_put(sink, j, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3]);
     }
 }
 
 /* The same with int16 weights and a natural block. */
 static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, const uint32_t *block, int32_t k,
-                                           int32_t outputs, int32_t *acc) {
-    for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
+                                           int32_t outputs, csd_sink_t *sink) {
+    for (int32_t j = 0; j < outputs; j++, w += wstride) {
         uint32_t a[4] = {0, 0, 0, 0};
         const int16_t *p = w;
         const uint32_t *x = block;
@@ -189,7 +230,7 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
             uint32_t w23 = r > 2 ? (uint16_t)p[2] : 0u;
             csd_group_plain(w01, w23, x, a);
         }
-        for (int32_t i = 0; i < 4; i++) acc[i] = (int32_t)a[i];
+        csd_sink_put(sink, j, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3]);
     }
 }
 
@@ -219,10 +260,34 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
     [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [t0] "+r"(t0), [t1] "+r"(t1)
 #define CSD_ASM_CLOBBER "r8", "r9", "r10", "r12", "cc", "memory"
 
+/* csd_sink_put for the common case: neurons, four real rows, one neuron per output (prstep 0).
+ * The same arithmetic, unrolled, with USAT for the clip at 0 (levels <= 16 < 255). */
+static inline uint32_t csd_neuron_dsp(int32_t a, int32_t shift, int32_t offset, int32_t theta, int32_t levels) {
+    uint32_t q = (uint32_t)__usat((int32_t)(((uint32_t)a << shift) + (uint32_t)offset) / theta, 8);
+    return q > (uint32_t)levels ? (uint32_t)levels : q;
+}
+
+static inline void csd_sink_put_dsp(csd_sink_t *s, int32_t j, int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
+    if (!s->out || s->rows != 4 || s->prstep != 0) {
+        csd_sink_put(s, j, a0, a1, a2, a3);
+        return;
+    }
+    int32_t i = j * s->pstep, t = s->theta[i], offset = s->bias[i] + (t >> 1), shift = s->shift, levels = s->levels;
+    int32_t rstep = s->rstep;
+    uint8_t *o = s->out + j * s->cstep;
+    uint32_t c0 = csd_neuron_dsp(a0, shift, offset, t, levels), c1 = csd_neuron_dsp(a1, shift, offset, t, levels);
+    uint32_t c2 = csd_neuron_dsp(a2, shift, offset, t, levels), c3 = csd_neuron_dsp(a3, shift, offset, t, levels);
+    o[0] = (uint8_t)c0;
+    o[rstep] = (uint8_t)c1;
+    o[2 * rstep] = (uint8_t)c2;
+    o[3 * rstep] = (uint8_t)c3;
+    s->spikes += c0 + c1 + c2 + c3;
+}
+
 static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
-                                        int32_t outputs, int32_t *acc) {
+                                        int32_t outputs, csd_sink_t *sink) {
     int32_t tail = k & 3;
-    for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
+    for (int32_t j = 0; j < outputs; j++, w += wstride) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, g = k >> 2;
         const int8_t *p = w;
         const uint32_t *x = block;
@@ -247,15 +312,15 @@ static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const 
                 CSD_SMLAD4("%[t0]", "%[t1]")
                 : CSD_ASM_TAIL_OUT : : CSD_ASM_CLOBBER);
         }
-        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+        csd_sink_put_dsp(sink, j, a0, a1, a2, a3);
     }
 }
 
 static inline void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, const uint32_t *block, int32_t k,
-                                         int32_t outputs, int32_t *acc) {
+                                         int32_t outputs, csd_sink_t *sink) {
     int32_t tail = k & 3;
     int32_t aligned = (((uint32_t)(uintptr_t)w | ((uint32_t)wstride << 1)) & 3u) == 0; /* every row 4-aligned */
-    for (int32_t j = 0; j < outputs; j++, w += wstride, acc += 4) {
+    for (int32_t j = 0; j < outputs; j++, w += wstride) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, g = k >> 2;
         const int16_t *p = w;
         const uint32_t *x = block;
@@ -283,27 +348,27 @@ static inline void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, cons
             t1 = tail > 2 ? (uint16_t)p[2] : 0u;
             __asm__ volatile(CSD_SMLAD4("%[t0]", "%[t1]") : CSD_ASM_TAIL_OUT : : CSD_ASM_CLOBBER);
         }
-        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+        csd_sink_put_dsp(sink, j, a0, a1, a2, a3);
     }
 }
 #endif
 
 /* The twin this target uses. */
 static inline void csd_block_dot_s8(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k, int32_t outputs,
-                                    int32_t *acc) {
+                                    csd_sink_t *sink) {
 #if CSD_KERNELS_DSP
-    csd_block_dot_s8_dsp(w, wstride, block, k, outputs, acc);
+    csd_block_dot_s8_dsp(w, wstride, block, k, outputs, sink);
 #else
-    csd_block_dot_s8_plain(w, wstride, block, k, outputs, acc);
+    csd_block_dot_s8_plain(w, wstride, block, k, outputs, sink);
 #endif
 }
 
 static inline void csd_block_dot_s16(const int16_t *w, int32_t wstride, const uint32_t *block, int32_t k,
-                                     int32_t outputs, int32_t *acc) {
+                                     int32_t outputs, csd_sink_t *sink) {
 #if CSD_KERNELS_DSP
-    csd_block_dot_s16_dsp(w, wstride, block, k, outputs, acc);
+    csd_block_dot_s16_dsp(w, wstride, block, k, outputs, sink);
 #else
-    csd_block_dot_s16_plain(w, wstride, block, k, outputs, acc);
+    csd_block_dot_s16_plain(w, wstride, block, k, outputs, sink);
 #endif
 }
 
