@@ -107,24 +107,45 @@ static inline void csd_block_put_rows(uint32_t *block, const uint8_t *src, int32
 }
 
 /* Row r from the 3x3 receptive field at (y, x) of a uint8 [cin][h][w] map, zero outside,
- * in the weights' order [cin][3][3]: value k = (i * 3 + dy) * 3 + dx. */
+ * in the weights' order [cin][3][3]: value k = (i * 3 + dy) * 3 + dx. The destination walks the
+ * block's slots with a step per k & 3 (interleaved 0 -> 2 -> 1 -> 3 -> next group; natural in order). */
 static inline void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t *in, int32_t cin, int32_t h,
                                        int32_t w, int32_t y, int32_t x, int32_t natural) {
-    uint16_t *dst = (uint16_t *)block;
-    int32_t k = 0;
-    int32_t interior = y > 0 && y < h - 1 && x > 0 && x < w - 1;
+    static const int8_t steps[2][4] = {{2, -1, 2, 13}, {1, 1, 1, 13}};
+    const int8_t *step = steps[natural ? 1 : 0];
+    uint16_t *dst = (uint16_t *)block + 4 * r;
+    uint32_t q = 0; /* k & 3 */
+    int32_t plane = h * w;
+    /* which of the window's rows and columns lie inside the map */
+    uint32_t rows = (y > 0 ? 1u : 0u) | 2u | (y < h - 1 ? 4u : 0u);
+    uint32_t cols = (x > 0 ? 1u : 0u) | 2u | (x < w - 1 ? 4u : 0u);
     const uint8_t *p = in + (y - 1) * w + (x - 1);
-    for (int32_t i = 0; i < cin; i++, p += h * w) {
-        for (int32_t dy = 0; dy < 3; dy++) {
-            int32_t yy = y + dy - 1;
-            for (int32_t dx = 0; dx < 3; dx++, k++) {
-                int32_t xx = x + dx - 1;
-                uint8_t v = interior || (yy >= 0 && yy < h && xx >= 0 && xx < w) ? p[dy * w + dx] : 0;
-                dst[csd_block_slot(r, k, natural)] = v;
+    if (rows == 7u && cols == 7u) {
+        for (int32_t i = 0; i < cin; i++, p += plane) {
+            const uint8_t *row = p;
+            for (int32_t dy = 0; dy < 3; dy++, row += w) {
+                dst[0] = row[0]; dst += step[q]; q = (q + 1) & 3;
+                dst[0] = row[1]; dst += step[q]; q = (q + 1) & 3;
+                dst[0] = row[2]; dst += step[q]; q = (q + 1) & 3;
+            }
+        }
+    } else {
+        for (int32_t i = 0; i < cin; i++, p += plane) {
+            const uint8_t *row = p;
+            for (int32_t dy = 0; dy < 3; dy++, row += w) {
+                int32_t ok = (int32_t)((rows >> dy) & 1u);
+                for (int32_t dx = 0; dx < 3; dx++) {
+                    dst[0] = ok && ((cols >> dx) & 1u) ? row[dx] : 0;
+                    dst += step[q];
+                    q = (q + 1) & 3;
+                }
             }
         }
     }
-    for (; k & 3; k++) dst[csd_block_slot(r, k, natural)] = 0;
+    for (; q != 0; q = (q + 1) & 3) {
+        dst[0] = 0;
+        dst += step[q];
+    }
 }
 
 
@@ -260,23 +281,53 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
     [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [t0] "+r"(t0), [t1] "+r"(t1)
 #define CSD_ASM_CLOBBER "r8", "r9", "r10", "r12", "cc", "memory"
 
-/* csd_sink_put for the common case: neurons, four real rows, one neuron per output (prstep 0).
- * The same arithmetic, unrolled, with USAT for the clip at 0 (levels <= 16 < 255). */
+/* csd_sink_put for four real rows (every block but a layer's last), unrolled; the neuron's clip
+ * at 0 is one USAT (levels <= 16 < 255). */
 static inline uint32_t csd_neuron_dsp(int32_t a, int32_t shift, int32_t offset, int32_t theta, int32_t levels) {
     uint32_t q = (uint32_t)__usat((int32_t)(((uint32_t)a << shift) + (uint32_t)offset) / theta, 8);
     return q > (uint32_t)levels ? (uint32_t)levels : q;
 }
 
 static inline void csd_sink_put_dsp(csd_sink_t *s, int32_t j, int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
-    if (!s->out || s->rows != 4 || s->prstep != 0) {
+    if (s->rows != 4) {
         csd_sink_put(s, j, a0, a1, a2, a3);
         return;
     }
-    int32_t i = j * s->pstep, t = s->theta[i], offset = s->bias[i] + (t >> 1), shift = s->shift, levels = s->levels;
-    int32_t rstep = s->rstep;
-    uint8_t *o = s->out + j * s->cstep;
-    uint32_t c0 = csd_neuron_dsp(a0, shift, offset, t, levels), c1 = csd_neuron_dsp(a1, shift, offset, t, levels);
-    uint32_t c2 = csd_neuron_dsp(a2, shift, offset, t, levels), c3 = csd_neuron_dsp(a3, shift, offset, t, levels);
+    int32_t i = j * s->pstep, e = j * s->cstep, rstep = s->rstep, prstep = s->prstep;
+    const int32_t *bias = s->bias + i;
+    if (!s->out) { /* the stream: set or add acc + bias */
+        int32_t *x = s->stream + e;
+        uint32_t b0 = (uint32_t)bias[0], b1 = (uint32_t)bias[prstep], b2 = (uint32_t)bias[2 * prstep],
+                 b3 = (uint32_t)bias[3 * prstep];
+        if (s->set) {
+            x[0] = (int32_t)((uint32_t)a0 + b0);
+            x[rstep] = (int32_t)((uint32_t)a1 + b1);
+            x[2 * rstep] = (int32_t)((uint32_t)a2 + b2);
+            x[3 * rstep] = (int32_t)((uint32_t)a3 + b3);
+        } else {
+            x[0] = (int32_t)((uint32_t)x[0] + (uint32_t)a0 + b0);
+            x[rstep] = (int32_t)((uint32_t)x[rstep] + (uint32_t)a1 + b1);
+            x[2 * rstep] = (int32_t)((uint32_t)x[2 * rstep] + (uint32_t)a2 + b2);
+            x[3 * rstep] = (int32_t)((uint32_t)x[3 * rstep] + (uint32_t)a3 + b3);
+        }
+        return;
+    }
+    const int32_t *theta = s->theta + i;
+    int32_t shift = s->shift, levels = s->levels;
+    uint8_t *o = s->out + e;
+    uint32_t c0, c1, c2, c3;
+    if (prstep == 0) { /* one neuron for the four rows */
+        int32_t t = theta[0], offset = bias[0] + (t >> 1);
+        c0 = csd_neuron_dsp(a0, shift, offset, t, levels);
+        c1 = csd_neuron_dsp(a1, shift, offset, t, levels);
+        c2 = csd_neuron_dsp(a2, shift, offset, t, levels);
+        c3 = csd_neuron_dsp(a3, shift, offset, t, levels);
+    } else { /* a neuron per row */
+        c0 = csd_neuron_dsp(a0, shift, bias[0] + (theta[0] >> 1), theta[0], levels);
+        c1 = csd_neuron_dsp(a1, shift, bias[prstep] + (theta[prstep] >> 1), theta[prstep], levels);
+        c2 = csd_neuron_dsp(a2, shift, bias[2 * prstep] + (theta[2 * prstep] >> 1), theta[2 * prstep], levels);
+        c3 = csd_neuron_dsp(a3, shift, bias[3 * prstep] + (theta[3 * prstep] >> 1), theta[3 * prstep], levels);
+    }
     o[0] = (uint8_t)c0;
     o[rstep] = (uint8_t)c1;
     o[2 * rstep] = (uint8_t)c2;
