@@ -162,11 +162,11 @@ extension OpRecord {
 }
 
 extension OpRecord {
-    /// Bytes of kernel scratch this op needs in `mode` (docs/FORMAT.md, "Kernel scratch"): the fused
-    /// conv, linear and attention kernels expand four rows of their K inputs into 16-bit lanes,
-    /// 32 bytes per group of four inputs. Other ops and the spiking kernels need none. Call on a validated op.
+    /// Bytes of kernel scratch this op needs in `mode` (docs/FORMAT.md, "Kernel scratch"). Fused: the
+    /// conv, linear and attention kernels expand four rows of their K inputs into 16-bit lanes, 32 bytes
+    /// per group of four inputs. Spiking: the same ops keep a neuron's 16 per-step currents (64 bytes).
+    /// Other ops need none. Call on a validated op.
     @inlinable public func scratchBytes(_ mode: ExecutionMode) -> Int {
-        guard mode == .fused else { return 0 }
         let k: Int
         switch kind {
         case .conv3x3?: k = inDims.d0 &* 9
@@ -175,6 +175,7 @@ extension OpRecord {
         case .attentionValues?: k = outDims.d0
         default: return 0
         }
+        guard mode == .fused else { return 64 }
         return ((k &+ 3) >> 2) &* 32
     }
 }

@@ -28,27 +28,15 @@ import CSDKernels
     }
 }
 
-/// Per-step input currents of one neuron, t = 0 ..< T (T <= 16).
-@usableFromInline typealias Currents = InlineArray<16, Int32>
+/// Per-step input currents of one neuron, t = 0 ..< T (T <= 16): 16 int32 in the arena's spiking
+/// scratch (docs/FORMAT.md, "Kernel scratch").
+@usableFromInline typealias Currents = UnsafeMutablePointer<Int32>
 
-/// Spiking: the DIF neuron with delay D over the currents (already shifted, bias included at t = 0).
-/// Returns the output train (bit u = spike at output step u).
-@inlinable func fireDIF(_ current: borrowing Currents, steps: Int, delay: Int, threshold: Int32, levels: Int32,
-                        initialMembrane: Int32) -> UInt32 {
-    var v = initialMembrane
-    var emitted: Int32 = 0
-    var train: UInt32 = 0
-    var tau = 0
-    while tau < steps + delay {
-        if tau < steps { v = v &+ current[tau] }
-        if tau >= delay && v >= threshold && emitted < levels {
-            train |= 1 << UInt32(truncatingIfNeeded: tau - delay)
-            v = v &- threshold
-            emitted += 1
-        }
-        tau += 1
-    }
-    return train
+/// Spiking: the DIF neuron with delay D over I[t] = (current[t] << shift) + (bias at t = 0).
+/// Returns the output train (bit u = spike at output step u). `csd_dif` (C).
+@inlinable func fireDIF(_ current: UnsafePointer<Int32>, steps: Int, delay: Int, shift: Int32, bias: Int32,
+                        threshold: Int32, levels: Int32) -> UInt32 {
+    csd_dif(current, Int32(truncatingIfNeeded: steps), Int32(truncatingIfNeeded: delay), shift, bias, threshold, levels)
 }
 
 /// Running count of `train` up to and including step t.

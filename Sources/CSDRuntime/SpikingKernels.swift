@@ -18,8 +18,16 @@ extension Context {
         }
     }
 
+    /// The per-step currents of the neuron being computed (the arena's spiking scratch), set to 0.
+    @inlinable func clearedCurrents() -> Currents {
+        let current = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int32.self)
+        var t = 0
+        while t < steps { current[t] = 0; t &+= 1 }
+        return current
+    }
+
     /// Adds `weight` to the currents at every step where `train` spikes; returns the number of additions.
-    @inlinable func addSpikes(_ train: UInt32, _ weight: Int32, _ current: inout Currents) -> UInt32 {
+    @inlinable func addSpikes(_ train: UInt32, _ weight: Int32, _ current: Currents) -> UInt32 {
         var bits = train
         var n: UInt32 = 0
         while bits != 0 {
@@ -33,7 +41,7 @@ extension Context {
 
     /// Delivers the currents of one output: fire a DIF neuron into a train, or write the stream.
     @inlinable func deliver(_ op: OpRecord, channel j: Int, neuronIndex: Int, streamIndex: Int,
-                            _ current: inout Currents, _ s: inout OpStats) {
+                            _ current: Currents, _ s: inout OpStats) {
         if op.writesStream {
             let x = stream(op.output(.spiking)) + streamIndex &* steps
             let biases = int32s(op.biases)
@@ -45,17 +53,14 @@ extension Context {
             }
         } else {
             let nrn = neuron(op, j)
-            fire(nrn, neuronIndex, trains(op.output(.spiking)), &current, &s)
+            fire(nrn, neuronIndex, trains(op.output(.spiking)), current, &s)
         }
     }
 
-    /// Shift, add the bias at t = 0, run the DIF neuron, store the train.
-    @inlinable func fire(_ nrn: Neuron, _ index: Int, _ out: Trains, _ current: inout Currents, _ s: inout OpStats) {
-        let k = nrn.shift
-        for t in 0..<steps { current[t] = current[t] &<< k }
-        current[0] = current[0] &+ nrn.bias
-        let train = fireDIF(current, steps: steps, delay: delay, threshold: nrn.threshold, levels: levels,
-                            initialMembrane: nrn.initialMembrane)
+    /// Run the DIF neuron on the currents (shifted, the bias at t = 0), store the train.
+    @inlinable func fire(_ nrn: Neuron, _ index: Int, _ out: Trains, _ current: UnsafePointer<Int32>, _ s: inout OpStats) {
+        let train = fireDIF(current, steps: steps, delay: delay, shift: nrn.shift, bias: nrn.bias,
+                            threshold: nrn.threshold, levels: levels)
         out[index] = train
         s.spikes &+= (UInt32(truncatingIfNeeded: train.nonzeroBitCount))
     }
@@ -67,7 +72,7 @@ extension Context {
         for j in 0..<cout {
             for y in 0..<h {
                 for x in 0..<w {
-                    var current = Currents(repeating: 0)
+                    let current = clearedCurrents()
                     for i in 0..<cin {
                         let wb = (j &* cin &+ i) &* 9
                         for dy in 0..<3 {
@@ -81,13 +86,13 @@ extension Context {
                                 if fromPixels {  // the encoding layer: its whole current at t = 0
                                     current[0] = current[0] &+ weight &* Int32(pixels[at])
                                 } else {
-                                    s.synapticOps &+= addSpikes(input[at], weight, &current)
+                                    s.synapticOps &+= addSpikes(input[at], weight, current)
                                 }
                             }
                         }
                     }
                     let pos = y &* w &+ x
-                    deliver(op, channel: j, neuronIndex: j &* h &* w &+ pos, streamIndex: pos &* cout &+ j, &current, &s)
+                    deliver(op, channel: j, neuronIndex: j &* h &* w &+ pos, streamIndex: pos &* cout &+ j, current, &s)
                 }
             }
         }
@@ -101,12 +106,12 @@ extension Context {
         for t in 0..<n {
             for j in 0..<dout {
                 let wr = j &* din
-                var current = Currents(repeating: 0)
+                let current = clearedCurrents()
                 for i in 0..<din {
                     let train = input[t &* din &+ i]
-                    if train != 0 { s.synapticOps &+= addSpikes(train, weights[wr &+ i], &current) }
+                    if train != 0 { s.synapticOps &+= addSpikes(train, weights[wr &+ i], current) }
                 }
-                deliver(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, &current, &s)
+                deliver(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, current, &s)
             }
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
@@ -145,10 +150,7 @@ extension Context {
         for j in 0..<d {
             let nrn = neuron(op, j)
             for t in 0..<n {
-                var current = Currents(repeating: 0)
-                let xi = x + (t &* d &+ j) &* steps
-                for u in 0..<steps { current[u] = xi[u] }
-                fire(nrn, t &* d &+ j, output, &current, &s)
+                fire(nrn, t &* d &+ j, output, x + (t &* d &+ j) &* steps, &s)
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
@@ -156,7 +158,7 @@ extension Context {
 
     /// Temporal decomposition of a product of two spike trains, summed over pairs:
     /// I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts).
-    @inlinable func addProduct(_ a: UInt32, _ b: UInt32, _ current: inout Currents) -> UInt32 {
+    @inlinable func addProduct(_ a: UInt32, _ b: UInt32, _ current: Currents) -> UInt32 {
         if a == 0 || b == 0 { return 0 }
         var n: UInt32 = 0
         for t in 0..<steps {
@@ -182,11 +184,11 @@ extension Context {
             let nrn = neuron(op, h)
             for i in 0..<n {
                 for j in 0..<n {
-                    var current = Currents(repeating: 0)
+                    let current = clearedCurrents()
                     for c in 0..<hd {
-                        s.synapticOps &+= addProduct(q[i &* d &+ h &* hd &+ c], k[j &* d &+ h &* hd &+ c], &current)
+                        s.synapticOps &+= addProduct(q[i &* d &+ h &* hd &+ c], k[j &* d &+ h &* hd &+ c], current)
                     }
-                    fire(nrn, (h &* n &+ i) &* n &+ j, output, &current, &s)
+                    fire(nrn, (h &* n &+ i) &* n &+ j, output, current, &s)
                 }
             }
         }
@@ -199,9 +201,9 @@ extension Context {
         for i in 0..<n {
             for c in 0..<d {
                 let row = ((c / hd) &* n &+ i) &* n
-                var current = Currents(repeating: 0)
-                for j in 0..<n { s.synapticOps &+= addProduct(a[row &+ j], v[j &* d &+ c], &current) }
-                fire(neuron(op, c), i &* d &+ c, output, &current, &s)
+                let current = clearedCurrents()
+                for j in 0..<n { s.synapticOps &+= addProduct(a[row &+ j], v[j &* d &+ c], current) }
+                fire(neuron(op, c), i &* d &+ c, output, current, &s)
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: n &* d)

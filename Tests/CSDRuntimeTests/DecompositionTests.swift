@@ -18,8 +18,10 @@ import Testing
             let steps = r.int(1...16)
             let mask = UInt32((1 << steps) - 1)
             let a = UInt32(truncatingIfNeeded: r.next()) & mask, b = UInt32(truncatingIfNeeded: r.next()) & mask
-            var current = Currents(repeating: 0)
-            let events = context(steps: steps).addProduct(a, b, &current)
+            let current = Currents.allocate(capacity: 16)
+            defer { current.deallocate() }
+            current.initialize(repeating: 0, count: 16)
+            let events = context(steps: steps).addProduct(a, b, current)
             var sum: Int32 = 0
             for t in 0..<steps {
                 sum += current[t]
@@ -39,11 +41,11 @@ import Testing
         for _ in 0..<2000 {
             let steps = r.int(1...16), levels = Int32(r.int(1...steps))
             let theta = Int32(r.int(1...50)), bias = Int32(r.int(-60...60))
-            var current = Currents(repeating: 0)
+            let current = Currents.allocate(capacity: 16)
+            defer { current.deallocate() }
             var total: Int32 = 0
             for t in 0..<steps { current[t] = Int32(r.int(-40...60)); total += current[t] }
-            current[0] += bias
-            let train = fireDIF(current, steps: steps, delay: steps, threshold: theta, levels: levels, initialMembrane: theta >> 1)
+            let train = fireDIF(current, steps: steps, delay: steps, shift: 0, bias: bias, threshold: theta, levels: levels)
             let fused = Neuron(threshold: theta, bias: bias, shift: 0, levels: levels).count(total)
             #expect(train == (UInt32(1) << UInt32(fused)) - 1)
         }

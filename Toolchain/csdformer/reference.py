@@ -413,10 +413,8 @@ class Image:
         return n * (1 if mode == FUSED else (1 if self.time_steps <= 8 else 2))
 
     def scratch_bytes(self, mode: int) -> int:
-        """FORMAT.md "Kernel scratch": fused conv/linear/attention ops need 32 bytes per group of
-        four of their K inputs; the arena ends with the largest need. Spiking mode needs none."""
-        if mode != FUSED:
-            return 0
+        """FORMAT.md "Kernel scratch": conv/linear/attention ops need 32 bytes per group of four of
+        their K inputs in fused mode, 64 bytes in spiking mode; the arena ends with the largest need."""
         most = 0
         for op in self.ops:
             if op.kind == CONV3X3:
@@ -429,7 +427,7 @@ class Image:
                 k = op.out_dims[0]
             else:
                 continue
-            most = max(most, (k + 3) // 4 * 32)
+            most = max(most, (k + 3) // 4 * 32 if mode == FUSED else 64)
         return most
 
     def _check_arena(self, mode: int) -> None:

@@ -49,6 +49,25 @@ static inline uint8_t csd_count(int32_t a, int32_t theta, int32_t levels) {
     return (uint8_t)(q < 0 ? 0 : (q > levels ? levels : q));
 }
 
+/* The spiking neuron (docs/SEMANTICS.md section 2, DIF with delay D): with I[t] = (cur[t] << shift)
+ * (+ bias at t = 0), membrane theta / 2 + I[tau] for tau < steps, spikes (at most levels) from
+ * tau = delay on; returns the train (bit u = a spike at output step u). Wrapping arithmetic. */
+static inline uint32_t csd_dif(const int32_t *cur, int32_t steps, int32_t delay, int32_t shift, int32_t bias,
+                               int32_t theta, int32_t levels) {
+    uint32_t v = (uint32_t)(theta >> 1) + (uint32_t)bias, train = 0;
+    int32_t emitted = 0, tau = 0;
+    for (; tau < delay && tau < steps; tau++) v += (uint32_t)cur[tau] << shift;
+    for (; tau < steps + delay; tau++) {
+        if (tau < steps) v += (uint32_t)cur[tau] << shift;
+        if ((int32_t)v >= theta && emitted < levels) {
+            train |= 1u << (tau - delay);
+            v -= (uint32_t)theta;
+            emitted++;
+        }
+    }
+    return train;
+}
+
 /* Words of a block for K values: 8 per group of 4. */
 static inline int32_t csd_block_words(int32_t k) { return ((k + 3) >> 2) * 8; }
 
