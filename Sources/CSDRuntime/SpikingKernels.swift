@@ -1,4 +1,5 @@
 import CSDFormat
+import CSDKernels
 
 /// Spiking execution (docs/SEMANTICS.md section 3, "spiking" column): every
 /// neuron is a DIF neuron over T steps with delay D; after the encoding layer
@@ -73,23 +74,25 @@ extension Context {
             for y in 0..<h {
                 for x in 0..<w {
                     let current = clearedCurrents()
-                    for i in 0..<cin {
-                        let wb = (j &* cin &+ i) &* 9
-                        for dy in 0..<3 {
-                            let yy = y &+ dy &- 1
-                            if yy < 0 || yy >= h { continue }
-                            for dx in 0..<3 {
-                                let xx = x &+ dx &- 1
-                                if xx < 0 || xx >= w { continue }
-                                let weight = weights[wb &+ dy &* 3 &+ dx]
-                                let at = (i &* h &+ yy) &* w &+ xx
-                                if fromPixels {  // the encoding layer: its whole current at t = 0
-                                    current[0] = current[0] &+ weight &* Int32(pixels[at])
-                                } else {
-                                    s.synapticOps &+= addSpikes(input[at], weight, current)
+                    if fromPixels {  // the encoding layer: its whole current at t = 0
+                        for i in 0..<cin {
+                            let wb = (j &* cin &+ i) &* 9
+                            for dy in 0..<3 {
+                                let yy = y &+ dy &- 1
+                                if yy < 0 || yy >= h { continue }
+                                for dx in 0..<3 {
+                                    let xx = x &+ dx &- 1
+                                    if xx < 0 || xx >= w { continue }
+                                    current[0] = current[0] &+ weights[wb &+ dy &* 3 &+ dx] &* Int32(pixels[(i &* h &+ yy) &* w &+ xx])
                                 }
                             }
                         }
+                    } else {
+                        s.synapticOps &+= csd_conv_spikes(input.base, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: cin),
+                                                          Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
+                                                          Int32(truncatingIfNeeded: y), Int32(truncatingIfNeeded: x),
+                                                          weights.base + j &* cin &* 9 &* weights.elementBytes,
+                                                          weights.wide ? 1 : 0, current)
                     }
                     let pos = y &* w &+ x
                     deliver(op, channel: j, neuronIndex: j &* h &* w &+ pos, streamIndex: pos &* cout &+ j, current, &s)
@@ -104,13 +107,12 @@ extension Context {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
         let input = trains(op.input(.spiking))
         for t in 0..<n {
+            let row = input.base + t &* din &* (wideTrains ? 2 : 1)
             for j in 0..<dout {
                 let wr = j &* din
                 let current = clearedCurrents()
-                for i in 0..<din {
-                    let train = input[t &* din &+ i]
-                    if train != 0 { s.synapticOps &+= addSpikes(train, weights[wr &+ i], current) }
-                }
+                s.synapticOps &+= csd_linear_spikes(row, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: din),
+                                                    weights.base + wr &* weights.elementBytes, weights.wide ? 1 : 0, current)
                 deliver(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, current, &s)
             }
         }

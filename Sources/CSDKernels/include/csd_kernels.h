@@ -68,6 +68,65 @@ static inline uint32_t csd_dif(const int32_t *cur, int32_t steps, int32_t delay,
     return train;
 }
 
+/* ---- spiking accumulation: I[t] += the weight of every input spike at step t ---- */
+
+/* A spike train or weight of element i: uint8 / uint16 trains (T <= 8 / T <= 16), int8 / int16 weights. */
+static inline uint32_t csd_train(const void *trains, int32_t wide, int32_t i) {
+    return wide ? ((const uint16_t *)trains)[i] : ((const uint8_t *)trains)[i];
+}
+static inline int32_t csd_weight(const void *weights, int32_t wide, int32_t i) {
+    return wide ? ((const int16_t *)weights)[i] : ((const int8_t *)weights)[i];
+}
+
+/* cur[t] += w for every spike t of train x; returns the number of additions. */
+static inline uint32_t csd_add_spikes(uint32_t x, int32_t w, int32_t *cur) {
+    uint32_t n = 0;
+    for (; x != 0; x &= x - 1, n++) {
+        int32_t t = __builtin_ctz(x);
+        cur[t] = (int32_t)((uint32_t)cur[t] + (uint32_t)w);
+    }
+    return n;
+}
+
+/* One linear neuron: every input i < din with train trains[i] adds weights[i] (wrapping). Narrow
+ * trains are skipped four silent inputs at a time. Returns the synaptic operations. */
+static inline uint32_t csd_linear_spikes(const void *trains, int32_t wide_trains, int32_t din, const void *weights,
+                                         int32_t wide_weights, int32_t *cur) {
+    uint32_t n = 0;
+    int32_t i = 0;
+    if (!wide_trains) {
+        const uint8_t *tr = (const uint8_t *)trains;
+        for (; i + 4 <= din; i += 4) {
+            if (csd_load32(tr + i) == 0) continue;
+            for (int32_t u = i; u < i + 4; u++)
+                if (tr[u]) n += csd_add_spikes(tr[u], csd_weight(weights, wide_weights, u), cur);
+        }
+    }
+    for (; i < din; i++) {
+        uint32_t x = csd_train(trains, wide_trains, i);
+        if (x) n += csd_add_spikes(x, csd_weight(weights, wide_weights, i), cur);
+    }
+    return n;
+}
+
+/* One conv neuron at (y, x): the spikes of the 3x3 receptive field of trains [cin][h][w] (zero
+ * outside) with weights [cin][3][3] (one output channel's). Returns the synaptic operations. */
+static inline uint32_t csd_conv_spikes(const void *trains, int32_t wide_trains, int32_t cin, int32_t h, int32_t w,
+                                       int32_t y, int32_t x, const void *weights, int32_t wide_weights, int32_t *cur) {
+    uint32_t n = 0;
+    int32_t y0 = y > 0 ? 0 : 1, y1 = y < h - 1 ? 3 : 2, x0 = x > 0 ? 0 : 1, x1 = x < w - 1 ? 3 : 2;
+    int32_t plane = h * w, base = (y - 1) * w + (x - 1);
+    for (int32_t i = 0; i < cin; i++, base += plane) {
+        for (int32_t dy = y0; dy < y1; dy++) {
+            for (int32_t dx = x0; dx < x1; dx++) {
+                uint32_t s = csd_train(trains, wide_trains, base + dy * w + dx);
+                if (s) n += csd_add_spikes(s, csd_weight(weights, wide_weights, i * 9 + dy * 3 + dx), cur);
+            }
+        }
+    }
+    return n;
+}
+
 /* Words of a block for K values: 8 per group of 4. */
 static inline int32_t csd_block_words(int32_t k) { return ((k + 3) >> 2) * 8; }
 
