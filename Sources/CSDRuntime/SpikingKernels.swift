@@ -158,27 +158,8 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }
 
-    /// Temporal decomposition of a product of two spike trains, summed over pairs:
+    /// Attention ops: the temporal decomposition of products of spike trains (`csd_product_spikes`, C):
     /// I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts).
-    @inlinable func addProduct(_ a: UInt32, _ b: UInt32, _ current: Currents) -> UInt32 {
-        if a == 0 || b == 0 { return 0 }
-        var n: UInt32 = 0
-        for t in 0..<steps {
-            let bit = UInt32(1) << UInt32(truncatingIfNeeded: t)
-            if a & bit != 0 {
-                let countB = runningCount(b, through: t)
-                current[t] = current[t] &+ countB
-                n &+= 1
-            }
-            if b & bit != 0 && t > 0 {
-                let countA = runningCount(a, through: t &- 1)
-                current[t] = current[t] &+ countA
-                n &+= 1
-            }
-        }
-        return n
-    }
-
     @inlinable mutating func scoresSpiking(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = d / heads
         let q = trains(op.input(.spiking)), k = trains(op.input2(.spiking)), output = trains(op.output(.spiking))
@@ -187,9 +168,9 @@ extension Context {
             for i in 0..<n {
                 for j in 0..<n {
                     let current = clearedCurrents()
-                    for c in 0..<hd {
-                        s.synapticOps &+= addProduct(q[i &* d &+ h &* hd &+ c], k[j &* d &+ h &* hd &+ c], current)
-                    }
+                    let tb = wideTrains ? 2 : 1
+                    s.synapticOps &+= csd_product_spikes(q.base + (i &* d &+ h &* hd) &* tb, 1, k.base + (j &* d &+ h &* hd) &* tb, 1,
+                                                         Int32(truncatingIfNeeded: hd), wideTrains ? 1 : 0, current)
                     fire(nrn, (h &* n &+ i) &* n &+ j, output, current, &s)
                 }
             }
@@ -204,7 +185,9 @@ extension Context {
             for c in 0..<d {
                 let row = ((c / hd) &* n &+ i) &* n
                 let current = clearedCurrents()
-                for j in 0..<n { s.synapticOps &+= addProduct(a[row &+ j], v[j &* d &+ c], current) }
+                let tb = wideTrains ? 2 : 1
+                s.synapticOps &+= csd_product_spikes(a.base + row &* tb, 1, v.base + c &* tb, Int32(truncatingIfNeeded: d),
+                                                     Int32(truncatingIfNeeded: n), wideTrains ? 1 : 0, current)
                 fire(neuron(op, c), i &* d &+ c, output, current, &s)
             }
         }

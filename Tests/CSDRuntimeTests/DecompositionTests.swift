@@ -1,8 +1,10 @@
 @testable import CSDRuntime
 import CSDFormat
+import CSDKernels
 import Testing
 
-/// DESIGN 3.2's temporal decomposition of a product of two spike trains, as the runtime computes it:
+/// DESIGN 3.2's temporal decomposition of a product of two spike trains, as the runtime computes it
+/// (`csd_product_spikes`):
 /// I[t] = a_t * B_t + A_{t-1} * b_t, with capitals the running counts.
 @Suite struct DecompositionTests {
     func context(steps: Int) -> Context {
@@ -21,7 +23,8 @@ import Testing
             let current = Currents.allocate(capacity: 16)
             defer { current.deallocate() }
             current.initialize(repeating: 0, count: 16)
-            let events = context(steps: steps).addProduct(a, b, current)
+            var a16 = UInt16(a), b16 = UInt16(b)
+            let events = csd_product_spikes(&a16, 1, &b16, 1, 1, 1, current)
             var sum: Int32 = 0
             for t in 0..<steps {
                 sum += current[t]

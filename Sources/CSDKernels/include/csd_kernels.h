@@ -127,6 +127,29 @@ static inline uint32_t csd_conv_spikes(const void *trains, int32_t wide_trains, 
     return n;
 }
 
+/* Temporal decomposition (docs/SEMANTICS.md section 3, ATTN_*): for pairs of spike trains a_i, b_i
+ * (i < count, strided), cur[t] += a_t * B_t + A_{t-1} * b_t, capitals the running counts (B_t
+ * through t, A_{t-1} through t - 1). Returns the additions: one per spike of a at every step, one per
+ * spike of b after step 0 (as the reference counts them). Walks only the steps where a or b spikes. */
+static inline uint32_t csd_product_spikes(const void *a, int32_t astride, const void *b, int32_t bstride, int32_t count,
+                                          int32_t wide, int32_t *cur) {
+    uint32_t n = 0;
+    for (int32_t i = 0; i < count; i++) {
+        uint32_t x = csd_train(a, wide, i * astride), y = csd_train(b, wide, i * bstride);
+        if (x == 0 || y == 0) continue;
+        uint32_t ca = 0, cb = 0; /* running counts of a before t, of b through t */
+        for (uint32_t both = x | y; both != 0; both &= both - 1) {
+            int32_t t = __builtin_ctz(both);
+            uint32_t at = (x >> t) & 1u, bt = (y >> t) & 1u & (t > 0 ? 1u : 0u);
+            cb += (y >> t) & 1u;
+            cur[t] = (int32_t)((uint32_t)cur[t] + (at ? cb : 0u) + (bt ? ca : 0u));
+            n += at + bt;
+            ca += at;
+        }
+    }
+    return n;
+}
+
 /* Words of a block for K values: 8 per group of 4. */
 static inline int32_t csd_block_words(int32_t k) { return ((k + 3) >> 2) * 8; }
 
