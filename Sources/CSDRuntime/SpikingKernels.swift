@@ -127,16 +127,10 @@ extension Context {
             for oy in 0..<oh {
                 for ox in 0..<ow {
                     let win = PoolWindow(op, oy: oy, ox: ox, h: h, w: w)
-                    var out: UInt32 = 0
-                    var previous: Int32 = 0
-                    for t in 0..<steps {
-                        var m: Int32 = 0
-                        for y in win.y0..<win.y1 {
-                            for x in win.x0..<win.x1 { m = max(m, runningCount(input[(ch &* h &+ y) &* w &+ x], through: t)) }
-                        }
-                        if m > previous { out |= 1 << UInt32(truncatingIfNeeded: t) }
-                        previous = m
-                    }
+                    let out = csd_pool_spikes(input.base + ch &* h &* w &* (wideTrains ? 2 : 1), wideTrains ? 1 : 0,
+                                              Int32(truncatingIfNeeded: w), Int32(truncatingIfNeeded: win.y0),
+                                              Int32(truncatingIfNeeded: win.y1), Int32(truncatingIfNeeded: win.x0),
+                                              Int32(truncatingIfNeeded: win.x1), Int32(truncatingIfNeeded: steps))
                     output[(ch &* oh &+ oy) &* ow &+ ox] = out
                     s.spikes &+= (UInt32(truncatingIfNeeded: out.nonzeroBitCount))
                 }

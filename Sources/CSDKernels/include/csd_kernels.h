@@ -150,6 +150,30 @@ static inline uint32_t csd_product_spikes(const void *a, int32_t astride, const 
     return n;
 }
 
+/* Spiking max-pool of one window (docs/SEMANTICS.md section 3, MAXPOOL): rows y0..y1-1, columns
+ * x0..x1-1 (at most 3 x 3) of a channel's trains (row stride w). With C_i(t) the running counts,
+ * the output spikes at t when max_i C_i(t) > max_i C_i(t - 1). Returns the output train. */
+static inline uint32_t csd_pool_spikes(const void *trains, int32_t wide, int32_t w, int32_t y0, int32_t y1, int32_t x0,
+                                       int32_t x1, int32_t steps) {
+    uint32_t x[9], c[9], n = 0, out = 0, previous = 0, any = 0;
+    for (int32_t y = y0; y < y1; y++)
+        for (int32_t xx = x0; xx < x1; xx++, n++) {
+            x[n] = csd_train(trains, wide, y * w + xx);
+            c[n] = 0;
+            any |= x[n];
+        }
+    for (int32_t t = 0; t < steps && (any >> t) != 0; t++) {
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            c[i] += (x[i] >> t) & 1u;
+            m = c[i] > m ? c[i] : m;
+        }
+        if (m > previous) out |= 1u << t;
+        previous = m;
+    }
+    return out;
+}
+
 /* Words of a block for K values: 8 per group of 4. */
 static inline int32_t csd_block_words(int32_t k) { return ((k + 3) >> 2) * 8; }
 
