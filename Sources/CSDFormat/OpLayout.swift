@@ -164,7 +164,8 @@ extension OpRecord {
 extension OpRecord {
     /// Bytes of kernel scratch this op needs in `mode` (docs/FORMAT.md, "Kernel scratch"). Fused: the
     /// conv, linear and attention kernels expand four rows of their K inputs into 16-bit lanes, 32 bytes
-    /// per group of four inputs. Spiking: the same ops keep a neuron's 16 per-step currents (64 bytes).
+    /// per group of four inputs. Spiking: the same ops keep a neuron's 16 per-step currents (64 bytes),
+    /// conv and linear also a list of their active inputs (4 bytes per input, 16 per group of four).
     /// Other ops need none. Call on a validated op.
     @inlinable public func scratchBytes(_ mode: ExecutionMode) -> Int {
         let k: Int
@@ -175,7 +176,9 @@ extension OpRecord {
         case .attentionValues?: k = outDims.d0
         default: return 0
         }
-        guard mode == .fused else { return 64 }
+        guard mode == .fused else {
+            return kind == .conv3x3 || kind == .linear ? 64 &+ ((k &+ 3) >> 2) &* 16 : 64
+        }
         return ((k &+ 3) >> 2) &* 32
     }
 }

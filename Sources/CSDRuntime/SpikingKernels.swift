@@ -66,13 +66,21 @@ extension Context {
         s.spikes &+= (UInt32(truncatingIfNeeded: train.nonzeroBitCount))
     }
 
+    /// The active-input list after the currents in the spiking scratch (docs/FORMAT.md, "Kernel scratch").
+    @inlinable var activeList: UnsafeMutablePointer<UInt32> { UnsafeMutableRawPointer(scratch + 16).assumingMemoryBound(to: UInt32.self) }
+
     @inlinable mutating func convSpiking(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
-        let fromPixels = op.has(OpFlag.inputPixels)
-        let input = trains(op.input(.spiking))
-        for j in 0..<cout {
-            for y in 0..<h {
-                for x in 0..<w {
+        let fromPixels = op.has(OpFlag.inputPixels), fanIn = cin &* 9
+        let input = trains(op.input(.spiking)), list = activeList
+        for y in 0..<h {
+            for x in 0..<w {
+                // the receptive field's spiking inputs, once for every output channel
+                let active = fromPixels ? 0 : csd_list_patch(input.base, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: cin),
+                                                             Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
+                                                             Int32(truncatingIfNeeded: y), Int32(truncatingIfNeeded: x), list)
+                let pos = y &* w &+ x
+                for j in 0..<cout {
                     let current = clearedCurrents()
                     if fromPixels {  // the encoding layer: its whole current at t = 0
                         for i in 0..<cin {
@@ -88,13 +96,9 @@ extension Context {
                             }
                         }
                     } else {
-                        s.synapticOps &+= csd_conv_spikes(input.base, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: cin),
-                                                          Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
-                                                          Int32(truncatingIfNeeded: y), Int32(truncatingIfNeeded: x),
-                                                          weights.base + j &* cin &* 9 &* weights.elementBytes,
+                        s.synapticOps &+= csd_list_spikes(list, active, weights.base + j &* fanIn &* weights.elementBytes,
                                                           weights.wide ? 1 : 0, current)
                     }
-                    let pos = y &* w &+ x
                     deliver(op, channel: j, neuronIndex: j &* h &* w &+ pos, streamIndex: pos &* cout &+ j, current, &s)
                 }
             }
@@ -106,13 +110,15 @@ extension Context {
     @inlinable mutating func linearSpiking(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
         let input = trains(op.input(.spiking))
+        let list = activeList
         for t in 0..<n {
-            let row = input.base + t &* din &* (wideTrains ? 2 : 1)
+            // the token's spiking inputs, once for every output
+            let active = csd_list_row(input.base + t &* din &* (wideTrains ? 2 : 1), wideTrains ? 1 : 0,
+                                      Int32(truncatingIfNeeded: din), list)
             for j in 0..<dout {
-                let wr = j &* din
                 let current = clearedCurrents()
-                s.synapticOps &+= csd_linear_spikes(row, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: din),
-                                                    weights.base + wr &* weights.elementBytes, weights.wide ? 1 : 0, current)
+                s.synapticOps &+= csd_list_spikes(list, active, weights.base + j &* din &* weights.elementBytes,
+                                                  weights.wide ? 1 : 0, current)
                 deliver(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, current, &s)
             }
         }

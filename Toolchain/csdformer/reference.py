@@ -414,7 +414,8 @@ class Image:
 
     def scratch_bytes(self, mode: int) -> int:
         """FORMAT.md "Kernel scratch": conv/linear/attention ops need 32 bytes per group of four of
-        their K inputs in fused mode, 64 bytes in spiking mode; the arena ends with the largest need."""
+        their K inputs in fused mode; 64 bytes in spiking mode, plus 16 per group of four inputs for
+        conv/linear; the arena ends with the largest need."""
         most = 0
         for op in self.ops:
             if op.kind == CONV3X3:
@@ -427,7 +428,11 @@ class Image:
                 k = op.out_dims[0]
             else:
                 continue
-            most = max(most, (k + 3) // 4 * 32 if mode == FUSED else 64)
+            if mode == FUSED:
+                need = (k + 3) // 4 * 32
+            else:
+                need = 64 + ((k + 3) // 4 * 16 if op.kind in (CONV3X3, LINEAR) else 0)
+            most = max(most, need)
         return most
 
     def _check_arena(self, mode: int) -> None:

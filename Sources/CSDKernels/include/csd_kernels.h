@@ -88,6 +88,52 @@ static inline uint32_t csd_add_spikes(uint32_t x, int32_t w, int32_t *cur) {
     return n;
 }
 
+/* The active inputs of one neuron's receptive field, shared by every output channel: entries
+ * (k << 16) | train for the inputs k whose train is not 0. Then csd_list_spikes runs one output
+ * channel's weights over the list. Returns the number of entries. */
+static inline int32_t csd_list_row(const void *trains, int32_t wide, int32_t count, uint32_t *list) {
+    int32_t n = 0, k = 0;
+    if (!wide) {
+        const uint8_t *tr = (const uint8_t *)trains;
+        for (; k + 4 <= count; k += 4) {
+            if (csd_load32(tr + k) == 0) continue;
+            for (int32_t u = k; u < k + 4; u++)
+                if (tr[u]) list[n++] = ((uint32_t)u << 16) | tr[u];
+        }
+    }
+    for (; k < count; k++) {
+        uint32_t x = csd_train(trains, wide, k);
+        if (x) list[n++] = ((uint32_t)k << 16) | x;
+    }
+    return n;
+}
+
+/* The same for the 3x3 receptive field at (y, x) of trains [cin][h][w] (zero outside): k = i * 9 + dy * 3 + dx. */
+static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t cin, int32_t h, int32_t w, int32_t y,
+                                     int32_t x, uint32_t *list) {
+    int32_t n = 0;
+    int32_t y0 = y > 0 ? 0 : 1, y1 = y < h - 1 ? 3 : 2, x0 = x > 0 ? 0 : 1, x1 = x < w - 1 ? 3 : 2;
+    int32_t plane = h * w, base = (y - 1) * w + (x - 1);
+    for (int32_t i = 0; i < cin; i++, base += plane)
+        for (int32_t dy = y0; dy < y1; dy++)
+            for (int32_t dx = x0; dx < x1; dx++) {
+                uint32_t v = csd_train(trains, wide, base + dy * w + dx);
+                if (v) list[n++] = ((uint32_t)(i * 9 + dy * 3 + dx) << 16) | v;
+            }
+    return n;
+}
+
+/* cur[t] += weights[k] for every spike t of every list entry (k, train). Returns the additions. */
+static inline uint32_t csd_list_spikes(const uint32_t *list, int32_t count, const void *weights, int32_t wide_weights,
+                                       int32_t *cur) {
+    uint32_t n = 0;
+    for (int32_t e = 0; e < count; e++) {
+        uint32_t v = list[e];
+        n += csd_add_spikes(v & 0xFFFFu, csd_weight(weights, wide_weights, (int32_t)(v >> 16)), cur);
+    }
+    return n;
+}
+
 /* One linear neuron: every input i < din with train trains[i] adds weights[i] (wrapping). Narrow
  * trains are skipped four silent inputs at a time. Returns the synaptic operations. */
 static inline uint32_t csd_linear_spikes(const void *trains, int32_t wide_trains, int32_t din, const void *weights,
