@@ -69,7 +69,7 @@ public struct ModelImage {
     /// (`arena + arenaBytes(mode) - scratchBytes(mode)`).
     public func scratchBytes(_ mode: ExecutionMode) -> Int {
         var most = 0
-        for i in 0..<opCount { most = max(most, op(i).scratchBytes(mode)) }
+        for i in 0..<opCount { most = max(most, op(i).scratchBytes(mode, timeSteps: Int(header.timeSteps))) }
         return most
     }
 
@@ -87,8 +87,8 @@ public struct ModelImage {
             macs = try checkedAdd(macs, try op.macs(), .macs)
             arenaNeed.0 = max(arenaNeed.0, try validateArena(op, index: i, mode: .fused))
             arenaNeed.1 = max(arenaNeed.1, try validateArena(op, index: i, mode: .spiking))
-            scratch.0 = max(scratch.0, op.scratchBytes(.fused))
-            scratch.1 = max(scratch.1, op.scratchBytes(.spiking))
+            scratch.0 = max(scratch.0, op.scratchBytes(.fused, timeSteps: Int(header.timeSteps)))
+            scratch.1 = max(scratch.1, op.scratchBytes(.spiking, timeSteps: Int(header.timeSteps)))
         }
         guard UInt(bitPattern: macs) == UInt(header.macs) else { throw CSDStatus.macs }
         guard UInt(bitPattern: tensorBytes) == UInt(header.tensorBytes) else { throw CSDStatus.tensorBounds }

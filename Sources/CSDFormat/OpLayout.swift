@@ -164,21 +164,22 @@ extension OpRecord {
 extension OpRecord {
     /// Bytes of kernel scratch this op needs in `mode` (docs/FORMAT.md, "Kernel scratch"). Fused: the
     /// conv, linear and attention kernels expand four rows of their K inputs into 16-bit lanes, 32 bytes
-    /// per group of four inputs. Spiking: the same ops keep a neuron's 16 per-step currents (64 bytes),
-    /// conv and linear also a list of their active inputs (4 bytes per input, 16 per group of four).
-    /// Other ops need none. Call on a validated op.
-    @inlinable public func scratchBytes(_ mode: ExecutionMode) -> Int {
-        let k: Int
+    /// per group of four inputs. Spiking: conv and linear list their active inputs (16 bytes per group
+    /// of four) and keep the per-step currents of every output channel (T x outputs int32, rounded up
+    /// to 16 bytes); the attention ops keep one neuron's 16 currents (64 bytes). Other ops need none.
+    /// Call on a validated op.
+    @inlinable public func scratchBytes(_ mode: ExecutionMode, timeSteps: Int) -> Int {
+        let k: Int, outputs: Int
         switch kind {
-        case .conv3x3?: k = inDims.d0 &* 9
-        case .linear?: k = inDims.d1
-        case .attentionScores?: k = heads > 0 ? inDims.d1 / Int(heads) : 0
-        case .attentionValues?: k = outDims.d0
+        case .conv3x3?: k = inDims.d0 &* 9; outputs = outDims.d0
+        case .linear?: k = inDims.d1; outputs = outDims.d1
+        case .attentionScores?: k = heads > 0 ? inDims.d1 / Int(heads) : 0; outputs = 0
+        case .attentionValues?: k = outDims.d0; outputs = 0
         default: return 0
         }
-        guard mode == .fused else {
-            return kind == .conv3x3 || kind == .linear ? 64 &+ ((k &+ 3) >> 2) &* 16 : 64
-        }
-        return ((k &+ 3) >> 2) &* 32
+        let groups = (k &+ 3) >> 2
+        if mode == .fused { return groups &* 32 }
+        if outputs == 0 { return 64 }
+        return groups &* 16 &+ ((timeSteps &* outputs &* 4 &+ 15) & ~15)
     }
 }

@@ -21,7 +21,7 @@ public enum Packer {
     /// Plans both arenas, lays out the tensors, builds the image and validates it with the runtime's own checks.
     public static func pack(_ conversion: Conversion) throws(PackError) -> PackResult {
         let t = Int(conversion.header.timeSteps)
-        let scratch = { (mode: ExecutionMode) in conversion.ops.map { $0.record.scratchBytes(mode) }.max() ?? 0 }
+        let scratch = { (mode: ExecutionMode) in conversion.ops.map { $0.record.scratchBytes(mode, timeSteps: t) }.max() ?? 0 }
         let fused = try Planner.plan(conversion.values, mode: .fused, timeSteps: t, scratchBytes: scratch(.fused))
         let spiking = try Planner.plan(conversion.values, mode: .spiking, timeSteps: t, scratchBytes: scratch(.spiking))
         var builder = ImageBuilder()

@@ -36,7 +36,7 @@ import CSDKernels
 /// Returns the output train (bit u = spike at output step u). `csd_dif` (C).
 @inlinable func fireDIF(_ current: UnsafePointer<Int32>, steps: Int, delay: Int, shift: Int32, bias: Int32,
                         threshold: Int32, levels: Int32) -> UInt32 {
-    csd_dif(current, Int32(truncatingIfNeeded: steps), Int32(truncatingIfNeeded: delay), shift, bias, threshold, levels)
+    csd_dif(current, 1, Int32(truncatingIfNeeded: steps), Int32(truncatingIfNeeded: delay), shift, bias, threshold, levels)
 }
 
 /// Running count of `train` up to and including step t.

@@ -40,49 +40,57 @@ extension Context {
         return n
     }
 
-    /// Delivers the currents of one output: fire a DIF neuron into a train, or write the stream.
+    /// Delivers the currents of output channel j (current[t * stride], t < T): fire a DIF neuron into
+    /// a train, or write the stream (the bias at t = 0).
     @inlinable func deliver(_ op: OpRecord, channel j: Int, neuronIndex: Int, streamIndex: Int,
-                            _ current: Currents, _ s: inout OpStats) {
+                            _ current: UnsafePointer<Int32>, stride: Int, _ s: inout OpStats) {
         if op.writesStream {
             let x = stream(op.output(.spiking)) + streamIndex &* steps
             let biases = int32s(op.biases)
-            current[0] = current[0] &+ (op.has(OpFlag.tokenBias) ? biases[streamIndex] : biases[j])
-            if op.has(OpFlag.streamSet) {
-                for t in 0..<steps { x[t] = current[t] }
-            } else {
-                for t in 0..<steps { x[t] = x[t] &+ current[t] }
+            let bias = op.has(OpFlag.tokenBias) ? biases[streamIndex] : biases[j]
+            let set = op.has(OpFlag.streamSet)
+            var t = 0
+            while t < steps {
+                let v = current[t &* stride] &+ (t == 0 ? bias : 0)
+                x[t] = set ? v : x[t] &+ v
+                t &+= 1
             }
         } else {
-            let nrn = neuron(op, j)
-            fire(nrn, neuronIndex, trains(op.output(.spiking)), current, &s)
+            fire(neuron(op, j), neuronIndex, trains(op.output(.spiking)), current, stride: stride, &s)
         }
     }
 
-    /// Run the DIF neuron on the currents (shifted, the bias at t = 0), store the train.
-    @inlinable func fire(_ nrn: Neuron, _ index: Int, _ out: Trains, _ current: UnsafePointer<Int32>, _ s: inout OpStats) {
-        let train = fireDIF(current, steps: steps, delay: delay, shift: nrn.shift, bias: nrn.bias,
-                            threshold: nrn.threshold, levels: levels)
+    /// Run the DIF neuron on the currents (current[t * stride]; shifted, the bias at t = 0), store the train.
+    @inlinable func fire(_ nrn: Neuron, _ index: Int, _ out: Trains, _ current: UnsafePointer<Int32>, stride: Int = 1,
+                         _ s: inout OpStats) {
+        let train = csd_dif(current, Int32(truncatingIfNeeded: stride), Int32(truncatingIfNeeded: steps),
+                            Int32(truncatingIfNeeded: delay), nrn.shift, nrn.bias, nrn.threshold, levels)
         out[index] = train
         s.spikes &+= (UInt32(truncatingIfNeeded: train.nonzeroBitCount))
     }
 
-    /// The active-input list after the currents in the spiking scratch (docs/FORMAT.md, "Kernel scratch").
-    @inlinable var activeList: UnsafeMutablePointer<UInt32> { UnsafeMutableRawPointer(scratch + 16).assumingMemoryBound(to: UInt32.self) }
+    /// Conv / linear spiking scratch: the active-input list (16 bytes per four inputs), then the
+    /// currents of every output channel at every step, [T][outputs] int32 (docs/FORMAT.md).
+    @inlinable var activeList: UnsafeMutablePointer<UInt32> { scratch }
+    @inlinable func stepCurrents(fanIn: Int, outputs: Int) -> UnsafeMutablePointer<Int32> {
+        let cur = UnsafeMutableRawPointer(scratch + ((fanIn &+ 3) >> 2) &* 4).assumingMemoryBound(to: Int32.self)
+        var i = 0, n = steps &* outputs
+        while i < n { cur[i] = 0; i &+= 1 }
+        return cur
+    }
 
+    /// Event-driven: per output position, its receptive field's spiking inputs are listed once, and each
+    /// spike adds the weight column of every output channel to that step's currents.
     @inlinable mutating func convSpiking(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
         let fromPixels = op.has(OpFlag.inputPixels), fanIn = cin &* 9
         let input = trains(op.input(.spiking)), list = activeList
         for y in 0..<h {
             for x in 0..<w {
-                // the receptive field's spiking inputs, once for every output channel
-                let active = fromPixels ? 0 : csd_list_patch(input.base, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: cin),
-                                                             Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
-                                                             Int32(truncatingIfNeeded: y), Int32(truncatingIfNeeded: x), list)
-                let pos = y &* w &+ x
-                for j in 0..<cout {
-                    let current = clearedCurrents()
-                    if fromPixels {  // the encoding layer: its whole current at t = 0
+                let cur = stepCurrents(fanIn: fanIn, outputs: cout)
+                if fromPixels {  // the encoding layer: its whole current at t = 0
+                    for j in 0..<cout {
+                        var acc: Int32 = 0
                         for i in 0..<cin {
                             let wb = (j &* cin &+ i) &* 9
                             for dy in 0..<3 {
@@ -91,15 +99,23 @@ extension Context {
                                 for dx in 0..<3 {
                                     let xx = x &+ dx &- 1
                                     if xx < 0 || xx >= w { continue }
-                                    current[0] = current[0] &+ weights[wb &+ dy &* 3 &+ dx] &* Int32(pixels[(i &* h &+ yy) &* w &+ xx])
+                                    acc = acc &+ weights[wb &+ dy &* 3 &+ dx] &* Int32(pixels[(i &* h &+ yy) &* w &+ xx])
                                 }
                             }
                         }
-                    } else {
-                        s.synapticOps &+= csd_list_spikes(list, active, weights.base + j &* fanIn &* weights.elementBytes,
-                                                          weights.wide ? 1 : 0, current)
+                        cur[j] = acc
                     }
-                    deliver(op, channel: j, neuronIndex: j &* h &* w &+ pos, streamIndex: pos &* cout &+ j, current, &s)
+                } else {
+                    let active = csd_list_patch(input.base, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: cin),
+                                                Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
+                                                Int32(truncatingIfNeeded: y), Int32(truncatingIfNeeded: x), list)
+                    s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0,
+                                                       Int32(truncatingIfNeeded: fanIn), Int32(truncatingIfNeeded: cout), cur)
+                }
+                let pos = y &* w &+ x
+                for j in 0..<cout {
+                    deliver(op, channel: j, neuronIndex: j &* h &* w &+ pos, streamIndex: pos &* cout &+ j, cur + j,
+                            stride: cout, &s)
                 }
             }
         }
@@ -107,19 +123,18 @@ extension Context {
         if fromPixels { s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs)) }
     }
 
+    /// Event-driven, per token, as convSpiking.
     @inlinable mutating func linearSpiking(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
-        let input = trains(op.input(.spiking))
-        let list = activeList
+        let input = trains(op.input(.spiking)), list = activeList
         for t in 0..<n {
-            // the token's spiking inputs, once for every output
+            let cur = stepCurrents(fanIn: din, outputs: dout)
             let active = csd_list_row(input.base + t &* din &* (wideTrains ? 2 : 1), wideTrains ? 1 : 0,
                                       Int32(truncatingIfNeeded: din), list)
+            s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0,
+                                               Int32(truncatingIfNeeded: din), Int32(truncatingIfNeeded: dout), cur)
             for j in 0..<dout {
-                let current = clearedCurrents()
-                s.synapticOps &+= csd_list_spikes(list, active, weights.base + j &* din &* weights.elementBytes,
-                                                  weights.wide ? 1 : 0, current)
-                deliver(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, current, &s)
+                deliver(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, cur + j, stride: dout, &s)
             }
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
@@ -152,7 +167,7 @@ extension Context {
         for j in 0..<d {
             let nrn = neuron(op, j)
             for t in 0..<n {
-                fire(nrn, t &* d &+ j, output, x + (t &* d &+ j) &* steps, &s)
+                fire(nrn, t &* d &+ j, output, x + (t &* d &+ j) &* steps, stride: 1, &s)
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: n &* d)

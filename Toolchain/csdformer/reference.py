@@ -413,25 +413,29 @@ class Image:
         return n * (1 if mode == FUSED else (1 if self.time_steps <= 8 else 2))
 
     def scratch_bytes(self, mode: int) -> int:
-        """FORMAT.md "Kernel scratch": conv/linear/attention ops need 32 bytes per group of four of
-        their K inputs in fused mode; 64 bytes in spiking mode, plus 16 per group of four inputs for
-        conv/linear; the arena ends with the largest need."""
+        """FORMAT.md "Kernel scratch": fused, conv/linear/attention ops need 32 bytes per group of four
+        of their K inputs; spiking, conv/linear need 16 per group of four plus T x outputs int32
+        (rounded up to 16), attention ops 64. The arena ends with the largest need."""
         most = 0
         for op in self.ops:
+            outputs = 0
             if op.kind == CONV3X3:
-                k = op.in_dims[0] * 9
+                k, outputs = op.in_dims[0] * 9, op.out_dims[0]
             elif op.kind == LINEAR:
-                k = op.in_dims[1]
+                k, outputs = op.in_dims[1], op.out_dims[1]
             elif op.kind == ATTN_SCORES:
                 k = op.in_dims[1] // op.heads
             elif op.kind == ATTN_VALUES:
                 k = op.out_dims[0]
             else:
                 continue
+            groups = (k + 3) // 4
             if mode == FUSED:
-                need = (k + 3) // 4 * 32
+                need = groups * 32
+            elif outputs == 0:
+                need = 64
             else:
-                need = 64 + ((k + 3) // 4 * 16 if op.kind in (CONV3X3, LINEAR) else 0)
+                need = groups * 16 + _align16(self.time_steps * outputs * 4)
             most = max(most, need)
         return most
 

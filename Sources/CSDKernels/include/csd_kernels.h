@@ -49,16 +49,16 @@ static inline uint8_t csd_count(int32_t a, int32_t theta, int32_t levels) {
     return (uint8_t)(q < 0 ? 0 : (q > levels ? levels : q));
 }
 
-/* The spiking neuron (docs/SEMANTICS.md section 2, DIF with delay D): with I[t] = (cur[t] << shift)
+/* The spiking neuron (docs/SEMANTICS.md section 2, DIF with delay D): with I[t] = (cur[t * stride] << shift)
  * (+ bias at t = 0), membrane theta / 2 + I[tau] for tau < steps, spikes (at most levels) from
  * tau = delay on; returns the train (bit u = a spike at output step u). Wrapping arithmetic. */
-static inline uint32_t csd_dif(const int32_t *cur, int32_t steps, int32_t delay, int32_t shift, int32_t bias,
-                               int32_t theta, int32_t levels) {
+static inline uint32_t csd_dif(const int32_t *cur, int32_t stride, int32_t steps, int32_t delay, int32_t shift,
+                               int32_t bias, int32_t theta, int32_t levels) {
     uint32_t v = (uint32_t)(theta >> 1) + (uint32_t)bias, train = 0;
     int32_t emitted = 0, tau = 0;
-    for (; tau < delay && tau < steps; tau++) v += (uint32_t)cur[tau] << shift;
+    for (; tau < delay && tau < steps; tau++) v += (uint32_t)cur[tau * stride] << shift;
     for (; tau < steps + delay; tau++) {
-        if (tau < steps) v += (uint32_t)cur[tau] << shift;
+        if (tau < steps) v += (uint32_t)cur[tau * stride] << shift;
         if ((int32_t)v >= theta && emitted < levels) {
             train |= 1u << (tau - delay);
             v -= (uint32_t)theta;
@@ -78,19 +78,9 @@ static inline int32_t csd_weight(const void *weights, int32_t wide, int32_t i) {
     return wide ? ((const int16_t *)weights)[i] : ((const int8_t *)weights)[i];
 }
 
-/* cur[t] += w for every spike t of train x; returns the number of additions. */
-static inline uint32_t csd_add_spikes(uint32_t x, int32_t w, int32_t *cur) {
-    uint32_t n = 0;
-    for (; x != 0; x &= x - 1, n++) {
-        int32_t t = __builtin_ctz(x);
-        cur[t] = (int32_t)((uint32_t)cur[t] + (uint32_t)w);
-    }
-    return n;
-}
-
-/* The active inputs of one neuron's receptive field, shared by every output channel: entries
- * (k << 16) | train for the inputs k whose train is not 0. Then csd_list_spikes runs one output
- * channel's weights over the list. Returns the number of entries. */
+/* The active inputs of a token (csd_list_row) or a receptive field (csd_list_patch), shared by
+ * every output channel: entries (k << 16) | train for the inputs k whose train is not 0.
+ * Returns the number of entries. */
 static inline int32_t csd_list_row(const void *trains, int32_t wide, int32_t count, uint32_t *list) {
     int32_t n = 0, k = 0;
     if (!wide) {
@@ -123,54 +113,43 @@ static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t c
     return n;
 }
 
-/* cur[t] += weights[k] for every spike t of every list entry (k, train). Returns the additions. */
-static inline uint32_t csd_list_spikes(const uint32_t *list, int32_t count, const void *weights, int32_t wide_weights,
-                                       int32_t *cur) {
-    uint32_t n = 0;
-    for (int32_t e = 0; e < count; e++) {
-        uint32_t v = list[e];
-        n += csd_add_spikes(v & 0xFFFFu, csd_weight(weights, wide_weights, (int32_t)(v >> 16)), cur);
+/* Event-driven accumulation for conv / linear: every entry (k, train) of the active list adds column
+ * k of the weights (weights[j * wstride + k], j < outputs) to the currents of the steps it spikes at,
+ * cur[t * outputs + j]; four output channels per pass, the column's weights loaded once for all the
+ * entry's spikes. Returns the additions (spikes x outputs). */
+#define CSD_EVENT_LOOP(T, W)                                                                          \
+    for (int32_t e = 0; e < count; e++) {                                                             \
+        uint32_t v = list[e], x = v & 0xFFFFu;                                                          \
+        const T *col = (const T *)(W) + (v >> 16);                                                      \
+        int32_t j = 0;                                                                                  \
+        for (; j + 4 <= outputs; j += 4, col += 4 * wstride) {                                          \
+            uint32_t w0 = (uint32_t)col[0], w1 = (uint32_t)col[wstride], w2 = (uint32_t)col[2 * wstride], \
+                     w3 = (uint32_t)col[3 * wstride];                                                    \
+            for (uint32_t b = x; b != 0; b &= b - 1) {                                                  \
+                int32_t *c = cur + __builtin_ctz(b) * outputs + j;                                      \
+                c[0] = (int32_t)((uint32_t)c[0] + w0);                                                  \
+                c[1] = (int32_t)((uint32_t)c[1] + w1);                                                  \
+                c[2] = (int32_t)((uint32_t)c[2] + w2);                                                  \
+                c[3] = (int32_t)((uint32_t)c[3] + w3);                                                  \
+            }                                                                                           \
+        }                                                                                               \
+        for (; j < outputs; j++, col += wstride)                                                        \
+            for (uint32_t b = x; b != 0; b &= b - 1) {                                                  \
+                int32_t *c = cur + __builtin_ctz(b) * outputs + j;                                      \
+                c[0] = (int32_t)((uint32_t)c[0] + (uint32_t)col[0]);                                    \
+            }                                                                                           \
+        spikes += (uint32_t)__builtin_popcount(x);                                                      \
     }
-    return n;
-}
 
-/* One linear neuron: every input i < din with train trains[i] adds weights[i] (wrapping). Narrow
- * trains are skipped four silent inputs at a time. Returns the synaptic operations. */
-static inline uint32_t csd_linear_spikes(const void *trains, int32_t wide_trains, int32_t din, const void *weights,
-                                         int32_t wide_weights, int32_t *cur) {
-    uint32_t n = 0;
-    int32_t i = 0;
-    if (!wide_trains) {
-        const uint8_t *tr = (const uint8_t *)trains;
-        for (; i + 4 <= din; i += 4) {
-            if (csd_load32(tr + i) == 0) continue;
-            for (int32_t u = i; u < i + 4; u++)
-                if (tr[u]) n += csd_add_spikes(tr[u], csd_weight(weights, wide_weights, u), cur);
-        }
+static inline uint32_t csd_event_spikes(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
+                                        int32_t wstride, int32_t outputs, int32_t *cur) {
+    uint32_t spikes = 0;
+    if (wide) {
+        CSD_EVENT_LOOP(int16_t, weights)
+    } else {
+        CSD_EVENT_LOOP(int8_t, weights)
     }
-    for (; i < din; i++) {
-        uint32_t x = csd_train(trains, wide_trains, i);
-        if (x) n += csd_add_spikes(x, csd_weight(weights, wide_weights, i), cur);
-    }
-    return n;
-}
-
-/* One conv neuron at (y, x): the spikes of the 3x3 receptive field of trains [cin][h][w] (zero
- * outside) with weights [cin][3][3] (one output channel's). Returns the synaptic operations. */
-static inline uint32_t csd_conv_spikes(const void *trains, int32_t wide_trains, int32_t cin, int32_t h, int32_t w,
-                                       int32_t y, int32_t x, const void *weights, int32_t wide_weights, int32_t *cur) {
-    uint32_t n = 0;
-    int32_t y0 = y > 0 ? 0 : 1, y1 = y < h - 1 ? 3 : 2, x0 = x > 0 ? 0 : 1, x1 = x < w - 1 ? 3 : 2;
-    int32_t plane = h * w, base = (y - 1) * w + (x - 1);
-    for (int32_t i = 0; i < cin; i++, base += plane) {
-        for (int32_t dy = y0; dy < y1; dy++) {
-            for (int32_t dx = x0; dx < x1; dx++) {
-                uint32_t s = csd_train(trains, wide_trains, base + dy * w + dx);
-                if (s) n += csd_add_spikes(s, csd_weight(weights, wide_weights, i * 9 + dy * 3 + dx), cur);
-            }
-        }
-    }
-    return n;
+    return spikes * (uint32_t)outputs;
 }
 
 /* Temporal decomposition (docs/SEMANTICS.md section 3, ATTN_*): for pairs of spike trains a_i, b_i
