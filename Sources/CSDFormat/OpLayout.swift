@@ -166,7 +166,8 @@ extension OpRecord {
     /// conv, linear and attention kernels expand four rows of their K inputs into 16-bit lanes, 32 bytes
     /// per group of four inputs. Spiking: conv and linear list their active inputs (16 bytes per group
     /// of four) and keep the per-step currents of every output channel (T x outputs int32, rounded up
-    /// to 16 bytes); the attention ops keep one neuron's 16 currents (64 bytes). Other ops need none.
+    /// to 16 bytes); the attention ops keep one neuron's 16 currents (64 bytes) and list their active
+    /// inputs (16 bytes per four). Other ops need none.
     /// Call on a validated op.
     @inlinable public func scratchBytes(_ mode: ExecutionMode, timeSteps: Int) -> Int {
         let k: Int, outputs: Int
@@ -179,7 +180,7 @@ extension OpRecord {
         }
         let groups = (k &+ 3) >> 2
         if mode == .fused { return groups &* 32 }
-        if outputs == 0 { return 64 }
+        if outputs == 0 { return 64 &+ groups &* 16 }
         return groups &* 16 &+ ((timeSteps &* outputs &* 4 &+ 15) & ~15)
     }
 }

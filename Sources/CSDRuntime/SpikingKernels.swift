@@ -173,19 +173,23 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }
 
-    /// Attention ops: the temporal decomposition of products of spike trains (`csd_product_spikes`, C):
+    /// Attention ops: the temporal decomposition of products of spike trains (`csd_list_products`, C):
     /// I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts).
+    /// Attention spiking scratch: one neuron's 16 currents, then the active-input list.
+    @inlinable var attentionList: UnsafeMutablePointer<UInt32> { scratch + 16 }
+
+    /// Per query and head, q's spiking channels are listed once; every key walks only that list.
     @inlinable mutating func scoresSpiking(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = d / heads
         let q = trains(op.input(.spiking)), k = trains(op.input2(.spiking)), output = trains(op.output(.spiking))
+        let tb = wideTrains ? 2 : 1, wide: Int32 = wideTrains ? 1 : 0, list = attentionList
         for h in 0..<heads {
             let nrn = neuron(op, h)
             for i in 0..<n {
+                let active = csd_list_row(q.base + (i &* d &+ h &* hd) &* tb, wide, Int32(truncatingIfNeeded: hd), list)
                 for j in 0..<n {
                     let current = clearedCurrents()
-                    let tb = wideTrains ? 2 : 1
-                    s.synapticOps &+= csd_product_spikes(q.base + (i &* d &+ h &* hd) &* tb, 1, k.base + (j &* d &+ h &* hd) &* tb, 1,
-                                                         Int32(truncatingIfNeeded: hd), wideTrains ? 1 : 0, current)
+                    s.synapticOps &+= csd_list_products(list, active, k.base + (j &* d &+ h &* hd) &* tb, 1, wide, current)
                     fire(nrn, (h &* n &+ i) &* n &+ j, output, current, &s)
                 }
             }
@@ -193,17 +197,19 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: heads &* n &* n)
     }
 
+    /// Per query and head, the attention row's spiking keys are listed once; every channel walks only that list.
     @inlinable mutating func valuesSpiking(_ op: OpRecord, _ s: inout OpStats) {
         let heads = Int(op.heads), n = op.outDims.d0, d = op.outDims.d1, hd = d / heads
         let a = trains(op.input(.spiking)), v = trains(op.input2(.spiking)), output = trains(op.output(.spiking))
+        let tb = wideTrains ? 2 : 1, wide: Int32 = wideTrains ? 1 : 0, list = attentionList
         for i in 0..<n {
-            for c in 0..<d {
-                let row = ((c / hd) &* n &+ i) &* n
-                let current = clearedCurrents()
-                let tb = wideTrains ? 2 : 1
-                s.synapticOps &+= csd_product_spikes(a.base + row &* tb, 1, v.base + c &* tb, Int32(truncatingIfNeeded: d),
-                                                     Int32(truncatingIfNeeded: n), wideTrains ? 1 : 0, current)
-                fire(neuron(op, c), i &* d &+ c, output, current, &s)
+            for h in 0..<heads {
+                let active = csd_list_row(a.base + ((h &* n &+ i) &* n) &* tb, wide, Int32(truncatingIfNeeded: n), list)
+                for c in (h &* hd)..<((h &+ 1) &* hd) {
+                    let current = clearedCurrents()
+                    s.synapticOps &+= csd_list_products(list, active, v.base + c &* tb, Int32(truncatingIfNeeded: d), wide, current)
+                    fire(neuron(op, c), i &* d &+ c, output, current, &s)
+                }
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: n &* d)

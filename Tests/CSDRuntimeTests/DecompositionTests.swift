@@ -4,7 +4,7 @@ import CSDKernels
 import Testing
 
 /// DESIGN 3.2's temporal decomposition of a product of two spike trains, as the runtime computes it
-/// (`csd_product_spikes`):
+/// (`csd_list_products`):
 /// I[t] = a_t * B_t + A_{t-1} * b_t, with capitals the running counts.
 @Suite struct DecompositionTests {
     func context(steps: Int) -> Context {
@@ -23,8 +23,8 @@ import Testing
             let current = Currents.allocate(capacity: 16)
             defer { current.deallocate() }
             current.initialize(repeating: 0, count: 16)
-            var a16 = UInt16(a), b16 = UInt16(b)
-            let events = csd_product_spikes(&a16, 1, &b16, 1, 1, 1, current)
+            var entry = a, b16 = UInt16(b)  // a one-entry active list: channel 0, train a
+            let events = csd_list_products(&entry, 1, &b16, 1, 1, current)
             var sum: Int32 = 0
             for t in 0..<steps {
                 sum += current[t]

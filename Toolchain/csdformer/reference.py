@@ -415,7 +415,7 @@ class Image:
     def scratch_bytes(self, mode: int) -> int:
         """FORMAT.md "Kernel scratch": fused, conv/linear/attention ops need 32 bytes per group of four
         of their K inputs; spiking, conv/linear need 16 per group of four plus T x outputs int32
-        (rounded up to 16), attention ops 64. The arena ends with the largest need."""
+        (rounded up to 16), attention ops 64 plus 16 per group of four. The arena ends with the largest need."""
         most = 0
         for op in self.ops:
             outputs = 0
@@ -433,7 +433,7 @@ class Image:
             if mode == FUSED:
                 need = groups * 32
             elif outputs == 0:
-                need = 64
+                need = 64 + groups * 16
             else:
                 need = groups * 16 + _align16(self.time_steps * outputs * 4)
             most = max(most, need)

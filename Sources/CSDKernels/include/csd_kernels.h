@@ -152,24 +152,32 @@ static inline uint32_t csd_event_spikes(const uint32_t *list, int32_t count, con
     return spikes * (uint32_t)outputs;
 }
 
-/* Temporal decomposition (docs/SEMANTICS.md section 3, ATTN_*): for pairs of spike trains a_i, b_i
- * (i < count, strided), cur[t] += a_t * B_t + A_{t-1} * b_t, capitals the running counts (B_t
- * through t, A_{t-1} through t - 1). Returns the additions: one per spike of a at every step, one per
- * spike of b after step 0 (as the reference counts them). Walks only the steps where a or b spikes. */
-static inline uint32_t csd_product_spikes(const void *a, int32_t astride, const void *b, int32_t bstride, int32_t count,
-                                          int32_t wide, int32_t *cur) {
+/* Spikes among the low 16 bits of v. */
+static inline uint32_t csd_popcount16(uint32_t v) {
+    static const uint8_t bits[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
+    return (uint32_t)bits[v & 15u] + bits[(v >> 4) & 15u] + bits[(v >> 8) & 15u] + bits[(v >> 12) & 15u];
+}
+
+/* Temporal decomposition (docs/SEMANTICS.md section 3, ATTN_*) of the pairs (a_c, b_c): a_c from
+ * an active list (entries (c << 16) | train, see csd_list_row), b_c = b[c * bstride]:
+ * cur[t] += a_t * B_t + A_{t-1} * b_t, capitals the running counts (B_t through t, A_{t-1} through
+ * t - 1). Returns the additions: one per spike of a, and one per spike of b after step 0, of every
+ * pair where both trains spike (as the reference counts them). */
+static inline uint32_t csd_list_products(const uint32_t *list, int32_t count, const void *b, int32_t bstride,
+                                         int32_t wide, int32_t *cur) {
     uint32_t n = 0;
-    for (int32_t i = 0; i < count; i++) {
-        uint32_t x = csd_train(a, wide, i * astride), y = csd_train(b, wide, i * bstride);
+    for (int32_t e = 0; e < count; e++) {
+        uint32_t v = list[e], x = v & 0xFFFFu, y = csd_train(b, wide, (int32_t)(v >> 16) * bstride);
         if (x == 0 || y == 0) continue;
-        uint32_t ca = 0, cb = 0; /* running counts of a before t, of b through t */
-        for (uint32_t both = x | y; both != 0; both &= both - 1) {
-            int32_t t = __builtin_ctz(both);
-            uint32_t at = (x >> t) & 1u, bt = (y >> t) & 1u & (t > 0 ? 1u : 0u);
-            cb += (y >> t) & 1u;
-            cur[t] = (int32_t)((uint32_t)cur[t] + (at ? cb : 0u) + (bt ? ca : 0u));
-            n += at + bt;
-            ca += at;
+        for (uint32_t s = x; s != 0; s &= s - 1) { /* a spikes at t: + B_t */
+            int32_t t = __builtin_ctz(s);
+            cur[t] = (int32_t)((uint32_t)cur[t] + csd_popcount16(y & ((2u << t) - 1u)));
+            n++;
+        }
+        for (uint32_t s = y & ~1u; s != 0; s &= s - 1) { /* b spikes at t > 0: + A_{t-1} */
+            int32_t t = __builtin_ctz(s);
+            cur[t] = (int32_t)((uint32_t)cur[t] + csd_popcount16(x & ((1u << t) - 1u)));
+            n++;
         }
     }
     return n;
