@@ -105,39 +105,10 @@ extension Context {
 
     /// Max over each window: pool 2 (2x2, stride 2) or 3 (3x3, stride 2, pad 1). [C][H][W] -> [C][H'][W'].
     @inlinable mutating func maxPoolFused(_ op: OpRecord, _ s: inout OpStats) {
-        let c = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, oh = op.outDims.d1, ow = op.outDims.d2
-        let input = counts(op.input(.fused)), output = counts(op.output(.fused))
-        var spikes: UInt32 = 0
-        if op.pool == 2 {  // every window is the full 2x2 at (2 oy, 2 ox)
-            var o = output
-            for ch in 0..<c {
-                for oy in 0..<oh {
-                    var p = input + ((ch &* h &+ oy &* 2) &* w)
-                    for _ in 0..<ow {
-                        let m = max(max(p[0], p[1]), max(p[w], p[w &+ 1]))
-                        o.pointee = m
-                        spikes &+= UInt32(m)
-                        o += 1
-                        p += 2
-                    }
-                }
-            }
-        } else {
-            for ch in 0..<c {
-                for oy in 0..<oh {
-                    for ox in 0..<ow {
-                        let win = PoolWindow(op, oy: oy, ox: ox, h: h, w: w)
-                        var m: UInt8 = 0
-                        for y in win.y0..<win.y1 {
-                            for x in win.x0..<win.x1 { m = max(m, input[(ch &* h &+ y) &* w &+ x]) }
-                        }
-                        output[(ch &* oh &+ oy) &* ow &+ ox] = m
-                        spikes &+= UInt32(m)
-                    }
-                }
-            }
-        }
-        s.spikes = spikes
+        let c = op.inDims.d0, oh = op.outDims.d1, ow = op.outDims.d2
+        s.spikes = csd_maxpool(counts(op.input(.fused)), Int32(truncatingIfNeeded: c), Int32(truncatingIfNeeded: op.inDims.d1),
+                               Int32(truncatingIfNeeded: op.inDims.d2), Int32(op.pool), counts(op.output(.fused)),
+                               Int32(truncatingIfNeeded: oh), Int32(truncatingIfNeeded: ow))
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 

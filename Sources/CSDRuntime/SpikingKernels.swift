@@ -42,7 +42,7 @@ extension Context {
 
     /// Delivers the currents of output channel j (current[t * stride], t < T): fire a DIF neuron into
     /// a train, or write the stream (the bias at t = 0).
-    @inlinable func deliver(_ op: OpRecord, channel j: Int, neuronIndex: Int, streamIndex: Int,
+    @inline(never) @usableFromInline func deliver(_ op: OpRecord, channel j: Int, neuronIndex: Int, streamIndex: Int,
                             _ current: UnsafePointer<Int32>, stride: Int, _ s: inout OpStats) {
         if op.writesStream {
             let x = stream(op.output(.spiking)) + streamIndex &* steps

@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 swiftc=${SWIFTC:-swiftc}
 ar=${LLVM_AR:-$(dirname "$(command -v "$swiftc")")/llvm-ar}
 flags=(-target "$target" -enable-experimental-feature Embedded -wmo -parse-as-library -Osize -no-allocations
-       -Xfrontend -disable-stack-protector -Xfrontend -function-sections "$@")
+       -Xfrontend -disable-stack-protector -Xfrontend -function-sections -Xcc -Oz "$@")
 case "$target" in
   x86_64-*) flags+=(-Xcc -fPIC) ;;
 esac

@@ -183,6 +183,39 @@ static inline uint32_t csd_list_products(const uint32_t *list, int32_t count, co
     return n;
 }
 
+/* Fused max-pool (docs/SEMANTICS.md section 3, MAXPOOL) of a uint8 [c][h][w] map into [c][oh][ow]:
+ * pool 2 (2x2, stride 2) or 3 (3x3, stride 2, padding 1), windows clipped to the map. Returns the
+ * sum of the outputs (the op's spikes). */
+static inline uint32_t csd_maxpool(const uint8_t *in, int32_t c, int32_t h, int32_t w, int32_t pool, uint8_t *out,
+                                   int32_t oh, int32_t ow) {
+    uint32_t spikes = 0;
+    int32_t pad = pool == 3 ? 1 : 0;
+    if (pool == 2) { /* every window is the whole 2x2 block */
+        for (int32_t ch = 0; ch < c; ch++, in += h * w)
+            for (int32_t oy = 0; oy < oh; oy++)
+                for (const uint8_t *p = in + 2 * oy * w, *end = p + 2 * ow; p < end; p += 2) {
+                    uint32_t a = p[0] > p[1] ? p[0] : p[1], b = p[w] > p[w + 1] ? p[w] : p[w + 1];
+                    uint32_t m = a > b ? a : b;
+                    *out++ = (uint8_t)m;
+                    spikes += m;
+                }
+        return spikes;
+    }
+    for (int32_t ch = 0; ch < c; ch++, in += h * w)
+        for (int32_t oy = 0; oy < oh; oy++) {
+            int32_t top = oy * 2 - pad, y0 = top < 0 ? 0 : top, y1 = top + pool < h ? top + pool : h;
+            for (int32_t ox = 0; ox < ow; ox++) {
+                int32_t left = ox * 2 - pad, x0 = left < 0 ? 0 : left, x1 = left + pool < w ? left + pool : w;
+                uint32_t m = 0;
+                for (int32_t y = y0; y < y1; y++)
+                    for (int32_t x = x0; x < x1; x++) m = in[y * w + x] > m ? in[y * w + x] : m;
+                *out++ = (uint8_t)m;
+                spikes += m;
+            }
+        }
+    return spikes;
+}
+
 /* Spiking max-pool of one window (docs/SEMANTICS.md section 3, MAXPOOL): rows y0..y1-1, columns
  * x0..x1-1 (at most 3 x 3) of a channel's trains (row stride w). With C_i(t) the running counts,
  * the output spikes at t when max_i C_i(t) > max_i C_i(t - 1). Returns the output train. */
