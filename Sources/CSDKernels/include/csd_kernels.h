@@ -35,6 +35,10 @@
 #define CSD_KERNELS_DSP 0
 #endif
 
+/* Halfword views of a block (written as words by one kernel, read as halfwords by another). */
+typedef int16_t csd_lane_t __attribute__((may_alias));
+typedef uint16_t csd_ulane_t __attribute__((may_alias));
+
 static inline uint32_t csd_load32(const void *p) {
     uint32_t v;
     __builtin_memcpy(&v, p, 4); /* one LDR: unaligned loads are allowed on these cores */
@@ -253,7 +257,7 @@ static inline int32_t csd_block_slot(int32_t r, int32_t k, int32_t natural) {
 /* Row r of the block from k uint8 values at src[0], src[stride], ... (zero padding included). */
 static inline void csd_block_put_row(uint32_t *block, int32_t r, const uint8_t *src, int32_t stride, int32_t k,
                                      int32_t natural) {
-    uint16_t *h = (uint16_t *)block;
+    csd_ulane_t *h = (csd_ulane_t *)block;
     int32_t padded = (k + 3) & ~3;
     for (int32_t i = 0; i < padded; i++) h[csd_block_slot(r, i, natural)] = i < k ? src[i * stride] : 0;
 }
@@ -291,7 +295,7 @@ static inline void csd_block_put_rows(uint32_t *block, const uint8_t *src, int32
             }
         }
         if (k & 3) {
-            uint16_t *h = (uint16_t *)block;
+            csd_ulane_t *h = (csd_ulane_t *)block;
             for (int32_t i = full * 4; i < full * 4 + 4; i++) h[csd_block_slot(r, i, natural)] = i < k ? s[i - full * 4] : 0;
         }
     }
@@ -304,7 +308,7 @@ static inline void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t
                                        int32_t w, int32_t y, int32_t x, int32_t natural) {
     static const int8_t steps[2][4] = {{2, -1, 2, 13}, {1, 1, 1, 13}};
     const int8_t *step = steps[natural ? 1 : 0];
-    uint16_t *dst = (uint16_t *)block + 4 * r;
+    csd_ulane_t *dst = (csd_ulane_t *)block + 4 * r;
     uint32_t q = 0; /* k & 3 */
     int32_t plane = h * w;
     /* which of the window's rows and columns lie inside the map */
@@ -341,21 +345,6 @@ static inline void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t
 
 
 /* ---- plain twins: every target ---- */
-
-static inline int32_t csd_lo(uint32_t v) { return (int32_t)(int16_t)(v & 0xFFFFu); }
-static inline int32_t csd_hi(uint32_t v) { return (int32_t)(int16_t)(v >> 16); }
-/* the sum of the products of the 16-bit lanes of a and b (what SMLAD adds), wrapping */
-static inline uint32_t csd_dual(uint32_t a, uint32_t b) {
-    return (uint32_t)(csd_lo(a) * csd_lo(b)) + (uint32_t)(csd_hi(a) * csd_hi(b));
-}
-/* sign-extended bytes 0 and 2 of v as two 16-bit lanes (SXTB16) */
-static inline uint32_t csd_sxtb16(uint32_t v) {
-    return ((uint32_t)(int32_t)(int8_t)(v & 0xFFu) & 0xFFFFu) | ((uint32_t)(int32_t)(int8_t)((v >> 16) & 0xFFu) << 16);
-}
-/* one group of weight lanes (wa, wb) against the four rows of a block group x */
-static inline void csd_group_plain(uint32_t wa, uint32_t wb, const uint32_t *x, uint32_t acc[4]) {
-    for (int32_t r = 0; r < 4; r++) acc[r] += csd_dual(wa, x[2 * r]) + csd_dual(wb, x[2 * r + 1]);
-}
 
 /* The tail group of an int8 weight row: r = k & 3 (1..3) weights, zero above. */
 static inline uint32_t csd_tail_s8(const int8_t *w, int32_t r) {
@@ -409,40 +398,56 @@ static inline void csd_sink_put(csd_sink_t *s, int32_t j, int32_t a0, int32_t a1
 }
 
 /* acc_r = sum_i w[j * wstride + i] * row_r[i] for j < outputs (int8 weights, interleaved block of
- * k values), wrapping int32, into the sink. */
+ * k values), wrapping int32, into the sink. Plain C: the block's lanes read as halfwords (row r of
+ * group g at halfwords 16 g + 4 r: values 0, 2, 1, 3), four multiply-adds per row and group. */
 static inline void csd_block_dot_s8_plain(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
                                           int32_t outputs, csd_sink_t *sink) {
+    int32_t groups = k >> 2, tail = k & 3;
     for (int32_t j = 0; j < outputs; j++, w += wstride) {
-        uint32_t a[4] = {0, 0, 0, 0};
+        uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         const int8_t *p = w;
-        const uint32_t *x = block;
-        for (int32_t g = k >> 2; g > 0; g--, p += 4, x += 8) {
-            uint32_t wv = csd_load32(p);
-            csd_group_plain(csd_sxtb16(wv), csd_sxtb16(wv >> 8), x, a);
+        const csd_lane_t *x = (const csd_lane_t *)block;
+        for (int32_t g = 0; g <= groups; g++, p += 4, x += 16) {
+            int32_t w0, w1, w2, w3;
+            if (g < groups) {
+                w0 = p[0]; w1 = p[1]; w2 = p[2]; w3 = p[3];
+            } else if (tail) { /* the last 1..3 weights; the block's padding is 0 */
+                w0 = p[0]; w1 = tail > 1 ? p[1] : 0; w2 = tail > 2 ? p[2] : 0; w3 = 0;
+            } else {
+                break;
+            }
+            a0 += (uint32_t)(w0 * x[0] + w2 * x[1] + w1 * x[2] + w3 * x[3]);
+            a1 += (uint32_t)(w0 * x[4] + w2 * x[5] + w1 * x[6] + w3 * x[7]);
+            a2 += (uint32_t)(w0 * x[8] + w2 * x[9] + w1 * x[10] + w3 * x[11]);
+            a3 += (uint32_t)(w0 * x[12] + w2 * x[13] + w1 * x[14] + w3 * x[15]);
         }
-        if (k & 3) {
-            uint32_t wv = csd_tail_s8(p, k & 3);
-            csd_group_plain(csd_sxtb16(wv), csd_sxtb16(wv >> 8), x, a);
-        }
-        csd_sink_put(sink, j, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3]);
+        csd_sink_put(sink, j, (int32_t)a0, (int32_t)a1, (int32_t)a2, (int32_t)a3);
     }
 }
 
-/* The same with int16 weights and a natural block. */
+/* The same with int16 weights and a natural block (values 0, 1, 2, 3 in order). */
 static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, const uint32_t *block, int32_t k,
                                            int32_t outputs, csd_sink_t *sink) {
+    int32_t groups = k >> 2, tail = k & 3;
     for (int32_t j = 0; j < outputs; j++, w += wstride) {
-        uint32_t a[4] = {0, 0, 0, 0};
+        uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         const int16_t *p = w;
-        const uint32_t *x = block;
-        for (int32_t g = k >> 2; g > 0; g--, p += 4, x += 8) csd_group_plain(csd_load32(p), csd_load32(p + 2), x, a);
-        int32_t r = k & 3;
-        if (r) {
-            uint32_t w01 = (uint16_t)p[0] | (r > 1 ? (uint32_t)(uint16_t)p[1] << 16 : 0u);
-            uint32_t w23 = r > 2 ? (uint16_t)p[2] : 0u;
-            csd_group_plain(w01, w23, x, a);
+        const csd_lane_t *x = (const csd_lane_t *)block;
+        for (int32_t g = 0; g <= groups; g++, p += 4, x += 16) {
+            int32_t w0, w1, w2, w3;
+            if (g < groups) {
+                w0 = p[0]; w1 = p[1]; w2 = p[2]; w3 = p[3];
+            } else if (tail) {
+                w0 = p[0]; w1 = tail > 1 ? p[1] : 0; w2 = tail > 2 ? p[2] : 0; w3 = 0;
+            } else {
+                break;
+            }
+            a0 += (uint32_t)w0 * (uint32_t)x[0] + (uint32_t)w1 * (uint32_t)x[1] + (uint32_t)w2 * (uint32_t)x[2] + (uint32_t)w3 * (uint32_t)x[3];
+            a1 += (uint32_t)w0 * (uint32_t)x[4] + (uint32_t)w1 * (uint32_t)x[5] + (uint32_t)w2 * (uint32_t)x[6] + (uint32_t)w3 * (uint32_t)x[7];
+            a2 += (uint32_t)w0 * (uint32_t)x[8] + (uint32_t)w1 * (uint32_t)x[9] + (uint32_t)w2 * (uint32_t)x[10] + (uint32_t)w3 * (uint32_t)x[11];
+            a3 += (uint32_t)w0 * (uint32_t)x[12] + (uint32_t)w1 * (uint32_t)x[13] + (uint32_t)w2 * (uint32_t)x[14] + (uint32_t)w3 * (uint32_t)x[15];
         }
-        csd_sink_put(sink, j, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3]);
+        csd_sink_put(sink, j, (int32_t)a0, (int32_t)a1, (int32_t)a2, (int32_t)a3);
     }
 }
 
