@@ -5,8 +5,10 @@
  * for bit. Random blocks (uint8 rows, as pixels or counts) and weights (full
  * int8 / int16 range), every K from 1 to 40 and the reference model's 64, 128,
  * 144 and 288, 1 to 16 outputs, weight rows strided or contiguous.
- * Both sinks are compared: the raw accumulators (a stream set with zero bias)
- * and neuron counts (random thresholds and biases, shifts 0..3).
+ * Both sinks are compared: the stream (set with zero bias: the raw
+ * accumulators; or added onto random values with random biases) and neuron
+ * counts (random thresholds and biases, shifts 0..3, one neuron per output or
+ * one per row as in attention values).
  * Prints "result: kernels cases=N mismatches=M dsp=0|1".
  */
 #include <stdint.h>
@@ -36,15 +38,16 @@ static int16_t w16[MAX_OUT * MAX_STRIDE];
 static int32_t acc_a[4 * MAX_OUT], acc_b[4 * MAX_OUT], zero[4 * MAX_OUT], theta[MAX_OUT], bias[MAX_OUT];
 static uint8_t cnt_a[4 * MAX_OUT], cnt_b[4 * MAX_OUT];
 
-/* raw accumulators of output j, row r at acc[4 j + r] */
-static csd_sink_t acc_sink(int32_t *acc, int32_t rows) {
-    csd_sink_t s = {0, acc, 0, zero, 0, 0, 4, 1, 0, 0, rows, 1, 0};
+/* the stream of output j, row r at acc[4 j + r]: set with zero bias (the raw accumulators), or
+ * added onto what is there with a bias per output */
+static csd_sink_t acc_sink(int32_t *acc, int32_t rows, int32_t set) {
+    csd_sink_t s = {0, acc, 0, set ? zero : bias, set ? 0 : 1, 0, 4, 1, 0, 0, rows, set, 0};
     return s;
 }
 
-/* neuron counts of output j, row r at cnt[4 j + r] */
-static csd_sink_t neuron_sink(uint8_t *cnt, int32_t rows, int32_t shift) {
-    csd_sink_t s = {cnt, 0, theta, bias, 1, 0, 4, 1, shift, 7, rows, 0, 0};
+/* neuron counts of output j, row r at cnt[4 j + r]: a neuron per output, or per row */
+static csd_sink_t neuron_sink(uint8_t *cnt, int32_t rows, int32_t shift, int32_t per_row) {
+    csd_sink_t s = {cnt, 0, theta, bias, per_row ? 0 : 1, per_row ? 1 : 0, 4, 1, shift, 7, rows, 0, 0};
     return s;
 }
 
@@ -76,12 +79,15 @@ uint32_t kernel_check(void) {
                 theta[j] = 1 + (int32_t)(next() % 20000u);
                 bias[j] = (int32_t)(next() % 40001u) - 20000;
             }
-            int32_t shift = (int32_t)(next() % 4u);
+            int32_t shift = (int32_t)(next() % 4u), set = rep != 1, per_row = rep == 1;
             uint32_t n = 4u * (uint32_t)outputs;
             for (int32_t natural = 0; natural < 2; natural++) {
-                csd_sink_t sa = acc_sink(acc_a, nrows), sb = acc_sink(acc_b, nrows);
-                csd_sink_t na = neuron_sink(cnt_a, nrows, shift), nb = neuron_sink(cnt_b, nrows, shift);
-                for (uint32_t i = 0; i < n; i++) acc_a[i] = acc_b[i] = cnt_a[i] = cnt_b[i] = 0;
+                csd_sink_t sa = acc_sink(acc_a, nrows, set), sb = acc_sink(acc_b, nrows, set);
+                csd_sink_t na = neuron_sink(cnt_a, nrows, shift, per_row), nb = neuron_sink(cnt_b, nrows, shift, per_row);
+                for (uint32_t i = 0; i < n; i++) {
+                    acc_a[i] = acc_b[i] = (int32_t)next();
+                    cnt_a[i] = cnt_b[i] = 0;
+                }
                 csd_block_put_rows(block, rows, k, nrows, k, natural);
                 if (natural) {
                     csd_block_dot_s16_dsp(w16, stride, block, k, outputs, &sa);
