@@ -15,11 +15,11 @@
  *
  *   csd_session_set_stats / csd_session_set_observer  per-op statistics, profiling
  *
- * Stack: the runtime recurses nowhere; on the stack it keeps a neuron's
- * currents (16 int32) and a few words per kernel (the kernels' larger scratch
- * is the arena's tail, docs/FORMAT.md). Measured high-water mark of the whole
+ * Stack: the runtime recurses nowhere and keeps a few dozen words per kernel
+ * on the stack; expanded inputs, active-input lists and per-step currents
+ * live in the arena's tail (kernel scratch, docs/FORMAT.md). Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
- * 1,436 bytes on Cortex-M4, 1,380 on RV32, 1,620 on Cortex-M0+ code; reserve
+ * 1,316 bytes on Cortex-M4, 1,312 on RV32, 1,480 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below (docs/BENCHMARKS.md).
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.

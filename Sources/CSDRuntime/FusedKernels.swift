@@ -2,8 +2,10 @@ import CSDFormat
 import CSDKernels
 
 /// Fused execution (docs/SEMANTICS.md section 3, "fused" column): counts times
-/// weights with exact int32 accumulation, then the neuron formula. These are
-/// the plain reference kernels; every accumulation wraps instead of trapping.
+/// weights with exact int32 accumulation, then the neuron formula. The conv,
+/// linear and attention ops expand four rows into the kernel scratch and run
+/// the block kernels of CSDKernels (SMLAD twin on DSP cores); every
+/// accumulation wraps instead of trapping.
 extension Context {
     @inlinable mutating func runFused(_ op: OpRecord, _ s: inout OpStats) {
         switch op.kind {

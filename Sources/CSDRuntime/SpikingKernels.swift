@@ -3,8 +3,10 @@ import CSDKernels
 
 /// Spiking execution (docs/SEMANTICS.md section 3, "spiking" column): every
 /// neuron is a DIF neuron over T steps with delay D; after the encoding layer
-/// every synaptic event is an addition selected by a spike. Per output neuron
-/// the kernels gather the T input currents, then fire.
+/// every synaptic event is an addition selected by a spike. Conv and linear
+/// are event-driven (each listed input spike adds a weight column to that
+/// step's currents of every output channel), then every channel fires; the
+/// attention ops pair listed trains per output. Inner loops: CSDKernels (C).
 extension Context {
     @inlinable mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
         switch op.kind {
