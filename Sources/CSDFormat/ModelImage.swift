@@ -119,7 +119,7 @@ public struct ModelImage {
             let streamFlags = OpFlag.streamSet | OpFlag.tokenBias
             if !op.has(OpFlag.streamOut) { guard op.flags & streamFlags == 0 else { throw CSDStatus.opFields } }
             if op.writesStream { guard op.shift == 0 else { throw CSDStatus.opFields } }
-            guard o.d1 == i.d1, o.d2 == i.d2 else { throw CSDStatus.shape }
+            guard o.d1 == i.d1, o.d2 == i.d2, i.d0 * 9 <= 65535 else { throw CSDStatus.shape }  // fan-in fits 16 bits
             if isFirst {
                 guard i == Dims(Int(header.inputChannels), Int(header.inputHeight), Int(header.inputWidth)) else {
                     throw CSDStatus.shape

@@ -159,6 +159,7 @@ import Testing
         expectRecordStatus(.shape) { _, ops in ops[3].inDims = Dims(4, 3, 1) }       // not tokens x width
         expectRecordStatus(.shape) { h, _ in h.classes = 4 }
         expectRecordStatus(.shape) { _, ops in ops[0].outDims = Dims(0, 4, 4) }
+        expectRecordStatus(.shape) { _, ops in ops[2].inDims = Dims(7282, 2, 2) }    // fan-in 65,538 > 16 bits
     }
 
     @Test func tensors() {

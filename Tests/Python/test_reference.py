@@ -161,6 +161,21 @@ def test_broken_chaining(image, packed):
         Image.parse(_recrc(m))
 
 
+def test_conv_fan_in_beyond_16_bits(packed):
+    # op 2 (conv 16 -> 32) claims 7,282 input channels: a fan-in of 65,538
+    m = bytearray(packed[0])
+    struct.pack_into("<H", m, 128 + 64 * 2 + 4, 7282)
+    with pytest.raises(ImageError, match="fan-in"):
+        Image.parse(_recrc(m))
+
+
+def test_arena_bytes_include_the_kernel_scratch(image):
+    # FORMAT.md "Kernel scratch": fused 32 per group of four of the 288-input conv; spiking the
+    # 64 -> 128 linear's list (16 x 16) and its [T][128] int32 currents
+    assert image.scratch_bytes(ref.FUSED) == 288 // 4 * 32
+    assert image.scratch_bytes(ref.SPIKING) == 64 // 4 * 16 + image.time_steps * 128 * 4
+
+
 def test_zero_threshold(image, packed):
     op = next(o for o in image.ops if o.thresholds is not None)
     m = bytearray(packed[0])

@@ -327,6 +327,8 @@ class Image:
                 bad(f"the pixel input is {list(self.input_shape)}")
             if op.stream_out and (outd[1] * outd[2] != N or outd[0] != D):
                 bad(f"a stream-writing conv must produce N = {N} tokens of width D = {D}")
+            if ind[0] * 9 > 65535:
+                bad("a conv's fan-in Cin * 9 must not exceed 65535")
         elif op.kind == LINEAR:
             if ind[0] != outd[0] or ind[2] != 1 or outd[2] != 1:
                 bad("linear maps [N, Din, 1] to [N, Dout, 1]")
