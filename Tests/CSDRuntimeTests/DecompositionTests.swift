@@ -53,4 +53,27 @@ import Testing
             #expect(train == (UInt32(1) << UInt32(fused)) - 1)
         }
     }
+
+    /// `csd_dif` against the spec's loop (SEMANTICS.md section 2) for every delay 0 ... T, including
+    /// its shortcut for D >= T.
+    @Test func difNeuronMatchesTheSpecLoopAtEveryDelay() {
+        var r = SplitMix(state: 11)
+        let current = Currents.allocate(capacity: 16)
+        defer { current.deallocate() }
+        for _ in 0..<3000 {
+            let steps = r.int(1...16), levels = Int32(r.int(1...steps)), delay = r.int(0...steps)
+            let theta = Int32(r.int(1...400)), bias = Int32(r.int(-300...300)), shift = Int32(r.int(0...3))
+            for t in 0..<steps { current[t] = Int32(r.int(-90...120)) }
+            var v = theta >> 1, emitted: Int32 = 0, expected: UInt32 = 0
+            for tau in 0..<(steps + delay) {
+                if tau < steps { v += (current[tau] << shift) + (tau == 0 ? bias : 0) }
+                if tau >= delay && v >= theta && emitted < levels {
+                    expected |= 1 << UInt32(tau - delay); v -= theta; emitted += 1
+                }
+            }
+            let train = fireDIF(current, steps: steps, delay: delay, shift: shift, bias: bias, threshold: theta, levels: levels)
+            #expect(train == expected, "T=\(steps) D=\(delay) L=\(levels)")
+        }
+    }
 }
+

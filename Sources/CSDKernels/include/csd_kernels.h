@@ -61,6 +61,11 @@ static inline uint32_t csd_dif(const int32_t *cur, int32_t stride, int32_t steps
     uint32_t v = (uint32_t)(theta >> 1) + (uint32_t)bias, train = 0;
     int32_t emitted = 0, tau = 0;
     for (; tau < delay && tau < steps; tau++) v += (uint32_t)cur[tau * stride] << shift;
+    if (delay >= steps) { /* every input first, then c = min(v / theta, levels) spikes at steps 0 .. c-1
+                             (levels <= steps, and without input v only falls by theta per spike) */
+        int32_t q = (int32_t)v < theta ? 0 : (int32_t)v / theta;
+        return q >= levels ? (1u << levels) - 1u : (1u << q) - 1u;
+    }
     for (; tau < steps + delay; tau++) {
         if (tau < steps) v += (uint32_t)cur[tau * stride] << shift;
         if ((int32_t)v >= theta && emitted < levels) {
@@ -158,8 +163,16 @@ static inline uint32_t csd_event_spikes(const uint32_t *list, int32_t count, con
 
 /* Spikes among the low 16 bits of v. */
 static inline uint32_t csd_popcount16(uint32_t v) {
-    static const uint8_t bits[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
-    return (uint32_t)bits[v & 15u] + bits[(v >> 4) & 15u] + bits[(v >> 8) & 15u] + bits[(v >> 12) & 15u];
+    static const uint8_t bits[256] = {
+#define CSD_B2(n) n, n + 1, n + 1, n + 2
+#define CSD_B4(n) CSD_B2(n), CSD_B2(n + 1), CSD_B2(n + 1), CSD_B2(n + 2)
+#define CSD_B6(n) CSD_B4(n), CSD_B4(n + 1), CSD_B4(n + 1), CSD_B4(n + 2)
+        CSD_B6(0), CSD_B6(1), CSD_B6(1), CSD_B6(2)
+#undef CSD_B6
+#undef CSD_B4
+#undef CSD_B2
+    };
+    return (uint32_t)bits[v & 255u] + bits[(v >> 8) & 255u];
 }
 
 /* Temporal decomposition (docs/SEMANTICS.md section 3, ATTN_*) of the pairs (a_c, b_c): a_c from
