@@ -9,6 +9,9 @@
  * accumulators; or added onto random values with random biases) and neuron
  * counts (random thresholds and biases, shifts 0..3, one neuron per output or
  * one per row as in attention values).
+ * The event-driven spiking accumulation (csd_event_spikes_dsp / _plain) too:
+ * random active lists (trains of up to 16 steps) against random int8 / int16
+ * weight columns, 1 to 16 output channels.
  * Prints "result: kernels cases=N mismatches=M dsp=0|1".
  */
 #include <stdint.h>
@@ -50,6 +53,9 @@ static csd_sink_t neuron_sink(uint8_t *cnt, int32_t rows, int32_t shift, int32_t
     csd_sink_t s = {cnt, 0, theta, bias, per_row ? 0 : 1, per_row ? 1 : 0, 4, 1, shift, 7, rows, 0, 0};
     return s;
 }
+
+static uint32_t list[64];
+static int32_t cur_a[16 * MAX_OUT], cur_b[16 * MAX_OUT];
 
 static uint32_t differ(const void *a, const void *b, uint32_t bytes) {
     const uint8_t *x = a, *y = b;
@@ -104,6 +110,25 @@ uint32_t kernel_check(void) {
                 cases += 1;
             }
         }
+    }
+    for (int32_t rep = 0; rep < 120; rep++) {
+        int32_t outputs = 1 + (int32_t)(next() % MAX_OUT), k = 1 + (int32_t)(next() % 64);
+        int32_t count = (int32_t)(next() % 16u), wide = rep & 1;
+        for (int32_t e = 0; e < count; e++) {
+            uint32_t train = next() & 0xFFFFu;
+            list[e] = ((next() % (uint32_t)k) << 16) | (train ? train : 1u);
+        }
+        for (int32_t i = 0; i < outputs * k; i++) {
+            uint32_t r = next();
+            w8[i] = (int8_t)r;
+            w16[i] = (int16_t)(r >> 8);
+        }
+        for (int32_t i = 0; i < 16 * outputs; i++) cur_a[i] = cur_b[i] = (int32_t)next();
+        const void *weights = wide ? (const void *)w16 : (const void *)w8;
+        uint32_t na = csd_event_spikes_dsp(list, count, weights, wide, k, outputs, cur_a);
+        uint32_t nb = csd_event_spikes_plain(list, count, weights, wide, k, outputs, cur_b);
+        mismatches += differ(cur_a, cur_b, 16u * 4u * (uint32_t)outputs) | (na != nb);
+        cases += 1;
     }
 #endif
     put_str("result: kernels");

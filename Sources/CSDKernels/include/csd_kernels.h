@@ -125,8 +125,18 @@ static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t c
 /* Event-driven accumulation for conv / linear: every entry (k, train) of the active list adds column
  * k of the weights (weights[j * wstride + k], j < outputs) to the currents of the steps it spikes at,
  * cur[t * outputs + j]; four output channels per pass, the column's weights loaded once for all the
- * entry's spikes. Returns the additions (spikes x outputs). */
-#define CSD_EVENT_LOOP(T, W)                                                                          \
+ * entry's spikes. Returns the additions (spikes x outputs). Plain twin: the spike loop in C; DSP
+ * twin (Cortex-M4/M7/M33): in Thumb-2 assembly, LDM / four ADDs / STM per spike and four channels. */
+#define CSD_ADD4_PLAIN(x, base, w0, w1, w2, w3)                      \
+    for (uint32_t b = (x); b != 0; b &= b - 1) {                     \
+        int32_t *c = (base) + __builtin_ctz(b) * outputs;            \
+        c[0] = (int32_t)((uint32_t)c[0] + (w0));                     \
+        c[1] = (int32_t)((uint32_t)c[1] + (w1));                     \
+        c[2] = (int32_t)((uint32_t)c[2] + (w2));                     \
+        c[3] = (int32_t)((uint32_t)c[3] + (w3));                     \
+    }
+
+#define CSD_EVENT_LOOP(T, W, ADD4)                                                                    \
     for (int32_t e = 0; e < count; e++) {                                                             \
         uint32_t v = list[e], x = v & 0xFFFFu;                                                          \
         const T *col = (const T *)(W) + (v >> 16);                                                      \
@@ -134,13 +144,7 @@ static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t c
         for (; j + 4 <= outputs; j += 4, col += 4 * wstride) {                                          \
             uint32_t w0 = (uint32_t)col[0], w1 = (uint32_t)col[wstride], w2 = (uint32_t)col[2 * wstride], \
                      w3 = (uint32_t)col[3 * wstride];                                                    \
-            for (uint32_t b = x; b != 0; b &= b - 1) {                                                  \
-                int32_t *c = cur + __builtin_ctz(b) * outputs + j;                                      \
-                c[0] = (int32_t)((uint32_t)c[0] + w0);                                                  \
-                c[1] = (int32_t)((uint32_t)c[1] + w1);                                                  \
-                c[2] = (int32_t)((uint32_t)c[2] + w2);                                                  \
-                c[3] = (int32_t)((uint32_t)c[3] + w3);                                                  \
-            }                                                                                           \
+            ADD4(x, cur + j, w0, w1, w2, w3)                                                            \
         }                                                                                               \
         for (; j < outputs; j++, col += wstride)                                                        \
             for (uint32_t b = x; b != 0; b &= b - 1) {                                                  \
@@ -150,15 +154,62 @@ static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t c
         spikes += (uint32_t)__builtin_popcount(x);                                                      \
     }
 
-static inline uint32_t csd_event_spikes(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
-                                        int32_t wstride, int32_t outputs, int32_t *cur) {
+static inline uint32_t csd_event_spikes_plain(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
+                                              int32_t wstride, int32_t outputs, int32_t *cur) {
     uint32_t spikes = 0;
     if (wide) {
-        CSD_EVENT_LOOP(int16_t, weights)
+        CSD_EVENT_LOOP(int16_t, weights, CSD_ADD4_PLAIN)
     } else {
-        CSD_EVENT_LOOP(int8_t, weights)
+        CSD_EVENT_LOOP(int8_t, weights, CSD_ADD4_PLAIN)
     }
     return spikes * (uint32_t)outputs;
+}
+
+#if CSD_KERNELS_DSP
+/* x != 0 (list entries are spiking inputs); the four currents go through r8, r9, r10, r12. */
+#define CSD_ADD4_DSP(x, p, a, b, c, d)                                                               \
+    {                                                                                                \
+        uint32_t b_ = (x), t_;                                                                       \
+        int32_t *c_;                                                                                 \
+        __asm__ volatile("1:\n\t"                                                                     \
+                         "rbit %[t], %[bits]\n\t"                                                    \
+                         "clz %[t], %[t]\n\t"                                                        \
+                         "mla %[at], %[t], %[row], %[pb]\n\t"                                        \
+                         "ldmia %[at], {r8, r9, r10, r12}\n\t"                                       \
+                         "add r8, r8, %[wa]\n\t"                                                     \
+                         "add r9, r9, %[wb]\n\t"                                                     \
+                         "add r10, r10, %[wc]\n\t"                                                   \
+                         "add r12, r12, %[wd]\n\t"                                                   \
+                         "stmia %[at], {r8, r9, r10, r12}\n\t"                                       \
+                         "sub %[t], %[bits], #1\n\t"                                                 \
+                         "ands %[bits], %[bits], %[t]\n\t"                                           \
+                         "bne 1b\n\t"                                                                \
+                         : [bits] "+r"(b_), [t] "=&r"(t_), [at] "=&r"(c_)                            \
+                         : [row] "r"(rowbytes), [pb] "r"(p), [wa] "r"(a), [wb] "r"(b), [wc] "r"(c), \
+                           [wd] "r"(d)                                                               \
+                         : "r8", "r9", "r10", "r12", "cc", "memory");                                \
+    }
+
+static inline uint32_t csd_event_spikes_dsp(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
+                                            int32_t wstride, int32_t outputs, int32_t *cur) {
+    uint32_t spikes = 0, rowbytes = (uint32_t)outputs * 4u;
+    if (wide) {
+        CSD_EVENT_LOOP(int16_t, weights, CSD_ADD4_DSP)
+    } else {
+        CSD_EVENT_LOOP(int8_t, weights, CSD_ADD4_DSP)
+    }
+    return spikes * (uint32_t)outputs;
+}
+#endif
+
+/* The twin this target uses. */
+static inline uint32_t csd_event_spikes(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
+                                        int32_t wstride, int32_t outputs, int32_t *cur) {
+#if CSD_KERNELS_DSP
+    return csd_event_spikes_dsp(list, count, weights, wide, wstride, outputs, cur);
+#else
+    return csd_event_spikes_plain(list, count, weights, wide, wstride, outputs, cur);
+#endif
 }
 
 /* Spikes among the low 16 bits of v. */
