@@ -42,23 +42,21 @@ extension Context {
         return n
     }
 
-    /// Delivers the currents of output channel j (current[t * stride], t < T): fire a DIF neuron into
-    /// a train, or write the stream (the bias at t = 0).
-    @inline(never) @usableFromInline func deliver(_ op: OpRecord, channel j: Int, neuronIndex: Int, streamIndex: Int,
-                            _ current: UnsafePointer<Int32>, stride: Int, _ s: inout OpStats) {
+    /// Delivers the currents of every output channel of one position or token (cur[t * outputs + j]):
+    /// the neurons fire into trains[neuronBase + j * neuronStep], or the stream gets them at
+    /// streamBase + j (the bias at t = 0).
+    @inlinable func deliverAll(_ op: OpRecord, outputs: Int, neuronBase: Int, neuronStep: Int, streamBase: Int,
+                               _ cur: UnsafePointer<Int32>, _ s: inout OpStats) {
+        let n32 = Int32(truncatingIfNeeded: outputs), t32 = Int32(truncatingIfNeeded: steps)
         if op.writesStream {
-            let x = stream(op.output(.spiking)) + streamIndex &* steps
             let biases = int32s(op.biases)
-            let bias = op.has(OpFlag.tokenBias) ? biases[streamIndex] : biases[j]
-            let set = op.has(OpFlag.streamSet)
-            var t = 0
-            while t < steps {
-                let v = current[t &* stride] &+ (t == 0 ? bias : 0)
-                x[t] = set ? v : x[t] &+ v
-                t &+= 1
-            }
+            csd_stream_channels(cur, n32, t32, stream(op.output(.spiking)), Int32(truncatingIfNeeded: streamBase),
+                                op.has(OpFlag.tokenBias) ? biases + streamBase : biases, op.has(OpFlag.streamSet) ? 1 : 0)
         } else {
-            fire(neuron(op, j), neuronIndex, trains(op.output(.spiking)), current, stride: stride, &s)
+            s.spikes &+= csd_fire_channels(cur, n32, t32, Int32(truncatingIfNeeded: delay), Int32(op.shift),
+                                           int32s(op.thresholds), int32s(op.biases), levels, trains(op.output(.spiking)).base,
+                                           wideTrains ? 1 : 0, Int32(truncatingIfNeeded: neuronBase),
+                                           Int32(truncatingIfNeeded: neuronStep))
         }
     }
 
@@ -115,10 +113,7 @@ extension Context {
                                                        Int32(truncatingIfNeeded: fanIn), Int32(truncatingIfNeeded: cout), cur)
                 }
                 let pos = y &* w &+ x
-                for j in 0..<cout {
-                    deliver(op, channel: j, neuronIndex: j &* h &* w &+ pos, streamIndex: pos &* cout &+ j, cur + j,
-                            stride: cout, &s)
-                }
+                deliverAll(op, outputs: cout, neuronBase: pos, neuronStep: h &* w, streamBase: pos &* cout, cur, &s)
             }
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* h &* w)
@@ -135,9 +130,7 @@ extension Context {
                                       Int32(truncatingIfNeeded: din), list)
             s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0,
                                                Int32(truncatingIfNeeded: din), Int32(truncatingIfNeeded: dout), cur)
-            for j in 0..<dout {
-                deliver(op, channel: j, neuronIndex: t &* dout &+ j, streamIndex: t &* dout &+ j, cur + j, stride: dout, &s)
-            }
+            deliverAll(op, outputs: dout, neuronBase: t &* dout, neuronStep: 1, streamBase: t &* dout, cur, &s)
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
     }

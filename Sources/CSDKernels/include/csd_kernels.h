@@ -53,6 +53,20 @@ static inline uint8_t csd_count(int32_t a, int32_t theta, int32_t levels) {
     return (uint8_t)(q < 0 ? 0 : (q > levels ? levels : q));
 }
 
+/* Spikes among the low 16 bits of v. */
+static inline uint32_t csd_popcount16(uint32_t v) {
+    static const uint8_t bits[256] = {
+#define CSD_B2(n) n, n + 1, n + 1, n + 2
+#define CSD_B4(n) CSD_B2(n), CSD_B2(n + 1), CSD_B2(n + 1), CSD_B2(n + 2)
+#define CSD_B6(n) CSD_B4(n), CSD_B4(n + 1), CSD_B4(n + 1), CSD_B4(n + 2)
+        CSD_B6(0), CSD_B6(1), CSD_B6(1), CSD_B6(2)
+#undef CSD_B6
+#undef CSD_B4
+#undef CSD_B2
+    };
+    return (uint32_t)bits[v & 255u] + bits[(v >> 8) & 255u];
+}
+
 /* The spiking neuron (docs/SEMANTICS.md section 2, DIF with delay D): with I[t] = (cur[t * stride] << shift)
  * (+ bias at t = 0), membrane theta / 2 + I[tau] for tau < steps, spikes (at most levels) from
  * tau = delay on; returns the train (bit u = a spike at output step u). Wrapping arithmetic. */
@@ -75,6 +89,36 @@ static inline uint32_t csd_dif(const int32_t *cur, int32_t stride, int32_t steps
         }
     }
     return train;
+}
+
+/* Conv / linear, after the event accumulation: output channel j < outputs has the currents
+ * cur[t * outputs + j]. Neurons: channel j fires (csd_dif, parameters theta[j], bias[j]) into
+ * trains[base + j * step] (uint8, or uint16 when wide); returns the spikes. */
+static inline uint32_t csd_fire_channels(const int32_t *cur, int32_t outputs, int32_t steps, int32_t delay,
+                                         int32_t shift, const int32_t *theta, const int32_t *bias, int32_t levels,
+                                         void *trains, int32_t wide, int32_t base, int32_t step) {
+    uint32_t spikes = 0;
+    for (int32_t j = 0; j < outputs; j++) {
+        uint32_t train = csd_dif(cur + j, outputs, steps, delay, shift, bias[j], theta[j], levels);
+        if (wide)
+            ((uint16_t *)trains)[base + j * step] = (uint16_t)train;
+        else
+            ((uint8_t *)trains)[base + j * step] = (uint8_t)train;
+        spikes += csd_popcount16(train);
+    }
+    return spikes;
+}
+
+/* The stream: x[(base + j) * steps + t] = (or +=) cur[t * outputs + j] (+ bias[j] at t = 0). */
+static inline void csd_stream_channels(const int32_t *cur, int32_t outputs, int32_t steps, int32_t *x, int32_t base,
+                                       const int32_t *bias, int32_t set) {
+    for (int32_t j = 0; j < outputs; j++) {
+        int32_t *xj = x + (base + j) * steps;
+        for (int32_t t = 0; t < steps; t++) {
+            uint32_t v = (uint32_t)cur[t * outputs + j] + (t == 0 ? (uint32_t)bias[j] : 0u);
+            xj[t] = (int32_t)(set ? v : (uint32_t)xj[t] + v);
+        }
+    }
 }
 
 /* ---- spiking accumulation: I[t] += the weight of every input spike at step t ---- */
@@ -210,20 +254,6 @@ static inline uint32_t csd_event_spikes(const uint32_t *list, int32_t count, con
 #else
     return csd_event_spikes_plain(list, count, weights, wide, wstride, outputs, cur);
 #endif
-}
-
-/* Spikes among the low 16 bits of v. */
-static inline uint32_t csd_popcount16(uint32_t v) {
-    static const uint8_t bits[256] = {
-#define CSD_B2(n) n, n + 1, n + 1, n + 2
-#define CSD_B4(n) CSD_B2(n), CSD_B2(n + 1), CSD_B2(n + 1), CSD_B2(n + 2)
-#define CSD_B6(n) CSD_B4(n), CSD_B4(n + 1), CSD_B4(n + 1), CSD_B4(n + 2)
-        CSD_B6(0), CSD_B6(1), CSD_B6(1), CSD_B6(2)
-#undef CSD_B6
-#undef CSD_B4
-#undef CSD_B2
-    };
-    return (uint32_t)bits[v & 255u] + bits[(v >> 8) & 255u];
 }
 
 /* Temporal decomposition (docs/SEMANTICS.md section 3, ATTN_*) of the pairs (a_c, b_c): a_c from
