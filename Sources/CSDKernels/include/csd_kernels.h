@@ -1,18 +1,20 @@
 /*
- * Inner loops of the fused runtime, in C so that cores with the DSP extension
- * (Cortex-M4/M7/M33: __ARM_FEATURE_DSP) get dual 16-bit multiply-accumulates
- * (SMLAD, in a few lines of Thumb-2 assembly). The dot-product kernels have a
- * plain C twin (csd_block_dot_*_plain, compiled everywhere) and a DSP twin
- * (csd_block_dot_*_dsp, DSP cores only); csd_block_dot_* names the one the
- * target uses (-DCSD_PLAIN_KERNELS forces the plain one). Both compute the same
- * wrapping int32 sums bit for bit: the Cortex-M4 firmware compares them on
- * random blocks, and runs the DSP one against the NumPy reference.
- * Imported by the Swift runtime (module CSDKernels); static inline, so each
- * build compiles the variant its target selects.
+ * The runtime's inner loops, in C (imported by the Swift runtime as module
+ * CSDKernels; static inline, so each build compiles the variants its target
+ * selects). Cores with the DSP extension (Cortex-M4/M7/M33:
+ * __ARM_FEATURE_DSP) get a few lines of Thumb-2 assembly where it pays: the
+ * fused block dot products (SMLAD) and the spiking event loop (LDM / ADD /
+ * STM). Each of those has a plain C twin (csd_block_dot_*_plain,
+ * csd_event_spikes_plain, compiled everywhere) beside its DSP twin (*_dsp);
+ * the unsuffixed name is the one the target uses (-DCSD_PLAIN_KERNELS forces
+ * the plain ones). Twins compute the same wrapping int32 results bit for bit:
+ * the Cortex-M4 firmware compares them on random data
+ * (Firmware/common/kernel_check.c) and runs the DSP ones against the NumPy
+ * reference; the host, RV32 and Cortex-M0+ builds run the plain ones.
  *
- * The kernels compute four dot products at once: four "rows" (tokens, conv
- * positions, queries or value channels) against one weight row of K int8 (or
- * int16) values. The rows are first expanded into a block in the arena's
+ * Fused: the kernels compute four dot products at once: four "rows" (tokens,
+ * conv positions, queries or value channels) against one weight row of K int8
+ * (or int16) values. The rows are first expanded into a block in the arena's
  * kernel scratch (docs/FORMAT.md, "Kernel scratch"): 16-bit lanes, so every
  * value is unpacked once per block instead of once per output.
  *
@@ -22,6 +24,10 @@
  *   natural     (int16 weights): (v[4g] | v[4g+1] << 16), (v[4g+2] | v[4g+3] << 16)
  * The interleaved order matches SXTB16 of four int8 weights (lanes 0 and 2,
  * then 1 and 3); the natural one two int16 weight pairs read as they lie.
+ *
+ * Spiking: the DIF neuron, the event-driven accumulation of conv / linear
+ * (active-input lists, weight columns into per-step currents), the attention
+ * products (temporal decomposition) and the spiking max-pool.
  */
 #ifndef CSD_KERNELS_H
 #define CSD_KERNELS_H
@@ -123,12 +129,9 @@ static inline void csd_stream_channels(const int32_t *cur, int32_t outputs, int3
 
 /* ---- spiking accumulation: I[t] += the weight of every input spike at step t ---- */
 
-/* A spike train or weight of element i: uint8 / uint16 trains (T <= 8 / T <= 16), int8 / int16 weights. */
+/* The spike train of element i: uint8 (T <= 8) or uint16 (T <= 16). */
 static inline uint32_t csd_train(const void *trains, int32_t wide, int32_t i) {
     return wide ? ((const uint16_t *)trains)[i] : ((const uint8_t *)trains)[i];
-}
-static inline int32_t csd_weight(const void *weights, int32_t wide, int32_t i) {
-    return wide ? ((const int16_t *)weights)[i] : ((const int8_t *)weights)[i];
 }
 
 /* The active inputs of a token (csd_list_row) or a receptive field (csd_list_patch), shared by
