@@ -128,9 +128,6 @@ public struct Engine {
     @inlinable subscript(_ i: Int) -> Int32 {
         wide ? Int32(base.assumingMemoryBound(to: Int16.self)[i]) : Int32(base.assumingMemoryBound(to: Int8.self)[i])
     }
-
-    /// Bytes per weight.
-    @inlinable var elementBytes: Int { wide ? 2 : 1 }
 }
 
 /// Spike trains in the arena: one uint8 (T <= 8) or uint16 per neuron; bit t = spike at step t.

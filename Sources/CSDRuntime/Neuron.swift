@@ -17,32 +17,16 @@ import CSDKernels
     /// v0 = floor(theta / 2): the QCFS +1/2.
     @inlinable var initialMembrane: Int32 { threshold >> 1 }
 
-    /// Fused: clip(floor((acc << k + beta + v0) / theta), 0, L).
+    /// Fused: clip(floor((acc << k + beta + v0) / theta), 0, L); the division is `csd_count`
+    /// (C: one SDIV without Swift's trap paths; theta >= 1 is validated).
     @inlinable func count(_ acc: Int32) -> UInt8 {
-        Neuron.count((acc &<< shift) &+ bias &+ initialMembrane, threshold: threshold, levels: levels)
-    }
-
-    /// clip(floor(a / theta), 0, L) for theta >= 1 (validated): `csd_count` (C, one unchecked SDIV).
-    @inlinable static func count(_ a: Int32, threshold: Int32, levels: Int32) -> UInt8 {
-        csd_count(a, threshold, levels)
+        csd_count((acc &<< shift) &+ bias &+ initialMembrane, threshold, levels)
     }
 }
 
 /// Per-step input currents of one neuron, t = 0 ..< T (T <= 16): 16 int32 in the arena's spiking
 /// scratch (docs/FORMAT.md, "Kernel scratch").
 @usableFromInline typealias Currents = UnsafeMutablePointer<Int32>
-
-/// Spiking: the DIF neuron with delay D over I[t] = (current[t] << shift) + (bias at t = 0).
-/// Returns the output train (bit u = spike at output step u). `csd_dif` (C).
-@inlinable func fireDIF(_ current: UnsafePointer<Int32>, steps: Int, delay: Int, shift: Int32, bias: Int32,
-                        threshold: Int32, levels: Int32) -> UInt32 {
-    csd_dif(current, 1, Int32(truncatingIfNeeded: steps), Int32(truncatingIfNeeded: delay), shift, bias, threshold, levels)
-}
-
-/// Running count of `train` up to and including step t.
-@inlinable func runningCount(_ train: UInt32, through t: Int) -> Int32 {
-    Int32(truncatingIfNeeded: (train & ((2 << UInt32(truncatingIfNeeded: t)) &- 1)).nonzeroBitCount)
-}
 
 /// The input rows y0..<y1 and columns x0..<x1 of one max-pool window (pool 2: 2x2, stride 2;
 /// pool 3: 3x3, stride 2, padding 1), clipped to the image.

@@ -29,19 +29,6 @@ extension Context {
         return current
     }
 
-    /// Adds `weight` to the currents at every step where `train` spikes; returns the number of additions.
-    @inlinable func addSpikes(_ train: UInt32, _ weight: Int32, _ current: Currents) -> UInt32 {
-        var bits = train
-        var n: UInt32 = 0
-        while bits != 0 {
-            let t = bits.trailingZeroBitCount
-            current[t] = current[t] &+ weight
-            bits &= bits &- 1
-            n &+= 1
-        }
-        return n
-    }
-
     /// Delivers the currents of every output channel of one position or token (cur[t * outputs + j]):
     /// the neurons fire into trains[neuronBase + j * neuronStep], or the stream gets them at
     /// streamBase + j (the bias at t = 0).

@@ -3,17 +3,22 @@ import CSDFormat
 import CSDKernels
 import Testing
 
+/// Spiking: the DIF neuron with delay D over I[t] = (current[t] << shift) + (bias at t = 0).
+/// Returns the output train (bit u = spike at output step u). The runtime's `csd_dif` (C), as `Context.fire` calls it.
+func fireDIF(_ current: UnsafePointer<Int32>, steps: Int, delay: Int, shift: Int32, bias: Int32,
+             threshold: Int32, levels: Int32) -> UInt32 {
+    csd_dif(current, 1, Int32(truncatingIfNeeded: steps), Int32(truncatingIfNeeded: delay), shift, bias, threshold, levels)
+}
+
+/// Running count of `train` up to and including step t.
+func runningCount(_ train: UInt32, through t: Int) -> Int32 {
+    Int32(truncatingIfNeeded: (train & ((2 << UInt32(truncatingIfNeeded: t)) &- 1)).nonzeroBitCount)
+}
+
 /// DESIGN 3.2's temporal decomposition of a product of two spike trains, as the runtime computes it
 /// (`csd_list_products`):
 /// I[t] = a_t * B_t + A_{t-1} * b_t, with capitals the running counts.
 @Suite struct DecompositionTests {
-    func context(steps: Int) -> Context {
-        let dummy = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
-        return Context(data: UnsafeRawPointer(dummy), arena: dummy, scratch: dummy.assumingMemoryBound(to: UInt32.self), pixels: UnsafePointer(dummy.assumingMemoryBound(to: UInt8.self)),
-                       logits: dummy.assumingMemoryBound(to: Int32.self), steps: steps, levels: Int32(steps), delay: steps,
-                       wideTrains: steps > 8)
-    }
-
     @Test func currentsSumToTheProductOfCountsAndNeverLookAhead() {
         var r = SplitMix(state: 99)
         for _ in 0..<2000 {

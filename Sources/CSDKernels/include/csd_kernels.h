@@ -341,9 +341,6 @@ static inline uint32_t csd_pool_spikes(const void *trains, int32_t wide, int32_t
     return out;
 }
 
-/* Words of a block for K values: 8 per group of 4. */
-static inline int32_t csd_block_words(int32_t k) { return ((k + 3) >> 2) * 8; }
-
 /* The halfword index of value k of row r. */
 static inline int32_t csd_block_slot(int32_t r, int32_t k, int32_t natural) {
     int32_t lane = k & 3;
