@@ -11,7 +11,8 @@
  * one per row as in attention values).
  * The event-driven spiking accumulation (csd_event_spikes_dsp / _plain) too:
  * random active lists (trains of up to 16 steps) against random int8 / int16
- * weight columns, 1 to 16 output channels.
+ * weight columns, 1 to 16 output channels, every spike or (prefix mode) the
+ * last one only.
  * Prints "result: kernels cases=N mismatches=M dsp=0|1".
  */
 #include <stdint.h>
@@ -113,7 +114,7 @@ uint32_t kernel_check(void) {
     }
     for (int32_t rep = 0; rep < 120; rep++) {
         int32_t outputs = 1 + (int32_t)(next() % MAX_OUT), k = 1 + (int32_t)(next() % 64);
-        int32_t count = (int32_t)(next() % 16u), wide = rep & 1;
+        int32_t count = (int32_t)(next() % 16u), wide = rep & 1, last = (rep >> 1) & 1;
         for (int32_t e = 0; e < count; e++) {
             uint32_t train = next() & 0xFFFFu;
             list[e] = ((next() % (uint32_t)k) << 16) | (train ? train : 1u);
@@ -125,8 +126,8 @@ uint32_t kernel_check(void) {
         }
         for (int32_t i = 0; i < 16 * outputs; i++) cur_a[i] = cur_b[i] = (int32_t)next();
         const void *weights = wide ? (const void *)w16 : (const void *)w8;
-        uint32_t na = csd_event_spikes_dsp(list, count, weights, wide, k, outputs, cur_a);
-        uint32_t nb = csd_event_spikes_plain(list, count, weights, wide, k, outputs, cur_b);
+        uint32_t na = csd_event_spikes_dsp(list, count, weights, wide, k, outputs, cur_a, last);
+        uint32_t nb = csd_event_spikes_plain(list, count, weights, wide, k, outputs, cur_b, last);
         mismatches += differ(cur_a, cur_b, 16u * 4u * (uint32_t)outputs) | (na != nb);
         cases += 1;
     }

@@ -167,7 +167,8 @@ extension OpRecord {
     /// per group of four inputs. Spiking: conv and linear list their active inputs (16 bytes per group
     /// of four) and keep the per-step currents of every output channel (T x outputs int32, rounded up
     /// to 16 bytes); the attention ops keep one neuron's 16 currents (64 bytes) and list their active
-    /// inputs (16 bytes per four). Other ops need none.
+    /// inputs (16 bytes per four); and never less than the fused need, as the spiking count path
+    /// (D >= T) runs the fused kernels. Other ops need none.
     /// Call on a validated op.
     @inlinable public func scratchBytes(_ mode: ExecutionMode, timeSteps: Int) -> Int {
         let k: Int, outputs: Int
@@ -178,9 +179,10 @@ extension OpRecord {
         case .attentionValues?: k = outDims.d0; outputs = 0
         default: return 0
         }
-        let groups = (k &+ 3) >> 2
-        if mode == .fused { return groups &* 32 }
-        if outputs == 0 { return 64 &+ groups &* 16 }
-        return groups &* 16 &+ ((timeSteps &* outputs &* 4 &+ 15) & ~15)
+        let groups = (k &+ 3) >> 2, fused = groups &* 32
+        if mode == .fused { return fused }
+        // spiking: the event path's need, and the fused one for the count path (D >= T)
+        let events = outputs == 0 ? 64 &+ groups &* 16 : groups &* 16 &+ ((timeSteps &* outputs &* 4 &+ 15) & ~15)
+        return max(fused, events)
     }
 }

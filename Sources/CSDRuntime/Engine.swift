@@ -25,6 +25,10 @@ public struct Engine {
     public let mode: ExecutionMode
     /// DIF delay D (spiking mode), 0 ... T. Defaults to the image's.
     public private(set) var delay: Int
+    /// Spiking mode with D >= T and T <= 8: run the ops with neuron outputs on spike counts (the count
+    /// path, docs/SEMANTICS.md "Prefix trains"). The same trains, stats and logits as the event path;
+    /// false forces the event path (for testing that equality).
+    public var countPath = true
 
     /// - Throws: `.imageAlignment`, `.arenaAlignment`, `.arenaTooSmall`.
     public init(image: ModelImage, arena: UnsafeMutableRawBufferPointer, mode: ExecutionMode) throws(CSDStatus) {
@@ -67,7 +71,9 @@ public struct Engine {
         let scratch = (arena + Int(image.header.arenaBytes(mode)) - image.scratchBytes(mode)).assumingMemoryBound(to: UInt32.self)
         var context = Context(data: data, arena: arena, scratch: scratch, pixels: pixels, logits: logits,
                               steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
-                              delay: delay, wideTrains: image.header.trainBytes == 2)
+                              delay: delay, wideTrains: image.header.trainBytes == 2, plan: mode,
+                              countPath: countPath && mode == .spiking && delay >= Int(image.header.timeSteps)
+                                  && image.header.trainBytes == 1)
         for i in 0..<image.opCount {
             let op = image.op(i)
             var s = OpStats()
@@ -90,6 +96,10 @@ public struct Engine {
     @usableFromInline let levels: Int32
     @usableFromInline let delay: Int
     @usableFromInline let wideTrains: Bool
+    /// Whose buffer offsets the fused kernels use: the fused plan, or the spiking one on the count path.
+    @usableFromInline let plan: ExecutionMode
+    /// Spiking, D >= T, uint8 trains: ops with neuron outputs run on counts (`runCounts`).
+    @usableFromInline let countPath: Bool
 
     @inlinable func int8s(_ offset: UInt32) -> UnsafePointer<Int8> {
         (data + Int(offset)).assumingMemoryBound(to: Int8.self)

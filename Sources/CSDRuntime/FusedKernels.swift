@@ -7,10 +7,13 @@ import CSDKernels
 /// the block kernels of CSDKernels (SMLAD twin on DSP cores); every
 /// accumulation wraps instead of trapping.
 extension Context {
+    /// 1 on the spiking count path: neuron sinks and max-pool write prefix trains instead of counts.
+    @inlinable var trainsOut: Int32 { plan == .spiking ? 1 : 0 }
+
     @inlinable mutating func runFused(_ op: OpRecord, _ s: inout OpStats) {
         switch op.kind {
         case .conv3x3?:
-            let input = op.has(OpFlag.inputPixels) ? pixels : UnsafePointer(counts(op.input(.fused)))
+            let input = op.has(OpFlag.inputPixels) ? pixels : UnsafePointer(counts(op.input(plan)))
             convFused(op, input, weights(op), &s)
         case .linear?:
             linearFused(op, weights(op), &s)
@@ -34,7 +37,7 @@ extension Context {
         var sink: csd_sink_t
         if op.writesStream {
             let tokenBias = op.has(OpFlag.tokenBias)
-            sink = csd_sink_t(out: nil, stream: stream(op.output(.fused)) + sIdx.base, theta: nil,
+            sink = csd_sink_t(out: nil, stream: stream(op.output(plan)) + sIdx.base, theta: nil,
                               bias: tokenBias ? biases + sIdx.base : biases,
                               pstep: Int32(truncatingIfNeeded: tokenBias ? sIdx.channel : 1),
                               prstep: Int32(truncatingIfNeeded: tokenBias ? sIdx.row : 0),
@@ -42,10 +45,10 @@ extension Context {
                               shift: 0, levels: 0, rows: Int32(truncatingIfNeeded: rows),
                               set: op.has(OpFlag.streamSet) ? 1 : 0, spikes: 0)
         } else {
-            sink = csd_sink_t(out: counts(op.output(.fused)) + nIdx.base, stream: nil, theta: int32s(op.thresholds),
+            sink = csd_sink_t(out: counts(op.output(plan)) + nIdx.base, stream: nil, theta: int32s(op.thresholds),
                               bias: biases, pstep: 1, prstep: 0, cstep: Int32(truncatingIfNeeded: nIdx.channel),
                               rstep: Int32(truncatingIfNeeded: nIdx.row), shift: Int32(op.shift), levels: levels,
-                              rows: Int32(truncatingIfNeeded: rows), set: 0, spikes: 0)
+                              rows: Int32(truncatingIfNeeded: rows), set: trainsOut, spikes: 0)
         }
         let kk = Int32(truncatingIfNeeded: k), m = Int32(truncatingIfNeeded: outputs)
         if weights.wide {
@@ -90,7 +93,7 @@ extension Context {
     /// Four tokens at a time share one expansion of their counts.
     @inlinable mutating func linearFused(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
-        let input = UnsafePointer(counts(op.input(.fused)))
+        let input = UnsafePointer(counts(op.input(plan)))
         let natural: Int32 = weights.wide ? 1 : 0
         var t0 = 0
         while t0 < n {
@@ -108,16 +111,16 @@ extension Context {
     /// Max over each window: pool 2 (2x2, stride 2) or 3 (3x3, stride 2, pad 1). [C][H][W] -> [C][H'][W'].
     @inlinable mutating func maxPoolFused(_ op: OpRecord, _ s: inout OpStats) {
         let c = op.inDims.d0, oh = op.outDims.d1, ow = op.outDims.d2
-        s.spikes = csd_maxpool(counts(op.input(.fused)), Int32(truncatingIfNeeded: c), Int32(truncatingIfNeeded: op.inDims.d1),
-                               Int32(truncatingIfNeeded: op.inDims.d2), Int32(op.pool), counts(op.output(.fused)),
-                               Int32(truncatingIfNeeded: oh), Int32(truncatingIfNeeded: ow))
+        s.spikes = csd_maxpool(counts(op.input(plan)), Int32(truncatingIfNeeded: c), Int32(truncatingIfNeeded: op.inDims.d1),
+                               Int32(truncatingIfNeeded: op.inDims.d2), Int32(op.pool), counts(op.output(plan)),
+                               Int32(truncatingIfNeeded: oh), Int32(truncatingIfNeeded: ow), trainsOut)
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
     /// Quantizer on the stream: X [N][D] int32 -> counts [N][D].
     @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1
-        let x = stream(op.input(.fused)), output = counts(op.output(.fused))
+        let x = stream(op.input(plan)), output = counts(op.output(plan))
         for j in 0..<d {
             let nrn = neuron(op, j)
             for t in 0..<n {
@@ -134,8 +137,8 @@ extension Context {
     /// read as int8).
     @inlinable mutating func scoresFused(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = d / heads
-        let q = counts(op.input(.fused)), output = counts(op.output(.fused))
-        let k = UnsafeRawPointer(counts(op.input2(.fused))).assumingMemoryBound(to: Int8.self)
+        let q = counts(op.input(plan)), output = counts(op.output(plan))
+        let k = UnsafeRawPointer(counts(op.input2(plan))).assumingMemoryBound(to: Int8.self)
         let kk = Int32(truncatingIfNeeded: hd), n32 = Int32(truncatingIfNeeded: n)
         for h in 0..<heads {
             var i0 = 0
@@ -147,7 +150,7 @@ extension Context {
                 var sink = csd_sink_t(out: output + (h &* n &+ i0) &* n, stream: nil, theta: int32s(op.thresholds) + h,
                                       bias: int32s(op.biases) + h, pstep: 0, prstep: 0, cstep: 1, rstep: n32,
                                       shift: Int32(op.shift), levels: levels, rows: Int32(truncatingIfNeeded: rows),
-                                      set: 0, spikes: 0)
+                                      set: trainsOut, spikes: 0)
                 csd_block_dot_s8(k + h &* hd, Int32(truncatingIfNeeded: d), scratch, kk, n32, &sink)
                 s.spikes &+= sink.spikes
                 i0 &+= 4
@@ -162,8 +165,8 @@ extension Context {
     /// attention row a[h][i] is the "weight" row (counts <= 16 read as int8).
     @inlinable mutating func valuesFused(_ op: OpRecord, _ s: inout OpStats) {
         let heads = Int(op.heads), n = op.outDims.d0, d = op.outDims.d1, hd = d / heads
-        let a = UnsafeRawPointer(counts(op.input(.fused))).assumingMemoryBound(to: Int8.self)
-        let v = counts(op.input2(.fused)), output = counts(op.output(.fused))
+        let a = UnsafeRawPointer(counts(op.input(plan))).assumingMemoryBound(to: Int8.self)
+        let v = counts(op.input2(plan)), output = counts(op.output(plan))
         let kn = Int32(truncatingIfNeeded: n)
         for h in 0..<heads {
             let end = (h &+ 1) &* hd
@@ -183,7 +186,7 @@ extension Context {
                 var sink = csd_sink_t(out: output + c0, stream: nil, theta: int32s(op.thresholds) + c0,
                                       bias: int32s(op.biases) + c0, pstep: 0, prstep: 1, cstep: Int32(truncatingIfNeeded: d),
                                       rstep: 1, shift: Int32(op.shift), levels: levels, rows: Int32(truncatingIfNeeded: rows),
-                                      set: 0, spikes: 0)
+                                      set: trainsOut, spikes: 0)
                 csd_block_dot_s8(a + h &* n &* n, kn, scratch, kn, kn, &sink)
                 s.spikes &+= sink.spikes
                 c0 &+= 4
@@ -196,7 +199,7 @@ extension Context {
     /// logits[j] = beta[j] + sum_c w[j][c] * sum_n counts[n][c].
     @inlinable mutating func classifierFused(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1, classes = op.outDims.d0
-        let input = counts(op.input(.fused)), weights = int8s(op.weights), biases = int32s(op.biases)
+        let input = counts(op.input(plan)), weights = int8s(op.weights), biases = int32s(op.biases)
         for j in 0..<classes { logits[j] = biases[j] }
         for c in 0..<d {
             var total: Int32 = 0

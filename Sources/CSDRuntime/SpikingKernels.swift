@@ -9,6 +9,10 @@ import CSDKernels
 /// attention ops pair listed trains per output. Inner loops: CSDKernels (C).
 extension Context {
     @inlinable mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
+        if countPath && !op.writesStream && op.kind != .streamNeuron {
+            runCounts(op, &s)
+            return
+        }
         switch op.kind {
         case .conv3x3?: convSpiking(op, weights(op), &s)
         case .linear?: linearSpiking(op, weights(op), &s)
@@ -20,6 +24,44 @@ extension Context {
         case nil: break
         }
     }
+
+    /// The count path (D >= T, uint8 trains; docs/SEMANTICS.md, "Prefix trains"): every train in the arena
+    /// is (1 << count) - 1, and a neuron sees only its integrated input, the fused accumulation of the
+    /// counts. The op's input trains become counts in place, the fused kernels run on the spiking plan's
+    /// buffers and their neuron sinks (and max-pool) write trains, the inputs become trains again; the synaptic operations
+    /// are those the event path counts, computed from the counts (csd_*_synops, csd_window_sum).
+    @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, _ s: inout OpStats) {
+        let pixelsIn = op.has(OpFlag.inputPixels) || op.kind == .maxPool  // max-pool runs on the trains
+        let in1 = counts(op.input(.spiking)), n1 = Int32(truncatingIfNeeded: op.inputUse.dims.count)
+        let in2 = counts(op.input2(.spiking)), n2 = Int32(truncatingIfNeeded: op.input2Use?.dims.count ?? 0)
+        let total = pixelsIn ? 0 : csd_trains_to_counts(in1, n1)
+        _ = csd_trains_to_counts(in2, n2)
+        runFused(op, &s)
+        let d1 = Int32(truncatingIfNeeded: op.inDims.d1), d2 = Int32(truncatingIfNeeded: op.inDims.d2)
+        var synops: UInt32 = 0
+        switch op.kind {
+        case .conv3x3?:
+            if !pixelsIn {
+                synops = csd_window_sum(in1, Int32(truncatingIfNeeded: op.inDims.d0), d1, d2) &* UInt32(truncatingIfNeeded: op.outDims.d0)
+            }
+        case .linear?: synops = total &* UInt32(truncatingIfNeeded: op.outDims.d1)
+        case .attentionScores?: synops = csd_scores_synops(in1, in2, Int32(truncatingIfNeeded: op.inDims.d0), d1)
+        case .attentionValues?:
+            synops = csd_values_synops(in1, in2, Int32(op.heads), Int32(truncatingIfNeeded: op.outDims.d0),
+                                       Int32(truncatingIfNeeded: op.outDims.d1))
+        case .classifier?: synops = total &* UInt32(truncatingIfNeeded: op.outDims.d0)
+        default: break
+        }
+        if !pixelsIn { csd_counts_to_trains(in1, n1) }
+        csd_counts_to_trains(in2, n2)
+        s.synapticOps = synops
+        if !op.has(OpFlag.inputPixels) { s.macs = 0 }
+    }
+
+    /// D >= T: every spike train in the arena is a prefix train (spikes at steps 0 ..< count; docs/SEMANTICS.md,
+    /// "Prefix trains"), so conv and linear add each input's column once, at its last spike, and a suffix sum
+    /// gives the step currents.
+    @inlinable var prefixTrains: Bool { delay >= steps }
 
     /// The per-step currents of the neuron being computed (the arena's spiking scratch), set to 0.
     @inlinable func clearedCurrents() -> Currents {
@@ -38,12 +80,14 @@ extension Context {
         if op.writesStream {
             let biases = int32s(op.biases)
             csd_stream_channels(cur, n32, t32, stream(op.output(.spiking)), Int32(truncatingIfNeeded: streamBase),
-                                op.has(OpFlag.tokenBias) ? biases + streamBase : biases, op.has(OpFlag.streamSet) ? 1 : 0)
+                                op.has(OpFlag.tokenBias) ? biases + streamBase : biases, op.has(OpFlag.streamSet) ? 1 : 0,
+                                prefixTrains ? 1 : 0)
         } else {
+            if prefixTrains { csd_suffix_steps(UnsafeMutablePointer(mutating: cur), t32, n32) }
             s.spikes &+= csd_fire_channels(cur, n32, t32, Int32(truncatingIfNeeded: delay), Int32(op.shift),
                                            int32s(op.thresholds), int32s(op.biases), levels, trains(op.output(.spiking)).base,
                                            wideTrains ? 1 : 0, Int32(truncatingIfNeeded: neuronBase),
-                                           Int32(truncatingIfNeeded: neuronStep))
+                                           Int32(truncatingIfNeeded: neuronStep), 1, n32)
         }
     }
 
@@ -97,7 +141,8 @@ extension Context {
                                                 Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
                                                 Int32(truncatingIfNeeded: y), Int32(truncatingIfNeeded: x), list)
                     s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0,
-                                                       Int32(truncatingIfNeeded: fanIn), Int32(truncatingIfNeeded: cout), cur)
+                                                       Int32(truncatingIfNeeded: fanIn), Int32(truncatingIfNeeded: cout), cur,
+                                                       prefixTrains ? 1 : 0)
                 }
                 let pos = y &* w &+ x
                 deliverAll(op, outputs: cout, neuronBase: pos, neuronStep: h &* w, streamBase: pos &* cout, cur, &s)
@@ -116,7 +161,8 @@ extension Context {
             let active = csd_list_row(input.base + t &* din &* (wideTrains ? 2 : 1), wideTrains ? 1 : 0,
                                       Int32(truncatingIfNeeded: din), list)
             s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0,
-                                               Int32(truncatingIfNeeded: din), Int32(truncatingIfNeeded: dout), cur)
+                                               Int32(truncatingIfNeeded: din), Int32(truncatingIfNeeded: dout), cur,
+                                               prefixTrains ? 1 : 0)
             deliverAll(op, outputs: dout, neuronBase: t &* dout, neuronStep: 1, streamBase: t &* dout, cur, &s)
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
@@ -142,15 +188,14 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
-    /// I[t] = X[n][c][t]: the stream's current at each step.
+    /// I[t] = X[n][c][t]: the stream's current at each step; one call per token fires its channels.
     @inlinable mutating func streamNeuronSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1
-        let x = stream(op.input(.spiking)), output = trains(op.output(.spiking))
-        for j in 0..<d {
-            let nrn = neuron(op, j)
-            for t in 0..<n {
-                fire(nrn, t &* d &+ j, output, x + (t &* d &+ j) &* steps, stride: 1, &s)
-            }
+        let n = op.inDims.d0, d = op.inDims.d1, d32 = Int32(truncatingIfNeeded: d), t32 = Int32(truncatingIfNeeded: steps)
+        let x = stream(op.input(.spiking)), output = trains(op.output(.spiking)).base
+        for t in 0..<n {
+            s.spikes &+= csd_fire_channels(x + t &* d &* steps, d32, t32, Int32(truncatingIfNeeded: delay), Int32(op.shift),
+                                           int32s(op.thresholds), int32s(op.biases), levels, output, wideTrains ? 1 : 0,
+                                           Int32(truncatingIfNeeded: t &* d), 1, t32, 1)
         }
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }

@@ -11,7 +11,7 @@ enum TinyImage {
         h.inputChannels = 1; h.inputHeight = 4; h.inputWidth = 4
         h.classes = 3; h.tokens = 4; h.width = 2
         h.timeSteps = 4; h.levels = 3; h.delay = 4
-        h.arenaBytes = (80 + 160, 176 + 112)  // buffers + kernel scratch (the stream conv: K = 18, fused 5 groups x 32; spiking 5 x 16 + T 4 x 2 outputs x 4)
+        h.arenaBytes = (80 + 160, 176 + 160)  // buffers + kernel scratch (the stream conv: K = 18, fused 5 groups x 32; spiking the larger of that and 5 x 16 + T 4 x 2 outputs x 4)
 
         var conv = OpRecord()
         conv.kindRaw = OpKind.conv3x3.rawValue

@@ -27,6 +27,40 @@ import Testing
         #expect(wide > 50)
     }
 
+    /// The count path (D >= T, T <= 8) against the event path it replaces: every op's output bytes
+    /// (trains, streams), every statistic and the logits, on random models and on the reference model
+    /// with the golden Fashion-MNIST images.
+    @Test func countPathEqualsEventPath() throws {
+        var compared = 0, counted = 0
+        func check(_ harness: Harness, _ px: [UInt8], _ what: String) throws {
+            let d = Int(harness.image.header.timeSteps)
+            let fast = try harness.trace(px, mode: .spiking, delay: d, countPath: true)
+            let events = try harness.trace(px, mode: .spiking, delay: d, countPath: false)
+            #expect(fast.logits == events.logits, "\(what)")
+            #expect(fast.outputs == events.outputs, "\(what)")
+            #expect(fast.stats.count == harness.image.opCount)
+            for (i, (a, b)) in zip(fast.stats, events.stats).enumerated() {
+                #expect(a.kind == b.kind && a.neurons == b.neurons && a.spikes == b.spikes && a.macs == b.macs
+                        && a.synapticOps == b.synapticOps, "\(what) op \(i): \(a) vs \(b)")
+            }
+            compared += 1
+            if harness.image.header.timeSteps <= 8 && fast.stats.contains(where: { $0.synapticOps > 0 }) { counted += 1 }
+        }
+        for seed in UInt64(1)...200 {
+            let harness = try Harness(try RandomModel.make(seed: seed).image)
+            let h = harness.image.header
+            try check(harness, RandomModel.pixels(count: Int(h.inputChannels) * Int(h.inputHeight) * Int(h.inputWidth), seed: seed),
+                      "seed \(seed)")
+        }
+        let reference = try Harness(try GoldenTests.bytes("fmnist_tiny/model.csd"))
+        let inputs = try GoldenTests.bytes("fmnist_tiny/inputs.u8"), pixels = 28 * 28
+        for i in 0..<(inputs.count / pixels) {
+            try check(reference, Array(inputs[(i * pixels)..<((i + 1) * pixels)]), "fmnist image \(i)")
+        }
+        #expect(compared == 206)
+        #expect(counted > 100)  // the count path ran with spikes, not only on silent models
+    }
+
     @Test func shorterDelaysRunAndMayDiffer() throws {
         let packed = try RandomModel.make(seed: 7)
         let harness = try Harness(packed.image)

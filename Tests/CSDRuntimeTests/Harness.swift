@@ -19,25 +19,28 @@ struct Harness {
     enum HarnessError: Error { case status(Int32) }
 
     /// Runs and copies every op's output buffer right after the op (nil for the classifier).
-    func trace(_ pixels: [UInt8], mode: ExecutionMode, delay: Int? = nil) throws -> (logits: [Int32], outputs: [[UInt8]?]) {
+    func trace(_ pixels: [UInt8], mode: ExecutionMode, delay: Int? = nil, countPath: Bool = true) throws
+        -> (logits: [Int32], outputs: [[UInt8]?], stats: [OpStats]) {
         let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(Int(image.header.arenaBytes(mode)), 16), alignment: 16)
         defer { arena.deallocate() }
         var logits = [Int32](repeating: 0, count: Int(image.header.classes))
-        var outputs: [[UInt8]?] = []
+        var outputs: [[UInt8]?] = [], stats: [OpStats] = []
         do throws(CSDStatus) {
             var engine = try Engine(image: image, arena: arena, mode: mode)
             if let d = delay { try engine.setDelay(d) }
+            engine.countPath = countPath
             pixels.withUnsafeBufferPointer { px in
                 logits.withUnsafeMutableBufferPointer { out in
-                    engine.run(pixels: px.baseAddress!, logits: out.baseAddress!, observe: { k, _ in
+                    engine.run(pixels: px.baseAddress!, logits: out.baseAddress!, observe: { k, s in
                         outputs.append(engine.outputBuffer(of: k).map { Array($0) })
+                        stats.append(s)
                     })
                 }
             }
         } catch {
             throw HarnessError.status(error.rawValue)
         }
-        return (logits, outputs)
+        return (logits, outputs, stats)
     }
 
     func run(_ pixels: [UInt8], mode: ExecutionMode, delay: Int? = nil) throws -> (logits: [Int32], stats: [OpStats]) {

@@ -417,7 +417,8 @@ class Image:
     def scratch_bytes(self, mode: int) -> int:
         """FORMAT.md "Kernel scratch": fused, conv/linear/attention ops need 32 bytes per group of four
         of their K inputs; spiking, conv/linear need 16 per group of four plus T x outputs int32
-        (rounded up to 16), attention ops 64 plus 16 per group of four. The arena ends with the largest need."""
+        (rounded up to 16), attention ops 64 plus 16 per group of four, and at least the fused need (the
+        count path at D >= T runs the fused kernels). The arena ends with the largest need."""
         most = 0
         for op in self.ops:
             outputs = 0
@@ -432,12 +433,9 @@ class Image:
             else:
                 continue
             groups = (k + 3) // 4
-            if mode == FUSED:
-                need = groups * 32
-            elif outputs == 0:
-                need = 64 + groups * 16
-            else:
-                need = groups * 16 + _align16(self.time_steps * outputs * 4)
+            need = groups * 32  # fused, and the spiking count path (D >= T)
+            if mode == SPIKING:
+                need = max(need, 64 + groups * 16 if outputs == 0 else groups * 16 + _align16(self.time_steps * outputs * 4))
             most = max(most, need)
         return most
 

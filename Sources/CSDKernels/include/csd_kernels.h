@@ -80,12 +80,16 @@ static inline uint32_t csd_dif(const int32_t *cur, int32_t stride, int32_t steps
                                int32_t bias, int32_t theta, int32_t levels) {
     uint32_t v = (uint32_t)(theta >> 1) + (uint32_t)bias, train = 0;
     int32_t emitted = 0, tau = 0;
-    for (; tau < delay && tau < steps; tau++) v += (uint32_t)cur[tau * stride] << shift;
     if (delay >= steps) { /* every input first, then c = min(v / theta, levels) spikes at steps 0 .. c-1
-                             (levels <= steps, and without input v only falls by theta per spike) */
+                             (levels <= steps, and without input v only falls by theta per spike);
+                             the shift distributes over the wrapping sum */
+        uint32_t sum = 0;
+        for (const int32_t *c = cur, *end = cur + steps * stride; c != end; c += stride) sum += (uint32_t)*c;
+        v += sum << shift;
         int32_t q = (int32_t)v < theta ? 0 : (int32_t)v / theta;
         return q >= levels ? (1u << levels) - 1u : (1u << q) - 1u;
     }
+    for (; tau < delay; tau++) v += (uint32_t)cur[tau * stride] << shift;
     for (; tau < steps + delay; tau++) {
         if (tau < steps) v += (uint32_t)cur[tau * stride] << shift;
         if ((int32_t)v >= theta && emitted < levels) {
@@ -97,15 +101,17 @@ static inline uint32_t csd_dif(const int32_t *cur, int32_t stride, int32_t steps
     return train;
 }
 
-/* Conv / linear, after the event accumulation: output channel j < outputs has the currents
- * cur[t * outputs + j]. Neurons: channel j fires (csd_dif, parameters theta[j], bias[j]) into
- * trains[base + j * step] (uint8, or uint16 when wide); returns the spikes. */
+/* Channel j < outputs has the step currents cur[j * jstride + t * tstride] (conv / linear after the
+ * event accumulation: jstride 1, tstride outputs; a token of the stream: jstride steps, tstride 1)
+ * and fires (csd_dif, parameters theta[j], bias[j]) into trains[base + j * step] (uint8, or uint16
+ * when wide); returns the spikes. */
 static inline uint32_t csd_fire_channels(const int32_t *cur, int32_t outputs, int32_t steps, int32_t delay,
                                          int32_t shift, const int32_t *theta, const int32_t *bias, int32_t levels,
-                                         void *trains, int32_t wide, int32_t base, int32_t step) {
+                                         void *trains, int32_t wide, int32_t base, int32_t step, int32_t jstride,
+                                         int32_t tstride) {
     uint32_t spikes = 0;
     for (int32_t j = 0; j < outputs; j++) {
-        uint32_t train = csd_dif(cur + j, outputs, steps, delay, shift, bias[j], theta[j], levels);
+        uint32_t train = csd_dif(cur + j * jstride, tstride, steps, delay, shift, bias[j], theta[j], levels);
         if (wide)
             ((uint16_t *)trains)[base + j * step] = (uint16_t)train;
         else
@@ -115,13 +121,17 @@ static inline uint32_t csd_fire_channels(const int32_t *cur, int32_t outputs, in
     return spikes;
 }
 
-/* The stream: x[(base + j) * steps + t] = (or +=) cur[t * outputs + j] (+ bias[j] at t = 0). */
+/* The stream: x[(base + j) * steps + t] = (or +=) I[t] (+ bias[j] at t = 0) with the step currents
+ * I[t] = cur[t * outputs + j], or with prefix != 0 (slots of csd_event_spikes(..., last = 1)) the
+ * suffix sums I[t] = sum over s >= t of cur[s * outputs + j]. */
 static inline void csd_stream_channels(const int32_t *cur, int32_t outputs, int32_t steps, int32_t *x, int32_t base,
-                                       const int32_t *bias, int32_t set) {
+                                       const int32_t *bias, int32_t set, int32_t prefix) {
     for (int32_t j = 0; j < outputs; j++) {
         int32_t *xj = x + (base + j) * steps;
-        for (int32_t t = 0; t < steps; t++) {
-            uint32_t v = (uint32_t)cur[t * outputs + j] + (t == 0 ? (uint32_t)bias[j] : 0u);
+        uint32_t run = 0;
+        for (int32_t t = steps - 1; t >= 0; t--) {
+            run = (prefix ? run : 0u) + (uint32_t)cur[t * outputs + j];
+            uint32_t v = run + (t == 0 ? (uint32_t)bias[j] : 0u);
             xj[t] = (int32_t)(set ? v : (uint32_t)xj[t] + v);
         }
     }
@@ -172,8 +182,10 @@ static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t c
 /* Event-driven accumulation for conv / linear: every entry (k, train) of the active list adds column
  * k of the weights (weights[j * wstride + k], j < outputs) to the currents of the steps it spikes at,
  * cur[t * outputs + j]; four output channels per pass, the column's weights loaded once for all the
- * entry's spikes. Returns the additions (spikes x outputs). Plain twin: the spike loop in C; DSP
- * twin (Cortex-M4/M7/M33): in Thumb-2 assembly, LDM / four ADDs / STM per spike and four channels. */
+ * entry's spikes. With last != 0 (prefix trains, docs/SEMANTICS.md "Prefix trains"), an entry adds
+ * its column at its last spike only; csd_suffix_steps then yields the step currents. Returns the
+ * synaptic operations (spikes x outputs) either way. Plain twin: the spike loop in C; DSP twin
+ * (Cortex-M4/M7/M33): in Thumb-2 assembly, LDM / four ADDs / STM per spike and four channels. */
 #define CSD_ADD4_PLAIN(x, base, w0, w1, w2, w3)                      \
     for (uint32_t b = (x); b != 0; b &= b - 1) {                     \
         int32_t *c = (base) + __builtin_ctz(b) * outputs;            \
@@ -186,6 +198,8 @@ static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t c
 #define CSD_EVENT_LOOP(T, W, ADD4)                                                                    \
     for (int32_t e = 0; e < count; e++) {                                                             \
         uint32_t v = list[e], x = v & 0xFFFFu;                                                          \
+        spikes += (uint32_t)__builtin_popcount(x);                                                      \
+        if (last) x = 0x80000000u >> __builtin_clz(x); /* x != 0: its last spike only */                \
         const T *col = (const T *)(W) + (v >> 16);                                                      \
         int32_t j = 0;                                                                                  \
         for (; j + 4 <= outputs; j += 4, col += 4 * wstride) {                                          \
@@ -198,11 +212,10 @@ static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t c
                 int32_t *c = cur + __builtin_ctz(b) * outputs + j;                                      \
                 c[0] = (int32_t)((uint32_t)c[0] + (uint32_t)col[0]);                                    \
             }                                                                                           \
-        spikes += (uint32_t)__builtin_popcount(x);                                                      \
     }
 
 static inline uint32_t csd_event_spikes_plain(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
-                                              int32_t wstride, int32_t outputs, int32_t *cur) {
+                                              int32_t wstride, int32_t outputs, int32_t *cur, int32_t last) {
     uint32_t spikes = 0;
     if (wide) {
         CSD_EVENT_LOOP(int16_t, weights, CSD_ADD4_PLAIN)
@@ -237,9 +250,47 @@ static inline uint32_t csd_event_spikes_plain(const uint32_t *list, int32_t coun
                          : "r8", "r9", "r10", "r12", "cc", "memory");                                \
     }
 
+/* Prefix mode, one entry: the column's weights (LD = ldrsb or ldrsh; ca at rows j, j + 1, cb at rows
+ * j + 2, j + 3, ws the row stride in bytes) added to the four currents at `at`, to `end`. */
+#define CSD_COLUMN_DSP(LD)                                                                             \
+    __asm__ volatile("1:\n\t"                                                                         \
+                     "ldmia %[at], {r8, r9, r10, r12}\n\t"                                            \
+                     LD " %[w], [%[ca]]\n\t"                                                          \
+                     "add r8, r8, %[w]\n\t"                                                           \
+                     LD " %[w], [%[ca], %[ws]]\n\t"                                                   \
+                     "add r9, r9, %[w]\n\t"                                                           \
+                     LD " %[w], [%[cb]]\n\t"                                                          \
+                     "add r10, r10, %[w]\n\t"                                                         \
+                     LD " %[w], [%[cb], %[ws]]\n\t"                                                   \
+                     "add r12, r12, %[w]\n\t"                                                         \
+                     "stmia %[at]!, {r8, r9, r10, r12}\n\t"                                           \
+                     "add %[ca], %[ca], %[ws4]\n\t"                                                   \
+                     "add %[cb], %[cb], %[ws4]\n\t"                                                   \
+                     "cmp %[at], %[end]\n\t"                                                          \
+                     "bne 1b\n\t"                                                                     \
+                     : [at] "+r"(at), [ca] "+r"(ca), [cb] "+r"(cb), [w] "=&r"(w)                     \
+                     : [ws] "r"(ws), [ws4] "r"(ws4), [end] "r"(end)                                   \
+                     : "r8", "r9", "r10", "r12", "cc", "memory")
+
 static inline uint32_t csd_event_spikes_dsp(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
-                                            int32_t wstride, int32_t outputs, int32_t *cur) {
+                                            int32_t wstride, int32_t outputs, int32_t *cur, int32_t last) {
     uint32_t spikes = 0, rowbytes = (uint32_t)outputs * 4u;
+    if (last && outputs >= 4) { /* one addition per entry and channel: four channels per pass in assembly */
+        int32_t eb = wide ? 2 : 1, ws = wstride * eb, ws4 = 4 * ws, quad = outputs & ~3;
+        for (int32_t e = 0; e < count; e++) {
+            uint32_t v = list[e], x = v & 0xFFFFu, w;
+            spikes += csd_popcount16(x);
+            int32_t *row = cur + (31 - __builtin_clz(x)) * outputs, *at = row, *end = row + quad;
+            const uint8_t *ca = (const uint8_t *)weights + (v >> 16) * (uint32_t)eb, *cb = ca + 2 * ws;
+            if (wide)
+                CSD_COLUMN_DSP("ldrsh");
+            else
+                CSD_COLUMN_DSP("ldrsb");
+            for (int32_t j = quad; j < outputs; j++, ca += ws) /* ca is at row j now */
+                row[j] = (int32_t)((uint32_t)row[j] + (uint32_t)(wide ? *(const int16_t *)ca : *(const int8_t *)ca));
+        }
+        return spikes * (uint32_t)outputs;
+    }
     if (wide) {
         CSD_EVENT_LOOP(int16_t, weights, CSD_ADD4_DSP)
     } else {
@@ -251,12 +302,19 @@ static inline uint32_t csd_event_spikes_dsp(const uint32_t *list, int32_t count,
 
 /* The twin this target uses. */
 static inline uint32_t csd_event_spikes(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
-                                        int32_t wstride, int32_t outputs, int32_t *cur) {
+                                        int32_t wstride, int32_t outputs, int32_t *cur, int32_t last) {
 #if CSD_KERNELS_DSP
-    return csd_event_spikes_dsp(list, count, weights, wide, wstride, outputs, cur);
+    return csd_event_spikes_dsp(list, count, weights, wide, wstride, outputs, cur, last);
 #else
-    return csd_event_spikes_plain(list, count, weights, wide, wstride, outputs, cur);
+    return csd_event_spikes_plain(list, count, weights, wide, wstride, outputs, cur, last);
 #endif
+}
+
+/* After csd_event_spikes(..., last = 1) on prefix trains: slot s holds the columns of the inputs whose
+ * last spike is at step s, and an input spiking at steps 0 .. s adds to every step up to s, so the
+ * step currents are the suffix sums cur[t] += cur[t + 1] (t from steps - 2 down to 0). */
+static inline void csd_suffix_steps(int32_t *cur, int32_t steps, int32_t outputs) {
+    for (int32_t i = (steps - 1) * outputs - 1; i >= 0; i--) cur[i] = (int32_t)((uint32_t)cur[i] + (uint32_t)cur[i + outputs]);
 }
 
 /* Temporal decomposition (docs/SEMANTICS.md section 3, ATTN_*) of the pairs (a_c, b_c): a_c from
@@ -284,11 +342,104 @@ static inline uint32_t csd_list_products(const uint32_t *list, int32_t count, co
     return n;
 }
 
+/* ---- the count path (spiking, D >= T, uint8 trains): every train is a prefix train, spikes at
+ * steps 0 .. c - 1 (docs/SEMANTICS.md, "Prefix trains"), so train = (1 << c) - 1 and a neuron's
+ * integrated input is the fused accumulation of the counts c. The runtime turns an op's input trains
+ * into counts in place, runs the fused kernels, and turns counts back into trains. ---- */
+
+/* uint8 trains -> their spike counts, in place, four at a time (bit counts within each byte);
+ * returns the sum of the counts. */
+static inline uint32_t csd_trains_to_counts(uint8_t *p, int32_t n) {
+    uint32_t sum = 0;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t x = csd_load32(p + i);
+        x -= (x >> 1) & 0x55555555u;
+        x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+        x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+        __builtin_memcpy(p + i, &x, 4);
+        sum += (x * 0x01010101u) >> 24;
+    }
+    for (; i < n; i++) {
+        uint32_t c = csd_popcount16(p[i]);
+        p[i] = (uint8_t)c;
+        sum += c;
+    }
+    return sum;
+}
+
+/* Counts (<= 8) -> prefix trains, in place, four at a time. */
+static inline void csd_counts_to_trains(uint8_t *p, int32_t n) {
+    static const uint8_t train[16] = {0, 1, 3, 7, 15, 31, 63, 127, 255};
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t x = csd_load32(p + i);
+        x = train[x & 15u] | (uint32_t)train[(x >> 8) & 15u] << 8 | (uint32_t)train[(x >> 16) & 15u] << 16 |
+            (uint32_t)train[x >> 24 & 15u] << 24;
+        __builtin_memcpy(p + i, &x, 4);
+    }
+    for (; i < n; i++) p[i] = train[p[i] & 15u];
+}
+
+/* The synaptic operations the event path counts, from counts (prefix trains), wrapping like it.
+ * Conv: every input spike adds its column once per 3x3 window (zero padding) that holds it, so the
+ * sum over a [c][h][w] map of count x windows (times Cout, by the caller). */
+static inline uint32_t csd_window_sum(const uint8_t *p, int32_t c, int32_t h, int32_t w) {
+    uint32_t total = 0;
+    for (int32_t ch = 0; ch < c; ch++)
+        for (int32_t y = 0; y < h; y++) {
+            uint32_t ny = 1u + (y > 0) + (y < h - 1), row = 0;
+            for (int32_t x = 0; x < w; x++, p++) row += *p * (1u + (x > 0) + (x < w - 1));
+            total += ny * row;
+        }
+    return total;
+}
+
+/* Attention (csd_list_products): a pair where both trains spike, counts a and b, costs a + b - 1.
+ * Scores, q and k [n][d]: over channel c, sum_i,j = (sum_i (q - 1)) * #k + #q * (sum_j k), with the
+ * sums and the numbers # over the spiking entries only. */
+static inline uint32_t csd_scores_synops(const uint8_t *q, const uint8_t *k, int32_t n, int32_t d) {
+    uint32_t total = 0;
+    for (int32_t c = 0; c < d; c++) {
+        uint32_t qm = 0, nq = 0, nk = 0, sk = 0;
+        for (int32_t i = 0; i < n; i++) {
+            uint32_t a = q[i * d + c], b = k[i * d + c];
+            if (a) { qm += a - 1; nq++; }
+            if (b) { nk++; sk += b; }
+        }
+        total += qm * nk + nq * sk;
+    }
+    return total;
+}
+
+/* Values, a [heads][n][n] and v [n][d]: per head h and key j, over the queries i and the head's
+ * channels c, (sum_i (a - 1)) * #v + #a * (sum_c v). */
+static inline uint32_t csd_values_synops(const uint8_t *a, const uint8_t *v, int32_t heads, int32_t n, int32_t d) {
+    uint32_t total = 0;
+    int32_t hd = d / heads;
+    for (int32_t h = 0; h < heads; h++)
+        for (int32_t j = 0; j < n; j++) {
+            uint32_t am = 0, na = 0, nv = 0, sv = 0;
+            for (int32_t i = 0; i < n; i++) {
+                uint32_t x = a[(h * n + i) * n + j];
+                if (x) { am += x - 1; na++; }
+            }
+            for (int32_t c = h * hd; c < (h + 1) * hd; c++) {
+                uint32_t y = v[j * d + c];
+                if (y) { nv++; sv += y; }
+            }
+            total += am * nv + na * sv;
+        }
+    return total;
+}
+
 /* Fused max-pool (docs/SEMANTICS.md section 3, MAXPOOL) of a uint8 [c][h][w] map into [c][oh][ow]:
  * pool 2 (2x2, stride 2) or 3 (3x3, stride 2, padding 1), windows clipped to the map. Returns the
- * sum of the outputs (the op's spikes). */
+ * sum of the outputs (the op's spikes). With trains != 0 the map holds prefix trains (the spiking
+ * count path): their maximum is the train of the largest count, and the spikes are its bits. */
+#define CSD_POOL_SPIKES(m) (trains ? csd_popcount16(m) : (m))
 static inline uint32_t csd_maxpool(const uint8_t *in, int32_t c, int32_t h, int32_t w, int32_t pool, uint8_t *out,
-                                   int32_t oh, int32_t ow) {
+                                   int32_t oh, int32_t ow, int32_t trains) {
     uint32_t spikes = 0;
     int32_t pad = pool == 3 ? 1 : 0;
     if (pool == 2) { /* every window is the whole 2x2 block */
@@ -298,7 +449,7 @@ static inline uint32_t csd_maxpool(const uint8_t *in, int32_t c, int32_t h, int3
                     uint32_t a = p[0] > p[1] ? p[0] : p[1], b = p[w] > p[w + 1] ? p[w] : p[w + 1];
                     uint32_t m = a > b ? a : b;
                     *out++ = (uint8_t)m;
-                    spikes += m;
+                    spikes += CSD_POOL_SPIKES(m);
                 }
         return spikes;
     }
@@ -311,7 +462,7 @@ static inline uint32_t csd_maxpool(const uint8_t *in, int32_t c, int32_t h, int3
                 for (int32_t y = y0; y < y1; y++)
                     for (int32_t x = x0; x < x1; x++) m = in[y * w + x] > m ? in[y * w + x] : m;
                 *out++ = (uint8_t)m;
-                spikes += m;
+                spikes += CSD_POOL_SPIKES(m);
             }
         }
     return spikes;
@@ -451,8 +602,9 @@ static inline uint32_t csd_tail_s8(const int8_t *w, int32_t r) {
 /* Where the four accumulators of output j go (docs/SEMANTICS.md: the fused neuron, or a stream
  * sink); rows 0 .. rows-1 are real, the others are dropped. With e(j, r) = j * cstep + r * rstep
  * and i(j, r) = j * pstep + r * prstep:
- *   neurons (out != NULL):   out[e] = csd_count((acc << shift) + bias[i] + (theta[i] >> 1), theta[i], levels),
- *                            spikes += out[e]
+ *   neurons (out != NULL):   c = csd_count((acc << shift) + bias[i] + (theta[i] >> 1), theta[i], levels),
+ *                            out[e] = c, or with set != 0 its prefix train (1 << c) - 1 (the spiking
+ *                            count path); spikes += c
  *   stream (stream != NULL): stream[e] = acc + bias[i]   (set != 0), or stream[e] += acc + bias[i]
  * The kernels call csd_sink_put with the accumulators still in registers. */
 typedef struct csd_sink {
@@ -478,7 +630,7 @@ static inline void csd_sink_put(csd_sink_t *s, int32_t j, int32_t a0, int32_t a1
             int32_t t = theta[r * prstep];
             int32_t v = (int32_t)(((uint32_t)acc[r] << shift) + (uint32_t)bias[r * prstep] + (uint32_t)(t >> 1));
             uint8_t c = csd_count(v, t, levels);
-            out[r * rstep] = c;
+            out[r * rstep] = (uint8_t)(s->set ? (1u << c) - 1u : c);
             spikes += c;
         }
         s->spikes += spikes;
@@ -618,11 +770,17 @@ static inline void csd_sink_put_dsp(csd_sink_t *s, int32_t j, int32_t a0, int32_
         c2 = csd_neuron_dsp(a2, shift, bias[2 * prstep] + (theta[2 * prstep] >> 1), theta[2 * prstep], levels);
         c3 = csd_neuron_dsp(a3, shift, bias[3 * prstep] + (theta[3 * prstep] >> 1), theta[3 * prstep], levels);
     }
+    s->spikes += c0 + c1 + c2 + c3;
+    if (s->set) { /* prefix trains (the spiking count path) */
+        c0 = (1u << c0) - 1u;
+        c1 = (1u << c1) - 1u;
+        c2 = (1u << c2) - 1u;
+        c3 = (1u << c3) - 1u;
+    }
     o[0] = (uint8_t)c0;
     o[rstep] = (uint8_t)c1;
     o[2 * rstep] = (uint8_t)c2;
     o[3 * rstep] = (uint8_t)c3;
-    s->spikes += c0 + c1 + c2 + c3;
 }
 
 static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
