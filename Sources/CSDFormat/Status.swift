@@ -66,38 +66,32 @@ public struct CSDStatus: Error {
 }
 
 extension CSDStatus {
-    /// A short constant description, the text `csd_status_str` returns.
-    public var message: StaticString {
-        switch rawValue {
-        case 0: return "ok"
-        case -1: return "null argument"
-        case -2: return "image smaller than a header"
-        case -3: return "bad magic (not a .csd image)"
-        case -4: return "unsupported format version"
-        case -5: return "unsupported math version"
-        case -6: return "bad header size"
-        case -7: return "image truncated or sizes inconsistent"
-        case -8: return "CRC-32 mismatch"
-        case -9: return "bad op table layout"
-        case -10: return "reserved field not zero"
-        case -11: return "bad model metadata"
-        case -12: return "unknown op kind"
-        case -13: return "bad op fields"
-        case -14: return "bad or unchained shape"
-        case -15: return "tensor out of bounds or unaligned"
-        case -16: return "bad arena plan"
-        case -17: return "arena size mismatch"
-        case -18: return "MAC count mismatch"
-        case -19: return "threshold below 1"
-        case -20: return "image not 16-byte aligned"
-        case -21: return "arena not 16-byte aligned"
-        case -22: return "arena too small"
-        case -23: return "unknown execution mode"
-        case -24: return "delay exceeds T"
-        case -25: return "input length is not C*H*W"
-        case -26: return "logits buffer smaller than classes"
-        case -27: return "session not initialized"
-        default: return "unknown status"
+    /// A short constant description as a C string (never NULL): what `csd_status_str` returns.
+    /// One string literal, NUL-separated in the order 0, -1, -2, ...: a table without code per entry.
+    public var text: UnsafePointer<CChar> {
+        let all: StaticString = """
+            ok\0null argument\0image smaller than a header\0bad magic (not a .csd image)\0\
+            unsupported format version\0unsupported math version\0bad header size\0\
+            image truncated or sizes inconsistent\0CRC-32 mismatch\0bad op table layout\0\
+            reserved field not zero\0bad model metadata\0unknown op kind\0bad op fields\0\
+            bad or unchained shape\0tensor out of bounds or unaligned\0bad arena plan\0arena size mismatch\0\
+            MAC count mismatch\0threshold below 1\0image not 16-byte aligned\0arena not 16-byte aligned\0\
+            arena too small\0unknown execution mode\0delay exceeds T\0input length is not C*H*W\0\
+            logits buffer smaller than classes\0session not initialized\0unknown status
+            """
+        var p = all.utf8Start, n = -Int(rawValue)
+        if n < 0 || n > 27 { n = 28 }  // "unknown status"
+        while n > 0 {
+            if p.pointee == 0 { n &-= 1 }
+            p += 1
         }
+        return UnsafeRawPointer(p).assumingMemoryBound(to: CChar.self)
     }
 }
+
+#if !hasFeature(Embedded)
+extension CSDStatus {
+    /// `text` as a String (host tools).
+    public var message: String { String(cString: text) }
+}
+#endif

@@ -220,5 +220,5 @@ public func csd_session_run(_ session: UnsafeMutableRawPointer?, _ input: Unsafe
 /// `const char *csd_status_str(int32_t status)`: a constant string, never NULL.
 @_cdecl("csd_status_str")
 public func csd_status_str(_ status: Int32) -> UnsafePointer<CChar> {
-    UnsafeRawPointer(CSDStatus(status).message.utf8Start).assumingMemoryBound(to: CChar.self)
+    CSDStatus(status).text
 }

@@ -7,8 +7,9 @@ import CSDKernels
 /// the block kernels of CSDKernels (SMLAD twin on DSP cores); every
 /// accumulation wraps instead of trapping.
 extension Context {
-    /// 1 on the spiking count path: neuron sinks and max-pool write prefix trains instead of counts.
-    @inlinable var trainsOut: Int32 { plan == .spiking ? 1 : 0 }
+    /// 1 on the spiking count path: neuron sinks and max-pool write prefix trains instead of counts
+    /// (uint8 trains; with uint16 trains the encoding conv writes counts and `runCounts` widens them).
+    @inlinable var trainsOut: Int32 { plan == .spiking && !wideTrains ? 1 : 0 }
 
     @inlinable mutating func runFused(_ op: OpRecord, _ s: inout OpStats) {
         switch op.kind {
@@ -36,12 +37,12 @@ extension Context {
         let biases = int32s(op.biases)
         var sink: csd_sink_t
         if op.writesStream {
-            let tokenBias = op.has(OpFlag.tokenBias)
-            sink = csd_sink_t(out: nil, stream: stream(op.output(plan)) + sIdx.base, theta: nil,
+            let tokenBias = op.has(OpFlag.tokenBias), t = plan == .spiking ? steps : 1  // spiking: [N][D][T], step 0
+            sink = csd_sink_t(out: nil, stream: stream(op.output(plan)) + sIdx.base &* t, theta: nil,
                               bias: tokenBias ? biases + sIdx.base : biases,
                               pstep: Int32(truncatingIfNeeded: tokenBias ? sIdx.channel : 1),
                               prstep: Int32(truncatingIfNeeded: tokenBias ? sIdx.row : 0),
-                              cstep: Int32(truncatingIfNeeded: sIdx.channel), rstep: Int32(truncatingIfNeeded: sIdx.row),
+                              cstep: Int32(truncatingIfNeeded: sIdx.channel &* t), rstep: Int32(truncatingIfNeeded: sIdx.row &* t),
                               shift: 0, levels: 0, rows: Int32(truncatingIfNeeded: rows),
                               set: op.has(OpFlag.streamSet) ? 1 : 0, spikes: 0)
         } else {

@@ -9,7 +9,7 @@ import CSDKernels
 /// attention ops pair listed trains per output. Inner loops: CSDKernels (C).
 extension Context {
     @inlinable mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        if countPath && !op.writesStream && op.kind != .streamNeuron {
+        if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .streamNeuron) {
             runCounts(op, &s)
             return
         }
@@ -36,7 +36,15 @@ extension Context {
         let in2 = counts(op.input2(.spiking)), n2 = Int32(truncatingIfNeeded: op.input2Use?.dims.count ?? 0)
         let total = pixelsIn ? 0 : csd_trains_to_counts(in1, n1)
         _ = csd_trains_to_counts(in2, n2)
+        if op.has(OpFlag.streamSet) {  // the encoding conv writing the stream: its current is all at t = 0
+            let x = stream(op.output(.spiking)), n = op.outDims.count &* steps
+            var i = 0
+            while i < n { x[i] = 0; i &+= 1 }
+        }
         runFused(op, &s)
+        if wideTrains, let out = op.outputUse, out.kind == .counts {  // counts written as uint8: widen to uint16 trains
+            csd_counts_to_trains16(counts(op.output(.spiking)), Int32(truncatingIfNeeded: out.dims.count))
+        }
         let d1 = Int32(truncatingIfNeeded: op.inDims.d1), d2 = Int32(truncatingIfNeeded: op.inDims.d2)
         var synops: UInt32 = 0
         switch op.kind {
@@ -111,45 +119,25 @@ extension Context {
     }
 
     /// Event-driven: per output position, its receptive field's spiking inputs are listed once, and each
-    /// spike adds the weight column of every output channel to that step's currents.
+    /// spike adds the weight column of every output channel to that step's currents. (The encoding conv,
+    /// on pixels, runs on the count path at every delay: its whole current arrives at t = 0.)
     @inlinable mutating func convSpiking(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
-        let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
-        let fromPixels = op.has(OpFlag.inputPixels), fanIn = cin &* 9
+        let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0, fanIn = cin &* 9
         let input = trains(op.input(.spiking)), list = activeList
         for y in 0..<h {
             for x in 0..<w {
                 let cur = stepCurrents(fanIn: fanIn, outputs: cout)
-                if fromPixels {  // the encoding layer: its whole current at t = 0
-                    for j in 0..<cout {
-                        var acc: Int32 = 0
-                        for i in 0..<cin {
-                            let wb = (j &* cin &+ i) &* 9
-                            for dy in 0..<3 {
-                                let yy = y &+ dy &- 1
-                                if yy < 0 || yy >= h { continue }
-                                for dx in 0..<3 {
-                                    let xx = x &+ dx &- 1
-                                    if xx < 0 || xx >= w { continue }
-                                    acc = acc &+ weights[wb &+ dy &* 3 &+ dx] &* Int32(pixels[(i &* h &+ yy) &* w &+ xx])
-                                }
-                            }
-                        }
-                        cur[j] = acc
-                    }
-                } else {
-                    let active = csd_list_patch(input.base, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: cin),
-                                                Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
-                                                Int32(truncatingIfNeeded: y), Int32(truncatingIfNeeded: x), list)
-                    s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0,
-                                                       Int32(truncatingIfNeeded: fanIn), Int32(truncatingIfNeeded: cout), cur,
-                                                       prefixTrains ? 1 : 0)
-                }
+                let active = csd_list_patch(input.base, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: cin),
+                                            Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
+                                            Int32(truncatingIfNeeded: y), Int32(truncatingIfNeeded: x), list)
+                s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0,
+                                                   Int32(truncatingIfNeeded: fanIn), Int32(truncatingIfNeeded: cout), cur,
+                                                   prefixTrains ? 1 : 0)
                 let pos = y &* w &+ x
                 deliverAll(op, outputs: cout, neuronBase: pos, neuronStep: h &* w, streamBase: pos &* cout, cur, &s)
             }
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* h &* w)
-        if fromPixels { s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs)) }
     }
 
     /// Event-driven, per token, as convSpiking.

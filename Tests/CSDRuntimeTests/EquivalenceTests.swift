@@ -61,6 +61,27 @@ import Testing
         #expect(counted > 100)  // the count path ran with spikes, not only on silent models
     }
 
+    /// A tokenizer conv on the pixels writes the spiking stream [N][D][T] with its whole current at
+    /// t = 0 (DESIGN.md 3: the encoding layer's input arrives at once), at every delay.
+    @Test func pixelsIntoTheStreamHoldTheirCurrentAtStepZero() throws {
+        var checked = 0
+        for seed in stride(from: UInt64(7), through: 210, by: 7) {
+            let harness = try Harness(try RandomModel.make(seed: seed).image)
+            let h = harness.image.header, t = Int(h.timeSteps)
+            #expect(harness.image.op(0).writesStream)
+            let px = RandomModel.pixels(count: Int(h.inputChannels) * Int(h.inputHeight) * Int(h.inputWidth), seed: seed)
+            let fused = try harness.trace(px, mode: .fused).outputs[0]!.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+            for d in Set([0, t / 2, t]) {
+                let spiking = try harness.trace(px, mode: .spiking, delay: d).outputs[0]!
+                    .withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+                #expect(spiking.count == fused.count * t)
+                for (i, x) in spiking.enumerated() { #expect(x == (i % t == 0 ? fused[i / t] : 0), "seed \(seed) D \(d) \(i)") }
+                checked += 1
+            }
+        }
+        #expect(checked >= 60)
+    }
+
     @Test func shorterDelaysRunAndMayDiffer() throws {
         let packed = try RandomModel.make(seed: 7)
         let harness = try Harness(packed.image)

@@ -54,10 +54,12 @@ enum RandomModel {
         neurons(&op, c1)
         // Pixels are up to 255: lift thresholds so counts are not all L.
         op.thresholds = op.thresholds.map { $0 * 64 }
+        // Every seventh seed: no encoding conv of its own, the tokenizer conv reads the pixels.
+        let direct = seed % 7 == 0
         var cur = value(.counts, Dims(c1, h, w)); op.output = cur
-        c.ops.append(op)
+        if !direct { c.ops.append(op) }
         var ch = h, cw = w
-        let pool = r.pick([0, 2, 3])
+        let pool = direct ? 0 : r.pick([0, 2, 3])
         if pool != 0 && pooledSize(h, pool: pool) >= 1 && pooledSize(w, pool: pool) >= 1 && (pool == 3 || (h >= 2 && w >= 2)) {
             var p = ConvertedOp(name: "pool")
             p.record.kindRaw = OpKind.maxPool.rawValue
@@ -73,11 +75,12 @@ enum RandomModel {
         c.header.tokens = UInt16(n); c.header.width = UInt16(d)
         op = ConvertedOp(name: "tokenizer")
         op.record.kindRaw = OpKind.conv3x3.rawValue
-        op.record.flags = OpFlag.streamOut | OpFlag.streamSet | OpFlag.tokenBias
-        op.record.inDims = Dims(c1, ch, cw); op.record.outDims = Dims(d, ch, cw)
-        op.weights16 = int16s(d * c1 * 9)
+        op.record.flags = OpFlag.streamOut | OpFlag.streamSet | OpFlag.tokenBias | (direct ? OpFlag.inputPixels : 0)
+        let tin = direct ? cin : c1
+        op.record.inDims = Dims(tin, ch, cw); op.record.outDims = Dims(d, ch, cw)
+        op.weights16 = int16s(d * tin * 9)
         op.biases = (0..<(n * d)).map { _ in Int32(r.int(-5000...5000)) }
-        read(cur); op.input = cur
+        if direct { c.values.removeLast() } else { read(cur); op.input = cur }
         let stream = value(.stream, Dims(n, d, 1)); op.output = stream
         c.ops.append(op)
 

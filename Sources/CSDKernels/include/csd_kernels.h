@@ -84,7 +84,10 @@ static inline uint32_t csd_dif(const int32_t *cur, int32_t stride, int32_t steps
                              (levels <= steps, and without input v only falls by theta per spike);
                              the shift distributes over the wrapping sum */
         uint32_t sum = 0;
-        for (const int32_t *c = cur, *end = cur + steps * stride; c != end; c += stride) sum += (uint32_t)*c;
+        const int32_t *c = cur, *end = cur + steps * stride;
+        if (stride == 1) /* a stream: two steps per pass */
+            for (; c + 1 < end; c += 2) sum += (uint32_t)c[0] + (uint32_t)c[1];
+        for (; c != end; c += stride) sum += (uint32_t)*c;
         v += sum << shift;
         int32_t q = (int32_t)v < theta ? 0 : (int32_t)v / theta;
         return q >= levels ? (1u << levels) - 1u : (1u << q) - 1u;
@@ -123,17 +126,22 @@ static inline uint32_t csd_fire_channels(const int32_t *cur, int32_t outputs, in
 
 /* The stream: x[(base + j) * steps + t] = (or +=) I[t] (+ bias[j] at t = 0) with the step currents
  * I[t] = cur[t * outputs + j], or with prefix != 0 (slots of csd_event_spikes(..., last = 1)) the
- * suffix sums I[t] = sum over s >= t of cur[s * outputs + j]. */
+ * suffix sums I[t] = sum over s >= t of cur[s * outputs + j]. Steps from the last; masks instead of
+ * branches in the loop. */
 static inline void csd_stream_channels(const int32_t *cur, int32_t outputs, int32_t steps, int32_t *x, int32_t base,
                                        const int32_t *bias, int32_t set, int32_t prefix) {
+    uint32_t keep = set ? 0u : ~0u, carry = prefix ? ~0u : 0u;
     for (int32_t j = 0; j < outputs; j++) {
-        int32_t *xj = x + (base + j) * steps;
+        const int32_t *c = cur + (steps - 1) * outputs + j;
+        int32_t *xj = x + (base + j) * steps, *xt = xj + steps;
         uint32_t run = 0;
-        for (int32_t t = steps - 1; t >= 0; t--) {
-            run = (prefix ? run : 0u) + (uint32_t)cur[t * outputs + j];
-            uint32_t v = run + (t == 0 ? (uint32_t)bias[j] : 0u);
-            xj[t] = (int32_t)(set ? v : (uint32_t)xj[t] + v);
+        while (xt != xj) {
+            run = (run & carry) + (uint32_t)*c;
+            c -= outputs;
+            xt--;
+            *xt = (int32_t)(((uint32_t)*xt & keep) + run);
         }
+        *xj = (int32_t)((uint32_t)*xj + (uint32_t)bias[j]);
     }
 }
 
@@ -379,6 +387,12 @@ static inline void csd_counts_to_trains(uint8_t *p, int32_t n) {
         __builtin_memcpy(p + i, &x, 4);
     }
     for (; i < n; i++) p[i] = train[p[i] & 15u];
+}
+
+/* Counts (<= 16) written as uint8 at p[0 .. n) -> uint16 prefix trains at the same address, from the
+ * last (each uint16 covers bytes at or after its count's). */
+static inline void csd_counts_to_trains16(void *p, int32_t n) {
+    for (int32_t i = n - 1; i >= 0; i--) ((uint16_t *)p)[i] = (uint16_t)((1u << ((const uint8_t *)p)[i]) - 1u);
 }
 
 /* The synaptic operations the event path counts, from counts (prefix trains), wrapping like it.
