@@ -22,7 +22,9 @@ extension Context {
         case .streamNeuron?: streamNeuronFused(op, &s)
         case .attentionScores?: scoresFused(op, &s)
         case .attentionValues?: valuesFused(op, &s)
-        case .classifier?: classifierFused(op, &s)
+        case .classifier?:
+            _ = classifier(op, trains: plan == .spiking)
+            s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
         case nil: break  // unreachable for a validated image
         }
     }
@@ -197,16 +199,12 @@ extension Context {
         s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
     }
 
-    /// logits[j] = beta[j] + sum_c w[j][c] * sum_n counts[n][c].
-    @inlinable mutating func classifierFused(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1, classes = op.outDims.d0
-        let input = counts(op.input(plan)), weights = int8s(op.weights), biases = int32s(op.biases)
-        for j in 0..<classes { logits[j] = biases[j] }
-        for c in 0..<d {
-            var total: Int32 = 0
-            for t in 0..<n { total = total &+ Int32(input[t &* d &+ c]) }
-            for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j &* d &+ c]) &* total }
-        }
-        s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
+    /// logits[j] = beta[j] + sum_c w[j][c] * S_c, S_c = channel c's counts summed over the tokens (fused) or
+    /// its spikes over tokens and steps (spiking: every spike adds its column; the same sum at every delay).
+    /// Returns the sum of S_c.
+    @inline(never) @usableFromInline func classifier(_ op: OpRecord, trains: Bool) -> UInt32 {
+        csd_classifier(arena + op.input(plan), trains ? 1 : 0, wideTrains && trains ? 1 : 0, Int32(truncatingIfNeeded: op.inDims.d0),
+                       Int32(truncatingIfNeeded: op.inDims.d1), int8s(op.weights), int32s(op.biases),
+                       Int32(truncatingIfNeeded: op.outDims.d0), logits)
     }
 }

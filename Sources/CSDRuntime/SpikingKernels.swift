@@ -9,18 +9,18 @@ import CSDKernels
 /// attention ops pair listed trains per output. Inner loops: CSDKernels (C).
 extension Context {
     @inlinable mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .streamNeuron) {
+        if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .streamNeuron && op.kind != .classifier) {
             runCounts(op, &s)
             return
         }
         switch op.kind {
-        case .conv3x3?: convSpiking(op, weights(op), &s)
-        case .linear?: linearSpiking(op, weights(op), &s)
+        case .conv3x3?: eventsSpiking(op, conv: true, &s)
+        case .linear?: eventsSpiking(op, conv: false, &s)
         case .maxPool?: maxPoolSpiking(op, &s)
         case .streamNeuron?: streamNeuronSpiking(op, &s)
-        case .attentionScores?: scoresSpiking(op, &s)
-        case .attentionValues?: valuesSpiking(op, &s)
-        case .classifier?: classifierSpiking(op, &s)
+        case .attentionScores?: attentionSpiking(op, values: false, &s)
+        case .attentionValues?: attentionSpiking(op, values: true, &s)
+        case .classifier?: s.synapticOps = classifier(op, trains: true) &* UInt32(truncatingIfNeeded: op.outDims.d0)
         case nil: break
         }
     }
@@ -57,7 +57,6 @@ extension Context {
         case .attentionValues?:
             synops = csd_values_synops(in1, in2, Int32(op.heads), Int32(truncatingIfNeeded: op.outDims.d0),
                                        Int32(truncatingIfNeeded: op.outDims.d1))
-        case .classifier?: synops = total &* UInt32(truncatingIfNeeded: op.outDims.d0)
         default: break
         }
         if !pixelsIn { csd_counts_to_trains(in1, n1) }
@@ -70,14 +69,6 @@ extension Context {
     /// "Prefix trains"), so conv and linear add each input's column once, at its last spike, and a suffix sum
     /// gives the step currents.
     @inlinable var prefixTrains: Bool { delay >= steps }
-
-    /// The per-step currents of the neuron being computed (the arena's spiking scratch), set to 0.
-    @inlinable func clearedCurrents() -> Currents {
-        let current = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int32.self)
-        var t = 0
-        while t < steps { current[t] = 0; t &+= 1 }
-        return current
-    }
 
     /// Delivers the currents of every output channel of one position or token (cur[t * outputs + j]):
     /// the neurons fire into trains[neuronBase + j * neuronStep], or the stream gets them at
@@ -99,15 +90,6 @@ extension Context {
         }
     }
 
-    /// Run the DIF neuron on the currents (current[t * stride]; shifted, the bias at t = 0), store the train.
-    @inlinable func fire(_ nrn: Neuron, _ index: Int, _ out: Trains, _ current: UnsafePointer<Int32>, stride: Int = 1,
-                         _ s: inout OpStats) {
-        let train = csd_dif(current, Int32(truncatingIfNeeded: stride), Int32(truncatingIfNeeded: steps),
-                            Int32(truncatingIfNeeded: delay), nrn.shift, nrn.bias, nrn.threshold, levels)
-        out[index] = train
-        s.spikes &+= (UInt32(truncatingIfNeeded: train.nonzeroBitCount))
-    }
-
     /// Conv / linear spiking scratch: the active-input list (16 bytes per four inputs), then the
     /// currents of every output channel at every step, [T][outputs] int32 (docs/FORMAT.md).
     @inlinable var activeList: UnsafeMutablePointer<UInt32> { scratch }
@@ -118,61 +100,35 @@ extension Context {
         return cur
     }
 
-    /// Event-driven: per output position, its receptive field's spiking inputs are listed once, and each
-    /// spike adds the weight column of every output channel to that step's currents. (The encoding conv,
-    /// on pixels, runs on the count path at every delay: its whole current arrives at t = 0.)
-    @inlinable mutating func convSpiking(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
-        let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0, fanIn = cin &* 9
-        let input = trains(op.input(.spiking)), list = activeList
-        for y in 0..<h {
-            for x in 0..<w {
-                let cur = stepCurrents(fanIn: fanIn, outputs: cout)
-                let active = csd_list_patch(input.base, wideTrains ? 1 : 0, Int32(truncatingIfNeeded: cin),
-                                            Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
-                                            Int32(truncatingIfNeeded: y), Int32(truncatingIfNeeded: x), list)
-                s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0,
-                                                   Int32(truncatingIfNeeded: fanIn), Int32(truncatingIfNeeded: cout), cur,
-                                                   prefixTrains ? 1 : 0)
-                let pos = y &* w &+ x
-                deliverAll(op, outputs: cout, neuronBase: pos, neuronStep: h &* w, streamBase: pos &* cout, cur, &s)
-            }
+    /// Conv and linear, event-driven: per output position (conv: its 3x3 receptive field, zero padding;
+    /// the encoding conv on pixels runs on the count path at every delay, its whole current arriving at
+    /// t = 0) or token (linear), the spiking inputs are listed once, and each spike adds the weight column
+    /// of every output channel to that step's currents; then the channels fire, or the stream gets them.
+    @inline(never) @usableFromInline mutating func eventsSpiking(_ op: OpRecord, conv: Bool, _ s: inout OpStats) {
+        let weights = self.weights(op), input = trains(op.input(.spiking)).base, wide: Int32 = wideTrains ? 1 : 0
+        let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2
+        let positions = conv ? h &* w : cin, fanIn = conv ? cin &* 9 : h, outputs = conv ? op.outDims.d0 : op.outDims.d1
+        let k32 = Int32(truncatingIfNeeded: fanIn), n32 = Int32(truncatingIfNeeded: outputs), list = activeList
+        for pos in 0..<positions {
+            let cur = stepCurrents(fanIn: fanIn, outputs: outputs)
+            let active = conv
+                ? csd_list_patch(input, wide, Int32(truncatingIfNeeded: cin), Int32(truncatingIfNeeded: h),
+                                 Int32(truncatingIfNeeded: w), Int32(truncatingIfNeeded: pos / w), Int32(truncatingIfNeeded: pos % w), list)
+                : csd_list_row(input + pos &* fanIn &* (wideTrains ? 2 : 1), wide, k32, list)
+            s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0, k32, n32, cur, prefixTrains ? 1 : 0)
+            deliverAll(op, outputs: outputs, neuronBase: conv ? pos : pos &* outputs, neuronStep: conv ? positions : 1,
+                       streamBase: pos &* outputs, cur, &s)
         }
-        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* h &* w)
-    }
-
-    /// Event-driven, per token, as convSpiking.
-    @inlinable mutating func linearSpiking(_ op: OpRecord, _ weights: Weights, _ s: inout OpStats) {
-        let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
-        let input = trains(op.input(.spiking)), list = activeList
-        for t in 0..<n {
-            let cur = stepCurrents(fanIn: din, outputs: dout)
-            let active = csd_list_row(input.base + t &* din &* (wideTrains ? 2 : 1), wideTrains ? 1 : 0,
-                                      Int32(truncatingIfNeeded: din), list)
-            s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0,
-                                               Int32(truncatingIfNeeded: din), Int32(truncatingIfNeeded: dout), cur,
-                                               prefixTrains ? 1 : 0)
-            deliverAll(op, outputs: dout, neuronBase: t &* dout, neuronStep: 1, streamBase: t &* dout, cur, &s)
-        }
-        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: outputs &* positions)
     }
 
     /// m_t = max_i C_i(t) - max_i C_i(t-1) over each window (0 or 1: a spike).
     @inlinable mutating func maxPoolSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        let c = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, oh = op.outDims.d1, ow = op.outDims.d2
-        let input = trains(op.input(.spiking)), output = trains(op.output(.spiking))
-        for ch in 0..<c {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    let win = PoolWindow(op, oy: oy, ox: ox, h: h, w: w)
-                    let out = csd_pool_spikes(input.base + ch &* h &* w &* (wideTrains ? 2 : 1), wideTrains ? 1 : 0,
-                                              Int32(truncatingIfNeeded: w), Int32(truncatingIfNeeded: win.y0),
-                                              Int32(truncatingIfNeeded: win.y1), Int32(truncatingIfNeeded: win.x0),
-                                              Int32(truncatingIfNeeded: win.x1), Int32(truncatingIfNeeded: steps))
-                    output[(ch &* oh &+ oy) &* ow &+ ox] = out
-                    s.spikes &+= (UInt32(truncatingIfNeeded: out.nonzeroBitCount))
-                }
-            }
-        }
+        let c = op.inDims.d0, oh = op.outDims.d1, ow = op.outDims.d2
+        s.spikes = csd_pool_trains(arena + op.input(.spiking), wideTrains ? 1 : 0, Int32(truncatingIfNeeded: c),
+                                   Int32(truncatingIfNeeded: op.inDims.d1), Int32(truncatingIfNeeded: op.inDims.d2), Int32(op.pool),
+                                   arena + op.output(.spiking), Int32(truncatingIfNeeded: oh), Int32(truncatingIfNeeded: ow),
+                                   Int32(truncatingIfNeeded: steps))
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
@@ -188,62 +144,17 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }
 
-    /// Attention ops: the temporal decomposition of products of spike trains (`csd_list_products`, C):
-    /// I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts).
-    /// Attention spiking scratch: one neuron's 16 currents, then the active-input list.
-    @inlinable var attentionList: UnsafeMutablePointer<UInt32> { scratch + 16 }
-
-    /// Per query and head, q's spiking channels are listed once; every key walks only that list.
-    @inlinable mutating func scoresSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = d / heads
-        let q = trains(op.input(.spiking)), k = trains(op.input2(.spiking)), output = trains(op.output(.spiking))
-        let tb = wideTrains ? 2 : 1, wide: Int32 = wideTrains ? 1 : 0, list = attentionList
-        for h in 0..<heads {
-            let nrn = neuron(op, h)
-            for i in 0..<n {
-                let active = csd_list_row(q.base + (i &* d &+ h &* hd) &* tb, wide, Int32(truncatingIfNeeded: hd), list)
-                for j in 0..<n {
-                    let current = clearedCurrents()
-                    s.synapticOps &+= csd_list_products(list, active, k.base + (j &* d &+ h &* hd) &* tb, 1, wide, current)
-                    fire(nrn, (h &* n &+ i) &* n &+ j, output, current, &s)
-                }
-            }
-        }
-        s.neurons = UInt32(truncatingIfNeeded: heads &* n &* n)
-    }
-
-    /// Per query and head, the attention row's spiking keys are listed once; every channel walks only that list.
-    @inlinable mutating func valuesSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        let heads = Int(op.heads), n = op.outDims.d0, d = op.outDims.d1, hd = d / heads
-        let a = trains(op.input(.spiking)), v = trains(op.input2(.spiking)), output = trains(op.output(.spiking))
-        let tb = wideTrains ? 2 : 1, wide: Int32 = wideTrains ? 1 : 0, list = attentionList
-        for i in 0..<n {
-            for h in 0..<heads {
-                let active = csd_list_row(a.base + ((h &* n &+ i) &* n) &* tb, wide, Int32(truncatingIfNeeded: n), list)
-                for c in (h &* hd)..<((h &+ 1) &* hd) {
-                    let current = clearedCurrents()
-                    s.synapticOps &+= csd_list_products(list, active, v.base + c &* tb, Int32(truncatingIfNeeded: d), wide, current)
-                    fire(neuron(op, c), i &* d &+ c, output, current, &s)
-                }
-            }
-        }
-        s.neurons = UInt32(truncatingIfNeeded: n &* d)
-    }
-
-    /// Every input spike (n, c, t) adds column c of the weights to the logits.
-    @inlinable mutating func classifierSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1, classes = op.outDims.d0
-        let input = trains(op.input(.spiking)), weights = int8s(op.weights), biases = int32s(op.biases)
-        for j in 0..<classes { logits[j] = biases[j] }
-        for t in 0..<n {
-            for c in 0..<d {
-                var bits = input[t &* d &+ c]
-                while bits != 0 {
-                    for j in 0..<classes { logits[j] = logits[j] &+ Int32(weights[j &* d &+ c]) }
-                    s.synapticOps &+= (UInt32(truncatingIfNeeded: classes))
-                    bits &= bits &- 1
-                }
-            }
-        }
+    /// Attention ops: the temporal decomposition of products of spike trains (C: `csd_attention_events`,
+    /// `csd_list_products`): I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts). Per query and head,
+    /// the query's channels (scores) or the attention row's keys (values) are listed once, and every output
+    /// walks only that list.
+    @inline(never) @usableFromInline mutating func attentionSpiking(_ op: OpRecord, values: Bool, _ s: inout OpStats) {
+        let tokens = values ? op.outDims.d0 : op.inDims.d0, d = values ? op.outDims.d1 : op.inDims.d1
+        s.spikes = csd_attention_events(values ? 1 : 0, arena + op.input(.spiking), arena + op.input2(.spiking),
+                                        arena + op.output(.spiking), wideTrains ? 1 : 0, Int32(truncatingIfNeeded: tokens),
+                                        Int32(truncatingIfNeeded: d), Int32(op.heads), int32s(op.thresholds), int32s(op.biases),
+                                        Int32(op.shift), levels, Int32(truncatingIfNeeded: steps), Int32(truncatingIfNeeded: delay),
+                                        scratch, &s.synapticOps)
+        s.neurons = UInt32(truncatingIfNeeded: op.outDims.count)
     }
 }

@@ -25,7 +25,7 @@ func runningCount(_ train: UInt32, through t: Int) -> Int32 {
             let steps = r.int(1...16)
             let mask = UInt32((1 << steps) - 1)
             let a = UInt32(truncatingIfNeeded: r.next()) & mask, b = UInt32(truncatingIfNeeded: r.next()) & mask
-            let current = Currents.allocate(capacity: 16)
+            let current = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
             defer { current.deallocate() }
             current.initialize(repeating: 0, count: 16)
             var entry = a, b16 = UInt16(b)  // a one-entry active list: channel 0, train a
@@ -49,7 +49,7 @@ func runningCount(_ train: UInt32, through t: Int) -> Int32 {
         for _ in 0..<2000 {
             let steps = r.int(1...16), levels = Int32(r.int(1...steps))
             let theta = Int32(r.int(1...50)), bias = Int32(r.int(-60...60))
-            let current = Currents.allocate(capacity: 16)
+            let current = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
             defer { current.deallocate() }
             var total: Int32 = 0
             for t in 0..<steps { current[t] = Int32(r.int(-40...60)); total += current[t] }
@@ -63,7 +63,7 @@ func runningCount(_ train: UInt32, through t: Int) -> Int32 {
     /// its shortcut for D >= T.
     @Test func difNeuronMatchesTheSpecLoopAtEveryDelay() {
         var r = SplitMix(state: 11)
-        let current = Currents.allocate(capacity: 16)
+        let current = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
         defer { current.deallocate() }
         for _ in 0..<3000 {
             let steps = r.int(1...16), levels = Int32(r.int(1...steps)), delay = r.int(0...steps)

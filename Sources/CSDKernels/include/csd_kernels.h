@@ -350,6 +350,59 @@ static inline uint32_t csd_list_products(const uint32_t *list, int32_t count, co
     return n;
 }
 
+/* The attention ops on the event path (D < T, or uint16 trains), trains uint8 or uint16 (wide):
+ * scores (values == 0), x = q and b = k [n][d]: per head h and query i, q's channels of the head are listed
+ * once (csd_list_row), and key j gets the currents of the list against k[j] (csd_list_products) and fires
+ * (theta[h], bias[h]) into out[(h * n + i) * n + j]; values (values != 0), x = a [heads][n][n] and b = v
+ * [n][d]: the attention row a[h][i] is listed once, and channel c of the head gets the currents of the list
+ * against v[.][c] and fires (theta[c], bias[c]) into out[i * d + c]. The scratch holds the T currents
+ * (16 int32), then the list. Returns the spikes; adds the synaptic operations to *synops. */
+static inline uint32_t csd_attention_events(int32_t values, const void *x, const void *b, void *out, int32_t wide,
+                                            int32_t n, int32_t d, int32_t heads, const int32_t *theta,
+                                            const int32_t *bias, int32_t shift, int32_t levels, int32_t steps,
+                                            int32_t delay, uint32_t *scratch, uint32_t *synops) {
+    int32_t hd = d / heads, *cur = (int32_t *)scratch;
+    uint32_t spikes = 0, eb = wide ? 2u : 1u, *list = scratch + 16;
+    for (int32_t h = 0; h < heads; h++)
+        for (int32_t i = 0; i < n; i++) {
+            int32_t row = values ? (h * n + i) * n : i * d + h * hd, outputs = values ? hd : n;
+            int32_t active = csd_list_row((const uint8_t *)x + (uint32_t)row * eb, wide, values ? n : hd, list);
+            for (int32_t m = 0; m < outputs; m++) {
+                int32_t p = values ? h * hd + m : h, o = values ? i * d + h * hd + m : (h * n + i) * n + m;
+                for (int32_t t = 0; t < steps; t++) cur[t] = 0;
+                *synops += csd_list_products(list, active, (const uint8_t *)b + (uint32_t)(h * hd + m * (values ? 1 : d)) * eb,
+                                             values ? d : 1, wide, cur);
+                uint32_t train = csd_dif(cur, 1, steps, delay, shift, bias[p], theta[p], levels);
+                if (wide)
+                    ((uint16_t *)out)[o] = (uint16_t)train;
+                else
+                    ((uint8_t *)out)[o] = (uint8_t)train;
+                spikes += csd_popcount16(train);
+            }
+        }
+    return spikes;
+}
+
+/* The classifier (docs/SEMANTICS.md section 3, CLASSIFIER): logits[j] = bias[j] + sum_c w[j * d + c] * S_c,
+ * S_c = channel c's values summed over the n tokens of in [n][d]: counts (uint8, trains = 0), or the
+ * spikes of trains (uint8, or uint16 when wide): every spike adds its column, at every delay. Wrapping
+ * arithmetic; returns the sum of S_c. */
+static inline uint32_t csd_classifier(const void *in, int32_t trains, int32_t wide, int32_t n, int32_t d,
+                                      const int8_t *w, const int32_t *bias, int32_t classes, int32_t *logits) {
+    uint32_t all = 0;
+    for (int32_t j = 0; j < classes; j++) logits[j] = bias[j];
+    for (int32_t c = 0; c < d; c++) {
+        uint32_t total = 0;
+        for (int32_t t = 0; t < n; t++) {
+            uint32_t x = csd_train(in, wide, t * d + c);
+            total += trains ? csd_popcount16(x) : x;
+        }
+        all += total;
+        for (int32_t j = 0; j < classes; j++) logits[j] = (int32_t)((uint32_t)logits[j] + (uint32_t)w[j * d + c] * total);
+    }
+    return all;
+}
+
 /* ---- the count path (spiking, D >= T, uint8 trains): every train is a prefix train, spikes at
  * steps 0 .. c - 1 (docs/SEMANTICS.md, "Prefix trains"), so train = (1 << c) - 1 and a neuron's
  * integrated input is the fused accumulation of the counts c. The runtime turns an op's input trains
@@ -504,6 +557,29 @@ static inline uint32_t csd_pool_spikes(const void *trains, int32_t wide, int32_t
         previous = m;
     }
     return out;
+}
+
+/* Spiking max-pool on the event path (csd_pool_spikes per window) of trains [c][h][w] into [c][oh][ow]:
+ * pool 2 (2x2, stride 2) or 3 (3x3, stride 2, padding 1), windows clipped. Returns the spikes. */
+static inline uint32_t csd_pool_trains(const void *in, int32_t wide, int32_t c, int32_t h, int32_t w, int32_t pool,
+                                       void *out, int32_t oh, int32_t ow, int32_t steps) {
+    uint32_t spikes = 0, eb = wide ? 2u : 1u;
+    int32_t pad = pool == 3 ? 1 : 0, o = 0;
+    for (int32_t ch = 0; ch < c; ch++)
+        for (int32_t oy = 0; oy < oh; oy++)
+            for (int32_t ox = 0; ox < ow; ox++, o++) {
+                int32_t top = oy * 2 - pad, left = ox * 2 - pad;
+                int32_t y0 = top < 0 ? 0 : top, y1 = top + pool < h ? top + pool : h;
+                int32_t x0 = left < 0 ? 0 : left, x1 = left + pool < w ? left + pool : w;
+                uint32_t train = csd_pool_spikes((const uint8_t *)in + (uint32_t)(ch * h * w) * eb, wide, w, y0, y1, x0,
+                                                 x1, steps);
+                if (wide)
+                    ((uint16_t *)out)[o] = (uint16_t)train;
+                else
+                    ((uint8_t *)out)[o] = (uint8_t)train;
+                spikes += csd_popcount16(train);
+            }
+    return spikes;
 }
 
 /* The halfword index of value k of row r. */
