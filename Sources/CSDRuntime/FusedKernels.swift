@@ -11,14 +11,14 @@ extension Context {
     /// (uint8 trains; with uint16 trains the encoding conv writes counts and `runCounts` widens them).
     @inlinable var trainsOut: Int32 { plan == .spiking && !wideTrains ? 1 : 0 }
 
-    @inlinable mutating func runFused(_ op: OpRecord, _ s: inout OpStats) {
+    @inline(never) @usableFromInline mutating func runFused(_ op: OpRecord, _ s: inout OpStats) {
         switch op.kind {
         case .conv3x3?:
             let input = op.has(OpFlag.inputPixels) ? pixels : UnsafePointer(counts(op.input(plan)))
             convFused(op, input, weights(op), &s)
         case .linear?:
             linearFused(op, weights(op), &s)
-        case .maxPool?: maxPoolFused(op, &s)
+        case .maxPool?: maxPool(op, events: false, &s)
         case .streamNeuron?: streamNeuronFused(op, &s)
         case .attentionScores?: scoresFused(op, &s)
         case .attentionValues?: valuesFused(op, &s)
@@ -36,23 +36,17 @@ extension Context {
     @inline(never) @usableFromInline func blockOutputs(_ op: OpRecord, _ weights: Weights, k: Int, outputs: Int, rows: Int,
                                                        neuron nIdx: (base: Int, channel: Int, row: Int),
                                                        stream sIdx: (base: Int, channel: Int, row: Int), _ s: inout OpStats) {
-        let biases = int32s(op.biases)
-        var sink: csd_sink_t
-        if op.writesStream {
-            let tokenBias = op.has(OpFlag.tokenBias), t = plan == .spiking ? steps : 1  // spiking: [N][D][T], step 0
-            sink = csd_sink_t(out: nil, stream: stream(op.output(plan)) + sIdx.base &* t, theta: nil,
-                              bias: tokenBias ? biases + sIdx.base : biases,
+        let biases = int32s(op.biases), toStream = op.writesStream, tokenBias = op.has(OpFlag.tokenBias)
+        let t = toStream && plan == .spiking ? steps : 1  // the spiking stream is [N][D][T]: step 0
+        let idx = toStream ? sIdx : nIdx
+        var sink = csd_sink_t(out: toStream ? nil : counts(op.output(plan)) + nIdx.base,
+                              stream: toStream ? stream(op.output(plan)) + sIdx.base &* t : nil,
+                              theta: int32s(op.thresholds), bias: tokenBias ? biases + sIdx.base : biases,
                               pstep: Int32(truncatingIfNeeded: tokenBias ? sIdx.channel : 1),
                               prstep: Int32(truncatingIfNeeded: tokenBias ? sIdx.row : 0),
-                              cstep: Int32(truncatingIfNeeded: sIdx.channel &* t), rstep: Int32(truncatingIfNeeded: sIdx.row &* t),
-                              shift: 0, levels: 0, rows: Int32(truncatingIfNeeded: rows),
-                              set: op.has(OpFlag.streamSet) ? 1 : 0, spikes: 0)
-        } else {
-            sink = csd_sink_t(out: counts(op.output(plan)) + nIdx.base, stream: nil, theta: int32s(op.thresholds),
-                              bias: biases, pstep: 1, prstep: 0, cstep: Int32(truncatingIfNeeded: nIdx.channel),
-                              rstep: Int32(truncatingIfNeeded: nIdx.row), shift: Int32(op.shift), levels: levels,
-                              rows: Int32(truncatingIfNeeded: rows), set: trainsOut, spikes: 0)
-        }
+                              cstep: Int32(truncatingIfNeeded: idx.channel &* t), rstep: Int32(truncatingIfNeeded: idx.row &* t),
+                              shift: Int32(op.shift), levels: levels, rows: Int32(truncatingIfNeeded: rows),
+                              set: toStream ? (op.has(OpFlag.streamSet) ? 1 : 0) : trainsOut, spikes: 0)
         let kk = Int32(truncatingIfNeeded: k), m = Int32(truncatingIfNeeded: outputs)
         if weights.wide {
             csd_block_dot_s16(weights.base.assumingMemoryBound(to: Int16.self), kk, scratch, kk, m, &sink)
@@ -79,7 +73,7 @@ extension Context {
                     let pos = p0 &+ r
                     csd_block_put_patch(scratch, Int32(truncatingIfNeeded: r), input, Int32(truncatingIfNeeded: cin),
                                         Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
-                                        Int32(truncatingIfNeeded: pos / w), Int32(truncatingIfNeeded: pos % w), natural)
+                                        Int32(truncatingIfNeeded: pos), natural)
                 } else {
                     csd_block_zero_row(scratch, Int32(truncatingIfNeeded: r), Int32(truncatingIfNeeded: fanIn))
                 }
@@ -112,11 +106,14 @@ extension Context {
     }
 
     /// Max over each window: pool 2 (2x2, stride 2) or 3 (3x3, stride 2, pad 1). [C][H][W] -> [C][H'][W'].
-    @inlinable mutating func maxPoolFused(_ op: OpRecord, _ s: inout OpStats) {
+    /// Fused on counts, or spiking on trains (`csd_maxpool`: prefix trains on the count path, running counts
+    /// on the event path).
+    @inline(never) @usableFromInline func maxPool(_ op: OpRecord, events: Bool, _ s: inout OpStats) {
         let c = op.inDims.d0, oh = op.outDims.d1, ow = op.outDims.d2
-        s.spikes = csd_maxpool(counts(op.input(plan)), Int32(truncatingIfNeeded: c), Int32(truncatingIfNeeded: op.inDims.d1),
-                               Int32(truncatingIfNeeded: op.inDims.d2), Int32(op.pool), counts(op.output(plan)),
-                               Int32(truncatingIfNeeded: oh), Int32(truncatingIfNeeded: ow), trainsOut)
+        s.spikes = csd_maxpool(arena + op.input(plan), events ? 2 : trainsOut, events && wideTrains ? 1 : 0,
+                               Int32(truncatingIfNeeded: c), Int32(truncatingIfNeeded: op.inDims.d1),
+                               Int32(truncatingIfNeeded: op.inDims.d2), Int32(op.pool), arena + op.output(plan),
+                               Int32(truncatingIfNeeded: oh), Int32(truncatingIfNeeded: ow), Int32(truncatingIfNeeded: steps))
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
@@ -139,7 +136,7 @@ extension Context {
     /// Four queries at a time in the scratch block; each key row is the "weight" row (counts <= 16
     /// read as int8).
     @inlinable mutating func scoresFused(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = d / heads
+        let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(op.heads)))
         let q = counts(op.input(plan)), output = counts(op.output(plan))
         let k = UnsafeRawPointer(counts(op.input2(plan))).assumingMemoryBound(to: Int8.self)
         let kk = Int32(truncatingIfNeeded: hd), n32 = Int32(truncatingIfNeeded: n)
@@ -167,7 +164,7 @@ extension Context {
     /// Four channels of one head at a time: their columns of v go into the scratch block, and each
     /// attention row a[h][i] is the "weight" row (counts <= 16 read as int8).
     @inlinable mutating func valuesFused(_ op: OpRecord, _ s: inout OpStats) {
-        let heads = Int(op.heads), n = op.outDims.d0, d = op.outDims.d1, hd = d / heads
+        let heads = Int(op.heads), n = op.outDims.d0, d = op.outDims.d1, hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(op.heads)))
         let a = UnsafeRawPointer(counts(op.input(plan))).assumingMemoryBound(to: Int8.self)
         let v = counts(op.input2(plan)), output = counts(op.output(plan))
         let kn = Int32(truncatingIfNeeded: n)

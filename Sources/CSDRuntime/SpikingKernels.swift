@@ -8,7 +8,7 @@ import CSDKernels
 /// step's currents of every output channel), then every channel fires; the
 /// attention ops pair listed trains per output. Inner loops: CSDKernels (C).
 extension Context {
-    @inlinable mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
+    @inline(never) @usableFromInline mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
         if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .streamNeuron && op.kind != .classifier) {
             runCounts(op, &s)
             return
@@ -16,7 +16,7 @@ extension Context {
         switch op.kind {
         case .conv3x3?: eventsSpiking(op, conv: true, &s)
         case .linear?: eventsSpiking(op, conv: false, &s)
-        case .maxPool?: maxPoolSpiking(op, &s)
+        case .maxPool?: maxPool(op, events: true, &s)  // m_t = max_i C_i(t) - max_i C_i(t-1) per window
         case .streamNeuron?: streamNeuronSpiking(op, &s)
         case .attentionScores?: attentionSpiking(op, values: false, &s)
         case .attentionValues?: attentionSpiking(op, values: true, &s)
@@ -29,7 +29,7 @@ extension Context {
     /// is (1 << count) - 1, and a neuron sees only its integrated input, the fused accumulation of the
     /// counts. The op's input trains become counts in place, the fused kernels run on the spiking plan's
     /// buffers and their neuron sinks (and max-pool) write trains, the inputs become trains again; the synaptic operations
-    /// are those the event path counts, computed from the counts (csd_*_synops, csd_window_sum).
+    /// are those the event path counts, computed from the counts (csd_window_sum, csd_pair_synops).
     @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, _ s: inout OpStats) {
         let pixelsIn = op.has(OpFlag.inputPixels) || op.kind == .maxPool  // max-pool runs on the trains
         let in1 = counts(op.input(.spiking)), n1 = Int32(truncatingIfNeeded: op.inputUse.dims.count)
@@ -45,7 +45,8 @@ extension Context {
         if wideTrains, let out = op.outputUse, out.kind == .counts {  // counts written as uint8: widen to uint16 trains
             csd_counts_to_trains16(counts(op.output(.spiking)), Int32(truncatingIfNeeded: out.dims.count))
         }
-        let d1 = Int32(truncatingIfNeeded: op.inDims.d1), d2 = Int32(truncatingIfNeeded: op.inDims.d2)
+        let n0 = Int32(truncatingIfNeeded: op.inDims.d0), d1 = Int32(truncatingIfNeeded: op.inDims.d1)
+        let d2 = Int32(truncatingIfNeeded: op.inDims.d2)
         var synops: UInt32 = 0
         switch op.kind {
         case .conv3x3?:
@@ -53,10 +54,12 @@ extension Context {
                 synops = csd_window_sum(in1, Int32(truncatingIfNeeded: op.inDims.d0), d1, d2) &* UInt32(truncatingIfNeeded: op.outDims.d0)
             }
         case .linear?: synops = total &* UInt32(truncatingIfNeeded: op.outDims.d1)
-        case .attentionScores?: synops = csd_scores_synops(in1, in2, Int32(truncatingIfNeeded: op.inDims.d0), d1)
-        case .attentionValues?:
-            synops = csd_values_synops(in1, in2, Int32(op.heads), Int32(truncatingIfNeeded: op.outDims.d0),
-                                       Int32(truncatingIfNeeded: op.outDims.d1))
+        case .attentionScores?:  // a group per channel c: q[i][c] against k[j][c]
+            synops = csd_pair_synops(in1, in2, 1, d1, 0, 1, d1, n0, 0, 1, d1, n0)
+        case .attentionValues?:  // a group per head h and key j: a[h][i][j] against v[j][c], c in head h
+            let n = Int32(truncatingIfNeeded: op.outDims.d0), d = Int32(truncatingIfNeeded: op.outDims.d1), heads = Int32(op.heads)
+            let hd = csd_quot(d, heads)
+            synops = csd_pair_synops(in1, in2, heads, n, n &* n, 1, n, n, hd, d, 1, hd)
         default: break
         }
         if !pixelsIn { csd_counts_to_trains(in1, n1) }
@@ -113,23 +116,13 @@ extension Context {
             let cur = stepCurrents(fanIn: fanIn, outputs: outputs)
             let active = conv
                 ? csd_list_patch(input, wide, Int32(truncatingIfNeeded: cin), Int32(truncatingIfNeeded: h),
-                                 Int32(truncatingIfNeeded: w), Int32(truncatingIfNeeded: pos / w), Int32(truncatingIfNeeded: pos % w), list)
+                                 Int32(truncatingIfNeeded: w), Int32(truncatingIfNeeded: pos), list)
                 : csd_list_row(input + pos &* fanIn &* (wideTrains ? 2 : 1), wide, k32, list)
             s.synapticOps &+= csd_event_spikes(list, active, weights.base, weights.wide ? 1 : 0, k32, n32, cur, prefixTrains ? 1 : 0)
             deliverAll(op, outputs: outputs, neuronBase: conv ? pos : pos &* outputs, neuronStep: conv ? positions : 1,
                        streamBase: pos &* outputs, cur, &s)
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: outputs &* positions)
-    }
-
-    /// m_t = max_i C_i(t) - max_i C_i(t-1) over each window (0 or 1: a spike).
-    @inlinable mutating func maxPoolSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        let c = op.inDims.d0, oh = op.outDims.d1, ow = op.outDims.d2
-        s.spikes = csd_pool_trains(arena + op.input(.spiking), wideTrains ? 1 : 0, Int32(truncatingIfNeeded: c),
-                                   Int32(truncatingIfNeeded: op.inDims.d1), Int32(truncatingIfNeeded: op.inDims.d2), Int32(op.pool),
-                                   arena + op.output(.spiking), Int32(truncatingIfNeeded: oh), Int32(truncatingIfNeeded: ow),
-                                   Int32(truncatingIfNeeded: steps))
-        s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
     /// I[t] = X[n][c][t]: the stream's current at each step; one call per token fires its channels.

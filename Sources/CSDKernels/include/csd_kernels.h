@@ -51,6 +51,9 @@ static inline uint32_t csd_load32(const void *p) {
     return v;
 }
 
+/* a / b for b >= 1 (validated shapes): one SDIV, without Swift's trap paths. */
+static inline int32_t csd_quot(int32_t a, int32_t b) { return a / b; }
+
 /* clip(floor(a / theta), 0, levels) for theta >= 1 (the runtime only sees validated thresholds).
  * Truncating division equals floor wherever the clip keeps the quotient (a >= 0), and no quotient
  * overflows for theta >= 1; C's division has no trap path (Swift's checks zero and overflow). */
@@ -172,10 +175,11 @@ static inline int32_t csd_list_row(const void *trains, int32_t wide, int32_t cou
     return n;
 }
 
-/* The same for the 3x3 receptive field at (y, x) of trains [cin][h][w] (zero outside): k = i * 9 + dy * 3 + dx. */
-static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t cin, int32_t h, int32_t w, int32_t y,
-                                     int32_t x, uint32_t *list) {
-    int32_t n = 0;
+/* The same for the 3x3 receptive field at position pos = y * w + x of trains [cin][h][w] (zero outside):
+ * k = i * 9 + dy * 3 + dx. */
+static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t cin, int32_t h, int32_t w, int32_t pos,
+                                     uint32_t *list) {
+    int32_t n = 0, y = pos / w, x = pos - y * w;
     int32_t y0 = y > 0 ? 0 : 1, y1 = y < h - 1 ? 3 : 2, x0 = x > 0 ? 0 : 1, x1 = x < w - 1 ? 3 : 2;
     int32_t plane = h * w, base = (y - 1) * w + (x - 1);
     for (int32_t i = 0; i < cin; i++, base += plane)
@@ -462,77 +466,28 @@ static inline uint32_t csd_window_sum(const uint8_t *p, int32_t c, int32_t h, in
     return total;
 }
 
-/* Attention (csd_list_products): a pair where both trains spike, counts a and b, costs a + b - 1.
- * Scores, q and k [n][d]: over channel c, sum_i,j = (sum_i (q - 1)) * #k + #q * (sum_j k), with the
- * sums and the numbers # over the spiking entries only. */
-static inline uint32_t csd_scores_synops(const uint8_t *q, const uint8_t *k, int32_t n, int32_t d) {
+/* Attention (csd_list_products): a pair of trains where both spike, counts a and b, costs a + b - 1
+ * additions. Summed over the pairs of group g < g1 * g2 (g = u * g2 + v): the count lists x[u * ax +
+ * v * bx + i * sx], i < nx, and y[u * ay + v * by + j * sy], j < ny, pair each with each, so the sum is
+ * (sum over spiking x of (a - 1)) * #y + #x * (sum of y), # counting the spiking entries. Scores (q and
+ * k [n][d]): a group per channel; values (a [heads][n][n], v [n][d]): a group per head and key. */
+static inline uint32_t csd_pair_synops(const uint8_t *x, const uint8_t *y, int32_t g1, int32_t g2, int32_t ax, int32_t bx,
+                                       int32_t sx, int32_t nx, int32_t ay, int32_t by, int32_t sy, int32_t ny) {
     uint32_t total = 0;
-    for (int32_t c = 0; c < d; c++) {
-        uint32_t qm = 0, nq = 0, nk = 0, sk = 0;
-        for (int32_t i = 0; i < n; i++) {
-            uint32_t a = q[i * d + c], b = k[i * d + c];
-            if (a) { qm += a - 1; nq++; }
-            if (b) { nk++; sk += b; }
-        }
-        total += qm * nk + nq * sk;
-    }
-    return total;
-}
-
-/* Values, a [heads][n][n] and v [n][d]: per head h and key j, over the queries i and the head's
- * channels c, (sum_i (a - 1)) * #v + #a * (sum_c v). */
-static inline uint32_t csd_values_synops(const uint8_t *a, const uint8_t *v, int32_t heads, int32_t n, int32_t d) {
-    uint32_t total = 0;
-    int32_t hd = d / heads;
-    for (int32_t h = 0; h < heads; h++)
-        for (int32_t j = 0; j < n; j++) {
-            uint32_t am = 0, na = 0, nv = 0, sv = 0;
-            for (int32_t i = 0; i < n; i++) {
-                uint32_t x = a[(h * n + i) * n + j];
-                if (x) { am += x - 1; na++; }
+    for (int32_t u = 0; u < g1; u++)
+        for (int32_t v = 0; v < g2; v++) {
+            uint32_t am = 0, na = 0, nb = 0, sb = 0;
+            for (int32_t i = 0; i < nx; i++) {
+                uint32_t a = x[u * ax + v * bx + i * sx];
+                if (a) { am += a - 1; na++; }
             }
-            for (int32_t c = h * hd; c < (h + 1) * hd; c++) {
-                uint32_t y = v[j * d + c];
-                if (y) { nv++; sv += y; }
+            for (int32_t j = 0; j < ny; j++) {
+                uint32_t c = y[u * ay + v * by + j * sy];
+                if (c) { nb++; sb += c; }
             }
-            total += am * nv + na * sv;
+            total += am * nb + na * sb;
         }
     return total;
-}
-
-/* Fused max-pool (docs/SEMANTICS.md section 3, MAXPOOL) of a uint8 [c][h][w] map into [c][oh][ow]:
- * pool 2 (2x2, stride 2) or 3 (3x3, stride 2, padding 1), windows clipped to the map. Returns the
- * sum of the outputs (the op's spikes). With trains != 0 the map holds prefix trains (the spiking
- * count path): their maximum is the train of the largest count, and the spikes are its bits. */
-#define CSD_POOL_SPIKES(m) (trains ? csd_popcount16(m) : (m))
-static inline uint32_t csd_maxpool(const uint8_t *in, int32_t c, int32_t h, int32_t w, int32_t pool, uint8_t *out,
-                                   int32_t oh, int32_t ow, int32_t trains) {
-    uint32_t spikes = 0;
-    int32_t pad = pool == 3 ? 1 : 0;
-    if (pool == 2) { /* every window is the whole 2x2 block */
-        for (int32_t ch = 0; ch < c; ch++, in += h * w)
-            for (int32_t oy = 0; oy < oh; oy++)
-                for (const uint8_t *p = in + 2 * oy * w, *end = p + 2 * ow; p < end; p += 2) {
-                    uint32_t a = p[0] > p[1] ? p[0] : p[1], b = p[w] > p[w + 1] ? p[w] : p[w + 1];
-                    uint32_t m = a > b ? a : b;
-                    *out++ = (uint8_t)m;
-                    spikes += CSD_POOL_SPIKES(m);
-                }
-        return spikes;
-    }
-    for (int32_t ch = 0; ch < c; ch++, in += h * w)
-        for (int32_t oy = 0; oy < oh; oy++) {
-            int32_t top = oy * 2 - pad, y0 = top < 0 ? 0 : top, y1 = top + pool < h ? top + pool : h;
-            for (int32_t ox = 0; ox < ow; ox++) {
-                int32_t left = ox * 2 - pad, x0 = left < 0 ? 0 : left, x1 = left + pool < w ? left + pool : w;
-                uint32_t m = 0;
-                for (int32_t y = y0; y < y1; y++)
-                    for (int32_t x = x0; x < x1; x++) m = in[y * w + x] > m ? in[y * w + x] : m;
-                *out++ = (uint8_t)m;
-                spikes += CSD_POOL_SPIKES(m);
-            }
-        }
-    return spikes;
 }
 
 /* Spiking max-pool of one window (docs/SEMANTICS.md section 3, MAXPOOL): rows y0..y1-1, columns
@@ -559,26 +514,46 @@ static inline uint32_t csd_pool_spikes(const void *trains, int32_t wide, int32_t
     return out;
 }
 
-/* Spiking max-pool on the event path (csd_pool_spikes per window) of trains [c][h][w] into [c][oh][ow]:
- * pool 2 (2x2, stride 2) or 3 (3x3, stride 2, padding 1), windows clipped. Returns the spikes. */
-static inline uint32_t csd_pool_trains(const void *in, int32_t wide, int32_t c, int32_t h, int32_t w, int32_t pool,
-                                       void *out, int32_t oh, int32_t ow, int32_t steps) {
+/* Max-pool (docs/SEMANTICS.md section 3, MAXPOOL) of a [c][h][w] map into [c][oh][ow]: pool 2 (2x2,
+ * stride 2) or 3 (3x3, stride 2, padding 1), windows clipped to the map. mode 0: uint8 counts (fused),
+ * their maximum; mode 1: uint8 prefix trains (the spiking count path), the maximum is the train of the
+ * largest count; mode 2: spike trains (the event path, uint8 or uint16 when wide), csd_pool_spikes per
+ * window. Returns the spikes (the sum of the counts, or of the trains' bits). */
+static inline uint32_t csd_maxpool(const void *input, int32_t mode, int32_t wide, int32_t c, int32_t h, int32_t w,
+                                   int32_t pool, void *output, int32_t oh, int32_t ow, int32_t steps) {
+    const uint8_t *in = (const uint8_t *)input;
+    uint8_t *out = (uint8_t *)output;
     uint32_t spikes = 0, eb = wide ? 2u : 1u;
     int32_t pad = pool == 3 ? 1 : 0, o = 0;
-    for (int32_t ch = 0; ch < c; ch++)
-        for (int32_t oy = 0; oy < oh; oy++)
+    if (pool == 2 && mode < 2) { /* uint8, every window the whole 2x2 block */
+        for (int32_t ch = 0; ch < c; ch++, in += h * w)
+            for (int32_t oy = 0; oy < oh; oy++)
+                for (const uint8_t *p = in + 2 * oy * w, *end = p + 2 * ow; p < end; p += 2) {
+                    uint32_t a = p[0] > p[1] ? p[0] : p[1], b = p[w] > p[w + 1] ? p[w] : p[w + 1];
+                    uint32_t m = a > b ? a : b;
+                    *out++ = (uint8_t)m;
+                    spikes += mode ? csd_popcount16(m) : m;
+                }
+        return spikes;
+    }
+    for (int32_t ch = 0; ch < c; ch++, in += (uint32_t)(h * w) * eb)
+        for (int32_t oy = 0; oy < oh; oy++) {
+            int32_t top = oy * 2 - pad, y0 = top < 0 ? 0 : top, y1 = top + pool < h ? top + pool : h;
             for (int32_t ox = 0; ox < ow; ox++, o++) {
-                int32_t top = oy * 2 - pad, left = ox * 2 - pad;
-                int32_t y0 = top < 0 ? 0 : top, y1 = top + pool < h ? top + pool : h;
-                int32_t x0 = left < 0 ? 0 : left, x1 = left + pool < w ? left + pool : w;
-                uint32_t train = csd_pool_spikes((const uint8_t *)in + (uint32_t)(ch * h * w) * eb, wide, w, y0, y1, x0,
-                                                 x1, steps);
-                if (wide)
-                    ((uint16_t *)out)[o] = (uint16_t)train;
+                int32_t left = ox * 2 - pad, x0 = left < 0 ? 0 : left, x1 = left + pool < w ? left + pool : w;
+                uint32_t m = 0;
+                if (mode == 2)
+                    m = csd_pool_spikes(in, wide, w, y0, y1, x0, x1, steps);
                 else
-                    ((uint8_t *)out)[o] = (uint8_t)train;
-                spikes += csd_popcount16(train);
+                    for (int32_t y = y0; y < y1; y++)
+                        for (int32_t x = x0; x < x1; x++) m = in[y * w + x] > m ? in[y * w + x] : m;
+                if (wide)
+                    ((uint16_t *)output)[o] = (uint16_t)m;
+                else
+                    out[o] = (uint8_t)m;
+                spikes += mode ? csd_popcount16(m) : m;
             }
+        }
     return spikes;
 }
 
@@ -636,11 +611,12 @@ static inline void csd_block_put_rows(uint32_t *block, const uint8_t *src, int32
     }
 }
 
-/* Row r from the 3x3 receptive field at (y, x) of a uint8 [cin][h][w] map, zero outside,
+/* Row r from the 3x3 receptive field at position pos = y * w + x of a uint8 [cin][h][w] map, zero outside,
  * in the weights' order [cin][3][3]: value k = (i * 3 + dy) * 3 + dx. The destination walks the
  * block's slots with a step per k & 3 (interleaved 0 -> 2 -> 1 -> 3 -> next group; natural in order). */
 static inline void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t *in, int32_t cin, int32_t h,
-                                       int32_t w, int32_t y, int32_t x, int32_t natural) {
+                                       int32_t w, int32_t pos, int32_t natural) {
+    int32_t y = pos / w, x = pos - y * w;
     static const int8_t steps[2][4] = {{2, -1, 2, 13}, {1, 1, 1, 13}};
     const int8_t *step = steps[natural ? 1 : 0];
     csd_ulane_t *dst = (csd_ulane_t *)block + 4 * r;
@@ -813,7 +789,7 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
     [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [t0] "+r"(t0), [t1] "+r"(t1)
 #define CSD_ASM_CLOBBER "r8", "r9", "r10", "r12", "cc", "memory"
 
-/* csd_sink_put for four real rows (every block but a layer's last), unrolled; the neuron's clip
+/* csd_sink_put for four real rows of neurons (every block but a layer's last), unrolled; the neuron's clip
  * at 0 is one USAT (levels <= 16 < 255). */
 static inline uint32_t csd_neuron_dsp(int32_t a, int32_t shift, int32_t offset, int32_t theta, int32_t levels) {
     uint32_t q = (uint32_t)__usat((int32_t)(((uint32_t)a << shift) + (uint32_t)offset) / theta, 8);
@@ -821,29 +797,12 @@ static inline uint32_t csd_neuron_dsp(int32_t a, int32_t shift, int32_t offset, 
 }
 
 static inline void csd_sink_put_dsp(csd_sink_t *s, int32_t j, int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
-    if (s->rows != 4) {
+    if (s->rows != 4 || !s->out) { /* the last rows of a layer, or the stream */
         csd_sink_put(s, j, a0, a1, a2, a3);
         return;
     }
     int32_t i = j * s->pstep, e = j * s->cstep, rstep = s->rstep, prstep = s->prstep;
     const int32_t *bias = s->bias + i;
-    if (!s->out) { /* the stream: set or add acc + bias */
-        int32_t *x = s->stream + e;
-        uint32_t b0 = (uint32_t)bias[0], b1 = (uint32_t)bias[prstep], b2 = (uint32_t)bias[2 * prstep],
-                 b3 = (uint32_t)bias[3 * prstep];
-        if (s->set) {
-            x[0] = (int32_t)((uint32_t)a0 + b0);
-            x[rstep] = (int32_t)((uint32_t)a1 + b1);
-            x[2 * rstep] = (int32_t)((uint32_t)a2 + b2);
-            x[3 * rstep] = (int32_t)((uint32_t)a3 + b3);
-        } else {
-            x[0] = (int32_t)((uint32_t)x[0] + (uint32_t)a0 + b0);
-            x[rstep] = (int32_t)((uint32_t)x[rstep] + (uint32_t)a1 + b1);
-            x[2 * rstep] = (int32_t)((uint32_t)x[2 * rstep] + (uint32_t)a2 + b2);
-            x[3 * rstep] = (int32_t)((uint32_t)x[3 * rstep] + (uint32_t)a3 + b3);
-        }
-        return;
-    }
     const int32_t *theta = s->theta + i;
     int32_t shift = s->shift, levels = s->levels;
     uint8_t *o = s->out + e;
