@@ -20,8 +20,8 @@ extension Context {
             linearFused(op, weights(op), &s)
         case .maxPool?: maxPool(op, events: false, &s)
         case .streamNeuron?: streamNeuronFused(op, &s)
-        case .attentionScores?: scoresFused(op, &s)
-        case .attentionValues?: valuesFused(op, &s)
+        case .attentionScores?: attentionFused(op, values: false, &s)
+        case .attentionValues?: attentionFused(op, values: true, &s)
         case .classifier?:
             _ = classifier(op, trains: plan == .spiking)
             s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
@@ -117,83 +117,72 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
-    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D].
+    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path the stream is
+    /// [N][D][T], the neuron sees the sum of its T steps (D >= T: every input before any spike) and writes
+    /// its prefix train.
     @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1
+        let n = op.inDims.d0, d = op.inDims.d1, span = plan == .spiking ? steps : 1, trains = trainsOut != 0
         let x = stream(op.input(plan)), output = counts(op.output(plan))
         for j in 0..<d {
             let nrn = neuron(op, j)
+            if span == 1 {
+                for t in 0..<n {
+                    let c = nrn.count(x[t &* d &+ j])
+                    output[t &* d &+ j] = c
+                    s.spikes &+= UInt32(c)
+                }
+                continue
+            }
             for t in 0..<n {
-                let c = nrn.count(x[t &* d &+ j])
-                output[t &* d &+ j] = c
+                let p = x + (t &* d &+ j) &* span
+                var acc = p[0], k = 1
+                while k < span { acc = acc &+ p[k]; k &+= 1 }
+                let c = nrn.count(acc)
+                output[t &* d &+ j] = trains ? UInt8(truncatingIfNeeded: (UInt32(1) &<< UInt32(c)) &- 1) : c
                 s.spikes &+= UInt32(c)
             }
         }
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }
 
-    /// acc[h][i][j] = sum over head h's channels of q[i][c] * k[j][c]; output [heads][N][N].
-    /// Four queries at a time in the scratch block; each key row is the "weight" row (counts <= 16
-    /// read as int8).
-    @inlinable mutating func scoresFused(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1, heads = Int(op.heads), hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(op.heads)))
-        let q = counts(op.input(plan)), output = counts(op.output(plan))
-        let k = UnsafeRawPointer(counts(op.input2(plan))).assumingMemoryBound(to: Int8.self)
-        let kk = Int32(truncatingIfNeeded: hd), n32 = Int32(truncatingIfNeeded: n)
+    /// The attention ops, four rows in the scratch block at a time against "weight" rows of counts (<= 16,
+    /// read as int8). Scores: acc[h][i][j] = sum over head h's channels c of q[i][c] * k[j][c], output
+    /// [heads][N][N]; the rows are queries i (q[i][head h]), the weight rows keys j, one neuron per head.
+    /// Values: acc[i][c] = sum_j a[h(c)][i][j] * v[j][c], output [N][D]; the rows are channels c of head h
+    /// (column c of v), the weight rows the attention rows a[h][i], a neuron per channel.
+    @inline(never) @usableFromInline mutating func attentionFused(_ op: OpRecord, values: Bool, _ s: inout OpStats) {
+        let heads = Int(op.heads), n = values ? op.outDims.d0 : op.inDims.d0, d = values ? op.outDims.d1 : op.inDims.d1
+        let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(op.heads))), k = values ? n : hd
+        let x = counts(values ? op.input2(plan) : op.input(plan)), output = counts(op.output(plan))
+        let w = UnsafeRawPointer(counts(values ? op.input(plan) : op.input2(plan))).assumingMemoryBound(to: Int8.self)
+        let k32 = Int32(truncatingIfNeeded: k), n32 = Int32(truncatingIfNeeded: n), d32 = Int32(truncatingIfNeeded: d)
         for h in 0..<heads {
-            var i0 = 0
-            while i0 < n {
-                let rows = min(4, n &- i0)
-                csd_block_put_rows(scratch, q + (i0 &* d &+ h &* hd), Int32(truncatingIfNeeded: d),
-                                   Int32(truncatingIfNeeded: rows), kk, 0)
-                // outputs j = keys (one neuron per head), rows = queries
-                var sink = csd_sink_t(out: output + (h &* n &+ i0) &* n, stream: nil, theta: int32s(op.thresholds) + h,
-                                      bias: int32s(op.biases) + h, pstep: 0, prstep: 0, cstep: 1, rstep: n32,
-                                      shift: Int32(op.shift), levels: levels, rows: Int32(truncatingIfNeeded: rows),
-                                      set: trainsOut, spikes: 0)
-                csd_block_dot_s8(k + h &* hd, Int32(truncatingIfNeeded: d), scratch, kk, n32, &sink)
-                s.spikes &+= sink.spikes
-                i0 &+= 4
-            }
-        }
-        s.neurons = UInt32(truncatingIfNeeded: heads &* n &* n)
-        s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
-    }
-
-    /// acc[i][c] = sum_j a[h(c)][i][j] * v[j][c]; a [heads][N][N], v [N][D], output [N][D].
-    /// Four channels of one head at a time: their columns of v go into the scratch block, and each
-    /// attention row a[h][i] is the "weight" row (counts <= 16 read as int8).
-    @inlinable mutating func valuesFused(_ op: OpRecord, _ s: inout OpStats) {
-        let heads = Int(op.heads), n = op.outDims.d0, d = op.outDims.d1, hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(op.heads)))
-        let a = UnsafeRawPointer(counts(op.input(plan))).assumingMemoryBound(to: Int8.self)
-        let v = counts(op.input2(plan)), output = counts(op.output(plan))
-        let kn = Int32(truncatingIfNeeded: n)
-        for h in 0..<heads {
-            let end = (h &+ 1) &* hd
-            var c0 = h &* hd
-            while c0 < end {
-                let rows = min(4, end &- c0)
+            var r0 = values ? h &* hd : 0
+            let end = values ? r0 &+ hd : n
+            while r0 < end {
+                let rows = min(4, end &- r0)
                 var r = 0
-                while r < 4 {
+                while r < 4 {  // row r: v[.][r0 + r] (stride D), or q[r0 + r][head h]
                     if r < rows {
-                        csd_block_put_row(scratch, Int32(truncatingIfNeeded: r), v + (c0 &+ r), Int32(truncatingIfNeeded: d), kn, 0)
+                        csd_block_put_row(scratch, Int32(truncatingIfNeeded: r),
+                                          x + (values ? r0 &+ r : (r0 &+ r) &* d &+ h &* hd), values ? d32 : 1, k32, 0)
                     } else {
-                        csd_block_zero_row(scratch, Int32(truncatingIfNeeded: r), kn)
+                        csd_block_zero_row(scratch, Int32(truncatingIfNeeded: r), k32)
                     }
                     r &+= 1
                 }
-                // outputs i = queries (attention rows), rows = channels c0 + r (a neuron each)
-                var sink = csd_sink_t(out: output + c0, stream: nil, theta: int32s(op.thresholds) + c0,
-                                      bias: int32s(op.biases) + c0, pstep: 0, prstep: 1, cstep: Int32(truncatingIfNeeded: d),
-                                      rstep: 1, shift: Int32(op.shift), levels: levels, rows: Int32(truncatingIfNeeded: rows),
-                                      set: trainsOut, spikes: 0)
-                csd_block_dot_s8(a + h &* n &* n, kn, scratch, kn, kn, &sink)
+                let p = values ? r0 : h
+                var sink = csd_sink_t(out: output + (values ? r0 : (h &* n &+ r0) &* n), stream: nil, theta: int32s(op.thresholds) + p,
+                                      bias: int32s(op.biases) + p, pstep: 0, prstep: values ? 1 : 0, cstep: values ? d32 : 1,
+                                      rstep: values ? 1 : n32, shift: Int32(op.shift), levels: levels,
+                                      rows: Int32(truncatingIfNeeded: rows), set: trainsOut, spikes: 0)
+                csd_block_dot_s8(w + (values ? h &* n &* n : h &* hd), values ? n32 : d32, scratch, k32, n32, &sink)
                 s.spikes &+= sink.spikes
-                c0 &+= 4
+                r0 &+= 4
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: n &* d)
-        s.macs = (UInt32(truncatingIfNeeded: op.validatedMacs))
+        s.neurons = UInt32(truncatingIfNeeded: op.outDims.count)
+        s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
     }
 
     /// logits[j] = beta[j] + sum_c w[j][c] * S_c, S_c = channel c's counts summed over the tokens (fused) or

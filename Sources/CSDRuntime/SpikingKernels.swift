@@ -9,7 +9,7 @@ import CSDKernels
 /// attention ops pair listed trains per output. Inner loops: CSDKernels (C).
 extension Context {
     @inline(never) @usableFromInline mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .streamNeuron && op.kind != .classifier) {
+        if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .classifier) {
             runCounts(op, &s)
             return
         }
@@ -27,14 +27,15 @@ extension Context {
 
     /// The count path (D >= T, uint8 trains; docs/SEMANTICS.md, "Prefix trains"): every train in the arena
     /// is (1 << count) - 1, and a neuron sees only its integrated input, the fused accumulation of the
-    /// counts. The op's input trains become counts in place, the fused kernels run on the spiking plan's
-    /// buffers and their neuron sinks (and max-pool) write trains, the inputs become trains again; the synaptic operations
-    /// are those the event path counts, computed from the counts (csd_window_sum, csd_pair_synops).
+    /// counts (a stream neuron: the sum of its T steps). The op's input trains become counts in place, the
+    /// fused kernels run on the spiking plan's buffers and their neuron sinks (and max-pool) write trains,
+    /// the inputs become trains again; the synaptic operations are those the event path counts, computed
+    /// from the counts (csd_window_sum, csd_pair_synops). Also the encoding conv at every delay.
     @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, _ s: inout OpStats) {
-        let pixelsIn = op.has(OpFlag.inputPixels) || op.kind == .maxPool  // max-pool runs on the trains
+        let countsIn = op.inputUse.kind == .counts && op.kind != .maxPool  // not pixels or the stream; max-pool runs on trains
         let in1 = counts(op.input(.spiking)), n1 = Int32(truncatingIfNeeded: op.inputUse.dims.count)
         let in2 = counts(op.input2(.spiking)), n2 = Int32(truncatingIfNeeded: op.input2Use?.dims.count ?? 0)
-        let total = pixelsIn ? 0 : csd_trains_to_counts(in1, n1)
+        let total = countsIn ? csd_trains_to_counts(in1, n1) : 0
         _ = csd_trains_to_counts(in2, n2)
         if op.has(OpFlag.streamSet) {  // the encoding conv writing the stream: its current is all at t = 0
             let x = stream(op.output(.spiking)), n = op.outDims.count &* steps
@@ -50,7 +51,7 @@ extension Context {
         var synops: UInt32 = 0
         switch op.kind {
         case .conv3x3?:
-            if !pixelsIn {
+            if countsIn {
                 synops = csd_window_sum(in1, Int32(truncatingIfNeeded: op.inDims.d0), d1, d2) &* UInt32(truncatingIfNeeded: op.outDims.d0)
             }
         case .linear?: synops = total &* UInt32(truncatingIfNeeded: op.outDims.d1)
@@ -62,7 +63,7 @@ extension Context {
             synops = csd_pair_synops(in1, in2, heads, n, n &* n, 1, n, n, hd, d, 1, hd)
         default: break
         }
-        if !pixelsIn { csd_counts_to_trains(in1, n1) }
+        if countsIn { csd_counts_to_trains(in1, n1) }
         csd_counts_to_trains(in2, n2)
         s.synapticOps = synops
         if !op.has(OpFlag.inputPixels) { s.macs = 0 }

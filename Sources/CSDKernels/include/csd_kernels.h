@@ -207,33 +207,34 @@ static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t c
         c[3] = (int32_t)((uint32_t)c[3] + (w3));                     \
     }
 
-#define CSD_EVENT_LOOP(T, W, ADD4)                                                                    \
+/* Weight i of a column: int8, or int16 when wide (p: its first byte). */
+static inline uint32_t csd_weight(const uint8_t *p, int32_t wide) {
+    return wide ? (uint32_t)*(const int16_t *)p : (uint32_t)*(const int8_t *)p;
+}
+
+#define CSD_EVENT_LOOP(ADD4)                                                                          \
     for (int32_t e = 0; e < count; e++) {                                                             \
         uint32_t v = list[e], x = v & 0xFFFFu;                                                          \
         spikes += (uint32_t)__builtin_popcount(x);                                                      \
         if (last) x = 0x80000000u >> __builtin_clz(x); /* x != 0: its last spike only */                \
-        const T *col = (const T *)(W) + (v >> 16);                                                      \
+        const uint8_t *col = (const uint8_t *)weights + (v >> 16) * eb;                                 \
         int32_t j = 0;                                                                                  \
-        for (; j + 4 <= outputs; j += 4, col += 4 * wstride) {                                          \
-            uint32_t w0 = (uint32_t)col[0], w1 = (uint32_t)col[wstride], w2 = (uint32_t)col[2 * wstride], \
-                     w3 = (uint32_t)col[3 * wstride];                                                    \
+        for (; j + 4 <= outputs; j += 4, col += 4 * ws) {                                               \
+            uint32_t w0 = csd_weight(col, wide), w1 = csd_weight(col + ws, wide),                       \
+                     w2 = csd_weight(col + 2 * ws, wide), w3 = csd_weight(col + 3 * ws, wide);          \
             ADD4(x, cur + j, w0, w1, w2, w3)                                                            \
         }                                                                                               \
-        for (; j < outputs; j++, col += wstride)                                                        \
+        for (; j < outputs; j++, col += ws)                                                             \
             for (uint32_t b = x; b != 0; b &= b - 1) {                                                  \
                 int32_t *c = cur + __builtin_ctz(b) * outputs + j;                                      \
-                c[0] = (int32_t)((uint32_t)c[0] + (uint32_t)col[0]);                                    \
+                c[0] = (int32_t)((uint32_t)c[0] + csd_weight(col, wide));                               \
             }                                                                                           \
     }
 
 static inline uint32_t csd_event_spikes_plain(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
                                               int32_t wstride, int32_t outputs, int32_t *cur, int32_t last) {
-    uint32_t spikes = 0;
-    if (wide) {
-        CSD_EVENT_LOOP(int16_t, weights, CSD_ADD4_PLAIN)
-    } else {
-        CSD_EVENT_LOOP(int8_t, weights, CSD_ADD4_PLAIN)
-    }
+    uint32_t spikes = 0, eb = wide ? 2u : 1u, ws = (uint32_t)wstride * eb;
+    CSD_EVENT_LOOP(CSD_ADD4_PLAIN)
     return spikes * (uint32_t)outputs;
 }
 
@@ -303,10 +304,9 @@ static inline uint32_t csd_event_spikes_dsp(const uint32_t *list, int32_t count,
         }
         return spikes * (uint32_t)outputs;
     }
-    if (wide) {
-        CSD_EVENT_LOOP(int16_t, weights, CSD_ADD4_DSP)
-    } else {
-        CSD_EVENT_LOOP(int8_t, weights, CSD_ADD4_DSP)
+    {
+        uint32_t eb = wide ? 2u : 1u, ws = (uint32_t)wstride * eb;
+        CSD_EVENT_LOOP(CSD_ADD4_DSP)
     }
     return spikes * (uint32_t)outputs;
 }
