@@ -82,7 +82,7 @@ extension Context {
         let n32 = Int32(truncatingIfNeeded: outputs), t32 = Int32(truncatingIfNeeded: steps)
         if op.writesStream {
             let biases = int32s(op.biases)
-            csd_stream_channels(cur, n32, t32, stream(op.output(.spiking)), Int32(truncatingIfNeeded: streamBase),
+            csd_stream_channels(UnsafeMutablePointer(mutating: cur), n32, t32, stream(op.output(.spiking)), Int32(truncatingIfNeeded: streamBase),
                                 op.has(OpFlag.tokenBias) ? biases + streamBase : biases, op.has(OpFlag.streamSet) ? 1 : 0,
                                 prefixTrains ? 1 : 0)
         } else {

@@ -129,22 +129,26 @@ static inline uint32_t csd_fire_channels(const int32_t *cur, int32_t outputs, in
 
 /* The stream: x[(base + j) * steps + t] = (or +=) I[t] (+ bias[j] at t = 0) with the step currents
  * I[t] = cur[t * outputs + j], or with prefix != 0 (slots of csd_event_spikes(..., last = 1)) the
- * suffix sums I[t] = sum over s >= t of cur[s * outputs + j]. Steps from the last; masks instead of
- * branches in the loop. */
-static inline void csd_stream_channels(const int32_t *cur, int32_t outputs, int32_t steps, int32_t *x, int32_t base,
+ * suffix sums I[t] = sum over s >= t of cur[s * outputs + j]. Step currents are first turned into
+ * slots (differences; cur is scratch) and a set stream into zeros, so that one loop adds suffix sums
+ * from the last step. */
+static inline void csd_stream_channels(int32_t *cur, int32_t outputs, int32_t steps, int32_t *x, int32_t base,
                                        const int32_t *bias, int32_t set, int32_t prefix) {
-    uint32_t keep = set ? 0u : ~0u, carry = prefix ? ~0u : 0u;
-    for (int32_t j = 0; j < outputs; j++) {
-        const int32_t *c = cur + (steps - 1) * outputs + j;
-        int32_t *xj = x + (base + j) * steps, *xt = xj + steps;
+    int32_t n = steps * outputs;
+    x += base * steps;
+    if (!prefix)
+        for (int32_t i = 0; i + outputs < n; i++) cur[i] = (int32_t)((uint32_t)cur[i] - (uint32_t)cur[i + outputs]);
+    if (set)
+        for (int32_t i = 0; i < n; i++) x[i] = 0;
+    for (int32_t j = 0; j < outputs; j++, x += steps) {
+        const int32_t *c = cur + n - outputs + j;
         uint32_t run = 0;
-        while (xt != xj) {
-            run = (run & carry) + (uint32_t)*c;
-            c -= outputs;
+        for (int32_t *xt = x + steps; xt != x; c -= outputs) {
+            run += (uint32_t)*c;
             xt--;
-            *xt = (int32_t)(((uint32_t)*xt & keep) + run);
+            *xt = (int32_t)((uint32_t)*xt + run);
         }
-        *xj = (int32_t)((uint32_t)*xj + (uint32_t)bias[j]);
+        *x = (int32_t)((uint32_t)*x + (uint32_t)bias[j]);
     }
 }
 
