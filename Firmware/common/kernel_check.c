@@ -11,8 +11,8 @@
  * one per row as in attention values).
  * The event-driven spiking accumulation (csd_event_spikes_dsp / _plain) too:
  * random active lists (trains of up to 16 steps) against random int8 / int16
- * weight columns, 1 to 16 output channels, every spike or (prefix mode) the
- * last one only.
+ * weight columns, 1 to 16 output channels, every spike or (prefix mode, prefix
+ * trains) the last one only.
  * Prints "result: kernels cases=N mismatches=M dsp=0|1".
  */
 #include <stdint.h>
@@ -115,8 +115,8 @@ uint32_t kernel_check(void) {
     for (int32_t rep = 0; rep < 120; rep++) {
         int32_t outputs = 1 + (int32_t)(next() % MAX_OUT), k = 1 + (int32_t)(next() % 64);
         int32_t count = (int32_t)(next() % 16u), wide = rep & 1, last = (rep >> 1) & 1;
-        for (int32_t e = 0; e < count; e++) {
-            uint32_t train = next() & 0xFFFFu;
+        for (int32_t e = 0; e < count; e++) { /* prefix mode takes prefix trains only */
+            uint32_t train = last ? (2u << (next() % 16u)) - 1u : next() & 0xFFFFu;
             list[e] = ((next() % (uint32_t)k) << 16) | (train ? train : 1u);
         }
         for (int32_t i = 0; i < outputs * k; i++) {

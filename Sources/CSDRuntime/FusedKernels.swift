@@ -118,31 +118,25 @@ extension Context {
     }
 
     /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path the stream is
-    /// [N][D][T], the neuron sees the sum of its T steps (D >= T: every input before any spike) and writes
-    /// its prefix train.
+    /// [N][D][T], and the neuron sees the sum of its T steps (D >= T: every input before any spike) and
+    /// writes its prefix train (`csd_stream_trains`).
     @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1, span = plan == .spiking ? steps : 1, trains = trainsOut != 0
+        let n = op.inDims.d0, d = op.inDims.d1
         let x = stream(op.input(plan)), output = counts(op.output(plan))
+        s.neurons = UInt32(truncatingIfNeeded: n &* d)
+        if plan == .spiking {
+            s.spikes = csd_stream_trains(x, Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: d), Int32(truncatingIfNeeded: steps),
+                                         Int32(op.shift), int32s(op.thresholds), int32s(op.biases), levels, output)
+            return
+        }
         for j in 0..<d {
             let nrn = neuron(op, j)
-            if span == 1 {
-                for t in 0..<n {
-                    let c = nrn.count(x[t &* d &+ j])
-                    output[t &* d &+ j] = c
-                    s.spikes &+= UInt32(c)
-                }
-                continue
-            }
             for t in 0..<n {
-                let p = x + (t &* d &+ j) &* span
-                var acc = p[0], k = 1
-                while k < span { acc = acc &+ p[k]; k &+= 1 }
-                let c = nrn.count(acc)
-                output[t &* d &+ j] = trains ? UInt8(truncatingIfNeeded: (UInt32(1) &<< UInt32(c)) &- 1) : c
+                let c = nrn.count(x[t &* d &+ j])
+                output[t &* d &+ j] = c
                 s.spikes &+= UInt32(c)
             }
         }
-        s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }
 
     /// The attention ops, four rows in the scratch block at a time against "weight" rows of counts (<= 16,

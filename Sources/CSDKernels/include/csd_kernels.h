@@ -198,10 +198,12 @@ static inline int32_t csd_list_patch(const void *trains, int32_t wide, int32_t c
 /* Event-driven accumulation for conv / linear: every entry (k, train) of the active list adds column
  * k of the weights (weights[j * wstride + k], j < outputs) to the currents of the steps it spikes at,
  * cur[t * outputs + j]; four output channels per pass, the column's weights loaded once for all the
- * entry's spikes. With last != 0 (prefix trains, docs/SEMANTICS.md "Prefix trains"), an entry adds
- * its column at its last spike only; csd_suffix_steps then yields the step currents. Returns the
- * synaptic operations (spikes x outputs) either way. Plain twin: the spike loop in C; DSP twin
- * (Cortex-M4/M7/M33): in Thumb-2 assembly, LDM / four ADDs / STM per spike and four channels. */
+ * entry's spikes. With last != 0 every train must be a prefix train (docs/SEMANTICS.md "Prefix
+ * trains"; its spikes are its bit length): an entry adds its column at its last spike only, and
+ * csd_suffix_steps (or csd_stream_channels) then yields the step currents. Returns the synaptic
+ * operations (spikes x outputs) either way. Plain twin: the spike loop in C; DSP twin (Cortex-M4/M7/
+ * M33): in Thumb-2 assembly, LDM / four ADDs / STM per spike and four channels, and with last != 0
+ * LDM / four loads and ADDs / STM per entry and four channels. */
 #define CSD_ADD4_PLAIN(x, base, w0, w1, w2, w3)                      \
     for (uint32_t b = (x); b != 0; b &= b - 1) {                     \
         int32_t *c = (base) + __builtin_ctz(b) * outputs;            \
@@ -219,8 +221,8 @@ static inline uint32_t csd_weight(const uint8_t *p, int32_t wide) {
 #define CSD_EVENT_LOOP(ADD4)                                                                          \
     for (int32_t e = 0; e < count; e++) {                                                             \
         uint32_t v = list[e], x = v & 0xFFFFu;                                                          \
-        spikes += (uint32_t)__builtin_popcount(x);                                                      \
-        if (last) x = 0x80000000u >> __builtin_clz(x); /* x != 0: its last spike only */                \
+        spikes += last ? 32u - (uint32_t)__builtin_clz(x) : (uint32_t)__builtin_popcount(x);            \
+        if (last) x = 0x80000000u >> __builtin_clz(x); /* x != 0, a prefix train: its last spike only */ \
         const uint8_t *col = (const uint8_t *)weights + (v >> 16) * eb;                                 \
         int32_t j = 0;                                                                                  \
         for (; j + 4 <= outputs; j += 4, col += 4 * ws) {                                               \
@@ -267,44 +269,43 @@ static inline uint32_t csd_event_spikes_plain(const uint32_t *list, int32_t coun
                          : "r8", "r9", "r10", "r12", "cc", "memory");                                \
     }
 
-/* Prefix mode, one entry: the column's weights (LD = ldrsb or ldrsh; ca at rows j, j + 1, cb at rows
- * j + 2, j + 3, ws the row stride in bytes) added to the four currents at `at`, to `end`. */
+/* Prefix mode, one entry: the column's weights (LD = ldrsb or ldrsh; rows j .. j + 3 at p, p + ws,
+ * p + ws2, p + ws3, ws the row stride in bytes) added to the four currents at `at`, to `end`. */
 #define CSD_COLUMN_DSP(LD)                                                                             \
     __asm__ volatile("1:\n\t"                                                                         \
                      "ldmia %[at], {r8, r9, r10, r12}\n\t"                                            \
-                     LD " %[w], [%[ca]]\n\t"                                                          \
+                     LD " %[w], [%[p]]\n\t"                                                           \
                      "add r8, r8, %[w]\n\t"                                                           \
-                     LD " %[w], [%[ca], %[ws]]\n\t"                                                   \
+                     LD " %[w], [%[p], %[ws]]\n\t"                                                    \
                      "add r9, r9, %[w]\n\t"                                                           \
-                     LD " %[w], [%[cb]]\n\t"                                                          \
+                     LD " %[w], [%[p], %[ws2]]\n\t"                                                   \
                      "add r10, r10, %[w]\n\t"                                                         \
-                     LD " %[w], [%[cb], %[ws]]\n\t"                                                   \
+                     LD " %[w], [%[p], %[ws3]]\n\t"                                                   \
                      "add r12, r12, %[w]\n\t"                                                         \
                      "stmia %[at]!, {r8, r9, r10, r12}\n\t"                                           \
-                     "add %[ca], %[ca], %[ws4]\n\t"                                                   \
-                     "add %[cb], %[cb], %[ws4]\n\t"                                                   \
+                     "add %[p], %[p], %[ws4]\n\t"                                                     \
                      "cmp %[at], %[end]\n\t"                                                          \
                      "bne 1b\n\t"                                                                     \
-                     : [at] "+r"(at), [ca] "+r"(ca), [cb] "+r"(cb), [w] "=&r"(w)                     \
-                     : [ws] "r"(ws), [ws4] "r"(ws4), [end] "r"(end)                                   \
+                     : [at] "+r"(at), [p] "+r"(p), [w] "=&r"(w)                                       \
+                     : [ws] "r"(ws), [ws2] "r"(2 * ws), [ws3] "r"(3 * ws), [ws4] "r"(4 * ws), [end] "r"(end) \
                      : "r8", "r9", "r10", "r12", "cc", "memory")
 
 static inline uint32_t csd_event_spikes_dsp(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
                                             int32_t wstride, int32_t outputs, int32_t *cur, int32_t last) {
     uint32_t spikes = 0, rowbytes = (uint32_t)outputs * 4u;
     if (last && outputs >= 4) { /* one addition per entry and channel: four channels per pass in assembly */
-        int32_t eb = wide ? 2 : 1, ws = wstride * eb, ws4 = 4 * ws, quad = outputs & ~3;
-        for (int32_t e = 0; e < count; e++) {
-            uint32_t v = list[e], x = v & 0xFFFFu, w;
-            spikes += csd_popcount16(x);
-            int32_t *row = cur + (31 - __builtin_clz(x)) * outputs, *at = row, *end = row + quad;
-            const uint8_t *ca = (const uint8_t *)weights + (v >> 16) * (uint32_t)eb, *cb = ca + 2 * ws;
+        int32_t eb = wide ? 2 : 1, ws = wstride * eb, quad = outputs & ~3;
+        for (const uint32_t *l = list, *lend = list + count; l != lend; l++) {
+            uint32_t v = *l, z = (uint32_t)__builtin_clz(v & 0xFFFFu), w; /* a prefix train: 32 - z spikes */
+            spikes += 32u - z;
+            int32_t *row = cur + (int32_t)(31u - z) * outputs, *at = row, *end = row + quad;
+            const uint8_t *p = (const uint8_t *)weights + (v >> 16) * (uint32_t)eb;
             if (wide)
                 CSD_COLUMN_DSP("ldrsh");
             else
                 CSD_COLUMN_DSP("ldrsb");
-            for (int32_t j = quad; j < outputs; j++, ca += ws) /* ca is at row j now */
-                row[j] = (int32_t)((uint32_t)row[j] + (uint32_t)(wide ? *(const int16_t *)ca : *(const int8_t *)ca));
+            for (int32_t j = quad; j < outputs; j++, p += ws) /* p is at row j now */
+                row[j] = (int32_t)((uint32_t)row[j] + csd_weight(p, wide));
         }
         return spikes * (uint32_t)outputs;
     }
@@ -387,6 +388,26 @@ static inline uint32_t csd_attention_events(int32_t values, const void *x, const
                     ((uint8_t *)out)[o] = (uint8_t)train;
                 spikes += csd_popcount16(train);
             }
+        }
+    return spikes;
+}
+
+/* The stream neuron on the spiking count path (D >= T, uint8 trains): element e = t * d + j of the
+ * stream x [n][d][steps] sees the sum of its steps and fires its prefix train (1 << c) - 1 into
+ * out[e], c = csd_count((sum << shift) + bias[j] + theta[j] / 2, theta[j], levels). Returns the spikes. */
+static inline uint32_t csd_stream_trains(const int32_t *x, int32_t n, int32_t d, int32_t steps, int32_t shift,
+                                         const int32_t *theta, const int32_t *bias, int32_t levels, uint8_t *out) {
+    uint32_t spikes = 0;
+    for (int32_t t = 0; t < n; t++)
+        for (int32_t j = 0; j < d; j++) {
+            uint32_t sum = 0;
+            const int32_t *end = x + steps;
+            for (; x + 1 < end; x += 2) sum += (uint32_t)x[0] + (uint32_t)x[1];
+            if (x != end) sum += (uint32_t)*x++;
+            int32_t th = theta[j];
+            uint32_t c = csd_count((int32_t)((sum << shift) + (uint32_t)bias[j] + (uint32_t)(th >> 1)), th, levels);
+            *out++ = (uint8_t)((1u << c) - 1u);
+            spikes += c;
         }
     return spikes;
 }
