@@ -41,6 +41,14 @@
 #define CSD_KERNELS_DSP 0
 #endif
 
+/* Kept out of line where the caller's register pressure would spill its loop (clang, which compiles
+ * the runtime; GCC refuses noinline on an inline function). */
+#if defined(__clang__)
+#define CSD_OUTLINE __attribute__((noinline))
+#else
+#define CSD_OUTLINE
+#endif
+
 /* Halfword views of a block (written as words by one kernel, read as halfwords by another). */
 typedef int16_t csd_lane_t __attribute__((may_alias));
 typedef uint16_t csd_ulane_t __attribute__((may_alias));
@@ -140,7 +148,21 @@ static inline void csd_stream_channels(int32_t *cur, int32_t outputs, int32_t st
         for (int32_t i = 0; i + outputs < n; i++) cur[i] = (int32_t)((uint32_t)cur[i] - (uint32_t)cur[i + outputs]);
     if (set)
         for (int32_t i = 0; i < n; i++) x[i] = 0;
-    for (int32_t j = 0; j < outputs; j++, x += steps) {
+    int32_t j = 0;
+    for (; j + 2 <= outputs; j += 2, x += 2 * steps) { /* two channels per pass */
+        const int32_t *c = cur + n - outputs + j;
+        uint32_t r0 = 0, r1 = 0;
+        for (int32_t *xt = x + steps; xt != x; c -= outputs) {
+            r0 += (uint32_t)c[0];
+            r1 += (uint32_t)c[1];
+            xt--;
+            xt[0] = (int32_t)((uint32_t)xt[0] + r0);
+            xt[steps] = (int32_t)((uint32_t)xt[steps] + r1);
+        }
+        x[0] = (int32_t)((uint32_t)x[0] + (uint32_t)bias[j]);
+        x[steps] = (int32_t)((uint32_t)x[steps] + (uint32_t)bias[j + 1]);
+    }
+    if (j < outputs) { /* an odd last channel */
         const int32_t *c = cur + n - outputs + j;
         uint32_t run = 0;
         for (int32_t *xt = x + steps; xt != x; c -= outputs) {
@@ -290,7 +312,7 @@ static inline uint32_t csd_event_spikes_plain(const uint32_t *list, int32_t coun
                      : [ws] "r"(ws), [ws2] "r"(2 * ws), [ws3] "r"(3 * ws), [ws4] "r"(4 * ws), [end] "r"(end) \
                      : "r8", "r9", "r10", "r12", "cc", "memory")
 
-static inline uint32_t csd_event_spikes_dsp(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
+static inline CSD_OUTLINE uint32_t csd_event_spikes_dsp(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
                                             int32_t wstride, int32_t outputs, int32_t *cur, int32_t last) {
     uint32_t spikes = 0, rowbytes = (uint32_t)outputs * 4u;
     if (last && outputs >= 4) { /* one addition per entry and channel: four channels per pass in assembly */
