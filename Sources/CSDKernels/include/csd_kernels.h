@@ -523,16 +523,16 @@ static inline uint32_t csd_pair_synops(const uint8_t *x, const uint8_t *y, int32
     uint32_t total = 0;
     for (int32_t u = 0; u < g1; u++)
         for (int32_t v = 0; v < g2; v++) {
-            uint32_t am = 0, na = 0, nb = 0, sb = 0;
-            for (int32_t i = 0; i < nx; i++) {
-                uint32_t a = x[u * ax + v * bx + i * sx];
-                if (a) { am += a - 1; na++; }
+            uint32_t sa = 0, na = 0, nb = 0, sb = 0; /* sums and spiking entries */
+            for (const uint8_t *p = x + u * ax + v * bx, *end = p + nx * sx; p != end; p += sx) {
+                sa += *p;
+                na += *p != 0;
             }
-            for (int32_t j = 0; j < ny; j++) {
-                uint32_t c = y[u * ay + v * by + j * sy];
-                if (c) { nb++; sb += c; }
+            for (const uint8_t *p = y + u * ay + v * by, *end = p + ny * sy; p != end; p += sy) {
+                sb += *p;
+                nb += *p != 0;
             }
-            total += am * nb + na * sb;
+            total += (sa - na) * nb + na * sb;
         }
     return total;
 }
