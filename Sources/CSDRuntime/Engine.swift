@@ -69,7 +69,7 @@ public struct Engine {
                     observe: (Int, OpStats) -> Void = { _, _ in }) {
         let data = image.data.baseAddress!
         let scratch = (arena + Int(image.header.arenaBytes(mode)) - image.scratchBytes(mode)).assumingMemoryBound(to: UInt32.self)
-        var context = Context(data: data, arena: arena, scratch: scratch, pixels: pixels, logits: logits,
+        var context = Context(records: image.bytes.baseAddress! + ImageHeader.size, opCount: image.opCount, data: data, arena: arena, scratch: scratch, pixels: pixels, logits: logits,
                               steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
                               delay: delay, wideTrains: image.header.trainBytes == 2, plan: mode,
                               countPath: countPath && mode == .spiking && delay >= Int(image.header.timeSteps)
@@ -78,7 +78,7 @@ public struct Engine {
             let op = image.op(i)
             var s = OpStats()
             s.kind = UInt32(op.kindRaw)
-            if mode == .fused { context.runFused(op, &s) } else { context.runSpiking(op, &s) }
+            if mode == .fused { context.runFused(op, &s) } else { context.runSpiking(op, index: i, &s) }
             observe(i, s)
         }
     }
@@ -86,6 +86,9 @@ public struct Engine {
 
 /// Pointers and constants shared by the kernels of one run.
 @usableFromInline struct Context {
+    /// The image's op records (docs/FORMAT.md) and their number.
+    @usableFromInline let records: UnsafeRawPointer
+    @usableFromInline let opCount: Int
     @usableFromInline let data: UnsafeRawPointer
     @usableFromInline let arena: UnsafeMutableRawPointer
     /// The kernels' scratch at the arena's end (docs/FORMAT.md, "Kernel scratch").

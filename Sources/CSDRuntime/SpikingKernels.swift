@@ -8,9 +8,9 @@ import CSDKernels
 /// step's currents of every output channel), then every channel fires; the
 /// attention ops pair listed trains per output. Inner loops: CSDKernels (C).
 extension Context {
-    @inline(never) @usableFromInline mutating func runSpiking(_ op: OpRecord, _ s: inout OpStats) {
+    @inline(never) @usableFromInline mutating func runSpiking(_ op: OpRecord, index: Int, _ s: inout OpStats) {
         if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .classifier) {
-            runCounts(op, &s)
+            runCounts(op, index: index, &s)
             return
         }
         switch op.kind {
@@ -31,16 +31,14 @@ extension Context {
     /// fused kernels run on the spiking plan's buffers and their neuron sinks (and max-pool) write trains,
     /// the inputs become trains again; the synaptic operations are those the event path counts, computed
     /// from the counts (csd_window_sum, csd_pair_synops). Also the encoding conv at every delay.
-    @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, _ s: inout OpStats) {
+    @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, index: Int, _ s: inout OpStats) {
         let countsIn = op.inputUse.kind == .counts && op.kind != .maxPool  // not pixels or the stream; max-pool runs on trains
         let in1 = counts(op.input(.spiking)), n1 = Int32(truncatingIfNeeded: op.inputUse.dims.count)
         let in2 = counts(op.input2(.spiking)), n2 = Int32(truncatingIfNeeded: op.input2Use?.dims.count ?? 0)
         let total = countsIn ? csd_trains_to_counts(in1, n1) : 0
         _ = csd_trains_to_counts(in2, n2)
         if op.has(OpFlag.streamSet) {  // the encoding conv writing the stream: its current is all at t = 0
-            let x = stream(op.output(.spiking)), n = op.outDims.count &* steps
-            var i = 0
-            while i < n { x[i] = 0; i &+= 1 }
+            stream(op.output(.spiking)).update(repeating: 0, count: op.outDims.count &* steps)
         }
         runFused(op, &s)
         if wideTrains, let out = op.outputUse, out.kind == .counts {  // counts written as uint8: widen to uint16 trains
@@ -63,8 +61,14 @@ extension Context {
             synops = csd_pair_synops(in1, in2, heads, n, n &* n, 1, n, n, hd, d, 1, hd)
         default: break
         }
-        if countsIn { csd_counts_to_trains(in1, n1) }
-        csd_counts_to_trains(in2, n2)
+        // inputs become trains again if a later op reads them (a dead value stays as counts)
+        let next = Int32(truncatingIfNeeded: index &+ 1), ops = Int32(truncatingIfNeeded: opCount)
+        if countsIn && csd_read_later(records, next, ops, UInt32(truncatingIfNeeded: op.input(.spiking))) != 0 {
+            csd_counts_to_trains(in1, n1)
+        }
+        if n2 > 0 && csd_read_later(records, next, ops, UInt32(truncatingIfNeeded: op.input2(.spiking))) != 0 {
+            csd_counts_to_trains(in2, n2)
+        }
         s.synapticOps = synops
         if !op.has(OpFlag.inputPixels) { s.macs = 0 }
     }
@@ -99,8 +103,7 @@ extension Context {
     @inlinable var activeList: UnsafeMutablePointer<UInt32> { scratch }
     @inlinable func stepCurrents(fanIn: Int, outputs: Int) -> UnsafeMutablePointer<Int32> {
         let cur = UnsafeMutableRawPointer(scratch + ((fanIn &+ 3) >> 2) &* 4).assumingMemoryBound(to: Int32.self)
-        var i = 0, n = steps &* outputs
-        while i < n { cur[i] = 0; i &+= 1 }
+        cur.update(repeating: 0, count: steps &* outputs)
         return cur
     }
 
