@@ -43,7 +43,7 @@ function(csd_pack_model target)
     COMMAND "${CSDPACK}" convert "${ARG_MODEL_DIR}/model.safetensors" --config "${ARG_MODEL_DIR}/model.json"
             -o "${out}/${ARG_SYMBOL}.csd" --c-source "${out}/${ARG_SYMBOL}.c" --c-header "${out}/${ARG_SYMBOL}.h"
             --symbol ${ARG_SYMBOL} ${ARG_PACK_OPTIONS}
-    DEPENDS "${ARG_MODEL_DIR}/model.safetensors" "${ARG_MODEL_DIR}/model.json"
+    DEPENDS "${ARG_MODEL_DIR}/model.safetensors" "${ARG_MODEL_DIR}/model.json" "${CSDPACK}"  # a new packer repacks
     COMMENT "csdpack: ${ARG_MODEL_DIR} -> ${ARG_SYMBOL}.c/.h"
     VERBATIM)
   target_sources(${target} PRIVATE "${out}/${ARG_SYMBOL}.c")
