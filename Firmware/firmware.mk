@@ -13,11 +13,14 @@
 #   make run-m0          the armv6-m build on mps2-an385 (a Cortex-M3 executing the v6-M code)
 #   make bench-firmware  run all three and print the benchmark table
 #
-# FIRMWARE_IMAGES golden images are compiled into the firmware (default 8).
+# FIRMWARE_IMAGES golden images are compiled into the firmware (default 8);
+# FIRMWARE_DELAY sets the spiking delay D (default T; the golden spiking logits
+# follow it, so a run at D < T is bit-checked too).
 
 BUILD ?= .build-embedded
 PACKED ?= $(BUILD)/model/fmnist_tiny.csd
 FIRMWARE_IMAGES ?= 8
+FIRMWARE_DELAY ?=
 FIRMWARE_TIMEOUT ?= 120
 FW_PYTHON ?= python3
 # extra counter-plugin arguments; exact=on counts per instruction (slower), a self-check
@@ -83,13 +86,13 @@ FW_riscv32_QEMU := qemu-system-riscv32 -M virt -bios none -nographic -monitor no
 FW_TARGETS := m4 m0 riscv32
 
 # ---- golden data: FIRMWARE_IMAGES images from the NumPy reference ----
-# The stamp changes only when FIRMWARE_IMAGES does, so golden.h is remade then.
+# The stamp changes only when FIRMWARE_IMAGES or FIRMWARE_DELAY does, so golden.h is remade then.
 $(FW_OUT)/images.stamp: FORCE
 	@mkdir -p $(@D)
-	@echo $(FIRMWARE_IMAGES) > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+	@echo $(FIRMWARE_IMAGES) $(FIRMWARE_DELAY) > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 $(FW_GOLDEN)/golden.h: $(PACKED) $(FW_OUT)/images.stamp Toolchain/csdformer/golden.py Toolchain/csdformer/reference.py
-	$(PY) -m csdformer.golden $(PACKED) --count $(FIRMWARE_IMAGES) --out $(FW_GOLDEN)
+	$(PY) -m csdformer.golden $(PACKED) --count $(FIRMWARE_IMAGES) --out $(FW_GOLDEN) $(if $(FIRMWARE_DELAY),--delay $(FIRMWARE_DELAY))
 
 # The packer's rule for $(PACKED) writes the model's C source and header too.
 $(FW_MODEL_C) $(FW_MODEL_H): $(PACKED) ;
