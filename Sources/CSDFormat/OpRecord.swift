@@ -24,7 +24,8 @@ public struct Dims: Equatable {
     public var d1: Int
     public var d2: Int
     @inlinable public init(_ d0: Int, _ d1: Int, _ d2: Int) { self.d0 = d0; self.d1 = d1; self.d2 = d2 }
-    @inlinable public var count: Int { d0 * d1 * d2 }
+    /// Elements (wrapping: call on validated dims, whose products the validator bounded).
+    @inlinable public var count: Int { d0 &* d1 &* d2 }
     @inlinable public static func == (a: Dims, b: Dims) -> Bool { a.d0 == b.d0 && a.d1 == b.d1 && a.d2 == b.d2 }
 }
 
@@ -60,23 +61,24 @@ public struct OpRecord {
     @inlinable public func input2(_ mode: ExecutionMode) -> Int { Int(truncatingIfNeeded: mode == .fused ? input2.0 : input2.1) }
     @inlinable public func output(_ mode: ExecutionMode) -> Int { Int(truncatingIfNeeded: mode == .fused ? output.0 : output.1) }
 
-    /// Reads a record from `bytes[offset..<offset+64]` (bounds checked by the caller).
+    /// Reads a record from `bytes[offset..<offset+64]` (bounds checked by the caller, so the offsets
+    /// cannot overflow: wrapping adds, without trap paths).
     public init(reading bytes: UnsafeRawBufferPointer, at o: Int) {
         kindRaw = bytes.u8(o)
-        flags = bytes.u8(o + 1)
-        shift = bytes.u8(o + 2)
-        pool = bytes.u8(o + 3)
-        inDims = Dims(Int(bytes.u16(o + 4)), Int(bytes.u16(o + 6)), Int(bytes.u16(o + 8)))
-        outDims = Dims(Int(bytes.u16(o + 10)), Int(bytes.u16(o + 12)), Int(bytes.u16(o + 14)))
-        heads = bytes.u16(o + 16)
-        reserved0 = bytes.u16(o + 18)
-        input = (bytes.u32(o + 20), bytes.u32(o + 24))
-        input2 = (bytes.u32(o + 28), bytes.u32(o + 32))
-        output = (bytes.u32(o + 36), bytes.u32(o + 40))
-        weights = bytes.u32(o + 44)
-        thresholds = bytes.u32(o + 48)
-        biases = bytes.u32(o + 52)
-        reserved1 = (bytes.u32(o + 56), bytes.u32(o + 60))
+        flags = bytes.u8(o &+ 1)
+        shift = bytes.u8(o &+ 2)
+        pool = bytes.u8(o &+ 3)
+        inDims = Dims(Int(bytes.u16(o &+ 4)), Int(bytes.u16(o &+ 6)), Int(bytes.u16(o &+ 8)))
+        outDims = Dims(Int(bytes.u16(o &+ 10)), Int(bytes.u16(o &+ 12)), Int(bytes.u16(o &+ 14)))
+        heads = bytes.u16(o &+ 16)
+        reserved0 = bytes.u16(o &+ 18)
+        input = (bytes.u32(o &+ 20), bytes.u32(o &+ 24))
+        input2 = (bytes.u32(o &+ 28), bytes.u32(o &+ 32))
+        output = (bytes.u32(o &+ 36), bytes.u32(o &+ 40))
+        weights = bytes.u32(o &+ 44)
+        thresholds = bytes.u32(o &+ 48)
+        biases = bytes.u32(o &+ 52)
+        reserved1 = (bytes.u32(o &+ 56), bytes.u32(o &+ 60))
     }
 
     /// Writes the record into `bytes[offset..<offset+64]`. Dims must fit UInt16.

@@ -103,6 +103,9 @@ public struct Engine {
     @usableFromInline let plan: ExecutionMode
     /// Spiking, D >= T, uint8 trains: ops with neuron outputs run on counts (`runCounts`).
     @usableFromInline let countPath: Bool
+    /// The count path's input left as counts for its next reader (-1: none), and the sum of its counts.
+    @usableFromInline var countsAt = -1
+    @usableFromInline var countsSum: UInt32 = 0
 
     @inlinable func int8s(_ offset: UInt32) -> UnsafePointer<Int8> {
         (data + Int(offset)).assumingMemoryBound(to: Int8.self)

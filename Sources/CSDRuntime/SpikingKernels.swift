@@ -35,7 +35,8 @@ extension Context {
         let countsIn = op.inputUse.kind == .counts && op.kind != .maxPool  // not pixels or the stream; max-pool runs on trains
         let in1 = counts(op.input(.spiking)), n1 = Int32(truncatingIfNeeded: op.inputUse.dims.count)
         let in2 = counts(op.input2(.spiking)), n2 = Int32(truncatingIfNeeded: op.input2Use?.dims.count ?? 0)
-        let total = countsIn ? csd_trains_to_counts(in1, n1) : 0
+        let off1 = op.input(.spiking)  // kept as counts by the op before (countsAt) or made counts here
+        let total = !countsIn ? 0 : off1 == countsAt ? countsSum : csd_trains_to_counts(in1, n1)
         _ = csd_trains_to_counts(in2, n2)
         if op.has(OpFlag.streamSet) {  // the encoding conv writing the stream: its current is all at t = 0
             stream(op.output(.spiking)).update(repeating: 0, count: op.outDims.count &* steps)
@@ -61,10 +62,14 @@ extension Context {
             synops = csd_pair_synops(in1, in2, heads, n, n &* n, 1, n, n, hd, d, 1, hd)
         default: break
         }
-        // inputs become trains again if a later op reads them (a dead value stays as counts)
+        // inputs become trains again if a later op reads them as trains; a dead value stays as counts, and
+        // so does one whose next reader takes it as counts (q, k and v share their input)
         let next = Int32(truncatingIfNeeded: index &+ 1), ops = Int32(truncatingIfNeeded: opCount)
-        if countsIn && csd_read_later(records, next, ops, UInt32(truncatingIfNeeded: op.input(.spiking))) != 0 {
-            csd_counts_to_trains(in1, n1)
+        if countsIn {
+            let later = csd_read_later(records, next, ops, UInt32(truncatingIfNeeded: off1))
+            if later == 1 { csd_counts_to_trains(in1, n1) }
+            countsAt = later == 2 ? off1 : -1
+            countsSum = total
         }
         if n2 > 0 && csd_read_later(records, next, ops, UInt32(truncatingIfNeeded: op.input2(.spiking))) != 0 {
             csd_counts_to_trains(in2, n2)

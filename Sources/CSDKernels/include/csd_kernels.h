@@ -41,6 +41,14 @@
 #define CSD_KERNELS_DSP 0
 #endif
 
+/* Kept out of line where the caller's register pressure would spill its loop (clang, which compiles
+ * the runtime; GCC refuses noinline on an inline function). */
+#if defined(__clang__)
+#define CSD_OUTLINE __attribute__((noinline))
+#else
+#define CSD_OUTLINE
+#endif
+
 /* Halfword views of a block (written as words by one kernel, read as halfwords by another). */
 typedef int16_t csd_lane_t __attribute__((may_alias));
 typedef uint16_t csd_ulane_t __attribute__((may_alias));
@@ -304,7 +312,7 @@ static inline uint32_t csd_event_spikes_plain(const uint32_t *list, int32_t coun
                      : [ws] "r"(ws), [ws2] "r"(2 * ws), [ws3] "r"(3 * ws), [ws4] "r"(4 * ws), [end] "r"(end) \
                      : "r8", "r9", "r10", "r12", "cc", "memory")
 
-static inline uint32_t csd_event_spikes_dsp(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
+static inline CSD_OUTLINE uint32_t csd_event_spikes_dsp(const uint32_t *list, int32_t count, const void *weights, int32_t wide,
                                             int32_t wstride, int32_t outputs, int32_t *cur, int32_t last) {
     uint32_t spikes = 0, rowbytes = (uint32_t)outputs * 4u;
     if (last && outputs >= 4) { /* one addition per entry and channel: four channels per pass in assembly */
@@ -492,12 +500,15 @@ static inline void csd_counts_to_trains16(void *p, int32_t n) {
 }
 
 /* Whether op j in from .. count - 1 of the op records (64 bytes each, docs/FORMAT.md) reads the spiking
- * value at arena offset `offset` (its input or input2, an unused field counting too: a needless yes is
- * harmless) before one writes it (output). */
+ * value at arena offset `offset` before one writes it: 0 no (the value is dead), 2 yes, first as the
+ * input of an op the count path runs on counts (a conv or linear with neuron outputs, an attention op),
+ * 1 yes otherwise. (An unused input2 field of 0 can give a needless 1: harmless.) */
 static inline int32_t csd_read_later(const void *records, int32_t from, int32_t count, uint32_t offset) {
     for (const uint8_t *r = (const uint8_t *)records + from * 64, *end = (const uint8_t *)records + count * 64; r < end;
          r += 64) {
-        if (csd_load32(r + 24) == offset || csd_load32(r + 32) == offset) return 1;
+        if (csd_load32(r + 32) == offset) return 1;
+        if (csd_load32(r + 24) == offset)
+            return (r[0] == 5 || r[0] == 6 || ((r[0] == 1 || r[0] == 2) && !(r[1] & 2))) ? 2 : 1;
         if (csd_load32(r + 40) == offset) return 0;
     }
     return 0;
