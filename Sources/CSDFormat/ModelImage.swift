@@ -125,7 +125,8 @@ public struct ModelImage {
                     throw CSDStatus.shape
                 }
             }
-            if op.writesStream { guard o.d1 * o.d2 == n, o.d0 == d else { throw CSDStatus.shape } }
+            // checked: 65,535 x 65,535 overflows a 32-bit Int (the MCU's), where a plain * would trap
+            if op.writesStream { guard try checkedMul(o.d1, o.d2) == n, o.d0 == d else { throw CSDStatus.shape } }
         case .linear:
             guard op.flags & ~OpFlag.streamOut == 0 else { throw CSDStatus.opFields }
             if op.writesStream { guard op.shift == 0, o.d0 == n, o.d1 == d else { throw CSDStatus.shape } }
