@@ -34,8 +34,10 @@ extension Context {
     @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, index: Int, _ s: inout OpStats) {
         let countsIn = op.inputUse.kind == .counts && op.kind != .maxPool  // not pixels or the stream; max-pool runs on trains
         let in1 = counts(op.input(.spiking)), n1 = Int32(truncatingIfNeeded: op.inputUse.dims.count)
-        let in2 = counts(op.input2(.spiking)), n2 = Int32(truncatingIfNeeded: op.input2Use?.dims.count ?? 0)
         let off1 = op.input(.spiking)  // kept as counts by the op before (countsAt) or made counts here
+        // a second input that is the first one (a valid plan may pair a value with itself) is converted once
+        let in2 = counts(op.input2(.spiking))
+        let n2 = op.input2(.spiking) == off1 ? 0 : Int32(truncatingIfNeeded: op.input2Use?.dims.count ?? 0)
         let total = !countsIn ? 0 : off1 == countsAt ? countsSum : csd_trains_to_counts(in1, n1)
         _ = csd_trains_to_counts(in2, n2)
         if op.has(OpFlag.streamSet) {  // the encoding conv writing the stream: its current is all at t = 0
