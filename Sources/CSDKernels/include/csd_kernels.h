@@ -26,8 +26,12 @@
  * then 1 and 3); the natural one two int16 weight pairs read as they lie.
  *
  * Spiking: the DIF neuron, the event-driven accumulation of conv / linear
- * (active-input lists, weight columns into per-step currents), the attention
- * products (temporal decomposition) and the spiking max-pool.
+ * (active-input lists, weight columns into per-step currents; with prefix
+ * trains, one column per input at its last spike and suffix sums), the
+ * attention products (temporal decomposition), the spiking max-pool, and the
+ * count path's helpers (trains <-> counts in place, the synaptic operations
+ * from counts, which later op reads a value: docs/SEMANTICS.md "Prefix
+ * trains").
  */
 #ifndef CSD_KERNELS_H
 #define CSD_KERNELS_H
