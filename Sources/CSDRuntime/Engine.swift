@@ -30,6 +30,11 @@ public struct Engine {
     /// false forces the event path (for testing that equality).
     public var countPath = true
 
+    /// Whether `run` takes the count path: spiking mode, `countPath`, D >= T and uint8 trains (T <= 8).
+    public var usesCountPath: Bool {
+        countPath && mode == .spiking && delay >= Int(image.header.timeSteps) && image.header.trainBytes == 1
+    }
+
     /// - Throws: `.imageAlignment`, `.arenaAlignment`, `.arenaTooSmall`.
     public init(image: ModelImage, arena: UnsafeMutableRawBufferPointer, mode: ExecutionMode) throws(CSDStatus) {
         guard let imageBase = image.bytes.baseAddress, UInt(bitPattern: imageBase) & 15 == 0 else {
@@ -72,8 +77,7 @@ public struct Engine {
         var context = Context(records: image.bytes.baseAddress! + ImageHeader.size, opCount: image.opCount, data: data, arena: arena, scratch: scratch, pixels: pixels, logits: logits,
                               steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
                               delay: delay, wideTrains: image.header.trainBytes == 2, plan: mode,
-                              countPath: countPath && mode == .spiking && delay >= Int(image.header.timeSteps)
-                                  && image.header.trainBytes == 1)
+                              countPath: usesCountPath)
         for i in 0..<image.opCount {
             let op = image.op(i)
             var s = OpStats()

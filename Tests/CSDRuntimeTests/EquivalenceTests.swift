@@ -36,6 +36,8 @@ import Testing
             let d = Int(harness.image.header.timeSteps)
             let fast = try harness.trace(px, mode: .spiking, delay: d, countPath: true)
             let events = try harness.trace(px, mode: .spiking, delay: d, countPath: false)
+            #expect(fast.countPath == (harness.image.header.timeSteps <= 8) && !events.countPath, "\(what)")
+            if d > 0 { #expect(try !harness.trace(px, mode: .spiking, delay: d - 1).countPath) }  // D < T: events
             #expect(fast.logits == events.logits, "\(what)")
             #expect(fast.outputs == events.outputs, "\(what)")
             #expect(fast.stats.count == harness.image.opCount)
@@ -44,7 +46,7 @@ import Testing
                         && a.synapticOps == b.synapticOps, "\(what) op \(i): \(a) vs \(b)")
             }
             compared += 1
-            if harness.image.header.timeSteps <= 8 && fast.stats.contains(where: { $0.synapticOps > 0 }) { counted += 1 }
+            if fast.countPath && fast.stats.contains(where: { $0.synapticOps > 0 }) { counted += 1 }
         }
         for seed in UInt64(1)...200 {
             let harness = try Harness(try RandomModel.make(seed: seed).image)

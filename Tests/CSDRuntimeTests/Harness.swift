@@ -20,15 +20,16 @@ struct Harness {
 
     /// Runs and copies every op's output buffer right after the op (nil for the classifier).
     func trace(_ pixels: [UInt8], mode: ExecutionMode, delay: Int? = nil, countPath: Bool = true) throws
-        -> (logits: [Int32], outputs: [[UInt8]?], stats: [OpStats]) {
+        -> (logits: [Int32], outputs: [[UInt8]?], stats: [OpStats], countPath: Bool) {
         let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(Int(image.header.arenaBytes(mode)), 16), alignment: 16)
         defer { arena.deallocate() }
         var logits = [Int32](repeating: 0, count: Int(image.header.classes))
-        var outputs: [[UInt8]?] = [], stats: [OpStats] = []
+        var outputs: [[UInt8]?] = [], stats: [OpStats] = [], counted = false
         do throws(CSDStatus) {
             var engine = try Engine(image: image, arena: arena, mode: mode)
             if let d = delay { try engine.setDelay(d) }
             engine.countPath = countPath
+            counted = engine.usesCountPath
             pixels.withUnsafeBufferPointer { px in
                 logits.withUnsafeMutableBufferPointer { out in
                     engine.run(pixels: px.baseAddress!, logits: out.baseAddress!, observe: { k, s in
@@ -40,7 +41,7 @@ struct Harness {
         } catch {
             throw HarnessError.status(error.rawValue)
         }
-        return (logits, outputs, stats)
+        return (logits, outputs, stats, counted)
     }
 
     func run(_ pixels: [UInt8], mode: ExecutionMode, delay: Int? = nil) throws -> (logits: [Int32], stats: [OpStats]) {
