@@ -3,10 +3,12 @@ import CSDKernels
 
 /// Spiking execution (docs/SEMANTICS.md section 3, "spiking" column): every
 /// neuron is a DIF neuron over T steps with delay D; after the encoding layer
-/// every synaptic event is an addition selected by a spike. Conv and linear
-/// are event-driven (each listed input spike adds a weight column to that
-/// step's currents of every output channel), then every channel fires; the
-/// attention ops pair listed trains per output. Inner loops: CSDKernels (C).
+/// every synaptic event is an addition selected by a spike. At D >= T with
+/// uint8 trains the ops with neuron outputs take the count path (`runCounts`,
+/// SEMANTICS.md "Prefix trains"); otherwise, and for stream writers, conv and
+/// linear are event-driven (each listed input spike adds a weight column to
+/// that step's currents of every output channel), then every channel fires;
+/// the attention ops pair listed trains per output. Inner loops: CSDKernels (C).
 extension Context {
     @inline(never) @usableFromInline mutating func runSpiking(_ op: OpRecord, index: Int, _ s: inout OpStats) {
         if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .classifier) {
@@ -29,8 +31,9 @@ extension Context {
     /// is (1 << count) - 1, and a neuron sees only its integrated input, the fused accumulation of the
     /// counts (a stream neuron: the sum of its T steps). The op's input trains become counts in place, the
     /// fused kernels run on the spiking plan's buffers and their neuron sinks (and max-pool) write trains,
-    /// the inputs become trains again; the synaptic operations are those the event path counts, computed
-    /// from the counts (csd_window_sum, csd_pair_synops). Also the encoding conv at every delay.
+    /// and an input becomes trains again only if a later op reads it as trains (`csd_read_later`); the
+    /// synaptic operations are those the event path counts, computed from the counts (csd_window_sum,
+    /// csd_pair_synops). Also the encoding conv at every delay (its current arrives at t = 0).
     @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, index: Int, _ s: inout OpStats) {
         let countsIn = op.inputUse.kind == .counts && op.kind != .maxPool  // not pixels or the stream; max-pool runs on trains
         let in1 = counts(op.input(.spiking)), n1 = Int32(truncatingIfNeeded: op.inputUse.dims.count)
