@@ -155,15 +155,18 @@ extension Context {
             let end = values ? r0 &+ hd : n
             while r0 < end {
                 let rows = min(4, end &- r0)
-                var r = 0
-                while r < 4 {  // row r: v[.][r0 + r] (stride D), or q[r0 + r][head h]
-                    if r < rows {
-                        csd_block_put_row(scratch, Int32(truncatingIfNeeded: r),
-                                          x + (values ? r0 &+ r : (r0 &+ r) &* d &+ h &* hd), values ? d32 : 1, k32, 0)
-                    } else {
-                        csd_block_zero_row(scratch, Int32(truncatingIfNeeded: r), k32)
+                if values {  // row r: column r0 + r of v (stride D)
+                    var r = 0
+                    while r < 4 {
+                        if r < rows {
+                            csd_block_put_row(scratch, Int32(truncatingIfNeeded: r), x + (r0 &+ r), d32, k32, 0)
+                        } else {
+                            csd_block_zero_row(scratch, Int32(truncatingIfNeeded: r), k32)
+                        }
+                        r &+= 1
                     }
-                    r &+= 1
+                } else {  // rows q[r0 + r][head h], contiguous
+                    csd_block_put_rows(scratch, x + (r0 &* d &+ h &* hd), d32, Int32(truncatingIfNeeded: rows), k32, 0)
                 }
                 let p = values ? r0 : h
                 var sink = csd_sink_t(out: output + (values ? r0 : (h &* n &+ r0) &* n), stream: nil, theta: int32s(op.thresholds) + p,
