@@ -126,9 +126,6 @@ public struct Engine {
     @inlinable func weights(_ op: OpRecord) -> Weights {
         Weights(data + Int(op.weights), wide: op.writesStream)
     }
-    @inlinable func trains(_ offset: Int) -> Trains {
-        Trains(base: arena + offset, wide: wideTrains)
-    }
 
     /// The neuron parameters of output j of `op`.
     @inlinable func neuron(_ op: OpRecord, _ j: Int) -> Neuron {
@@ -136,37 +133,11 @@ public struct Engine {
     }
 }
 
-/// Weights of a conv or linear: int8, or int16 for stream writers. One code path for
-/// both (a per-load branch the predictor always gets right) keeps the runtime's code
-/// half the size of a generic specialization per weight type.
+/// Weights of a conv or linear: int8, or int16 for stream writers (the kernels take the
+/// base and the width).
 @usableFromInline struct Weights {
     @usableFromInline let base: UnsafeRawPointer
     @usableFromInline let wide: Bool
 
     @inlinable init(_ base: UnsafeRawPointer, wide: Bool) { self.base = base; self.wide = wide }
-
-    @inlinable subscript(_ i: Int) -> Int32 {
-        wide ? Int32(base.assumingMemoryBound(to: Int16.self)[i]) : Int32(base.assumingMemoryBound(to: Int8.self)[i])
-    }
-}
-
-/// Spike trains in the arena: one uint8 (T <= 8) or uint16 per neuron; bit t = spike at step t.
-@usableFromInline struct Trains {
-    @usableFromInline let base: UnsafeMutableRawPointer
-    @usableFromInline let wide: Bool
-
-    @inlinable init(base: UnsafeMutableRawPointer, wide: Bool) { self.base = base; self.wide = wide }
-
-    @inlinable subscript(_ i: Int) -> UInt32 {
-        get {
-            wide ? UInt32(base.assumingMemoryBound(to: UInt16.self)[i]) : UInt32(base.assumingMemoryBound(to: UInt8.self)[i])
-        }
-        nonmutating set {
-            if wide {
-                base.assumingMemoryBound(to: UInt16.self)[i] = UInt16(truncatingIfNeeded: newValue)
-            } else {
-                base.assumingMemoryBound(to: UInt8.self)[i] = UInt8(truncatingIfNeeded: newValue)
-            }
-        }
-    }
 }

@@ -23,7 +23,7 @@ extension Context {
         case .attentionScores?: attentionFused(op, values: false, &s)
         case .attentionValues?: attentionFused(op, values: true, &s)
         case .classifier?:
-            _ = classifier(op, trains: plan == .spiking)
+            _ = classifier(op, trains: false)  // spiking mode runs it in runSpiking, on trains
             s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
         case nil: break  // unreachable for a validated image
         }

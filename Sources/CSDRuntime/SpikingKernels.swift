@@ -102,7 +102,7 @@ extension Context {
         } else {
             if prefixTrains { csd_suffix_steps(UnsafeMutablePointer(mutating: cur), t32, n32) }
             s.spikes &+= csd_fire_channels(cur, n32, t32, Int32(truncatingIfNeeded: delay), Int32(op.shift),
-                                           int32s(op.thresholds), int32s(op.biases), levels, trains(op.output(.spiking)).base,
+                                           int32s(op.thresholds), int32s(op.biases), levels, arena + op.output(.spiking),
                                            wideTrains ? 1 : 0, Int32(truncatingIfNeeded: neuronBase),
                                            Int32(truncatingIfNeeded: neuronStep), 1, n32)
         }
@@ -122,7 +122,7 @@ extension Context {
     /// t = 0) or token (linear), the spiking inputs are listed once, and each spike adds the weight column
     /// of every output channel to that step's currents; then the channels fire, or the stream gets them.
     @inline(never) @usableFromInline mutating func eventsSpiking(_ op: OpRecord, conv: Bool, _ s: inout OpStats) {
-        let weights = self.weights(op), input = trains(op.input(.spiking)).base, wide: Int32 = wideTrains ? 1 : 0
+        let weights = self.weights(op), input = arena + op.input(.spiking), wide: Int32 = wideTrains ? 1 : 0
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2
         let positions = conv ? h &* w : cin, fanIn = conv ? cin &* 9 : h, outputs = conv ? op.outDims.d0 : op.outDims.d1
         let k32 = Int32(truncatingIfNeeded: fanIn), n32 = Int32(truncatingIfNeeded: outputs), list = activeList
@@ -142,7 +142,7 @@ extension Context {
     /// I[t] = X[n][c][t]: the stream's current at each step; one call per token fires its channels.
     @inlinable mutating func streamNeuronSpiking(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1, d32 = Int32(truncatingIfNeeded: d), t32 = Int32(truncatingIfNeeded: steps)
-        let x = stream(op.input(.spiking)), output = trains(op.output(.spiking)).base
+        let x = stream(op.input(.spiking)), output = arena + op.output(.spiking)
         for t in 0..<n {
             s.spikes &+= csd_fire_channels(x + t &* d &* steps, d32, t32, Int32(truncatingIfNeeded: delay), Int32(op.shift),
                                            int32s(op.thresholds), int32s(op.biases), levels, output, wideTrains ? 1 : 0,
