@@ -855,52 +855,192 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
     [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [t0] "+r"(t0), [t1] "+r"(t1)
 #define CSD_ASM_CLOBBER "r8", "r9", "r10", "r12", "cc", "memory"
 
-/* csd_sink_put for four real rows of neurons (every block but a layer's last), unrolled; the neuron's clip
- * at 0 is one USAT (levels <= 16 < 255). */
-static inline uint32_t csd_neuron_dsp(int32_t a, int32_t shift, int32_t offset, int32_t theta, int32_t levels) {
-    uint32_t q = (uint32_t)__usat((int32_t)(((uint32_t)a << shift) + (uint32_t)offset) / theta, 8);
-    return q > (uint32_t)levels ? (uint32_t)levels : q;
-}
+/* Neuron outputs in one assembly routine (csd_block_dot_s8_dsp takes it when it applies): int8 weights,
+ * K >= 4, four real rows, neurons at theta / bias + j * pstep (+ r * prstep), pstep 0 or 1. Per output:
+ * the group loop (a K that is not a multiple of 4 ends with one more group: the row's last four bytes,
+ * a word load that stays inside the row, shifted right so that the tail's weights are zero-extended),
+ * then the four neurons (LSL, ADD, SDIV, USAT each), the clip at levels on the packed bytes
+ * (c - UQSUB8(c, levels)), the spikes by USADA8, prefix trains by table, one word store when the rows
+ * are adjacent bytes. The struct is the routine's memory: it advances theta, bias, out, spikes. */
+typedef struct csd_nblock {
+    const int32_t *theta, *bias; /*  0,  4 */
+    int32_t tstep, shift;        /*  8, 12: tstep = 4 * pstep bytes */
+    uint8_t *out;                /* 16 */
+    int32_t cstep, rstep;        /* 20, 24 */
+    uint32_t levels4, spikes;    /* 28, 32: levels4 = levels * 0x01010101 */
+    const uint8_t *trains;       /* 36: the prefix-train table, or 0 for counts */
+    const uint32_t *block;       /* 40 */
+    int32_t groups, wskip;       /* 44, 48: K / 4 (>= 1); wstride - 4 * groups */
+    int32_t outputs;             /* 52: >= 1 */
+    const int8_t *w;             /* 56 */
+    int32_t tailshift, tailoff;  /* 60, 64: 8 * (4 - K % 4) and K % 4 - 4, or 0 (K a multiple of 4) */
+    int32_t prstep;              /* 68: bytes, 0: one neuron for the four rows */
+} csd_nblock_t;
 
-static inline void csd_sink_put_dsp(csd_sink_t *s, int32_t j, int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
-    if (s->rows != 4 || !s->out) { /* the last rows of a layer, or the stream */
-        csd_sink_put(s, j, a0, a1, a2, a3);
-        return;
-    }
-    int32_t i = j * s->pstep, e = j * s->cstep, rstep = s->rstep, prstep = s->prstep;
-    const int32_t *bias = s->bias + i;
-    const int32_t *theta = s->theta + i;
-    int32_t shift = s->shift, levels = s->levels;
-    uint8_t *o = s->out + e;
-    uint32_t c0, c1, c2, c3;
-    if (prstep == 0) { /* one neuron for the four rows */
-        int32_t t = theta[0], offset = bias[0] + (t >> 1);
-        c0 = csd_neuron_dsp(a0, shift, offset, t, levels);
-        c1 = csd_neuron_dsp(a1, shift, offset, t, levels);
-        c2 = csd_neuron_dsp(a2, shift, offset, t, levels);
-        c3 = csd_neuron_dsp(a3, shift, offset, t, levels);
-    } else { /* a neuron per row */
-        c0 = csd_neuron_dsp(a0, shift, bias[0] + (theta[0] >> 1), theta[0], levels);
-        c1 = csd_neuron_dsp(a1, shift, bias[prstep] + (theta[prstep] >> 1), theta[prstep], levels);
-        c2 = csd_neuron_dsp(a2, shift, bias[2 * prstep] + (theta[2 * prstep] >> 1), theta[2 * prstep], levels);
-        c3 = csd_neuron_dsp(a3, shift, bias[3 * prstep] + (theta[3 * prstep] >> 1), theta[3 * prstep], levels);
-    }
-    s->spikes += c0 + c1 + c2 + c3;
-    if (s->set) { /* prefix trains (the spiking count path) */
-        c0 = (1u << c0) - 1u;
-        c1 = (1u << c1) - 1u;
-        c2 = (1u << c2) - 1u;
-        c3 = (1u << c3) - 1u;
-    }
-    o[0] = (uint8_t)c0;
-    o[rstep] = (uint8_t)c1;
-    o[2 * rstep] = (uint8_t)c2;
-    o[3 * rstep] = (uint8_t)c3;
+__attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblock_t *b __attribute__((unused))) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "ldr r1, [r0, #56]\n"
+        "1:\n\t"
+        "ldr r2, [r0, #40]\n\t"
+        "ldr r3, [r0, #44]\n\t"
+        "movs r4, #0\n\t"
+        "movs r5, #0\n\t"
+        "movs r6, #0\n\t"
+        "movs r7, #0\n"
+        "2:\n\t"
+        "ldr r11, [r1], #4\n"
+        "6:\n\t"
+        "sxtb16 lr, r11\n\t"
+        "sxtb16 r11, r11, ror #8\n\t"
+        "ldmia r2!, {r8, r9, r10, r12}\n\t"
+        "smlad r4, lr, r8, r4\n\t"
+        "smlad r4, r11, r9, r4\n\t"
+        "smlad r5, lr, r10, r5\n\t"
+        "smlad r5, r11, r12, r5\n\t"
+        "ldmia r2!, {r8, r9, r10, r12}\n\t"
+        "smlad r6, lr, r8, r6\n\t"
+        "smlad r6, r11, r9, r6\n\t"
+        "smlad r7, lr, r10, r7\n\t"
+        "smlad r7, r11, r12, r7\n\t"
+        "subs r3, r3, #1\n\t"
+        "bgt 2b\n\t"
+        "bmi 7f\n\t"                          /* the tail group is done */
+        "ldr r3, [r0, #60]\n\t"
+        "cbz r3, 7f\n\t"
+        "ldr r11, [r0, #64]\n\t"
+        "ldr r11, [r1, r11]\n\t"
+        "lsr r11, r11, r3\n\t"
+        "movs r3, #0\n\t"
+        "b 6b\n"
+        "7:\n\t"
+        "ldmia r0, {r2, r3, r8, r9}\n\t"      /* theta, bias, tstep, shift */
+        "ldr r12, [r0, #68]\n\t"
+        "ldr r10, [r2]\n\t"
+        "ldr r11, [r3]\n\t"
+        "cmp r12, #0\n\t"
+        "bne 8f\n\t"
+        "add r2, r2, r8\n\t"
+        "add r3, r3, r8\n\t"
+        "stmia r0, {r2, r3}\n\t"
+        "add r11, r11, r10, asr #1\n\t"       /* bias + theta / 2 */
+        "lsl r4, r4, r9\n\t"
+        "add r4, r4, r11\n\t"
+        "sdiv r4, r4, r10\n\t"
+        "usat r4, #8, r4\n\t"
+        "lsl r5, r5, r9\n\t"
+        "add r5, r5, r11\n\t"
+        "sdiv r5, r5, r10\n\t"
+        "usat r5, #8, r5\n\t"
+        "lsl r6, r6, r9\n\t"
+        "add r6, r6, r11\n\t"
+        "sdiv r6, r6, r10\n\t"
+        "usat r6, #8, r6\n\t"
+        "lsl r7, r7, r9\n\t"
+        "add r7, r7, r11\n\t"
+        "sdiv r7, r7, r10\n\t"
+        "usat r7, #8, r7\n\t"
+        "9:\n\t"
+        "orr r4, r4, r5, lsl #8\n\t"
+        "orr r4, r4, r6, lsl #16\n\t"
+        "orr r4, r4, r7, lsl #24\n\t"
+        "add r12, r0, #16\n\t"
+        "ldmia r12, {r2, r3, r8, r9, r10, r11}\n\t" /* out, cstep, rstep, levels4, spikes, trains */
+        "uqsub8 r5, r4, r9\n\t"
+        "sub r4, r4, r5\n\t"
+        "movs r5, #0\n\t"
+        "usada8 r10, r4, r5, r10\n\t"
+        "str r10, [r0, #32]\n\t"
+        "cmp r11, #0\n\t"
+        "beq 3f\n\t"
+        "uxtb r5, r4\n\t"                     /* prefix trains */
+        "ldrb r5, [r11, r5]\n\t"
+        "ubfx r6, r4, #8, #8\n\t"
+        "ldrb r6, [r11, r6]\n\t"
+        "ubfx r7, r4, #16, #8\n\t"
+        "ldrb r7, [r11, r7]\n\t"
+        "lsrs r4, r4, #24\n\t"
+        "ldrb r4, [r11, r4]\n\t"
+        "lsls r4, r4, #24\n\t"
+        "orr r4, r4, r5\n\t"
+        "orr r4, r4, r6, lsl #8\n\t"
+        "orr r4, r4, r7, lsl #16\n"
+        "3:\n\t"
+        "cmp r8, #1\n\t"
+        "bne 4f\n\t"
+        "str r4, [r2]\n\t"
+        "b 5f\n"
+        "4:\n\t"
+        "strb r4, [r2]\n\t"
+        "lsrs r4, r4, #8\n\t"
+        "strb r4, [r2, r8]\n\t"
+        "lsrs r4, r4, #8\n\t"
+        "add r5, r8, r8\n\t"
+        "strb r4, [r2, r5]\n\t"
+        "lsrs r4, r4, #8\n\t"
+        "add r5, r5, r8\n\t"
+        "strb r4, [r2, r5]\n"
+        "5:\n\t"
+        "add r2, r2, r3\n\t"
+        "str r2, [r0, #16]\n\t"
+        "ldrd r3, r2, [r0, #48]\n\t"          /* wskip, outputs */
+        "add r1, r1, r3\n\t"
+        "subs r2, r2, #1\n\t"
+        "str r2, [r0, #52]\n\t"
+        "bne 1b\n\t"
+        "pop {r4-r11, pc}\n"
+        "8:\n\t"                              /* a neuron per row: r12 = prstep bytes */
+        "add r11, r11, r10, asr #1\n\t"
+        "lsl r4, r4, r9\n\t"
+        "add r4, r4, r11\n\t"
+        "sdiv r4, r4, r10\n\t"
+        "usat r4, #8, r4\n\t"
+        "add r2, r2, r12\n\t"
+        "add r3, r3, r12\n\t"
+        "ldr r10, [r2]\n\t"
+        "ldr r11, [r3]\n\t"
+        "add r11, r11, r10, asr #1\n\t"
+        "lsl r5, r5, r9\n\t"
+        "add r5, r5, r11\n\t"
+        "sdiv r5, r5, r10\n\t"
+        "usat r5, #8, r5\n\t"
+        "add r2, r2, r12\n\t"
+        "add r3, r3, r12\n\t"
+        "ldr r10, [r2]\n\t"
+        "ldr r11, [r3]\n\t"
+        "add r11, r11, r10, asr #1\n\t"
+        "lsl r6, r6, r9\n\t"
+        "add r6, r6, r11\n\t"
+        "sdiv r6, r6, r10\n\t"
+        "usat r6, #8, r6\n\t"
+        "add r2, r2, r12\n\t"
+        "add r3, r3, r12\n\t"
+        "ldr r10, [r2]\n\t"
+        "ldr r11, [r3]\n\t"
+        "add r11, r11, r10, asr #1\n\t"
+        "lsl r7, r7, r9\n\t"
+        "add r7, r7, r11\n\t"
+        "sdiv r7, r7, r10\n\t"
+        "usat r7, #8, r7\n\t"
+        "ldmia r0, {r2, r3}\n\t"              /* theta, bias of the next output */
+        "add r2, r2, r8\n\t"
+        "add r3, r3, r8\n\t"
+        "stmia r0, {r2, r3}\n\t"
+        "b 9b\n\t");
 }
 
 static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
                                         int32_t outputs, csd_sink_t *sink) {
     int32_t tail = k & 3;
+    if (sink->out && sink->rows == 4 && (uint32_t)sink->pstep <= 1u && k >= 4 && outputs > 0) {
+        static const uint8_t trains[17] = {0, 1, 3, 7, 15, 31, 63, 127, 255, 255, 255, 255, 255, 255, 255, 255, 255};
+        csd_nblock_t b = {sink->theta, sink->bias, 4 * sink->pstep, sink->shift, sink->out, sink->cstep, sink->rstep,
+                          (uint32_t)sink->levels * 0x01010101u, sink->spikes, sink->set ? trains : 0, block, k >> 2,
+                          wstride - (k & ~3), outputs, w, tail ? 32 - 8 * tail : 0, tail - 4, 4 * sink->prstep};
+        csd_neurons_s8_asm(&b);
+        sink->spikes = b.spikes;
+        return;
+    }
     for (int32_t j = 0; j < outputs; j++, w += wstride) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, g = k >> 2;
         const int8_t *p = w;
@@ -926,7 +1066,7 @@ static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const 
                 CSD_SMLAD4("%[t0]", "%[t1]")
                 : CSD_ASM_TAIL_OUT : : CSD_ASM_CLOBBER);
         }
-        csd_sink_put_dsp(sink, j, a0, a1, a2, a3);
+        csd_sink_put(sink, j, a0, a1, a2, a3);
     }
 }
 
@@ -962,7 +1102,7 @@ static inline void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, cons
             t1 = tail > 2 ? (uint16_t)p[2] : 0u;
             __asm__ volatile(CSD_SMLAD4("%[t0]", "%[t1]") : CSD_ASM_TAIL_OUT : : CSD_ASM_CLOBBER);
         }
-        csd_sink_put_dsp(sink, j, a0, a1, a2, a3);
+        csd_sink_put(sink, j, a0, a1, a2, a3);
     }
 }
 #endif
