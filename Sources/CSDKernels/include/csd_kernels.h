@@ -829,32 +829,15 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
     }
 }
 
-/* ---- DSP twins (Cortex-M4/M7/M33): the group loop in Thumb-2 assembly, so that every group
- * of 16 MACs costs exactly its loads and 8 SMLADs: int8 15 instructions, int16 13. The block's
- * words go through r8, r9, r10, r12 (LDM needs ascending registers; r7 and r11 may be frame
- * pointers). A K that is not a multiple of 4 ends with one more group of the last weights,
- * zero-padded. ---- */
+/* ---- DSP twins (Cortex-M4/M7/M33): two Thumb-2 assembly routines, one per weight width and sink
+ * (int8 weights into neurons, int16 weights into the stream), each running every output of a block:
+ * its group loop (per 16 MACs: int8 one LDR, two SXTB16, two LDM and eight SMLAD, 15 instructions with
+ * the loop; int16 one LDRD, two LDM, eight SMLAD, 13) and its sink, with the accumulators in registers.
+ * The block's words go through r8, r9, r10, r12 (LDM needs ascending registers). A layer's last block
+ * with fewer than four rows runs the routine into a chunk of 16 outputs on the stack and sinks the real
+ * rows from there; what the routines do not take (K < 4; int16 rows not 4-aligned or K not a multiple
+ * of 4; a neuron per row in a partial block) runs the plain twin. ---- */
 #if CSD_KERNELS_DSP
-#define CSD_SMLAD4(wa, wb)                                     \
-    "ldmia %[x]!, {r8, r9, r10, r12}\n\t"                      \
-    "smlad %[a0], " wa ", r8, %[a0]\n\t"                       \
-    "smlad %[a0], " wb ", r9, %[a0]\n\t"                       \
-    "smlad %[a1], " wa ", r10, %[a1]\n\t"                      \
-    "smlad %[a1], " wb ", r12, %[a1]\n\t"                      \
-    "ldmia %[x]!, {r8, r9, r10, r12}\n\t"                      \
-    "smlad %[a2], " wa ", r8, %[a2]\n\t"                       \
-    "smlad %[a2], " wb ", r9, %[a2]\n\t"                       \
-    "smlad %[a3], " wa ", r10, %[a3]\n\t"                      \
-    "smlad %[a3], " wb ", r12, %[a3]\n\t"
-
-#define CSD_ASM_OUT                                                                                    \
-    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p), [x] "+r"(x), [g] "+r"(g), \
-        [t0] "=&r"(t0), [t1] "=&r"(t1)
-/* the tail group: t0 / t1 carry the weights in */
-#define CSD_ASM_TAIL_OUT \
-    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [t0] "+r"(t0), [t1] "+r"(t1)
-#define CSD_ASM_CLOBBER "r8", "r9", "r10", "r12", "cc", "memory"
-
 /* Neuron outputs in one assembly routine (csd_block_dot_s8_dsp takes it when it applies): int8 weights,
  * K >= 4, four real rows, neurons at theta / bias + j * pstep (+ r * prstep), pstep 0 or 1. Per output:
  * the group loop (a K that is not a multiple of 4 ends with one more group: the row's last four bytes,
@@ -1029,80 +1012,150 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "b 9b\n\t");
 }
 
-static inline void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
-                                        int32_t outputs, csd_sink_t *sink) {
-    int32_t tail = k & 3;
-    if (sink->out && sink->rows == 4 && (uint32_t)sink->pstep <= 1u && k >= 4 && outputs > 0) {
-        static const uint8_t trains[17] = {0, 1, 3, 7, 15, 31, 63, 127, 255, 255, 255, 255, 255, 255, 255, 255, 255};
-        csd_nblock_t b = {sink->theta, sink->bias, 4 * sink->pstep, sink->shift, sink->out, sink->cstep, sink->rstep,
-                          (uint32_t)sink->levels * 0x01010101u, sink->spikes, sink->set ? trains : 0, block, k >> 2,
-                          wstride - (k & ~3), outputs, w, tail ? 32 - 8 * tail : 0, tail - 4, 4 * sink->prstep};
-        csd_neurons_s8_asm(&b);
-        sink->spikes = b.spikes;
-        return;
-    }
-    for (int32_t j = 0; j < outputs; j++, w += wstride) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, g = k >> 2;
-        const int8_t *p = w;
-        const uint32_t *x = block;
-        uint32_t t0, t1;
-        if (g > 0) {
-            __asm__ volatile(
-                "1:\n\t"
-                "ldr %[t1], [%[p]], #4\n\t"
-                "sxtb16 %[t0], %[t1]\n\t"
-                "sxtb16 %[t1], %[t1], ror #8\n\t"
-                CSD_SMLAD4("%[t0]", "%[t1]")
-                "subs %[g], %[g], #1\n\t"
-                "bne 1b\n\t"
-                : CSD_ASM_OUT : : CSD_ASM_CLOBBER);
+/* Stream outputs (int16 weights, K a multiple of 4, rows 4-aligned): x[e] = acc + bias[i], or
+ * x[e] += acc + bias[i] (set == 0), row by row; the struct advances stream, bias and outputs. */
+typedef struct csd_sblock {
+    int32_t *stream;           /*  0 */
+    const int32_t *bias;       /*  4 */
+    int32_t cnext, pnext;      /*  8, 12: bytes from row 3 to the next output's row 0 */
+    int32_t rstep, prstep;     /* 16, 20: bytes */
+    int32_t set;               /* 24 */
+    const uint32_t *block;     /* 28 */
+    int32_t groups, wskip;     /* 32, 36: K / 4 (>= 1); wstride - K, bytes */
+    int32_t outputs;           /* 40: >= 1 */
+    const int16_t *w;          /* 44 */
+} csd_sblock_t;
+
+/* one row of the stream sink: r2 the stream, r3 the bias, flags eq: add onto the stream */
+#define CSD_STREAM_ROW(acc)             \
+    "ldr lr, [r3]\n\t"                  \
+    "add " acc ", " acc ", lr\n\t"      \
+    "itt eq\n\t"                        \
+    "ldreq lr, [r2]\n\t"                \
+    "addeq " acc ", " acc ", lr\n\t"    \
+    "str " acc ", [r2]\n\t"
+
+__attribute__((naked, noinline, unused)) static void csd_stream_s16_asm(csd_sblock_t *b __attribute__((unused))) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "ldr r1, [r0, #44]\n"
+        "1:\n\t"
+        "ldr r2, [r0, #28]\n\t"
+        "ldr r3, [r0, #32]\n\t"
+        "movs r4, #0\n\t"
+        "movs r5, #0\n\t"
+        "movs r6, #0\n\t"
+        "movs r7, #0\n"
+        "2:\n\t"
+        "ldrd r11, lr, [r1], #8\n\t"
+        "ldmia r2!, {r8, r9, r10, r12}\n\t"
+        "smlad r4, r11, r8, r4\n\t"
+        "smlad r4, lr, r9, r4\n\t"
+        "smlad r5, r11, r10, r5\n\t"
+        "smlad r5, lr, r12, r5\n\t"
+        "ldmia r2!, {r8, r9, r10, r12}\n\t"
+        "smlad r6, r11, r8, r6\n\t"
+        "smlad r6, lr, r9, r6\n\t"
+        "smlad r7, r11, r10, r7\n\t"
+        "smlad r7, lr, r12, r7\n\t"
+        "subs r3, r3, #1\n\t"
+        "bne 2b\n\t"
+        "ldmia r0, {r2, r3, r8, r9, r10, r11, r12}\n\t" /* stream, bias, cnext, pnext, rstep, prstep, set */
+        "cmp r12, #0\n\t"
+        CSD_STREAM_ROW("r4")
+        "add r2, r2, r10\n\t"
+        "add r3, r3, r11\n\t"
+        CSD_STREAM_ROW("r5")
+        "add r2, r2, r10\n\t"
+        "add r3, r3, r11\n\t"
+        CSD_STREAM_ROW("r6")
+        "add r2, r2, r10\n\t"
+        "add r3, r3, r11\n\t"
+        CSD_STREAM_ROW("r7")
+        "add r2, r2, r8\n\t"
+        "add r3, r3, r9\n\t"
+        "stmia r0, {r2, r3}\n\t"
+        "ldrd r3, r2, [r0, #36]\n\t"          /* wskip, outputs */
+        "add r1, r1, r3\n\t"
+        "subs r2, r2, #1\n\t"
+        "str r2, [r0, #40]\n\t"
+        "bne 1b\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+#undef CSD_STREAM_ROW
+
+/* Outputs a partial block (rows < 4) runs at a time into a chunk on the stack. */
+#define CSD_PART 8
+
+/* What the routines do not take (never with the reference model), compact rather than fast: one value
+ * at a time, its lane by the block's order (interleaved for int8 weights, natural for int16). */
+static inline CSD_OUTLINE void csd_block_dot_any(const void *w, int32_t wide, int32_t wstride, const uint32_t *block,
+                                                 int32_t k, int32_t outputs, csd_sink_t *sink) {
+    const csd_lane_t *x = (const csd_lane_t *)block;
+    for (int32_t j = 0; j < outputs; j++) {
+        uint32_t a[4] = {0, 0, 0, 0};
+        for (int32_t i = 0; i < k; i++) {
+            int32_t m = i & 3, v = wide ? ((const int16_t *)w)[j * wstride + i] : ((const int8_t *)w)[j * wstride + i];
+            const csd_lane_t *lane = x + 16 * (i >> 2) + (wide ? m : ((m & 1) << 1 | m >> 1));
+            for (int32_t r = 0; r < 4; r++) a[r] += (uint32_t)v * (uint32_t)lane[4 * r];
         }
-        if (tail) { /* the last 1..3 weights, zero-padded, as one more group */
-            t0 = 0;
-            t1 = csd_tail_s8(p, tail);
-            __asm__ volatile(
-                "sxtb16 %[t0], %[t1]\n\t"
-                "sxtb16 %[t1], %[t1], ror #8\n\t"
-                CSD_SMLAD4("%[t0]", "%[t1]")
-                : CSD_ASM_TAIL_OUT : : CSD_ASM_CLOBBER);
-        }
-        csd_sink_put(sink, j, a0, a1, a2, a3);
+        csd_sink_put(sink, j, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3]);
     }
 }
 
-static inline void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, const uint32_t *block, int32_t k,
-                                         int32_t outputs, csd_sink_t *sink) {
-    int32_t tail = k & 3;
-    int32_t aligned = (((uint32_t)(uintptr_t)w | ((uint32_t)wstride << 1)) & 3u) == 0; /* every row 4-aligned */
-    for (int32_t j = 0; j < outputs; j++, w += wstride) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, g = k >> 2;
-        const int16_t *p = w;
-        const uint32_t *x = block;
-        uint32_t t0, t1;
-        if (g > 0 && aligned) {
-            __asm__ volatile(
-                "1:\n\t"
-                "ldrd %[t0], %[t1], [%[p]], #8\n\t"
-                CSD_SMLAD4("%[t0]", "%[t1]")
-                "subs %[g], %[g], #1\n\t"
-                "bne 1b\n\t"
-                : CSD_ASM_OUT : : CSD_ASM_CLOBBER);
-        } else if (g > 0) { /* LDRD faults on an address that is not a multiple of 4; LDR does not */
-            __asm__ volatile(
-                "1:\n\t"
-                "ldr %[t0], [%[p]], #4\n\t"
-                "ldr %[t1], [%[p]], #4\n\t"
-                CSD_SMLAD4("%[t0]", "%[t1]")
-                "subs %[g], %[g], #1\n\t"
-                "bne 1b\n\t"
-                : CSD_ASM_OUT : : CSD_ASM_CLOBBER);
+static inline CSD_OUTLINE void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
+                                                    int32_t outputs, csd_sink_t *sink) {
+    static const uint8_t trains[17] = {0, 1, 3, 7, 15, 31, 63, 127, 255, 255, 255, 255, 255, 255, 255, 255, 255};
+    int32_t rows = sink->rows, tail = k & 3;
+    if (!sink->out || k < 4 || (uint32_t)sink->pstep > 1u || (rows < 4 && sink->prstep) || outputs < 1) {
+        csd_block_dot_any(w, 0, wstride, block, k, outputs, sink);
+        return;
+    }
+    csd_nblock_t b = {sink->theta, sink->bias, 4 * sink->pstep, sink->shift, sink->out, sink->cstep, sink->rstep,
+                      (uint32_t)sink->levels * 0x01010101u, sink->spikes, sink->set ? trains : 0, block, k >> 2,
+                      wstride - (k & ~3), outputs, w, tail ? 32 - 8 * tail : 0, tail - 4, 4 * sink->prstep};
+    if (rows == 4) {
+        csd_neurons_s8_asm(&b);
+    } else { /* the absent rows clip at 0 (levels 0 in their bytes): no spikes; the real ones are copied */
+        uint8_t part[4 * CSD_PART];
+        b.levels4 &= (1u << (8 * rows)) - 1u;
+        b.cstep = 4;
+        b.rstep = 1;
+        for (int32_t j0 = 0; j0 < outputs; j0 += CSD_PART) {
+            int32_t n = outputs - j0 < CSD_PART ? outputs - j0 : CSD_PART;
+            b.out = part;
+            b.outputs = n;
+            b.w = w + j0 * wstride;
+            csd_neurons_s8_asm(&b);
+            for (int32_t j = 0; j < n; j++)
+                for (int32_t r = 0; r < rows; r++) sink->out[(j0 + j) * sink->cstep + r * sink->rstep] = part[4 * j + r];
         }
-        if (tail) { /* the last 1..3 weights, zero-padded, as one more group */
-            t0 = (uint16_t)p[0] | (tail > 1 ? (uint32_t)(uint16_t)p[1] << 16 : 0u);
-            t1 = tail > 2 ? (uint16_t)p[2] : 0u;
-            __asm__ volatile(CSD_SMLAD4("%[t0]", "%[t1]") : CSD_ASM_TAIL_OUT : : CSD_ASM_CLOBBER);
-        }
-        csd_sink_put(sink, j, a0, a1, a2, a3);
+    }
+    sink->spikes = b.spikes;
+}
+
+static inline CSD_OUTLINE void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, const uint32_t *block,
+                                                     int32_t k, int32_t outputs, csd_sink_t *sink) {
+    static const int32_t zero = 0;
+    if (sink->out || k < 4 || (k & 3) || (((uint32_t)(uintptr_t)w | ((uint32_t)wstride << 1)) & 3u) || outputs < 1) {
+        csd_block_dot_any(w, 1, wstride, block, k, outputs, sink);
+        return;
+    }
+    csd_sblock_t b = {sink->stream, sink->bias, 4 * (sink->cstep - 3 * sink->rstep), 4 * (sink->pstep - 3 * sink->prstep),
+                      4 * sink->rstep, 4 * sink->prstep, sink->set, block, k >> 2, 2 * (wstride - k), outputs, w};
+    if (sink->rows == 4) {
+        csd_stream_s16_asm(&b);
+        return;
+    }
+    int32_t part[4 * CSD_PART]; /* a partial block: the raw accumulators, then the sink's real rows */
+    csd_sblock_t raw = {part, &zero, 4, 0, 4, 0, 1, block, k >> 2, 2 * (wstride - k), 0, w};
+    for (int32_t j0 = 0; j0 < outputs; j0 += CSD_PART) {
+        int32_t n = outputs - j0 < CSD_PART ? outputs - j0 : CSD_PART;
+        raw.stream = part;
+        raw.outputs = n;
+        raw.w = w + j0 * wstride;
+        csd_stream_s16_asm(&raw);
+        for (int32_t j = 0; j < n; j++) csd_sink_put(sink, j0 + j, part[4 * j], part[4 * j + 1], part[4 * j + 2], part[4 * j + 3]);
     }
 }
 #endif
