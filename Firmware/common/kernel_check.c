@@ -5,13 +5,12 @@
  * give the same outputs bit for bit. Random blocks (uint8 rows, as pixels or
  * counts) and weights (full int8 / int16 range), every K from 1 to 40 and the
  * reference model's 64, 128, 144 and 288, 1 to 16 outputs, 1 to 4 rows, weight
- * rows strided or contiguous. Both sinks with both widths (the runtime uses
- * int8 into neurons, int16 into the stream; the other two take the compact
- * fallback): the stream (set with zero bias: the raw accumulators; or added
- * onto random values, a bias per output or per output and row as with token
- * biases) and neuron counts or prefix trains (random thresholds, biases,
+ * rows strided or contiguous. The pairings an image has: int16 weights into
+ * the stream (set with zero bias: the raw accumulators; or added onto random
+ * values, a bias per output or per output and row as with token biases), int8
+ * weights into neuron counts or prefix trains (random thresholds, biases,
  * levels 1..16 and shifts 0..8; a neuron per output as in conv / linear, one
- * for all as in attention scores, or one per row as in attention values),
+ * for all as in attention scores, or one per row as in attention values);
  * rows adjacent (conv positions) or strided (tokens).
  * The event-driven spiking accumulation (csd_event_spikes_dsp / _plain) too:
  * random active lists (trains of up to 16 steps) against random int8 / int16
@@ -114,11 +113,7 @@ uint32_t kernel_check(void) {
                 if (natural) {
                     csd_block_dot_s16_dsp(w16, stride, block, k, outputs, &sa);
                     csd_block_dot_s16_plain(w16, stride, block, k, outputs, &sb);
-                    csd_block_dot_s16_dsp(w16, stride, block, k, outputs, &na);
-                    csd_block_dot_s16_plain(w16, stride, block, k, outputs, &nb);
                 } else {
-                    csd_block_dot_s8_dsp(w8, stride, block, k, outputs, &sa);
-                    csd_block_dot_s8_plain(w8, stride, block, k, outputs, &sb);
                     csd_block_dot_s8_dsp(w8, stride, block, k, outputs, &na);
                     csd_block_dot_s8_plain(w8, stride, block, k, outputs, &nb);
                 }

@@ -126,11 +126,6 @@ public struct Engine {
     @inlinable func weights(_ op: OpRecord) -> Weights {
         Weights(data + Int(op.weights), wide: op.writesStream)
     }
-
-    /// The neuron parameters of output j of `op`.
-    @inlinable func neuron(_ op: OpRecord, _ j: Int) -> Neuron {
-        Neuron(threshold: int32s(op.thresholds)[j], bias: int32s(op.biases)[j], shift: Int32(op.shift), levels: levels)
-    }
 }
 
 /// Weights of a conv or linear: int8, or int16 for stream writers (the kernels take the

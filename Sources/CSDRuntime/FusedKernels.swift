@@ -117,26 +117,15 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
-    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path the stream is
-    /// [N][D][T], and the neuron sees the sum of its T steps (D >= T: every input before any spike) and
-    /// writes its prefix train (`csd_stream_trains`).
+    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D] (`csd_stream_neuron`). On the spiking
+    /// count path the stream is [N][D][T], and the neuron sees the sum of its T steps (D >= T: every input
+    /// before any spike) and writes its prefix train.
     @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1
-        let x = stream(op.input(plan)), output = counts(op.output(plan))
+        let n = op.inDims.d0, d = op.inDims.d1, spiking = plan == .spiking
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
-        if plan == .spiking {
-            s.spikes = csd_stream_trains(x, Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: d), Int32(truncatingIfNeeded: steps),
-                                         Int32(op.shift), int32s(op.thresholds), int32s(op.biases), levels, output)
-            return
-        }
-        for j in 0..<d {
-            let nrn = neuron(op, j)
-            for t in 0..<n {
-                let c = nrn.count(x[t &* d &+ j])
-                output[t &* d &+ j] = c
-                s.spikes &+= UInt32(c)
-            }
-        }
+        s.spikes = csd_stream_neuron(stream(op.input(plan)), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: d),
+                                     spiking ? Int32(truncatingIfNeeded: steps) : 1, Int32(op.shift), int32s(op.thresholds),
+                                     int32s(op.biases), levels, spiking ? 1 : 0, counts(op.output(plan)))
     }
 
     /// The attention ops, four rows in the scratch block at a time against "weight" rows of counts (<= 16,

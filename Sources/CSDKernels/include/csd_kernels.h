@@ -70,8 +70,13 @@ static inline int32_t csd_quot(int32_t a, int32_t b) { return a / b; }
  * Truncating division equals floor wherever the clip keeps the quotient (a >= 0), and no quotient
  * overflows for theta >= 1; C's division has no trap path (Swift's checks zero and overflow). */
 static inline uint8_t csd_count(int32_t a, int32_t theta, int32_t levels) {
+#if CSD_KERNELS_DSP
+    uint32_t q = (uint32_t)__usat(a / theta, 8); /* the clip at 0 in one USAT (levels <= 16) */
+    return (uint8_t)(q > (uint32_t)levels ? (uint32_t)levels : q);
+#else
     int32_t q = a / theta;
     return (uint8_t)(q < 0 ? 0 : (q > levels ? levels : q));
+#endif
 }
 
 /* Spikes among the low 16 bits of v. */
@@ -418,23 +423,36 @@ static inline uint32_t csd_attention_events(int32_t values, const void *x, const
     return spikes;
 }
 
-/* The stream neuron on the spiking count path (D >= T, uint8 trains): element e = t * d + j of the
- * stream x [n][d][steps] sees the sum of its steps and fires its prefix train (1 << c) - 1 into
- * out[e], c = csd_count((sum << shift) + bias[j] + theta[j] / 2, theta[j], levels). Returns the spikes. */
-static inline uint32_t csd_stream_trains(const int32_t *x, int32_t n, int32_t d, int32_t steps, int32_t shift,
-                                         const int32_t *theta, const int32_t *bias, int32_t levels, uint8_t *out) {
+/* The stream neuron: element e = t * d + j of the stream x [n][d][steps] (steps 1 in fused mode) sees
+ * the sum of its steps (on the spiking count path, D >= T: every input before any spike) and writes
+ * its count c = csd_count((sum << shift) + bias[j] + theta[j] / 2, theta[j], levels) into out[e], or
+ * with set != 0 its prefix train (1 << c) - 1. Returns the spikes. */
+static inline uint32_t csd_stream_neuron(const int32_t *x, int32_t n, int32_t d, int32_t steps, int32_t shift,
+                                         const int32_t *theta, const int32_t *bias, int32_t levels, int32_t set,
+                                         uint8_t *out) {
     uint32_t spikes = 0;
-    for (int32_t t = 0; t < n; t++)
-        for (int32_t j = 0; j < d; j++) {
-            uint32_t sum = 0;
-            const int32_t *end = x + steps;
-            for (; x + 1 < end; x += 2) sum += (uint32_t)x[0] + (uint32_t)x[1];
-            if (x != end) sum += (uint32_t)*x++;
-            int32_t th = theta[j];
-            uint32_t c = csd_count((int32_t)((sum << shift) + (uint32_t)bias[j] + (uint32_t)(th >> 1)), th, levels);
-            *out++ = (uint8_t)((1u << c) - 1u);
+    for (int32_t j = 0; j < d; j++) { /* channel by channel: its neuron in registers */
+        int32_t th = theta[j], offset = bias[j] + (th >> 1);
+        const int32_t *p = x + j * steps;
+        uint8_t *o = out + j;
+        if (steps == 1 && !set) { /* fused */
+            for (int32_t t = 0; t < n; t++, p += d, o += d) {
+                uint32_t c = csd_count((int32_t)(((uint32_t)*p << shift) + (uint32_t)offset), th, levels);
+                *o = (uint8_t)c;
+                spikes += c;
+            }
+            continue;
+        }
+        for (int32_t t = 0; t < n; t++, p += d * steps, o += d) {
+            uint32_t sum = (uint32_t)p[0];
+            int32_t i = 1;
+            for (; i + 1 < steps; i += 2) sum += (uint32_t)p[i] + (uint32_t)p[i + 1];
+            if (i < steps) sum += (uint32_t)p[i];
+            uint32_t c = csd_count((int32_t)((sum << shift) + (uint32_t)offset), th, levels);
+            *o = (uint8_t)(set ? (1u << c) - 1u : c);
             spikes += c;
         }
+    }
     return spikes;
 }
 
@@ -723,14 +741,6 @@ static inline void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t
 
 /* ---- plain twins: every target ---- */
 
-/* The tail group of an int8 weight row: r = k & 3 (1..3) weights, zero above. */
-static inline uint32_t csd_tail_s8(const int8_t *w, int32_t r) {
-    uint32_t v = (uint8_t)w[0];
-    if (r > 1) v |= (uint32_t)(uint8_t)w[1] << 8;
-    if (r > 2) v |= (uint32_t)(uint8_t)w[2] << 16;
-    return v;
-}
-
 /* Where the four accumulators of output j go (docs/SEMANTICS.md: the fused neuron, or a stream
  * sink); rows 0 .. rows-1 are real, the others are dropped. With e(j, r) = j * cstep + r * rstep
  * and i(j, r) = j * pstep + r * prstep:
@@ -829,35 +839,62 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
     }
 }
 
-/* ---- DSP twins (Cortex-M4/M7/M33): two Thumb-2 assembly routines, one per weight width and sink
- * (int8 weights into neurons, int16 weights into the stream), each running every output of a block:
- * its group loop (per 16 MACs: int8 one LDR, two SXTB16, two LDM and eight SMLAD, 15 instructions with
- * the loop; int16 one LDRD, two LDM, eight SMLAD, 13) and its sink, with the accumulators in registers.
- * The block's words go through r8, r9, r10, r12 (LDM needs ascending registers). A layer's last block
- * with fewer than four rows runs the routine into a chunk of 16 outputs on the stack and sinks the real
- * rows from there; what the routines do not take (K < 4; int16 rows not 4-aligned or K not a multiple
- * of 4; a neuron per row in a partial block) runs the plain twin. ---- */
+/* ---- DSP twins (Cortex-M4/M7/M33): two Thumb-2 assembly routines, one per pairing an image has
+ * (int8 weights into neurons; int16 weights, the STREAM_OUT ops', into the stream), each running every
+ * output of a block: its group loop (per 16 MACs: int8 one LDR, two SXTB16, two LDM and eight SMLAD,
+ * 15 instructions with the loop; int16 one LDRD, two LDM, eight SMLAD, 13), a tail group for K not a
+ * multiple of 4 (its 1..3 weights loaded one by one, zero above), and the sink, with the accumulators
+ * in registers. The block's words go through r8, r9, r10, r12 (LDM needs ascending registers). The
+ * routines keep their state in a struct (the C wrappers fill it from the sink): every register is
+ * taken by the group loop. A partial block (a layer's last rows) gives its absent rows the offsets of
+ * row 0 and stores row 0 last, so nothing outside the real rows is read or written. ---- */
 #if CSD_KERNELS_DSP
-/* Neuron outputs in one assembly routine (csd_block_dot_s8_dsp takes it when it applies): int8 weights,
- * K >= 4, four real rows, neurons at theta / bias + j * pstep (+ r * prstep), pstep 0 or 1. Per output:
- * the group loop (a K that is not a multiple of 4 ends with one more group: the row's last four bytes,
- * a word load that stays inside the row, shifted right so that the tail's weights are zero-extended),
- * then the four neurons (LSL, ADD, SDIV, USAT each), the clip at levels on the packed bytes
- * (c - UQSUB8(c, levels)), the spikes by USADA8, prefix trains by table, one word store when the rows
- * are adjacent bytes. The struct is the routine's memory: it advances theta, bias, out, spikes. */
+#define CSD_SMLAD8(wa, wb)                      \
+    "ldmia r2!, {r8, r9, r10, r12}\n\t"         \
+    "smlad r4, " wa ", r8, r4\n\t"              \
+    "smlad r4, " wb ", r9, r4\n\t"              \
+    "smlad r5, " wa ", r10, r5\n\t"             \
+    "smlad r5, " wb ", r12, r5\n\t"             \
+    "ldmia r2!, {r8, r9, r10, r12}\n\t"         \
+    "smlad r6, " wa ", r8, r6\n\t"              \
+    "smlad r6, " wb ", r9, r6\n\t"              \
+    "smlad r7, " wa ", r10, r7\n\t"             \
+    "smlad r7, " wb ", r12, r7\n\t"
+
+/* the neuron of accumulator a: ((a << shift) + offset) / theta, clipped at 0 (and 255) */
+#define CSD_NEURON(a)                           \
+    "lsl " a ", " a ", r9\n\t"                  \
+    "add " a ", " a ", r11\n\t"                 \
+    "sdiv " a ", " a ", r10\n\t"                \
+    "usat " a ", #8, " a "\n\t"
+
+/* row r's neuron (r2 theta, r3 bias, the row's offset at [r0, #off]) into a */
+#define CSD_NEURON_ROW(a, off)                  \
+    "ldr r12, [r0, #" off "]\n\t"               \
+    "ldr r10, [r2, r12]\n\t"                    \
+    "ldr r11, [r3, r12]\n\t"                    \
+    "add r11, r11, r10, asr #1\n\t"             \
+    CSD_NEURON(a)
+
+/* Neurons: c = clip(((acc << shift) + bias + theta / 2) / theta, 0, levels) for output j, row r, with
+ * theta and bias at j * pstep (+ r * prstep), written at out + j * cstep + r * rstep as counts or
+ * prefix trains (table). Four neurons LSL, ADD, SDIV, USAT each; the clip at levels on the packed
+ * bytes (c - UQSUB8(c, levels)), the spikes by USADA8, one word store when the rows are adjacent bytes.
+ * The routine advances theta, bias, out, spikes and outputs in the struct. */
 typedef struct csd_nblock {
-    const int32_t *theta, *bias; /*  0,  4 */
-    int32_t tstep, shift;        /*  8, 12: tstep = 4 * pstep bytes */
-    uint8_t *out;                /* 16 */
-    int32_t cstep, rstep;        /* 20, 24 */
-    uint32_t levels4, spikes;    /* 28, 32: levels4 = levels * 0x01010101 */
-    const uint8_t *trains;       /* 36: the prefix-train table, or 0 for counts */
-    const uint32_t *block;       /* 40 */
-    int32_t groups, wskip;       /* 44, 48: K / 4 (>= 1); wstride - 4 * groups */
-    int32_t outputs;             /* 52: >= 1 */
-    const int8_t *w;             /* 56 */
-    int32_t tailshift, tailoff;  /* 60, 64: 8 * (4 - K % 4) and K % 4 - 4, or 0 (K a multiple of 4) */
-    int32_t prstep;              /* 68: bytes, 0: one neuron for the four rows */
+    const int32_t *theta, *bias;   /*  0,  4 */
+    int32_t tstep, shift;          /*  8, 12: tstep = 4 * pstep, bytes */
+    uint8_t *out;                  /* 16 */
+    int32_t cstep, words;          /* 20, 24: words 1: four rows, adjacent bytes, one word store */
+    uint32_t levels4, spikes;      /* 28, 32: levels in every real row's byte, 0 in the others */
+    const uint8_t *trains;         /* 36: the prefix-train table, or 0 for counts */
+    const uint32_t *block;         /* 40 */
+    int32_t groups, wskip;         /* 44, 48: K / 4; wstride - 4 * groups */
+    int32_t outputs;               /* 52: >= 1 */
+    const int8_t *w;               /* 56 */
+    int32_t tail, perrow;          /* 60, 64: K % 4; 1: a neuron per row */
+    int32_t row[3], prow[3];       /* 68, 80: out and theta / bias (bytes) offsets of rows 1 .. 3 from row 0;
+                                    * 0 for absent rows */
 } csd_nblock_t;
 
 __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblock_t *b __attribute__((unused))) {
@@ -870,65 +907,52 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "movs r4, #0\n\t"
         "movs r5, #0\n\t"
         "movs r6, #0\n\t"
-        "movs r7, #0\n"
+        "movs r7, #0\n\t"
+        "cbz r3, 7f\n"
         "2:\n\t"
         "ldr r11, [r1], #4\n"
         "6:\n\t"
         "sxtb16 lr, r11\n\t"
         "sxtb16 r11, r11, ror #8\n\t"
-        "ldmia r2!, {r8, r9, r10, r12}\n\t"
-        "smlad r4, lr, r8, r4\n\t"
-        "smlad r4, r11, r9, r4\n\t"
-        "smlad r5, lr, r10, r5\n\t"
-        "smlad r5, r11, r12, r5\n\t"
-        "ldmia r2!, {r8, r9, r10, r12}\n\t"
-        "smlad r6, lr, r8, r6\n\t"
-        "smlad r6, r11, r9, r6\n\t"
-        "smlad r7, lr, r10, r7\n\t"
-        "smlad r7, r11, r12, r7\n\t"
+        CSD_SMLAD8("lr", "r11")
         "subs r3, r3, #1\n\t"
         "bgt 2b\n\t"
-        "bmi 7f\n\t"                          /* the tail group is done */
+        "bmi 8f\n"                              /* the tail group is done */
+        "7:\n\t"
         "ldr r3, [r0, #60]\n\t"
-        "cbz r3, 7f\n\t"
-        "ldr r11, [r0, #64]\n\t"
-        "ldr r11, [r1, r11]\n\t"
-        "lsr r11, r11, r3\n\t"
+        "cbz r3, 8f\n\t"
+        "ldrb r11, [r1]\n\t"
+        "cmp r3, #2\n\t"
+        "blt 71f\n\t"
+        "ldrb lr, [r1, #1]\n\t"
+        "orr r11, r11, lr, lsl #8\n\t"
+        "beq 71f\n\t"
+        "ldrb lr, [r1, #2]\n\t"
+        "orr r11, r11, lr, lsl #16\n"
+        "71:\n\t"
         "movs r3, #0\n\t"
         "b 6b\n"
-        "7:\n\t"
-        "ldmia r0, {r2, r3, r8, r9}\n\t"      /* theta, bias, tstep, shift */
-        "ldr r12, [r0, #68]\n\t"
+        "8:\n\t"
+        "ldmia r0, {r2, r3, r8, r9}\n\t"        /* theta, bias, tstep, shift */
+        "ldr r12, [r0, #64]\n\t"
+        "cmp r12, #0\n\t"
+        "bne 10f\n\t"
         "ldr r10, [r2]\n\t"
         "ldr r11, [r3]\n\t"
-        "cmp r12, #0\n\t"
-        "bne 8f\n\t"
         "add r2, r2, r8\n\t"
         "add r3, r3, r8\n\t"
         "stmia r0, {r2, r3}\n\t"
-        "add r11, r11, r10, asr #1\n\t"       /* bias + theta / 2 */
-        "lsl r4, r4, r9\n\t"
-        "add r4, r4, r11\n\t"
-        "sdiv r4, r4, r10\n\t"
-        "usat r4, #8, r4\n\t"
-        "lsl r5, r5, r9\n\t"
-        "add r5, r5, r11\n\t"
-        "sdiv r5, r5, r10\n\t"
-        "usat r5, #8, r5\n\t"
-        "lsl r6, r6, r9\n\t"
-        "add r6, r6, r11\n\t"
-        "sdiv r6, r6, r10\n\t"
-        "usat r6, #8, r6\n\t"
-        "lsl r7, r7, r9\n\t"
-        "add r7, r7, r11\n\t"
-        "sdiv r7, r7, r10\n\t"
-        "usat r7, #8, r7\n\t"
+        "add r11, r11, r10, asr #1\n\t"         /* bias + theta / 2 */
+        CSD_NEURON("r4")
+        CSD_NEURON("r5")
+        CSD_NEURON("r6")
+        CSD_NEURON("r7")
         "9:\n\t"
         "orr r4, r4, r5, lsl #8\n\t"
         "orr r4, r4, r6, lsl #16\n\t"
         "orr r4, r4, r7, lsl #24\n\t"
         "add r12, r0, #16\n\t"
-        "ldmia r12, {r2, r3, r8, r9, r10, r11}\n\t" /* out, cstep, rstep, levels4, spikes, trains */
+        "ldmia r12, {r2, r3, r8, r9, r10, r11}\n\t" /* out, cstep, words, levels4, spikes, trains */
         "uqsub8 r5, r4, r9\n\t"
         "sub r4, r4, r5\n\t"
         "movs r5, #0\n\t"
@@ -936,7 +960,7 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "str r10, [r0, #32]\n\t"
         "cmp r11, #0\n\t"
         "beq 3f\n\t"
-        "uxtb r5, r4\n\t"                     /* prefix trains */
+        "uxtb r5, r4\n\t"                       /* prefix trains */
         "ldrb r5, [r11, r5]\n\t"
         "ubfx r6, r4, #8, #8\n\t"
         "ldrb r6, [r11, r6]\n\t"
@@ -953,210 +977,168 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "bne 4f\n\t"
         "str r4, [r2]\n\t"
         "b 5f\n"
-        "4:\n\t"
-        "strb r4, [r2]\n\t"
-        "lsrs r4, r4, #8\n\t"
-        "strb r4, [r2, r8]\n\t"
-        "lsrs r4, r4, #8\n\t"
-        "add r5, r8, r8\n\t"
-        "strb r4, [r2, r5]\n\t"
-        "lsrs r4, r4, #8\n\t"
-        "add r5, r5, r8\n\t"
-        "strb r4, [r2, r5]\n"
+        "4:\n\t"                                /* bytes: rows 3, 2, 1, then 0 */
+        "ldr r5, [r0, #68]\n\t"
+        "ldrd r6, r7, [r0, #72]\n\t"
+        "lsrs r8, r4, #24\n\t"
+        "strb r8, [r2, r7]\n\t"
+        "ubfx r8, r4, #16, #8\n\t"
+        "strb r8, [r2, r6]\n\t"
+        "lsrs r8, r4, #8\n\t"
+        "strb r8, [r2, r5]\n\t"
+        "strb r4, [r2]\n"
         "5:\n\t"
         "add r2, r2, r3\n\t"
         "str r2, [r0, #16]\n\t"
-        "ldrd r3, r2, [r0, #48]\n\t"          /* wskip, outputs */
+        "ldrd r3, r2, [r0, #48]\n\t"            /* wskip, outputs */
         "add r1, r1, r3\n\t"
         "subs r2, r2, #1\n\t"
         "str r2, [r0, #52]\n\t"
         "bne 1b\n\t"
         "pop {r4-r11, pc}\n"
-        "8:\n\t"                              /* a neuron per row: r12 = prstep bytes */
-        "add r11, r11, r10, asr #1\n\t"
-        "lsl r4, r4, r9\n\t"
-        "add r4, r4, r11\n\t"
-        "sdiv r4, r4, r10\n\t"
-        "usat r4, #8, r4\n\t"
-        "add r2, r2, r12\n\t"
-        "add r3, r3, r12\n\t"
+        "10:\n\t"                               /* a neuron per row */
         "ldr r10, [r2]\n\t"
         "ldr r11, [r3]\n\t"
         "add r11, r11, r10, asr #1\n\t"
-        "lsl r5, r5, r9\n\t"
-        "add r5, r5, r11\n\t"
-        "sdiv r5, r5, r10\n\t"
-        "usat r5, #8, r5\n\t"
-        "add r2, r2, r12\n\t"
-        "add r3, r3, r12\n\t"
-        "ldr r10, [r2]\n\t"
-        "ldr r11, [r3]\n\t"
-        "add r11, r11, r10, asr #1\n\t"
-        "lsl r6, r6, r9\n\t"
-        "add r6, r6, r11\n\t"
-        "sdiv r6, r6, r10\n\t"
-        "usat r6, #8, r6\n\t"
-        "add r2, r2, r12\n\t"
-        "add r3, r3, r12\n\t"
-        "ldr r10, [r2]\n\t"
-        "ldr r11, [r3]\n\t"
-        "add r11, r11, r10, asr #1\n\t"
-        "lsl r7, r7, r9\n\t"
-        "add r7, r7, r11\n\t"
-        "sdiv r7, r7, r10\n\t"
-        "usat r7, #8, r7\n\t"
-        "ldmia r0, {r2, r3}\n\t"              /* theta, bias of the next output */
+        CSD_NEURON("r4")
+        CSD_NEURON_ROW("r5", "80")
+        CSD_NEURON_ROW("r6", "84")
+        CSD_NEURON_ROW("r7", "88")
         "add r2, r2, r8\n\t"
         "add r3, r3, r8\n\t"
         "stmia r0, {r2, r3}\n\t"
         "b 9b\n\t");
 }
 
-/* Stream outputs (int16 weights, K a multiple of 4, rows 4-aligned): x[e] = acc + bias[i], or
- * x[e] += acc + bias[i] (set == 0), row by row; the struct advances stream, bias and outputs. */
+/* Stream: x[e] = acc + bias[i], or x[e] += acc + bias[i] (set == 0), e = j * cstep + r * rstep,
+ * i = j * pstep + r * prstep. All four rows are loaded before any is stored, row 0 last. Rows of
+ * int16 weights that are not 4-aligned (K odd) take a loop of two LDRs (LDRD faults there). The
+ * routine advances stream, bias and outputs in the struct. */
 typedef struct csd_sblock {
-    int32_t *stream;           /*  0 */
-    const int32_t *bias;       /*  4 */
-    int32_t cnext, pnext;      /*  8, 12: bytes from row 3 to the next output's row 0 */
-    int32_t rstep, prstep;     /* 16, 20: bytes */
-    int32_t set;               /* 24 */
-    const uint32_t *block;     /* 28 */
-    int32_t groups, wskip;     /* 32, 36: K / 4 (>= 1); wstride - K, bytes */
-    int32_t outputs;           /* 40: >= 1 */
-    const int16_t *w;          /* 44 */
+    int32_t *stream;               /*  0 */
+    const int32_t *bias;           /*  4 */
+    int32_t cstep, pstep;          /*  8, 12: bytes */
+    int32_t row[3], brow[3];       /* 16, 28: stream and bias offsets of rows 1 .. 3 from row 0, bytes;
+                                    * 0 for absent rows */
+    int32_t set;                   /* 40 */
+    const uint32_t *block;         /* 44 */
+    int32_t groups, wskip;         /* 48, 52: K / 4; wstride - 4 * groups, bytes */
+    int32_t outputs;               /* 56: >= 1 */
+    const int16_t *w;              /* 60 */
+    int32_t tail;                  /* 64: K % 4 */
 } csd_sblock_t;
 
-/* one row of the stream sink: r2 the stream, r3 the bias, flags eq: add onto the stream */
-#define CSD_STREAM_ROW(acc)             \
-    "ldr lr, [r3]\n\t"                  \
-    "add " acc ", " acc ", lr\n\t"      \
-    "itt eq\n\t"                        \
-    "ldreq lr, [r2]\n\t"                \
-    "addeq " acc ", " acc ", lr\n\t"    \
-    "str " acc ", [r2]\n\t"
+/* row acc's value: + bias at r3 + boff, and with flags eq + the stream at r2 + off */
+#define CSD_STREAM_ROW(acc, boff, off)          \
+    "ldr lr, [r3" boff "]\n\t"                  \
+    "add " acc ", " acc ", lr\n\t"              \
+    "itt eq\n\t"                                \
+    "ldreq lr, [r2" off "]\n\t"                 \
+    "addeq " acc ", " acc ", lr\n\t"
 
 __attribute__((naked, noinline, unused)) static void csd_stream_s16_asm(csd_sblock_t *b __attribute__((unused))) {
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
-        "ldr r1, [r0, #44]\n"
+        "ldr r1, [r0, #60]\n"
         "1:\n\t"
-        "ldr r2, [r0, #28]\n\t"
-        "ldr r3, [r0, #32]\n\t"
+        "ldr r2, [r0, #44]\n\t"
+        "ldr r3, [r0, #48]\n\t"
         "movs r4, #0\n\t"
         "movs r5, #0\n\t"
         "movs r6, #0\n\t"
-        "movs r7, #0\n"
+        "movs r7, #0\n\t"
+        "cbz r3, 7f\n\t"
+        "tst r1, #3\n\t"
+        "bne 11f\n"
         "2:\n\t"
-        "ldrd r11, lr, [r1], #8\n\t"
-        "ldmia r2!, {r8, r9, r10, r12}\n\t"
-        "smlad r4, r11, r8, r4\n\t"
-        "smlad r4, lr, r9, r4\n\t"
-        "smlad r5, r11, r10, r5\n\t"
-        "smlad r5, lr, r12, r5\n\t"
-        "ldmia r2!, {r8, r9, r10, r12}\n\t"
-        "smlad r6, r11, r8, r6\n\t"
-        "smlad r6, lr, r9, r6\n\t"
-        "smlad r7, r11, r10, r7\n\t"
-        "smlad r7, lr, r12, r7\n\t"
+        "ldrd r11, lr, [r1], #8\n"
+        "6:\n\t"
+        CSD_SMLAD8("r11", "lr")
         "subs r3, r3, #1\n\t"
-        "bne 2b\n\t"
-        "ldmia r0, {r2, r3, r8, r9, r10, r11, r12}\n\t" /* stream, bias, cnext, pnext, rstep, prstep, set */
-        "cmp r12, #0\n\t"
-        CSD_STREAM_ROW("r4")
-        "add r2, r2, r10\n\t"
-        "add r3, r3, r11\n\t"
-        CSD_STREAM_ROW("r5")
-        "add r2, r2, r10\n\t"
-        "add r3, r3, r11\n\t"
-        CSD_STREAM_ROW("r6")
-        "add r2, r2, r10\n\t"
-        "add r3, r3, r11\n\t"
-        CSD_STREAM_ROW("r7")
+        "bgt 2b\n\t"
+        "bmi 8f\n"                              /* the tail group is done */
+        "7:\n\t"
+        "ldr r3, [r0, #64]\n\t"
+        "cbz r3, 8f\n\t"
+        "ldrh r11, [r1]\n\t"
+        "mov lr, #0\n\t"
+        "cmp r3, #2\n\t"
+        "blt 71f\n\t"
+        "ldrh r12, [r1, #2]\n\t"
+        "orr r11, r11, r12, lsl #16\n\t"
+        "beq 71f\n\t"
+        "ldrh lr, [r1, #4]\n"
+        "71:\n\t"
+        "movs r3, #0\n\t"
+        "b 6b\n"
+        "11:\n\t"                               /* rows not 4-aligned */
+        "ldr r11, [r1], #4\n\t"
+        "ldr lr, [r1], #4\n\t"
+        CSD_SMLAD8("r11", "lr")
+        "subs r3, r3, #1\n\t"
+        "bgt 11b\n\t"
+        "b 7b\n"
+        "8:\n\t"
+        "ldr r12, [r0, #40]\n\t"
+        "cmp r12, #0\n\t"                       /* eq: add onto the stream (no flag changes below) */
+        "ldmia r0, {r2, r3}\n\t"                /* stream, bias */
+        "add r12, r0, #16\n\t"
+        "ldmia r12, {r8, r9, r10, r11, r12}\n\t" /* row1 .. row3, brow1, brow2 */
+        CSD_STREAM_ROW("r4", "", "")
+        CSD_STREAM_ROW("r5", ", r11", ", r8")
+        CSD_STREAM_ROW("r6", ", r12", ", r9")
+        "ldr r11, [r0, #36]\n\t"
+        CSD_STREAM_ROW("r7", ", r11", ", r10")
+        "str r7, [r2, r10]\n\t"
+        "str r6, [r2, r9]\n\t"
+        "str r5, [r2, r8]\n\t"
+        "str r4, [r2]\n\t"
+        "ldrd r8, r9, [r0, #8]\n\t"             /* cstep, pstep */
         "add r2, r2, r8\n\t"
         "add r3, r3, r9\n\t"
         "stmia r0, {r2, r3}\n\t"
-        "ldrd r3, r2, [r0, #36]\n\t"          /* wskip, outputs */
+        "ldrd r3, r2, [r0, #52]\n\t"            /* wskip, outputs */
         "add r1, r1, r3\n\t"
         "subs r2, r2, #1\n\t"
-        "str r2, [r0, #40]\n\t"
+        "str r2, [r0, #56]\n\t"
         "bne 1b\n\t"
         "pop {r4-r11, pc}\n\t");
 }
+#undef CSD_SMLAD8
+#undef CSD_NEURON
+#undef CSD_NEURON_ROW
 #undef CSD_STREAM_ROW
 
-/* Outputs a partial block (rows < 4) runs at a time into a chunk on the stack. */
-#define CSD_PART 8
-
-/* What the routines do not take (never with the reference model), compact rather than fast: one value
- * at a time, its lane by the block's order (interleaved for int8 weights, natural for int16). */
-static inline CSD_OUTLINE void csd_block_dot_any(const void *w, int32_t wide, int32_t wstride, const uint32_t *block,
-                                                 int32_t k, int32_t outputs, csd_sink_t *sink) {
-    const csd_lane_t *x = (const csd_lane_t *)block;
-    for (int32_t j = 0; j < outputs; j++) {
-        uint32_t a[4] = {0, 0, 0, 0};
-        for (int32_t i = 0; i < k; i++) {
-            int32_t m = i & 3, v = wide ? ((const int16_t *)w)[j * wstride + i] : ((const int8_t *)w)[j * wstride + i];
-            const csd_lane_t *lane = x + 16 * (i >> 2) + (wide ? m : ((m & 1) << 1 | m >> 1));
-            for (int32_t r = 0; r < 4; r++) a[r] += (uint32_t)v * (uint32_t)lane[4 * r];
-        }
-        csd_sink_put(sink, j, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3]);
-    }
-}
-
+/* int8 weights into neurons (sink->out): the routine's struct from the sink. */
 static inline CSD_OUTLINE void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
                                                     int32_t outputs, csd_sink_t *sink) {
     static const uint8_t trains[17] = {0, 1, 3, 7, 15, 31, 63, 127, 255, 255, 255, 255, 255, 255, 255, 255, 255};
-    int32_t rows = sink->rows, tail = k & 3;
-    if (!sink->out || k < 4 || (uint32_t)sink->pstep > 1u || (rows < 4 && sink->prstep) || outputs < 1) {
-        csd_block_dot_any(w, 0, wstride, block, k, outputs, sink);
-        return;
+    int32_t rows = sink->rows, rs = sink->rstep, ps = 4 * sink->prstep;
+    if (outputs < 1) return;
+    csd_nblock_t b = {sink->theta, sink->bias, 4 * sink->pstep, sink->shift, sink->out, sink->cstep,
+                      rows == 4 && rs == 1, (uint32_t)sink->levels * (0x01010101u >> (32 - 8 * rows)),
+                      sink->spikes, sink->set ? trains : 0, block, k >> 2, wstride - (k & ~3), outputs, w, k & 3,
+                      ps != 0, {0, 0, 0}, {0, 0, 0}};
+    for (int32_t r = 1; r < rows; r++) {
+        b.row[r - 1] = r * rs;
+        b.prow[r - 1] = r * ps;
     }
-    csd_nblock_t b = {sink->theta, sink->bias, 4 * sink->pstep, sink->shift, sink->out, sink->cstep, sink->rstep,
-                      (uint32_t)sink->levels * 0x01010101u, sink->spikes, sink->set ? trains : 0, block, k >> 2,
-                      wstride - (k & ~3), outputs, w, tail ? 32 - 8 * tail : 0, tail - 4, 4 * sink->prstep};
-    if (rows == 4) {
-        csd_neurons_s8_asm(&b);
-    } else { /* the absent rows clip at 0 (levels 0 in their bytes): no spikes; the real ones are copied */
-        uint8_t part[4 * CSD_PART];
-        b.levels4 &= (1u << (8 * rows)) - 1u;
-        b.cstep = 4;
-        b.rstep = 1;
-        for (int32_t j0 = 0; j0 < outputs; j0 += CSD_PART) {
-            int32_t n = outputs - j0 < CSD_PART ? outputs - j0 : CSD_PART;
-            b.out = part;
-            b.outputs = n;
-            b.w = w + j0 * wstride;
-            csd_neurons_s8_asm(&b);
-            for (int32_t j = 0; j < n; j++)
-                for (int32_t r = 0; r < rows; r++) sink->out[(j0 + j) * sink->cstep + r * sink->rstep] = part[4 * j + r];
-        }
-    }
+    csd_neurons_s8_asm(&b);
     sink->spikes = b.spikes;
 }
 
+/* int16 weights into the stream (sink->stream). */
 static inline CSD_OUTLINE void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, const uint32_t *block,
                                                      int32_t k, int32_t outputs, csd_sink_t *sink) {
-    static const int32_t zero = 0;
-    if (sink->out || k < 4 || (k & 3) || (((uint32_t)(uintptr_t)w | ((uint32_t)wstride << 1)) & 3u) || outputs < 1) {
-        csd_block_dot_any(w, 1, wstride, block, k, outputs, sink);
-        return;
+    int32_t rows = sink->rows, rs = 4 * sink->rstep, ps = 4 * sink->prstep;
+    if (outputs < 1) return;
+    csd_sblock_t b = {sink->stream, sink->bias, 4 * sink->cstep, 4 * sink->pstep, {0, 0, 0}, {0, 0, 0}, sink->set,
+                      block, k >> 2, 2 * (wstride - (k & ~3)), outputs, w, k & 3};
+    for (int32_t r = 1; r < rows; r++) {
+        b.row[r - 1] = r * rs;
+        b.brow[r - 1] = r * ps;
     }
-    csd_sblock_t b = {sink->stream, sink->bias, 4 * (sink->cstep - 3 * sink->rstep), 4 * (sink->pstep - 3 * sink->prstep),
-                      4 * sink->rstep, 4 * sink->prstep, sink->set, block, k >> 2, 2 * (wstride - k), outputs, w};
-    if (sink->rows == 4) {
-        csd_stream_s16_asm(&b);
-        return;
-    }
-    int32_t part[4 * CSD_PART]; /* a partial block: the raw accumulators, then the sink's real rows */
-    csd_sblock_t raw = {part, &zero, 4, 0, 4, 0, 1, block, k >> 2, 2 * (wstride - k), 0, w};
-    for (int32_t j0 = 0; j0 < outputs; j0 += CSD_PART) {
-        int32_t n = outputs - j0 < CSD_PART ? outputs - j0 : CSD_PART;
-        raw.stream = part;
-        raw.outputs = n;
-        raw.w = w + j0 * wstride;
-        csd_stream_s16_asm(&raw);
-        for (int32_t j = 0; j < n; j++) csd_sink_put(sink, j0 + j, part[4 * j], part[4 * j + 1], part[4 * j + 2], part[4 * j + 3]);
-    }
+    csd_stream_s16_asm(&b);
 }
 #endif
 
