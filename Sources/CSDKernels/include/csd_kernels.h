@@ -882,32 +882,28 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
  * bytes (c - UQSUB8(c, levels)), the spikes by USADA8, one word store when the rows are adjacent bytes.
  * The routine advances theta, bias, out, spikes and outputs in the struct. */
 typedef struct csd_nblock {
-    const int32_t *theta, *bias;   /*  0,  4 */
-    int32_t tstep, shift;          /*  8, 12: tstep = 4 * pstep, bytes */
-    uint8_t *out;                  /* 16 */
-    int32_t cstep, words;          /* 20, 24: words 1: four rows, adjacent bytes, one word store */
-    uint32_t levels4, spikes;      /* 28, 32: levels in every real row's byte, 0 in the others */
-    const uint8_t *trains;         /* 36: the prefix-train table, or 0 for counts */
-    const uint32_t *block;         /* 40 */
-    int32_t groups, wskip;         /* 44, 48: K / 4; wstride - 4 * groups */
-    int32_t outputs;               /* 52: >= 1 */
-    const int8_t *w;               /* 56 */
-    int32_t tail, perrow;          /* 60, 64: K % 4; 1: a neuron per row */
-    int32_t row[3], prow[3];       /* 68, 80: out and theta / bias (bytes) offsets of rows 1 .. 3 from row 0;
+    const uint32_t *block;         /*  0 */
+    int32_t groups;                /*  4: K / 4 */
+    int32_t zero[4];               /*  8: 0: one LDM starts an output (block, groups, four accumulators) */
+    const int32_t *theta, *bias;   /* 24, 28 */
+    int32_t tstep, shift;          /* 32, 36: tstep = 4 * pstep, bytes */
+    uint8_t *out;                  /* 40 */
+    int32_t cstep, words;          /* 44, 48: words 1: four rows, adjacent bytes, one word store */
+    uint32_t levels4, spikes;      /* 52, 56: levels in every real row's byte, 0 in the others */
+    const uint8_t *trains;         /* 60: the prefix-train table, or 0 for counts */
+    int32_t wskip, outputs;        /* 64, 68: wstride - 4 * groups; outputs >= 1 */
+    const int8_t *w;               /* 72 */
+    int32_t extra;                 /* 76: K % 4, + 256 for a neuron per row; 0 in the common case */
+    int32_t row[3], prow[3];       /* 80, 92: out and theta / bias (bytes) offsets of rows 1 .. 3 from row 0;
                                     * 0 for absent rows */
 } csd_nblock_t;
 
 __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblock_t *b __attribute__((unused))) {
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
-        "ldr r1, [r0, #56]\n"
+        "ldr r1, [r0, #72]\n"
         "1:\n\t"
-        "ldr r2, [r0, #40]\n\t"
-        "ldr r3, [r0, #44]\n\t"
-        "movs r4, #0\n\t"
-        "movs r5, #0\n\t"
-        "movs r6, #0\n\t"
-        "movs r7, #0\n\t"
+        "ldmia r0, {r2, r3, r4, r5, r6, r7}\n\t" /* block, groups, accumulators 0 */
         "cbz r3, 7f\n"
         "2:\n\t"
         "ldr r11, [r1], #4\n"
@@ -917,11 +913,13 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         CSD_SMLAD8("lr", "r11")
         "subs r3, r3, #1\n\t"
         "bgt 2b\n\t"
-        "bmi 8f\n"                              /* the tail group is done */
+        "bmi 72f\n"                             /* the tail group is done */
         "7:\n\t"
-        "ldr r3, [r0, #60]\n\t"
-        "cbz r3, 8f\n\t"
-        "ldrb r11, [r1]\n\t"
+        "ldr r3, [r0, #76]\n\t"
+        "cbz r3, 8f\n\t"                        /* no tail, a neuron per output */
+        "ands r3, r3, #3\n\t"
+        "beq 72f\n\t"
+        "ldrb r11, [r1]\n\t"                    /* the tail's 1 .. 3 weights */
         "cmp r3, #2\n\t"
         "blt 71f\n\t"
         "ldrb lr, [r1, #1]\n\t"
@@ -932,16 +930,18 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "71:\n\t"
         "movs r3, #0\n\t"
         "b 6b\n"
+        "72:\n\t"
+        "ldr r12, [r0, #76]\n\t"
+        "tst r12, #256\n\t"
+        "bne 10f\n"
         "8:\n\t"
-        "ldmia r0, {r2, r3, r8, r9}\n\t"        /* theta, bias, tstep, shift */
-        "ldr r12, [r0, #64]\n\t"
-        "cmp r12, #0\n\t"
-        "bne 10f\n\t"
+        "add r12, r0, #24\n\t"
+        "ldmia r12, {r2, r3, r8, r9}\n\t"       /* theta, bias, tstep, shift */
         "ldr r10, [r2]\n\t"
         "ldr r11, [r3]\n\t"
         "add r2, r2, r8\n\t"
         "add r3, r3, r8\n\t"
-        "stmia r0, {r2, r3}\n\t"
+        "stmia r12, {r2, r3}\n\t"
         "add r11, r11, r10, asr #1\n\t"         /* bias + theta / 2 */
         CSD_NEURON("r4")
         CSD_NEURON("r5")
@@ -951,13 +951,13 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "orr r4, r4, r5, lsl #8\n\t"
         "orr r4, r4, r6, lsl #16\n\t"
         "orr r4, r4, r7, lsl #24\n\t"
-        "add r12, r0, #16\n\t"
+        "add r12, r0, #40\n\t"
         "ldmia r12, {r2, r3, r8, r9, r10, r11}\n\t" /* out, cstep, words, levels4, spikes, trains */
         "uqsub8 r5, r4, r9\n\t"
         "sub r4, r4, r5\n\t"
         "movs r5, #0\n\t"
         "usada8 r10, r4, r5, r10\n\t"
-        "str r10, [r0, #32]\n\t"
+        "str r10, [r0, #56]\n\t"
         "cmp r11, #0\n\t"
         "beq 3f\n\t"
         "uxtb r5, r4\n\t"                       /* prefix trains */
@@ -978,8 +978,8 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "str r4, [r2]\n\t"
         "b 5f\n"
         "4:\n\t"                                /* bytes: rows 3, 2, 1, then 0 */
-        "ldr r5, [r0, #68]\n\t"
-        "ldrd r6, r7, [r0, #72]\n\t"
+        "ldr r5, [r0, #80]\n\t"
+        "ldrd r6, r7, [r0, #84]\n\t"
         "lsrs r8, r4, #24\n\t"
         "strb r8, [r2, r7]\n\t"
         "ubfx r8, r4, #16, #8\n\t"
@@ -989,24 +989,27 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "strb r4, [r2]\n"
         "5:\n\t"
         "add r2, r2, r3\n\t"
-        "str r2, [r0, #16]\n\t"
-        "ldrd r3, r2, [r0, #48]\n\t"            /* wskip, outputs */
+        "str r2, [r0, #40]\n\t"
+        "ldrd r3, r2, [r0, #64]\n\t"            /* wskip, outputs */
         "add r1, r1, r3\n\t"
         "subs r2, r2, #1\n\t"
-        "str r2, [r0, #52]\n\t"
+        "str r2, [r0, #68]\n\t"
         "bne 1b\n\t"
         "pop {r4-r11, pc}\n"
         "10:\n\t"                               /* a neuron per row */
+        "add r12, r0, #24\n\t"
+        "ldmia r12, {r2, r3, r8, r9}\n\t"       /* theta, bias, tstep, shift */
         "ldr r10, [r2]\n\t"
         "ldr r11, [r3]\n\t"
         "add r11, r11, r10, asr #1\n\t"
         CSD_NEURON("r4")
-        CSD_NEURON_ROW("r5", "80")
-        CSD_NEURON_ROW("r6", "84")
-        CSD_NEURON_ROW("r7", "88")
+        CSD_NEURON_ROW("r5", "92")
+        CSD_NEURON_ROW("r6", "96")
+        CSD_NEURON_ROW("r7", "100")
         "add r2, r2, r8\n\t"
         "add r3, r3, r8\n\t"
-        "stmia r0, {r2, r3}\n\t"
+        "add r12, r0, #24\n\t"
+        "stmia r12, {r2, r3}\n\t"
         "b 9b\n\t");
 }
 
@@ -1015,17 +1018,18 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
  * int16 weights that are not 4-aligned (K odd) take a loop of two LDRs (LDRD faults there). The
  * routine advances stream, bias and outputs in the struct. */
 typedef struct csd_sblock {
-    int32_t *stream;               /*  0 */
-    const int32_t *bias;           /*  4 */
-    int32_t cstep, pstep;          /*  8, 12: bytes */
-    int32_t row[3], brow[3];       /* 16, 28: stream and bias offsets of rows 1 .. 3 from row 0, bytes;
+    const uint32_t *block;         /*  0 */
+    int32_t groups;                /*  4: K / 4 */
+    int32_t zero[4];               /*  8: 0: one LDM starts an output (block, groups, four accumulators) */
+    int32_t *stream;               /* 24 */
+    const int32_t *bias;           /* 28 */
+    int32_t cstep, pstep;          /* 32, 36: bytes */
+    int32_t row[3], brow[3];       /* 40, 52: stream and bias offsets of rows 1 .. 3 from row 0, bytes;
                                     * 0 for absent rows */
-    int32_t set;                   /* 40 */
-    const uint32_t *block;         /* 44 */
-    int32_t groups, wskip;         /* 48, 52: K / 4; wstride - 4 * groups, bytes */
-    int32_t outputs;               /* 56: >= 1 */
-    const int16_t *w;              /* 60 */
-    int32_t tail;                  /* 64: K % 4 */
+    int32_t set;                   /* 64 */
+    int32_t wskip, outputs;        /* 68, 72: wstride - 4 * groups, bytes; outputs >= 1 */
+    const int16_t *w;              /* 76 */
+    int32_t tail;                  /* 80: K % 4 */
 } csd_sblock_t;
 
 /* row acc's value: + bias at r3 + boff, and with flags eq + the stream at r2 + off */
@@ -1039,14 +1043,9 @@ typedef struct csd_sblock {
 __attribute__((naked, noinline, unused)) static void csd_stream_s16_asm(csd_sblock_t *b __attribute__((unused))) {
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
-        "ldr r1, [r0, #60]\n"
+        "ldr r1, [r0, #76]\n"
         "1:\n\t"
-        "ldr r2, [r0, #44]\n\t"
-        "ldr r3, [r0, #48]\n\t"
-        "movs r4, #0\n\t"
-        "movs r5, #0\n\t"
-        "movs r6, #0\n\t"
-        "movs r7, #0\n\t"
+        "ldmia r0, {r2, r3, r4, r5, r6, r7}\n\t" /* block, groups, accumulators 0 */
         "cbz r3, 7f\n\t"
         "tst r1, #3\n\t"
         "bne 11f\n"
@@ -1058,9 +1057,9 @@ __attribute__((naked, noinline, unused)) static void csd_stream_s16_asm(csd_sblo
         "bgt 2b\n\t"
         "bmi 8f\n"                              /* the tail group is done */
         "7:\n\t"
-        "ldr r3, [r0, #64]\n\t"
+        "ldr r3, [r0, #80]\n\t"
         "cbz r3, 8f\n\t"
-        "ldrh r11, [r1]\n\t"
+        "ldrh r11, [r1]\n\t"                    /* the tail's 1 .. 3 weights */
         "mov lr, #0\n\t"
         "cmp r3, #2\n\t"
         "blt 71f\n\t"
@@ -1079,28 +1078,28 @@ __attribute__((naked, noinline, unused)) static void csd_stream_s16_asm(csd_sblo
         "bgt 11b\n\t"
         "b 7b\n"
         "8:\n\t"
-        "ldr r12, [r0, #40]\n\t"
+        "ldr r12, [r0, #64]\n\t"
         "cmp r12, #0\n\t"                       /* eq: add onto the stream (no flag changes below) */
-        "ldmia r0, {r2, r3}\n\t"                /* stream, bias */
-        "add r12, r0, #16\n\t"
+        "ldrd r2, r3, [r0, #24]\n\t"            /* stream, bias */
+        "add r12, r0, #40\n\t"
         "ldmia r12, {r8, r9, r10, r11, r12}\n\t" /* row1 .. row3, brow1, brow2 */
         CSD_STREAM_ROW("r4", "", "")
         CSD_STREAM_ROW("r5", ", r11", ", r8")
         CSD_STREAM_ROW("r6", ", r12", ", r9")
-        "ldr r11, [r0, #36]\n\t"
+        "ldr r11, [r0, #60]\n\t"
         CSD_STREAM_ROW("r7", ", r11", ", r10")
         "str r7, [r2, r10]\n\t"
         "str r6, [r2, r9]\n\t"
         "str r5, [r2, r8]\n\t"
         "str r4, [r2]\n\t"
-        "ldrd r8, r9, [r0, #8]\n\t"             /* cstep, pstep */
+        "ldrd r8, r9, [r0, #32]\n\t"            /* cstep, pstep */
         "add r2, r2, r8\n\t"
         "add r3, r3, r9\n\t"
-        "stmia r0, {r2, r3}\n\t"
-        "ldrd r3, r2, [r0, #52]\n\t"            /* wskip, outputs */
+        "strd r2, r3, [r0, #24]\n\t"
+        "ldrd r3, r2, [r0, #68]\n\t"            /* wskip, outputs */
         "add r1, r1, r3\n\t"
         "subs r2, r2, #1\n\t"
-        "str r2, [r0, #56]\n\t"
+        "str r2, [r0, #72]\n\t"
         "bne 1b\n\t"
         "pop {r4-r11, pc}\n\t");
 }
@@ -1109,16 +1108,16 @@ __attribute__((naked, noinline, unused)) static void csd_stream_s16_asm(csd_sblo
 #undef CSD_NEURON_ROW
 #undef CSD_STREAM_ROW
 
-/* int8 weights into neurons (sink->out): the routine's struct from the sink. */
+/* int8 weights into neurons (sink->out): the routine's struct from the sink. outputs >= 1 and 1 <= rows <= 4
+ * (validated dims). */
 static inline CSD_OUTLINE void csd_block_dot_s8_dsp(const int8_t *w, int32_t wstride, const uint32_t *block, int32_t k,
                                                     int32_t outputs, csd_sink_t *sink) {
     static const uint8_t trains[17] = {0, 1, 3, 7, 15, 31, 63, 127, 255, 255, 255, 255, 255, 255, 255, 255, 255};
     int32_t rows = sink->rows, rs = sink->rstep, ps = 4 * sink->prstep;
-    if (outputs < 1) return;
-    csd_nblock_t b = {sink->theta, sink->bias, 4 * sink->pstep, sink->shift, sink->out, sink->cstep,
-                      rows == 4 && rs == 1, (uint32_t)sink->levels * (0x01010101u >> (32 - 8 * rows)),
-                      sink->spikes, sink->set ? trains : 0, block, k >> 2, wstride - (k & ~3), outputs, w, k & 3,
-                      ps != 0, {0, 0, 0}, {0, 0, 0}};
+    csd_nblock_t b = {block, k >> 2, {0, 0, 0, 0}, sink->theta, sink->bias, 4 * sink->pstep, sink->shift, sink->out,
+                      sink->cstep, rows == 4 && rs == 1, (uint32_t)sink->levels * (0x01010101u >> (32 - 8 * rows)),
+                      sink->spikes, sink->set ? trains : 0, wstride - (k & ~3), outputs, w,
+                      (k & 3) | (ps ? 256 : 0), {0, 0, 0}, {0, 0, 0}};
     for (int32_t r = 1; r < rows; r++) {
         b.row[r - 1] = r * rs;
         b.prow[r - 1] = r * ps;
@@ -1131,9 +1130,8 @@ static inline CSD_OUTLINE void csd_block_dot_s8_dsp(const int8_t *w, int32_t wst
 static inline CSD_OUTLINE void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, const uint32_t *block,
                                                      int32_t k, int32_t outputs, csd_sink_t *sink) {
     int32_t rows = sink->rows, rs = 4 * sink->rstep, ps = 4 * sink->prstep;
-    if (outputs < 1) return;
-    csd_sblock_t b = {sink->stream, sink->bias, 4 * sink->cstep, 4 * sink->pstep, {0, 0, 0}, {0, 0, 0}, sink->set,
-                      block, k >> 2, 2 * (wstride - (k & ~3)), outputs, w, k & 3};
+    csd_sblock_t b = {block, k >> 2, {0, 0, 0, 0}, sink->stream, sink->bias, 4 * sink->cstep, 4 * sink->pstep,
+                      {0, 0, 0}, {0, 0, 0}, sink->set, 2 * (wstride - (k & ~3)), outputs, w, k & 3};
     for (int32_t r = 1; r < rows; r++) {
         b.row[r - 1] = r * rs;
         b.brow[r - 1] = r * ps;
