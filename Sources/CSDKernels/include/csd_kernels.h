@@ -431,28 +431,30 @@ static inline uint32_t csd_stream_neuron(const int32_t *x, int32_t n, int32_t d,
                                          const int32_t *theta, const int32_t *bias, int32_t levels, int32_t set,
                                          uint8_t *out) {
     uint32_t spikes = 0;
-    for (int32_t j = 0; j < d; j++) { /* channel by channel: its neuron in registers */
-        int32_t th = theta[j], offset = bias[j] + (th >> 1);
-        const int32_t *p = x + j * steps;
-        uint8_t *o = out + j;
-        if (steps == 1 && !set) { /* fused */
+    if (steps == 1 && !set) { /* fused: channel by channel, its neuron in registers */
+        for (int32_t j = 0; j < d; j++) {
+            int32_t th = theta[j], offset = bias[j] + (th >> 1);
+            const int32_t *p = x + j;
+            uint8_t *o = out + j;
             for (int32_t t = 0; t < n; t++, p += d, o += d) {
                 uint32_t c = csd_count((int32_t)(((uint32_t)*p << shift) + (uint32_t)offset), th, levels);
                 *o = (uint8_t)c;
                 spikes += c;
             }
-            continue;
         }
-        for (int32_t t = 0; t < n; t++, p += d * steps, o += d) {
-            uint32_t sum = (uint32_t)p[0];
-            int32_t i = 1;
-            for (; i + 1 < steps; i += 2) sum += (uint32_t)p[i] + (uint32_t)p[i + 1];
-            if (i < steps) sum += (uint32_t)p[i];
-            uint32_t c = csd_count((int32_t)((sum << shift) + (uint32_t)offset), th, levels);
-            *o = (uint8_t)(set ? (1u << c) - 1u : c);
+        return spikes;
+    }
+    for (int32_t t = 0; t < n; t++)
+        for (int32_t j = 0; j < d; j++) {
+            uint32_t sum = 0;
+            const int32_t *end = x + steps;
+            for (; x + 1 < end; x += 2) sum += (uint32_t)x[0] + (uint32_t)x[1];
+            if (x != end) sum += (uint32_t)*x++;
+            int32_t th = theta[j];
+            uint32_t c = csd_count((int32_t)((sum << shift) + (uint32_t)bias[j] + (uint32_t)(th >> 1)), th, levels);
+            *out++ = (uint8_t)(set ? (1u << c) - 1u : c);
             spikes += c;
         }
-    }
     return spikes;
 }
 
