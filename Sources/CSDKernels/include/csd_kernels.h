@@ -2,9 +2,10 @@
  * The runtime's inner loops, in C (imported by the Swift runtime as module
  * CSDKernels; static inline, so each build compiles the variants its target
  * selects). Cores with the DSP extension (Cortex-M4/M7/M33:
- * __ARM_FEATURE_DSP) get a few lines of Thumb-2 assembly where it pays: the
- * fused block dot products (SMLAD) and the spiking event loop (LDM / ADD /
- * STM). Each of those has a plain C twin (csd_block_dot_*_plain,
+ * __ARM_FEATURE_DSP) get Thumb-2 assembly where it pays: the fused block
+ * kernels with their sinks (SMLAD group loops; neurons by SDIV, USAT and
+ * byte-wise clip; stream adds) and the spiking event loop (LDM / ADD / STM).
+ * Each of those has a plain C twin (csd_block_dot_*_plain,
  * csd_event_spikes_plain, compiled everywhere) beside its DSP twin (*_dsp);
  * the unsuffixed name is the one the target uses (-DCSD_PLAIN_KERNELS forces
  * the plain ones). Twins compute the same wrapping int32 results bit for bit:
@@ -650,12 +651,27 @@ static inline int32_t csd_block_slot(int32_t r, int32_t k, int32_t natural) {
     return ((k >> 2) << 4) + (r << 2) + pos;
 }
 
+/* Four values as group words of a block row (see the layout above). */
+static inline void csd_block_put_group(uint32_t *d, uint32_t v0, uint32_t v1, uint32_t v2, uint32_t v3, int32_t natural) {
+    d[0] = v0 | (natural ? v1 : v2) << 16;
+    d[1] = (natural ? v2 : v1) | v3 << 16;
+}
+
 /* Row r of the block from k uint8 values at src[0], src[stride], ... (zero padding included). */
 static inline void csd_block_put_row(uint32_t *block, int32_t r, const uint8_t *src, int32_t stride, int32_t k,
                                      int32_t natural) {
-    csd_ulane_t *h = (csd_ulane_t *)block;
-    int32_t padded = (k + 3) & ~3;
-    for (int32_t i = 0; i < padded; i++) h[csd_block_slot(r, i, natural)] = i < k ? src[i * stride] : 0;
+    uint32_t *d = block + 2 * r;
+    int32_t tail = k & 3, s2 = 2 * stride, s3 = 3 * stride, g = k >> 2;
+#if CSD_KERNELS_DSP
+    if (stride == 1) /* a word of four values: UXTB16 gives (v0, v2) and (v1, v3) */
+        for (; g > 0; g--, src += 4, d += 8) {
+            uint32_t v = csd_load32(src), lo = __uxtb16(v), hi = __uxtb16(v >> 8 | v << 24);
+            d[0] = natural ? (lo & 0xFFFFu) | hi << 16 : lo;
+            d[1] = natural ? lo >> 16 | (hi & 0xFFFF0000u) : hi;
+        }
+#endif
+    for (; g > 0; g--, src += 4 * stride, d += 8) csd_block_put_group(d, src[0], src[stride], src[s2], src[s3], natural);
+    if (tail) csd_block_put_group(d, src[0], tail > 1 ? src[stride] : 0u, tail > 2 ? src[s2] : 0u, 0u, natural);
 }
 
 /* Row r of the block set to zero (a row past the end of the data). */
@@ -671,29 +687,11 @@ static inline void csd_block_zero_row(uint32_t *block, int32_t r, int32_t k) {
  * rows >= `rows` are zero. */
 static inline void csd_block_put_rows(uint32_t *block, const uint8_t *src, int32_t stride, int32_t rows, int32_t k,
                                       int32_t natural) {
-    int32_t full = k >> 2;
     for (int32_t r = 0; r < 4; r++) {
-        if (r >= rows) {
+        if (r < rows)
+            csd_block_put_row(block, r, src + r * stride, 1, k, natural);
+        else
             csd_block_zero_row(block, r, k);
-            continue;
-        }
-        const uint8_t *s = src + r * stride;
-        uint32_t *d = block + r * 2;
-        for (int32_t g = 0; g < full; g++, s += 4, d += 8) {
-            uint32_t v = csd_load32(s);
-            uint32_t lo = v & 0x00FF00FFu, hi = (v >> 8) & 0x00FF00FFu; /* (v0, v2), (v1, v3) */
-            if (natural) {
-                d[0] = (lo & 0xFFFFu) | (hi << 16);         /* (v0, v1) */
-                d[1] = (lo >> 16) | (hi & 0xFFFF0000u);     /* (v2, v3) */
-            } else {
-                d[0] = lo;
-                d[1] = hi;
-            }
-        }
-        if (k & 3) {
-            csd_ulane_t *h = (csd_ulane_t *)block;
-            for (int32_t i = full * 4; i < full * 4 + 4; i++) h[csd_block_slot(r, i, natural)] = i < k ? s[i - full * 4] : 0;
-        }
     }
 }
 
