@@ -109,7 +109,7 @@ uint32_t kernel_check(void) {
                     acc_a[i] = acc_b[i] = (int32_t)next();
                     cnt_a[i] = cnt_b[i] = 0;
                 }
-                csd_block_put_rows(block, rows, k, nrows, k, natural);
+                csd_block_put_rows(block, rows, k, 1, nrows, k, natural);
                 if (natural) {
                     csd_block_dot_s16_dsp(w16, stride, block, k, outputs, &sa);
                     csd_block_dot_s16_plain(w16, stride, block, k, outputs, &sb);

@@ -67,18 +67,8 @@ extension Context {
         var p0 = 0
         while p0 < plane {
             let rows = min(4, plane &- p0)
-            var r = 0
-            while r < 4 {
-                if r < rows {
-                    let pos = p0 &+ r
-                    csd_block_put_patch(scratch, Int32(truncatingIfNeeded: r), input, Int32(truncatingIfNeeded: cin),
-                                        Int32(truncatingIfNeeded: h), Int32(truncatingIfNeeded: w),
-                                        Int32(truncatingIfNeeded: pos), natural)
-                } else {
-                    csd_block_zero_row(scratch, Int32(truncatingIfNeeded: r), Int32(truncatingIfNeeded: fanIn))
-                }
-                r &+= 1
-            }
+            csd_block_put_patches(scratch, input, Int32(truncatingIfNeeded: cin), Int32(truncatingIfNeeded: h),
+                                  Int32(truncatingIfNeeded: w), Int32(truncatingIfNeeded: p0), Int32(truncatingIfNeeded: rows), natural)
             blockOutputs(op, weights, k: fanIn, outputs: cout, rows: rows, neuron: (p0, plane, 1), stream: (p0 &* cout, 1, cout), &s)
             p0 &+= 4
         }
@@ -95,7 +85,7 @@ extension Context {
         var t0 = 0
         while t0 < n {
             let rows = min(4, n &- t0)
-            csd_block_put_rows(scratch, input + t0 &* din, Int32(truncatingIfNeeded: din), Int32(truncatingIfNeeded: rows),
+            csd_block_put_rows(scratch, input + t0 &* din, Int32(truncatingIfNeeded: din), 1, Int32(truncatingIfNeeded: rows),
                                Int32(truncatingIfNeeded: din), natural)
             blockOutputs(op, weights, k: din, outputs: dout, rows: rows, neuron: (t0 &* dout, 1, dout),
                          stream: (t0 &* dout, 1, dout), &s)
@@ -144,19 +134,9 @@ extension Context {
             let end = values ? r0 &+ hd : n
             while r0 < end {
                 let rows = min(4, end &- r0)
-                if values {  // row r: column r0 + r of v (stride D)
-                    var r = 0
-                    while r < 4 {
-                        if r < rows {
-                            csd_block_put_row(scratch, Int32(truncatingIfNeeded: r), x + (r0 &+ r), d32, k32, 0)
-                        } else {
-                            csd_block_zero_row(scratch, Int32(truncatingIfNeeded: r), k32)
-                        }
-                        r &+= 1
-                    }
-                } else {  // rows q[r0 + r][head h], contiguous
-                    csd_block_put_rows(scratch, x + (r0 &* d &+ h &* hd), d32, Int32(truncatingIfNeeded: rows), k32, 0)
-                }
+                // values: row r is column r0 + r of v (stride D); scores: q[r0 + r][head h], contiguous
+                csd_block_put_rows(scratch, x + (values ? r0 : r0 &* d &+ h &* hd), values ? 1 : d32, values ? d32 : 1,
+                                   Int32(truncatingIfNeeded: rows), k32, 0)
                 let p = values ? r0 : h
                 var sink = csd_sink_t(out: output + (values ? r0 : (h &* n &+ r0) &* n), stream: nil, theta: int32s(op.thresholds) + p,
                                       bias: int32s(op.biases) + p, pstep: 0, prstep: values ? 1 : 0, cstep: values ? d32 : 1,

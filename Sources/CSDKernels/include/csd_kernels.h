@@ -683,13 +683,13 @@ static inline void csd_block_zero_row(uint32_t *block, int32_t r, int32_t k) {
     }
 }
 
-/* Rows 0..3 from `rows` contiguous uint8 rows of k values (row r at src + r * stride);
+/* Rows 0..3 from `rows` uint8 rows of k values (row r's value i at src[r * rstride + i * stride]);
  * rows >= `rows` are zero. */
-static inline void csd_block_put_rows(uint32_t *block, const uint8_t *src, int32_t stride, int32_t rows, int32_t k,
-                                      int32_t natural) {
+static inline void csd_block_put_rows(uint32_t *block, const uint8_t *src, int32_t rstride, int32_t stride, int32_t rows,
+                                      int32_t k, int32_t natural) {
     for (int32_t r = 0; r < 4; r++) {
         if (r < rows)
-            csd_block_put_row(block, r, src + r * stride, 1, k, natural);
+            csd_block_put_row(block, r, src + r * rstride, stride, k, natural);
         else
             csd_block_zero_row(block, r, k);
     }
@@ -698,7 +698,7 @@ static inline void csd_block_put_rows(uint32_t *block, const uint8_t *src, int32
 /* Row r from the 3x3 receptive field at position pos = y * w + x of a uint8 [cin][h][w] map, zero outside,
  * in the weights' order [cin][3][3]: value k = (i * 3 + dy) * 3 + dx. The destination walks the
  * block's slots with a step per k & 3 (interleaved 0 -> 2 -> 1 -> 3 -> next group; natural in order). */
-static inline void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t *in, int32_t cin, int32_t h,
+static inline CSD_OUTLINE void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t *in, int32_t cin, int32_t h,
                                        int32_t w, int32_t pos, int32_t natural) {
     int32_t y = pos / w, x = pos - y * w;
     static const int8_t steps[2][4] = {{2, -1, 2, 13}, {1, 1, 1, 13}};
@@ -738,6 +738,17 @@ static inline void csd_block_put_patch(uint32_t *block, int32_t r, const uint8_t
     }
 }
 
+
+/* Rows 0..3 from the receptive fields of positions pos .. pos + rows - 1; rows >= `rows` are zero. */
+static inline void csd_block_put_patches(uint32_t *block, const uint8_t *in, int32_t cin, int32_t h, int32_t w,
+                                         int32_t pos, int32_t rows, int32_t natural) {
+    for (int32_t r = 0; r < 4; r++) {
+        if (r < rows)
+            csd_block_put_patch(block, r, in, cin, h, w, pos + r, natural);
+        else
+            csd_block_zero_row(block, r, 9 * cin);
+    }
+}
 
 /* ---- plain twins: every target ---- */
 
