@@ -872,6 +872,12 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
     "smlad r7, " wa ", r10, r7\n\t"             \
     "smlad r7, " wb ", r12, r7\n\t"
 
+/* one group of int8 weights (in r11) against the block */
+#define CSD_GROUP_S8                            \
+    "sxtb16 lr, r11\n\t"                        \
+    "sxtb16 r11, r11, ror #8\n\t"               \
+    CSD_SMLAD8("lr", "r11")
+
 /* the neuron of accumulator a: ((a << shift) + offset) / theta, clipped at 0 (and 255) */
 #define CSD_NEURON(a)                           \
     "lsl " a ", " a ", r9\n\t"                  \
@@ -915,16 +921,19 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "ldr r1, [r0, #72]\n"
         "1:\n\t"
         "ldmia r0, {r2, r3, r4, r5, r6, r7}\n\t" /* block, groups, accumulators 0 */
+        "lsrs r3, r3, #1\n\t"                   /* pairs of groups; carry: one more */
+        "bcc 21f\n\t"
+        "ldr r11, [r1], #4\n\t"
+        "b 6f\n"
+        "21:\n\t"
         "cbz r3, 7f\n"
         "2:\n\t"
-        "ldr r11, [r1], #4\n"
-        "6:\n\t"
-        "sxtb16 lr, r11\n\t"
-        "sxtb16 r11, r11, ror #8\n\t"
-        CSD_SMLAD8("lr", "r11")
+        "ldr r11, [r1], #4\n\t"
+        CSD_GROUP_S8
+        "ldr r11, [r1], #4\n\t"
+        CSD_GROUP_S8
         "subs r3, r3, #1\n\t"
-        "bgt 2b\n\t"
-        "bmi 72f\n"                             /* the tail group is done */
+        "bne 2b\n"
         "7:\n\t"
         "ldr r3, [r0, #76]\n\t"
         "cbz r3, 8f\n\t"                        /* no tail, a neuron per output */
@@ -939,8 +948,11 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
         "ldrb lr, [r1, #2]\n\t"
         "orr r11, r11, lr, lsl #16\n"
         "71:\n\t"
-        "movs r3, #0\n\t"
-        "b 6b\n"
+        "mov r3, #-1\n"                          /* r3 < 0: the tail group */
+        "6:\n\t"                                /* one group: the odd one (r3 >= 0) or the tail */
+        CSD_GROUP_S8
+        "cmp r3, #0\n\t"
+        "bge 21b\n"
         "72:\n\t"
         "ldr r12, [r0, #76]\n\t"
         "tst r12, #256\n\t"
@@ -1057,16 +1069,21 @@ __attribute__((naked, noinline, unused)) static void csd_stream_s16_asm(csd_sblo
         "ldr r1, [r0, #76]\n"
         "1:\n\t"
         "ldmia r0, {r2, r3, r4, r5, r6, r7}\n\t" /* block, groups, accumulators 0 */
-        "cbz r3, 7f\n\t"
         "tst r1, #3\n\t"
-        "bne 11f\n"
+        "bne 11f\n\t"
+        "lsrs r3, r3, #1\n\t"                   /* pairs of groups; carry: one more */
+        "bcc 21f\n\t"
+        "ldrd r11, lr, [r1], #8\n\t"
+        "b 6f\n"
+        "21:\n\t"
+        "cbz r3, 7f\n"
         "2:\n\t"
-        "ldrd r11, lr, [r1], #8\n"
-        "6:\n\t"
+        "ldrd r11, lr, [r1], #8\n\t"
+        CSD_SMLAD8("r11", "lr")
+        "ldrd r11, lr, [r1], #8\n\t"
         CSD_SMLAD8("r11", "lr")
         "subs r3, r3, #1\n\t"
-        "bgt 2b\n\t"
-        "bmi 8f\n"                              /* the tail group is done */
+        "bne 2b\n"
         "7:\n\t"
         "ldr r3, [r0, #80]\n\t"
         "cbz r3, 8f\n\t"
@@ -1079,15 +1096,11 @@ __attribute__((naked, noinline, unused)) static void csd_stream_s16_asm(csd_sblo
         "beq 71f\n\t"
         "ldrh lr, [r1, #4]\n"
         "71:\n\t"
-        "movs r3, #0\n\t"
-        "b 6b\n"
-        "11:\n\t"                               /* rows not 4-aligned */
-        "ldr r11, [r1], #4\n\t"
-        "ldr lr, [r1], #4\n\t"
+        "mov r3, #-1\n"                          /* r3 < 0: the tail group */
+        "6:\n\t"                                /* one group: the odd one (r3 >= 0) or the tail */
         CSD_SMLAD8("r11", "lr")
-        "subs r3, r3, #1\n\t"
-        "bgt 11b\n\t"
-        "b 7b\n"
+        "cmp r3, #0\n\t"
+        "bge 21b\n"
         "8:\n\t"
         "ldr r12, [r0, #64]\n\t"
         "cmp r12, #0\n\t"                       /* eq: add onto the stream (no flag changes below) */
@@ -1112,9 +1125,20 @@ __attribute__((naked, noinline, unused)) static void csd_stream_s16_asm(csd_sblo
         "subs r2, r2, #1\n\t"
         "str r2, [r0, #72]\n\t"
         "bne 1b\n\t"
-        "pop {r4-r11, pc}\n\t");
+        "pop {r4-r11, pc}\n"
+        "11:\n\t"                               /* rows not 4-aligned: a group at a time */
+        "cmp r3, #0\n\t"
+        "beq 7b\n"
+        "12:\n\t"
+        "ldr r11, [r1], #4\n\t"
+        "ldr lr, [r1], #4\n\t"
+        CSD_SMLAD8("r11", "lr")
+        "subs r3, r3, #1\n\t"
+        "bne 12b\n\t"
+        "b 7b\n\t");
 }
 #undef CSD_SMLAD8
+#undef CSD_GROUP_S8
 #undef CSD_NEURON
 #undef CSD_NEURON_ROW
 #undef CSD_STREAM_ROW
