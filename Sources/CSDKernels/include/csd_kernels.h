@@ -852,10 +852,10 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
 
 /* ---- DSP twins (Cortex-M4/M7/M33): two Thumb-2 assembly routines, one per pairing an image has
  * (int8 weights into neurons; int16 weights, the STREAM_OUT ops', into the stream), each running every
- * output of a block: its group loop (per 16 MACs: int8 one LDR, two SXTB16, two LDM and eight SMLAD,
- * 15 instructions with the loop; int16 one LDRD, two LDM, eight SMLAD, 13), a tail group for K not a
- * multiple of 4 (its 1..3 weights loaded one by one, zero above), and the sink, with the accumulators
- * in registers. The block's words go through r8, r9, r10, r12 (LDM needs ascending registers). The
+ * output of a block: its group loop (per 16 MACs: int8 one LDR, two SXTB16, two LDM and eight SMLAD;
+ * int16 one LDRD, two LDM, eight SMLAD; two groups per pass, 28 and 24 instructions with the loop), an
+ * odd group and a tail group for K not a multiple of 4 (its 1..3 weights loaded one by one, zero above)
+ * through a single-group body, and the sink, with the accumulators in registers. The block's words go through r8, r9, r10, r12 (LDM needs ascending registers). The
  * routines keep their state in a struct (the C wrappers fill it from the sink): every register is
  * taken by the group loop. A partial block (a layer's last rows) gives its absent rows the offsets of
  * row 0 and stores row 0 last, so nothing outside the real rows is read or written. ---- */
