@@ -644,13 +644,6 @@ static inline uint32_t csd_maxpool(const void *input, int32_t mode, int32_t wide
     return spikes;
 }
 
-/* The halfword index of value k of row r. */
-static inline int32_t csd_block_slot(int32_t r, int32_t k, int32_t natural) {
-    int32_t lane = k & 3;
-    int32_t pos = natural ? lane : ((lane & 1) << 1) | (lane >> 1); /* interleaved: 0, 2, 1, 3 */
-    return ((k >> 2) << 4) + (r << 2) + pos;
-}
-
 /* Four values as group words of a block row (see the layout above). */
 static inline void csd_block_put_group(uint32_t *d, uint32_t v0, uint32_t v1, uint32_t v2, uint32_t v3, int32_t natural) {
     d[0] = v0 | (natural ? v1 : v2) << 16;
