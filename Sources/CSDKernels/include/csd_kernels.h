@@ -891,10 +891,16 @@ static inline void csd_block_dot_s16_plain(const int16_t *w, int32_t wstride, co
  * prefix trains (table). Four neurons LSL, ADD, SDIV, USAT each; the clip at levels on the packed
  * bytes (c - UQSUB8(c, levels)), the spikes by USADA8, one word store when the rows are adjacent bytes.
  * The routine advances theta, bias, out, spikes and outputs in the struct. */
-typedef struct csd_nblock {
+/* The first 24 bytes of both routines' structs: one LDM starts an output (block, groups, and the four
+ * accumulators from zero). */
+typedef struct csd_block_start {
     const uint32_t *block;         /*  0 */
     int32_t groups;                /*  4: K / 4 */
-    int32_t zero[4];               /*  8: 0: one LDM starts an output (block, groups, four accumulators) */
+    int32_t zero[4];               /*  8: 0 */
+} csd_block_start_t;
+
+typedef struct csd_nblock {
+    csd_block_start_t start;       /*  0 */
     const int32_t *theta, *bias;   /* 24, 28 */
     int32_t tstep, shift;          /* 32, 36: tstep = 4 * pstep, bytes */
     uint8_t *out;                  /* 40 */
@@ -1034,9 +1040,7 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_asm(csd_nblo
  * int16 weights that are not 4-aligned (K odd) take a loop of two LDRs (LDRD faults there). The
  * routine advances stream, bias and outputs in the struct. */
 typedef struct csd_sblock {
-    const uint32_t *block;         /*  0 */
-    int32_t groups;                /*  4: K / 4 */
-    int32_t zero[4];               /*  8: 0: one LDM starts an output (block, groups, four accumulators) */
+    csd_block_start_t start;       /*  0 */
     int32_t *stream;               /* 24 */
     const int32_t *bias;           /* 28 */
     int32_t cstep, pstep;          /* 32, 36: bytes */
@@ -1142,7 +1146,7 @@ static inline CSD_OUTLINE void csd_block_dot_s8_dsp(const int8_t *w, int32_t wst
                                                     int32_t outputs, csd_sink_t *sink) {
     static const uint8_t trains[17] = {0, 1, 3, 7, 15, 31, 63, 127, 255, 255, 255, 255, 255, 255, 255, 255, 255};
     int32_t rows = sink->rows, rs = sink->rstep, ps = 4 * sink->prstep;
-    csd_nblock_t b = {block, k >> 2, {0, 0, 0, 0}, sink->theta, sink->bias, 4 * sink->pstep, sink->shift, sink->out,
+    csd_nblock_t b = {{block, k >> 2, {0, 0, 0, 0}}, sink->theta, sink->bias, 4 * sink->pstep, sink->shift, sink->out,
                       sink->cstep, rows == 4 && rs == 1, (uint32_t)sink->levels * (0x01010101u >> (32 - 8 * rows)),
                       sink->spikes, sink->set ? trains : 0, wstride - (k & ~3), outputs, w,
                       (k & 3) | (ps ? 256 : 0), {0, 0, 0}, {0, 0, 0}};
@@ -1158,7 +1162,7 @@ static inline CSD_OUTLINE void csd_block_dot_s8_dsp(const int8_t *w, int32_t wst
 static inline CSD_OUTLINE void csd_block_dot_s16_dsp(const int16_t *w, int32_t wstride, const uint32_t *block,
                                                      int32_t k, int32_t outputs, csd_sink_t *sink) {
     int32_t rows = sink->rows, rs = 4 * sink->rstep, ps = 4 * sink->prstep;
-    csd_sblock_t b = {block, k >> 2, {0, 0, 0, 0}, sink->stream, sink->bias, 4 * sink->cstep, 4 * sink->pstep,
+    csd_sblock_t b = {{block, k >> 2, {0, 0, 0, 0}}, sink->stream, sink->bias, 4 * sink->cstep, 4 * sink->pstep,
                       {0, 0, 0}, {0, 0, 0}, sink->set, 2 * (wstride - (k & ~3)), outputs, w, k & 3};
     for (int32_t r = 1; r < rows; r++) {
         b.row[r - 1] = r * rs;
