@@ -26,10 +26,10 @@ FLAGS_armv7em-soft := armv7em-none-none-eabi -Xcc -mfloat-abi=soft -Xcc -mcpu=co
 FLAGS_armv7em-hard := armv7em-none-none-eabi -Xcc -mfloat-abi=hard -Xcc -mfpu=fpv4-sp-d16 -Xcc -mcpu=cortex-m4
 FLAGS_armv6m := armv6m-none-none-eabi -Xcc -mcpu=cortex-m0plus
 FLAGS_riscv32 := riscv32-none-none-eabi
-RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift Sources/CSDKernels/include/*.h)
+RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift Sources/CSDRuntime/Kernels/*.swift Sources/CSDMachine/include/* Include/csd.h Include/module.modulemap)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
 
-.PHONY: help deps demo demo-host test-firmware cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host
+.PHONY: help deps demo demo-host test-firmware cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host check-budgets
 
 help:
 	@echo "make demo         the reference model in the Cortex-M4 firmware under QEMU (see README)"
@@ -43,6 +43,7 @@ help:
 	@echo "make verify       LIMIT=N              packed model on the host runtime: accuracy, agreement, fused = spiking"
 	@echo "make cross-check  LIMIT=N              Swift runtime vs the NumPy reference, logit by logit"
 	@echo "make embedded     the Embedded Swift runtime for every target; make size: code size per target"
+	@echo "make check-budgets  code size, heap/float symbols and arena bytes against Tests/Budgets/budgets.txt"
 	@echo "make fuzz         FUZZ_SECONDS=N  fuzz the image parser and runtime (ASan); make fuzz-smoke: 60 s"
 	@echo "make testdata     regenerate Tests/TestData from Tests/TestPlan/plan.json (NumPy reference)"
 	@echo "make deps         install Debian packages and the virtualenv ($(VENV))"
@@ -76,7 +77,15 @@ $(BUILD)/%/libcsd.a: $(RUNTIME_SOURCES) Toolchain/cross/build-runtime.sh
 embedded: $(foreach t,$(EMBED_TARGETS),$(BUILD)/$(t)/libcsd.a)
 
 size: embedded
-	@Toolchain/cross/size-report.sh $(BUILD) $(EMBED_TARGETS)
+	@set -o pipefail; Toolchain/cross/size-report.sh $(BUILD) $(EMBED_TARGETS) | tee $(BUILD)/size-report.txt
+
+# Budgets as tests (Tests/Budgets/budgets.txt): runtime .text per target, no heap or float
+# symbols, the reference model's arena bytes per mode. Fails when a measured value passes its line.
+BUDGETS := Tests/Budgets/budgets.txt
+
+check-budgets: size $(PACKED)
+	@$(CSDPACK) inspect --json $(PACKED) > $(BUILD)/inspect.json
+	@python3 Tests/Budgets/check.py $(BUDGETS) --size-report $(BUILD)/size-report.txt --inspect $(BUILD)/inspect.json
 
 # ---- the two commands ----------------------------------------------------------
 
@@ -89,7 +98,7 @@ demo-host: deps $(BUILD)/x86_64/libcsd.a $(PACKED) $(GOLDEN)/logits_fused.i32
 	@cc -std=c99 -D_ISOC11_SOURCE -O2 -Wall -Wextra -Werror -IInclude Firmware/host-linux/demo.c $(BUILD)/x86_64/libcsd.a -o $(BUILD)/demo
 	@$(BUILD)/demo $(PACKED) $(BUILD)/demo-data
 
-test: deps test-swift test-c test-python test-hardening test-firmware fuzz-smoke
+test: deps test-swift test-c test-python test-hardening test-firmware check-budgets fuzz-smoke
 
 # Cortex-M4 and RISC-V firmware under QEMU: fails on any logit that differs from the NumPy reference.
 test-firmware: deps run-m4 run-riscv cmake-example

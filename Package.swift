@@ -12,11 +12,14 @@ let package = Package(
     ],
     targets: [
         // The image format: Embedded-compatible (no Foundation, no existentials), shared by packer and runtime.
-        .target(name: "CSDFormat"),
-        // The integer-only runtime (fused and spiking kernels, C exports); also Embedded-compatible.
-        .target(name: "CSDRuntime", dependencies: ["CSDFormat", "CSDKernels"]),
-        // Inner loops with an optimized twin (SMLAD on cores with the DSP extension), as static inline C.
-        .target(name: "CSDKernels"),
+        .target(name: "CSDFormat", dependencies: ["CSDHeader"]),
+        // The integer-only runtime (Swift kernels, op drivers, the C exports); also Embedded-compatible.
+        .target(name: "CSDRuntime", dependencies: ["CSDFormat", "CSDMachine", "CSDHeader"]),
+        // The C API header (Include/csd.h) as a Clang module: its types and CSD_E_* numbers, no code.
+        .systemLibrary(name: "CSDHeader", path: "Include"),
+        // What Swift cannot express, as static inline C: the core selection, ACLE intrinsic wrappers, a division
+        // helper, and the Cortex-M4 assembly twins of two Swift kernels.
+        .target(name: "CSDMachine"),
         // The packer's logic (host only): safetensors and JSON reading, conversion, planning, image and C emission.
         .target(name: "CSDPack", dependencies: ["CSDFormat", "CSDRuntime", "CZlib"]),
         // zlib (Debian zlib1g-dev) to read gzipped IDX data sets.

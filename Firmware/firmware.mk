@@ -35,9 +35,9 @@ FW_PLUGIN := $(FW_OUT)/plugin/counter.so
 FW_RUN := $(FW_PYTHON) $(FW_DIR)/common/run.py
 
 FW_CFLAGS := -std=c99 -Os -g -ffreestanding -fno-builtin -fno-strict-aliasing -ffunction-sections -fdata-sections \
-  -Wall -Wextra -Werror -IInclude -ISources/CSDKernels/include -I$(FW_DIR)/common -I$(BUILD)/model -I$(FW_GOLDEN)
-FW_HEADERS := Include/csd.h Sources/CSDKernels/include/csd_kernels.h $(FW_DIR)/common/kernel_check.h $(FW_DIR)/common/board.h $(FW_DIR)/common/fmt.h $(FW_MODEL_H) $(FW_GOLDEN)/golden.h
-FW_COMMON := $(FW_DIR)/common/main.c $(FW_DIR)/common/kernel_check.c $(FW_DIR)/common/fmt.c $(FW_DIR)/common/libc.c $(FW_MODEL_C)
+  -Wall -Wextra -Werror -IInclude -I$(FW_DIR)/common -I$(BUILD)/model -I$(FW_GOLDEN)
+FW_HEADERS := Include/csd.h $(FW_DIR)/common/board.h $(FW_DIR)/common/fmt.h $(FW_MODEL_H) $(FW_GOLDEN)/golden.h
+FW_COMMON := $(FW_DIR)/common/main.c $(FW_DIR)/common/fmt.c $(FW_DIR)/common/libc.c $(FW_MODEL_C)
 FW_HEAP_RE := ^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|swift_allocObject|swift_slowAlloc)$$
 
 # ---- per target: compiler, flags, runtime library, board sources, tools ----
@@ -49,6 +49,8 @@ FW_m4_CFLAGS := $(FW_ARM_CFLAGS)
 FW_m4_LDFLAGS := $(FW_ARM_LDFLAGS)
 FW_m4_LIBS := -lgcc
 FW_m4_LIB := $(BUILD)/armv7em-hard/libcsd.a
+# the assembly twins' check against the Swift kernels (Tests/Firmware/KernelCheck.swift), DSP cores only
+FW_m4_EXTRA := $(BUILD)/armv7em-hard/KernelCheck.o
 FW_m4_SRC := $(FW_DIR)/mps2-an386/startup.S $(FW_DIR)/mps2-an386/board.c $(FW_COMMON)
 FW_m4_LD := $(FW_DIR)/mps2-an386/link.ld
 FW_m4_NM := arm-none-eabi-nm
@@ -120,9 +122,9 @@ $(FW_OUT)/$(1)/obj/fmnist_tiny.o: $(FW_MODEL_C) $(FW_MODEL_H) $(FW_DIR)/firmware
 	@mkdir -p $$(@D)
 	$$(FW_$(1)_CC) $$(FW_CFLAGS) $$(FW_$(1)_CFLAGS) -c $$< -o $$@
 
-$(FW_OUT)/$(1)/firmware.elf: $$(FW_$(1)_OBJS) $$(FW_$(1)_LIB) $$(FW_$(1)_LD)
+$(FW_OUT)/$(1)/firmware.elf: $$(FW_$(1)_OBJS) $$(FW_$(1)_EXTRA) $$(FW_$(1)_LIB) $$(FW_$(1)_LD)
 	$$(FW_$(1)_CC) $$(FW_$(1)_LDFLAGS) -T $$(FW_$(1)_LD) -Wl,-Map=$(FW_OUT)/$(1)/firmware.map \
-	  $$(FW_$(1)_OBJS) $$(FW_$(1)_LIB) $$(FW_$(1)_LIBS) -o $$@.tmp
+	  $$(FW_$(1)_OBJS) $$(FW_$(1)_EXTRA) $$(FW_$(1)_LIB) $$(FW_$(1)_LIBS) -o $$@.tmp
 	@heap=$$$$($$(FW_$(1)_NM) $$@.tmp | awk '{print $$$$NF}' | grep -E '$$(FW_HEAP_RE)' || true); \
 	  if [ -n "$$$$heap" ]; then echo "firmware: error: $$@ links an allocator: $$$$heap" >&2; rm -f $$@.tmp; exit 1; fi
 	@mv $$@.tmp $$@
@@ -130,6 +132,10 @@ $(FW_OUT)/$(1)/firmware.elf: $$(FW_$(1)_OBJS) $$(FW_$(1)_LIB) $$(FW_$(1)_LD)
 	@echo "firmware: $$@ (no allocator linked; map and disassembly next to it)"
 endef
 $(foreach t,$(FW_TARGETS),$(eval $(call FW_TARGET_RULES,$(t))))
+
+$(BUILD)/armv7em-hard/KernelCheck.o: Tests/Firmware/KernelCheck.swift $(BUILD)/armv7em-hard/libcsd.a Toolchain/cross/build-runtime.sh
+	@CSD_EXTRA_MODULE=KernelCheck:Tests/Firmware/KernelCheck.swift Toolchain/cross/build-runtime.sh \
+	  $(word 1,$(FLAGS_armv7em-hard)) $(BUILD)/armv7em-hard $(wordlist 2,99,$(FLAGS_armv7em-hard))
 
 # $(1): target, $(2): board name in the reports
 FW_SIZE_ARGS = --name $(2) --elf $(FW_OUT)/$(1)/firmware.elf --map $(FW_OUT)/$(1)/firmware.map \

@@ -186,3 +186,37 @@ extension OpRecord {
         return max(fused, events)
     }
 }
+
+/// How the spiking execution next uses a value in the arena (docs/SEMANTICS.md "Prefix trains").
+public enum NextUse {
+    /// No op reads it before one overwrites it (or none at all): the value is dead.
+    case none
+    /// First read as the first input of an op the count path runs on counts (a conv or linear with
+    /// neuron outputs, an attention op).
+    case counts
+    /// First read otherwise, as spike trains.
+    case trains
+}
+
+extension ModelImage {
+    /// How ops `first ..< opCount` next use the spiking value at arena offset `offset`, decoded from
+    /// their records: the first op that reads it (as input 2: trains; as input: see `NextUse`) or
+    /// writes it decides. An op's unused input2 field of 0 can give a needless `.trains`: harmless.
+    public func nextSpikingUse(ofValueAt offset: Int, from first: Int) -> NextUse {
+        var j = first
+        while j < opCount {
+            let op = self.op(j)
+            if op.input2(.spiking) == offset { return .trains }
+            if op.input(.spiking) == offset {
+                switch op.kind {
+                case .attentionScores?, .attentionValues?: return .counts
+                case .conv3x3?, .linear?: return op.has(OpFlag.streamOut) ? .trains : .counts
+                default: return .trains
+                }
+            }
+            if op.output(.spiking) == offset { return .none }
+            j &+= 1
+        }
+        return .none
+    }
+}

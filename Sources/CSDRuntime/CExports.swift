@@ -1,32 +1,38 @@
 import CSDFormat
+import CSDHeader
 
-// The C boundary (Include/csd.h). Every @_cdecl export of the runtime is in
-// this file and takes only C types; statuses are int32_t (CSD_OK or a negative
-// CSD_E_* from CSDStatus). No function allocates or touches global state.
+// The C boundary (Include/csd.h, imported through the CSDHeader module map: the
+// structs and CSD_E_* numbers come from the header, none is restated here).
+// Every @_cdecl export of the runtime is in this file and takes only C types;
+// statuses are int32_t (CSD_OK or a negative CSD_E_* from CSDStatus). No
+// function allocates or touches global state. The Swift names differ from the
+// C names (export...) so they do not shadow the header's declarations.
 
-/// Layout of the caller's `csd_session_t` (96 bytes, 8-aligned); slots are 8 bytes wide on every target.
-enum SessionLayout {
-    static let tag: UInt32 = 0x5344_5343  // "CSDS"
-    static let tagOffset = 0
-    static let modeOffset = 4
-    static let delayOffset = 5
-    static let imageOffset = 8
-    static let imageSizeOffset = 16
-    static let arenaOffset = 24
-    static let arenaSizeOffset = 32
-    static let statsOffset = 40
-    static let statsCapacityOffset = 48
-    static let observerOffset = 56
-    static let observerUserOffset = 64
-    static let bytes = 96
-}
+/// What a session keeps, in the caller's opaque `csd_session_t` (uint64_t[12]) rebound to this type.
+/// The 32-bit fields come first so no padding sits between the words: 72 bytes on 64-bit
+/// targets, 40 on 32-bit ones, 8-aligned at most; `SessionStateTests` checks it fits.
+struct SessionState {
+    static let validTag: UInt32 = 0x5344_5343  // "CSDS"
+    /// `validTag` once csd_session_init succeeded; 0 after a failed one.
+    var tag: UInt32 = 0
+    /// Entries of `stats` that runs fill (0 without a stats array).
+    var statsCapacity: UInt32 = 0
+    /// `ExecutionMode.rawValue`.
+    var mode: UInt8 = 0
+    /// The DIF delay, 0 ... T <= 16.
+    var delay: UInt8 = 0
+    var image: UnsafeRawPointer? = nil
+    var imageSize: UInt = 0
+    var arena: UnsafeMutableRawPointer? = nil
+    var arenaSize: UInt = 0
+    var stats: UnsafeMutablePointer<csd_op_stats_t>? = nil
+    var observer: csd_op_observer_t? = nil
+    var observerUser: UnsafeMutableRawPointer? = nil
 
-@inline(__always) func loadWord(_ p: UnsafeMutableRawPointer, _ offset: Int) -> UInt {
-    p.load(fromByteOffset: offset, as: UInt.self)
-}
-
-@inline(__always) func storeWord(_ p: UnsafeMutableRawPointer, _ offset: Int, _ value: UInt) {
-    p.storeBytes(of: value, toByteOffset: offset, as: UInt.self)
+    /// The caller's storage as a `SessionState` (csd_session_t is opaque to C, so it may be rebound).
+    static func bound(_ s: UnsafeMutablePointer<csd_session_t>) -> UnsafeMutablePointer<SessionState> {
+        UnsafeMutableRawPointer(s).bindMemory(to: SessionState.self, capacity: 1)
+    }
 }
 
 /// Validates an image the caller hands in: non-null, 16-byte aligned, every check of docs/FORMAT.md.
@@ -39,35 +45,26 @@ func checkedImage(_ image: UnsafeRawPointer?, _ size: UInt) throws(CSDStatus) ->
 
 func mode(_ raw: Int32) throws(CSDStatus) -> ExecutionMode {
     switch raw {
-    case 0: return .fused
-    case 1: return .spiking
+    case CSD_MODE_FUSED: return .fused
+    case CSD_MODE_SPIKING: return .spiking
     default: throw CSDStatus.mode
     }
 }
 
 /// `int32_t csd_model_check(const void *image, size_t size, csd_model_info_t *info)`
 @_cdecl("csd_model_check")
-public func csd_model_check(_ image: UnsafeRawPointer?, _ size: UInt, _ info: UnsafeMutableRawPointer?) -> Int32 {
+public func exportModelCheck(_ image: UnsafeRawPointer?, _ size: UInt, _ info: UnsafeMutablePointer<csd_model_info_t>?) -> Int32 {
     do throws(CSDStatus) {
         let m = try checkedImage(image, size)
         if let info = info {
             let h = m.header
-            info.storeBytes(of: h.imageBytes, toByteOffset: 0, as: UInt32.self)
-            info.storeBytes(of: h.tensorBytes, toByteOffset: 4, as: UInt32.self)
-            info.storeBytes(of: h.arenaBytes.0, toByteOffset: 8, as: UInt32.self)
-            info.storeBytes(of: h.arenaBytes.1, toByteOffset: 12, as: UInt32.self)
-            info.storeBytes(of: h.macs, toByteOffset: 16, as: UInt32.self)
-            info.storeBytes(of: h.opCount, toByteOffset: 20, as: UInt32.self)
-            info.storeBytes(of: h.inputChannels, toByteOffset: 24, as: UInt16.self)
-            info.storeBytes(of: h.inputHeight, toByteOffset: 26, as: UInt16.self)
-            info.storeBytes(of: h.inputWidth, toByteOffset: 28, as: UInt16.self)
-            info.storeBytes(of: h.classes, toByteOffset: 30, as: UInt16.self)
-            info.storeBytes(of: h.tokens, toByteOffset: 32, as: UInt16.self)
-            info.storeBytes(of: h.width, toByteOffset: 34, as: UInt16.self)
-            info.storeBytes(of: h.timeSteps, toByteOffset: 36, as: UInt8.self)
-            info.storeBytes(of: h.levels, toByteOffset: 37, as: UInt8.self)
-            info.storeBytes(of: h.delay, toByteOffset: 38, as: UInt8.self)
-            info.storeBytes(of: UInt8(0), toByteOffset: 39, as: UInt8.self)
+            info.pointee = csd_model_info_t(
+                image_bytes: h.imageBytes, tensor_bytes: h.tensorBytes,
+                arena_bytes_fused: h.arenaBytes.0, arena_bytes_spiking: h.arenaBytes.1,
+                macs: h.macs, op_count: h.opCount,
+                input_channels: h.inputChannels, input_height: h.inputHeight, input_width: h.inputWidth,
+                classes: h.classes, tokens: h.tokens, width: h.width,
+                time_steps: h.timeSteps, levels: h.levels, delay: h.delay, reserved: 0)
         }
         return CSDStatus.ok.rawValue
     } catch {
@@ -77,8 +74,8 @@ public func csd_model_check(_ image: UnsafeRawPointer?, _ size: UInt, _ info: Un
 
 /// `int32_t csd_arena_bytes(const void *image, size_t size, int32_t mode, size_t *bytes)`
 @_cdecl("csd_arena_bytes")
-public func csd_arena_bytes(_ image: UnsafeRawPointer?, _ size: UInt, _ rawMode: Int32,
-                            _ bytes: UnsafeMutablePointer<UInt>?) -> Int32 {
+public func exportArenaBytes(_ image: UnsafeRawPointer?, _ size: UInt, _ rawMode: Int32,
+                             _ bytes: UnsafeMutablePointer<UInt>?) -> Int32 {
     do throws(CSDStatus) {
         guard let bytes = bytes else { throw CSDStatus.nullArgument }
         let m = try checkedImage(image, size)
@@ -91,53 +88,48 @@ public func csd_arena_bytes(_ image: UnsafeRawPointer?, _ size: UInt, _ rawMode:
 
 /// `int32_t csd_session_init(csd_session_t *s, const void *image, size_t size, void *arena, size_t arena_size, int32_t mode)`
 @_cdecl("csd_session_init")
-public func csd_session_init(_ session: UnsafeMutableRawPointer?, _ image: UnsafeRawPointer?, _ size: UInt,
-                             _ arena: UnsafeMutableRawPointer?, _ arenaSize: UInt, _ rawMode: Int32) -> Int32 {
+public func exportSessionInit(_ session: UnsafeMutablePointer<csd_session_t>?, _ image: UnsafeRawPointer?, _ size: UInt,
+                              _ arena: UnsafeMutableRawPointer?, _ arenaSize: UInt, _ rawMode: Int32) -> Int32 {
     do throws(CSDStatus) {
         guard let s = session else { throw CSDStatus.nullArgument }
-        storeWord(s, SessionLayout.tagOffset, 0)  // not usable unless everything below succeeds
+        let state = SessionState.bound(s)
+        state.pointee = SessionState()  // tag 0: not usable unless everything below succeeds
         let m = try checkedImage(image, size)
         let md = try mode(rawMode)
         guard let arena = arena else { throw CSDStatus.nullArgument }
         guard arenaSize <= UInt(Int.max) else { throw CSDStatus.arenaTooSmall }
         _ = try Engine(image: m, arena: UnsafeMutableRawBufferPointer(start: arena, count: Int(arenaSize)), mode: md)
-        for offset in stride(from: 0, to: SessionLayout.bytes, by: 8) { storeWord(s, offset, 0) }
-        s.storeBytes(of: SessionLayout.tag, toByteOffset: SessionLayout.tagOffset, as: UInt32.self)
-        s.storeBytes(of: md.rawValue, toByteOffset: SessionLayout.modeOffset, as: UInt8.self)
-        s.storeBytes(of: m.header.delay, toByteOffset: SessionLayout.delayOffset, as: UInt8.self)
-        storeWord(s, SessionLayout.imageOffset, UInt(bitPattern: image!))
-        storeWord(s, SessionLayout.imageSizeOffset, UInt(m.header.imageBytes))
-        storeWord(s, SessionLayout.arenaOffset, UInt(bitPattern: arena))
-        storeWord(s, SessionLayout.arenaSizeOffset, arenaSize)
+        state.pointee = SessionState(tag: SessionState.validTag, mode: md.rawValue, delay: m.header.delay,
+                                     image: image, imageSize: UInt(m.header.imageBytes), arena: arena, arenaSize: arenaSize)
         return CSDStatus.ok.rawValue
     } catch {
         return error.rawValue
     }
 }
 
-/// The session's engine, rebuilt from its fields (the image was validated by csd_session_init).
-func engine(_ session: UnsafeMutableRawPointer?) throws(CSDStatus) -> (UnsafeMutableRawPointer, Engine) {
+/// The session's state and engine, rebuilt from its fields (the image was validated by csd_session_init).
+func engine(_ session: UnsafeMutablePointer<csd_session_t>?) throws(CSDStatus)
+    -> (UnsafeMutablePointer<SessionState>, Engine) {
     guard let s = session else { throw CSDStatus.nullArgument }
-    guard s.load(fromByteOffset: SessionLayout.tagOffset, as: UInt32.self) == SessionLayout.tag,
-          let image = UnsafeRawPointer(bitPattern: loadWord(s, SessionLayout.imageOffset)),
-          let arena = UnsafeMutableRawPointer(bitPattern: loadWord(s, SessionLayout.arenaOffset)) else {
+    let p = SessionState.bound(s)
+    guard p.pointee.tag == SessionState.validTag, let image = p.pointee.image, let arena = p.pointee.arena else {
         throw CSDStatus.session
     }
-    let m = ModelImage(alreadyValidated: UnsafeRawBufferPointer(start: image, count: Int(loadWord(s, SessionLayout.imageSizeOffset))))
-    let md = try mode(Int32(s.load(fromByteOffset: SessionLayout.modeOffset, as: UInt8.self)))
-    var e = try Engine(image: m, arena: UnsafeMutableRawBufferPointer(start: arena, count: Int(loadWord(s, SessionLayout.arenaSizeOffset))), mode: md)
-    try e.setDelay(Int(s.load(fromByteOffset: SessionLayout.delayOffset, as: UInt8.self)))
-    return (s, e)
+    let m = ModelImage(alreadyValidated: UnsafeRawBufferPointer(start: image, count: Int(p.pointee.imageSize)))
+    let md = try mode(Int32(p.pointee.mode))
+    var e = try Engine(image: m, arena: UnsafeMutableRawBufferPointer(start: arena, count: Int(p.pointee.arenaSize)), mode: md)
+    try e.setDelay(Int(p.pointee.delay))
+    return (p, e)
 }
 
 /// `int32_t csd_session_set_delay(csd_session_t *s, uint32_t delay)`
 @_cdecl("csd_session_set_delay")
-public func csd_session_set_delay(_ session: UnsafeMutableRawPointer?, _ delay: UInt32) -> Int32 {
+public func exportSessionSetDelay(_ session: UnsafeMutablePointer<csd_session_t>?, _ delay: UInt32) -> Int32 {
     do throws(CSDStatus) {
-        var (s, e) = try engine(session)
+        var (state, e) = try engine(session)
         guard delay <= 255 else { throw CSDStatus.delay }
         try e.setDelay(Int(delay))
-        s.storeBytes(of: UInt8(delay), toByteOffset: SessionLayout.delayOffset, as: UInt8.self)
+        state.pointee.delay = UInt8(delay)
         return CSDStatus.ok.rawValue
     } catch {
         return error.rawValue
@@ -146,69 +138,59 @@ public func csd_session_set_delay(_ session: UnsafeMutableRawPointer?, _ delay: 
 
 /// `int32_t csd_session_set_stats(csd_session_t *s, csd_op_stats_t *stats, uint32_t capacity)`
 @_cdecl("csd_session_set_stats")
-public func csd_session_set_stats(_ session: UnsafeMutableRawPointer?, _ stats: UnsafeMutableRawPointer?,
+public func exportSessionSetStats(_ session: UnsafeMutablePointer<csd_session_t>?, _ stats: UnsafeMutablePointer<csd_op_stats_t>?,
                                   _ capacity: UInt32) -> Int32 {
     do throws(CSDStatus) {
-        let (s, _) = try engine(session)
+        let (state, _) = try engine(session)
         guard stats != nil || capacity == 0 else { throw CSDStatus.nullArgument }
         if let p = stats, UInt(bitPattern: p) & 3 != 0 { throw CSDStatus.nullArgument }
-        storeWord(s, SessionLayout.statsOffset, stats.map { UInt(bitPattern: $0) } ?? 0)
-        storeWord(s, SessionLayout.statsCapacityOffset, stats == nil ? 0 : UInt(capacity))
+        state.pointee.stats = stats
+        state.pointee.statsCapacity = stats == nil ? 0 : capacity
         return CSDStatus.ok.rawValue
     } catch {
         return error.rawValue
     }
 }
-
-/// `void (*csd_op_observer_t)(void *user, uint32_t op_index, const csd_op_stats_t *stats)`
-typealias OpObserver = @convention(c) (UnsafeMutableRawPointer?, UInt32, UnsafeRawPointer?) -> Void
 
 /// `int32_t csd_session_set_observer(csd_session_t *s, csd_op_observer_t observer, void *user)`
 @_cdecl("csd_session_set_observer")
-public func csd_session_set_observer(_ session: UnsafeMutableRawPointer?, _ observer: UnsafeRawPointer?,
+public func exportSessionSetObserver(_ session: UnsafeMutablePointer<csd_session_t>?, _ observer: csd_op_observer_t?,
                                      _ user: UnsafeMutableRawPointer?) -> Int32 {
     do throws(CSDStatus) {
-        let (s, _) = try engine(session)
-        storeWord(s, SessionLayout.observerOffset, observer.map { UInt(bitPattern: $0) } ?? 0)
-        storeWord(s, SessionLayout.observerUserOffset, observer == nil ? 0 : user.map { UInt(bitPattern: $0) } ?? 0)
+        let (state, _) = try engine(session)
+        state.pointee.observer = observer
+        state.pointee.observerUser = observer == nil ? nil : user
         return CSDStatus.ok.rawValue
     } catch {
         return error.rawValue
     }
 }
 
-/// Writes one op's statistics as a `csd_op_stats_t` (uint32 kind, neurons, spikes, synaptic_ops, macs).
-@inline(__always) func storeStats(_ stats: OpStats, _ p: UnsafeMutableRawPointer) {
-    p.storeBytes(of: stats.kind, toByteOffset: 0, as: UInt32.self)
-    p.storeBytes(of: stats.neurons, toByteOffset: 4, as: UInt32.self)
-    p.storeBytes(of: stats.spikes, toByteOffset: 8, as: UInt32.self)
-    p.storeBytes(of: stats.synapticOps, toByteOffset: 12, as: UInt32.self)
-    p.storeBytes(of: stats.macs, toByteOffset: 16, as: UInt32.self)
+/// One op's statistics as the C struct.
+@inline(__always) func cStats(_ stats: OpStats) -> csd_op_stats_t {
+    csd_op_stats_t(kind: stats.kind, neurons: stats.neurons, spikes: stats.spikes,
+                   synaptic_ops: stats.synapticOps, macs: stats.macs)
 }
 
 /// `int32_t csd_session_run(csd_session_t *s, const uint8_t *input, size_t input_len, int32_t *logits, size_t logits_len)`
 @_cdecl("csd_session_run")
-public func csd_session_run(_ session: UnsafeMutableRawPointer?, _ input: UnsafePointer<UInt8>?, _ inputLength: UInt,
-                            _ logits: UnsafeMutablePointer<Int32>?, _ logitsLength: UInt) -> Int32 {
+public func exportSessionRun(_ session: UnsafeMutablePointer<csd_session_t>?, _ input: UnsafePointer<UInt8>?, _ inputLength: UInt,
+                             _ logits: UnsafeMutablePointer<Int32>?, _ logitsLength: UInt) -> Int32 {
     do throws(CSDStatus) {
-        let (s, e) = try engine(session)
+        let (p, e) = try engine(session)
         guard let input = input, let logits = logits else { throw CSDStatus.nullArgument }
         let h = e.image.header
         guard inputLength == UInt(h.inputChannels) * UInt(h.inputHeight) * UInt(h.inputWidth) else {
             throw CSDStatus.inputLength
         }
         guard logitsLength >= UInt(h.classes) else { throw CSDStatus.outputLength }
-        let statsBase = UnsafeMutableRawPointer(bitPattern: loadWord(s, SessionLayout.statsOffset))
-        let capacity = Int(loadWord(s, SessionLayout.statsCapacityOffset))
-        let observerRaw = UnsafeRawPointer(bitPattern: loadWord(s, SessionLayout.observerOffset))
-        let user = UnsafeMutableRawPointer(bitPattern: loadWord(s, SessionLayout.observerUserOffset))
+        let statsBase = p.pointee.stats, capacity = Int(p.pointee.statsCapacity)
+        let observer = p.pointee.observer, user = p.pointee.observerUser
         e.run(pixels: input, logits: logits, observe: { index, stats in
-            if let base = statsBase, index < capacity { storeStats(stats, base + index * 20) }
-            if let raw = observerRaw {
-                var record = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))  // a csd_op_stats_t
-                withUnsafeMutableBytes(of: &record) { storeStats(stats, $0.baseAddress!) }
-                let observer = unsafeBitCast(raw, to: OpObserver.self)
-                withUnsafeBytes(of: &record) { observer(user, UInt32(truncatingIfNeeded: index), $0.baseAddress) }
+            if let base = statsBase, index < capacity { base[index] = cStats(stats) }
+            if let observer = observer {
+                var record = cStats(stats)
+                observer(user, UInt32(truncatingIfNeeded: index), &record)
             }
         })
         return CSDStatus.ok.rawValue
@@ -219,6 +201,6 @@ public func csd_session_run(_ session: UnsafeMutableRawPointer?, _ input: Unsafe
 
 /// `const char *csd_status_str(int32_t status)`: a constant string, never NULL.
 @_cdecl("csd_status_str")
-public func csd_status_str(_ status: Int32) -> UnsafePointer<CChar> {
+public func exportStatusStr(_ status: Int32) -> UnsafePointer<CChar> {
     CSDStatus(status).text
 }

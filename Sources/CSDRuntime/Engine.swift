@@ -74,7 +74,7 @@ public struct Engine {
                     observe: (Int, OpStats) -> Void = { _, _ in }) {
         let data = image.data.baseAddress!
         let scratch = (arena + Int(image.header.arenaBytes(mode)) - image.scratchBytes(mode)).assumingMemoryBound(to: UInt32.self)
-        var context = Context(records: image.bytes.baseAddress! + ImageHeader.size, opCount: image.opCount, data: data, arena: arena, scratch: scratch, pixels: pixels, logits: logits,
+        var context = Context(image: image, data: data, arena: arena, scratch: scratch, pixels: pixels, logits: logits,
                               steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
                               delay: delay, wideTrains: image.header.trainBytes == 2, plan: mode,
                               countPath: usesCountPath)
@@ -90,9 +90,8 @@ public struct Engine {
 
 /// Pointers and constants shared by the kernels of one run.
 @usableFromInline struct Context {
-    /// The image's op records (docs/FORMAT.md) and their number.
-    @usableFromInline let records: UnsafeRawPointer
-    @usableFromInline let opCount: Int
+    /// The image (its op records decide which later op reads a value: `nextSpikingUse`).
+    @usableFromInline let image: ModelImage
     @usableFromInline let data: UnsafeRawPointer
     @usableFromInline let arena: UnsafeMutableRawPointer
     /// The kernels' scratch at the arena's end (docs/FORMAT.md, "Kernel scratch").
@@ -103,6 +102,7 @@ public struct Engine {
     @usableFromInline let levels: Int32
     @usableFromInline let delay: Int
     @usableFromInline let wideTrains: Bool
+    @inlinable var trainWidth: TrainWidth { wideTrains ? .bits16 : .bits8 }
     /// Whose buffer offsets the fused kernels use: the fused plan, or the spiking one on the count path.
     @usableFromInline let plan: ExecutionMode
     /// Spiking, D >= T, uint8 trains: ops with neuron outputs run on counts (`runCounts`).
@@ -123,16 +123,4 @@ public struct Engine {
     @inlinable func stream(_ offset: Int) -> UnsafeMutablePointer<Int32> {
         (arena + offset).assumingMemoryBound(to: Int32.self)
     }
-    @inlinable func weights(_ op: OpRecord) -> Weights {
-        Weights(data + Int(op.weights), wide: op.writesStream)
-    }
-}
-
-/// Weights of a conv or linear: int8, or int16 for stream writers (the kernels take the
-/// base and the width).
-@usableFromInline struct Weights {
-    @usableFromInline let base: UnsafeRawPointer
-    @usableFromInline let wide: Bool
-
-    @inlinable init(_ base: UnsafeRawPointer, wide: Bool) { self.base = base; self.wide = wide }
 }

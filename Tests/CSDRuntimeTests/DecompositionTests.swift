@@ -1,13 +1,12 @@
 @testable import CSDRuntime
 import CSDFormat
-import CSDKernels
 import Testing
 
 /// Spiking: the DIF neuron with delay D over I[t] = (current[t] << shift) + (bias at t = 0).
-/// Returns the output train (bit u = spike at output step u). The runtime's `csd_dif` (C), as `Context.fire` calls it.
+/// Returns the output train (bit u = spike at output step u). The runtime's `Kernels.difTrain`.
 func fireDIF(_ current: UnsafePointer<Int32>, steps: Int, delay: Int, shift: Int32, bias: Int32,
              threshold: Int32, levels: Int32) -> UInt32 {
-    csd_dif(current, 1, Int32(truncatingIfNeeded: steps), Int32(truncatingIfNeeded: delay), shift, bias, threshold, levels)
+    Kernels.difTrain(current, stride: 1, steps: steps, delay: delay, shift: shift, bias: bias, threshold: threshold, levels: levels)
 }
 
 /// Running count of `train` up to and including step t.
@@ -16,7 +15,7 @@ func runningCount(_ train: UInt32, through t: Int) -> Int32 {
 }
 
 /// DESIGN 3.2's temporal decomposition of a product of two spike trains, as the runtime computes it
-/// (`csd_list_products`):
+/// (`Kernels.listProducts`):
 /// I[t] = a_t * B_t + A_{t-1} * b_t, with capitals the running counts.
 @Suite struct DecompositionTests {
     @Test func currentsSumToTheProductOfCountsAndNeverLookAhead() {
@@ -29,7 +28,7 @@ func runningCount(_ train: UInt32, through t: Int) -> Int32 {
             defer { current.deallocate() }
             current.initialize(repeating: 0, count: 16)
             var entry = a, b16 = UInt16(b)  // a one-entry active list: channel 0, train a
-            let events = csd_list_products(&entry, 1, &b16, 1, 1, current)
+            let events = Kernels.listProducts(&entry, count: 1, &b16, bstride: 1, width: .bits16, current)
             var sum: Int32 = 0
             for t in 0..<steps {
                 sum += current[t]
@@ -54,12 +53,12 @@ func runningCount(_ train: UInt32, through t: Int) -> Int32 {
             var total: Int32 = 0
             for t in 0..<steps { current[t] = Int32(r.int(-40...60)); total += current[t] }
             let train = fireDIF(current, steps: steps, delay: steps, shift: 0, bias: bias, threshold: theta, levels: levels)
-            let fused = Neuron(threshold: theta, bias: bias, shift: 0, levels: levels).count(total)
+            let fused = Kernels.neuronCount(total &+ bias &+ (theta >> 1), threshold: theta, levels: levels)
             #expect(train == (UInt32(1) << UInt32(fused)) - 1)
         }
     }
 
-    /// `csd_dif` against the spec's loop (SEMANTICS.md section 2) for every delay 0 ... T, including
+    /// `Kernels.difTrain` against the spec's loop (SEMANTICS.md section 2) for every delay 0 ... T, including
     /// its shortcut for D >= T.
     @Test func difNeuronMatchesTheSpecLoopAtEveryDelay() {
         var r = SplitMix(state: 11)

@@ -13,18 +13,18 @@ case $what in
   *) echo "unknown build $what" >&2; exit 2 ;;
 esac
 quiet() { grep -v "warning: Cannot export" >&2 || true; }
-swiftc "${flags[@]}" -module-name CSDFormat -emit-module -emit-module-path "$out/CSDFormat.swiftmodule" \
+swiftc "${flags[@]}" -module-name CSDFormat -I "$root/Include" -emit-module -emit-module-path "$out/CSDFormat.swiftmodule" \
   -emit-library -static "$root"/Sources/CSDFormat/*.swift -o "$out/libCSDFormat.a" 2> >(quiet)
-swiftc "${flags[@]}" -module-name CSDRuntime -I "$out" -I "$root/Sources/CSDKernels/include" -emit-module -emit-module-path "$out/CSDRuntime.swiftmodule" \
-  -emit-library -static "$root"/Sources/CSDRuntime/*.swift -o "$out/libCSDRuntime.a" 2> >(quiet)
+swiftc "${flags[@]}" -module-name CSDRuntime -I "$out" -I "$root/Include" -I "$root/Sources/CSDMachine/include" -emit-module -emit-module-path "$out/CSDRuntime.swiftmodule" \
+  -emit-library -static "$root"/Sources/CSDRuntime/*.swift "$root"/Sources/CSDRuntime/Kernels/*.swift -o "$out/libCSDRuntime.a" 2> >(quiet)
 if [ "$what" = fuzz ]; then
-  swiftc "${flags[@]}" -I "$out" -I "$root/Sources/CSDKernels/include" -import-objc-header "$root/Tests/Fuzz/fuzz-shim.h" "$root/Tests/Fuzz/FuzzImage.swift" \
+  swiftc "${flags[@]}" -I "$out" -I "$root/Include" -I "$root/Sources/CSDMachine/include" -import-objc-header "$root/Tests/Fuzz/fuzz-shim.h" "$root/Tests/Fuzz/FuzzImage.swift" \
     "$out/libCSDRuntime.a" "$out/libCSDFormat.a" -o "$out/fuzz-image" 2> >(quiet)
   echo "built $out/fuzz-image"
 else
   clang -std=c99 -D_ISOC11_SOURCE -O1 -g -fsanitize=address -Wall -Wextra -Werror -I"$root/Include" \
     -I"$root/Tests/TestData" -c "$root/Tests/C/test_corruption.c" -o "$out/test_corruption.o"
-  swiftc -sanitize=address -I "$root/Sources/CSDKernels/include" "$out/test_corruption.o" "$out/libCSDRuntime.a" "$out/libCSDFormat.a" -lcmocka \
+  swiftc -sanitize=address -I "$root/Sources/CSDMachine/include" "$out/test_corruption.o" "$out/libCSDRuntime.a" "$out/libCSDFormat.a" -lcmocka \
     -o "$out/test_corruption_asan" 2> >(quiet)
   echo "built $out/test_corruption_asan"
 fi

@@ -1,0 +1,158 @@
+import CSDFormat
+import CSDMachine
+
+/// Fused execution (docs/SEMANTICS.md section 3, "fused" column): the driver that tiles each op
+/// into the kernels (Kernels/). Counts times weights with exact int32 accumulation, then the neuron
+/// formula: conv, linear and attention ops expand four rows into the kernel scratch
+/// (`Kernels.putPatches`, `putRows`) and run a block kernel over every output channel
+/// (`blockDotNeurons`, `blockDotStream`). The spiking count path runs the same driver on the
+/// spiking plan's buffers, with prefix trains as neuron outputs.
+extension Context {
+    /// Prefix trains on the spiking count path (uint8 trains; with uint16 trains the encoding conv
+    /// writes counts and `runCounts` widens them), else counts.
+    @inlinable var neuronOutput: NeuronOutput { plan == .spiking && !wideTrains ? .prefixTrains : .counts }
+    @inlinable var poolValues: PoolValues { plan == .spiking && !wideTrains ? .prefixTrains : .counts }
+
+    @inline(never) @usableFromInline mutating func runFused(_ op: OpRecord, _ s: inout OpStats) {
+        switch op.kind {
+        case .conv3x3?:
+            let input = op.has(OpFlag.inputPixels) ? pixels : UnsafePointer(counts(op.input(plan)))
+            convFused(op, input, &s)
+        case .linear?:
+            linearFused(op, &s)
+        case .maxPool?:
+            maxPool(op, poolValues, &s)
+        case .streamNeuron?: streamNeuronFused(op, &s)
+        case .attentionScores?: attentionFused(op, .scores, &s)
+        case .attentionValues?: attentionFused(op, .values, &s)
+        case .classifier?:
+            _ = classifier(op, .counts)  // spiking mode runs it in runSpiking, on trains
+            s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
+        case nil: break  // unreachable for a validated image
+        }
+    }
+
+    /// Every output channel j of a conv/linear against the block in scratch (rows 0 ..< rows, K inputs),
+    /// one kernel call that sinks each (channel, row) with the accumulator still in registers: a neuron
+    /// at neuron.base + j * neuron.channel + r * neuron.row, or the stream (set or add) likewise at
+    /// `stream` (int16 weights).
+    @inline(never) @usableFromInline func blockOutputs(_ op: OpRecord, k: Int, outputs: Int, rows: Int,
+                                                       neuron nIdx: (base: Int, channel: Int, row: Int),
+                                                       stream sIdx: (base: Int, channel: Int, row: Int), _ s: inout OpStats) {
+        let biases = int32s(op.biases), tokenBias = op.has(OpFlag.tokenBias), w = data + Int(op.weights)
+        let bias = tokenBias ? biases + sIdx.base : biases
+        let paramStep = tokenBias ? sIdx.channel : 1, paramRowStep = tokenBias ? sIdx.row : 0
+        if op.writesStream {
+            let t = plan == .spiking ? steps : 1  // the spiking stream is [N][D][T]: step 0
+            let sink = StreamSink(stream: stream(op.output(plan)) + sIdx.base &* t, biases: bias,
+                                  outputStep: sIdx.channel &* t, rowStep: sIdx.row &* t, paramStep: paramStep,
+                                  paramRowStep: paramRowStep, rows: rows, write: op.has(OpFlag.streamSet) ? .set : .add)
+            Kernels.blockDotStream(w.assumingMemoryBound(to: Int16.self), wstride: k, scratch, k: k, outputs: outputs, sink)
+        } else {
+            var sink = NeuronSink(out: counts(op.output(plan)) + nIdx.base, thresholds: int32s(op.thresholds), biases: bias,
+                                  outputStep: nIdx.channel, rowStep: nIdx.row, paramStep: paramStep, paramRowStep: paramRowStep,
+                                  shift: Int32(op.shift), levels: levels, rows: rows, output: neuronOutput)
+            Kernels.blockDotNeurons(w.assumingMemoryBound(to: Int8.self), wstride: k, scratch, k: k, outputs: outputs, &sink)
+            s.spikes &+= sink.spikes
+        }
+    }
+
+    /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
+    /// Four output positions at a time: their receptive fields go into the scratch block once, then every
+    /// output channel is one pass over its weights.
+    @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ s: inout OpStats) {
+        let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
+        let plane = h &* w, fanIn = cin &* 9
+        let order: BlockOrder = op.writesStream ? .natural : .interleaved
+        var p0 = 0
+        while p0 < plane {
+            let rows = min(4, plane &- p0)
+            Kernels.putPatches(scratch, input, cin: cin, h: h, w: w, pos: p0, rows: rows, order: order)
+            blockOutputs(op, k: fanIn, outputs: cout, rows: rows, neuron: (p0, plane, 1), stream: (p0 &* cout, 1, cout), &s)
+            p0 &+= 4
+        }
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* plane)
+        s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
+    }
+
+    /// Token-wise linear: input [N][Din] counts, weights [Dout][Din] (int8, or int16 for stream writers).
+    /// Four tokens at a time share one expansion of their counts.
+    @inlinable mutating func linearFused(_ op: OpRecord, _ s: inout OpStats) {
+        let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
+        let input = UnsafePointer(counts(op.input(plan)))
+        let order: BlockOrder = op.writesStream ? .natural : .interleaved
+        var t0 = 0
+        while t0 < n {
+            let rows = min(4, n &- t0)
+            Kernels.putRows(scratch, input + t0 &* din, rowStride: din, stride: 1, rows: rows, k: din, order: order)
+            blockOutputs(op, k: din, outputs: dout, rows: rows, neuron: (t0 &* dout, 1, dout), stream: (t0 &* dout, 1, dout), &s)
+            t0 &+= 4
+        }
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
+        s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
+    }
+
+    /// Max over each window: pool 2 (2x2, stride 2) or 3 (3x3, stride 2, pad 1). [C][H][W] -> [C][H'][W'].
+    @inline(never) @usableFromInline func maxPool(_ op: OpRecord, _ values: PoolValues, _ s: inout OpStats) {
+        let c = op.inDims.d0, oh = op.outDims.d1, ow = op.outDims.d2
+        s.spikes = Kernels.maxPool(arena + op.input(plan), values, width: values == .spikeTrains ? trainWidth : .bits8, c: c,
+                                   h: op.inDims.d1, w: op.inDims.d2, pool: Int(op.pool), arena + op.output(plan),
+                                   oh: oh, ow: ow, steps: steps)
+        s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
+    }
+
+    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path the stream is
+    /// [N][D][T], and the neuron sees the sum of its T steps (D >= T: every input before any spike) and
+    /// writes its prefix train.
+    @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
+        let n = op.inDims.d0, d = op.inDims.d1, spiking = plan == .spiking
+        s.neurons = UInt32(truncatingIfNeeded: n &* d)
+        s.spikes = Kernels.streamNeuron(stream(op.input(plan)), tokens: n, width: d, steps: spiking ? steps : 1,
+                                        shift: Int32(op.shift), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
+                                        levels: levels, output: spiking ? .prefixTrains : .counts, counts(op.output(plan)))
+    }
+
+    /// The attention ops, four rows in the scratch block at a time against "weight" rows of counts (<= 16,
+    /// read as int8). Scores: acc[h][i][j] = sum over head h's channels c of q[i][c] * k[j][c], output
+    /// [heads][N][N]; the rows are queries i (q[i][head h]), the weight rows keys j, one neuron per head.
+    /// Values: acc[i][c] = sum_j a[h(c)][i][j] * v[j][c], output [N][D]; the rows are channels c of head h
+    /// (column c of v), the weight rows the attention rows a[h][i], a neuron per channel.
+    @inline(never) @usableFromInline mutating func attentionFused(_ op: OpRecord, _ product: AttentionProduct, _ s: inout OpStats) {
+        let values = product == .values
+        let heads = Int(op.heads), n = values ? op.outDims.d0 : op.inDims.d0, d = values ? op.outDims.d1 : op.inDims.d1
+        let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(op.heads))), k = values ? n : hd
+        let x = counts(values ? op.input2(plan) : op.input(plan)), output = counts(op.output(plan))
+        let w = UnsafeRawPointer(counts(values ? op.input(plan) : op.input2(plan))).assumingMemoryBound(to: Int8.self)
+        var h = 0
+        while h < heads {
+            var r0 = values ? h &* hd : 0
+            let end = values ? r0 &+ hd : n
+            while r0 < end {
+                let rows = min(4, end &- r0)
+                // values: row r is column r0 + r of v (stride D); scores: q[r0 + r][head h], contiguous
+                Kernels.putRows(scratch, x + (values ? r0 : r0 &* d &+ h &* hd), rowStride: values ? 1 : d,
+                                stride: values ? d : 1, rows: rows, k: k, order: .interleaved)
+                let p = values ? r0 : h
+                var sink = NeuronSink(out: output + (values ? r0 : (h &* n &+ r0) &* n), thresholds: int32s(op.thresholds) + p,
+                                      biases: int32s(op.biases) + p, outputStep: values ? d : 1, rowStep: values ? 1 : n,
+                                      paramStep: 0, paramRowStep: values ? 1 : 0, shift: Int32(op.shift), levels: levels,
+                                      rows: rows, output: neuronOutput)
+                Kernels.blockDotNeurons(w + (values ? h &* n &* n : h &* hd), wstride: values ? n : d, scratch, k: k,
+                                        outputs: n, &sink)
+                s.spikes &+= sink.spikes
+                r0 &+= 4
+            }
+            h &+= 1
+        }
+        s.neurons = UInt32(truncatingIfNeeded: op.outDims.count)
+        s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
+    }
+
+    /// logits[j] = beta[j] + sum_c w[j][c] * S_c, S_c = channel c's counts summed over the tokens (fused) or
+    /// its spikes over tokens and steps (spiking: every spike adds its column; the same sum at every delay).
+    /// Returns the sum of S_c.
+    @inline(never) @usableFromInline func classifier(_ op: OpRecord, _ values: ClassifierInput) -> UInt32 {
+        Kernels.classifier(arena + op.input(plan), values, width: trainWidth, tokens: op.inDims.d0, width: op.inDims.d1,
+                           weights: int8s(op.weights), biases: int32s(op.biases), classes: op.outDims.d0, logits)
+    }
+}

@@ -1,0 +1,151 @@
+import CSDFormat
+import CSDMachine
+
+/// What a neuron kernel writes for a count c: the count itself (fused), or its prefix train
+/// (1 << c) - 1, spikes at steps 0 ..< c (the spiking count path, docs/SEMANTICS.md "Prefix trains").
+public enum NeuronOutput {
+    case counts, prefixTrains
+}
+
+extension Kernels {
+    /// The fused neuron formula (docs/SEMANTICS.md section 3.1) after the accumulation:
+    /// clip(floor(a / theta), 0, levels) with a = (acc << k) + beta + floor(theta / 2), theta >= 1
+    /// (validated), levels <= 16. Truncating division equals floor wherever the clip keeps the
+    /// quotient (a >= 0), and no quotient overflows for theta >= 1; `csd_quot` is one SDIV.
+    @inline(__always) public static func neuronCount(_ a: Int32, threshold theta: Int32, levels: Int32) -> UInt32 {
+        let q = csd_quot(a, theta)
+        let c = useM4Twins ? csd_usat8(q) : (q < 0 ? 0 : UInt32(bitPattern: q))  // the clip at 0
+        let l = UInt32(bitPattern: levels)
+        return c > l ? l : c
+    }
+
+    /// The DIF neuron (docs/SEMANTICS.md section 3.2, delay D): with the currents
+    /// I[t] = cur[t * stride] << shift (+ bias at t = 0), t < steps, the membrane starts at
+    /// theta / 2, integrates I[tau] for tau < steps and fires from tau = delay on (at most `levels`
+    /// spikes, soft reset by theta). Returns the train (bit u: a spike at output step u = tau - D).
+    /// Wrapping int32 arithmetic. At D >= T every input comes first, so the train is the prefix train
+    /// of min(v / theta, levels) (levels <= steps; v only falls by theta per spike without input),
+    /// computed with one division; the shift distributes over the wrapping sum.
+    @inline(never)
+    public static func difTrain(_ cur: UnsafePointer<Int32>, stride: Int, steps: Int, delay: Int, shift: Int32,
+                                bias: Int32, threshold theta: Int32, levels: Int32) -> UInt32 {
+        let sh = UInt32(truncatingIfNeeded: shift) & 31
+        var v = UInt32(bitPattern: theta &>> 1) &+ UInt32(bitPattern: bias)
+        var c = cur
+        if delay >= steps {
+            var sum: UInt32 = 0
+            let end = cur + steps &* stride
+            if stride == 1 {  // a stream token: two steps per pass
+                while c + 1 < end {
+                    sum &+= UInt32(bitPattern: c[0]) &+ UInt32(bitPattern: c[1])
+                    c += 2
+                }
+            }
+            while c != end {
+                sum &+= UInt32(bitPattern: c.pointee)
+                c += stride
+            }
+            v &+= sum &<< sh
+            let q = Int32(bitPattern: v) < theta ? 0 : csd_quot(Int32(bitPattern: v), theta)
+            let n = UInt32(bitPattern: q >= levels ? levels : q)
+            return (1 &<< n) &- 1
+        }
+        var tau = 0, emitted: Int32 = 0, train: UInt32 = 0, bit: UInt32 = 1
+        while tau < delay {
+            v &+= UInt32(bitPattern: c.pointee) &<< sh
+            c += stride
+            tau &+= 1
+        }
+        let last = steps &+ delay
+        while tau < last {
+            if tau < steps {
+                v &+= UInt32(bitPattern: c.pointee) &<< sh
+                c += stride
+            }
+            if Int32(bitPattern: v) >= theta && emitted < levels {
+                train |= bit
+                v &-= UInt32(bitPattern: theta)
+                emitted &+= 1
+            }
+            bit &<<= 1
+            tau &+= 1
+        }
+        return train
+    }
+
+    /// Fires `outputs` channels: channel j has the step currents cur[j * channelStride + t * stepStride]
+    /// (conv / linear after the event accumulation: channelStride 1, stepStride outputs; a stream
+    /// token: channelStride steps, stepStride 1) and the neuron (theta[j], bias[j]); its train goes to
+    /// trains[base + j * step]. Returns the spikes.
+    @inline(never)
+    public static func fireChannels(_ cur: UnsafePointer<Int32>, outputs: Int, steps: Int, delay: Int, shift: Int32,
+                                    thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
+                                    levels: Int32, trains: UnsafeMutableRawPointer, width: TrainWidth, base: Int,
+                                    step: Int, channelStride: Int, stepStride: Int) -> UInt32 {
+        var spikes: UInt32 = 0, j = 0, c = cur, o = base
+        while j < outputs {
+            let t = difTrain(c, stride: stepStride, steps: steps, delay: delay, shift: shift, bias: bias[j],
+                             threshold: theta[j], levels: levels)
+            setTrain(trains, width, o, t)
+            spikes &+= Kernels.spikes(t)
+            c += channelStride
+            o &+= step
+            j &+= 1
+        }
+        return spikes
+    }
+
+    /// The stream neuron on X [n][d][steps] int32 (steps 1: fused; the spiking count path, D >= T: the
+    /// neuron sees the sum of its T steps, every input before any spike): element (t, j) writes
+    /// c = neuronCount((sum << shift) + bias[j] + theta[j] / 2) into out[t * d + j] as a count or a
+    /// prefix train. Returns the spikes (sum of the counts).
+    @inline(never)
+    public static func streamNeuron(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, steps: Int, shift: Int32,
+                                    thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
+                                    levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
+        let sh = UInt32(truncatingIfNeeded: shift) & 31
+        var spikes: UInt32 = 0
+        if steps == 1 && output == .counts {  // fused: channel by channel, its neuron in registers
+            var j = 0
+            while j < d {
+                let th = theta[j], offset = UInt32(bitPattern: bias[j] &+ (th &>> 1))
+                var p = x + j, o = out + j
+                let end = o + n &* d
+                while o != end {
+                    let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
+                    o.pointee = UInt8(truncatingIfNeeded: c)
+                    spikes &+= c
+                    p += d
+                    o += d
+                }
+                j &+= 1
+            }
+            return spikes
+        }
+        var p = x, o = out
+        let end = out + n &* d
+        while o != end {
+            var j = 0
+            while j < d {
+                var sum: UInt32 = 0
+                let stepsEnd = p + steps
+                while p + 1 < stepsEnd {
+                    sum &+= UInt32(bitPattern: p[0]) &+ UInt32(bitPattern: p[1])
+                    p += 2
+                }
+                if p != stepsEnd {
+                    sum &+= UInt32(bitPattern: p.pointee)
+                    p += 1
+                }
+                let th = theta[j]
+                let c = neuronCount(Int32(bitPattern: (sum &<< sh) &+ UInt32(bitPattern: bias[j]) &+ UInt32(bitPattern: th &>> 1)),
+                                    threshold: th, levels: levels)
+                o.pointee = UInt8(truncatingIfNeeded: output == .prefixTrains ? (1 &<< c) &- 1 : c)
+                spikes &+= c
+                o += 1
+                j &+= 1
+            }
+        }
+        return spikes
+    }
+}

@@ -1,0 +1,258 @@
+import CSDMachine
+
+/// Which spike trains feed an event-driven accumulation.
+public enum InputTrains {
+    /// Any trains: every spike adds its weight column at its step.
+    case any
+    /// Prefix trains only (spikes at steps 0 ..< c; at D >= T every train is one, docs/SEMANTICS.md
+    /// "Prefix trains"): an input adds its column once, at its last spike, and `suffixSteps` (or
+    /// `streamChannels(..., prefix: true)`) then yields the step currents.
+    case prefix
+}
+
+/// The weights of a conv or linear: int8, or int16 for stream writers.
+public enum WeightWidth {
+    case int8, int16
+    @inlinable public var bytes: Int { self == .int16 ? 2 : 1 }
+}
+
+extension Kernels {
+    /// The active inputs of a token: entries (k << 16) | train for the inputs k < count of `trains`
+    /// (uint8 or uint16) whose train is not 0. Returns the number of entries; `list` holds `count`.
+    @inline(never)
+    public static func listRow(_ trains: UnsafeRawPointer, width: TrainWidth, count: Int,
+                               _ list: UnsafeMutablePointer<UInt32>) -> Int {
+        var n = 0, k = 0
+        if width == .bits8 {
+            while k &+ 4 <= count {  // four silent inputs in one load
+                if trains.loadUnaligned(fromByteOffset: k, as: UInt32.self) != 0 {
+                    var u = k
+                    while u < k &+ 4 {
+                        let x = UInt32(trains.load(fromByteOffset: u, as: UInt8.self))
+                        if x != 0 {
+                            list[n] = UInt32(truncatingIfNeeded: u) &<< 16 | x
+                            n &+= 1
+                        }
+                        u &+= 1
+                    }
+                }
+                k &+= 4
+            }
+        }
+        while k < count {
+            let x = train(trains, width, k)
+            if x != 0 {
+                list[n] = UInt32(truncatingIfNeeded: k) &<< 16 | x
+                n &+= 1
+            }
+            k &+= 1
+        }
+        return n
+    }
+
+    /// The same for the 3x3 receptive field of position pos = y * w + x of trains [cin][h][w] (zero
+    /// outside the map): input k = i * 9 + dy * 3 + dx.
+    @inline(never)
+    public static func listPatch(_ trains: UnsafeRawPointer, width: TrainWidth, cin: Int, h: Int, w: Int, pos: Int,
+                                 _ list: UnsafeMutablePointer<UInt32>) -> Int {
+        let y = Int(csd_quot(Int32(truncatingIfNeeded: pos), Int32(truncatingIfNeeded: w))), x = pos &- y &* w
+        let y0 = y > 0 ? 0 : 1, y1 = y < h &- 1 ? 3 : 2, x0 = x > 0 ? 0 : 1, x1 = x < w &- 1 ? 3 : 2
+        let plane = h &* w
+        var n = 0, base = (y &- 1) &* w &+ (x &- 1), i = 0, k = 0
+        while i < cin {
+            var dy = y0
+            while dy < y1 {
+                var dx = x0
+                while dx < x1 {
+                    let v = train(trains, width, base &+ dy &* w &+ dx)
+                    if v != 0 {
+                        list[n] = UInt32(truncatingIfNeeded: k &+ dy &* 3 &+ dx) &<< 16 | v
+                        n &+= 1
+                    }
+                    dx &+= 1
+                }
+                dy &+= 1
+            }
+            base &+= plane
+            k &+= 9
+            i &+= 1
+        }
+        return n
+    }
+
+    /// Weight at p: int8, or int16.
+    @inline(__always) static func weight(_ p: UnsafeRawPointer, _ width: WeightWidth) -> UInt32 {
+        width == .int16 ? UInt32(bitPattern: Int32(p.load(as: Int16.self))) : UInt32(bitPattern: Int32(p.load(as: Int8.self)))
+    }
+
+    /// Event-driven accumulation for conv / linear: every entry (k, train) of the active list adds
+    /// column k of the weights (weights[j * wstride + k], j < outputs) to the currents of the steps
+    /// it spikes at, cur [T][outputs] int32 (cur[t * outputs + j]); four output channels per pass,
+    /// the column's weights loaded once for all the entry's spikes. With `.prefix` trains an entry
+    /// adds its column at its last spike only. Returns the synaptic operations (spikes x outputs),
+    /// wrapping. Cortex-M4: the four-channel steps in assembly (csd_add4_m4: LDM / four ADDs / STM
+    /// per spike; prefix trains: csd_column4_*_m4, LDM / four loads and ADDs / STM per entry).
+    @inline(never)
+    public static func eventSynapticOps(_ list: UnsafePointer<UInt32>, count: Int, weights: UnsafeRawPointer,
+                                        width: WeightWidth, wstride: Int, outputs: Int, _ cur: UnsafeMutablePointer<Int32>,
+                                        trains: InputTrains) -> UInt32 {
+        useM4Twins
+            ? eventSynapticOpsM4(list, count: count, weights: weights, width: width, wstride: wstride, outputs: outputs, cur, trains: trains)
+            : eventSynapticOpsPortable(list, count: count, weights: weights, width: width, wstride: wstride, outputs: outputs, cur,
+                                       trains: trains)
+    }
+
+    /// The portable loop (every core but the Cortex-M4 build, and the M4 twin's reference in its test).
+    public static func eventSynapticOpsPortable(_ list: UnsafePointer<UInt32>, count: Int, weights: UnsafeRawPointer,
+                                                width: WeightWidth, wstride: Int, outputs: Int,
+                                                _ cur: UnsafeMutablePointer<Int32>, trains: InputTrains) -> UInt32 {
+        eventAccumulate(list, count: count, weights: weights, width: width, wstride: wstride, outputs: outputs, cur,
+                        trains: trains, m4: false)
+    }
+
+    /// The same loop with the Cortex-M4 assembly steps.
+    public static func eventSynapticOpsM4(_ list: UnsafePointer<UInt32>, count: Int, weights: UnsafeRawPointer,
+                                          width: WeightWidth, wstride: Int, outputs: Int,
+                                          _ cur: UnsafeMutablePointer<Int32>, trains: InputTrains) -> UInt32 {
+        eventAccumulate(list, count: count, weights: weights, width: width, wstride: wstride, outputs: outputs, cur,
+                        trains: trains, m4: true)
+    }
+
+    @inline(__always)
+    static func eventAccumulate(_ list: UnsafePointer<UInt32>, count: Int, weights: UnsafeRawPointer, width: WeightWidth,
+                                wstride: Int, outputs: Int, _ cur: UnsafeMutablePointer<Int32>, trains: InputTrains,
+                                m4: Bool) -> UInt32 {
+        var spikes: UInt32 = 0
+        let eb = width.bytes, ws = wstride &* eb, quad = outputs & ~3
+        var l = list
+        let end = list + count
+        if m4 && trains == .prefix && outputs >= 4 {  // one addition per entry and channel
+            while l != end {
+                let v = l.pointee, z = (v & 0xFFFF).leadingZeroBitCount  // a prefix train: 32 - z spikes
+                spikes &+= UInt32(truncatingIfNeeded: 32 &- z)
+                let row = cur + (31 &- z) &* outputs
+                var p = (weights + Int(v &>> 16) &* eb).assumingMemoryBound(to: UInt8.self)
+                p = width == .int16 ? csd_column4_s16_m4(row, row + quad, p, Int32(truncatingIfNeeded: ws))
+                                    : csd_column4_s8_m4(row, row + quad, p, Int32(truncatingIfNeeded: ws))
+                var j = quad
+                while j < outputs {
+                    row[j] = Int32(bitPattern: UInt32(bitPattern: row[j]) &+ weight(p, width))
+                    p += ws
+                    j &+= 1
+                }
+                l += 1
+            }
+            return spikes &* UInt32(truncatingIfNeeded: outputs)
+        }
+        let rowBytes = UInt32(truncatingIfNeeded: outputs &* 4)
+        while l != end {
+            let v = l.pointee
+            var x = v & 0xFFFF
+            if trains == .prefix {  // x != 0: its last spike only
+                let z = x.leadingZeroBitCount
+                spikes &+= UInt32(truncatingIfNeeded: 32 &- z)
+                x = 0x8000_0000 &>> UInt32(truncatingIfNeeded: z)
+            } else {
+                spikes &+= Kernels.spikes(x)
+            }
+            var col = weights + Int(v &>> 16) &* eb
+            var j = 0
+            while j < quad {
+                let w0 = weight(col, width), w1 = weight(col + ws, width)
+                let w2 = weight(col + 2 &* ws, width), w3 = weight(col + 3 &* ws, width)
+                if m4 {
+                    csd_add4_m4(x, rowBytes, cur + j, w0, w1, w2, w3)
+                } else {
+                    var b = x
+                    while b != 0 {
+                        let c = cur + (b.trailingZeroBitCount &* outputs &+ j)
+                        c[0] = Int32(bitPattern: UInt32(bitPattern: c[0]) &+ w0)
+                        c[1] = Int32(bitPattern: UInt32(bitPattern: c[1]) &+ w1)
+                        c[2] = Int32(bitPattern: UInt32(bitPattern: c[2]) &+ w2)
+                        c[3] = Int32(bitPattern: UInt32(bitPattern: c[3]) &+ w3)
+                        b &= b &- 1
+                    }
+                }
+                col += 4 &* ws
+                j &+= 4
+            }
+            while j < outputs {
+                let w0 = weight(col, width)
+                var b = x
+                while b != 0 {
+                    let c = cur + (b.trailingZeroBitCount &* outputs &+ j)
+                    c[0] = Int32(bitPattern: UInt32(bitPattern: c[0]) &+ w0)
+                    b &= b &- 1
+                }
+                col += ws
+                j &+= 1
+            }
+            l += 1
+        }
+        return spikes &* UInt32(truncatingIfNeeded: outputs)
+    }
+
+    /// After `eventSynapticOps(..., trains: .prefix)`: slot s holds the columns of the inputs whose
+    /// last spike is at step s, and an input spiking at steps 0 ... s adds to every step up to s, so
+    /// the step currents are the suffix sums cur[t] += cur[t + 1] (t from steps - 2 down to 0).
+    @inline(never)
+    public static func suffixSteps(_ cur: UnsafeMutablePointer<Int32>, steps: Int, outputs: Int) {
+        var i = (steps &- 1) &* outputs &- 1
+        while i >= 0 {
+            cur[i] = Int32(bitPattern: UInt32(bitPattern: cur[i]) &+ UInt32(bitPattern: cur[i &+ outputs]))
+            i &-= 1
+        }
+    }
+
+    /// The stream writer's delivery for one position or token: x [n][d][steps] at channels
+    /// base ..< base + outputs gets x[(base + j) * steps + t] = (or +=) I[t] (+ bias[j] at t = 0),
+    /// with the step currents I[t] = cur[t * outputs + j], or with `prefix` (the slots of
+    /// `eventSynapticOps(..., trains: .prefix)`) their suffix sums. Step currents are first turned
+    /// into slots (differences; cur is scratch) and a set stream into zeros, so that one loop adds
+    /// suffix sums from the last step, two channels per pass.
+    @inline(never)
+    public static func streamChannels(_ cur: UnsafeMutablePointer<Int32>, outputs: Int, steps: Int,
+                                      _ stream: UnsafeMutablePointer<Int32>, base: Int, biases bias: UnsafePointer<Int32>,
+                                      write: StreamWrite, prefix: Bool) {
+        let n = steps &* outputs
+        var x = stream + base &* steps
+        if !prefix {
+            var i = 0
+            while i &+ outputs < n {
+                cur[i] = Int32(bitPattern: UInt32(bitPattern: cur[i]) &- UInt32(bitPattern: cur[i &+ outputs]))
+                i &+= 1
+            }
+        }
+        if write == .set { x.update(repeating: 0, count: n) }
+        var j = 0
+        while j &+ 2 <= outputs {
+            var c = cur + (n &- outputs &+ j)
+            var r0: UInt32 = 0, r1: UInt32 = 0
+            var xt = x + steps
+            while xt != x {
+                r0 &+= UInt32(bitPattern: c[0])
+                r1 &+= UInt32(bitPattern: c[1])
+                xt -= 1
+                xt[0] = Int32(bitPattern: UInt32(bitPattern: xt[0]) &+ r0)
+                xt[steps] = Int32(bitPattern: UInt32(bitPattern: xt[steps]) &+ r1)
+                c -= outputs
+            }
+            x[0] = Int32(bitPattern: UInt32(bitPattern: x[0]) &+ UInt32(bitPattern: bias[j]))
+            x[steps] = Int32(bitPattern: UInt32(bitPattern: x[steps]) &+ UInt32(bitPattern: bias[j &+ 1]))
+            x += 2 &* steps
+            j &+= 2
+        }
+        if j < outputs {  // an odd last channel
+            var c = cur + (n &- outputs &+ j)
+            var run: UInt32 = 0
+            var xt = x + steps
+            while xt != x {
+                run &+= UInt32(bitPattern: c.pointee)
+                xt -= 1
+                xt.pointee = Int32(bitPattern: UInt32(bitPattern: xt.pointee) &+ run)
+                c -= outputs
+            }
+            x.pointee = Int32(bitPattern: UInt32(bitPattern: x.pointee) &+ UInt32(bitPattern: bias[j]))
+        }
+    }
+}

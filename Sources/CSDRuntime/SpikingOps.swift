@@ -1,0 +1,173 @@
+import CSDFormat
+import CSDMachine
+
+/// Spiking execution (docs/SEMANTICS.md section 3, "spiking" column): the driver that tiles each op
+/// into the kernels (Kernels/). Every neuron is a DIF neuron over T steps with delay D; after the
+/// encoding layer every synaptic event is an addition selected by a spike. At D >= T with uint8
+/// trains the ops with neuron outputs take the count path (`runCounts`, SEMANTICS.md "Prefix
+/// trains"), which computes the same trains, statistics and logits from spike counts (it
+/// multiplies); otherwise, and for stream writers, conv and linear are event-driven (each listed
+/// input spike adds a weight column to that step's currents of every output channel), then every
+/// channel fires; the attention ops pair listed trains per output.
+extension Context {
+    @inline(never) @usableFromInline mutating func runSpiking(_ op: OpRecord, index: Int, _ s: inout OpStats) {
+        if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .classifier) {
+            runCounts(op, index: index, &s)
+            return
+        }
+        switch op.kind {
+        case .conv3x3?: eventsSpiking(op, conv: true, &s)
+        case .linear?: eventsSpiking(op, conv: false, &s)
+        case .maxPool?: maxPool(op, .spikeTrains, &s)  // m_t = max_i C_i(t) - max_i C_i(t-1) per window
+        case .streamNeuron?: streamNeuronSpiking(op, &s)
+        case .attentionScores?: attentionSpiking(op, .scores, &s)
+        case .attentionValues?: attentionSpiking(op, .values, &s)
+        case .classifier?: s.synapticOps = classifier(op, .spikeTrains) &* UInt32(truncatingIfNeeded: op.outDims.d0)
+        case nil: break
+        }
+    }
+
+    /// The count path (D >= T, uint8 trains; docs/SEMANTICS.md, "Prefix trains"): every train in the arena
+    /// is (1 << count) - 1, and a neuron sees only its integrated input, the fused accumulation of the
+    /// counts (a stream neuron: the sum of its T steps). The op's input trains become counts in place, the
+    /// fused driver runs on the spiking plan's buffers and its neuron sinks (and max-pool) write trains,
+    /// and an input becomes trains again only if a later op reads it as trains (`nextSpikingUse`); the
+    /// synaptic operations are those the event path counts, computed from the counts (`windowSum`,
+    /// `pairSynapticOps`). Also the encoding conv at every delay (its current arrives at t = 0).
+    @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, index: Int, _ s: inout OpStats) {
+        let countsIn = op.inputUse.kind == .counts && op.kind != .maxPool  // not pixels or the stream; max-pool runs on trains
+        let off1 = op.input(.spiking)  // kept as counts by the op before (countsAt) or made counts here
+        let in1 = counts(off1), n1 = op.inputUse.dims.count
+        // a second input that is the first one (a valid plan may pair a value with itself) is converted once
+        let off2 = op.input2(.spiking), in2 = counts(off2)
+        let n2 = off2 == off1 ? 0 : op.input2Use?.dims.count ?? 0
+        let total = !countsIn ? 0 : off1 == countsAt ? countsSum : Kernels.trainsToCounts(in1, count: n1)
+        _ = Kernels.trainsToCounts(in2, count: n2)
+        if op.has(OpFlag.streamSet) {  // the encoding conv writing the stream: its current is all at t = 0
+            stream(op.output(.spiking)).update(repeating: 0, count: op.outDims.count &* steps)
+        }
+        runFused(op, &s)
+        if wideTrains, let out = op.outputUse, out.kind == .counts {  // counts written as uint8: widen to uint16 trains
+            Kernels.countsToTrains16(arena + op.output(.spiking), count: out.dims.count)
+        }
+        let n0 = op.inDims.d0, d1 = op.inDims.d1
+        var synops: UInt32 = 0
+        switch op.kind {
+        case .conv3x3?:
+            if countsIn {
+                synops = Kernels.windowSum(in1, c: n0, h: d1, w: op.inDims.d2) &* UInt32(truncatingIfNeeded: op.outDims.d0)
+            }
+        case .linear?: synops = total &* UInt32(truncatingIfNeeded: op.outDims.d1)
+        case .attentionScores?:  // a group per channel c: q[i][c] against k[j][c]
+            synops = Kernels.pairSynapticOps(in1, in2, g1: 1, g2: d1, ax: 0, bx: 1, sx: d1, nx: n0, ay: 0, by: 1, sy: d1, ny: n0)
+        case .attentionValues?:  // a group per head h and key j: a[h][i][j] against v[j][c], c in head h
+            let n = op.outDims.d0, d = op.outDims.d1, heads = Int(op.heads)
+            let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(truncatingIfNeeded: heads)))
+            synops = Kernels.pairSynapticOps(in1, in2, g1: heads, g2: n, ax: n &* n, bx: 1, sx: n, nx: n, ay: hd, by: d, sy: 1, ny: hd)
+        default: break
+        }
+        // inputs become trains again if a later op reads them as trains; a dead value stays as counts, and
+        // so does one whose next reader takes it as counts (q, k and v share their input)
+        let next = index &+ 1
+        if countsIn {
+            let use = image.nextSpikingUse(ofValueAt: off1, from: next)
+            if use == .trains { Kernels.countsToTrains(in1, count: n1) }
+            countsAt = use == .counts ? off1 : -1
+            countsSum = total
+        }
+        if n2 > 0 && image.nextSpikingUse(ofValueAt: off2, from: next) != .none {
+            Kernels.countsToTrains(in2, count: n2)
+        }
+        s.synapticOps = synops
+        if !op.has(OpFlag.inputPixels) { s.macs = 0 }
+    }
+
+    /// D >= T: every spike train in the arena is a prefix train (spikes at steps 0 ..< count; docs/SEMANTICS.md,
+    /// "Prefix trains"), so conv and linear add each input's column once, at its last spike, and a suffix sum
+    /// gives the step currents.
+    @inlinable var inputTrains: InputTrains { delay >= steps ? .prefix : .any }
+
+    /// Delivers the currents of every output channel of one position or token (cur[t * outputs + j]):
+    /// the neurons fire into trains[neuronBase + j * neuronStep], or the stream gets them at
+    /// streamBase + j (the bias at t = 0).
+    @inlinable func deliverAll(_ op: OpRecord, outputs: Int, neuronBase: Int, neuronStep: Int, streamBase: Int,
+                               _ cur: UnsafeMutablePointer<Int32>, _ s: inout OpStats) {
+        let prefix = inputTrains == .prefix
+        if op.writesStream {
+            let biases = int32s(op.biases)
+            Kernels.streamChannels(cur, outputs: outputs, steps: steps, stream(op.output(.spiking)), base: streamBase,
+                                   biases: op.has(OpFlag.tokenBias) ? biases + streamBase : biases,
+                                   write: op.has(OpFlag.streamSet) ? .set : .add, prefix: prefix)
+        } else {
+            if prefix { Kernels.suffixSteps(cur, steps: steps, outputs: outputs) }
+            s.spikes &+= Kernels.fireChannels(cur, outputs: outputs, steps: steps, delay: delay, shift: Int32(op.shift),
+                                              thresholds: int32s(op.thresholds), biases: int32s(op.biases), levels: levels,
+                                              trains: arena + op.output(.spiking), width: trainWidth, base: neuronBase,
+                                              step: neuronStep, channelStride: 1, stepStride: outputs)
+        }
+    }
+
+    /// Conv / linear spiking scratch: the active-input list (16 bytes per four inputs), then the
+    /// currents of every output channel at every step, [T][outputs] int32 (docs/FORMAT.md).
+    @inlinable var activeList: UnsafeMutablePointer<UInt32> { scratch }
+    @inlinable func stepCurrents(fanIn: Int, outputs: Int) -> UnsafeMutablePointer<Int32> {
+        let cur = UnsafeMutableRawPointer(scratch + ((fanIn &+ 3) &>> 2) &* 4).assumingMemoryBound(to: Int32.self)
+        cur.update(repeating: 0, count: steps &* outputs)
+        return cur
+    }
+
+    /// Conv and linear, event-driven: per output position (conv: its 3x3 receptive field, zero padding;
+    /// the encoding conv on pixels runs on the count path at every delay, its whole current arriving at
+    /// t = 0) or token (linear), the spiking inputs are listed once, and each spike adds the weight column
+    /// of every output channel to that step's currents; then the channels fire, or the stream gets them.
+    @inline(never) @usableFromInline mutating func eventsSpiking(_ op: OpRecord, conv: Bool, _ s: inout OpStats) {
+        let input = arena + op.input(.spiking), weights = data + Int(op.weights)
+        let weightWidth: WeightWidth = op.writesStream ? .int16 : .int8
+        let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2
+        let positions = conv ? h &* w : cin, fanIn = conv ? cin &* 9 : h, outputs = conv ? op.outDims.d0 : op.outDims.d1
+        let list = activeList
+        var pos = 0
+        while pos < positions {
+            let cur = stepCurrents(fanIn: fanIn, outputs: outputs)
+            let active = conv
+                ? Kernels.listPatch(input, width: trainWidth, cin: cin, h: h, w: w, pos: pos, list)
+                : Kernels.listRow(input + pos &* fanIn &* trainWidth.bytes, width: trainWidth, count: fanIn, list)
+            s.synapticOps &+= Kernels.eventSynapticOps(list, count: active, weights: weights, width: weightWidth, wstride: fanIn,
+                                                       outputs: outputs, cur, trains: inputTrains)
+            deliverAll(op, outputs: outputs, neuronBase: conv ? pos : pos &* outputs, neuronStep: conv ? positions : 1,
+                       streamBase: pos &* outputs, cur, &s)
+            pos &+= 1
+        }
+        s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: outputs &* positions)
+    }
+
+    /// I[t] = X[n][c][t]: the stream's current at each step; one call per token fires its channels.
+    @inlinable mutating func streamNeuronSpiking(_ op: OpRecord, _ s: inout OpStats) {
+        let n = op.inDims.d0, d = op.inDims.d1
+        let x = stream(op.input(.spiking)), output = arena + op.output(.spiking)
+        var t = 0
+        while t < n {
+            s.spikes &+= Kernels.fireChannels(x + t &* d &* steps, outputs: d, steps: steps, delay: delay, shift: Int32(op.shift),
+                                              thresholds: int32s(op.thresholds), biases: int32s(op.biases), levels: levels,
+                                              trains: output, width: trainWidth, base: t &* d, step: 1, channelStride: steps,
+                                              stepStride: 1)
+            t &+= 1
+        }
+        s.neurons = UInt32(truncatingIfNeeded: n &* d)
+    }
+
+    /// Attention ops: the temporal decomposition of products of spike trains (`Kernels.attentionEvents`):
+    /// I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts). Per query and head, the query's
+    /// channels (scores) or the attention row's keys (values) are listed once, and every output walks
+    /// only that list.
+    @inline(never) @usableFromInline mutating func attentionSpiking(_ op: OpRecord, _ product: AttentionProduct, _ s: inout OpStats) {
+        let values = product == .values
+        let tokens = values ? op.outDims.d0 : op.inDims.d0, d = values ? op.outDims.d1 : op.inDims.d1
+        s.spikes = Kernels.attentionEvents(product, arena + op.input(.spiking), arena + op.input2(.spiking),
+                                           arena + op.output(.spiking), width: trainWidth, tokens: tokens, width: d,
+                                           heads: Int(op.heads), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
+                                           shift: Int32(op.shift), levels: levels, steps: steps, delay: delay,
+                                           scratch: scratch, synapticOps: &s.synapticOps)
+        s.neurons = UInt32(truncatingIfNeeded: op.outDims.count)
+    }
+}

@@ -1,0 +1,708 @@
+@testable import CSDRuntime
+import Testing
+
+/// The Swift kernels (Sources/CSDRuntime/Kernels, one test per file) against naive loops written here
+/// from their doc comments and docs/SEMANTICS.md: Int64 arithmetic, explicit index formulas, nothing
+/// shared with the kernels (on the host the kernels run their portable loops). Each test draws a few
+/// hundred random cases from a fixed seed, covering the edges the images have: fan-in 1 ... 40 (every
+/// K % 4) and 64, 128, 144, 288; partial blocks; strided rows; full int8 / int16 weight ranges; pixels
+/// and counts; every border of maps as small as 1 x 1; T 1 ... 16 with every delay 0 ... T; uint8 and
+/// uint16 trains. Outputs are compared byte for byte, sentinel bytes around them included, so a
+/// write out of place fails too.
+@Suite struct KernelTests {
+    /// SpikeTrains: `spikes` counts the low 16 bits of every train; `train` / `setTrain` read and write
+    /// one uint8 or uint16 element (its low bits) and nothing beside it; TrainWidth's byte sizes.
+    @Test func spikeTrains() {
+        var wrong = 0
+        for x in 0..<65536 where Kernels.spikes(UInt32(x) | 0x5A5A_0000) != UInt32(x.nonzeroBitCount) { wrong += 1 }
+        #expect(wrong == 0)
+        #expect(TrainWidth(bytes: 1) == .bits8 && TrainWidth(bytes: 2) == .bits16)
+        #expect(TrainWidth.bits8.bytes == 1 && TrainWidth.bits16.bytes == 2)
+        var r = SplitMix(state: 0x5B1E)
+        for _ in 0..<300 {
+            let width: TrainWidth = r.chance(0.5) ? .bits8 : .bits16, n = r.int(1...12), i = r.int(0...(n - 1))
+            let before = (0..<(n * width.bytes + 4)).map { _ in UInt8(truncatingIfNeeded: r.next()) }
+            let value = UInt32(truncatingIfNeeded: r.next())
+            let b = Buffer(before)
+            Kernels.setTrain(b.raw, width, i, value)
+            var want = before
+            for byte in 0..<width.bytes { want[i * width.bytes + byte] = UInt8(truncatingIfNeeded: value >> (8 * byte)) }
+            guard agree(b.array, want, "setTrain \(width) at \(i)"),
+                  agree(Kernels.train(b.raw, width, i), value & (width == .bits8 ? 0xFF : 0xFFFF), "train \(width) at \(i)")
+            else { return }
+        }
+    }
+
+    /// BlockGather: `putRows` (1 ... 4 real rows, contiguous or strided, both orders) and `putPatches`
+    /// (3x3 fields with zero padding, cin 1 ... 32, maps with h, w = 1 ... 6 walked in blocks of 1 ... 4
+    /// positions so every border position and the partial last block occur) write the documented block
+    /// word for word: group g of row r at words 8g + 2r, 8g + 2r + 1, the K % 4 padding and missing
+    /// rows zero, nothing past `blockBytes`.
+    @Test func blockGathers() {
+        var r = SplitMix(state: 0xB10C)
+        for _ in 0..<300 {
+            let k = r.fanIn(), rows = r.int(1...4), order: BlockOrder = r.chance(0.5) ? .interleaved : .natural
+            let pixels = r.chance(0.5)
+            // contiguous rows ([N][K] tokens, row stride >= K) or strided ones (columns of v [N][D])
+            let (rowStride, stride) = r.chance(0.5) ? (k + r.int(0...5), 1) : (r.int(1...2), r.int(rows...9))
+            let src = (0..<((rows - 1) * rowStride + (k - 1) * stride + 1)).map { _ in r.value(pixels: pixels) }
+            #expect(Kernels.blockBytes(k: k) == (k + 3) / 4 * 32)
+            let want = Naive.block(k: k, rows: rows, order: order) { row, i in src[row * rowStride + i * stride] }
+            let got = gathered(k: k) { Kernels.putRows($0, src, rowStride: rowStride, stride: stride, rows: rows, k: k, order: order) }
+            guard agree(got, want, "putRows k \(k) rows \(rows) rowStride \(rowStride) stride \(stride) \(order)") else { return }
+        }
+        for _ in 0..<200 {
+            let cin = r.chance(0.7) ? r.int(1...5) : r.pick([7, 16, 32]), h = r.int(1...6), w = r.int(1...6)
+            let order: BlockOrder = r.chance(0.5) ? .interleaved : .natural, pixels = r.chance(0.5), rows = r.int(1...4)
+            let map = (0..<(cin * h * w)).map { _ in r.value(pixels: pixels) }
+            var pos = 0
+            while pos < h * w {
+                let n = min(rows, h * w - pos), p = pos
+                let want = Naive.block(k: 9 * cin, rows: n, order: order) { row, i in
+                    Naive.patchValue(map, h: h, w: w, pos: p + row, k: i)
+                }
+                let got = gathered(k: 9 * cin) { Kernels.putPatches($0, map, cin: cin, h: h, w: w, pos: p, rows: n, order: order) }
+                guard agree(got, want, "putPatches cin \(cin) \(h)x\(w) pos \(pos) rows \(n) \(order)") else { return }
+                pos += n
+            }
+        }
+    }
+
+    /// BlockDot: `blockDotNeurons` (int8 weights, full range) and `blockDotStream` (int16 weights, full
+    /// range) on blocks from `putRows` / `putPatches` (pixels or counts, 1 ... 4 rows, weight row
+    /// stride >= K) against a naive dot product and the naive neuron (counts or prefix trains; a neuron
+    /// per output, one for all, or one per row; thresholds 1 ... 2^29, biases of either sign, shifts
+    /// 0 ... 8, L 1 ... 16; the sink's spikes) or stream write (set or add, per-channel or per-token
+    /// biases; wrapping int32), in output layouts [outputs][rows] and [rows][outputs].
+    @Test func blockDots() {
+        var r = SplitMix(state: 0xD07)
+        for _ in 0..<500 {
+            let stream = r.chance(0.4), pixels = r.chance(0.3), outputs = r.int(1...12)
+            let order: BlockOrder = stream ? .natural : .interleaved
+            // the rows' values, gathered by putRows ([rows][K], row stride >= K) or putPatches (3x3 fields)
+            var k = r.fanIn(), rows = r.int(1...4), values: [[Int64]] = [], gather = "rows"
+            var block = Buffer([UInt32](repeating: 0, count: (k + 3) / 4 * 8 + 16))  // guard words: see blockGathers
+            if r.chance(0.6) {
+                let rowStride = k + r.int(0...3)
+                let src = (0..<(rows * rowStride)).map { _ in r.value(pixels: pixels) }
+                values = (0..<rows).map { row in (0..<k).map { Int64(src[row * rowStride + $0]) } }
+                Kernels.putRows(block.raw, src, rowStride: rowStride, stride: 1, rows: rows, k: k, order: order)
+            } else {
+                let cin = r.chance(0.7) ? r.int(1...4) : r.pick([16, 32]), h = r.int(1...5), w = r.int(1...5)
+                k = 9 * cin
+                rows = min(rows, h * w)
+                let map = (0..<(cin * h * w)).map { _ in r.value(pixels: pixels) }, pos = r.int(0...(h * w - rows))
+                values = (0..<rows).map { row in (0..<k).map { Int64(Naive.patchValue(map, h: h, w: w, pos: pos + row, k: $0)) } }
+                block = Buffer([UInt32](repeating: 0, count: (k + 3) / 4 * 8 + 16))
+                Kernels.putPatches(block.raw, map, cin: cin, h: h, w: w, pos: pos, rows: rows, order: order)
+                gather = "patches \(h)x\(w) pos \(pos)"
+            }
+            let wstride = k + (r.chance(0.5) ? 0 : r.int(1...7))
+            // outputs [outputs][rows] (conv maps, attention values) or [rows][outputs] (tokens, scores)
+            let (outputStep, rowStep) = r.chance(0.5) ? (1, outputs + r.int(0...3)) : (rows + r.int(0...3), 1)
+            let size = (outputs - 1) * outputStep + (rows - 1) * rowStep + 1 + 8
+            let context = "k \(k) wstride \(wstride) outputs \(outputs) rows \(rows) steps \(outputStep), \(rowStep) \(gather)"
+            func acc(_ weights: [Int64], _ j: Int, _ row: Int) -> Int64 {
+                var a: Int64 = 0
+                for i in 0..<k { a += weights[j * wstride + i] * values[row][i] }
+                return a
+            }
+            if stream {
+                let weights = (0..<(outputs * wstride)).map { _ in r.weight16() }, w64 = weights.map { Int64($0) }
+                let write: StreamWrite = r.chance(0.5) ? .set : .add
+                let paramRowStep = r.chance(0.5) ? 0 : outputs + r.int(0...2)  // per-token biases (position embedding)
+                let biases = (0...((outputs - 1) + 3 * paramRowStep)).map { _ in Int32(r.signed(1 << 28)) }
+                let old = (0..<size).map { _ in Int32(r.signed(1 << 28)) }
+                var want = old
+                for j in 0..<outputs {
+                    for row in 0..<rows {
+                        let e = j * outputStep + row * rowStep, before: Int64 = write == .set ? 0 : Int64(old[e])
+                        want[e] = Int32(truncatingIfNeeded: before + acc(w64, j, row) + Int64(biases[j + row * paramRowStep]))
+                    }
+                }
+                let x = Buffer(old), wb = Buffer(weights), bb = Buffer(biases)
+                let sink = StreamSink(stream: x.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep, paramStep: 1,
+                                      paramRowStep: paramRowStep, rows: rows, write: write)
+                Kernels.blockDotStream(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, sink)
+                guard agree(x.array, want, "stream \(write) paramRowStep \(paramRowStep) \(context)") else { return }
+            } else {
+                let weights = (0..<(outputs * wstride)).map { _ in r.weight8() }, w64 = weights.map { Int64($0) }
+                let output: NeuronOutput = r.chance(0.5) ? .counts : .prefixTrains
+                let levels = output == .prefixTrains ? r.int(1...8) : r.int(1...16)
+                // a neuron per output (conv, linear), one for all (attention scores), one per row (attention values)
+                let (paramStep, paramRowStep) = r.pick([(1, 0), (0, 0), (0, 1)])
+                let layer = r.neurons((outputs - 1) * paramStep + 3 * paramRowStep + 1, bound: k * 128 * (pixels ? 255 : 16),
+                                      levels: levels)
+                let start = UInt32(truncatingIfNeeded: r.next())  // the sink adds to its spikes
+                var want = [UInt8](repeating: 0xEE, count: size), spikes = start
+                for j in 0..<outputs {
+                    for row in 0..<rows {
+                        let i = j * paramStep + row * paramRowStep
+                        let c = Naive.count(acc(w64, j, row), shift: layer.shift, bias: layer.bias[i], theta: layer.theta[i],
+                                            levels: levels)
+                        want[j * outputStep + row * rowStep] = UInt8(output == .prefixTrains ? (1 << c) - 1 : c)
+                        spikes &+= UInt32(c)
+                    }
+                }
+                let out = Buffer([UInt8](repeating: 0xEE, count: size)), wb = Buffer(weights)
+                let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
+                var sink = NeuronSink(out: out.p, thresholds: tb.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep,
+                                      paramStep: paramStep, paramRowStep: paramRowStep, shift: Int32(layer.shift),
+                                      levels: Int32(levels), rows: rows, output: output)
+                sink.spikes = start
+                Kernels.blockDotNeurons(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, &sink)
+                let neuron = "\(output) L \(levels) shift \(layer.shift) params \(paramStep), \(paramRowStep)"
+                guard agree(out.array, want, "neurons \(neuron) \(context)"), agree(sink.spikes, spikes, "spikes \(context)")
+                else { return }
+            }
+        }
+    }
+
+    /// DIFNeuron: `difTrain` (T 1 ... 16, every delay 0 ... T, L 1 ... T, strided currents of either
+    /// sign) against the DIF loop of SEMANTICS 2; `fireChannels` (conv [T][outputs] and stream-token
+    /// [outputs][T] currents, uint8 / uint16 trains at base + j * step) and `streamNeuron` (fused T = 1
+    /// and the count path's sum over T; counts and prefix trains) against the naive neurons: every
+    /// output byte and the returned spikes.
+    @Test func difNeurons() {
+        var r = SplitMix(state: 0xD1F)
+        for _ in 0..<800 {
+            let steps = r.int(1...16), delay = r.int(0...steps), levels = r.int(1...steps), stride = r.int(1...4)
+            let e = r.int(0...16), current = (0..<steps).map { _ in Int64(r.signed(1 << e)) }
+            let layer = r.neurons(1, bound: steps << e, levels: levels)
+            let cur = Buffer((0..<(steps * stride)).map { _ in Int32(r.signed(1 << 30)) })  // garbage between the steps
+            for t in 0..<steps { cur.p[t * stride] = Int32(current[t]) }
+            let got = Kernels.difTrain(cur.p, stride: stride, steps: steps, delay: delay, shift: Int32(layer.shift),
+                                       bias: layer.bias[0], threshold: layer.theta[0], levels: Int32(levels))
+            let want = Naive.dif(current, delay: delay, shift: layer.shift, bias: layer.bias[0], theta: layer.theta[0], levels: levels)
+            guard agree(got, want, "difTrain T \(steps) D \(delay) L \(levels) stride \(stride) \(layer) I \(current)") else { return }
+        }
+        for _ in 0..<300 {
+            let steps = r.int(1...16), delay = r.int(0...steps), levels = r.int(1...steps), outputs = r.int(1...12)
+            let width = r.width(steps: steps), token = r.chance(0.5), base = r.int(0...3), step = r.int(1...3)
+            let e = r.int(0...16), layer = r.neurons(outputs, bound: steps << e, levels: levels)
+            let current = (0..<outputs).map { _ in (0..<steps).map { _ in Int64(r.signed(1 << e)) } }  // [j][t]
+            let cur = Buffer([Int32](repeating: 0, count: steps * outputs))
+            for j in 0..<outputs { for t in 0..<steps { cur.p[token ? j * steps + t : t * outputs + j] = Int32(current[j][t]) } }
+            let elements = base + (outputs - 1) * step + 1 + 2
+            var want = [UInt8](repeating: 0xEE, count: elements * width.bytes), spikes = 0
+            for j in 0..<outputs {
+                let train = Naive.dif(current[j], delay: delay, shift: layer.shift, bias: layer.bias[j], theta: layer.theta[j],
+                                      levels: levels)
+                Naive.put(&want, width, base + j * step, train)
+                spikes += train.nonzeroBitCount
+            }
+            let out = Buffer([UInt8](repeating: 0xEE, count: elements * width.bytes))
+            let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
+            let got = Kernels.fireChannels(cur.p, outputs: outputs, steps: steps, delay: delay, shift: Int32(layer.shift),
+                                           thresholds: tb.p, biases: bb.p, levels: Int32(levels), trains: out.raw, width: width,
+                                           base: base, step: step, channelStride: token ? steps : 1, stepStride: token ? 1 : outputs)
+            let context = "fireChannels T \(steps) D \(delay) L \(levels) outputs \(outputs) \(width) token \(token) base \(base) step \(step)"
+            guard agree(out.array, want, context), agree(got, UInt32(spikes), context) else { return }
+        }
+        for _ in 0..<300 {
+            let n = r.int(1...5), d = r.int(1...12), steps = r.chance(0.4) ? 1 : r.int(1...8)
+            let output: NeuronOutput = r.chance(0.5) ? .counts : .prefixTrains
+            let levels = output == .prefixTrains ? r.int(1...8) : r.int(1...16), e = r.int(0...20)
+            let x = (0..<(n * d * steps)).map { _ in Int32(r.signed(1 << e)) }
+            let layer = r.neurons(d, bound: steps << e, levels: levels)
+            var want = [UInt8](repeating: 0xEE, count: n * d + 4), spikes = 0
+            for t in 0..<n {
+                for j in 0..<d {
+                    var sum: Int64 = 0
+                    for s in 0..<steps { sum += Int64(x[(t * d + j) * steps + s]) }
+                    let c = Naive.count(sum, shift: layer.shift, bias: layer.bias[j], theta: layer.theta[j], levels: levels)
+                    want[t * d + j] = UInt8(output == .prefixTrains ? (1 << c) - 1 : c)
+                    spikes += c
+                }
+            }
+            let xb = Buffer(x), out = Buffer([UInt8](repeating: 0xEE, count: n * d + 4))
+            let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
+            let got = Kernels.streamNeuron(xb.p, tokens: n, width: d, steps: steps, shift: Int32(layer.shift), thresholds: tb.p,
+                                           biases: bb.p, levels: Int32(levels), output: output, out.p)
+            let context = "streamNeuron n \(n) d \(d) T \(steps) \(output) L \(levels)"
+            guard agree(out.array, want, context), agree(got, UInt32(spikes), context) else { return }
+        }
+    }
+
+    /// EventAccumulation: `listRow` (0 ... 288 inputs, uint8 trains at any byte address, uint16) and
+    /// `listPatch` (every position of maps down to 1 x 1, zero padding) list exactly the spiking inputs
+    /// in order; `eventSynapticOps` (any trains and prefix trains, int8 / int16 weights, outputs
+    /// 1 ... 20, weight row stride >= K) adds each column at the right steps and returns spikes x
+    /// outputs; `suffixSteps` turns its prefix slots into suffix sums; `streamChannels` (set / add,
+    /// step currents or prefix slots, odd and even outputs) writes x[(base + j) T + t] and nothing else.
+    @Test func eventAccumulation() {
+        var r = SplitMix(state: 0xE7E)
+        for _ in 0..<300 {
+            let count = r.chance(0.8) ? r.int(0...40) : r.pick([64, 128, 144, 288])
+            let steps = r.int(1...16), width = r.width(steps: steps), silent = r.pick([0.0, 0.5, 0.9, 1.0])
+            let trains = (0..<count).map { _ in r.train(steps: steps, silent: silent) }
+            let offset = width == .bits8 ? r.int(0...3) : 0
+            let bytes = Buffer([UInt8](repeating: 0x77, count: offset) + Naive.bytes(trains, width))
+            let list = Buffer([UInt32](repeating: 0xDEAD_BEEF, count: count + 1))
+            let n = Kernels.listRow(bytes.raw + offset, width: width, count: count, list.p)
+            var want: [UInt32] = []
+            for (k, t) in trains.enumerated() where t != 0 { want.append(UInt32(k) << 16 | t) }
+            want += [UInt32](repeating: 0xDEAD_BEEF, count: count + 1 - want.count)
+            let context = "listRow count \(count) \(width) offset \(offset)"
+            guard agree(n, trains.filter { $0 != 0 }.count, context), agree(list.array, want, context) else { return }
+        }
+        for _ in 0..<150 {
+            let cin = r.int(1...6), h = r.int(1...5), w = r.int(1...5), steps = r.int(1...16), width = r.width(steps: steps)
+            let trains = (0..<(cin * h * w)).map { _ in r.train(steps: steps, silent: 0.4) }
+            let bytes = Buffer(Naive.bytes(trains, width))
+            for pos in 0..<(h * w) {
+                var want: [UInt32] = []
+                for i in 0..<cin {
+                    for dy in 0..<3 {
+                        for dx in 0..<3 {
+                            let y = pos / w + dy - 1, x = pos % w + dx - 1
+                            guard y >= 0, y < h, x >= 0, x < w, trains[(i * h + y) * w + x] != 0 else { continue }
+                            want.append(UInt32(i * 9 + dy * 3 + dx) << 16 | trains[(i * h + y) * w + x])
+                        }
+                    }
+                }
+                let n = want.count
+                want += [UInt32](repeating: 0xDEAD_BEEF, count: 9 * cin + 1 - n)
+                let list = Buffer([UInt32](repeating: 0xDEAD_BEEF, count: 9 * cin + 1))
+                let got = Kernels.listPatch(bytes.raw, width: width, cin: cin, h: h, w: w, pos: pos, list.p)
+                let context = "listPatch cin \(cin) \(h)x\(w) pos \(pos) \(width)"
+                guard agree(got, n, context), agree(list.array, want, context) else { return }
+            }
+        }
+        for _ in 0..<400 {
+            let k = r.fanIn(), outputs = r.int(1...20), steps = r.int(1...16), wstride = k + (r.chance(0.5) ? 0 : r.int(1...5))
+            let trains: InputTrains = r.chance(0.5) ? .any : .prefix, wide = r.chance(0.5), active = r.pick([0.1, 0.5, 1.0])
+            let w8 = wide ? [] : (0..<(outputs * wstride)).map { _ in r.weight8() }
+            let w16 = wide ? (0..<(outputs * wstride)).map { _ in r.weight16() } : []
+            let weights = wide ? w16.map { Int64($0) } : w8.map { Int64($0) }
+            var list: [UInt32] = []
+            for input in 0..<k where r.chance(active) {
+                let train = trains == .prefix ? Naive.prefix(r.int(1...steps)) : r.train(steps: steps, silent: 0)
+                list.append(UInt32(input) << 16 | train)
+            }
+            let start = (0..<(steps * outputs)).map { _ in Int32(r.signed(1 << 20)) }
+            var want = start.map { Int64($0) }, synapticOps = 0
+            for entry in list {
+                let input = Int(entry >> 16), train = entry & 0xFFFF, spikes = train.nonzeroBitCount
+                // any trains: a column per spike; prefix trains: the column once, at the last spike
+                let at = trains == .prefix ? [spikes - 1] : (0..<steps).filter { train >> UInt32($0) & 1 == 1 }
+                for t in at { for j in 0..<outputs { want[t * outputs + j] += weights[j * wstride + input] } }
+                synapticOps += spikes * outputs
+            }
+            let cur = Buffer(start), lb = Buffer(list), b8 = Buffer(w8), b16 = Buffer(w16)
+            let got = Kernels.eventSynapticOps(lb.p, count: list.count, weights: wide ? b16.raw : b8.raw, width: wide ? .int16 : .int8,
+                                               wstride: wstride, outputs: outputs, cur.p, trains: trains)
+            let context = "eventSynapticOps \(trains) k \(k) outputs \(outputs) T \(steps) wide \(wide) entries \(list.count)"
+            guard agree(cur.array, want.map { Int32($0) }, context), agree(got, UInt32(synapticOps), context) else { return }
+            if trains == .prefix {  // the step currents: slot s counts for every step t <= s
+                var suffix = want
+                for t in 0..<steps { for j in 0..<outputs { suffix[t * outputs + j] = (t..<steps).reduce(0) { $0 + want[$1 * outputs + j] } } }
+                Kernels.suffixSteps(cur.p, steps: steps, outputs: outputs)
+                guard agree(cur.array, suffix.map { Int32($0) }, "suffixSteps T \(steps) outputs \(outputs)") else { return }
+            }
+        }
+        for _ in 0..<300 {
+            let outputs = r.int(1...13), steps = r.int(1...16), base = r.int(0...3), extra = r.int(0...2)
+            let write: StreamWrite = r.chance(0.5) ? .set : .add, prefix = r.chance(0.5)
+            let cur = (0..<(steps * outputs)).map { _ in Int32(r.signed(1 << 24)) }
+            let bias = (0..<outputs).map { _ in Int32(r.signed(1 << 24)) }
+            let old = (0..<((base + outputs + extra) * steps)).map { _ in Int32(r.signed(1 << 26)) }
+            var want = old.map { Int64($0) }
+            for j in 0..<outputs {
+                for t in 0..<steps {
+                    // I[t]: the step current, or the suffix sum of the prefix slots
+                    let current = prefix ? (t..<steps).reduce(Int64(0)) { $0 + Int64(cur[$1 * outputs + j]) } : Int64(cur[t * outputs + j])
+                    let e = (base + j) * steps + t
+                    want[e] = (write == .set ? 0 : want[e]) + current + (t == 0 ? Int64(bias[j]) : 0)
+                }
+            }
+            let cb = Buffer(cur), x = Buffer(old), bb = Buffer(bias)
+            Kernels.streamChannels(cb.p, outputs: outputs, steps: steps, x.p, base: base, biases: bb.p, write: write, prefix: prefix)
+            guard agree(x.array, want.map { Int32($0) }, "streamChannels \(write) prefix \(prefix) outputs \(outputs) T \(steps) base \(base)")
+            else { return }
+        }
+    }
+
+    /// Attention: `listProducts` (uint8 / uint16 trains, strided b, silent entries) adds
+    /// a_t B_t + A_{t-1} b_t per step and counts a's spikes and b's after step 0 for pairs where both
+    /// spike; `attentionEvents` (scores and values, T 1 ... 16, every delay) fires the naive decomposed
+    /// currents through the naive DIF neuron; `pairSynapticOps` (the runtime's scores and values layouts
+    /// and random strides) equals the pair-by-pair sum of a + b - 1 over pairs of nonzero counts.
+    @Test func attention() {
+        var r = SplitMix(state: 0xA77)
+        for _ in 0..<400 {
+            let steps = r.int(1...16), width = r.width(steps: steps), channels = r.int(1...8), bstride = r.int(1...3)
+            let b = (0..<(channels * bstride)).map { _ in r.train(steps: steps, silent: 0.3) }
+            var list: [UInt32] = []
+            for c in 0..<channels where r.chance(0.7) { list.append(UInt32(c) << 16 | r.train(steps: steps, silent: 0.2)) }
+            let start = (0..<16).map { _ in Int32(r.signed(1000)) }
+            var want = start.map { Int64($0) }, additions = 0
+            for entry in list {
+                let x = entry & 0xFFFF, y = b[Int(entry >> 16) * bstride]
+                guard x != 0 && y != 0 else { continue }
+                for t in 0..<steps {
+                    want[t] += Naive.bit(x, t) * Naive.running(y, through: t) + Naive.running(x, through: t - 1) * Naive.bit(y, t)
+                }
+                additions += x.nonzeroBitCount + (y & ~1).nonzeroBitCount
+            }
+            let lb = Buffer(list), bb = Buffer(Naive.bytes(b, width)), cur = Buffer(start)
+            let got = Kernels.listProducts(lb.p, count: list.count, bb.raw, bstride: bstride, width: width, cur.p)
+            let context = "listProducts T \(steps) \(width) entries \(list.count) bstride \(bstride)"
+            guard agree(cur.array, want.map { Int32($0) }, context), agree(got, UInt32(additions), context) else { return }
+        }
+        for _ in 0..<200 {
+            let product: AttentionProduct = r.chance(0.5) ? .scores : .values, scores = product == .scores
+            let n = r.int(1...5), heads = r.int(1...3), hd = r.int(1...4), d = heads * hd
+            let steps = r.int(1...16), delay = r.int(0...steps), levels = r.int(1...steps), width = r.width(steps: steps)
+            // scores: x = q [n][d], b = k [n][d]; values: x = a [heads][n][n], b = v [n][d]
+            let xs = (0..<(scores ? n * d : heads * n * n)).map { _ in r.train(steps: steps, silent: 0.3) }
+            let bs = (0..<(n * d)).map { _ in r.train(steps: steps, silent: 0.3) }
+            let layer = r.neurons(scores ? heads : d, bound: (scores ? hd : n) * steps * steps, levels: levels)
+            var want = [UInt32](repeating: 0, count: scores ? heads * n * n : n * d), spikes = 0
+            let startOps = UInt32(truncatingIfNeeded: r.next())
+            var ops = startOps
+            for h in 0..<heads {
+                for i in 0..<n {
+                    for m in 0..<(scores ? n : hd) {  // key m (scores) or channel h * hd + m (values)
+                        let pairs: [(UInt32, UInt32)] = scores
+                            ? (0..<hd).map { c in (xs[i * d + h * hd + c], bs[m * d + h * hd + c]) }
+                            : (0..<n).map { j in (xs[(h * n + i) * n + j], bs[j * d + h * hd + m]) }
+                        var current = [Int64](repeating: 0, count: steps)
+                        for (a, b) in pairs {
+                            for t in 0..<steps {
+                                current[t] += Naive.bit(a, t) * Naive.running(b, through: t) + Naive.running(a, through: t - 1) * Naive.bit(b, t)
+                            }
+                            if a != 0 && b != 0 { ops &+= UInt32(a.nonzeroBitCount + (b & ~1).nonzeroBitCount) }
+                        }
+                        let p = scores ? h : h * hd + m
+                        let train = Naive.dif(current, delay: delay, shift: layer.shift, bias: layer.bias[p], theta: layer.theta[p],
+                                              levels: levels)
+                        want[scores ? (h * n + i) * n + m : i * d + h * hd + m] = train
+                        spikes += train.nonzeroBitCount
+                    }
+                }
+            }
+            let xb = Buffer(Naive.bytes(xs, width)), bb = Buffer(Naive.bytes(bs, width))
+            let out = Buffer([UInt8](repeating: 0xEE, count: want.count * width.bytes + 4))
+            let tb = Buffer(layer.theta), pb = Buffer(layer.bias), scratch = Buffer([UInt32](repeating: 0, count: 16 + max(n, hd)))
+            var synapticOps = startOps
+            let got = Kernels.attentionEvents(product, xb.raw, bb.raw, out.raw, width: width, tokens: n, width: d, heads: heads,
+                                              thresholds: tb.p, biases: pb.p, shift: Int32(layer.shift), levels: Int32(levels),
+                                              steps: steps, delay: delay, scratch: scratch.p, synapticOps: &synapticOps)
+            let context = "attentionEvents \(product) n \(n) heads \(heads) hd \(hd) T \(steps) D \(delay) L \(levels) \(width)"
+            guard agree(out.array, Naive.bytes(want, width) + [UInt8](repeating: 0xEE, count: 4), context),
+                  agree(got, UInt32(spikes), context), agree(synapticOps, ops, context)
+            else { return }
+        }
+        for _ in 0..<300 {
+            var g1 = 1, g2 = 1, ax = 0, bx = 0, sx = 1, nx = 1, ay = 0, by = 0, sy = 1, ny = 1
+            let n = r.int(1...6), heads = r.int(1...3), hd = r.int(1...4), d = heads * hd
+            switch r.int(0...2) {
+            case 0: (g1, g2, ax, bx, sx, nx, ay, by, sy, ny) = (1, d, 0, 1, d, n, 0, 1, d, n)  // scores: q, k [n][d], a group per channel
+            case 1: (g1, g2, ax, bx, sx, nx, ay, by, sy, ny) = (heads, n, n * n, 1, n, n, hd, d, 1, hd)  // values: a, v; per head and key
+            default:
+                (g1, g2, nx, ny) = (r.int(1...3), r.int(1...4), r.int(0...6), r.int(0...6))
+                (ax, bx, sx, ay, by, sy) = (r.int(0...20), r.int(0...5), r.int(1...4), r.int(0...20), r.int(0...5), r.int(1...4))
+            }
+            let xs = (0..<((g1 - 1) * ax + (g2 - 1) * bx + max(nx - 1, 0) * sx + 1)).map { _ in r.value(pixels: false) }
+            let ys = (0..<((g1 - 1) * ay + (g2 - 1) * by + max(ny - 1, 0) * sy + 1)).map { _ in r.value(pixels: false) }
+            var want = 0
+            for u in 0..<g1 {
+                for v in 0..<g2 {
+                    for i in 0..<nx {
+                        for j in 0..<ny {
+                            let a = Int(xs[u * ax + v * bx + i * sx]), b = Int(ys[u * ay + v * by + j * sy])
+                            if a > 0 && b > 0 { want += a + b - 1 }
+                        }
+                    }
+                }
+            }
+            let got = Kernels.pairSynapticOps(xs, ys, g1: g1, g2: g2, ax: ax, bx: bx, sx: sx, nx: nx, ay: ay, by: by, sy: sy, ny: ny)
+            guard agree(got, UInt32(want), "pairSynapticOps \((g1, g2, ax, bx, sx, nx, ay, by, sy, ny))") else { return }
+        }
+    }
+
+    /// Pooling: `maxPool` with pool 2 (2x2 / 2) and 3 (3x3 / 2, padding 1) on maps 1 ... 7 wide and
+    /// high (odd sizes: clipped windows), for counts (the maximum), prefix trains (the largest train)
+    /// and spike trains (a spike at t when the largest running count rises; uint8 / uint16, T 1 ... 16):
+    /// the output map and the returned spikes.
+    @Test func pooling() {
+        var r = SplitMix(state: 0x9001)
+        for _ in 0..<400 {
+            let values: PoolValues = r.pick([.counts, .prefixTrains, .spikeTrains]), pool = r.pick([2, 3]), pad = pool == 3 ? 1 : 0
+            let c = r.int(1...3), h = r.int(1...7), w = r.int(1...7)
+            let oh = pool == 2 ? h / 2 : (h - 1) / 2 + 1, ow = pool == 2 ? w / 2 : (w - 1) / 2 + 1
+            let steps = values == .spikeTrains ? r.int(1...16) : 8
+            let width: TrainWidth = values == .spikeTrains ? r.width(steps: steps) : .bits8
+            let input: [UInt32] = (0..<(c * h * w)).map { _ in
+                switch values {
+                case .counts: UInt32(r.value(pixels: false))
+                case .prefixTrains: Naive.prefix(r.chance(0.3) ? 0 : r.int(1...8))
+                case .spikeTrains: r.train(steps: steps, silent: 0.3)
+                }
+            }
+            var want: [UInt32] = [], spikes = 0
+            for ch in 0..<c {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var cells: [UInt32] = []  // the window clipped to the map
+                        for y in (oy * 2 - pad)..<(oy * 2 - pad + pool) where y >= 0 && y < h {
+                            for x in (ox * 2 - pad)..<(ox * 2 - pad + pool) where x >= 0 && x < w { cells.append(input[(ch * h + y) * w + x]) }
+                        }
+                        var m: UInt32 = 0
+                        if values == .spikeTrains {
+                            var previous: Int64 = 0
+                            for t in 0..<steps {
+                                let largest = cells.map { Naive.running($0, through: t) }.max()!
+                                if largest > previous { m |= 1 << UInt32(t) }
+                                previous = largest
+                            }
+                        } else {
+                            m = cells.max()!
+                        }
+                        want.append(m)
+                        spikes += values == .counts ? Int(m) : m.nonzeroBitCount
+                    }
+                }
+            }
+            let ib = Buffer(Naive.bytes(input, width)), out = Buffer([UInt8](repeating: 0xEE, count: c * oh * ow * width.bytes + 4))
+            let got = Kernels.maxPool(ib.raw, values, width: width, c: c, h: h, w: w, pool: pool, out.raw, oh: oh, ow: ow, steps: steps)
+            let context = "maxPool \(values) pool \(pool) c \(c) \(h)x\(w) T \(steps) \(width)"
+            guard agree(out.array, Naive.bytes(want, width) + [UInt8](repeating: 0xEE, count: 4), context),
+                  agree(got, UInt32(spikes), context)
+            else { return }
+        }
+    }
+
+    /// Classifier: logits[j] = bias[j] + sum_c w[j][c] S_c with S_c channel c's counts (uint8, whatever
+    /// the train width) or spikes (uint8 / uint16 trains) summed over the tokens; int8 weights, full
+    /// range; returns sum_c S_c; writes only the `classes` logits.
+    @Test func classifier() {
+        var r = SplitMix(state: 0xC1A5)
+        for _ in 0..<300 {
+            let values: ClassifierInput = r.chance(0.5) ? .counts : .spikeTrains
+            let n = r.int(1...6), d = r.int(1...40), classes = r.int(1...12), steps = r.int(1...16)
+            let width: TrainWidth = values == .counts ? r.pick([.bits8, .bits16]) : r.width(steps: steps)
+            let input = (0..<(n * d)).map { _ in values == .counts ? UInt32(r.value(pixels: false)) : r.train(steps: steps, silent: 0.3) }
+            let weights = (0..<(classes * d)).map { _ in r.weight8() }, bias = (0..<classes).map { _ in Int32(r.signed(1 << 24)) }
+            var want = bias.map { Int64($0) } + [0x5A5A, 0x5A5A], total = 0
+            for c in 0..<d {
+                var s = 0
+                for t in 0..<n { s += values == .counts ? Int(input[t * d + c]) : input[t * d + c].nonzeroBitCount }
+                total += s
+                for j in 0..<classes { want[j] += Int64(weights[j * d + c]) * Int64(s) }
+            }
+            let ib = Buffer(Naive.bytes(input, values == .counts ? .bits8 : width)), wb = Buffer(weights), bb = Buffer(bias)
+            let logits = Buffer([Int32](repeating: 0x5A5A, count: classes + 2))
+            let got = Kernels.classifier(ib.raw, values, width: width, tokens: n, width: d, weights: wb.p, biases: bb.p,
+                                         classes: classes, logits.p)
+            let context = "classifier \(values) \(width) n \(n) d \(d) classes \(classes)"
+            guard agree(logits.array, want.map { Int32($0) }, context), agree(got, UInt32(total), context) else { return }
+        }
+    }
+
+    /// CountPath: `trainsToCounts` (any uint8 trains, n 0 ... 41 at any byte address), `countsToTrains`
+    /// and back (counts 0 ... 8), `countsToTrains16` (counts 0 ... 16 widened in place) and `windowSum`
+    /// (each count times the 3x3 windows holding it, maps 1 ... 7 wide) against direct formulas; nothing
+    /// past n is touched.
+    @Test func countPath() {
+        var r = SplitMix(state: 0xC0C0)
+        let fence = [UInt8](repeating: 0xEE, count: 4)
+        for _ in 0..<400 {
+            let n = r.int(0...41), offset = r.int(0...3), lead = [UInt8](repeating: 0x77, count: offset)
+            let trains = (0..<n).map { _ in UInt8(truncatingIfNeeded: r.next()) }
+            let t = Buffer(lead + trains + fence)
+            let sum = Kernels.trainsToCounts(t.p + offset, count: n)
+            guard agree(t.array, lead + trains.map { UInt8($0.nonzeroBitCount) } + fence, "trainsToCounts n \(n) offset \(offset)"),
+                  agree(sum, UInt32(trains.reduce(0) { $0 + $1.nonzeroBitCount }), "trainsToCounts sum n \(n)")
+            else { return }
+
+            let counts = (0..<n).map { _ in UInt8(r.int(0...8)) }
+            let c = Buffer(lead + counts + fence)
+            Kernels.countsToTrains(c.p + offset, count: n)
+            guard agree(c.array, lead + counts.map { UInt8((1 << Int($0)) - 1) } + fence, "countsToTrains n \(n) offset \(offset)")
+            else { return }
+            let back = Kernels.trainsToCounts(c.p + offset, count: n)
+            guard agree(c.array, lead + counts + fence, "round trip n \(n)"),
+                  agree(back, UInt32(counts.reduce(0) { $0 + Int($1) }), "round trip sum n \(n)")
+            else { return }
+
+            let counts16 = (0..<n).map { _ in UInt8(r.int(0...16)) }
+            let c16 = Buffer(counts16 + [UInt8](repeating: 0xEE, count: n) + fence)
+            Kernels.countsToTrains16(c16.raw, count: n)
+            let trains16 = counts16.map { UInt32((1 << Int($0)) - 1) }
+            guard agree(c16.array, Naive.bytes(trains16, .bits16) + fence, "countsToTrains16 n \(n)") else { return }
+
+            let ch = r.int(1...4), h = r.int(1...7), w = r.int(1...7), pixels = r.chance(0.2)
+            let map = (0..<(ch * h * w)).map { _ in r.value(pixels: pixels) }
+            var windows = 0  // every 3x3 window (zero padding) adds the counts it holds
+            for i in 0..<ch {
+                for oy in 0..<h {
+                    for ox in 0..<w {
+                        for y in (oy - 1)...(oy + 1) where y >= 0 && y < h {
+                            for x in (ox - 1)...(ox + 1) where x >= 0 && x < w { windows += Int(map[(i * h + y) * w + x]) }
+                        }
+                    }
+                }
+            }
+            guard agree(Kernels.windowSum(map, c: ch, h: h, w: w), UInt32(windows), "windowSum c \(ch) \(h)x\(w)") else { return }
+        }
+    }
+}
+
+// MARK: - Naive reference (from the doc comments and docs/SEMANTICS.md)
+
+fileprivate enum Naive {
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+
+    /// SEMANTICS 2, fused: clip(floor((acc 2^k + beta + floor(theta / 2)) / theta), 0, L).
+    static func count(_ acc: Int64, shift: Int, bias: Int32, theta: Int32, levels: Int) -> Int {
+        let th = Int64(theta), a = acc * (Int64(1) << shift) + Int64(bias) + th / 2
+        return Int(min(max(floorDiv(a, th), 0), Int64(levels)))
+    }
+
+    /// SEMANTICS 2, spiking (DIF, delay D): I[t] = current[t] 2^k (+ beta at t = 0); the membrane
+    /// starts at floor(theta / 2), fires from tau = D on, at most L spikes, soft reset.
+    static func dif(_ current: [Int64], delay: Int, shift: Int, bias: Int32, theta: Int32, levels: Int) -> UInt32 {
+        let steps = current.count, th = Int64(theta)
+        var v = th / 2, emitted = 0, train: UInt32 = 0
+        for tau in 0..<(steps + delay) {
+            if tau < steps { v += current[tau] * (Int64(1) << shift) + (tau == 0 ? Int64(bias) : 0) }
+            if tau >= delay && v >= th && emitted < levels {
+                train |= 1 << UInt32(tau - delay)
+                v -= th
+                emitted += 1
+            }
+        }
+        return train
+    }
+
+    /// The prefix train of count c: spikes at steps 0 ..< c.
+    static func prefix(_ c: Int) -> UInt32 { UInt32((1 << c) - 1) }
+
+    /// Bit t of a train (a spike at step t), as 0 or 1.
+    static func bit(_ train: UInt32, _ t: Int) -> Int64 { Int64((train >> UInt32(t)) & 1) }
+
+    /// Spikes of a train at steps 0 ... t (0 for t < 0).
+    static func running(_ train: UInt32, through t: Int) -> Int64 {
+        var n: Int64 = 0
+        if t >= 0 { for s in 0...t { n += bit(train, s) } }
+        return n
+    }
+
+    /// Trains stored as uint8, or little-endian uint16.
+    static func bytes(_ trains: [UInt32], _ width: TrainWidth) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: trains.count * width.bytes)
+        for (i, t) in trains.enumerated() { put(&out, width, i, t) }
+        return out
+    }
+
+    static func put(_ bytes: inout [UInt8], _ width: TrainWidth, _ i: Int, _ train: UInt32) {
+        bytes[i * width.bytes] = UInt8(train & 0xFF)
+        if width == .bits16 { bytes[i * 2 + 1] = UInt8((train >> 8) & 0xFF) }
+    }
+
+    /// Value k = (i * 3 + dy) * 3 + dx of the 3x3 field of position pos in map [cin][h][w], 0 outside.
+    static func patchValue(_ map: [UInt8], h: Int, w: Int, pos: Int, k: Int) -> UInt8 {
+        let i = k / 9, dy = k % 9 / 3, dx = k % 3
+        let y = pos / w + dy - 1, x = pos % w + dx - 1
+        return y >= 0 && y < h && x >= 0 && x < w ? map[(i * h + y) * w + x] : 0
+    }
+
+    /// The block of BlockGather.swift as uint32 words, then 16 guard words 0xA5A5A5A5: group g of row
+    /// r is words 8g + 2r and 8g + 2r + 1, (v0 | v2 << 16, v1 | v3 << 16) interleaved or
+    /// (v0 | v1 << 16, v2 | v3 << 16) natural; values past K and rows past `rows` are 0.
+    static func block(k: Int, rows: Int, order: BlockOrder, _ value: (Int, Int) -> UInt8) -> [UInt32] {
+        let groups = (k + 3) / 4
+        var words = [UInt32](repeating: 0, count: groups * 8)
+        for g in 0..<groups {
+            for row in 0..<rows {
+                var v = [UInt32](repeating: 0, count: 4)
+                for i in 0..<4 where 4 * g + i < k { v[i] = UInt32(value(row, 4 * g + i)) }
+                let lanes = order == .natural ? [v[0], v[1], v[2], v[3]] : [v[0], v[2], v[1], v[3]]
+                words[8 * g + 2 * row] = lanes[0] | lanes[1] << 16
+                words[8 * g + 2 * row + 1] = lanes[2] | lanes[3] << 16
+            }
+        }
+        return words + [UInt32](repeating: 0xA5A5_A5A5, count: 16)
+    }
+}
+
+// MARK: - Helpers
+
+/// Reports a mismatch once (the caller stops at the first failing case) with its context.
+fileprivate func agree<T: Equatable>(_ got: T, _ want: T, _ context: @autoclosure () -> String,
+                                     sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    if got == want { return true }
+    Issue.record("\(context()): got \(got), want \(want)", sourceLocation: sourceLocation)
+    return false
+}
+
+/// Runs a gather into a block of `blockBytes(k)` filled with 0xA5 and followed by 16 guard words;
+/// returns all its words.
+fileprivate func gathered(k: Int, _ gather: (UnsafeMutableRawPointer) -> Void) -> [UInt32] {
+    let block = Buffer([UInt32](repeating: 0xA5A5_A5A5, count: (k + 3) / 4 * 8 + 16))
+    gather(block.raw)
+    return block.array
+}
+
+/// A 16-byte aligned heap copy of an array for one kernel call, read back with `array`.
+fileprivate final class Buffer<T> {
+    let p: UnsafeMutablePointer<T>, count: Int
+    init(_ values: [T]) {
+        count = values.count
+        p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<T>.stride, alignment: 16)
+            .bindMemory(to: T.self, capacity: max(count, 1))
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { p.initialize(from: base, count: count) } }
+    }
+    deinit {
+        p.deinitialize(count: count)
+        UnsafeMutableRawPointer(p).deallocate()
+    }
+    var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(p) }
+    var array: [T] { Array(UnsafeBufferPointer(start: p, count: count)) }
+}
+
+/// A neuron layer: its shift and per neuron (theta, beta).
+fileprivate struct Layer: CustomStringConvertible {
+    var shift: Int, theta: [Int32], bias: [Int32]
+    var description: String { "shift \(shift) theta \(theta) bias \(bias)" }
+}
+
+fileprivate extension SplitMix {
+    mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(UInt64(1) << 53) < p }
+    /// A fan-in: 1 ... 40 (every K % 4) or one of the models' (64, 128, 144 = 16 x 9, 288 = 32 x 9).
+    mutating func fanIn() -> Int { chance(0.75) ? int(1...40) : pick([64, 128, 144, 288]) }
+    mutating func signed(_ bound: Int) -> Int { int(-bound...bound) }
+    mutating func weight8() -> Int8 { chance(0.1) ? pick([-128, 127]) : Int8(truncatingIfNeeded: next()) }
+    mutating func weight16() -> Int16 { chance(0.1) ? pick([-32768, 32767]) : Int16(truncatingIfNeeded: next()) }
+    /// A pixel (0 ... 255) or a count (0 ... 16, a third of them 0).
+    mutating func value(pixels: Bool) -> UInt8 { pixels ? UInt8(truncatingIfNeeded: next()) : chance(0.3) ? 0 : UInt8(int(1...16)) }
+    /// A train of `steps` bits: silent with probability `silent`, else a random nonzero one.
+    mutating func train(steps: Int, silent: Double) -> UInt32 {
+        if chance(silent) { return 0 }
+        var t: UInt32 = 0
+        while t == 0 { t = UInt32(truncatingIfNeeded: next()) & UInt32((1 << steps) - 1) }
+        return t
+    }
+    /// uint16 trains for T > 8; either width for T <= 8.
+    mutating func width(steps: Int) -> TrainWidth { steps > 8 || chance(0.3) ? .bits16 : .bits8 }
+
+    /// A layer of `count` neurons for accumulations |acc| <= bound, inside the packer's guarantee
+    /// 2^k B + max|beta| + (L + 1) max theta <= 2^31 - 1 (SEMANTICS 4.7): a shift 0 ... 8 (lowered until
+    /// 2^k B <= 2^29), thresholds from 1 up to the one at which the largest acc just reaches L (so
+    /// counts reach 0, L and between), biases of either sign up to 2 theta (at most 2^28).
+    mutating func neurons(_ count: Int, bound: Int, levels: Int) -> Layer {
+        var shift = int(0...8)
+        while shift > 0 && bound << shift > 1 << 29 { shift -= 1 }
+        let top = max(1, min(bound << shift, 1 << 29) / levels)
+        var layer = Layer(shift: shift, theta: [], bias: [])
+        for _ in 0..<count {
+            let scale = max(1, top >> int(0...14))
+            let theta = chance(0.1) ? int(1...3) : int(max(1, scale / 2)...scale)
+            layer.theta.append(Int32(theta))
+            layer.bias.append(chance(0.2) ? 0 : Int32(signed(min(2 * theta, 1 << 28))))
+        }
+        return layer
+    }
+}
