@@ -19,7 +19,7 @@
  * on the stack; expanded inputs, active-input lists and per-step currents
  * live in the arena's tail (kernel scratch, docs/FORMAT.md). Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
- * 1,252 bytes on Cortex-M4, 1,272 on RV32, 1,600 on Cortex-M0+ code; reserve
+ * 1,516 bytes on Cortex-M4, 1,480 on RV32, 1,832 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below (docs/BENCHMARKS.md).
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.
@@ -66,7 +66,7 @@ extern "C" {
 
 /* ---- execution modes ---- */
 #define CSD_MODE_FUSED   0  /* counts x weights (MACs); bit-exact with spiking at D = T */
-#define CSD_MODE_SPIKING 1  /* time-stepped DIF neurons, additions only; any delay 0..T */
+#define CSD_MODE_SPIKING 1  /* DIF neurons, any delay 0..T; at D >= T computed from spike counts */
 
 /* Metadata of a valid image (filled by csd_model_check). */
 typedef struct csd_model_info {

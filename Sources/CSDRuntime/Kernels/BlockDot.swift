@@ -82,7 +82,7 @@ public struct StreamSink {
 
 extension Kernels {
     /// acc_r = sum_i w[j * wstride + i] * row_r[i], i < k, for every output j < outputs (>= 1), the
-    /// four rows of an interleaved block (BlockGather.swift; values 0 ... 65535) against int8 weight
+    /// four rows of an interleaved block (BlockGather.swift; values 0 ... 255, read as int16 lanes) against int8 weight
     /// rows, wrapping int32, into neurons. Cortex-M4: the assembly twin csd_neurons_s8_m4.
     @inline(never)
     public static func blockDotNeurons(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,

@@ -20,7 +20,7 @@ extension Kernels {
     /// Bytes of a block for K values: four rows of K rounded up to 4, 16-bit lanes.
     @inlinable public static func blockBytes(k: Int) -> Int { ((k &+ 3) &>> 2) &* 32 }
 
-    /// Four values (0 ... 65535) as the two words of one group of a block row.
+    /// Four values (0 ... 255: pixels or counts) as the two words of one group of a block row.
     @inline(__always) static func putGroup(_ d: UnsafeMutableRawPointer, _ v0: UInt32, _ v1: UInt32, _ v2: UInt32,
                                            _ v3: UInt32, _ order: BlockOrder) {
         let natural = order == .natural

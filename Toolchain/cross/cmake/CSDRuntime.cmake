@@ -17,7 +17,7 @@ function(csd_runtime_library name)
   endif()
   set(dir "${CMAKE_BINARY_DIR}/csd-runtime")
   file(GLOB sources "${CSD_ROOT}/Sources/CSDFormat/*.swift" "${CSD_ROOT}/Sources/CSDRuntime/*.swift"
-                    "${CSD_ROOT}/Sources/CSDKernels/include/*.h"
+                    "${CSD_ROOT}/Sources/CSDRuntime/Kernels/*.swift" "${CSD_ROOT}/Sources/CSDMachine/include/*"
                     "${CSD_ROOT}/Include/csd.h" "${CSD_ROOT}/Include/module.modulemap")
   add_custom_command(
     OUTPUT "${dir}/libcsd.a"
