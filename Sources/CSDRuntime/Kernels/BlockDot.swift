@@ -5,7 +5,12 @@ import CSDMachine
 /// dropped) has its count at out[j * outputStep + r * rowStep] and its neuron (theta, bias) at
 /// index j * paramStep + r * paramRowStep: c = neuronCount((acc << shift) + bias + theta / 2),
 /// written as a count or a prefix train; `spikes` sums the counts.
-public struct NeuronSink {
+/// Where a block kernel puts the four accumulators of output j.
+public protocol BlockSink {
+    mutating func put(_ j: Int, _ a0: UInt32, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32)
+}
+
+public struct NeuronSink: BlockSink {
     public var out: UnsafeMutablePointer<UInt8>
     public var thresholds: UnsafePointer<Int32>
     public var biases: UnsafePointer<Int32>
@@ -36,7 +41,7 @@ public struct NeuronSink {
     }
 
     /// The neurons of output j, rows 0 ..< rows.
-    @inline(__always) mutating func put(_ j: Int, _ a0: UInt32, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32) {
+    @inline(__always) public mutating func put(_ j: Int, _ a0: UInt32, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32) {
         let e = j &* outputStep, i = j &* paramStep
         neuron(a0, e, i)
         if rows > 1 { neuron(a1, e &+ rowStep, i &+ paramRowStep) }
@@ -53,7 +58,7 @@ public enum StreamWrite {
 /// Where the four accumulators of an output go when the op writes the residual stream (int32):
 /// x[j * outputStep + r * rowStep] = (or +=) acc + bias[j * paramStep + r * paramRowStep]
 /// (paramRowStep != 0: per-token biases, the position embedding).
-public struct StreamSink {
+public struct StreamSink: BlockSink {
     public var stream: UnsafeMutablePointer<Int32>
     public var biases: UnsafePointer<Int32>
     public var outputStep: Int, rowStep: Int, paramStep: Int, paramRowStep: Int
@@ -71,7 +76,7 @@ public struct StreamSink {
         stream[e] = Int32(bitPattern: write == .set ? v : UInt32(bitPattern: stream[e]) &+ v)
     }
 
-    @inline(__always) func put(_ j: Int, _ a0: UInt32, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32) {
+    @inline(__always) public func put(_ j: Int, _ a0: UInt32, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32) {
         let e = j &* outputStep, i = j &* paramStep
         value(a0, e, i)
         if rows > 1 { value(a1, e &+ rowStep, i &+ paramRowStep) }
@@ -94,36 +99,10 @@ extension Kernels {
         }
     }
 
-    /// The portable loop: per output, the block's lanes read as halfwords (row r of group g at
-    /// halfwords 16 g + 4 r: values 0, 2, 1, 3), four multiply-adds per row and group; the K % 4
-    /// tail after the group loop (no accumulator spills on RV32).
+    /// The portable loop (int8 weights, interleaved block): `blockDot`.
     public static func blockDotNeuronsPortable(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                                outputs: Int, _ sink: inout NeuronSink) {
-        let tail = k & 3, blockEnd = block + (k &>> 2) &* 32
-        var row = w, j = 0
-        while j < outputs {
-            var a0: UInt32 = 0, a1: UInt32 = 0, a2: UInt32 = 0, a3: UInt32 = 0
-            var p = row, x = block
-            while x != blockEnd {
-                let w0 = Int32(p[0]), w1 = Int32(p[1]), w2 = Int32(p[2]), w3 = Int32(p[3])
-                a0 &+= dot4(w0, w2, w1, w3, x)
-                a1 &+= dot4(w0, w2, w1, w3, x + 8)
-                a2 &+= dot4(w0, w2, w1, w3, x + 16)
-                a3 &+= dot4(w0, w2, w1, w3, x + 24)
-                p += 4
-                x += 32
-            }
-            if tail != 0 {  // the last 1 ... 3 weights; the block's padding is 0
-                let w0 = Int32(p[0]), w1 = tail > 1 ? Int32(p[1]) : 0, w2 = tail > 2 ? Int32(p[2]) : 0
-                a0 &+= dot4(w0, w2, w1, 0, x)
-                a1 &+= dot4(w0, w2, w1, 0, x + 8)
-                a2 &+= dot4(w0, w2, w1, 0, x + 16)
-                a3 &+= dot4(w0, w2, w1, 0, x + 24)
-            }
-            sink.put(j, a0, a1, a2, a3)
-            row += wstride
-            j &+= 1
-        }
+        blockDot(w, wstride: wstride, block, k: k, outputs: outputs, order: .interleaved, &sink)
     }
 
     /// The same with int16 weights and a natural block, into the stream. Cortex-M4: csd_stream_s16_m4.
@@ -137,15 +116,31 @@ extension Kernels {
         }
     }
 
+    /// The portable loop (int16 weights, natural block): `blockDot`.
     public static func blockDotStreamPortable(_ w: UnsafePointer<Int16>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                               outputs: Int, _ sink: StreamSink) {
-        let tail = k & 3, blockEnd = block + (k &>> 2) &* 32
+        var s = sink
+        blockDot(w, wstride: wstride, block, k: k, outputs: outputs, order: .natural, &s)
+    }
+
+    /// The portable block dot, specialized per weight type and sink: per output, the block's lanes read
+    /// as halfwords (row r of group g at halfwords 16 g + 4 r; interleaved: values 0, 2, 1, 3), four
+    /// multiply-adds per row and group; the K % 4 tail after the group loop (no accumulator spills on
+    /// RV32); the four accumulators into the sink.
+    @inline(__always)
+    static func blockDot<W: FixedWidthInteger & SignedInteger, S: BlockSink>(
+        _ w: UnsafePointer<W>, wstride: Int, _ block: UnsafeRawPointer, k: Int, outputs: Int, order: BlockOrder,
+        _ sink: inout S
+    ) {
+        let tail = k & 3, blockEnd = block + (k &>> 2) &* 32, interleaved = order == .interleaved
         var row = w, j = 0
         while j < outputs {
             var a0: UInt32 = 0, a1: UInt32 = 0, a2: UInt32 = 0, a3: UInt32 = 0
             var p = row, x = block
             while x != blockEnd {
-                let w0 = Int32(p[0]), w1 = Int32(p[1]), w2 = Int32(p[2]), w3 = Int32(p[3])
+                let w0 = Int32(truncatingIfNeeded: p[0]), w3 = Int32(truncatingIfNeeded: p[3])
+                let w1 = Int32(truncatingIfNeeded: interleaved ? p[2] : p[1])  // the weight of lane 1
+                let w2 = Int32(truncatingIfNeeded: interleaved ? p[1] : p[2])  // of lane 2
                 a0 &+= dot4(w0, w1, w2, w3, x)
                 a1 &+= dot4(w0, w1, w2, w3, x + 8)
                 a2 &+= dot4(w0, w1, w2, w3, x + 16)
@@ -153,12 +148,14 @@ extension Kernels {
                 p += 4
                 x += 32
             }
-            if tail != 0 {
-                let w0 = Int32(p[0]), w1 = tail > 1 ? Int32(p[1]) : 0, w2 = tail > 2 ? Int32(p[2]) : 0
-                a0 &+= dot4(w0, w1, w2, 0, x)
-                a1 &+= dot4(w0, w1, w2, 0, x + 8)
-                a2 &+= dot4(w0, w1, w2, 0, x + 16)
-                a3 &+= dot4(w0, w1, w2, 0, x + 24)
+            if tail != 0 {  // the last 1 ... 3 weights; the block's padding is 0
+                let v0 = Int32(truncatingIfNeeded: p[0]), v1 = tail > 1 ? Int32(truncatingIfNeeded: p[1]) : 0
+                let v2 = tail > 2 ? Int32(truncatingIfNeeded: p[2]) : 0
+                let w1 = interleaved ? v2 : v1, w2 = interleaved ? v1 : v2
+                a0 &+= dot4(v0, w1, w2, 0, x)
+                a1 &+= dot4(v0, w1, w2, 0, x + 8)
+                a2 &+= dot4(v0, w1, w2, 0, x + 16)
+                a3 &+= dot4(v0, w1, w2, 0, x + 24)
             }
             sink.put(j, a0, a1, a2, a3)
             row += wstride
