@@ -16,7 +16,6 @@ import Testing
         var wrong = 0
         for x in 0..<65536 where Kernels.spikes(UInt32(x) | 0x5A5A_0000) != UInt32(x.nonzeroBitCount) { wrong += 1 }
         #expect(wrong == 0)
-        #expect(TrainWidth(bytes: 1) == .bits8 && TrainWidth(bytes: 2) == .bits16)
         #expect(TrainWidth.bits8.bytes == 1 && TrainWidth.bits16.bytes == 2)
         var r = SplitMix(state: 0x5B1E)
         for _ in 0..<300 {

@@ -16,7 +16,6 @@ public enum Kernels {
 public enum TrainWidth {
     case bits8, bits16
 
-    @inlinable public init(bytes: Int) { self = bytes == 2 ? .bits16 : .bits8 }
     @inlinable public var bytes: Int { self == .bits16 ? 2 : 1 }
 }
 
