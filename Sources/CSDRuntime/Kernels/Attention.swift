@@ -48,7 +48,7 @@ extension Kernels {
     /// a[h][i] is listed once, and channel c of the head gets the currents of the list against
     /// v[.][c] and fires (theta[c], bias[c]) into out[i * d + c]. `scratch` holds the T currents
     /// (16 int32), then the list. Returns the spikes; adds the synaptic operations to `synapticOps`.
-    @inline(never)
+    @inline(__always)
     public static func attentionEvents(_ product: AttentionProduct, _ x: UnsafeRawPointer, _ b: UnsafeRawPointer,
                                        _ out: UnsafeMutableRawPointer, width: TrainWidth, tokens n: Int, width d: Int,
                                        heads: Int, thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,

@@ -106,7 +106,7 @@ extension Kernels {
     }
 
     /// The same with int16 weights and a natural block, into the stream. Cortex-M4: csd_stream_s16_m4.
-    @inline(never)
+    @inline(__always)
     public static func blockDotStream(_ w: UnsafePointer<Int16>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                       outputs: Int, _ sink: StreamSink) {
         if useM4Twins {

@@ -159,7 +159,7 @@ extension Kernels {
 
     /// The four rows of a block from the receptive fields of positions pos ..< pos + rows (conv3x3,
     /// stride 1, zero padding 1; k = 9 cin); rows >= `rows` are zero.
-    @inline(never)
+    @inline(__always)
     public static func putPatches(_ block: UnsafeMutableRawPointer, _ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int,
                                   pos: Int, rows: Int, order: BlockOrder) {
         var r = 0

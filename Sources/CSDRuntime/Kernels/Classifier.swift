@@ -11,7 +11,7 @@ extension Kernels {
     /// sum_c w[j * d + c] * S_c, with S_c channel c's values of `input` [n][d] summed over the n
     /// tokens (counts, or spikes of trains); weights int8 [classes][d]. Wrapping int32; returns the
     /// sum of S_c.
-    @inline(never)
+    @inline(__always)
     public static func classifier(_ input: UnsafeRawPointer, _ values: ClassifierInput, width: TrainWidth, tokens n: Int,
                                   width d: Int, weights w: UnsafePointer<Int8>, biases bias: UnsafePointer<Int32>,
                                   classes: Int, _ logits: UnsafeMutablePointer<Int32>) -> UInt32 {

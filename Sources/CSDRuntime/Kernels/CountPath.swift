@@ -51,7 +51,7 @@ extension Kernels {
 
     /// Counts (<= 16) written as uint8 at p[0 ..< n] -> uint16 prefix trains at the same address,
     /// from the last (each uint16 covers bytes at or after its count's).
-    @inline(never)
+    @inline(__always)
     public static func countsToTrains16(_ p: UnsafeMutableRawPointer, count n: Int) {
         var i = n &- 1
         while i >= 0 {
@@ -64,7 +64,7 @@ extension Kernels {
     /// The synaptic operations of a conv from counts, wrapping like the event path: every input
     /// spike adds its column once per 3x3 window (zero padding) that holds it, so the sum over a
     /// map [c][h][w] of count x windows (times Cout, by the caller).
-    @inline(never)
+    @inline(__always)
     public static func windowSum(_ p: UnsafePointer<UInt8>, c: Int, h: Int, w: Int) -> UInt32 {
         var total: UInt32 = 0, q = p, ch = 0
         while ch < c {

@@ -99,7 +99,7 @@ extension Kernels {
     /// neuron sees the sum of its T steps, every input before any spike): element (t, j) writes
     /// c = neuronCount((sum << shift) + bias[j] + theta[j] / 2) into out[t * d + j] as a count or a
     /// prefix train. Returns the spikes (sum of the counts).
-    @inline(never)
+    @inline(__always)
     public static func streamNeuron(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, steps: Int, shift: Int32,
                                     thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                     levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {

@@ -52,7 +52,7 @@ extension Kernels {
 
     /// The same for the 3x3 receptive field of position pos = y * w + x of trains [cin][h][w] (zero
     /// outside the map): input k = i * 9 + dy * 3 + dx.
-    @inline(never)
+    @inline(__always)
     public static func listPatch(_ trains: UnsafeRawPointer, width: TrainWidth, cin: Int, h: Int, w: Int, pos: Int,
                                  _ list: UnsafeMutablePointer<UInt32>) -> Int {
         let y = Int(csd_quot(Int32(truncatingIfNeeded: pos), Int32(truncatingIfNeeded: w))), x = pos &- y &* w
@@ -92,7 +92,7 @@ extension Kernels {
     /// adds its column at its last spike only. Returns the synaptic operations (spikes x outputs),
     /// wrapping. Cortex-M4: the four-channel steps in assembly (csd_add4_m4: LDM / four ADDs / STM
     /// per spike; prefix trains: csd_column4_*_m4, LDM / four loads and ADDs / STM per entry).
-    @inline(never)
+    @inline(__always)
     public static func eventSynapticOps(_ list: UnsafePointer<UInt32>, count: Int, weights: UnsafeRawPointer,
                                         width: WeightWidth, wstride: Int, outputs: Int, _ cur: UnsafeMutablePointer<Int32>,
                                         trains: InputTrains) -> UInt32 {
@@ -195,7 +195,7 @@ extension Kernels {
     /// After `eventSynapticOps(..., trains: .prefix)`: slot s holds the columns of the inputs whose
     /// last spike is at step s, and an input spiking at steps 0 ... s adds to every step up to s, so
     /// the step currents are the suffix sums cur[t] += cur[t + 1] (t from steps - 2 down to 0).
-    @inline(never)
+    @inline(__always)
     public static func suffixSteps(_ cur: UnsafeMutablePointer<Int32>, steps: Int, outputs: Int) {
         var i = (steps &- 1) &* outputs &- 1
         while i >= 0 {
@@ -210,7 +210,7 @@ extension Kernels {
     /// `eventSynapticOps(..., trains: .prefix)`) their suffix sums. Step currents are first turned
     /// into slots (differences; cur is scratch) and a set stream into zeros, so that one loop adds
     /// suffix sums from the last step, two channels per pass.
-    @inline(never)
+    @inline(__always)
     public static func streamChannels(_ cur: UnsafeMutablePointer<Int32>, outputs: Int, steps: Int,
                                       _ stream: UnsafeMutablePointer<Int32>, base: Int, biases bias: UnsafePointer<Int32>,
                                       write: StreamWrite, prefix: Bool) {

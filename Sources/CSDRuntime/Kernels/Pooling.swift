@@ -51,7 +51,7 @@ extension Kernels {
     /// Max-pool (docs/SEMANTICS.md section 3, MAXPOOL) of a map [c][h][w] into [c][oh][ow]: pool 2
     /// (2x2, stride 2) or 3 (3x3, stride 2, padding 1), windows clipped to the map. Returns the
     /// spikes (the sum of the counts, or of the trains' bits).
-    @inline(never)
+    @inline(__always)
     public static func maxPool(_ input: UnsafeRawPointer, _ values: PoolValues, width: TrainWidth, c: Int, h: Int, w: Int,
                                pool: Int, _ output: UnsafeMutableRawPointer, oh: Int, ow: Int, steps: Int) -> UInt32 {
         var spikes: UInt32 = 0
