@@ -24,19 +24,20 @@ extension Kernels {
             let v = list[e], x = v & 0xFFFF, y = train(b, width, Int(v &>> 16) &* bstride)
             e &+= 1
             if x == 0 || y == 0 { continue }
-            var s = x
-            while s != 0 {  // a spikes at t: + B_t
-                let t = s.trailingZeroBitCount
-                cur[t] = Int32(bitPattern: UInt32(bitPattern: cur[t]) &+ spikes(y & ((2 &<< UInt32(truncatingIfNeeded: t)) &- 1)))
-                n &+= 1
-                s &= s &- 1
-            }
-            s = y & ~1
-            while s != 0 {  // b spikes at t > 0: + A_{t-1}
-                let t = s.trailingZeroBitCount
-                cur[t] = Int32(bitPattern: UInt32(bitPattern: cur[t]) &+ spikes(x & ((1 &<< UInt32(truncatingIfNeeded: t)) &- 1)))
-                n &+= 1
-                s &= s &- 1
+            n &+= spikes(x) &+ spikes(y & ~1)
+            // step by step up to the last spike of either train (no count-trailing-zeros, which
+            // RV32IMAC and ARMv6-M lack): A = A_{t-1}, B = B_t
+            var a = x, bs = y, at: UInt32 = 0, bt: UInt32 = 0, c = cur
+            while a | bs != 0 {
+                let sa = a & 1, sb = bs & 1
+                bt &+= sb
+                if sa | sb != 0 {
+                    c.pointee = Int32(bitPattern: UInt32(bitPattern: c.pointee) &+ (sa != 0 ? bt : 0) &+ (sb != 0 ? at : 0))
+                }
+                at &+= sa
+                a &>>= 1
+                bs &>>= 1
+                c += 1
             }
         }
         return n
