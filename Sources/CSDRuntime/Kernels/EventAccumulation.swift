@@ -103,6 +103,7 @@ extension Kernels {
     }
 
     /// The portable loop (every core but the Cortex-M4 build, and the M4 twin's reference in its test).
+    @inline(__always)
     public static func eventSynapticOpsPortable(_ list: UnsafePointer<UInt32>, count: Int, weights: UnsafeRawPointer,
                                                 width: WeightWidth, wstride: Int, outputs: Int,
                                                 _ cur: UnsafeMutablePointer<Int32>, trains: InputTrains) -> UInt32 {
@@ -111,6 +112,7 @@ extension Kernels {
     }
 
     /// The same loop with the Cortex-M4 assembly steps.
+    @inline(__always)
     public static func eventSynapticOpsM4(_ list: UnsafePointer<UInt32>, count: Int, weights: UnsafeRawPointer,
                                           width: WeightWidth, wstride: Int, outputs: Int,
                                           _ cur: UnsafeMutablePointer<Int32>, trains: InputTrains) -> UInt32 {
