@@ -30,16 +30,18 @@
 #include "golden.h"
 
 #if defined(__ARM_FEATURE_DSP)
-/* Tests/Firmware/KernelCheck.swift: the assembly twins against the Swift kernels; returns the mismatches. */
+/* Tests/Firmware/KernelCheck.swift: the assembly twins against the Swift kernels, in `memory` (the
+ * arena, before any session uses it); returns the mismatches. */
 uint32_t kernel_check_run(void *memory, uint32_t bytes, uint32_t *cases);
-static uint8_t kernel_check_memory[24576] __attribute__((aligned(16)));
 #endif
 
 /* Prints "result: kernels cases=N mismatches=M dsp=0|1" (no twins to check on other cores). */
-static uint32_t kernel_check(void) {
+static uint32_t kernel_check(uint8_t *memory, uint32_t bytes) {
     uint32_t cases = 0, mismatches = 0;
 #if defined(__ARM_FEATURE_DSP)
-    mismatches = kernel_check_run(kernel_check_memory, sizeof kernel_check_memory, &cases);
+    mismatches = kernel_check_run(memory, bytes, &cases);
+#else
+    (void)memory, (void)bytes;
 #endif
     put_str("result: kernels");
     put_kv("cases", cases);
@@ -262,7 +264,7 @@ int main(void) {
     mark_op(NULL, 0, NULL);
     mark_op(NULL, 0, NULL);
 
-    uint32_t kernel_mismatches = kernel_check();
+    uint32_t kernel_mismatches = kernel_check(arena, sizeof arena);
 
     mode_result_t fused, spiking;
     run_mode(CSD_MODE_FUSED, &info, &fused);

@@ -33,7 +33,7 @@ struct XorShift {
 
 let maxK = 288, maxOut = 16, maxStride = maxK + 3
 
-/// Carves typed buffers out of the caller's memory (the firmware's static array: the check adds nothing
+/// Carves typed buffers out of the caller's memory (the firmware's arena, before any session: the check adds nothing
 /// to the stack high-water mark the firmware measures).
 struct Carver {
     var next: UnsafeMutableRawPointer
