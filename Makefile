@@ -18,8 +18,12 @@ DEMO_IMAGES ?= 100
 BUILD := .build-embedded
 CSDPACK := .build/debug/csdpack
 CSDPACK_RELEASE := .build/release/csdpack
-PACKED := $(BUILD)/model/fmnist_tiny.csd
-GOLDEN := $(BUILD)/golden
+# Everything made from a model lives in a folder named after it (its C symbol: the export
+# folder's name with '-' as '_'), so a MODEL=... run never changes what the default targets run.
+MODEL_NAME := $(subst -,_,$(notdir $(abspath $(MODEL))))
+MODEL_BUILD := $(BUILD)/models/$(MODEL_NAME)
+PACKED := $(MODEL_BUILD)/$(MODEL_NAME).csd
+GOLDEN := $(MODEL_BUILD)/golden
 EMBED_TARGETS := x86_64 armv7em-soft armv7em-hard armv6m riscv32
 FLAGS_x86_64 := x86_64-unknown-linux-gnu
 FLAGS_armv7em-soft := armv7em-none-none-eabi -Xcc -mfloat-abi=soft -Xcc -mcpu=cortex-m4
@@ -29,7 +33,7 @@ FLAGS_riscv32 := riscv32-none-none-eabi
 RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift Sources/CSDRuntime/Kernels/*.swift Sources/CSDMachine/include/* Include/csd.h Include/module.modulemap)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
 
-.PHONY: help deps demo demo-host test-firmware cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host check-budgets
+.PHONY: help deps demo demo-host test-firmware test-firmware-case cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host check-budgets
 
 help:
 	@echo "make demo         the reference model in the Cortex-M4 firmware under QEMU (see README)"
@@ -64,7 +68,7 @@ $(CSDPACK_RELEASE): $(SWIFT_SOURCES)
 $(PACKED): $(CSDPACK) $(MODEL)/model.safetensors $(MODEL)/model.json
 	@mkdir -p $(dir $@)
 	$(CSDPACK) convert $(MODEL)/model.safetensors --config $(MODEL)/model.json -o $@ \
-	  --c-source $(BUILD)/model/fmnist_tiny.c --c-header $(BUILD)/model/fmnist_tiny.h --symbol fmnist_tiny
+	  --c-source $(MODEL_BUILD)/$(MODEL_NAME).c --c-header $(MODEL_BUILD)/$(MODEL_NAME).h --symbol $(MODEL_NAME)
 
 $(GOLDEN)/logits_fused.i32: $(PACKED) Toolchain/csdformer/reference.py Toolchain/csdformer/golden.py
 	$(PY) -m csdformer.golden $(PACKED) --count 32 --out $(GOLDEN)
@@ -100,17 +104,31 @@ demo-host: deps $(BUILD)/x86_64/libcsd.a $(PACKED) $(GOLDEN)/logits_fused.i32
 
 test: deps test-swift test-c test-python test-hardening test-firmware check-budgets fuzz-smoke
 
-# Cortex-M4 and RISC-V firmware under QEMU: fails on any logit that differs from the NumPy reference.
-test-firmware: deps run-m4 run-riscv cmake-example
+# The firmware under QEMU on every core (Cortex-M4, RV32, the Cortex-M0+ build), each running
+# fused, spiking at D = T (count path) and at D < T (event path): fails on any logit that
+# differs from the NumPy reference. Then the same on a model of another shape.
+test-firmware: deps run-m4 run-riscv run-m0 test-firmware-case cmake-example
 
-# The CMake integration (Toolchain/cross/cmake/): configure, build and run the example firmware.
+# A model with 16-bit trains (T = 12 > 8), a 3 x 3 max-pool and an odd token count: the test
+# plan's synthetic case, exported from its seed, on random images.
+FW_CASE := synthetic_wide_trains_pool3
+FW_CASE_EXPORT := $(BUILD)/exports/$(FW_CASE)
+
+$(FW_CASE_EXPORT)/model.safetensors: Tests/TestPlan/plan.json Toolchain/csdformer/testdata.py Toolchain/csdformer/model.py Toolchain/csdformer/export.py
+	$(PY) -m csdformer.testdata --plan Tests/TestPlan/plan.json --export-case $(FW_CASE) --out $(FW_CASE_EXPORT)
+
+test-firmware-case: deps $(FW_CASE_EXPORT)/model.safetensors
+	@$(MAKE) --no-print-directory run-m4 run-riscv run-m0 MODEL=$(FW_CASE_EXPORT) FIRMWARE_DATA=random
+
+# The CMake integration (Toolchain/cross/cmake/): configure, build and run the example firmware;
+# its logits must equal the NumPy reference's on the same input and packed model.
 cmake-example: deps $(CSDPACK)
 	cmake -S Firmware/cmake-example -B $(BUILD)/cmake-example -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/Toolchain/cross/cmake/cortex-m4.cmake \
 	  -DCSDPACK=$(CURDIR)/$(CSDPACK) > /dev/null
 	cmake --build $(BUILD)/cmake-example
-	timeout 60 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio \
-	  -semihosting-config enable=on,target=native -kernel $(BUILD)/cmake-example/app.elf
-	@echo
+	set -o pipefail; timeout 60 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio \
+	  -semihosting-config enable=on,target=native -kernel $(BUILD)/cmake-example/app.elf | tee $(BUILD)/cmake-example/uart.txt
+	$(PY) Tests/Firmware/check_cmake_example.py $(BUILD)/cmake-example/csd-model/fmnist_tiny.csd $(BUILD)/cmake-example/uart.txt
 
 ASAN_BUILD := $(CURDIR)/.build-asan
 

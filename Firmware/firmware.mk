@@ -13,29 +13,38 @@
 #   make run-m0          the armv6-m build on mps2-an385 (a Cortex-M3 executing the v6-M code)
 #   make bench-firmware  run all three and print the benchmark table
 #
-# FIRMWARE_IMAGES golden images are compiled into the firmware (default 8);
-# FIRMWARE_DELAY sets the spiking delay D (default T; the golden spiking logits
-# follow it, so a run at D < T is bit-checked too).
+# The firmware runs the model MODEL (default the reference model; built in its
+# folder $(MODEL_BUILD)) in three passes: fused, spiking at FIRMWARE_DELAY (default
+# T: the count path) and spiking at FIRMWARE_EVENT_DELAY (default T // 2, below
+# T: the per-spike event path), each bit-checked against the NumPy reference.
+# FIRMWARE_IMAGES golden images are compiled into the firmware (default 8), the
+# first test images of FIRMWARE_DATA (fashion-mnist, or random: seeded pixels in
+# the model's input shape, for models of other shapes).
 
 BUILD ?= .build-embedded
-PACKED ?= $(BUILD)/model/fmnist_tiny.csd
+MODEL_NAME ?= fmnist_tiny
+MODEL_BUILD ?= $(BUILD)/models/$(MODEL_NAME)
+PACKED ?= $(MODEL_BUILD)/$(MODEL_NAME).csd
 FIRMWARE_IMAGES ?= 8
 FIRMWARE_DELAY ?=
+FIRMWARE_EVENT_DELAY ?=
+FIRMWARE_DATA ?= fashion-mnist
 FIRMWARE_TIMEOUT ?= 120
 FW_PYTHON ?= python3
 # extra counter-plugin arguments; exact=on counts per instruction (slower), a self-check
 FIRMWARE_PLUGIN_ARGS ?=
 
 FW_DIR := Firmware
-FW_OUT := $(BUILD)/firmware
+FW_OUT := $(MODEL_BUILD)/firmware
 FW_GOLDEN := $(FW_OUT)/golden
-FW_MODEL_C := $(BUILD)/model/fmnist_tiny.c
-FW_MODEL_H := $(BUILD)/model/fmnist_tiny.h
+FW_MODEL_C := $(MODEL_BUILD)/$(MODEL_NAME).c
+FW_MODEL_H := $(MODEL_BUILD)/$(MODEL_NAME).h
 FW_PLUGIN := $(FW_OUT)/plugin/counter.so
 FW_RUN := $(FW_PYTHON) $(FW_DIR)/common/run.py
 
 FW_CFLAGS := -std=c99 -Os -g -ffreestanding -fno-builtin -fno-strict-aliasing -ffunction-sections -fdata-sections \
-  -Wall -Wextra -Werror -IInclude -I$(FW_DIR)/common -I$(BUILD)/model -I$(FW_GOLDEN)
+  -Wall -Wextra -Werror -IInclude -I$(FW_DIR)/common -I$(MODEL_BUILD) -I$(FW_GOLDEN) \
+  -DFW_MODEL=$(MODEL_NAME) -DFW_MODEL_HEADER='"$(MODEL_NAME).h"'
 FW_HEADERS := Include/csd.h $(FW_DIR)/common/board.h $(FW_DIR)/common/fmt.h $(FW_MODEL_H) $(FW_GOLDEN)/golden.h
 FW_COMMON := $(FW_DIR)/common/main.c $(FW_DIR)/common/fmt.c $(FW_DIR)/common/libc.c $(FW_MODEL_C)
 FW_HEAP_RE := ^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|swift_allocObject|swift_slowAlloc)$$
@@ -88,13 +97,15 @@ FW_riscv32_QEMU := qemu-system-riscv32 -M virt -bios none -nographic -monitor no
 FW_TARGETS := m4 m0 riscv32
 
 # ---- golden data: FIRMWARE_IMAGES images from the NumPy reference ----
-# The stamp changes only when FIRMWARE_IMAGES or FIRMWARE_DELAY does, so golden.h is remade then.
+# The stamp changes only when one of the FIRMWARE_ settings does, so golden.h is remade then.
 $(FW_OUT)/images.stamp: FORCE
 	@mkdir -p $(@D)
-	@echo $(FIRMWARE_IMAGES) $(FIRMWARE_DELAY) > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+	@echo $(FIRMWARE_IMAGES) $(FIRMWARE_DATA) $(FIRMWARE_DELAY) $(FIRMWARE_EVENT_DELAY) > $@.tmp; \
+	  cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 $(FW_GOLDEN)/golden.h: $(PACKED) $(FW_OUT)/images.stamp Toolchain/csdformer/golden.py Toolchain/csdformer/reference.py
-	$(PY) -m csdformer.golden $(PACKED) --count $(FIRMWARE_IMAGES) --out $(FW_GOLDEN) $(if $(FIRMWARE_DELAY),--delay $(FIRMWARE_DELAY))
+	$(PY) -m csdformer.golden $(PACKED) --count $(FIRMWARE_IMAGES) --data $(FIRMWARE_DATA) --out $(FW_GOLDEN) \
+	  $(if $(FIRMWARE_DELAY),--delay $(FIRMWARE_DELAY)) $(if $(FIRMWARE_EVENT_DELAY),--event-delay $(FIRMWARE_EVENT_DELAY))
 
 # The packer's rule for $(PACKED) writes the model's C source and header too.
 $(FW_MODEL_C) $(FW_MODEL_H): $(PACKED) ;
@@ -118,7 +129,7 @@ $(FW_OUT)/$(1)/obj/%.o: $$(dir $$(FW_$(1)_LD))%.c $$(FW_HEADERS) $(FW_DIR)/firmw
 $(FW_OUT)/$(1)/obj/%.o: $$(dir $$(FW_$(1)_LD))%.S $(FW_DIR)/firmware.mk
 	@mkdir -p $$(@D)
 	$$(FW_$(1)_CC) $$(FW_CFLAGS) $$(FW_$(1)_CFLAGS) -c $$< -o $$@
-$(FW_OUT)/$(1)/obj/fmnist_tiny.o: $(FW_MODEL_C) $(FW_MODEL_H) $(FW_DIR)/firmware.mk
+$(FW_OUT)/$(1)/obj/$(MODEL_NAME).o: $(FW_MODEL_C) $(FW_MODEL_H) $(FW_DIR)/firmware.mk
 	@mkdir -p $$(@D)
 	$$(FW_$(1)_CC) $$(FW_CFLAGS) $$(FW_$(1)_CFLAGS) -c $$< -o $$@
 
@@ -138,7 +149,7 @@ $(BUILD)/armv7em-hard/KernelCheck.o: Tests/Firmware/KernelCheck.swift $(BUILD)/a
 	  $(word 1,$(FLAGS_armv7em-hard)) $(BUILD)/armv7em-hard $(wordlist 2,99,$(FLAGS_armv7em-hard))
 
 # $(1): target, $(2): board name in the reports
-FW_SIZE_ARGS = --name $(2) --elf $(FW_OUT)/$(1)/firmware.elf --map $(FW_OUT)/$(1)/firmware.map \
+FW_SIZE_ARGS = --name $(2) --model-symbol $(MODEL_NAME) --elf $(FW_OUT)/$(1)/firmware.elf --map $(FW_OUT)/$(1)/firmware.map \
   --nm $(FW_$(1)_NM) --size $(FW_$(1)_SIZE) --out $(FW_OUT)/$(1)
 
 # ---- user targets ----

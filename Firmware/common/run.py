@@ -8,7 +8,7 @@
       output, combines it with the plugin's per-pair counts and prints the
       per-inference instruction counts and the final `demo:` line. Writes
       DIR/uart.txt, DIR/counter.txt and DIR/summary.json. Exit status 0 only if
-      QEMU exited 0, every logit equalled the golden value in both modes and
+      QEMU exited 0, every logit equalled the golden value in every pass and
       every measured pair was counted.
   run.py size  --name N --elf ELF --map MAP --nm NM --size SIZE --out DIR [--fit NAME:FLASH:RAM ...]
       Section sizes of a firmware ELF, the runtime's share, and whether it (or a
@@ -17,8 +17,9 @@
       The benchmark table, one column per run.
 
 Pair order (fixed by Firmware/common/main.c): pair 0 is an empty begin/end
-(the call overhead, subtracted from every other pair), then the fused runs of
-images 0..N-1, then the spiking (D = T) runs.
+(the call overhead, subtracted from every other pair), then per pass (PASSES:
+fused, spiking at D = T, the count path, and "event", spiking at a delay below
+T, the per-spike event path) the runs of images 0..N-1.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import time
 
+PASSES = ("fused", "spiking", "event")
 HEAP = re.compile(r"^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|swift_allocObject|swift_slowAlloc)$")
 
 
@@ -98,7 +100,7 @@ def size_info(args) -> dict:
         "flash_used": syms.get("__flash_used", (0, 0))[0],
         "ram_used": syms.get("__ram_used", (0, 0))[0],
         "arena_static": syms.get("arena", (0, 0))[1],
-        "model_image": syms.get("fmnist_tiny", (0, 0))[1],
+        "model_image": syms.get(args.model_symbol, (0, 0))[1],
         "heap_symbols": heap,
     }
     info.update(map_contributions(args.map))
@@ -232,46 +234,52 @@ def cmd_run(args) -> int:
                 pairs.append(int(kv["insns"]))
             if "unmatched" in kv:
                 unmatched = int(kv["unmatched"])
-    for key in ("model", "fused", "spiking", "stack"):
+    required = ("model", "kernels", "stack") + PASSES
+    for key in required:
         if key not in results:
             errors.append(f"the firmware printed no 'result: {key}' line")
     summary: dict = {"name": args.name, "cpu": cpu, "qemu_status": rc, "wall_s": round(wall, 2), "sizes": sizes}
-    complete = all(k in results for k in ("model", "fused", "spiking", "stack"))
+    complete = all(k in results for k in required)
     if complete:
         n = int(results["model"]["images"])
-        fused, spiking = results["fused"], results["spiking"]
-        exact_f, exact_s = int(fused["bit_exact"]), int(spiking["bit_exact"])
-        if exact_f != n or exact_s != n:
-            errors.append(f"logits differ from golden: fused {exact_f}/{n}, spiking {exact_s}/{n} images bit-exact")
-        kernels = results.get("kernels")
-        if kernels is None:
-            errors.append("the firmware printed no 'result: kernels' line")
-        elif kernels.get("mismatches") != "0":
+        exact = {p: int(results[p]["bit_exact"]) for p in PASSES}
+        if any(e != n for e in exact.values()):
+            errors.append("logits differ from golden: " + ", ".join(f"{p} {exact[p]}/{n}" for p in PASSES)
+                          + " images bit-exact")
+        kernels = results["kernels"]
+        if kernels.get("mismatches") != "0":
             errors.append(f"the DSP kernels disagree with their plain twins in {kernels.get('mismatches')} cases")
         else:
             summary["kernel_twin_cases"] = int(kernels["cases"])
-        if fused.get("stats_run_exact") != "1" or spiking.get("stats_run_exact") != "1":
+        if any(results[p].get("stats_run_exact") != "1" for p in PASSES):
             errors.append("the statistics run of image 0 gave logits that differ from golden")
     if complete and not errors:
-        if len(pairs) != 1 + 2 * n or unmatched:
-            errors.append(f"plugin counted {len(pairs)} begin/end pairs (expected {1 + 2 * n}), unmatched={unmatched}")
+        if len(pairs) != 1 + len(PASSES) * n or unmatched:
+            errors.append(f"plugin counted {len(pairs)} begin/end pairs (expected {1 + len(PASSES) * n}), "
+                          f"unmatched={unmatched}")
         else:
             calib = pairs[0]
-            ins_f = [p - calib for p in pairs[1:1 + n]]
-            ins_s = [p - calib for p in pairs[1 + n:]]
+            ins = {p: [c - calib for c in pairs[1 + i * n:1 + (i + 1) * n]] for i, p in enumerate(PASSES)}
+            mean = {p: round(sum(ins[p]) / n) for p in PASSES}
             macs = int(results["model"]["macs"])
-            synops0 = int(spiking["synaptic_ops"])
-            mean_f = round(sum(ins_f) / n)
-            mean_s = round(sum(ins_s) / n)
+            synops = {p: int(results[p]["synaptic_ops"]) for p in ("spiking", "event")}
+            labelled = results["fused"].get("labelled", "1") == "1"
             summary.update({
-                "board": args.name, "images": n, "correct_fused": int(fused["correct"]),
-                "correct_spiking": int(spiking["correct"]), "bit_exact_fused": exact_f, "bit_exact_spiking": exact_s,
-                "calibration_insns": calib, "insns_fused": ins_f, "insns_spiking": ins_s,
-                "insns_fused_mean": mean_f, "insns_spiking_mean": mean_s, "macs": macs,
-                "synaptic_ops_image0": synops0, "spikes_image0": int(spiking["spikes"]),
-                "insns_per_mac": ins_f[0] / macs if macs else None,
-                "insns_per_mac_mean": mean_f / macs if macs else None,
-                "insns_per_synop_image0": ins_s[0] / synops0 if synops0 else None,
+                "board": args.name, "images": n, "labelled": labelled,
+                "correct_fused": int(results["fused"]["correct"]) if labelled else None,
+                "correct_spiking": int(results["spiking"]["correct"]) if labelled else None,
+                "bit_exact_fused": exact["fused"], "bit_exact_spiking": exact["spiking"],
+                "bit_exact_event": exact["event"],
+                "delay_spiking": int(results["spiking"]["delay"]), "delay_event": int(results["event"]["delay"]),
+                "calibration_insns": calib, "insns_fused": ins["fused"], "insns_spiking": ins["spiking"],
+                "insns_event": ins["event"], "insns_fused_mean": mean["fused"],
+                "insns_spiking_mean": mean["spiking"], "insns_event_mean": mean["event"], "macs": macs,
+                "synaptic_ops_image0": synops["spiking"], "synaptic_ops_event_image0": synops["event"],
+                "spikes_image0": int(results["spiking"]["spikes"]),
+                "insns_per_mac": ins["fused"][0] / macs if macs else None,
+                "insns_per_mac_mean": mean["fused"] / macs if macs else None,
+                "insns_per_synop_image0": ins["spiking"][0] / synops["spiking"] if synops["spiking"] else None,
+                "insns_per_synop_event_image0": ins["event"][0] / synops["event"] if synops["event"] else None,
                 "image_bytes": int(results["model"]["image_bytes"]),
                 "arena_fused": int(results["model"]["arena_fused"]),
                 "arena_spiking": int(results["model"]["arena_spiking"]),
@@ -286,15 +294,20 @@ def cmd_run(args) -> int:
                 summary.update(profile)
                 print_profile(profile)
             print(f"bench: pairs={len(pairs)} calibration_insns={calib} (subtracted)")
-            print(f"bench: fused   instructions/inference mean={mean_f} min={min(ins_f)} max={max(ins_f)} "
-                  f"per_MAC={mean_f / macs:.2f} (MACs={macs})")
-            print(f"bench: spiking instructions/inference mean={mean_s} min={min(ins_s)} max={max(ins_s)} "
-                  f"per_synaptic_op={ins_s[0] / synops0:.2f} (image 0: {ins_s[0]} instructions, {synops0} synaptic ops)")
+            print(f"bench: fused   instructions/inference mean={mean['fused']} min={min(ins['fused'])} "
+                  f"max={max(ins['fused'])} per_MAC={mean['fused'] / macs:.2f} (MACs={macs})")
+            for p, what in (("spiking", "count path"), ("event", "event path")):
+                d = results[p]["delay"]
+                per = f"{ins[p][0] / synops[p]:.2f}" if synops[p] else "-"
+                print(f"bench: spiking D={d} ({what}) instructions/inference mean={mean[p]} min={min(ins[p])} "
+                      f"max={max(ins[p])} per_synaptic_op={per} (image 0: {ins[p][0]} instructions, "
+                      f"{synops[p]} synaptic ops)")
             print(f"bench: stack_high_water={summary['stack_high_water']} of {summary['stack_size']} bytes; "
                   f"runtime_text={sizes.get('runtime_text', 0)} flash_used={sizes['flash_used']} "
                   f"ram_used={sizes['ram_used']} qemu_wall_s={wall:.2f}")
-            print(f"demo: board={args.name} images={n} correct={summary['correct_fused']} "
-                  f"bit_exact={min(exact_f, exact_s)}/{n} instructions_per_inference={mean_f} "
+            correct = summary["correct_fused"] if labelled else "unlabelled"
+            print(f"demo: board={args.name} images={n} correct={correct} "
+                  f"bit_exact={min(exact.values())}/{n} instructions_per_inference={mean['fused']} "
                   f"arena_bytes={summary['arena_fused']} flash_bytes={sizes['flash_used']}")
     summary["errors"] = errors
     with open(os.path.join(args.out, "summary.json"), "w") as f:
@@ -306,14 +319,15 @@ def cmd_run(args) -> int:
 
 def per_op_profile(marks: list[int], op_lines: list[dict[str, str]]) -> dict | None:
     """Per-op instruction counts of image 0 from the marks: 3 calibration marks (the cost of
-    one observer call = mark 2), then per mode (fused, spiking) a mark before the run and one
-    after each op. An op's count is its mark's delta less the observer call."""
-    ops = len(op_lines) // 2
-    if ops == 0 or len(op_lines) != 2 * ops or len(marks) != 3 + 2 * (1 + ops):
+    one observer call = mark 2), then per pass (PASSES) a mark before the run and one after
+    each op. An op's count is its mark's delta less the observer call."""
+    passes = len(PASSES)
+    ops = len(op_lines) // passes
+    if ops == 0 or len(op_lines) != passes * ops or len(marks) != 3 + passes * (1 + ops):
         return None
     observer = marks[2]
     out: dict = {"observer_call_insns": observer}
-    for m, mode in enumerate(("fused", "spiking")):
+    for m, mode in enumerate(PASSES):
         deltas = marks[3 + m * (1 + ops) + 1: 3 + (m + 1) * (1 + ops)]
         rows = []
         for i, (d, kv) in enumerate(zip(deltas, op_lines[m * ops:(m + 1) * ops])):
@@ -325,12 +339,12 @@ def per_op_profile(marks: list[int], op_lines: list[dict[str, str]]) -> dict | N
 
 def print_profile(profile: dict) -> None:
     print(f"profile: image 0, per op (the observer call, {profile['observer_call_insns']} instructions, subtracted)")
-    fused, spiking = profile["per_op_fused"], profile["per_op_spiking"]
-    for f, s in zip(fused, spiking):
+    for f, s, e in zip(profile["per_op_fused"], profile["per_op_spiking"], profile["per_op_event"]):
         per_mac = f"{f['insns'] / f['macs']:.2f}" if f["macs"] else "-"
         per_syn = f"{s['insns'] / s['synaptic_ops']:.2f}" if s["synaptic_ops"] else "-"
+        per_ev = f"{e['insns'] / e['synaptic_ops']:.2f}" if e["synaptic_ops"] else "-"
         print(f"profile: op {f['op']:>2} {f['kind']:<13} fused={f['insns']:>10} per_MAC={per_mac:>6}   "
-              f"spiking={s['insns']:>11} per_synop={per_syn:>6}")
+              f"spiking={s['insns']:>11} per_synop={per_syn:>6}   event={e['insns']:>11} per_synop={per_ev:>6}")
 
 
 def cmd_bench(args) -> int:
@@ -346,17 +360,20 @@ def cmd_bench(args) -> int:
     rows = [
         ("core", [r.get("cpu", "?").split(" (")[0] for r in runs]),
         ("instructions / inference, fused", [num(r.get("insns_fused_mean")) for r in runs]),
-        ("instructions / inference, spiking D=T", [num(r.get("insns_spiking_mean")) for r in runs]),
+        ("instructions / inference, spiking D=T (count path)", [num(r.get("insns_spiking_mean")) for r in runs]),
+        ("instructions / inference, spiking D<T (event path)", [num(r.get("insns_event_mean")) for r in runs]),
+        ("  event-path delay D", [num(r.get("delay_event")) for r in runs]),
         ("instructions / MAC (fused)", [num(r.get("insns_per_mac_mean"), "{:.2f}") for r in runs]),
-        ("instructions / synaptic op (spiking, img 0)", [num(r.get("insns_per_synop_image0"), "{:.2f}") for r in runs]),
+        ("instructions / synaptic op (D=T, img 0)", [num(r.get("insns_per_synop_image0"), "{:.2f}") for r in runs]),
+        ("instructions / synaptic op (D<T, img 0)", [num(r.get("insns_per_synop_event_image0"), "{:.2f}") for r in runs]),
         ("runtime .text bytes (libcsd.a in this link)", [num(r["sizes"].get("runtime_text")) for r in runs]),
         ("runtime .rodata bytes", [num(r["sizes"].get("runtime_rodata")) for r in runs]),
         ("model image bytes (flash)", [num(r.get("image_bytes")) for r in runs]),
         ("firmware flash bytes (code+model+golden)", [num(r["sizes"].get("flash_used")) for r in runs]),
         ("arena bytes fused / spiking", [f"{r.get('arena_fused', '-')} / {r.get('arena_spiking', '-')}" for r in runs]),
         ("stack high-water bytes", [num(r.get("stack_high_water")) for r in runs]),
-        ("images, bit-exact fused / spiking", [f"{r.get('bit_exact_fused', '-')}/{r.get('images', '-')} / "
-                                               f"{r.get('bit_exact_spiking', '-')}/{r.get('images', '-')}" for r in runs]),
+        ("images, bit-exact fused / D=T / D<T", [f"{r.get('bit_exact_fused', '-')} / {r.get('bit_exact_spiking', '-')} / "
+                                                 f"{r.get('bit_exact_event', '-')} of {r.get('images', '-')}" for r in runs]),
         ("QEMU wall time, s (whole run)", [num(r.get("wall_s"), "{:.2f}") for r in runs]),
     ]
     w0 = max(len(r[0]) for r in rows)
@@ -383,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--nm", required=True)
         p.add_argument("--size", required=True)
         p.add_argument("--out", required=True)
+        p.add_argument("--model-symbol", default="fmnist_tiny", help="the model image's C symbol")
         if name == "run":
             p.add_argument("--plugin", required=True)
             p.add_argument("--plugin-args", default="", help="more plugin arguments, e.g. exact=on")

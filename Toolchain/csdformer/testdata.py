@@ -1,6 +1,7 @@
 """Golden test data from the declared plan Tests/TestPlan/plan.json (make testdata).
 
     python -m csdformer.testdata --plan Tests/TestPlan/plan.json --out Tests/TestData --csdpack PATH
+    python -m csdformer.testdata --plan Tests/TestPlan/plan.json --export-case NAME --out DIR
 
 For every case: get an export (the committed one, or a synthetic model built
 from a config and a seed: random weights, random BatchNorm statistics with
@@ -122,11 +123,23 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--plan", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--csdpack", required=True)
+    ap.add_argument("--csdpack")
+    ap.add_argument("--export-case", metavar="NAME",
+                    help="only write the named synthetic case's export (model.safetensors, model.json) to --out")
     args = ap.parse_args(argv)
     root = os.path.abspath(os.path.join(os.path.dirname(args.plan), "..", ".."))
     with open(args.plan) as f:
         plan = json.load(f)
+    if args.export_case:
+        case = next((c for c in plan["cases"] if c["name"] == args.export_case and "synthetic" in c), None)
+        if case is None:
+            print(f"testdata: no synthetic case {args.export_case!r} in {args.plan}", file=sys.stderr)
+            return 2
+        synthetic_export(case["synthetic"], args.out)
+        print(f"testdata: export of {args.export_case} -> {args.out}")
+        return 0
+    if not args.csdpack:
+        ap.error("--csdpack is required to make the test data")
     os.makedirs(args.out, exist_ok=True)
     manifest = {"generated_by": STAMP, "cases": []}
     header = [f"/* {STAMP} */", "#ifndef GOLDEN_CASES_H", "#define GOLDEN_CASES_H", "#include <stddef.h>",
