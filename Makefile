@@ -31,9 +31,11 @@ FLAGS_armv7em-hard := armv7em-none-none-eabi -Xcc -mfloat-abi=hard -Xcc -mfpu=fp
 FLAGS_armv6m := armv6m-none-none-eabi -Xcc -mcpu=cortex-m0plus
 FLAGS_riscv32 := riscv32-none-none-eabi
 RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swift Sources/CSDRuntime/Kernels/*.swift Sources/CSDMachine/include/* Include/csd.h Include/module.modulemap)
-SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
+SWIFT_SOURCES := $(shell find Sources Include -name '*.swift' -o -name '*.h' -o -name '*.modulemap') Package.swift
+# before every swift build: a changed C header rebuilds every module that may inline it
+SWIFTPM_FRESH := Toolchain/scripts/swiftpm-fresh.sh
 
-.PHONY: help deps demo demo-host test-firmware test-firmware-case cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host check-budgets
+.PHONY: help deps demo demo-host test-firmware test-firmware-case check-packer cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host check-budgets
 
 help:
 	@echo "make demo         the reference model in the Cortex-M4 firmware under QEMU (see README)"
@@ -48,7 +50,8 @@ help:
 	@echo "make cross-check  LIMIT=N              Swift runtime vs the NumPy reference, logit by logit"
 	@echo "make embedded     the Embedded Swift runtime for every target; make size: code size per target"
 	@echo "make check-budgets  code size, heap/float symbols and arena bytes against Tests/Budgets/budgets.txt"
-	@echo "make fuzz         FUZZ_SECONDS=N  fuzz the image parser and runtime (ASan); make fuzz-smoke: 60 s"
+	@echo "make check-packer   every test-plan model packed by csdpack against an independent Python fold, byte for byte"
+	@echo "make fuzz         FUZZ_SECONDS=N [FUZZ_SEED=N]  fuzz the image parser and runtime (ASan); make fuzz-smoke: 60 s"
 	@echo "make testdata     regenerate Tests/TestData from Tests/TestPlan/plan.json (NumPy reference)"
 	@echo "make deps         install Debian packages and the virtualenv ($(VENV))"
 
@@ -58,10 +61,12 @@ deps:
 # ---- host builds -------------------------------------------------------------
 
 $(CSDPACK): $(SWIFT_SOURCES)
+	@$(SWIFTPM_FRESH)
 	swift build --product csdpack
 	@touch $@
 
 $(CSDPACK_RELEASE): $(SWIFT_SOURCES)
+	@$(SWIFTPM_FRESH)
 	swift build -c release --product csdpack
 	@touch $@
 
@@ -87,6 +92,11 @@ size: embedded
 # symbols, the reference model's arena bytes per mode. Fails when a measured value passes its line.
 BUDGETS := Tests/Budgets/budgets.txt
 
+# The packer against a second implementation of the fold and quantization (Python, from
+# docs/MODEL_EXPORT.md, SEMANTICS.md and FORMAT.md alone), byte for byte, on every test-plan model.
+check-packer: deps $(CSDPACK)
+	$(PY) -m csdformer.packcheck --plan Tests/TestPlan/plan.json --csdpack $(CSDPACK)
+
 check-budgets: size $(PACKED)
 	@$(CSDPACK) inspect --json $(PACKED) > $(BUILD)/inspect.json
 	@python3 Tests/Budgets/check.py $(BUDGETS) --size-report $(BUILD)/size-report.txt --inspect $(BUILD)/inspect.json
@@ -102,7 +112,7 @@ demo-host: deps $(BUILD)/x86_64/libcsd.a $(PACKED) $(GOLDEN)/logits_fused.i32
 	@cc -std=c99 -D_ISOC11_SOURCE -O2 -Wall -Wextra -Werror -IInclude Firmware/host-linux/demo.c $(BUILD)/x86_64/libcsd.a -o $(BUILD)/demo
 	@$(BUILD)/demo $(PACKED) $(BUILD)/demo-data
 
-test: deps test-swift test-c test-python test-hardening test-firmware check-budgets fuzz-smoke
+test: deps test-swift test-c test-python check-packer test-hardening test-firmware check-budgets fuzz-smoke
 
 # The firmware under QEMU on every core (Cortex-M4, RV32, the Cortex-M0+ build), each running
 # fused, spiking at D = T (count path) and at D < T (event path): fails on any logit that
@@ -132,30 +142,34 @@ cmake-example: deps $(CSDPACK)
 
 ASAN_BUILD := $(CURDIR)/.build-asan
 
-# The corruption matrix: natively (with the reference model's header and op table), under
-# AddressSanitizer (an ASan build of the runtime) and under valgrind (the Embedded build).
+# The corruption matrix on the synthetic images and the reference model's image (its header and
+# op table): natively, under valgrind (the Embedded build) and under AddressSanitizer (an ASan
+# build of the runtime), those two with one bit per byte of the reference image's header and op
+# table (each flip there checks a 157 KB CRC; the native run flips all eight).
 test-hardening: deps $(BUILD)/x86_64/libcsd.a $(PACKED)
 	cc -std=c99 -D_ISOC11_SOURCE -O2 -Wall -Wextra -Werror -pedantic -IInclude -ITests/TestData Tests/C/test_corruption.c \
 	  $(BUILD)/x86_64/libcsd.a -lcmocka -o $(BUILD)/test_corruption
 	$(BUILD)/test_corruption $(PACKED)
-	valgrind -q --error-exitcode=9 $(BUILD)/test_corruption
+	valgrind -q --error-exitcode=9 $(BUILD)/test_corruption $(PACKED) --sampled
 	@Tests/Fuzz/build.sh $(ASAN_BUILD) asan
-	$(ASAN_BUILD)/test_corruption_asan
+	$(ASAN_BUILD)/test_corruption_asan $(PACKED) --sampled
 
 FUZZ_BUILD := $(CURDIR)/.build-fuzz
 FUZZ_SECONDS ?= 3600
+FUZZ_SEED ?=
 
 $(FUZZ_BUILD)/fuzz-image: $(RUNTIME_SOURCES) Tests/Fuzz/FuzzImage.swift Tests/Fuzz/build.sh
 	@Tests/Fuzz/build.sh $(FUZZ_BUILD) fuzz
 
 # About 60 s of fuzzing, part of make test; `make fuzz` runs FUZZ_SECONDS (default an hour).
 fuzz-smoke: $(FUZZ_BUILD)/fuzz-image
-	@Tests/Fuzz/run.sh $(FUZZ_BUILD) 60
+	@Tests/Fuzz/run.sh $(FUZZ_BUILD) 60 $(FUZZ_SEED)
 
 fuzz: $(FUZZ_BUILD)/fuzz-image
-	@Tests/Fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	@Tests/Fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_SEED)
 
 test-swift:
+	@$(SWIFTPM_FRESH)
 	swift build --build-tests
 	swift test
 

@@ -7,9 +7,10 @@ set -euo pipefail
 out=$1; what=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$out"
+rm -rf "$out/ModuleCache"  # its own Clang module cache, emptied first: never a stale module of a changed header
 case $what in
-  fuzz) flags=(-sanitize=fuzzer,address -parse-as-library -O -g) ;;
-  asan) flags=(-sanitize=address -parse-as-library -O -g) ;;
+  fuzz) flags=(-sanitize=fuzzer,address -parse-as-library -O -g -module-cache-path "$out/ModuleCache") ;;
+  asan) flags=(-sanitize=address -parse-as-library -O -g -module-cache-path "$out/ModuleCache") ;;
   *) echo "unknown build $what" >&2; exit 2 ;;
 esac
 quiet() { grep -v "warning: Cannot export" >&2 || true; }

@@ -19,6 +19,10 @@ case "$target" in
   x86_64-*) flags+=(-Xcc -fPIC) ;;
 esac
 mkdir -p "$out"
+# a Clang module cache of this build's own, emptied first: a cached module of a changed C header is
+# never reused (Clang checks only size and whole-second mtime)
+rm -rf "$out/ModuleCache"
+flags+=(-module-cache-path "$out/ModuleCache")
 # CSD_EXTRA_MODULE=Name:path/to/File.swift: instead, one more Embedded Swift module against the
 # runtime's modules in OUTDIR (built before), with the same flags -> OUTDIR/Name.o (the Cortex-M4
 # firmware's kernel check, Tests/Firmware/KernelCheck.swift).

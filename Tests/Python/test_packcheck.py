@@ -1,0 +1,200 @@
+"""Tests of csdformer.packcheck, the check of csdpack's fold and quantization written from the docs.
+
+    CSDPACK=/path/to/csdpack python -m pytest Tests/Python/test_packcheck.py -q
+
+The committed reference export Toolchain/models/fmnist-tiny is packed with the csdpack binary
+(CSDPACK, as `make test` sets it). The tests show that the check passes on that image, that a
+one-unit change of one tensor element or one op record field (CRC fixed) is reported as exactly
+that tensor or record, and that every rounding site matters: with one site's rounding switched
+from half-to-even to toward-zero the check disagrees with csdpack on the reference model, so a
+rounding-mode change at any site of the packer would fail the check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+from csdformer import packcheck
+from csdformer import reference as ref
+
+CSDPACK = os.environ.get("CSDPACK", os.path.join(REPO, ".build", "debug", "csdpack"))
+EXPORT = os.path.join(REPO, "Toolchain", "models", "fmnist-tiny")
+
+pytestmark = pytest.mark.skipif("CSDPACK" not in os.environ and not os.access(CSDPACK, os.X_OK),
+                                reason=f"csdpack binary not found at {CSDPACK}")
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory) -> str:
+    out = str(tmp_path_factory.mktemp("packcheck") / "model.csd")
+    subprocess.run([CSDPACK, "convert", os.path.join(EXPORT, "model.safetensors"),
+                    "--config", os.path.join(EXPORT, "model.json"), "-o", out],
+                   check=True, capture_output=True, timeout=120)
+    return out
+
+
+@pytest.fixture(scope="module")
+def expected():
+    export = packcheck.load_export(EXPORT)
+    return packcheck.expected_image(export, export[0]["time_steps"], export[0]["levels"], export[0]["time_steps"])
+
+
+def failing(findings) -> set[str]:
+    return {f.what for f in findings if not f.ok}
+
+
+def test_reference_image_passes(packed, capsys):
+    findings = packcheck.check(EXPORT, packed)
+    assert failing(findings) == set()
+    assert packcheck.main([EXPORT, packed]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "packcheck: 60 tensors, 155128 bytes, all equal"
+    assert "packcheck: op 6 linear blocks.0.attn.q weights OK (4096 bytes)" in out
+
+
+# ---- mutations of the image --------------------------------------------------------------------
+
+
+def with_crc(data: bytearray) -> bytes:
+    """FORMAT.md: CRC-32 of [0, image_bytes) with the crc32 field read as 0."""
+    image_bytes = struct.unpack_from("<I", data, 12)[0]
+    body = bytearray(data[:image_bytes])
+    body[16:20] = b"\0\0\0\0"
+    struct.pack_into("<I", data, 16, zlib.crc32(bytes(body)) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def bump_tensor(image: ref.Image, op_index: int, name: str, pick) -> bytes:
+    """The image with one element of a tensor (the first where pick(values) holds) raised by one."""
+    op = image.ops[op_index]
+    values = getattr(op, name).reshape(-1)
+    i = int(np.flatnonzero(pick(values))[0])
+    at = image.data_offset + getattr(op, name + "_offset") + i * values.itemsize
+    data = bytearray(image.data)
+    code = {1: "<b", 2: "<h", 4: "<i"}[values.itemsize]
+    struct.pack_into(code, data, at, struct.unpack_from(code, data, at)[0] + 1)
+    return with_crc(data)
+
+
+def record_field(image: ref.Image, op_index: int, offset: int, fmt: str, change) -> bytes:
+    """The image with one field of an op record replaced by change(old)."""
+    data = bytearray(image.data)
+    at = image.header_bytes + op_index * ref.OP_RECORD_BYTES + offset
+    struct.pack_into(fmt, data, at, *change(struct.unpack_from(fmt, data, at)))
+    return with_crc(data)
+
+
+def below_max(limit):
+    return lambda v: np.abs(v.astype(np.int64)) < limit
+
+
+def anything(v):
+    return np.ones(v.shape, dtype=bool)
+
+
+TENSOR_MUTATIONS = [
+    ("int8 code of a conv", 2, "weights", below_max(127), "op 2 conv3x3 tokenizer.1.conv weights"),
+    ("int8 code of a linear", 13, "weights", below_max(127), "op 13 linear blocks.0.mlp.fc1 weights"),
+    ("threshold", 6, "thresholds", anything, "op 6 linear blocks.0.attn.q thresholds"),
+    ("attention threshold", 19, "thresholds", anything, "op 19 attn_scores blocks.1.attn.a_quant thresholds"),
+    ("stream reader threshold", 22, "thresholds", anything, "op 22 stream_neuron blocks.1.mlp.quant thresholds"),
+    ("int16 stream weight", 11, "weights", below_max(32767), "op 11 linear blocks.0.attn.proj weights"),
+    ("neuron bias", 13, "biases", anything, "op 13 linear blocks.0.mlp.fc1 biases"),
+    ("stream bias", 24, "biases", anything, "op 24 linear blocks.1.mlp.fc2 biases"),
+    ("token bias", 4, "biases", anything, "op 4 conv3x3 tokenizer.2.conv biases"),
+    ("classifier code", 26, "weights", below_max(127), "op 26 classifier head weights"),
+    ("classifier bias", 26, "biases", anything, "op 26 classifier head biases"),
+]
+
+
+@pytest.mark.parametrize("op_index,name,pick,what", [m[1:] for m in TENSOR_MUTATIONS],
+                         ids=[m[0] for m in TENSOR_MUTATIONS])
+def test_one_element_changed_is_that_tensor(packed, tmp_path, op_index, name, pick, what):
+    path = tmp_path / "mutated.csd"
+    path.write_bytes(bump_tensor(ref.Image.load(packed), op_index, name, pick))
+    assert failing(packcheck.check(EXPORT, str(path))) == {what}
+    assert packcheck.main([EXPORT, str(path)]) == 1
+
+
+RECORD_MUTATIONS = [
+    ("shift one more", 13, 2, "<B", lambda v: (v[0] + 1,), "op 13 linear blocks.0.mlp.fc1 record"),
+    ("scores read k as q and q as k", 9, 20, "<4I", lambda v: (v[2], v[3], v[0], v[1]),
+     "op 9 attn_scores blocks.0.attn.a_quant record"),
+]
+
+
+@pytest.mark.parametrize("op_index,offset,fmt,change,what", [m[1:] for m in RECORD_MUTATIONS],
+                         ids=[m[0] for m in RECORD_MUTATIONS])
+def test_record_field_changed_is_that_record(packed, tmp_path, op_index, offset, fmt, change, what):
+    path = tmp_path / "mutated.csd"
+    path.write_bytes(record_field(ref.Image.load(packed), op_index, offset, fmt, change))
+    assert failing(packcheck.check(EXPORT, str(path))) == {what}
+
+
+# ---- every rounding site is visible ------------------------------------------------------------
+
+
+def site_tensors(expected, site: str) -> set[str]:
+    """The findings' names of the tensors a rounding site produces."""
+    names = set()
+    for i, op in enumerate(expected.ops):
+        stream = bool(op.flags & ref.OPF_STREAM_OUT)
+        neuron_layer = op.kind in (ref.CONV3X3, ref.LINEAR) and not stream
+        wanted = {
+            "codes": "weights" if neuron_layer else None,
+            "thresholds": "thresholds" if neuron_layer else None,
+            "biases": "biases" if neuron_layer else None,
+            "attention": "thresholds" if op.kind in (ref.ATTN_SCORES, ref.ATTN_VALUES) else None,
+            "stream_weights": "weights" if stream else None,
+            "stream_biases": "biases" if stream and not op.flags & ref.OPF_TOKEN_BIAS else None,
+            "token_biases": "biases" if op.flags & ref.OPF_TOKEN_BIAS else None,
+            "reader_thresholds": "thresholds" if op.kind == ref.STREAM_NEURON else None,
+            "classifier_codes": "weights" if op.kind == ref.CLASSIFIER else None,
+            "classifier_biases": "biases" if op.kind == ref.CLASSIFIER else None,
+        }[site]
+        if wanted:
+            names.add(f"op {i} {op.label} {wanted}")
+    return names
+
+
+@pytest.mark.parametrize("site", packcheck.SITES)
+def test_rounding_site_toward_zero_disagrees(packed, expected, site):
+    findings = packcheck.check(EXPORT, packed, rounding={site: np.trunc})
+    assert failing(findings) & site_tensors(expected, site), f"{site}: toward-zero rounding went unnoticed"
+
+
+# ---- command line ------------------------------------------------------------------------------
+
+
+def test_unusable_inputs_exit_2(packed, tmp_path):
+    assert packcheck.main([EXPORT, str(tmp_path / "missing.csd")]) == 2
+    assert packcheck.main([str(tmp_path), packed]) == 2
+    float_export = tmp_path / "float"
+    float_export.mkdir()
+    (float_export / "model.safetensors").write_bytes(open(os.path.join(EXPORT, "model.safetensors"), "rb").read())
+    with open(os.path.join(EXPORT, "model.json")) as f:
+        doc = json.load(f)
+    doc["phase"] = "float"
+    (float_export / "model.json").write_text(json.dumps(doc))
+    assert packcheck.main([str(float_export), packed]) == 2
+
+
+def test_plan_mode_checks_each_case(tmp_path, capsys):
+    with open(os.path.join(REPO, "Tests", "TestPlan", "plan.json")) as f:
+        cases = {c["name"]: c for c in json.load(f)["cases"]}
+    committed = dict(cases["fmnist_tiny"], export=EXPORT)  # an absolute path is taken as is
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"cases": [committed, cases["synthetic_t1"]]}))
+    assert packcheck.main(["--plan", str(plan), "--csdpack", CSDPACK, "--work", str(tmp_path / "work")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "packcheck: case fmnist_tiny: 60 tensors, 155128 bytes, all equal" in out
+    assert out[-1] == "packcheck: plan: 2 cases, all equal"
