@@ -91,15 +91,19 @@ static void test_arena_bytes(void **state) {
 
 static void test_status_strings(void **state) {
     (void)state;
-    for (int32_t s = -27; s <= 0; s++) {
+    for (int32_t s = CSD_E_ARENA_END; s <= 0; s++) {  /* CSD_E_ARENA_END (-28): the last code */
         const char *m = csd_status_str(s);
         assert_non_null(m);
         assert_true(strlen(m) > 0);
         assert_string_not_equal(m, "unknown status");
+        for (int32_t r = s + 1; r <= 0; r++) assert_string_not_equal(m, csd_status_str(r));  /* one text per code */
     }
+    assert_int_equal(CSD_E_ARENA_END, -28);
     assert_string_equal(csd_status_str(CSD_OK), "ok");
     assert_string_equal(csd_status_str(CSD_E_CRC), "CRC-32 mismatch");
-    assert_string_equal(csd_status_str(-28), "unknown status");
+    assert_string_equal(csd_status_str(CSD_E_SESSION), "session not initialized");
+    assert_string_equal(csd_status_str(CSD_E_ARENA_END), "buffer ends past the arena");
+    assert_string_equal(csd_status_str(-29), "unknown status");
     assert_string_equal(csd_status_str(7), "unknown status");
 }
 
