@@ -14,12 +14,11 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import REPO, needs_fashion_mnist
+from conftest import CSDPACK, REPO, missing, needs_csdpack, needs_fashion_mnist
 
 from csdformer import reference as ref
 from csdformer.reference import Image, ImageError
 
-CSDPACK = os.environ.get("CSDPACK", os.path.join(REPO, ".build", "debug", "csdpack"))
 EXPORTS = [os.path.join(REPO, "Toolchain", "models", "fmnist-tiny")]
 # The committed golden case of the reference model (Tests/TestData, from Tests/TestPlan/plan.json).
 GOLDEN = os.path.join(REPO, "Tests", "TestData", "fmnist_tiny")
@@ -37,7 +36,7 @@ def packed(tmp_path_factory):
     """(image bytes, export folder) of the model under test."""
     export = _export_dir()
     if export is None:
-        pytest.skip(f"no export to pack (looked in {', '.join(EXPORTS)})")
+        missing(f"no export to pack (looked in {', '.join(EXPORTS)})")
     if "CSDPACK" in os.environ or os.access(CSDPACK, os.X_OK):  # under make test a missing binary fails
         out = str(tmp_path_factory.mktemp("csd") / "model.csd")
         subprocess.run([CSDPACK, "convert", os.path.join(export, "model.safetensors"),
@@ -46,8 +45,8 @@ def packed(tmp_path_factory):
     elif os.path.isfile(os.path.join(export, "model.csd")):
         out = os.path.join(export, "model.csd")
     else:
-        pytest.skip(f"csdpack binary missing at {CSDPACK} (build it with `swift build`) and "
-                    f"{export} holds no packed model.csd")
+        missing(f"csdpack binary missing at {CSDPACK} (build it with `swift build`; `make test` sets CSDPACK) "
+                f"and {export} holds no packed model.csd")
     with open(out, "rb") as f:
         return f.read(), export
 
@@ -324,7 +323,7 @@ def test_spiking_runs_match_the_committed_golden_logits():
 def test_agreement_with_fake_quant(image, packed, test_images):
     pred_path = os.path.join(packed[1], "test_pred.npy")
     if not os.path.isfile(pred_path):
-        pytest.skip(f"{pred_path} missing")
+        missing(f"{pred_path} missing (committed with the export)")
     want = np.load(pred_path)[:500]
     got = ref.predict(ref.run_batch(image, test_images[0][:len(want)], "fused"))
     agreement = float(np.mean(got == want))
@@ -340,7 +339,7 @@ def _runtime_logits(model: str, count: int, *options: str) -> np.ndarray:
     return np.array(rows, dtype=np.int32)
 
 
-@pytest.mark.skipif(not os.access(CSDPACK, os.X_OK), reason=f"csdpack binary missing at {CSDPACK}")
+@needs_csdpack
 @needs_fashion_mnist
 def test_long_trains_and_other_levels(packed, tmp_path, test_images):
     """T > 8 (uint16 trains in the spiking plan) with L < T still gives fused == spiking at D = T; the
