@@ -51,7 +51,7 @@ extern "C" {
 #define CSD_E_OP_FIELDS        (-13)  /* flags, shift, pool or heads not valid for the op */
 #define CSD_E_SHAPE            (-14)  /* shapes invalid or not chained between ops */
 #define CSD_E_TENSOR_BOUNDS    (-15)  /* a tensor unaligned or outside the data section */
-#define CSD_E_ARENA_PLAN       (-16)  /* a buffer outside the arena, overlapping or unchained */
+#define CSD_E_ARENA_PLAN       (-16)  /* a buffer unaligned, starting outside the arena, overlapping or unchained */
 #define CSD_E_ARENA_BYTES      (-17)  /* header arena_bytes differs from the plan */
 #define CSD_E_MACS             (-18)  /* header macs differs from the ops */
 #define CSD_E_THRESHOLD        (-19)  /* a neuron threshold below 1 */
@@ -63,6 +63,7 @@ extern "C" {
 #define CSD_E_INPUT_LENGTH     (-25)  /* input_len is not C*H*W */
 #define CSD_E_OUTPUT_LENGTH    (-26)  /* logits_len below the number of classes */
 #define CSD_E_SESSION          (-27)  /* session not initialized (or its init failed) */
+#define CSD_E_ARENA_END        (-28)  /* a buffer starts inside the arena but ends past its end */
 
 /* ---- execution modes ---- */
 #define CSD_MODE_FUSED   0  /* counts x weights (MACs); bit-exact with spiking at D = T */
@@ -107,7 +108,7 @@ typedef struct csd_session {
  * every tensor offset, the arena plan and shape chaining (docs/FORMAT.md).
  * image must be 16-byte aligned. info may be NULL.
  * Returns CSD_OK, CSD_E_NULL_ARGUMENT, CSD_E_IMAGE_ALIGNMENT, or the first
- * failed check's CSD_E_* (-2 .. -19). Reads at most size bytes.
+ * failed check's CSD_E_* (-2 .. -19, or CSD_E_ARENA_END). Reads at most size bytes.
  */
 int32_t csd_model_check(const void *image, size_t size, csd_model_info_t *info);
 

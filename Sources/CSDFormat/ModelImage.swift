@@ -214,10 +214,14 @@ public struct ModelImage {
     }
 
     /// The (offset, size) of a buffer holding `use`: 16-aligned and inside the arena of `mode`.
+    /// A buffer that does not start inside the arena is CSD_E_ARENA_PLAN; one that starts inside
+    /// it but ends past its end, CSD_E_ARENA_END (checked here, before the plan's end is compared
+    /// with arena_bytes).
     private func region(_ offset: Int, _ use: ValueUse, _ mode: ExecutionMode) throws(CSDStatus) -> (Int, Int) {
         let arena = Int(truncatingIfNeeded: header.arenaBytes(mode))
         let size = try bufferBytes(use, mode: mode, timeSteps: Int(header.timeSteps))
-        guard offset >= 0, arena >= 0, offset & 15 == 0, size <= arena, offset <= arena - size else { throw CSDStatus.arenaPlan }
+        guard offset >= 0, arena >= 0, offset & 15 == 0, offset < arena else { throw CSDStatus.arenaPlan }
+        guard size <= arena - offset else { throw CSDStatus.arenaEnd }  // no overflow: 0 <= offset < arena
         return (offset, size)
     }
 

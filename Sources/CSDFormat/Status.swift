@@ -42,7 +42,7 @@ public struct CSDStatus: Error {
     public static let shape = CSDStatus(CSD_E_SHAPE)
     /// A tensor offset unaligned or outside the data section (`CSD_E_TENSOR_BOUNDS`).
     public static let tensorBounds = CSDStatus(CSD_E_TENSOR_BOUNDS)
-    /// An arena offset unaligned, out of the arena, overlapping, or not chained (`CSD_E_ARENA_PLAN`).
+    /// An arena offset unaligned or not inside the arena, buffers overlapping, or not chained (`CSD_E_ARENA_PLAN`).
     public static let arenaPlan = CSDStatus(CSD_E_ARENA_PLAN)
     /// arena_bytes in the header differs from the plan (`CSD_E_ARENA_BYTES`).
     public static let arenaBytes = CSDStatus(CSD_E_ARENA_BYTES)
@@ -66,6 +66,8 @@ public struct CSDStatus: Error {
     public static let outputLength = CSDStatus(CSD_E_OUTPUT_LENGTH)
     /// The session was not initialized by csd_session_init (`CSD_E_SESSION`).
     public static let session = CSDStatus(CSD_E_SESSION)
+    /// A buffer starts inside the arena but ends past its end (`CSD_E_ARENA_END`).
+    public static let arenaEnd = CSDStatus(CSD_E_ARENA_END)
 }
 
 extension CSDStatus {
@@ -80,10 +82,10 @@ extension CSDStatus {
             bad or unchained shape\0tensor out of bounds or unaligned\0bad arena plan\0arena size mismatch\0\
             MAC count mismatch\0threshold below 1\0image not 16-byte aligned\0arena not 16-byte aligned\0\
             arena too small\0unknown execution mode\0delay exceeds T\0input length is not C*H*W\0\
-            logits buffer smaller than classes\0session not initialized\0unknown status
+            logits buffer smaller than classes\0session not initialized\0buffer ends past the arena\0unknown status
             """
         var p = all.utf8Start, n = -Int(rawValue)
-        let last = -Int(CSD_E_SESSION)  // the header's last code: one string per code 0 ... last
+        let last = -Int(CSD_E_ARENA_END)  // the header's last code: one string per code 0 ... last
         if n < 0 || n > last { n = last + 1 }  // "unknown status"
         while n > 0 {
             if p.pointee == 0 { n &-= 1 }

@@ -7,7 +7,9 @@
  *    with a specific status, or (where the flip still describes a valid model: a threshold, a shift,
  *    a tensor moved inside the data section...) runs cleanly in both modes; a flip in a field that
  *    has one valid value (magic, versions, sizes, counts, data offset, dims, reserved bytes) must
- *    be refused.
+ *    be refused;
+ *  - every op's output buffer moved, in either mode, to the arena's last 16 bytes (so it starts
+ *    inside the arena and ends past its end), CRC recomputed, is refused with CSD_E_ARENA_END.
  * Run natively, under AddressSanitizer (linked against an ASan build of the runtime) and under
  * valgrind (the Embedded build). argv[1]: the reference model, for the header/op-table flips and
  * the truncations (its every-byte flips are left to the small images: each costs a CRC). With
@@ -87,6 +89,49 @@ static uint8_t *aligned_copy(const uint8_t *src, size_t n) {
     return p;
 }
 
+static uint32_t u16_at(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t u32_at(const uint8_t *p) { return u16_at(p) | u16_at(p + 2) << 16; }
+
+/* Bytes of op `op`'s output buffer in `mode` (docs/FORMAT.md, "Arena plan"); 0 for the classifier. */
+static size_t output_bytes(const uint8_t *img, const uint8_t *op, int mode) {
+    uint32_t t = img[48], tokens = u16_at(img + 44), width = u16_at(img + 46);
+    if (op[0] == 7) return 0;                                  /* CLASSIFIER: the caller's logits */
+    if (op[1] & 2) return (size_t)tokens * width * 4 * (mode ? t : 1);  /* STREAM_OUT: the stream */
+    size_t neurons = (size_t)u16_at(op + 10) * u16_at(op + 12) * u16_at(op + 14);
+    return neurons * (mode ? (t <= 8 ? 1 : 2) : 1);            /* counts, or spike trains */
+}
+
+/* Each op's output moved to the arena's last 16 bytes of one mode: a buffer that starts inside
+ * the arena but ends past its end, with a valid CRC, is CSD_E_ARENA_END (checked where the buffer
+ * is placed, before arena_bytes is compared with the plan). Returns the number of cases. */
+static size_t arena_end_cases(const uint8_t *image, size_t size) {
+    uint8_t *img = aligned_copy(image, size);
+    uint32_t ops = u32_at(img + 20);
+    size_t cases = 0;
+    for (uint32_t i = 0; i < ops; i++) {
+        uint8_t *op = img + 128 + 64 * (size_t)i;
+        for (int mode = 0; mode < 2; mode++) {
+            uint32_t arena = u32_at(img + 52 + 4 * mode);
+            size_t bytes = output_bytes(img, op, mode);
+            if (bytes <= 16 || arena < 16) continue;          /* fits in the last 16 bytes */
+            uint8_t saved[4];
+            memcpy(saved, op + 36 + 4 * mode, 4);
+            uint32_t offset = arena - 16;                     /* 16-aligned: arena_bytes is */
+            for (int b = 0; b < 4; b++) op[36 + 4 * mode + b] = (uint8_t)(offset >> (8 * b));
+            reseal(img, size);
+            int32_t s = csd_model_check(img, size, NULL);
+            if (s != CSD_E_ARENA_END) fprintf(stderr, "op %u mode %d at %u (%zu bytes): status %d\n", i, mode, offset, bytes, s);
+            assert_int_equal(s, CSD_E_ARENA_END);
+            memcpy(op + 36 + 4 * mode, saved, 4);
+            cases++;
+        }
+    }
+    reseal(img, size);
+    assert_int_equal(csd_model_check(img, size, NULL), CSD_OK);
+    free(img);
+    return cases;
+}
+
 static void matrix(const uint8_t *image, size_t size, int every_byte, int sampled) {
     uint8_t *img = aligned_copy(image, size);
     assert_int_equal(csd_model_check(img, size, NULL), CSD_OK);
@@ -111,7 +156,7 @@ static void matrix(const uint8_t *image, size_t size, int every_byte, int sample
                     run_clean(img, size);
                     valid++;
                 } else {
-                    assert_true(s <= CSD_E_TOO_SMALL && s >= CSD_E_THRESHOLD);
+                    assert_true((s <= CSD_E_TOO_SMALL && s >= CSD_E_THRESHOLD) || s == CSD_E_ARENA_END);
                     refused++;
                 }
                 memcpy(img + 16, crc, 4);
@@ -121,7 +166,10 @@ static void matrix(const uint8_t *image, size_t size, int every_byte, int sample
     }
     assert_int_equal(csd_model_check(img, size, NULL), CSD_OK);
     assert_true(refused > 0);
-    printf("    %zu bytes: %zu resealed flips refused, %zu still valid and ran cleanly\n", size, refused, valid);
+    size_t ends = arena_end_cases(img, size);
+    assert_true(ends > 0);
+    printf("    %zu bytes: %zu resealed flips refused, %zu still valid and ran cleanly, %zu buffers past the arena's end refused\n",
+           size, refused, valid, ends);
     free(img);
 }
 

@@ -2,9 +2,12 @@
  * cmocka tests of the C API (Include/csd.h) against the Embedded Swift
  * runtime linked as a plain static library into this C program.
  *
- * Usage: test_csd_api MODEL.csd GOLDEN_DIR
+ * Usage: test_csd_api MODEL.csd GOLDEN_DIR [TESTDATA_DIR]
  *   GOLDEN_DIR holds inputs.u8 and logits_fused.i32 from `python -m csdformer.golden`
  *   (the NumPy reference's logits: the runtime must match them bit for bit).
+ *   TESTDATA_DIR (default Tests/TestData, relative to the repository root where `make test-c`
+ *   runs) holds the committed fmnist_tiny case: model.csd, inputs.u8 and spiking_D0.logits.i32,
+ *   the reference's logits at D = 0. A missing file stops the program with its path.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,10 +26,17 @@ static uint8_t *g_inputs;
 static int32_t *g_expected;
 static size_t g_count;
 static csd_model_info_t g_info;
+/* The committed golden case Tests/TestData/fmnist_tiny: the reference model, its inputs and the
+ * NumPy reference's spiking logits at D = 0. */
+static uint8_t *g_d0_image;
+static size_t g_d0_image_size;
+static uint8_t *g_d0_inputs;
+static int32_t *g_d0_logits;
+static size_t g_d0_count;
 
 static void *read_file(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "cannot open %s\n", path); exit(2); }
+    if (!f) { fprintf(stderr, "test_csd_api: cannot open %s (a required test input is missing)\n", path); exit(2); }
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -91,15 +101,19 @@ static void test_arena_bytes(void **state) {
 
 static void test_status_strings(void **state) {
     (void)state;
-    for (int32_t s = -27; s <= 0; s++) {
+    for (int32_t s = CSD_E_ARENA_END; s <= 0; s++) {  /* CSD_E_ARENA_END (-28): the last code */
         const char *m = csd_status_str(s);
         assert_non_null(m);
         assert_true(strlen(m) > 0);
         assert_string_not_equal(m, "unknown status");
+        for (int32_t r = s + 1; r <= 0; r++) assert_string_not_equal(m, csd_status_str(r));  /* one text per code */
     }
+    assert_int_equal(CSD_E_ARENA_END, -28);
     assert_string_equal(csd_status_str(CSD_OK), "ok");
     assert_string_equal(csd_status_str(CSD_E_CRC), "CRC-32 mismatch");
-    assert_string_equal(csd_status_str(-28), "unknown status");
+    assert_string_equal(csd_status_str(CSD_E_SESSION), "session not initialized");
+    assert_string_equal(csd_status_str(CSD_E_ARENA_END), "buffer ends past the arena");
+    assert_string_equal(csd_status_str(-29), "unknown status");
     assert_string_equal(csd_status_str(7), "unknown status");
 }
 
@@ -167,6 +181,7 @@ static void test_lengths_and_mode(void **state) {
     assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 9), CSD_E_OUTPUT_LENGTH);
     logits[10] = 0x5A5A5A5A;
     assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 11), CSD_OK);
+    assert_memory_equal(logits, g_expected, 10 * sizeof logits[0]);
     assert_int_equal(logits[10], 0x5A5A5A5A);  /* nothing written past classes */
     free(arena);
 }
@@ -244,6 +259,7 @@ static void test_stats_and_delay(void **state) {
     assert_int_equal(csd_session_set_stats(&s, stats, 64), CSD_OK);
     memset(stats, 0, sizeof stats);
     assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);
+    assert_memory_equal(logits, g_expected, sizeof logits);
     uint32_t macs = 0, spikes = 0;
     for (uint32_t i = 0; i < g_info.op_count; i++) { macs += stats[i].macs; spikes += stats[i].spikes; }
     assert_int_equal(stats[0].kind, 1);                       /* the encoding conv */
@@ -254,13 +270,38 @@ static void test_stats_and_delay(void **state) {
     assert_int_equal(csd_session_init(&s, g_image, g_image_size, arena, g_info.arena_bytes_spiking, CSD_MODE_SPIKING), CSD_OK);
     assert_int_equal(csd_session_set_stats(&s, stats, 64), CSD_OK);
     assert_int_equal(csd_session_set_delay(&s, g_info.time_steps + 1), CSD_E_DELAY);
+    assert_int_equal(csd_session_set_delay(&s, g_info.time_steps), CSD_OK);
     assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);
+    assert_memory_equal(logits, g_expected, sizeof logits);  /* D = T: the fused logits */
     uint32_t spikes2 = 0, synops = 0;
     for (uint32_t i = 0; i < g_info.op_count; i++) { spikes2 += stats[i].spikes; synops += stats[i].synaptic_ops; }
     assert_int_equal(spikes2, spikes);
     assert_true(synops > 0);
+    free(arena);
+    /* D = 0 against the NumPy reference: the committed fmnist_tiny case, every logit of every image. */
+    csd_model_info_t info;
+    assert_int_equal(csd_model_check(g_d0_image, g_d0_image_size, &info), CSD_OK);
+    assert_int_equal(info.classes, 10);
+    arena = arena_alloc(info.arena_bytes_spiking);
+    assert_int_equal(csd_session_init(&s, g_d0_image, g_d0_image_size, arena, info.arena_bytes_spiking, CSD_MODE_SPIKING), CSD_OK);
+    assert_int_equal(csd_session_set_stats(&s, stats, 64), CSD_OK);
     assert_int_equal(csd_session_set_delay(&s, 0), CSD_OK);
-    assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);
+    size_t differs_from_full_delay = 0;
+    for (size_t i = 0; i < g_d0_count; i++) {
+        int32_t full[10];
+        memset(logits, 0xA5, sizeof logits);
+        assert_int_equal(csd_session_run(&s, g_d0_inputs + i * 784, 784, logits, 10), CSD_OK);
+        for (int j = 0; j < 10; j++) {
+            if (logits[j] != g_d0_logits[i * 10 + j])
+                fprintf(stderr, "D = 0, image %zu, logit %d: runtime %d, reference %d\n", i, j, logits[j], g_d0_logits[i * 10 + j]);
+            assert_int_equal(logits[j], g_d0_logits[i * 10 + j]);
+        }
+        assert_int_equal(csd_session_set_delay(&s, info.time_steps), CSD_OK);
+        assert_int_equal(csd_session_run(&s, g_d0_inputs + i * 784, 784, full, 10), CSD_OK);
+        assert_int_equal(csd_session_set_delay(&s, 0), CSD_OK);
+        differs_from_full_delay += memcmp(full, logits, sizeof full) != 0;
+    }
+    assert_true(differs_from_full_delay > 0);  /* the delay mattered: D = 0 is not D = T in disguise */
     free(arena);
 }
 
@@ -302,12 +343,16 @@ static void test_observer(void **state) {
         assert_int_equal(seen.stats[g_info.op_count - 1].kind, 7);
         /* off again: no more calls, and no stats array needed for it */
         assert_int_equal(csd_session_set_observer(&s, NULL, &seen), CSD_OK);
+        memset(logits, 0, sizeof logits);
         assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);
+        assert_memory_equal(logits, g_expected, sizeof logits);
         assert_int_equal(seen.calls, g_info.op_count);
         /* observer without a stats array */
         assert_int_equal(csd_session_set_stats(&s, NULL, 0), CSD_OK);
         assert_int_equal(csd_session_set_observer(&s, record_op, &seen), CSD_OK);
+        memset(logits, 0, sizeof logits);
         assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);
+        assert_memory_equal(logits, g_expected, sizeof logits);
         assert_int_equal(seen.calls, 2 * g_info.op_count);
         assert_memory_equal(seen.stats, stats, g_info.op_count * sizeof stats[0]);
     }
@@ -326,8 +371,10 @@ static void test_image_and_memory_around_arena_untouched(void **state) {
         csd_session_t s;
         int32_t logits[10];
         assert_int_equal(csd_session_init(&s, g_image, g_image_size, arena, need, modes[m]), CSD_OK);
-        for (size_t i = 0; i < 3 && i < g_count; i++)
+        for (size_t i = 0; i < 3 && i < g_count; i++) {  /* spiking at the image's default delay, T */
             assert_int_equal(csd_session_run(&s, g_inputs + i * pixels(), pixels(), logits, 10), CSD_OK);
+            assert_memory_equal(logits, g_expected + i * 10, sizeof logits);
+        }
         for (size_t i = 0; i < 32; i++) {
             assert_int_equal(block[i], 0xC5);
             assert_int_equal(block[32 + need + i], 0xC5);
@@ -339,7 +386,7 @@ static void test_image_and_memory_around_arena_untouched(void **state) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: %s MODEL.csd GOLDEN_DIR\n", argv[0]); return 2; }
+    if (argc != 3 && argc != 4) { fprintf(stderr, "usage: %s MODEL.csd GOLDEN_DIR [TESTDATA_DIR]\n", argv[0]); return 2; }
     g_image = read_file(argv[1], &g_image_size);
     char path[4096];
     size_t n;
@@ -348,6 +395,19 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/logits_fused.i32", argv[2]);
     g_expected = read_file(path, &n);
     g_count = n / (10 * sizeof(int32_t));
+    const char *testdata = argc == 4 ? argv[3] : "Tests/TestData";
+    snprintf(path, sizeof path, "%s/fmnist_tiny/model.csd", testdata);
+    g_d0_image = read_file(path, &g_d0_image_size);
+    snprintf(path, sizeof path, "%s/fmnist_tiny/inputs.u8", testdata);
+    g_d0_inputs = read_file(path, &n);
+    g_d0_count = n / 784;
+    snprintf(path, sizeof path, "%s/fmnist_tiny/spiking_D0.logits.i32", testdata);
+    size_t logits_bytes;
+    g_d0_logits = read_file(path, &logits_bytes);
+    if (g_d0_count == 0 || n != g_d0_count * 784 || logits_bytes != g_d0_count * 10 * sizeof(int32_t)) {
+        fprintf(stderr, "%s/fmnist_tiny: %zu input bytes and %zu logit bytes do not make whole images\n", testdata, n, logits_bytes);
+        return 2;
+    }
     if (csd_model_check(g_image, g_image_size, &g_info) != CSD_OK) { fprintf(stderr, "model invalid\n"); return 2; }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_check),

@@ -177,10 +177,33 @@ import Testing
         expectRecordStatus(.arenaPlan) { _, ops in ops[4].input = (0, 8) }        // spiking: reads mid-buffer
         expectRecordStatus(.arenaPlan) { _, ops in ops[1].output = (8, 32) }      // unaligned
         expectRecordStatus(.arenaPlan) { _, ops in ops[1].output = (0, 32) }      // overlaps its input
-        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (64, 48) }     // out of the 80-byte arena
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (64, 48) }     // op 3 reads mid-buffer (and past the 80 bytes of buffers)
         expectRecordStatus(.arenaPlan) { _, ops in ops[0].input = (16, 0) }       // pixels are not in the arena
         expectRecordStatus(.arenaPlan) { _, ops in ops[4].output = (16, 0) }      // logits are not in the arena
         expectRecordStatus(.arenaPlan) { _, ops in ops[2].input = (16, 32) }      // inside the conv's output, not its start
         expectRecordStatus(.shape) { _, ops in ops[2].input = (0, 32) }           // the conv's [2,4,4], not the pool's [2,2,2]
+    }
+
+    /// A buffer that starts inside the arena (offset < arena_bytes) but ends past its end has its own
+    /// status, given where the buffer is placed, before the plan's end is compared with arena_bytes.
+    /// The arenas are 240 bytes fused and 336 spiking (buffers 80 / 176, then the kernel scratch);
+    /// the stream is 32 bytes fused, 128 spiking (4 tokens x 2 channels x 4 bytes, x T = 4).
+    @Test func bufferEndingPastTheArena() {
+        // The stream conv's output and its reader's input moved together, so nothing else is wrong.
+        expectRecordStatus(.arenaEnd) { _, ops in ops[2].output = (48, 224); ops[3].input = (48, 224) }  // spiking: 224 + 128 > 336
+        expectRecordStatus(.arenaEnd) { _, ops in ops[2].output = (224, 48); ops[3].input = (224, 48) }  // fused: 224 + 32 > 240
+        expectRecordStatus(.arenaEnd) { _, ops in ops[2].output = (48, 320); ops[3].input = (48, 320) }  // the last 16 bytes
+        expectRecordStatus(.arenaEnd) { _, ops in ops[3].input = (48, 224) }   // an input: placed before it is chained
+        expectRecordStatus(.arenaEnd) { _, ops in ops[0].output = (0, 320) }   // spiking trains [2,4,4]: 320 + 32 > 336
+        expectRecordStatus(.arenaPlan) { _, ops in ops[1].output = (32, 320) }  // the pool's 8 trains fit: then op 2 reads mid-buffer
+        // The neighbours: a buffer at the arena's end does not start inside it, one that ends exactly
+        // at the end lies inside it (the plan then overlaps the kernel scratch: the arena_bytes check).
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (48, 336); ops[3].input = (48, 336) }
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (48, 0xFFFF_FFF0); ops[3].input = (48, 0xFFFF_FFF0) }
+        expectRecordStatus(.arenaBytes) { _, ops in ops[2].output = (48, 208); ops[3].input = (48, 208) }  // 208 + 128 = 336
+        expectRecordStatus(.arenaBytes) { _, ops in ops[2].output = (48, 96); ops[3].input = (48, 96) }    // into the scratch only
+        // Exactly one buffer changed, and the CRC is valid: nothing but the new check refuses it.
+        let moved = TinyImage.make { _, ops in ops[2].output = (48, 224); ops[3].input = (48, 224) }
+        #expect(TinyImage.resealed(moved) == moved)
     }
 }

@@ -5,7 +5,7 @@ import Testing
 /// The status numbers come from Include/csd.h (CSDHeader); the texts are one NUL-separated table.
 @Suite struct StatusTests {
     @Test func everyCodeOfTheHeaderHasItsOwnText() {
-        let last = CSD_E_SESSION  // the header's last code
+        let last = CSD_E_ARENA_END  // the header's last code
         var seen = Set<String>()
         for code in stride(from: CSD_OK, through: last, by: -1) {
             let text = CSDStatus(code).message
@@ -19,8 +19,11 @@ import Testing
         #expect(CSDStatus.crc.message == "CRC-32 mismatch")
         #expect(CSDStatus(-27).message == "session not initialized")
         #expect(CSDStatus.session.message == "session not initialized")
+        #expect(CSDStatus(-28).message == "buffer ends past the arena")
+        #expect(CSDStatus.arenaEnd.message == "buffer ends past the arena")
+        #expect(CSDStatus.arenaPlan.message == "bad arena plan" && CSDStatus.arenaBytes.message == "arena size mismatch")
         #expect(CSDStatus(last - 1).message == "unknown status")
-        #expect(CSDStatus(-28).message == "unknown status")
+        #expect(CSDStatus(-29).message == "unknown status")
         #expect(CSDStatus(1).message == "unknown status")
         #expect(CSDStatus(.min).message == "unknown status")
         #expect(CSDStatus(.max).message == "unknown status")
@@ -31,5 +34,8 @@ import Testing
         #expect(CSDStatus.nullArgument.rawValue == CSD_E_NULL_ARGUMENT && CSD_E_NULL_ARGUMENT == -1)
         #expect(CSDStatus.imageAlignment.rawValue == CSD_E_IMAGE_ALIGNMENT && CSD_E_IMAGE_ALIGNMENT == -20)
         #expect(CSDStatus.session.rawValue == CSD_E_SESSION && CSD_E_SESSION == -27)
+        #expect(CSDStatus.arenaPlan.rawValue == CSD_E_ARENA_PLAN && CSD_E_ARENA_PLAN == -16)
+        #expect(CSDStatus.arenaBytes.rawValue == CSD_E_ARENA_BYTES && CSD_E_ARENA_BYTES == -17)
+        #expect(CSDStatus.arenaEnd.rawValue == CSD_E_ARENA_END && CSD_E_ARENA_END == -28)  // appended: no code renumbered
     }
 }

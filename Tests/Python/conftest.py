@@ -3,6 +3,12 @@
 Puts Toolchain/ on sys.path (the package is imported as ``csdformer``), keeps
 torch to one thread (the tests are tiny; a long training may share the CPU)
 and provides small model / training configurations.
+
+A test whose prerequisite is missing (Fashion-MNIST, the csdpack binary, a
+committed file) is skipped when run by hand, but fails when the environment
+variable CI is set and non-empty: `make test` always provides them, so on CI a
+missing one is a broken setup, not a reason to pass silently (``missing``,
+``prerequisite``).
 """
 
 from __future__ import annotations
@@ -67,13 +73,58 @@ def randomize(model: CSDformer, seed: int = 0) -> None:
             q.clip.fill_(0.5 + float(torch.rand(1, generator=g)) * 2.0)
 
 
+def on_ci() -> bool:
+    """True when the environment variable CI is set and non-empty (CI services set CI=true)."""
+    return bool(os.environ.get("CI"))
+
+
+def missing(reason: str) -> None:
+    """A prerequisite of the running test is missing: skip the test, or fail it when CI is set."""
+    if on_ci():
+        pytest.fail(f"{reason} [CI is set: a missing prerequisite fails the test instead of skipping it]",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+def prerequisite(present: bool, reason: str):
+    """A mark: unless ``present``, the test is skipped, or fails when CI is set (``missing``)."""
+    return pytest.mark.prerequisite(present=present, reason=reason)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "prerequisite(present, reason): skip the test unless present "
+                                       "(fail it instead when CI is set)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("prerequisite"):
+        if not mark.kwargs["present"]:
+            missing(mark.kwargs["reason"])
+
+
 def fashion_mnist_available() -> bool:
     return os.path.isdir(datasets.FASHION_MNIST_DIR)
 
 
-needs_fashion_mnist = pytest.mark.skipif(
-    not fashion_mnist_available(),
-    reason=f"Fashion-MNIST not installed at {datasets.FASHION_MNIST_DIR} (Debian package dataset-fashion-mnist)")
+def fashion_mnist_missing_reason() -> str:
+    return (f"Fashion-MNIST is missing: {datasets.FASHION_MNIST_DIR} does not exist "
+            f"(`make deps` installs the Debian package dataset-fashion-mnist)")
+
+
+needs_fashion_mnist = prerequisite(fashion_mnist_available(), fashion_mnist_missing_reason())
+
+# The csdpack binary: `make test` sets CSDPACK (a missing file at that path then fails the test that runs it).
+CSDPACK = os.environ.get("CSDPACK", os.path.join(REPO, ".build", "debug", "csdpack"))
+
+
+def csdpack_available() -> bool:
+    return "CSDPACK" in os.environ or (os.path.isfile(CSDPACK) and os.access(CSDPACK, os.X_OK))
+
+
+needs_csdpack = prerequisite(csdpack_available(),
+                             f"csdpack binary not found at {CSDPACK} (set CSDPACK, or build it with `swift build`; "
+                             f"`make test` sets CSDPACK)")
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Command-line tests of the packer ``csdpack`` (Sources/csdpack).
 
 The binary is taken from the environment variable CSDPACK (default: the debug
-build in .build/debug/csdpack); the module is skipped when it is missing. The
+build in .build/debug/csdpack); the module is skipped when it is missing, and
+fails instead when the environment variable CI is set (conftest.missing). The
 tests never build it.
 
 A valid export (docs/MODEL_EXPORT.md) is copied into ``tmp_path`` for every
@@ -23,8 +24,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CSDPACK = os.environ.get("CSDPACK", os.path.join(REPO, ".build", "debug", "csdpack"))
+from conftest import CSDPACK, REPO, missing, needs_csdpack, prerequisite
 
 WEIGHTS = "model.safetensors"
 CONFIG = "model.json"
@@ -41,12 +41,12 @@ def _find_export() -> str | None:
 SOURCE_EXPORT = _find_export()
 
 pytestmark = [
-    # Skipped only when run by hand without a build; `make test` sets CSDPACK, so a missing binary fails there.
-    pytest.mark.skipif("CSDPACK" not in os.environ and not (os.path.isfile(CSDPACK) and os.access(CSDPACK, os.X_OK)),
-                       reason=f"csdpack binary not found at {CSDPACK} (set CSDPACK or run `swift build`)"),
-    pytest.mark.skipif(SOURCE_EXPORT is None,
-                       reason="no export to pack: Toolchain/models/fmnist-tiny does not hold "
-                              "model.safetensors + model.json (run `python -m csdformer.train`)"),
+    # Skipped only when run by hand without a build (failed when CI is set); `make test` sets CSDPACK, so a
+    # missing binary fails there.
+    needs_csdpack,
+    prerequisite(SOURCE_EXPORT is not None,
+                 "no export to pack: Toolchain/models/fmnist-tiny does not hold "
+                 "model.safetensors + model.json (run `python -m csdformer.train`)"),
 ]
 
 TIMEOUT = 60  # seconds for an ordinary csdpack call (a conversion takes ~0.1 s)
@@ -454,7 +454,7 @@ def test_convert_writes_image_c_source_and_header(exp):
 def test_c_source_compiles(exp, tmp_path):
     cc = shutil.which("cc")
     if cc is None:
-        pytest.skip("no C compiler `cc` on PATH")
+        missing("no C compiler `cc` on PATH")  # a skip, or a failure when CI is set
     c, h = os.path.join(exp.out, "fmnist_tiny.c"), os.path.join(exp.out, "fmnist_tiny.h")
     r = convert(exp, "--c-source", c, "--c-header", h, "--symbol", "fmnist_tiny")
     assert r.returncode == 0, describe(r)

@@ -14,13 +14,14 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import REPO, needs_fashion_mnist
+from conftest import CSDPACK, REPO, missing, needs_csdpack, needs_fashion_mnist
 
 from csdformer import reference as ref
 from csdformer.reference import Image, ImageError
 
-CSDPACK = os.environ.get("CSDPACK", os.path.join(REPO, ".build", "debug", "csdpack"))
 EXPORTS = [os.path.join(REPO, "Toolchain", "models", "fmnist-tiny")]
+# The committed golden case of the reference model (Tests/TestData, from Tests/TestPlan/plan.json).
+GOLDEN = os.path.join(REPO, "Tests", "TestData", "fmnist_tiny")
 
 
 def _export_dir():
@@ -35,7 +36,7 @@ def packed(tmp_path_factory):
     """(image bytes, export folder) of the model under test."""
     export = _export_dir()
     if export is None:
-        pytest.skip(f"no export to pack (looked in {', '.join(EXPORTS)})")
+        missing(f"no export to pack (looked in {', '.join(EXPORTS)})")
     if "CSDPACK" in os.environ or os.access(CSDPACK, os.X_OK):  # under make test a missing binary fails
         out = str(tmp_path_factory.mktemp("csd") / "model.csd")
         subprocess.run([CSDPACK, "convert", os.path.join(export, "model.safetensors"),
@@ -44,8 +45,8 @@ def packed(tmp_path_factory):
     elif os.path.isfile(os.path.join(export, "model.csd")):
         out = os.path.join(export, "model.csd")
     else:
-        pytest.skip(f"csdpack binary missing at {CSDPACK} (build it with `swift build`) and "
-                    f"{export} holds no packed model.csd")
+        missing(f"csdpack binary missing at {CSDPACK} (build it with `swift build`; `make test` sets CSDPACK) "
+                f"and {export} holds no packed model.csd")
     with open(out, "rb") as f:
         return f.read(), export
 
@@ -289,29 +290,60 @@ def test_per_op_traces(image, test_images):
                                           err_msg=f"op {op.index} ({op.name}) spike times")
 
 
-@needs_fashion_mnist
-def test_spiking_zero_delay_runs(image, test_images):
-    logits = ref.run(image, test_images[0][0], "spiking", delay=0)
-    assert logits.dtype == np.int32 and logits.shape == (image.classes,)
+def _golden(name: str, dtype) -> np.ndarray:
+    path = os.path.join(GOLDEN, name)
+    assert os.path.isfile(path), f"{path} is missing (committed golden data; `make testdata` regenerates it)"
+    return np.fromfile(path, dtype=dtype)
+
+
+def test_spiking_runs_match_the_committed_golden_logits():
+    """The reference model's committed golden case: fused and spiking at D = 0, 3 and T reproduce
+    the committed logits of every image (a change in reference.py that moves them fails here, not
+    only in the runtimes' golden tests), D = 0 differs from D = T, and at D = T spiking equals fused."""
+    img = Image.load(os.path.join(GOLDEN, "model.csd"))
+    T = img.time_steps
+    x = _golden("inputs.u8", np.uint8).reshape(-1, *img.input_shape)
+    assert len(x) == 6
+    fused = ref.run_batch(img, x, "fused")
+    np.testing.assert_array_equal(fused, _golden("fused.logits.i32", "<i4").reshape(len(x), img.classes))
+    for delay in (0, 3, T):
+        want = _golden(f"spiking_D{delay}.logits.i32", "<i4").reshape(len(x), img.classes)
+        got = ref.run_batch(img, x, "spiking", delay=delay)
+        assert got.dtype == np.int32 and got.shape == (len(x), img.classes)
+        np.testing.assert_array_equal(got, want, err_msg=f"spiking D = {delay}")
+        # one image at a time gives the same logits as the batch
+        np.testing.assert_array_equal(ref.run(img, x[0], "spiking", delay=delay), want[0], err_msg=f"D = {delay}")
+    np.testing.assert_array_equal(ref.run_batch(img, x, "spiking", delay=T), fused)
+    assert (ref.run_batch(img, x, "spiking", delay=0) != fused).any(axis=1).all()  # the delay matters here
     with pytest.raises(ValueError):
-        ref.run(image, test_images[0][0], "spiking", delay=image.time_steps + 1)
+        ref.run(img, x[0], "spiking", delay=T + 1)
 
 
 @needs_fashion_mnist
 def test_agreement_with_fake_quant(image, packed, test_images):
     pred_path = os.path.join(packed[1], "test_pred.npy")
     if not os.path.isfile(pred_path):
-        pytest.skip(f"{pred_path} missing")
+        missing(f"{pred_path} missing (committed with the export)")
     want = np.load(pred_path)[:500]
     got = ref.predict(ref.run_batch(image, test_images[0][:len(want)], "fused"))
     agreement = float(np.mean(got == want))
     assert agreement >= 0.99, f"fused predictions agree with the fake-quant model on {100 * agreement:.2f}%"
 
 
-@pytest.mark.skipif(not os.access(CSDPACK, os.X_OK), reason=f"csdpack binary missing at {CSDPACK}")
+def _runtime_logits(model: str, count: int, *options: str) -> np.ndarray:
+    """The host runtime's logits (csdpack trace) of the first ``count`` Fashion-MNIST test images."""
+    out = subprocess.run([CSDPACK, "trace", model, "--index", "0", "--count", str(count), *options],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    rows = [[int(v) for v in line.split()[1:]] for line in out.splitlines() if line.startswith("logits ")]
+    assert len(rows) == count, out
+    return np.array(rows, dtype=np.int32)
+
+
+@needs_csdpack
 @needs_fashion_mnist
 def test_long_trains_and_other_levels(packed, tmp_path, test_images):
-    """T > 8 (uint16 trains in the spiking plan) with L < T still gives fused == spiking at D = T."""
+    """T > 8 (uint16 trains in the spiking plan) with L < T still gives fused == spiking at D = T; the
+    header's delay (4) is the default, and the Swift host runtime agrees with the reference there."""
     export = packed[1]
     out = str(tmp_path / "t10.csd")
     subprocess.run([CSDPACK, "convert", os.path.join(export, "model.safetensors"),
@@ -322,7 +354,9 @@ def test_long_trains_and_other_levels(packed, tmp_path, test_images):
     assert (img.time_steps, img.levels, img.delay) == (10, 5, 4)
     x = test_images[0][:4]
     np.testing.assert_array_equal(ref.run_batch(img, x, "fused"), ref.run_batch(img, x, "spiking", delay=10))
-    ref.run_batch(img, x, "spiking")  # the header's delay 4
+    default = ref.run_batch(img, x, "spiking")  # the header's delay 4
+    np.testing.assert_array_equal(default, ref.run_batch(img, x, "spiking", delay=4))
+    np.testing.assert_array_equal(default, _runtime_logits(out, len(x), "--mode", "spiking"))
 
 
 @needs_fashion_mnist

@@ -13,7 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TOOLCHAIN, needs_fashion_mnist, tiny_config_dict, write_config
+from conftest import (TOOLCHAIN, fashion_mnist_missing_reason, missing, needs_fashion_mnist, tiny_config_dict,
+                      write_config)
 from csdformer import data as datasets
 from csdformer import train
 from csdformer.export import CONFIG_FILE, METRICS_FILE, PREDICTIONS_FILE, WEIGHTS_FILE, load_export
@@ -37,7 +38,7 @@ def _metrics(out: str) -> dict:
 def trained(tmp_path_factory):
     """One tiny float + QAT run (one step per epoch), shared by the checks below."""
     if not os.path.isdir(datasets.FASHION_MNIST_DIR):
-        pytest.skip("Fashion-MNIST not installed")
+        missing(fashion_mnist_missing_reason())  # a skip, or a failure when CI is set
     saved = {k: os.environ.pop(k) for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK") if k in os.environ}
     try:
         root = tmp_path_factory.mktemp("train")
