@@ -101,8 +101,9 @@ static size_t output_bytes(const uint8_t *img, const uint8_t *op, int mode) {
     return neurons * (mode ? (t <= 8 ? 1 : 2) : 1);            /* counts, or spike trains */
 }
 
-/* Each op's output moved to the arena's last 16 bytes of one mode: a buffer that starts inside
- * the arena but ends past its end, with a valid CRC, is CSD_E_ARENA_END (checked where the buffer
+/* Each op's output moved to the arena's last 16 bytes of one mode, and to the first 16-aligned
+ * offset where it ends past the arena (by 1 to 16 bytes): a buffer that starts inside the arena
+ * but ends past its end, with a valid CRC, is CSD_E_ARENA_END (checked where the buffer
  * is placed, before arena_bytes is compared with the plan). Returns the number of cases. */
 static size_t arena_end_cases(const uint8_t *image, size_t size) {
     uint8_t *img = aligned_copy(image, size);
@@ -113,17 +114,22 @@ static size_t arena_end_cases(const uint8_t *image, size_t size) {
         for (int mode = 0; mode < 2; mode++) {
             uint32_t arena = u32_at(img + 52 + 4 * mode);
             size_t bytes = output_bytes(img, op, mode);
-            if (bytes <= 16 || arena < 16) continue;          /* fits in the last 16 bytes */
+            if (bytes <= 16 || arena < bytes) continue;       /* fits in the last 16 bytes */
             uint8_t saved[4];
             memcpy(saved, op + 36 + 4 * mode, 4);
-            uint32_t offset = arena - 16;                     /* 16-aligned: arena_bytes is */
-            for (int b = 0; b < 4; b++) op[36 + 4 * mode + b] = (uint8_t)(offset >> (8 * b));
-            reseal(img, size);
-            int32_t s = csd_model_check(img, size, NULL);
-            if (s != CSD_E_ARENA_END) fprintf(stderr, "op %u mode %d at %u (%zu bytes): status %d\n", i, mode, offset, bytes, s);
-            assert_int_equal(s, CSD_E_ARENA_END);
+            /* the arena's last 16 bytes (16-aligned: arena_bytes is), and the first aligned offset
+             * that ends past the arena (by 1 to 16 bytes) */
+            const uint32_t offsets[2] = {arena - 16, (uint32_t)((arena - bytes) / 16 + 1) * 16};
+            for (int k = 0; k < 2; k++) {
+                for (int b = 0; b < 4; b++) op[36 + 4 * mode + b] = (uint8_t)(offsets[k] >> (8 * b));
+                reseal(img, size);
+                int32_t s = csd_model_check(img, size, NULL);
+                if (s != CSD_E_ARENA_END)
+                    fprintf(stderr, "op %u mode %d at %u (%zu bytes): status %d\n", i, mode, offsets[k], bytes, s);
+                assert_int_equal(s, CSD_E_ARENA_END);
+                cases++;
+            }
             memcpy(op + 36 + 4 * mode, saved, 4);
-            cases++;
         }
     }
     reseal(img, size);
