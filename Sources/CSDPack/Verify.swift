@@ -16,6 +16,9 @@ public struct Verifier {
         public var macs: UInt64
         /// Per op: total spikes over the run.
         public var opSpikes: [UInt64]
+        /// Per op: total synaptic operations and MACs over the run.
+        public var opSynapticOps: [UInt64]
+        public var opMacs: [UInt64]
         /// Per image, per op: the op's output spikes ([N][ops]).
         public var imageOpSpikes: [UInt32]
     }
@@ -47,15 +50,19 @@ public struct Verifier {
         let lo = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(1, count * classes))
         let so = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, count * ops))
         let to = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, count * 3))
-        defer { lo.deallocate(); so.deallocate(); to.deallocate() }
+        // per worker, per op: synaptic operations and MACs
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let wo = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: workers * ops * 2)
+        wo.initialize(repeating: 0)
+        defer { lo.deallocate(); so.deallocate(); to.deallocate(); wo.deallocate() }
         let done = Counter()
         let image = self.image
         data.images.withUnsafeBufferPointer { pixelBuffer in
             // Workers write disjoint rows of the output buffers.
-            let shared = Shared(image: image, mode: mode, lo: lo, so: so, to: to, pixels: pixelBuffer)
+            let shared = Shared(image: image, mode: mode, lo: lo, so: so, to: to, wo: wo.baseAddress!, pixels: pixelBuffer)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let image = shared.image, mode = shared.mode, lo = shared.lo, so = shared.so, to = shared.to
+                let wo = shared.wo + w * ops * 2  // this worker's rows
                 let pixels = shared.pixels, h = image.header
                 let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(16, Int(h.arenaBytes(mode))), alignment: 16)
                 defer { arena.deallocate() }
@@ -71,6 +78,7 @@ public struct Verifier {
                     for k in 0..<ops {
                         t.0 &+= UInt64(stats[k].spikes); t.1 &+= UInt64(stats[k].synapticOps); t.2 &+= UInt64(stats[k].macs)
                         so[i * ops + k] = UInt64(stats[k].spikes)
+                        wo[2 * k] &+= UInt64(stats[k].synapticOps); wo[2 * k + 1] &+= UInt64(stats[k].macs)
                     }
                     to[i * 3] = t.0; to[i * 3 + 1] = t.1; to[i * 3 + 2] = t.2
                     let n = done.increment()
@@ -90,13 +98,21 @@ public struct Verifier {
             if best == data.labels[i] { correct += 1 }
         }
         var perOp = [UInt64](repeating: 0, count: ops)
+        var perOpSynapticOps = [UInt64](repeating: 0, count: ops), perOpMacs = [UInt64](repeating: 0, count: ops)
         var sums: (UInt64, UInt64, UInt64) = (0, 0, 0)
         for i in 0..<count {
             for k in 0..<ops { perOp[k] &+= so[i * ops + k] }
             sums.0 &+= to[i * 3]; sums.1 &+= to[i * 3 + 1]; sums.2 &+= to[i * 3 + 2]
         }
+        for w in 0..<workers {
+            for k in 0..<ops {
+                perOpSynapticOps[k] &+= wo[(w * ops + k) * 2]
+                perOpMacs[k] &+= wo[(w * ops + k) * 2 + 1]
+            }
+        }
         return ModeResult(mode: mode, delay: delay, predictions: predictions, logits: logits, correct: correct,
                           spikes: sums.0, synapticOps: sums.1, macs: sums.2, opSpikes: perOp,
+                          opSynapticOps: perOpSynapticOps, opMacs: perOpMacs,
                           imageOpSpikes: so.prefix(count * ops).map { UInt32(truncatingIfNeeded: $0) })
     }
 }
@@ -148,6 +164,7 @@ struct Shared: @unchecked Sendable {
     let lo: UnsafeMutableBufferPointer<Int32>
     let so: UnsafeMutableBufferPointer<UInt64>
     let to: UnsafeMutableBufferPointer<UInt64>
+    let wo: UnsafeMutablePointer<UInt64>
     let pixels: UnsafeBufferPointer<UInt8>
 }
 

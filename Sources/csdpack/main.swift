@@ -161,7 +161,9 @@ struct Verify: ParsableCommand {
                                     "accuracy": Double(r.correct) / Double(count),
                                     "mean_spikes": Double(r.spikes) / Double(count),
                                     "mean_synaptic_ops": Double(r.synapticOps) / Double(count),
-                                    "mean_macs": Double(r.macs) / Double(count)]
+                                    "mean_macs": Double(r.macs) / Double(count),
+                                    "energy_estimate_pj": r.energyEstimatePicojoules,
+                                    "energy_estimate_pj_per_op": r.opEnergyEstimatePicojoules]
             if let a = agreement(r) { o["reference_agreement"] = a }
             return o
         }
@@ -181,15 +183,22 @@ struct Verify: ParsableCommand {
         } else {
             print("samples: \(count)")
             for r in results {
-                var line = String(format: "%@ (D=%d): accuracy %.4f, mean spikes %.0f, mean synaptic ops %.0f, mean MACs %.0f",
+                var line = String(format: "%@ (D=%d): accuracy %.4f, mean spikes %.0f, mean synaptic ops %.0f, mean MACs %.0f, "
+                                  + "energy estimate %.1f nJ",
                                   r.mode == .fused ? "fused" : "spiking", r.delay, Double(r.correct) / Double(count),
-                                  Double(r.spikes) / Double(count), Double(r.synapticOps) / Double(count), Double(r.macs) / Double(count))
+                                  Double(r.spikes) / Double(count), Double(r.synapticOps) / Double(count), Double(r.macs) / Double(count),
+                                  r.energyEstimatePicojoules / 1000)
                 if let a = agreement(r) { line += String(format: ", reference agreement %.4f", a) }
                 print(line)
             }
             if let m = mismatches { print("fused/spiking logit mismatches: \(m) of \(count) images") }
+            print(String(format: "energy estimate: per inference, %.1f pJ per MAC and %.1f pJ per synaptic operation "
+                         + "(45 nm CMOS, as the SNN literature counts; not a measurement of this runtime)",
+                         EnergyEstimate.picojoulesPerMAC, EnergyEstimate.picojoulesPerAccumulate))
             for (dd, r) in sweep {
-                print(String(format: "sweep D=%2d: accuracy %.4f", dd, Double(r.correct) / Double(count))
+                print(String(format: "sweep D=%2d: accuracy %.4f, mean synaptic ops %.0f, energy estimate %.1f nJ", dd,
+                             Double(r.correct) / Double(count), Double(r.synapticOps) / Double(count),
+                             r.energyEstimatePicojoules / 1000)
                       + (agreement(r).map { String(format: ", reference agreement %.4f", $0) } ?? ""))
             }
         }
