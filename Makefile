@@ -13,6 +13,11 @@ MODEL ?= Toolchain/models/fmnist-tiny
 CONFIG ?= Toolchain/configs/fmnist-tiny.json
 OUT ?= runs/fmnist-tiny
 LIMIT ?= 1000
+# the test split verify and cross-check run: fashion-mnist or mnist (IDX files), in DATA_DIR
+# (default: the data set's installed folder)
+DATA ?= fashion-mnist
+DATA_DIR ?=
+DATA_ARGS = --data $(DATA) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 DEMO_IMAGES ?= 100
 
 BUILD := .build-embedded
@@ -56,6 +61,7 @@ help:
 	@echo "make deps         install Debian packages and the virtualenv ($(VENV))"
 
 deps:
+	@Toolchain/scripts/check-swift.sh
 	@Toolchain/scripts/install-deps.sh $(VENV) $(REQUIREMENTS)
 
 # ---- host builds -------------------------------------------------------------
@@ -188,10 +194,11 @@ test-python: deps $(CSDPACK)
 # ---- longer runs (not part of make test) ------------------------------------------
 
 verify: deps $(CSDPACK_RELEASE) $(PACKED)
-	$(CSDPACK_RELEASE) verify $(PACKED) --data fashion-mnist --limit $(LIMIT) --mode both --reference $(MODEL)/test_pred.npy
+	$(CSDPACK_RELEASE) verify $(PACKED) $(DATA_ARGS) --limit $(LIMIT) --mode both \
+	  $(if $(filter fashion-mnist,$(DATA)),$(if $(wildcard $(MODEL)/test_pred.npy),--reference $(MODEL)/test_pred.npy))
 
 cross-check: deps $(CSDPACK_RELEASE) $(PACKED)
-	$(PY) -m csdformer.crosscheck $(PACKED) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT)
+	$(PY) -m csdformer.crosscheck $(PACKED) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT) $(DATA_ARGS)
 
 testdata: deps $(CSDPACK)
 	$(PY) -m csdformer.testdata --plan Tests/TestPlan/plan.json --out Tests/TestData --csdpack $(CSDPACK)

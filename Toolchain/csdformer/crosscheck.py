@@ -1,6 +1,7 @@
 """Cross-check the Swift runtime against the NumPy reference, logit by logit and op by op.
 
     python -m csdformer.crosscheck MODEL.csd --csdpack PATH [--limit N] [--delays 0,3,T]
+                                   [--data fashion-mnist|mnist] [--data-dir DIR]
 
 Runs `csdpack verify --dump` (the Swift runtime's host build) in fused mode and
 in spiking mode at each delay, runs csdformer.reference on the same images, and
@@ -46,21 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csdpack", required=True, help="csdpack binary (host runtime)")
     ap.add_argument("--limit", type=int, default=1000)
     ap.add_argument("--delays", default=None, help="spiking delays, comma-separated (default 0,3,T)")
-    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--data", default="fashion-mnist", help="data set of the test split (as csdpack verify)")
+    ap.add_argument("--data-dir", default=None, help="its folder (default: the data set's installed folder)")
     args = ap.parse_args(argv)
     from . import data as datasets
 
     image = reference.Image.load(args.image)
     t = image.time_steps
     delays = [int(d) for d in args.delays.split(",")] if args.delays else sorted({0, min(3, t), t})
-    test = datasets.load("fashion-mnist", "test", args.data_dir).subset(args.limit)
+    test = datasets.load(args.data, "test", args.data_dir).subset(args.limit)
     images = test.images.numpy().astype(np.uint8)
     n, ops = images.shape[0], len(image.ops)
     modes, mismatches = [], 0
     with tempfile.TemporaryDirectory() as dump:
         runs = [("fused", None)] + [("spiking", d) for d in delays]
         for mode, delay in runs:
-            cmd = [args.csdpack, "verify", args.image, "--data", "fashion-mnist", "--limit", str(n),
+            cmd = [args.csdpack, "verify", args.image, "--data", args.data, "--limit", str(n),
                    "--mode", mode, "--dump", dump, "--json"]
             if args.data_dir:
                 cmd += ["--data-dir", args.data_dir]
