@@ -34,6 +34,23 @@
 extern "C" {
 #endif
 
+/* ---- alignment: the image and the arena must be 16-byte aligned ----
+ * CSD_ALIGN16 goes before a declaration: CSD_ALIGN16 static uint8_t arena[N];
+ * Define it before including csd.h for a compiler not listed here. */
+#ifndef CSD_ALIGN16
+#if defined(__IAR_SYSTEMS_ICC__)                       /* IAR */
+#define CSD_ALIGN16 _Pragma("data_alignment=16")
+#elif defined(__CC_ARM)                                 /* Arm Compiler 5 */
+#define CSD_ALIGN16 __align(16)
+#elif defined(__GNUC__) || defined(__clang__)           /* GCC, Clang, Arm Compiler 6 */
+#define CSD_ALIGN16 __attribute__((aligned(16)))
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define CSD_ALIGN16 _Alignas(16)
+#else
+#error "csd.h: define CSD_ALIGN16 (16-byte alignment of the declaration that follows) for this compiler"
+#endif
+#endif
+
 /* ---- status codes (int32_t: a C enum's size varies with -fshort-enums) ---- */
 #define CSD_OK                    0
 #define CSD_E_NULL_ARGUMENT     (-1)  /* a required pointer is NULL (or the stats buffer is not 4-aligned) */

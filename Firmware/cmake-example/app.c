@@ -8,25 +8,28 @@
 #include "fmnist_tiny.h"
 #include "fmt.h"
 
-static uint8_t arena[fmnist_tiny_ARENA_BYTES_FUSED] __attribute__((aligned(16)));
-static uint8_t image[28 * 28];  /* a real application fills this from its sensor */
+CSD_ALIGN16 static uint8_t arena[fmnist_tiny_ARENA_BYTES_FUSED];
+static uint8_t image[fmnist_tiny_INPUT_BYTES];  /* a real application fills this from its sensor */
 
 int main(void) {
     board_init();
-    for (unsigned i = 0; i < sizeof image; i++) image[i] = (uint8_t)((i % 28 > 8 && i % 28 < 20) ? 200 : 0);
+    for (unsigned i = 0; i < sizeof image; i++) {
+        unsigned column = i % fmnist_tiny_INPUT_WIDTH;
+        image[i] = (uint8_t)((column > 8 && column < 20) ? 200 : 0);
+    }
     csd_session_t session;
-    int32_t logits[10];
+    int32_t logits[fmnist_tiny_CLASSES];
     int32_t status = csd_session_init(&session, fmnist_tiny, fmnist_tiny_size, arena, sizeof arena, CSD_MODE_FUSED);
-    if (status == CSD_OK) status = csd_session_run(&session, image, sizeof image, logits, 10);
+    if (status == CSD_OK) status = csd_session_run(&session, image, sizeof image, logits, fmnist_tiny_CLASSES);
     if (status != CSD_OK) {
         put_str("error: ");
         put_str(csd_status_str(status));
         put_nl();
         board_exit(1);
     }
-    int best = 0;
+    unsigned best = 0;
     put_str("logits");
-    for (int i = 0; i < 10; i++) {
+    for (unsigned i = 0; i < fmnist_tiny_CLASSES; i++) {
         put_str(" ");
         put_i32(logits[i]);
         if (logits[i] > logits[best]) best = i;

@@ -87,7 +87,7 @@ static uint32_t kernel_check(uint8_t *memory, uint32_t bytes) {
 
 /* One arena for every pass (sessions run one after the other), sized by the
  * generated macros: the spiking need, the larger one (and the kernel check's). */
-static uint8_t arena[ARENA_BYTES] __attribute__((aligned(16)));
+CSD_ALIGN16 static uint8_t arena[ARENA_BYTES];
 static csd_op_stats_t op_stats[MAX_OPS] __attribute__((aligned(4)));
 static csd_session_t session;
 
