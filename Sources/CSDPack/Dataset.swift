@@ -38,7 +38,7 @@ public struct Dataset {
             .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
             throw PackError("\(dir): missing \(stem).gz (or \(stem))")
         }
-        guard let file = gzopen(path, "rb") else { throw PackError("\(path): cannot open") }
+        guard let file = gzopen(path, "rb") else { throw PackError("\(path): cannot read the file: \(Files.reason())") }
         defer { gzclose(file) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -68,7 +68,7 @@ public struct Dataset {
 /// Reads a 1-D NumPy .npy array of integers (the export's predictions).
 public enum Npy {
     public static func readIntegers(path: String) throws(PackError) -> [Int] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw PackError("\(path): cannot read the file") }
+        let data = try Files.read(path)
         let b = [UInt8](data)
         guard b.count >= 10, b[0] == 0x93, Array(b[1...5]) == Array("NUMPY".utf8) else {
             throw PackError("\(path): not a .npy file")

@@ -1,12 +1,31 @@
 import Foundation
 
+/// Parses JSON text; a syntax error names the line and column (1-based) where the parser stopped.
+enum JSONText {
+    static func parse(_ data: Data, name: String) throws(PackError) -> Any {
+        do { return try JSONSerialization.jsonObject(with: data) } catch {
+            let detail = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
+            // Foundation says "... around character N." (a 0-based byte offset) or "... around line L, column C."
+            if let r = detail.range(of: #"character \d+"#, options: .regularExpression),
+               let offset = Int(detail[r].dropFirst("character ".count)) {
+                let prefix = data.prefix(max(0, min(offset, data.count)))
+                let line = prefix.filter { $0 == 0x0A }.count + 1
+                let column = offset - (prefix.lastIndex(of: 0x0A).map { $0 - data.startIndex + 1 } ?? 0) + 1
+                let what = detail.components(separatedBy: " around ").first ?? detail
+                throw PackError("\(name): not valid JSON at line \(line), column \(column): \(what)")
+            }
+            throw PackError("\(name): not valid JSON: \(detail)")
+        }
+    }
+}
+
 /// A JSON value with its path, so every error names the field at fault.
 struct JSONField {
     let value: Any
     let path: String
 
     func field(_ key: String) throws(PackError) -> JSONField {
-        guard let dict = value as? [String: Any] else { throw PackError("\(path): expected an object") }
+        guard let dict = value as? [String: Any] else { throw PackError("\(path): expected an object, found \(found)") }
         guard let v = dict[key] else { throw PackError("\(path).\(key): missing") }
         return JSONField(value: v, path: "\(path).\(key)")
     }
@@ -18,28 +37,40 @@ struct JSONField {
 
     var isNull: Bool { value is NSNull }
 
+    /// The value as the JSON says it: `the string "7"`, `true`, `7.5`, `an object`...
+    var found: String {
+        switch value {
+        case let s as String: return "the string \"\(s)\""
+        case is NSNull: return "null"
+        case is [Any]: return "an array"
+        case is [String: Any]: return "an object"
+        case let b as Bool where type(of: value) == Bool.self: return b ? "true" : "false"
+        default: return "\(value)"
+        }
+    }
+
     func string() throws(PackError) -> String {
-        guard let s = value as? String else { throw PackError("\(path): expected a string") }
+        guard let s = value as? String else { throw PackError("\(path): expected a string, found \(found)") }
         return s
     }
 
     func int(_ range: ClosedRange<Int> = 0...65535) throws(PackError) -> Int {
-        guard let n = value as? NSNumber, type(of: value) != Bool.self, n.doubleValue == n.doubleValue.rounded(),
-              let i = Int(exactly: n.doubleValue), range.contains(i) else {
-            throw PackError("\(path): expected an integer in \(range.lowerBound)...\(range.upperBound), found \(value)")
+        guard !(value is String), let n = value as? NSNumber, type(of: value) != Bool.self,
+              n.doubleValue == n.doubleValue.rounded(), let i = Int(exactly: n.doubleValue), range.contains(i) else {
+            throw PackError("\(path): expected an integer in \(range.lowerBound)...\(range.upperBound), found \(found)")
         }
         return i
     }
 
     func double() throws(PackError) -> Double {
-        guard let n = value as? NSNumber, type(of: value) != Bool.self, n.doubleValue.isFinite else {
-            throw PackError("\(path): expected a finite number, found \(value)")
+        guard !(value is String), let n = value as? NSNumber, type(of: value) != Bool.self, n.doubleValue.isFinite else {
+            throw PackError("\(path): expected a finite number, found \(found)")
         }
         return n.doubleValue
     }
 
     func array() throws(PackError) -> [JSONField] {
-        guard let a = value as? [Any] else { throw PackError("\(path): expected an array") }
+        guard let a = value as? [Any] else { throw PackError("\(path): expected an array, found \(found)") }
         return a.enumerated().map { JSONField(value: $0.element, path: "\(path)[\($0.offset)]") }
     }
 
@@ -94,12 +125,7 @@ public struct ExportModel {
     public var layers: [ExportLayer]
 
     public static func read(path: String) throws(PackError) -> ExportModel {
-        guard let data = FileManager.default.contents(atPath: path) else { throw PackError("\(path): cannot read the file") }
-        let json: Any
-        do { json = try JSONSerialization.jsonObject(with: data) } catch {
-            throw PackError("\(path): not valid JSON")
-        }
-        return try parse(json, name: path)
+        return try parse(try JSONText.parse(try Files.read(path), name: path), name: path)
     }
 
     public static func parse(_ json: Any, name: String) throws(PackError) -> ExportModel {

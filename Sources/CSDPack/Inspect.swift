@@ -87,7 +87,11 @@ public struct InspectReport {
         }
     }
 
+    /// Not a .csd image at all (too small for a header, or another magic): its header fields mean nothing.
+    public var isImage: Bool { status != CSDStatus.tooSmall.rawValue && status != CSDStatus.badMagic.rawValue }
+
     public var text: String {
+        guard isImage else { return "status:          INVALID (\(status): \(statusMessage))\n" }
         let h = header
         var s = """
         status:          \(status == 0 ? "valid" : "INVALID (\(status): \(statusMessage))")
@@ -120,6 +124,7 @@ public struct InspectReport {
     }
 
     public var json: [String: Any] {
+        guard isImage else { return ["status": Int(status), "status_message": statusMessage, "valid": false] }
         let h = header
         return [
             "status": Int(status), "status_message": statusMessage, "valid": status == 0,

@@ -75,9 +75,10 @@ public enum AtomicFiles {
         var temps: [String] = []
         for (path, data) in files {
             let temp = path + suffix
-            guard fm.createFile(atPath: temp, contents: data) else {
+            do throws(PackError) { try Files.write(temp, data, reportingAs: path) } catch {
+                try? fm.removeItem(atPath: temp)
                 for t in temps { try? fm.removeItem(atPath: t) }
-                throw PackError("\(path): cannot write")
+                throw error
             }
             temps.append(temp)
         }
@@ -92,14 +93,16 @@ public enum AtomicFiles {
             if fm.fileExists(atPath: file.path) {
                 let backup = file.path + ".old" + suffix
                 guard rename(file.path, backup) == 0 else {
+                    let why = Files.reason()
                     rollBack()
-                    throw PackError("\(file.path): cannot replace the existing file")
+                    throw PackError("\(file.path): cannot replace the existing file: \(why)")
                 }
                 backups.append((backup, file.path))
             }
             guard rename(temp, file.path) == 0 else {
+                let why = Files.reason()
                 rollBack()
-                throw PackError("\(file.path): cannot rename the temporary file into place")
+                throw PackError("\(file.path): cannot rename the temporary file into place: \(why)")
             }
             placed.append(file.path)
         }

@@ -17,10 +17,7 @@ public enum SafeTensors {
     public static let maxHeaderBytes = 100_000_000
 
     public static func read(path: String) throws(PackError) -> [String: FloatTensor] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw PackError("\(path): cannot read the file")
-        }
-        return try parse(data, name: path)
+        return try parse(try Files.read(path), name: path)
     }
 
     public static func parse(_ data: Data, name: String) throws(PackError) -> [String: FloatTensor] {
@@ -32,12 +29,7 @@ public enum SafeTensors {
             throw PackError("\(name): malformed safetensors header length \(headerLength) for a file of \(bytes.count) bytes")
         }
         let headerEnd = 8 + Int(headerLength)
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd]))
-        } catch {
-            throw PackError("\(name): safetensors header is not valid JSON")
-        }
+        let json = try JSONText.parse(Data(bytes[8..<headerEnd]), name: "\(name): the safetensors header")
         guard let entries = json as? [String: Any] else { throw PackError("\(name): safetensors header is not a JSON object") }
         let payload = bytes.count - headerEnd
         var tensors: [String: FloatTensor] = [:]

@@ -63,7 +63,8 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: image) else { fail("\(image): cannot read the file") }
+        let data: Data
+        do throws(PackError) { data = try Files.read(image) } catch { fail(error.message) }
         let report = InspectReport.make([UInt8](data))
         if json {
             let out = try JSONSerialization.data(withJSONObject: report.json, options: [.prettyPrinted, .sortedKeys])
@@ -84,8 +85,8 @@ struct ImageAndData: ParsableArguments {
 
     /// The validated image (in the host runtime) and the test split, or exit with the reason.
     func load() -> (Verifier, Dataset) {
-        guard let bytes = FileManager.default.contents(atPath: image) else { fail("\(image): cannot read the file") }
         do throws(PackError) {
+            let bytes = try Files.read(image)
             return (try Verifier(imageBytes: [UInt8](bytes)), try Dataset.loadTest(data, directory: dataDir))
         } catch { fail(error.message) }
     }
@@ -117,14 +118,20 @@ struct Verify: ParsableCommand {
         if let r = referencePredictions, r.count < count { fail("--reference has \(r.count) predictions, need \(count)") }
         let t = Int(verifier.image.header.timeSteps)
         let d = delay ?? Int(verifier.image.header.delay)
-        let progressEnabled = !json || isatty(2) != 0
+        guard (0...t).contains(d) else { fail("--delay \(d): the image has T = \(t); use 0...\(t)") }
+        // progress: a line updated in place on a terminal; without one, one whole line per mode (not with --json)
+        let terminal = isatty(2) != 0
         func runMode(_ m: ExecutionMode, _ delay: Int) -> Verifier.ModeResult {
             let label = m == .fused ? "fused" : "spiking D=\(delay)"
             do throws(PackError) {
                 let r = try verifier.run(dataset, count: count, mode: m, delay: delay, progress: { n in
-                    if progressEnabled { FileHandle.standardError.write(Data("\r\(label): \(n)/\(count) images".utf8)) }
+                    if terminal { FileHandle.standardError.write(Data("\r\(label): \(n)/\(count) images".utf8)) }
                 })
-                if progressEnabled { FileHandle.standardError.write(Data("\n".utf8)) }
+                if terminal {
+                    FileHandle.standardError.write(Data("\n".utf8))
+                } else if !json {
+                    FileHandle.standardError.write(Data("\(label): \(count)/\(count) images\n".utf8))
+                }
                 return r
             } catch { fail(error.message) }
         }

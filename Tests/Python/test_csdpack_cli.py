@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from conftest import CSDPACK, REPO, missing, needs_csdpack, prerequisite
+from conftest import CSDPACK, REPO, missing, needs_csdpack, needs_fashion_mnist, prerequisite
 
 WEIGHTS = "model.safetensors"
 CONFIG = "model.json"
@@ -293,13 +293,27 @@ def test_absurd_element_count_fails_fast(exp):
 def test_missing_model_file(exp):
     missing = os.path.join(exp.dir, "no-such-model.safetensors")
     before = exp.snapshot()
-    assert_refused(exp, before, convert(exp, weights=missing), "no-such-model.safetensors")
+    assert_refused(exp, before, convert(exp, weights=missing), "no-such-model.safetensors",
+                   "cannot read the file: No such file or directory")
 
 
 def test_missing_config_file(exp):
     missing = os.path.join(exp.dir, "no-such-model.json")
     before = exp.snapshot()
-    assert_refused(exp, before, convert(exp, config=missing), "no-such-model.json")
+    assert_refused(exp, before, convert(exp, config=missing), "no-such-model.json",
+                   "cannot read the file: No such file or directory")
+
+
+def test_config_is_a_directory(exp):
+    before = exp.snapshot()
+    assert_refused(exp, before, convert(exp, config=exp.dir), "cannot read the file: it is a directory")
+
+
+def test_unwritable_output_names_the_reason(exp):
+    before = exp.snapshot()
+    out = os.path.join(exp.dir, "no-such-folder", "model.csd")
+    assert_refused(exp, before, convert(exp, output=out), "no-such-folder/model.csd",
+                   "cannot write: No such file or directory")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -308,9 +322,9 @@ def test_missing_config_file(exp):
 
 def test_config_not_json(exp):
     with open(exp.config, "w") as f:
-        f.write('{"format": "csdformer-export", "version": 1, oops')
+        f.write('{"format": "csdformer-export",\n "version": 1, oops}')
     before = exp.snapshot()
-    assert_refused(exp, before, convert(exp), CONFIG)
+    assert_refused(exp, before, convert(exp), CONFIG, "not valid JSON at line 2, column 16")  # the "o" of oops
 
 
 def test_config_field_of_wrong_type(exp):
@@ -318,7 +332,15 @@ def test_config_field_of_wrong_type(exp):
     cfg["time_steps"] = "seven"
     exp.save_config(cfg)
     before = exp.snapshot()
-    assert_refused(exp, before, convert(exp), "time_steps")
+    assert_refused(exp, before, convert(exp), "time_steps", 'found the string "seven"')
+
+
+def test_config_integer_given_as_string(exp):
+    cfg = exp.load_config()
+    cfg["version"] = "1"
+    exp.save_config(cfg)
+    before = exp.snapshot()
+    assert_refused(exp, before, convert(exp), "version: expected an integer", 'found the string "1"')
 
 
 def test_config_float_phase(exp):
@@ -552,3 +574,37 @@ def test_inspect_missing_file(exp):
     r = run_csdpack("inspect", os.path.join(exp.out, "absent.csd"))
     assert r.returncode > 0, describe(r)
     assert "absent.csd" in r.stderr, describe(r)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# inspect and verify: what they say about bad input
+
+
+def test_inspect_of_a_non_image_prints_only_the_status(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a model, just some text that is longer than nothing\n" * 4)
+    r = run_csdpack("inspect", str(path))
+    assert r.returncode == 2, describe(r)
+    assert r.stdout.splitlines() == ["status:          INVALID (-3: bad magic (not a .csd image))"], r.stdout
+    r = run_csdpack("inspect", "--json", str(path))
+    assert r.returncode == 2, describe(r)
+    assert json.loads(r.stdout) == {"status": -3, "status_message": "bad magic (not a .csd image)", "valid": False}
+
+
+GOLDEN_IMAGE = os.path.join(REPO, "Tests", "TestData", "fmnist_tiny", "model.csd")
+
+
+@needs_fashion_mnist
+def test_verify_checks_the_delay_before_running():
+    r = run_csdpack("verify", GOLDEN_IMAGE, "--limit", "3", "--delay", "9")
+    assert r.returncode == 1, describe(r)
+    assert "--delay 9: the image has T = 7; use 0...7" in r.stderr, describe(r)
+    assert "images" not in r.stderr and not r.stdout, "verify ran a mode before refusing the delay"
+
+
+@needs_fashion_mnist
+def test_verify_progress_without_a_terminal_is_whole_lines():
+    r = run_csdpack("verify", GOLDEN_IMAGE, "--limit", "3", "--mode", "both")  # stderr is a pipe here
+    assert r.returncode == 0, describe(r)
+    assert "\r" not in r.stderr
+    assert r.stderr.splitlines() == ["fused: 3/3 images", "spiking D=7: 3/3 images"], r.stderr
