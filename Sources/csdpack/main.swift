@@ -27,17 +27,29 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("c-source"), help: "Also write the image as a C source file.") var cSource: String?
     @Option(name: .customLong("c-header"), help: "Also write a C header (NAME_size, NAME_ARENA_BYTES_*).") var cHeader: String?
     @Option(help: "C symbol of the image (default: csd_model).") var symbol: String = "csd_model"
+    @Flag(help: "Pack with --time-steps or --levels other than the trained ones (it costs accuracy).") var force = false
 
     func run() throws {
         guard CSource.isIdentifier(symbol) else { fail("--symbol \(symbol): not a C identifier") }
         guard (cSource == nil) == (cHeader == nil) else { fail("--c-source and --c-header go together") }
         let started = Date()
         let result: PackResult
+        let trained: ExportModel
         do {
             result = try Packer.convert(weightsPath: model, configPath: config,
                                         options: ConvertOptions(timeSteps: timeSteps, levels: levels, delay: delay))
+            trained = try ExportModel.read(path: config)
         } catch {
             fail(error.message)
+        }
+        // T and L other than the trained ones make a valid image of another network: refused unless --force
+        for (flag, given, value) in [("--time-steps", timeSteps, trained.timeSteps), ("--levels", levels, trained.levels)] {
+            guard let given, given != value else { continue }
+            let name = flag == "--levels" ? "L" : "T"
+            let cost = "the integer network then differs from the one trained (on the reference model, L 7 -> 3 "
+                + "took the accuracy from 92.2% to 84.4%); check it with csdpack verify"
+            guard force else { fail("\(flag) \(given): the model was trained with \(name) = \(value); \(cost). Pass --force to pack it anyway") }
+            FileHandle.standardError.write(Data("csdpack: warning: \(flag) \(given): the model was trained with \(name) = \(value); \(cost)\n".utf8))
         }
         var files: [(path: String, data: Data)] = [(output, Data(result.image))]
         if let c = cSource, let h = cHeader {

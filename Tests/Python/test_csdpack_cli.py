@@ -500,7 +500,7 @@ def test_c_source_compiles_aligned(exp, tmp_path, compiler, std):
 @pytest.mark.parametrize("options,expected", [
     ((), None),  # the export's T and L, D = T
     (("--time-steps", 7, "--levels", 7, "--delay", 3), (7, 7, 3)),
-    (("--time-steps", 16, "--levels", 7, "--delay", 16), (16, 7, 16)),
+    (("--time-steps", 16, "--levels", 7, "--delay", 16, "--force"), (16, 7, 16)),
     (("--time-steps", 7, "--levels", 7, "--delay", 0), (7, 7, 0)),
 ], ids=["defaults", "T7-L7-D3", "T16-D16", "D0"])
 def test_inspect_json_report(exp, options, expected):
@@ -608,3 +608,15 @@ def test_verify_progress_without_a_terminal_is_whole_lines():
     assert r.returncode == 0, describe(r)
     assert "\r" not in r.stderr
     assert r.stderr.splitlines() == ["fused: 3/3 images", "spiking D=7: 3/3 images"], r.stderr
+
+
+@pytest.mark.parametrize("flag,value,name", [("--levels", 3, "L"), ("--time-steps", 9, "T")])
+def test_other_than_trained_t_or_l_needs_force(exp, flag, value, name):
+    before = exp.snapshot()
+    assert_refused(exp, before, convert(exp, flag, value), f"{flag} {value}: the model was trained with {name} = 7",
+                   "--force")
+    r = convert(exp, flag, value, "--force")
+    assert r.returncode == 0, describe(r)
+    assert f"warning: {flag} {value}: the model was trained with {name} = 7" in r.stderr, describe(r)
+    _, report = inspect_json(exp.image)
+    assert report["levels" if name == "L" else "time_steps"] == value

@@ -348,7 +348,7 @@ def test_long_trains_and_other_levels(packed, tmp_path, test_images):
     out = str(tmp_path / "t10.csd")
     subprocess.run([CSDPACK, "convert", os.path.join(export, "model.safetensors"),
                     "--config", os.path.join(export, "model.json"), "-o", out,
-                    "--time-steps", "10", "--levels", "5", "--delay", "4"],
+                    "--time-steps", "10", "--levels", "5", "--delay", "4", "--force"],
                    check=True, capture_output=True, timeout=120)
     img = Image.load(out)
     assert (img.time_steps, img.levels, img.delay) == (10, 5, 4)
