@@ -19,7 +19,7 @@
  * on the stack; expanded inputs, active-input lists and per-step currents
  * live in the arena's tail (kernel scratch, docs/FORMAT.md). Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
- * 1,556 bytes on Cortex-M4, 1,496 on RV32, 1,840 on Cortex-M0+ code; reserve
+ * 1,500 bytes on Cortex-M4, 1,448 on RV32, 1,784 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below (docs/BENCHMARKS.md).
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.
@@ -53,7 +53,7 @@ extern "C" {
 
 /* ---- status codes (int32_t: a C enum's size varies with -fshort-enums) ---- */
 #define CSD_OK                    0
-#define CSD_E_NULL_ARGUMENT     (-1)  /* a required pointer is NULL (or the stats buffer is not 4-aligned) */
+#define CSD_E_NULL_ARGUMENT     (-1)  /* a required pointer is NULL */
 #define CSD_E_TOO_SMALL         (-2)  /* fewer bytes than a header */
 #define CSD_E_BAD_MAGIC         (-3)  /* not a .csd image */
 #define CSD_E_FORMAT_VERSION    (-4)  /* format version not supported */
@@ -81,6 +81,7 @@ extern "C" {
 #define CSD_E_OUTPUT_LENGTH    (-26)  /* logits_len below the number of classes */
 #define CSD_E_SESSION          (-27)  /* session not initialized (or its init failed) */
 #define CSD_E_ARENA_END        (-28)  /* a buffer starts inside the arena but ends past its end */
+#define CSD_E_STATS_ALIGNMENT  (-29)  /* the stats array is not 4-byte aligned */
 
 /* ---- execution modes ---- */
 #define CSD_MODE_FUSED   0  /* counts x weights (MACs); bit-exact with spiking at D = T */
@@ -158,7 +159,8 @@ int32_t csd_session_set_delay(csd_session_t *session, uint32_t delay);
  * Registers a caller-owned array (4-byte aligned) that every later run fills
  * with per-op statistics: op i goes to stats[i] when i < capacity.
  * stats = NULL with capacity 0 turns statistics off.
- * Returns CSD_OK, CSD_E_NULL_ARGUMENT or CSD_E_SESSION.
+ * Returns CSD_OK, CSD_E_NULL_ARGUMENT (NULL with a capacity), CSD_E_STATS_ALIGNMENT
+ * or CSD_E_SESSION.
  */
 int32_t csd_session_set_stats(csd_session_t *session, csd_op_stats_t *stats, uint32_t capacity);
 

@@ -68,6 +68,8 @@ public struct CSDStatus: Error {
     public static let session = CSDStatus(CSD_E_SESSION)
     /// A buffer starts inside the arena but ends past its end (`CSD_E_ARENA_END`).
     public static let arenaEnd = CSDStatus(CSD_E_ARENA_END)
+    /// The statistics array is not 4-byte aligned (`CSD_E_STATS_ALIGNMENT`).
+    public static let statsAlignment = CSDStatus(CSD_E_STATS_ALIGNMENT)
 }
 
 extension CSDStatus {
@@ -82,10 +84,11 @@ extension CSDStatus {
             bad or unchained shape\0tensor out of bounds or unaligned\0bad arena plan\0arena size mismatch\0\
             MAC count mismatch\0threshold below 1\0image not 16-byte aligned\0arena not 16-byte aligned\0\
             arena too small\0unknown execution mode\0delay exceeds T\0input length is not C*H*W\0\
-            logits buffer smaller than classes\0session not initialized\0buffer ends past the arena\0unknown status
+            logits buffer smaller than classes\0session not initialized\0buffer ends past the arena\0\
+            stats array not 4-byte aligned\0unknown status
             """
         var p = all.utf8Start, n = -Int(rawValue)
-        let last = -Int(CSD_E_ARENA_END)  // the header's last code: one string per code 0 ... last
+        let last = -Int(CSD_E_STATS_ALIGNMENT)  // the header's last code: one string per code 0 ... last
         if n < 0 || n > last { n = last + 1 }  // "unknown status"
         while n > 0 {
             if p.pointee == 0 { n &-= 1 }

@@ -146,6 +146,7 @@ public struct Converter {
         var tokens = 0, width = 0
         // The counts feeding the next layer: value id (nil: pixels), step, dims.
         var current: (value: Int?, step: Double, dims: Dims) = (nil, model.inputScale, Dims(model.inputShape[0], model.inputShape[1], model.inputShape[2]))
+        var unpooled = current.dims  // the last conv's output before its pooling: the next conv's in_shape
         var index = 0
         while index < layers.count {
             let layer = layers[index]
@@ -154,8 +155,9 @@ public struct Converter {
             case let .conv(names, fromPixels, _, _, inShape, outShape):
                 guard fromPixels == (index == 0) else { throw PackError("\(path).input: only graph[0] reads pixels") }
                 let cin = current.dims.d0, hh = current.dims.d1, ww = current.dims.d2
-                guard inShape[0] == cin, outShape[1] == hh, outShape[2] == ww else {
-                    throw PackError("\(path): in_shape \(inShape) / out_shape \(outShape) do not chain with the layer before (\(cin) x \(hh) x \(ww) after pooling)")
+                guard inShape == [unpooled.d0, unpooled.d1, unpooled.d2], outShape[1] == hh, outShape[2] == ww else {
+                    throw PackError("\(path): in_shape \(inShape) / out_shape \(outShape) do not chain with the layer before "
+                                    + "(\(unpooled.d0) x \(unpooled.d1) x \(unpooled.d2), \(cin) x \(hh) x \(ww) after pooling)")
                 }
                 let cout = try Converter.dims(outShape[0], "\(path).out_shape[0]")
                 var layerFold = try folded(names, outputs: cout, fanInShape: [cin, 3, 3])
@@ -186,6 +188,7 @@ public struct Converter {
                     op.output = outValue
                     out.ops.append(op)
                     current = (outValue, sOut, Dims(cout, hh, ww))
+                    unpooled = current.dims
                     if nextPool != 0 {
                         var pool = ConvertedOp(name: "\(names.name).pool")
                         let ph = pooledSize(hh, pool: nextPool), pw = pooledSize(ww, pool: nextPool)

@@ -123,6 +123,8 @@ public struct ExportModel {
     public var levels: Int
     public var bnEps: Double
     public var layers: [ExportLayer]
+    /// model.json's list of the safetensors file's tensors: name -> shape (all F32).
+    public var tensorShapes: [String: [Int]]
 
     public static func read(path: String) throws(PackError) -> ExportModel {
         return try parse(try JSONText.parse(try Files.read(path), name: path), name: path)
@@ -159,10 +161,49 @@ public struct ExportModel {
         for f in try root.field("graph").array() {
             layers.append(try parseLayer(f))
         }
+        let classes = try dataset.field("classes").int(1...65535)
+        var tensorShapes: [String: [Int]] = [:]
+        let listed = try root.field("tensors")
+        guard let entries = listed.value as? [String: Any] else { throw PackError("\(listed.path): expected an object, found \(listed.found)") }
+        for key in entries.keys.sorted() {
+            let entry = try listed.field(key)
+            let dtype = try entry.field("dtype").string()
+            guard dtype == "F32" else { throw PackError("\(entry.path).dtype: \"\(dtype)\", the packer reads F32") }
+            tensorShapes[key] = try entry.field("shape").array().map { (f: JSONField) throws(PackError) -> Int in try f.int(0...Int(Int32.max)) }
+        }
+        try checkModelSection(root, inputShape: inputShape, classes: classes, timeSteps: t, levels: l, layers: layers)
         return ExportModel(
             datasetID: try dataset.field("id").string(), inputShape: inputShape,
-            classes: try dataset.field("classes").int(1...65535), inputScale: scale, inputMean: means, inputStd: stds,
-            timeSteps: t, levels: l, bnEps: try root.field("bn_eps").double(), layers: layers)
+            classes: classes, inputScale: scale, inputMean: means, inputStd: stds,
+            timeSteps: t, levels: l, bnEps: try root.field("bn_eps").double(), layers: layers, tensorShapes: tensorShapes)
+    }
+
+    /// model.json's "model" (the training config) must describe the same network as the graph and the data set.
+    static func checkModelSection(_ root: JSONField, inputShape: [Int], classes: Int, timeSteps: Int, levels: Int,
+                                  layers: [ExportLayer]) throws(PackError) {
+        guard let model = root.optionalField("model") else { return }
+        func expect(_ key: String, _ value: Int, _ what: String) throws(PackError) {
+            guard let f = model.optionalField(key) else { return }
+            let v = try f.int(0...Int(Int32.max))
+            guard v == value else { throw PackError("\(f.path): \(v), but \(what) is \(value)") }
+        }
+        try expect("in_channels", inputShape[0], "dataset.input_shape[0]")
+        if let size = model.optionalField("image_size") {
+            let hw = try size.ints(count: 2, 1...4096)
+            guard hw == Array(inputShape[1...2]) else {
+                throw PackError("\(size.path): \(hw), but dataset.input_shape is \(inputShape)")
+            }
+        }
+        try expect("num_classes", classes, "dataset.classes")
+        try expect("time_steps", timeSteps, "time_steps")
+        try expect("levels", levels, "levels")
+        var blocks = 0
+        for (i, layer) in layers.enumerated() {
+            guard case let .attention(_, heads, _, _, _, _, _, _, _, _, _, _, _, _) = layer else { continue }
+            blocks += 1
+            try expect("heads", heads, "graph[\(i)].heads")
+        }
+        try expect("depth", blocks, "the number of attention blocks in the graph")
     }
 
     static func quantName(_ f: JSONField) throws(PackError) -> String {

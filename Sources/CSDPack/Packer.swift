@@ -14,6 +14,16 @@ public enum Packer {
     public static func convert(weightsPath: String, configPath: String, options: ConvertOptions) throws(PackError) -> PackResult {
         let model = try ExportModel.read(path: configPath)
         let tensors = try SafeTensors.read(path: weightsPath)
+        // model.json's tensor list is the file's: the same names, the same shapes
+        for (name, shape) in model.tensorShapes.sorted(by: { $0.key < $1.key }) {
+            guard let t = tensors[name] else { throw PackError("\(configPath).tensors.\(name): not in \(weightsPath)") }
+            guard t.shape == shape else {
+                throw PackError("\(configPath).tensors.\(name).shape: \(shape), but \(weightsPath) has \(t.shape)")
+            }
+        }
+        if let extra = tensors.keys.filter({ model.tensorShapes[$0] == nil }).sorted().first {
+            throw PackError("\(weightsPath): tensor \(extra) is not listed in \(configPath).tensors")
+        }
         let conversion = try Converter.convert(model: model, tensors: tensors, options: options)
         return try pack(conversion)
     }

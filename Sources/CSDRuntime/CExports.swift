@@ -143,7 +143,7 @@ public func exportSessionSetStats(_ session: UnsafeMutablePointer<csd_session_t>
     do throws(CSDStatus) {
         let (state, _) = try engine(session)
         guard stats != nil || capacity == 0 else { throw CSDStatus.nullArgument }
-        if let p = stats, UInt(bitPattern: p) & 3 != 0 { throw CSDStatus.nullArgument }
+        if let p = stats, UInt(bitPattern: p) & 3 != 0 { throw CSDStatus.statsAlignment }
         state.pointee.stats = stats
         state.pointee.statsCapacity = stats == nil ? 0 : capacity
         return CSDStatus.ok.rawValue

@@ -101,7 +101,7 @@ static void test_arena_bytes(void **state) {
 
 static void test_status_strings(void **state) {
     (void)state;
-    for (int32_t s = CSD_E_ARENA_END; s <= 0; s++) {  /* CSD_E_ARENA_END (-28): the last code */
+    for (int32_t s = CSD_E_STATS_ALIGNMENT; s <= 0; s++) {  /* CSD_E_STATS_ALIGNMENT (-29): the last code */
         const char *m = csd_status_str(s);
         assert_non_null(m);
         assert_true(strlen(m) > 0);
@@ -109,11 +109,13 @@ static void test_status_strings(void **state) {
         for (int32_t r = s + 1; r <= 0; r++) assert_string_not_equal(m, csd_status_str(r));  /* one text per code */
     }
     assert_int_equal(CSD_E_ARENA_END, -28);
+    assert_int_equal(CSD_E_STATS_ALIGNMENT, -29);
     assert_string_equal(csd_status_str(CSD_OK), "ok");
     assert_string_equal(csd_status_str(CSD_E_CRC), "CRC-32 mismatch");
     assert_string_equal(csd_status_str(CSD_E_SESSION), "session not initialized");
     assert_string_equal(csd_status_str(CSD_E_ARENA_END), "buffer ends past the arena");
-    assert_string_equal(csd_status_str(-29), "unknown status");
+    assert_string_equal(csd_status_str(CSD_E_STATS_ALIGNMENT), "stats array not 4-byte aligned");
+    assert_string_equal(csd_status_str(-30), "unknown status");
     assert_string_equal(csd_status_str(7), "unknown status");
 }
 
@@ -135,6 +137,10 @@ static void test_null_arguments(void **state) {
     assert_int_equal(csd_session_set_stats(NULL, NULL, 0), CSD_E_NULL_ARGUMENT);
     assert_int_equal(csd_session_set_stats(&s, NULL, 4), CSD_E_NULL_ARGUMENT);
     assert_int_equal(csd_session_set_stats(&s, NULL, 0), CSD_OK);
+    /* a misaligned statistics array has a status of its own and changes nothing */
+    static csd_op_stats_t stats[4];
+    assert_int_equal(csd_session_set_stats(&s, (csd_op_stats_t *)((uint8_t *)stats + 2), 2), CSD_E_STATS_ALIGNMENT);
+    assert_int_equal(csd_session_set_stats(&s, stats, 4), CSD_OK);
     free(arena);
 }
 

@@ -39,7 +39,7 @@ import Testing
         var stats = [csd_op_stats_t](repeating: csd_op_stats_t(), count: Int(info.op_count) + 1)
         try stats.withUnsafeMutableBufferPointer { st in
             let misaligned = UnsafeMutableRawPointer(st.baseAddress!).advanced(by: 2).assumingMemoryBound(to: csd_op_stats_t.self)
-            #expect(exportSessionSetStats(&s, misaligned, 1) == CSD_E_NULL_ARGUMENT)
+            #expect(exportSessionSetStats(&s, misaligned, 1) == CSD_E_STATS_ALIGNMENT)
             #expect(exportSessionSetStats(&s, nil, 1) == CSD_E_NULL_ARGUMENT)
             #expect(exportSessionSetStats(&s, st.baseAddress, info.op_count) == CSD_OK)
             let pixels = RandomModel.pixels(count: Int(info.input_channels) * Int(info.input_height) * Int(info.input_width), seed: 7)

@@ -620,3 +620,40 @@ def test_other_than_trained_t_or_l_needs_force(exp, flag, value, name):
     assert f"warning: {flag} {value}: the model was trained with {name} = 7" in r.stderr, describe(r)
     _, report = inspect_json(exp.image)
     assert report["levels" if name == "L" else "time_steps"] == value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# refusals: model.json against the safetensors file and against itself
+
+
+def test_config_tensor_shape_differs_from_the_file(exp):
+    cfg = exp.load_config()
+    cfg["tensors"]["pos_embed"]["shape"][0] += 1
+    exp.save_config(cfg)
+    before = exp.snapshot()
+    assert_refused(exp, before, convert(exp), "tensors.pos_embed.shape", "but")
+
+
+def test_config_tensor_list_misses_a_file_tensor(exp):
+    cfg = exp.load_config()
+    del cfg["tensors"]["head.bias"]
+    exp.save_config(cfg)
+    before = exp.snapshot()
+    assert_refused(exp, before, convert(exp), "head.bias", "not listed")
+
+
+def test_config_in_shape_that_does_not_chain(exp):
+    cfg = exp.load_config()
+    cfg["graph"][1]["in_shape"][1] += 2  # the channel count still matches; the size does not
+    exp.save_config(cfg)
+    before = exp.snapshot()
+    assert_refused(exp, before, convert(exp), "graph[1]", "in_shape")
+
+
+@pytest.mark.parametrize("key,delta", [("heads", 1), ("num_classes", 1), ("depth", 1), ("in_channels", 1)])
+def test_config_model_section_contradicts_the_graph(exp, key, delta):
+    cfg = exp.load_config()
+    cfg["model"][key] += delta
+    exp.save_config(cfg)
+    before = exp.snapshot()
+    assert_refused(exp, before, convert(exp), f"model.{key}", "but")

@@ -4,7 +4,7 @@
 # Include/csd.h reach Swift through Clang modules, and a rebuilt module whose Swift interface is
 # unchanged does not make its dependents recompile). When the content of any C header or module
 # map differs from the last build's, this removes the project's module build folders and Clang
-# module caches, so the next build compiles every module that could inline them.
+# module caches (and llbuild's database), so the next build compiles every module that could inline them.
 # Usage: swiftpm-fresh.sh [BUILD_DIR]   (default .build)
 set -euo pipefail
 build=${1:-.build}
@@ -17,5 +17,8 @@ for config in "$build"/*-*-*/*/; do
   [ -d "$config" ] || continue
   rm -rf "$config"CSD*.build "$config"csdpack.build "$config"CSDformerPackage*.build "$config"ModuleCache
 done
+# llbuild's record of what it ran: without it every step runs again (with it, the steps that wrote
+# the removed folders' file lists would count as done and the build would fail on their absence)
+rm -f "$build/build.db"
 mkdir -p "$build"
 echo "$sum" > "$stamp"
