@@ -5,7 +5,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 REQUIREMENTS := Toolchain/requirements.txt
-VENV ?= $(HOME)/.cache/csdformer/venv-$(shell sha1sum $(REQUIREMENTS) | cut -c1-12)
+REQUIREMENTS_NODEPS := Toolchain/requirements-nodeps.txt
+VENV ?= $(HOME)/.cache/csdformer/venv-$(shell cat $(REQUIREMENTS) $(REQUIREMENTS_NODEPS) | sha1sum | cut -c1-12)
 PYTHON := $(VENV)/bin/python
 PY := OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} PYTHONPATH=$(CURDIR)/Toolchain $(PYTHON)
 
@@ -40,13 +41,14 @@ SWIFT_SOURCES := $(shell find Sources Include -name '*.swift' -o -name '*.h' -o 
 # before every swift build: a changed C header rebuilds every module that may inline it
 SWIFTPM_FRESH := Toolchain/scripts/swiftpm-fresh.sh
 
-.PHONY: help deps demo demo-host test-firmware test-firmware-case check-packer cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host check-budgets
+.PHONY: help deps demo demo-host test-firmware test-firmware-case check-packer cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host bench-training check-budgets
 
 help:
 	@echo "make demo         the reference model in the Cortex-M4 firmware under QEMU (see README)"
 	@echo "make demo-host    the same runtime on the host through the C API, both modes"
 	@echo "make bench-host   LIMIT=N  host runtime vs NumPy reference vs PyTorch, timed in one run"
 	@echo "make bench-firmware  instruction counts per inference, MAC and synaptic op; sizes; stack"
+	@echo "make bench-training  EPOCHS_FLOAT=N EPOCHS_QAT=N  conversion vs direct training of the same model: time, RSS, accuracy"
 	@echo "make test         every test suite (Swift, cmocka, Python)"
 	@echo "make train        CONFIG=... OUT=...   train and export a model (resumes)"
 	@echo "make report       MODEL=...            training curves and spike-count histograms (PNG)"
@@ -62,7 +64,7 @@ help:
 
 deps:
 	@Toolchain/scripts/check-swift.sh
-	@Toolchain/scripts/install-deps.sh $(VENV) $(REQUIREMENTS)
+	@Toolchain/scripts/install-deps.sh $(VENV) $(REQUIREMENTS) $(REQUIREMENTS_NODEPS)
 
 # ---- host builds -------------------------------------------------------------
 
@@ -208,6 +210,19 @@ bench-host: deps $(CSDPACK_RELEASE) $(PACKED)
 
 train: deps
 	@$(PY) -m csdformer.train --config $(CONFIG) --out $(OUT)
+
+# Training cost, conversion against direct training (csdformer.benchtrain): both routes trained from CONFIG
+# with EPOCHS_FLOAT + EPOCHS_QAT epochs (the direct route: the sum, same schedule), one process each; the
+# conversion route's accuracy is its packed image's (csdpack verify). A reduced budget by default (about
+# 30 min on the 2-core machine); writes $(BENCH_JSON) and BENCH_OUT/{conversion,direct}.
+EPOCHS_FLOAT ?= 2
+EPOCHS_QAT ?= 1
+BENCH_OUT ?= runs/bench-training
+BENCH_JSON ?= $(MODEL)/training_cost.json
+bench-training: deps $(CSDPACK_RELEASE)
+	$(PY) -m csdformer.benchtrain --config $(CONFIG) --float-epochs $(EPOCHS_FLOAT) --qat-epochs $(EPOCHS_QAT) \
+	  --csdpack $(CSDPACK_RELEASE) --out $(BENCH_OUT) --json $(BENCH_JSON) \
+	  --make-command "make bench-training EPOCHS_FLOAT=$(EPOCHS_FLOAT) EPOCHS_QAT=$(EPOCHS_QAT)"
 
 report: deps
 	@$(PY) -m csdformer.report --model $(MODEL) --out $(MODEL)/report

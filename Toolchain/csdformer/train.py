@@ -5,6 +5,11 @@
 Runs single-process, or unchanged under ``torchrun --nproc_per_node N``
 (DDP: gloo on CPU, nccl on GPU). A checkpoint is written after every epoch
 and a rerun of the same command resumes from it (``--restart`` starts over).
+
+The argument parsing, data loading, distributed setup, epoch loop,
+checkpointing and evaluation below are shared with the direct-training
+baseline (``csdformer.train_direct``): a ``Route`` says what differs (its
+phases, what happens when one begins).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -101,7 +108,7 @@ class Dist:
 
 # ----------------------------------------------------------------------------- pieces
 
-def param_groups(model: CSDformer, weight_decay: float, lr: float) -> list[dict]:
+def param_groups(model: torch.nn.Module, weight_decay: float, lr: float) -> list[dict]:
     """Weight decay on conv/linear weights only (not BN, biases, clips, positions).
 
     Each quantizer clip gets its own group with a learning rate proportional to
@@ -109,7 +116,7 @@ def param_groups(model: CSDformer, weight_decay: float, lr: float) -> list[dict]
     attention clips are 1e-3 or smaller, so a shared rate would move them by
     half their value per step (and could flip their sign).
     """
-    clips = {id(q.clip) for _, q in model.quantizers()}
+    clips = {id(q.clip) for q in model.modules() if isinstance(q, QCFS)}
     decay, no_decay, groups = [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -206,11 +213,11 @@ def evaluate(model: torch.nn.Module, split: datasets.Split, run: Dist, batch_siz
     return c / n, None
 
 
-# ----------------------------------------------------------------------------- main
+# ----------------------------------------------------------------------------- shared by both routes
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m csdformer.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None, module: str, doc: str | None) -> tuple[argparse.Namespace, str]:
+    """The command line both training routes accept, and the command as it was typed (for metrics)."""
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="JSON: dataset, model, train (see docs/TRAINING.md)")
     ap.add_argument("--out", required=True, help="output folder: checkpoint and export")
     ap.add_argument("--data-dir", default=None, help="data set folder (default for fashion-mnist: %s)" % datasets.FASHION_MNIST_DIR)
@@ -222,8 +229,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
-    command = "python -m csdformer.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = f"python -m {module} " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    return args, command
 
+
+@dataclass
+class Setup:
+    cfg: dict
+    tcfg: dict
+    mcfg: ModelConfig
+    train_set: datasets.Split
+    test_set: datasets.Split
+
+
+def setup(args: argparse.Namespace) -> Setup:
+    """Read the config (with the command line's epoch overrides) and the data set; exit with a message on errors."""
     cfg = load_config(args.config)
     tcfg = cfg["train"]
     if args.float_epochs is not None:
@@ -242,26 +262,54 @@ def main(argv: list[str] | None = None) -> int:
     if tuple(train_set.images.shape[1:]) != (mcfg.in_channels, *mcfg.image_size):
         raise SystemExit(f"error: data set images are {tuple(train_set.images.shape[1:])}, model expects "
                          f"{(mcfg.in_channels, *mcfg.image_size)}")
+    return Setup(cfg, tcfg, mcfg, train_set, test_set)
 
-    run = Dist()
-    torch.manual_seed(tcfg["seed"])
+
+@dataclass
+class Phase:
+    """A stretch of epochs with one optimizer and one schedule: a linear warm-up, then a cosine to 0."""
+
+    name: str
+    epochs: int
+    lr: float
+    warmup_epochs: int = 0
+
+
+@dataclass
+class Route:
+    """What differs between the training routes around the shared epoch loop (``fit``).
+
+    ``restore(phase)``: a checkpoint of ``phase`` is about to be loaded into the model.
+    ``begin(phase, entering)``: ``phase`` starts (``entering``) or resumes; called before its optimizer is made.
+    """
+
+    name: str
+    phases: list[Phase]
+    restore: Callable[[str], None]
+    begin: Callable[[str, bool], None]
+
+
+def fit(model: torch.nn.Module, route: Route, run: Dist, args: argparse.Namespace, s: Setup) -> dict:
+    """Train ``model`` through the route's phases: AdamW, per-step schedule, DDP when the world is larger than 1,
+    test accuracy and a checkpoint after every epoch; resumes from ``args.out``'s checkpoint. Returns the state
+    (epoch, history, seconds)."""
+    tcfg, train_set, test_set = s.tcfg, s.train_set, s.test_set
     os.makedirs(args.out, exist_ok=True)
-    model = CSDformer(mcfg).to(run.device)
     ckpt_path = os.path.join(args.out, CHECKPOINT)
-    phases = [("float", tcfg["float_epochs"], tcfg["lr"]), ("qat", tcfg["qat_epochs"], tcfg["qat_lr"])]
-    total_epochs = sum(e for _, e, _ in phases)
+    phases = route.phases
+    total_epochs = sum(p.epochs for p in phases)
     state = {"epoch": 0, "history": [], "train_seconds": 0.0, "float_test_accuracy": None}
     resume = None
     if os.path.exists(ckpt_path) and not args.restart:
         resume = torch.load(ckpt_path, map_location=run.device, weights_only=False)
+        if resume.get("route", "conversion") != route.name:
+            raise SystemExit(f"error: {ckpt_path} is a checkpoint of the {resume.get('route', 'conversion')} route, "
+                             f"not {route.name} (use another --out, or --restart)")
         state = resume["state"]
-        model.set_phase(resume["phase"])
+        route.restore(resume["phase"])
         model.load_state_dict(resume["model"])
         if run.main:
             print(f"resuming from {ckpt_path} after epoch {state['epoch']}/{total_epochs}", flush=True)
-    if run.main:
-        print(f"model: {count_params(model)} parameters, {mcfg.tokens} tokens x width {mcfg.embed_dim}, "
-              f"T={mcfg.time_steps} L={mcfg.levels}; world size {run.world} on {run.device}", flush=True)
 
     steps_per_epoch = len(train_set) // run.world // tcfg["batch_size"]
     if args.max_steps:
@@ -270,20 +318,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("error: fewer training images than one batch per rank")
 
     epoch_base = 0
-    for phase, epochs, lr in phases:
+    for phase_def in phases:
+        phase, epochs, lr = phase_def.name, phase_def.epochs, phase_def.lr
         if state["epoch"] >= epoch_base + epochs:
             epoch_base += epochs
             continue
         entering = state["epoch"] == epoch_base
-        if phase == "qat" and entering:
-            model.set_phase("float")
-            calibrate(model, train_set.images, run, tcfg["calibration_batches"], tcfg["batch_size"])
-        model.set_phase(phase)
-        for _, q in model.quantizers():
-            q.clip.requires_grad_(phase == "qat")
+        route.begin(phase, entering)
         ddp = torch.nn.parallel.DistributedDataParallel(model) if run.world > 1 else model
         opt = torch.optim.AdamW(param_groups(model, tcfg["weight_decay"], lr), lr=lr)
-        warmup = tcfg["warmup_epochs"] * steps_per_epoch if phase == "float" else 0
+        warmup = phase_def.warmup_epochs * steps_per_epoch
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(epochs * steps_per_epoch, warmup))
         if resume is not None and not entering and resume["phase"] == phase:
             opt.load_state_dict(resume["optimizer"])
@@ -316,25 +360,58 @@ def main(argv: list[str] | None = None) -> int:
                     bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
             bar.close()
             loss_sum, correct, seen = run.sum([loss_sum, correct, seen])
+            trained = time.time()
             test_acc, _ = evaluate(ddp, test_set, run)
             seconds = time.time() - started
             state["train_seconds"] += seconds
             state["epoch"] = epoch + 1
+            # seconds: the whole epoch; step_seconds: its training steps only (eval_seconds: the test pass after them)
             state["history"].append({"epoch": epoch + 1, "phase": phase, "lr": sched.get_last_lr()[0],
                                      "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-                                     "test_accuracy": test_acc, "seconds": seconds})
+                                     "test_accuracy": test_acc, "seconds": seconds,
+                                     "step_seconds": trained - started, "eval_seconds": seconds - (trained - started)})
             if phase == "float" and state["epoch"] == epoch_base + epochs:
                 state["float_test_accuracy"] = test_acc
             if run.main:
                 print(f"epoch {epoch + 1}/{total_epochs} [{phase}] loss {loss_sum / seen:.4f} "
                       f"train {correct / seen:.4f} test {test_acc:.4f} ({seconds:.0f} s)", flush=True)
                 tmp = ckpt_path + ".tmp"
-                torch.save({"state": state, "phase": phase, "model": model.state_dict(),
+                torch.save({"state": state, "route": route.name, "phase": phase, "model": model.state_dict(),
                             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "config": cfg}, tmp)
+                            "config": s.cfg}, tmp)
                 os.replace(tmp, ckpt_path)
             run.barrier()
         epoch_base += epochs
+    return state
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    args, command = parse_args(argv, "csdformer.train", __doc__)
+    s = setup(args)
+    tcfg, mcfg, test_set = s.tcfg, s.mcfg, s.test_set
+
+    run = Dist()
+    torch.manual_seed(tcfg["seed"])
+    model = CSDformer(mcfg).to(run.device)
+    if run.main:
+        print(f"model: {count_params(model)} parameters, {mcfg.tokens} tokens x width {mcfg.embed_dim}, "
+              f"T={mcfg.time_steps} L={mcfg.levels}; world size {run.world} on {run.device}", flush=True)
+
+    def begin(phase: str, entering: bool) -> None:
+        if phase == "qat" and entering:
+            model.set_phase("float")
+            calibrate(model, s.train_set.images, run, tcfg["calibration_batches"], tcfg["batch_size"])
+        model.set_phase(phase)
+        for _, q in model.quantizers():
+            q.clip.requires_grad_(phase == "qat")
+
+    route = Route("conversion",
+                  [Phase("float", tcfg["float_epochs"], tcfg["lr"], tcfg["warmup_epochs"]),
+                   Phase("qat", tcfg["qat_epochs"], tcfg["qat_lr"], 0)],
+                  restore=model.set_phase, begin=begin)
+    state = fit(model, route, run, args, s)
 
     if run.main:
         accuracy, preds = evaluate(model, test_set, run, collect=True)
@@ -353,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": command,
             "history": state["history"],
         }
-        export_model(model, cfg, args.out, metrics, preds)
+        export_model(model, s.cfg, args.out, metrics, preds)
         print(f"exported to {args.out}: params {metrics['params']}, float {metrics['float_test_accuracy']}, "
               f"fake-quant {metrics['fake_quant_test_accuracy']}", flush=True)
     run.barrier()
