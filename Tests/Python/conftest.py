@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -159,3 +160,20 @@ def calibrate_clips(model: CSDformer, images: torch.Tensor, fraction: float = 0.
         q.clip.fill_(max(peaks[name], 1e-3) * fraction)
     model.set_phase(phase)
     model.train(training)
+
+
+def torchrun(module: str, args: list[str], cwd) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` as 2 processes under torchrun (DDP, gloo on CPU), free of the calling
+    environment's distributed settings; fails the test on a timeout (300 s) or a non-zero exit."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["PYTHONPATH"] = TOOLCHAIN + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["OMP_NUM_THREADS"] = "1"
+    env["CUDA_VISIBLE_DEVICES"] = ""  # gloo on CPU, whatever the machine has
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", module, *args]
+    try:
+        proc = subprocess.run(cmd, env=env, cwd=str(cwd), capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"torchrun timed out after 300 s\nstdout:\n{e.stdout}\nstderr:\n{e.stderr}")
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    return proc

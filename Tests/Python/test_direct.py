@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TOOLCHAIN, fashion_mnist_missing_reason, missing, needs_fashion_mnist, write_config
+from conftest import fashion_mnist_missing_reason, missing, needs_fashion_mnist, torchrun, write_config
 from csdformer import data as datasets
 from csdformer import train, train_direct
 from csdformer.direct import DirectCSDformer, conversion_name
@@ -214,18 +212,7 @@ def test_direct_rerun_resumes_and_refuses_a_conversion_checkpoint(trained_direct
 def test_two_process_ddp_direct(tmp_path):
     config = write_config(tmp_path)
     out = str(tmp_path / "out")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env["PYTHONPATH"] = TOOLCHAIN + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["OMP_NUM_THREADS"] = "1"
-    env["CUDA_VISIBLE_DEVICES"] = ""  # gloo on CPU, whatever the machine has
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "csdformer.train_direct", *_args(config, out)]
-    try:
-        proc = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"torchrun timed out after 300 s\nstdout:\n{e.stdout}\nstderr:\n{e.stderr}")
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    proc = torchrun("csdformer.train_direct", _args(config, out), tmp_path)
     m = _metrics(out)
     assert m["world_size"] == 2
     assert "world size 2" in proc.stdout

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import (TOOLCHAIN, fashion_mnist_missing_reason, missing, needs_fashion_mnist, tiny_config_dict,
+from conftest import (fashion_mnist_missing_reason, missing, needs_fashion_mnist, tiny_config_dict, torchrun,
                       write_config)
 from csdformer import data as datasets
 from csdformer import train
@@ -252,18 +250,7 @@ def test_param_groups_scale_each_clip_learning_rate_by_its_magnitude(tiny_model_
 def test_two_process_ddp(tmp_path):
     config = write_config(tmp_path)
     out = str(tmp_path / "out")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env["PYTHONPATH"] = TOOLCHAIN + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["OMP_NUM_THREADS"] = "1"
-    env["CUDA_VISIBLE_DEVICES"] = ""  # gloo on CPU, whatever the machine has
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "csdformer.train", *_args(config, out)]
-    try:
-        proc = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"torchrun timed out after 300 s\nstdout:\n{e.stdout}\nstderr:\n{e.stderr}")
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    proc = torchrun("csdformer.train", _args(config, out), tmp_path)
     m = _metrics(out)
     assert m["world_size"] == 2
     assert "world size 2" in proc.stdout
