@@ -126,11 +126,87 @@ public struct Converter {
         var tokenBias: [Double]?  // [N][D] real per-token additions (position embedding)
     }
 
+    /// What the walk over the graph carries from layer to layer.
+    struct Cursor {
+        /// The counts feeding the next layer: value id (nil: pixels), quantizer step, dims.
+        var value: Int?
+        var step: Double
+        var dims: Dims
+        /// The last conv's output before its pooling: the next conv's in_shape.
+        var unpooled: Dims
+        /// The residual stream's value id, from the tokens layer on.
+        var stream: Int?
+        var tokens = 0
+        var width = 0
+        /// The stream writers in op order (their int16 weights wait for the stream units).
+        var writers: [StreamWriter] = []
+    }
+
+    /// Walks the graph (docs/MODEL_EXPORT.md), appending ops and values, then sets the stream's units.
     mutating func run() throws(PackError) {
         let layers = model.layers
         guard case .conv(_, true, nil, 0, _, _)? = layers.first else {
             throw PackError("graph[0]: must be the encoding conv3x3_bn on pixels without quantizer or pooling")
         }
+        var h = try headerFields()
+        let input = Dims(model.inputShape[0], model.inputShape[1], model.inputShape[2])
+        var at = Cursor(value: nil, step: model.inputScale, dims: input, unpooled: input)
+        var index = 0
+        while index < layers.count {
+            let path = "graph[\(index)]"
+            switch layers[index] {
+            case let .conv(names, fromPixels, _, _, inShape, outShape):
+                index = try appendConv(names, fromPixels: fromPixels, inShape: inShape, outShape: outShape, index: index, &at)
+            case .tokens:
+                throw PackError("\(path): a tokens layer must follow the last tokenizer conv")
+            case let .attention(name, heads, headDim, n, quant, q, k, v, proj, qQuant, kQuant, vQuant, aQuant, oQuant):
+                guard let s = at.stream else { throw PackError("\(path): attention before the tokens layer") }
+                guard n == at.tokens, heads * headDim == at.width else {
+                    throw PackError("\(path): \(heads) heads x \(headDim) over \(n) tokens does not match the stream \(at.tokens) x \(at.width)")
+                }
+                let sU = try step(quant)
+                let u = appendStreamNeuron("\(name).quant", stream: s, step: sU)
+                var qkv: [Int] = []
+                var steps: [Double] = []
+                for (names, qn) in [(q, qQuant), (k, kQuant), (v, vQuant)] {
+                    let sOut = try step(qn)
+                    qkv.append(try appendLinear(names, input: u, inStep: sU, outStep: sOut, din: at.width, dout: at.width))
+                    steps.append(sOut)
+                }
+                let sA = try step(aQuant), sO = try step(oQuant)
+                let a = try appendScores("\(name).scores", q: qkv[0], k: qkv[1], qStep: steps[0], kStep: steps[1], outStep: sA,
+                                         heads: heads, headDim: headDim, tokens: n)
+                let o = try appendValues("\(name).values", scores: a, v: qkv[2], scoreStep: sA, vStep: steps[2], outStep: sO,
+                                         heads: heads, tokens: n, width: at.width)
+                at.writers.append(try appendStreamAdd(proj, input: o, inStep: sO, din: at.width, dout: at.width, stream: s))
+            case let .mlp(name, quant, fc1, hiddenQuant, fc2, hidden):
+                guard let s = at.stream else { throw PackError("\(path): mlp before the tokens layer") }
+                let hiddenDim = try Converter.dims(hidden, "\(path).fc1.out_features")
+                let sU = try step(quant), sH = try step(hiddenQuant)
+                let u = appendStreamNeuron("\(name).quant", stream: s, step: sU)
+                let hv = try appendLinear(fc1, input: u, inStep: sU, outStep: sH, din: at.width, dout: hiddenDim)
+                at.writers.append(try appendStreamAdd(fc2, input: hv, inStep: sH, din: hiddenDim, dout: at.width, stream: s))
+            case let .head(quant, weightName, biasName, classes):
+                guard let s = at.stream else { throw PackError("\(path): head before the tokens layer") }
+                guard classes == model.classes else { throw PackError("\(path).classes: \(classes), dataset has \(model.classes)") }
+                guard index == layers.count - 1 else { throw PackError("\(path): the head must be the last layer") }
+                try appendHead(quant: quant, weight: weightName, bias: biasName, classes: classes, stream: s,
+                               tokens: at.tokens, width: at.width)
+            }
+            index += 1
+        }
+        guard case .classifier? = out.ops.last.flatMap({ OpKind(rawValue: $0.record.kindRaw) }) else {
+            throw PackError("graph: the last layer must be the head")
+        }
+        guard out.ops.count <= ModelImage.maxOps else { throw PackError("graph: \(out.ops.count) ops, the image holds at most \(ModelImage.maxOps)") }
+        h.tokens = UInt16(at.tokens)
+        h.width = UInt16(at.width)
+        out.header = h
+        try finishStream(at.writers)
+    }
+
+    /// The header's model fields known before the walk (input, classes, T, L, D).
+    func headerFields() throws(PackError) -> ImageHeader {
         var h = ImageHeader()
         h.inputChannels = UInt16(model.inputShape[0])
         h.inputHeight = UInt16(model.inputShape[1])
@@ -139,181 +215,159 @@ public struct Converter {
         h.timeSteps = UInt8(timeSteps)
         h.levels = UInt8(levels)
         h.delay = UInt8(delay)
-        let L = Double(levels)
+        return h
+    }
 
-        var writers: [StreamWriter] = []
-        var stream: Int? = nil
-        var tokens = 0, width = 0
-        // The counts feeding the next layer: value id (nil: pixels), step, dims.
-        var current: (value: Int?, step: Double, dims: Dims) = (nil, model.inputScale, Dims(model.inputShape[0], model.inputShape[1], model.inputShape[2]))
-        var unpooled = current.dims  // the last conv's output before its pooling: the next conv's in_shape
-        var index = 0
-        while index < layers.count {
-            let layer = layers[index]
-            let path = "graph[\(index)]"
-            switch layer {
-            case let .conv(names, fromPixels, _, _, inShape, outShape):
-                guard fromPixels == (index == 0) else { throw PackError("\(path).input: only graph[0] reads pixels") }
-                let cin = current.dims.d0, hh = current.dims.d1, ww = current.dims.d2
-                guard inShape == [unpooled.d0, unpooled.d1, unpooled.d2], outShape[1] == hh, outShape[2] == ww else {
-                    throw PackError("\(path): in_shape \(inShape) / out_shape \(outShape) do not chain with the layer before "
-                                    + "(\(unpooled.d0) x \(unpooled.d1) x \(unpooled.d2), \(cin) x \(hh) x \(ww) after pooling)")
-                }
-                let cout = try Converter.dims(outShape[0], "\(path).out_shape[0]")
-                var layerFold = try folded(names, outputs: cout, fanInShape: [cin, 3, 3])
-                if fromPixels, model.inputStd.contains(where: { $0 != 1 }) {
-                    layerFold = try refoldForStd(names, outputs: cout, cin: cin)
-                }
-                let inMax = fromPixels ? 255.0 : L
-                var op = ConvertedOp(name: names.name)
-                op.record.kindRaw = OpKind.conv3x3.rawValue
-                op.record.inDims = Dims(cin, hh, ww)
-                op.record.outDims = Dims(cout, hh, ww)
-                if fromPixels { op.record.flags |= OpFlag.inputPixels }
-                if let v = current.value { read(v); op.input = v }
-                // The sink: the next conv's quantizer (a neuron layer) or the stream (tokens follow).
-                if index + 1 < layers.count, case let .conv(_, _, nextQuant?, nextPool, _, _) = layers[index + 1] {
-                    let sOut = try step(nextQuant)
-                    let unit = layerFold.sigma.map { $0 * current.step }
-                    let rows = layerFold.absRowSums
-                    let p = try NeuronParameters.choose(
-                        scales: unit.map { sOut / $0 }, biases: zip(layerFold.bias, unit).map { $0 / $1 },
-                        accBound: Double(rows.max() ?? 0) * inMax, levels: levels, layer: names.name)
-                    op.record.shift = UInt8(p.shift)
-                    op.weights8 = layerFold.codes
-                    op.thresholds = p.thresholds
-                    op.biases = p.biases
-                    op.precision = p.precision
-                    let outValue = newValue(ValueUse(.counts, Dims(cout, hh, ww)))
-                    op.output = outValue
-                    out.ops.append(op)
-                    current = (outValue, sOut, Dims(cout, hh, ww))
-                    unpooled = current.dims
-                    if nextPool != 0 {
-                        var pool = ConvertedOp(name: "\(names.name).pool")
-                        let ph = pooledSize(hh, pool: nextPool), pw = pooledSize(ww, pool: nextPool)
-                        guard ph >= 1, pw >= 1 else { throw PackError("graph[\(index + 1)].pool: pooling leaves no pixels") }
-                        pool.record.kindRaw = OpKind.maxPool.rawValue
-                        pool.record.pool = UInt8(nextPool)
-                        pool.record.inDims = Dims(cout, hh, ww)
-                        pool.record.outDims = Dims(cout, ph, pw)
-                        read(outValue)
-                        pool.input = outValue
-                        let pooled = newValue(ValueUse(.counts, pool.record.outDims))
-                        pool.output = pooled
-                        out.ops.append(pool)
-                        current = (pooled, sOut, pool.record.outDims)
-                    }
-                } else {
-                    guard index + 1 < layers.count, case let .tokens(posName, n, d) = layers[index + 1] else {
-                        throw PackError("\(path): the last tokenizer conv must be followed by the tokens layer")
-                    }
-                    guard n == hh * ww, d == cout else {
-                        throw PackError("graph[\(index + 1)]: tokens \(n) x width \(d), but the tokenizer gives \(hh * ww) x \(cout)")
-                    }
-                    tokens = try Converter.dims(n, "tokens"); width = d
-                    let pos = try tensor(posName, [n, d])
-                    op.record.flags |= OpFlag.streamOut | OpFlag.streamSet | OpFlag.tokenBias
-                    let s = newValue(ValueUse(.stream, Dims(n, d, 1)))
-                    stream = s
-                    op.output = s
-                    writers.append(StreamWriter(opIndex: out.ops.count, layer: layerFold, inputStep: current.step,
-                                                inputMax: inMax, tokenBias: pos.map { Double($0) }))
-                    out.ops.append(op)
-                    index += 1  // the tokens layer is consumed
-                }
-            case .tokens:
-                throw PackError("\(path): a tokens layer must follow the last tokenizer conv")
-            case let .attention(name, heads, headDim, n, quant, q, k, v, proj, qQuant, kQuant, vQuant, aQuant, oQuant):
-                guard let s = stream else { throw PackError("\(path): attention before the tokens layer") }
-                guard n == tokens, heads * headDim == width else {
-                    throw PackError("\(path): \(heads) heads x \(headDim) over \(n) tokens does not match the stream \(tokens) x \(width)")
-                }
-                let sU = try step(quant)
-                let u = appendStreamNeuron("\(name).quant", stream: s, step: sU)
-                var qkv: [Int] = []
-                var steps: [Double] = []
-                for (names, qn) in [(q, qQuant), (k, kQuant), (v, vQuant)] {
-                    let sOut = try step(qn)
-                    qkv.append(try appendLinear(names, input: u, inStep: sU, outStep: sOut, din: width, dout: width))
-                    steps.append(sOut)
-                }
-                let sA = try step(aQuant), sO = try step(oQuant)
-                // Scores: acc = q.k over a head's channels; real = sq sk acc / sqrt(d) / N.
-                var scores = ConvertedOp(name: "\(name).scores")
-                scores.record.kindRaw = OpKind.attentionScores.rawValue
-                scores.record.heads = UInt16(heads)
-                scores.record.inDims = Dims(n, width, 1)
-                scores.record.outDims = Dims(heads, n, n)
-                read(qkv[0]); read(qkv[1])
-                scores.input = qkv[0]; scores.input2 = qkv[1]
-                let scoreScale = sA * Double(headDim).squareRoot() * Double(n) / (steps[0] * steps[1])
-                let ps = try NeuronParameters.choose(scales: [Double](repeating: scoreScale, count: heads),
-                                                     biases: [Double](repeating: 0, count: heads),
-                                                     accBound: Double(headDim) * L * L, levels: levels, layer: scores.name)
-                scores.record.shift = UInt8(ps.shift)
-                scores.thresholds = ps.thresholds; scores.biases = ps.biases; scores.precision = ps.precision
-                let a = newValue(ValueUse(.counts, Dims(heads, n, n)))
-                scores.output = a
-                out.ops.append(scores)
-                // Values: acc = sum_j a v; real = sa sv acc.
-                var values = ConvertedOp(name: "\(name).values")
-                values.record.kindRaw = OpKind.attentionValues.rawValue
-                values.record.heads = UInt16(heads)
-                values.record.inDims = Dims(heads, n, n)
-                values.record.outDims = Dims(n, width, 1)
-                read(a); read(qkv[2])
-                values.input = a; values.input2 = qkv[2]
-                let pv = try NeuronParameters.choose(scales: [Double](repeating: sO / (sA * steps[2]), count: width),
-                                                     biases: [Double](repeating: 0, count: width),
-                                                     accBound: Double(n) * L * L, levels: levels, layer: values.name)
-                values.record.shift = UInt8(pv.shift)
-                values.thresholds = pv.thresholds; values.biases = pv.biases; values.precision = pv.precision
-                let o = newValue(ValueUse(.counts, Dims(n, width, 1)))
-                values.output = o
-                out.ops.append(values)
-                writers.append(try appendStreamAdd(proj, input: o, inStep: sO, din: width, dout: width, stream: s))
-            case let .mlp(name, quant, fc1, hiddenQuant, fc2, hidden):
-                guard let s = stream else { throw PackError("\(path): mlp before the tokens layer") }
-                let hiddenDim = try Converter.dims(hidden, "\(path).fc1.out_features")
-                let sU = try step(quant), sH = try step(hiddenQuant)
-                let u = appendStreamNeuron("\(name).quant", stream: s, step: sU)
-                let hv = try appendLinear(fc1, input: u, inStep: sU, outStep: sH, din: width, dout: hiddenDim)
-                writers.append(try appendStreamAdd(fc2, input: hv, inStep: sH, din: hiddenDim, dout: width, stream: s))
-            case let .head(quant, weightName, biasName, classes):
-                guard let s = stream else { throw PackError("\(path): head before the tokens layer") }
-                guard classes == model.classes else { throw PackError("\(path).classes: \(classes), dataset has \(model.classes)") }
-                guard index == layers.count - 1 else { throw PackError("\(path): the head must be the last layer") }
-                let sH = try step(quant)
-                let u = appendStreamNeuron("head.quant", stream: s, step: sH)
-                let w = try tensor(weightName, [classes, width])
-                let b = try tensor(biasName, [classes])
-                let f = Fold.quantizePerTensor(w, outputs: classes, bias: b.map { Double($0) })
-                var op = ConvertedOp(name: "head")
-                op.record.kindRaw = OpKind.classifier.rawValue
-                op.record.inDims = Dims(tokens, width, 1)
-                op.record.outDims = Dims(classes, 1, 1)
-                read(u)
-                op.input = u
-                op.weights8 = f.codes
-                // Logit unit: sigma * s_h / N; bias in that unit.
-                let unit = f.sigma[0] * sH / Double(tokens)
-                let betas = f.bias.map { ($0 / unit).rounded(.toNearestOrEven) }
-                let bound = Double(f.absRowSums.max() ?? 0) * Double(tokens) * L + (betas.map { abs($0) }.max() ?? 0)
-                guard bound <= Double(Int32.max) else { throw PackError("\(weightName): logits could overflow int32") }
-                op.biases = betas.map { Int32($0) }
-                out.ops.append(op)
+    /// A tokenizer conv (graph[index]) and its sink: the next conv's quantizer (a neuron layer, then that conv's
+    /// max-pool if it has one) or, for the last conv, the stream with the tokens layer's position embedding.
+    /// Returns the index of the last layer it consumed (the tokens layer's for the last conv).
+    mutating func appendConv(_ names: LinearBNNames, fromPixels: Bool, inShape: [Int], outShape: [Int],
+                             index: Int, _ at: inout Cursor) throws(PackError) -> Int {
+        let layers = model.layers
+        let path = "graph[\(index)]"
+        guard fromPixels == (index == 0) else { throw PackError("\(path).input: only graph[0] reads pixels") }
+        let cin = at.dims.d0, hh = at.dims.d1, ww = at.dims.d2
+        guard inShape == [at.unpooled.d0, at.unpooled.d1, at.unpooled.d2], outShape[1] == hh, outShape[2] == ww else {
+            throw PackError("\(path): in_shape \(inShape) / out_shape \(outShape) do not chain with the layer before "
+                            + "(\(at.unpooled.d0) x \(at.unpooled.d1) x \(at.unpooled.d2), \(cin) x \(hh) x \(ww) after pooling)")
+        }
+        let cout = try Converter.dims(outShape[0], "\(path).out_shape[0]")
+        var layerFold = try folded(names, outputs: cout, fanInShape: [cin, 3, 3])
+        if fromPixels, model.inputStd.contains(where: { $0 != 1 }) {
+            layerFold = try refoldForStd(names, outputs: cout, cin: cin)
+        }
+        let inMax = fromPixels ? 255.0 : Double(levels)
+        var op = ConvertedOp(name: names.name)
+        op.record.kindRaw = OpKind.conv3x3.rawValue
+        op.record.inDims = Dims(cin, hh, ww)
+        op.record.outDims = Dims(cout, hh, ww)
+        if fromPixels { op.record.flags |= OpFlag.inputPixels }
+        if let v = at.value { read(v); op.input = v }
+        if index + 1 < layers.count, case let .conv(_, _, nextQuant?, nextPool, _, _) = layers[index + 1] {
+            let sOut = try step(nextQuant)
+            let unit = layerFold.sigma.map { $0 * at.step }
+            let p = try NeuronParameters.choose(
+                scales: unit.map { sOut / $0 }, biases: zip(layerFold.bias, unit).map { $0 / $1 },
+                accBound: Double(layerFold.absRowSums.max() ?? 0) * inMax, levels: levels, layer: names.name)
+            op.record.shift = UInt8(p.shift)
+            op.weights8 = layerFold.codes
+            op.thresholds = p.thresholds
+            op.biases = p.biases
+            op.precision = p.precision
+            let outValue = newValue(ValueUse(.counts, Dims(cout, hh, ww)))
+            op.output = outValue
+            out.ops.append(op)
+            at.value = outValue; at.step = sOut; at.dims = Dims(cout, hh, ww)
+            at.unpooled = at.dims
+            if nextPool != 0 {
+                at.value = try appendMaxPool("\(names.name).pool", input: outValue, dims: at.dims, pool: nextPool,
+                                             path: "graph[\(index + 1)].pool")
+                at.dims = out.values[at.value!].use.dims
             }
-            index += 1
+            return index
         }
-        guard case .classifier? = out.ops.last.flatMap({ OpKind(rawValue: $0.record.kindRaw) }) else {
-            throw PackError("graph: the last layer must be the head")
+        guard index + 1 < layers.count, case let .tokens(posName, n, d) = layers[index + 1] else {
+            throw PackError("\(path): the last tokenizer conv must be followed by the tokens layer")
         }
-        guard out.ops.count <= ModelImage.maxOps else { throw PackError("graph: \(out.ops.count) ops, the image holds at most \(ModelImage.maxOps)") }
-        h.tokens = UInt16(tokens)
-        h.width = UInt16(width)
-        out.header = h
-        try finishStream(writers)
+        guard n == hh * ww, d == cout else {
+            throw PackError("graph[\(index + 1)]: tokens \(n) x width \(d), but the tokenizer gives \(hh * ww) x \(cout)")
+        }
+        at.tokens = try Converter.dims(n, "tokens"); at.width = d
+        let pos = try tensor(posName, [n, d])
+        op.record.flags |= OpFlag.streamOut | OpFlag.streamSet | OpFlag.tokenBias
+        let s = newValue(ValueUse(.stream, Dims(n, d, 1)))
+        at.stream = s
+        op.output = s
+        at.writers.append(StreamWriter(opIndex: out.ops.count, layer: layerFold, inputStep: at.step,
+                                       inputMax: inMax, tokenBias: pos.map { Double($0) }))
+        out.ops.append(op)
+        return index + 1
+    }
+
+    /// A MAX_POOL op over a conv's counts; returns the pooled value.
+    mutating func appendMaxPool(_ name: String, input: Int, dims: Dims, pool: Int, path: String) throws(PackError) -> Int {
+        var op = ConvertedOp(name: name)
+        let ph = pooledSize(dims.d1, pool: pool), pw = pooledSize(dims.d2, pool: pool)
+        guard ph >= 1, pw >= 1 else { throw PackError("\(path): pooling leaves no pixels") }
+        op.record.kindRaw = OpKind.maxPool.rawValue
+        op.record.pool = UInt8(pool)
+        op.record.inDims = dims
+        op.record.outDims = Dims(dims.d0, ph, pw)
+        read(input)
+        op.input = input
+        let pooled = newValue(ValueUse(.counts, op.record.outDims))
+        op.output = pooled
+        out.ops.append(op)
+        return pooled
+    }
+
+    /// An ATTENTION_SCORES op: acc = q.k over a head's channels; real = sq sk acc / sqrt(d) / N. Returns the scores.
+    mutating func appendScores(_ name: String, q: Int, k: Int, qStep: Double, kStep: Double, outStep sA: Double,
+                               heads: Int, headDim: Int, tokens n: Int) throws(PackError) -> Int {
+        var op = ConvertedOp(name: name)
+        op.record.kindRaw = OpKind.attentionScores.rawValue
+        op.record.heads = UInt16(heads)
+        op.record.inDims = Dims(n, heads * headDim, 1)
+        op.record.outDims = Dims(heads, n, n)
+        read(q); read(k)
+        op.input = q; op.input2 = k
+        let scale = sA * Double(headDim).squareRoot() * Double(n) / (qStep * kStep)
+        let L = Double(levels)
+        let p = try NeuronParameters.choose(scales: [Double](repeating: scale, count: heads),
+                                            biases: [Double](repeating: 0, count: heads),
+                                            accBound: Double(headDim) * L * L, levels: levels, layer: name)
+        op.record.shift = UInt8(p.shift)
+        op.thresholds = p.thresholds; op.biases = p.biases; op.precision = p.precision
+        let a = newValue(ValueUse(.counts, Dims(heads, n, n)))
+        op.output = a
+        out.ops.append(op)
+        return a
+    }
+
+    /// An ATTENTION_VALUES op: acc = sum_j a v; real = sa sv acc. Returns the attention output.
+    mutating func appendValues(_ name: String, scores a: Int, v: Int, scoreStep sA: Double, vStep: Double, outStep sO: Double,
+                               heads: Int, tokens n: Int, width: Int) throws(PackError) -> Int {
+        var op = ConvertedOp(name: name)
+        op.record.kindRaw = OpKind.attentionValues.rawValue
+        op.record.heads = UInt16(heads)
+        op.record.inDims = Dims(heads, n, n)
+        op.record.outDims = Dims(n, width, 1)
+        read(a); read(v)
+        op.input = a; op.input2 = v
+        let L = Double(levels)
+        let p = try NeuronParameters.choose(scales: [Double](repeating: sO / (sA * vStep), count: width),
+                                            biases: [Double](repeating: 0, count: width),
+                                            accBound: Double(n) * L * L, levels: levels, layer: name)
+        op.record.shift = UInt8(p.shift)
+        op.thresholds = p.thresholds; op.biases = p.biases; op.precision = p.precision
+        let o = newValue(ValueUse(.counts, Dims(n, width, 1)))
+        op.output = o
+        out.ops.append(op)
+        return o
+    }
+
+    /// The head: a quantizer on the stream, then the CLASSIFIER (per-tensor int8, the token mean folded into its unit).
+    mutating func appendHead(quant: String, weight weightName: String, bias biasName: String, classes: Int,
+                             stream s: Int, tokens: Int, width: Int) throws(PackError) {
+        let sH = try step(quant)
+        let u = appendStreamNeuron("head.quant", stream: s, step: sH)
+        let w = try tensor(weightName, [classes, width])
+        let b = try tensor(biasName, [classes])
+        let f = Fold.quantizePerTensor(w, outputs: classes, bias: b.map { Double($0) })
+        var op = ConvertedOp(name: "head")
+        op.record.kindRaw = OpKind.classifier.rawValue
+        op.record.inDims = Dims(tokens, width, 1)
+        op.record.outDims = Dims(classes, 1, 1)
+        read(u)
+        op.input = u
+        op.weights8 = f.codes
+        // Logit unit: sigma * s_h / N; bias in that unit.
+        let unit = f.sigma[0] * sH / Double(tokens)
+        let betas = f.bias.map { ($0 / unit).rounded(.toNearestOrEven) }
+        let bound = Double(f.absRowSums.max() ?? 0) * Double(tokens) * Double(levels) + (betas.map { abs($0) }.max() ?? 0)
+        guard bound <= Double(Int32.max) else { throw PackError("\(weightName): logits could overflow int32") }
+        op.biases = betas.map { Int32($0) }
+        out.ops.append(op)
     }
 
     /// A LINEAR op into a neuron layer; returns the output counts value.
