@@ -327,37 +327,51 @@ def test_config_not_json(exp):
     assert_refused(exp, before, convert(exp), CONFIG, "not valid JSON at line 2, column 16")  # the "o" of oops
 
 
-def test_config_field_of_wrong_type(exp):
-    cfg = exp.load_config()
-    cfg["time_steps"] = "seven"
-    exp.save_config(cfg)
-    before = exp.snapshot()
-    assert_refused(exp, before, convert(exp), "time_steps", 'found the string "seven"')
+def _setting(key, value, *expected):
+    """An edit of model.json that sets a top-level field; returns what the refusal must say."""
+    def edit(cfg):
+        cfg[key] = value
+        return list(expected)
+    return edit
 
 
-def test_config_integer_given_as_string(exp):
-    cfg = exp.load_config()
-    cfg["version"] = "1"
-    exp.save_config(cfg)
-    before = exp.snapshot()
-    assert_refused(exp, before, convert(exp), "version: expected an integer", 'found the string "1"')
-
-
-def test_config_float_phase(exp):
-    cfg = exp.load_config()
-    cfg["phase"] = "float"
-    exp.save_config(cfg)
-    before = exp.snapshot()
-    assert_refused(exp, before, convert(exp), "phase")
-
-
-def test_config_unknown_graph_kind(exp):
-    cfg = exp.load_config()
+def _unknown_graph_kind(cfg):
     index = next(i for i, layer in enumerate(cfg["graph"]) if layer["kind"] == "mlp")
     cfg["graph"][index]["kind"] = "conv5x5_magic"
+    return ["conv5x5_magic", f"graph[{index}]"]
+
+
+def _tensor_shape_differs_from_the_file(cfg):
+    cfg["tensors"]["pos_embed"]["shape"][0] += 1
+    return ["tensors.pos_embed.shape", "but"]
+
+
+def _tensor_list_misses_a_file_tensor(cfg):
+    del cfg["tensors"]["head.bias"]
+    return ["head.bias", "not listed"]
+
+
+def _in_shape_that_does_not_chain(cfg):
+    cfg["graph"][1]["in_shape"][1] += 2  # the channel count still matches; the size does not
+    return ["graph[1]", "in_shape"]
+
+
+@pytest.mark.parametrize("edit", [
+    _setting("time_steps", "seven", "time_steps", 'found the string "seven"'),
+    _setting("version", "1", "version: expected an integer", 'found the string "1"'),
+    _setting("phase", "float", "phase"),
+    _unknown_graph_kind,
+    _tensor_shape_differs_from_the_file,
+    _tensor_list_misses_a_file_tensor,
+    _in_shape_that_does_not_chain,
+], ids=["field-of-wrong-type", "integer-given-as-string", "float-phase", "unknown-graph-kind",
+        "tensor-shape-differs-from-the-file", "tensor-list-misses-a-file-tensor", "in-shape-that-does-not-chain"])
+def test_config_edit_is_refused(exp, edit):
+    cfg = exp.load_config()
+    expected = edit(cfg)
     exp.save_config(cfg)
     before = exp.snapshot()
-    assert_refused(exp, before, convert(exp), "conv5x5_magic", f"graph[{index}]")
+    assert_refused(exp, before, convert(exp), *expected)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -624,30 +638,6 @@ def test_other_than_trained_t_or_l_needs_force(exp, flag, value, name):
 
 # ---------------------------------------------------------------------------------------------------------------
 # refusals: model.json against the safetensors file and against itself
-
-
-def test_config_tensor_shape_differs_from_the_file(exp):
-    cfg = exp.load_config()
-    cfg["tensors"]["pos_embed"]["shape"][0] += 1
-    exp.save_config(cfg)
-    before = exp.snapshot()
-    assert_refused(exp, before, convert(exp), "tensors.pos_embed.shape", "but")
-
-
-def test_config_tensor_list_misses_a_file_tensor(exp):
-    cfg = exp.load_config()
-    del cfg["tensors"]["head.bias"]
-    exp.save_config(cfg)
-    before = exp.snapshot()
-    assert_refused(exp, before, convert(exp), "head.bias", "not listed")
-
-
-def test_config_in_shape_that_does_not_chain(exp):
-    cfg = exp.load_config()
-    cfg["graph"][1]["in_shape"][1] += 2  # the channel count still matches; the size does not
-    exp.save_config(cfg)
-    before = exp.snapshot()
-    assert_refused(exp, before, convert(exp), "graph[1]", "in_shape")
 
 
 @pytest.mark.parametrize("key,delta", [("heads", 1), ("num_classes", 1), ("depth", 1), ("in_channels", 1)])
