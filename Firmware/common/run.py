@@ -388,6 +388,60 @@ def cmd_bench(args) -> int:
               f"call overhead of the markers subtracted)")
     return 1 if any(r.get("errors") for r in runs) else 0
 
+def op_class(op: dict) -> str:
+    """The op's class (as csdpack's OpClass) from a `csdpack inspect --json` op: kind and flags."""
+    kind, flags = op["kind"], op["flags"]
+    stream = any(f.startswith("stream_") for f in flags)
+    if kind == "conv3x3":
+        return "conv3x3_pixels" if "pixels" in flags else "conv3x3_stream" if stream else "conv3x3"
+    if kind == "linear":
+        return "linear_stream" if stream else "linear"
+    return kind
+
+
+def rate_unit(cls: str, path: str) -> str:
+    """What a class's instructions are counted per on a path (as csdpack's CortexM4Rates.unit)."""
+    if cls == "maxpool":
+        return "input element"
+    if cls == "stream_neuron":
+        return "element"
+    if cls == "conv3x3_pixels":
+        return "MAC"
+    if cls == "classifier" and path == "fused":
+        return "input element"
+    return "MAC" if path == "fused" else "synaptic op"
+
+
+def cmd_rates(args) -> int:
+    """The per-class instruction rates of one model's per-op profile (image 0): the sum of the class's
+    instructions over the sum of its units, per path, as the Markdown table of docs/BENCHMARKS.md."""
+    with open(args.summary) as f:
+        summary = json.load(f)
+    with open(args.inspect) as f:
+        ops = json.load(f)["ops"]
+    rows = {}
+    for path, key in (("fused", "per_op_fused"), ("count", "per_op_spiking"), ("event", "per_op_event")):
+        profile = summary[key]
+        if len(profile) != len(ops):
+            print(f"rates: the profile has {len(profile)} ops, the image {len(ops)}", file=sys.stderr)
+            return 1
+        for op, row in zip(ops, profile):
+            cls = op_class(op)
+            unit = rate_unit(cls, path)
+            n = {"MAC": row["macs"], "synaptic op": row["synaptic_ops"],
+                 "input element": op["in"][0] * op["in"][1] * op["in"][2],
+                 "element": op["out"][0] * op["out"][1] * op["out"][2]}[unit]
+            acc = rows.setdefault(cls, {}).setdefault(path, [unit, 0, 0])
+            acc[1] += row["insns"]
+            acc[2] += n
+    print(f"| class | fused: per | fused | spiking: per | count path (D = {summary['delay_spiking']}) "
+          f"| event path (D = {summary['delay_event']}) |")
+    print("|---|---|---|---|---|---|")
+    for cls, paths in rows.items():
+        cells = {p: f"{paths[p][1] / paths[p][2]:.2f}" if paths[p][2] else "-" for p in paths}
+        print(f"| {cls} | {paths['fused'][0]} | {cells['fused']} | {paths['count'][0]} | {cells['count']} | {cells['event']} |")
+    return 0
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -412,8 +466,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--arena-fused", type=int, default=0)
     p = sub.add_parser("bench")
     p.add_argument("summaries", nargs="+")
+    p = sub.add_parser("rates", help="per-class instruction rates from a run's per-op profile (docs/BENCHMARKS.md)")
+    p.add_argument("--summary", required=True, help="the run's summary.json")
+    p.add_argument("--inspect", required=True, help="`csdpack inspect --json` of the model's image")
     args = ap.parse_args(argv)
-    return {"run": cmd_run, "size": cmd_size, "bench": cmd_bench}[args.cmd](args)
+    return {"run": cmd_run, "size": cmd_size, "bench": cmd_bench, "rates": cmd_rates}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ public struct InspectReport {
         public var thresholdMax: Int32?
         public var macs: Int
         public var arena: [String: [String: Int]]
+        /// Bytes of the buffers live while the op runs (docs/FORMAT.md, "Arena plan"), fused and spiking.
+        public var liveBytes: (Int, Int) = (0, 0)
+        /// Its record and its tensors (weights, thresholds, biases), without alignment padding.
+        public var flashBytes: Int = 0
+        public var record = OpRecord()
     }
 
     public var status: Int32
@@ -25,6 +30,8 @@ public struct InspectReport {
     public var ops: [Op]
     /// Kernel scratch at the end of each arena (fused, spiking); zero when the image is invalid.
     public var scratch: (Int, Int) = (0, 0)
+    /// The op with the most live buffer bytes (fused, spiking); the first such op.
+    public var peakOp: (Int, Int) = (0, 0)
 
     static func kindName(_ raw: UInt8) -> String {
         switch OpKind(rawValue: raw) {
@@ -52,6 +59,7 @@ public struct InspectReport {
             do throws(CSDStatus) {
                 let image = try ModelImage(validating: raw)
                 var ops: [Op] = []
+                let live = (ArenaLiveness.bufferBytes(image, mode: .fused), ArenaLiveness.bufferBytes(image, mode: .spiking))
                 for i in 0..<image.opCount {
                     let r = image.op(i)
                     var flags: [String] = []
@@ -74,13 +82,17 @@ public struct InspectReport {
                         }
                         arena[name] = a
                     }
+                    let weightBytes = ((try? r.weightCount()) ?? 0) * r.weightElementBytes
+                    let flash = OpRecord.size + weightBytes + 4 * r.thresholdCount + 4 * ((try? r.biasCount()) ?? 0)
                     ops.append(Op(index: i, kind: kindName(r.kindRaw), flags: flags, shift: Int(r.shift),
                                   inDims: [r.inDims.d0, r.inDims.d1, r.inDims.d2], outDims: [r.outDims.d0, r.outDims.d1, r.outDims.d2],
-                                  heads: Int(r.heads), weightBytes: ((try? r.weightCount()) ?? 0) * r.weightElementBytes,
-                                  thresholdMin: tmin, thresholdMax: tmax, macs: (try? r.macs()) ?? 0, arena: arena))
+                                  heads: Int(r.heads), weightBytes: weightBytes,
+                                  thresholdMin: tmin, thresholdMax: tmax, macs: (try? r.macs()) ?? 0, arena: arena,
+                                  liveBytes: (live.0[i], live.1[i]), flashBytes: flash, record: r))
                 }
                 return InspectReport(status: 0, statusMessage: "ok", header: header, crcOK: crcOK, ops: ops,
-                                     scratch: (image.scratchBytes(.fused), image.scratchBytes(.spiking)))
+                                     scratch: (image.scratchBytes(.fused), image.scratchBytes(.spiking)),
+                                     peakOp: (ArenaLiveness.peak(live.0), ArenaLiveness.peak(live.1)))
             } catch {
                 return InspectReport(status: error.rawValue, statusMessage: "\(error.message)", header: header, crcOK: crcOK, ops: [])
             }
@@ -91,6 +103,12 @@ public struct InspectReport {
     public var isImage: Bool { status != CSDStatus.tooSmall.rawValue && status != CSDStatus.badMagic.rawValue }
 
     public var text: String {
+        guard isImage, !ops.isEmpty else { return headerText }
+        return headerText + "\n" + opTableText
+    }
+
+    /// The status and header fields.
+    public var headerText: String {
         guard isImage else { return "status:          INVALID (\(status): \(statusMessage))\n" }
         let h = header
         var s = """
@@ -105,20 +123,26 @@ public struct InspectReport {
         arena bytes:     fused \(h.arenaBytes.0), spiking \(h.arenaBytes.1) (kernel scratch \(scratch.0) / \(scratch.1))
 
         """
-        guard !ops.isEmpty else { return s }
-        func pad(_ v: Any, _ n: Int, right: Bool = false) -> String {
-            let t = "\(v)"
-            let fill = String(repeating: " ", count: max(0, n - t.count))
-            return right ? fill + t : t + fill
+        if !ops.isEmpty {
+            s += "peak live:       fused \(ops[peakOp.0].liveBytes.0) B at op \(peakOp.0) (\(ops[peakOp.0].kind)), "
+                + "spiking \(ops[peakOp.1].liveBytes.1) B at op \(peakOp.1) (\(ops[peakOp.1].kind)); buffers only\n"
         }
-        s += "\n" + pad("#", 3, right: true) + "  " + pad("kind", 14) + pad("flags", 22) + pad("k", 3) + pad("in", 12)
-            + pad("out", 12) + pad("weight B", 9, right: true) + "  " + pad("theta range", 18) + pad("MACs", 9, right: true) + "\n"
+        return s
+    }
+
+    /// One line per op; live bytes are the buffers live while the op runs, `*` marks each mode's peak.
+    public var opTableText: String {
+        var s = pad("#", 3, right: true) + "  " + pad("kind", 14) + pad("flags", 22) + pad("k", 3) + pad("in", 12)
+            + pad("out", 12) + pad("weight B", 9, right: true) + "  " + pad("theta range", 18) + pad("MACs", 9, right: true)
+            + pad("live fused", 12, right: true) + pad("live spiking", 14, right: true) + "\n"
         for op in ops {
             let theta = op.thresholdMin.map { "\($0)...\(op.thresholdMax!)" } ?? "-"
             s += pad(op.index, 3, right: true) + "  " + pad(op.kind, 14) + pad(op.flags.isEmpty ? "-" : op.flags.joined(separator: ","), 22)
                 + pad(op.shift, 3) + pad(op.inDims.map(String.init).joined(separator: "x"), 12)
                 + pad(op.outDims.map(String.init).joined(separator: "x"), 12) + pad(op.weightBytes, 9, right: true) + "  "
-                + pad(theta, 18) + pad(op.macs, 9, right: true) + "\n"
+                + pad(theta, 18) + pad(op.macs, 9, right: true)
+                + pad("\(op.liveBytes.0)\(op.index == peakOp.0 ? "*" : " ")", 12, right: true)
+                + pad("\(op.liveBytes.1)\(op.index == peakOp.1 ? "*" : " ")", 14, right: true) + "\n"
         }
         return s
     }
@@ -136,14 +160,23 @@ public struct InspectReport {
             "input_shape": [Int(h.inputChannels), Int(h.inputHeight), Int(h.inputWidth)],
             "classes": Int(h.classes), "tokens": Int(h.tokens), "width": Int(h.width),
             "time_steps": Int(h.timeSteps), "levels": Int(h.levels), "delay": Int(h.delay), "macs": Int(h.macs),
+            "peak_op": ops.isEmpty ? [:] : ["fused": peakOp.0, "spiking": peakOp.1],
             "ops": ops.map { op -> [String: Any] in
                 var o: [String: Any] = ["index": op.index, "kind": op.kind, "flags": op.flags, "shift": op.shift,
                                         "in": op.inDims, "out": op.outDims, "weight_bytes": op.weightBytes,
-                                        "macs": op.macs, "arena": op.arena]
+                                        "macs": op.macs, "arena": op.arena, "flash_bytes": op.flashBytes,
+                                        "live_bytes": ["fused": op.liveBytes.0, "spiking": op.liveBytes.1]]
                 if op.heads > 0 { o["heads"] = op.heads }
                 if let a = op.thresholdMin, let b = op.thresholdMax { o["threshold_range"] = [Int(a), Int(b)] }
                 return o
             },
         ]
     }
+}
+
+/// A column of a text table: `v` padded to `n` characters, on the left or (`right`) on the right.
+func pad(_ v: Any, _ n: Int, right: Bool = false) -> String {
+    let t = "\(v)"
+    let fill = String(repeating: " ", count: max(0, n - t.count))
+    return right ? fill + t : t + fill
 }

@@ -69,22 +69,60 @@ struct Convert: ParsableCommand {
 }
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate an image and print its header and op table.")
+    static let configuration = CommandConfiguration(
+        abstract: "Validate an image and print its header and op table (with --analyze: flash, RAM, MACs, synaptic operations and estimated Cortex-M4 instructions per op).")
 
     @Argument(help: "The .csd image.") var image: String
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Per op: flash bytes, live arena bytes per mode, MACs, synaptic operations, estimated Cortex-M4 instructions.")
+    var analyze = false
+    @Option(help: "With --analyze: the data set (fashion-mnist or mnist) whose test images give the synaptic operations.")
+    var data: String?
+    @Option(name: .customLong("data-dir"), help: "With --data: its folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist).")
+    var dataDir: String?
+    @Option(help: "With --data: the first N test images (default 100).") var limit: Int = 100
+    @Option(help: "With --analyze: the spiking delay D (default: the image's).") var delay: Int?
+
+    func validate() throws {
+        if !analyze, data != nil || delay != nil { throw ValidationError("--data and --delay need --analyze") }
+        if data == nil, dataDir != nil { throw ValidationError("--data-dir needs --data") }
+        guard limit >= 1 else { throw ValidationError("--limit \(limit): need at least 1 image") }
+    }
 
     func run() throws {
         let data: Data
         do throws(PackError) { data = try Files.read(image) } catch { fail(error.message) }
         let report = InspectReport.make([UInt8](data))
+        guard analyze, report.status == 0 else {
+            emit(json: report.json, text: report.text)
+            if report.status != 0 { Foundation.exit(2) }
+            return
+        }
+        let t = Int(report.header.timeSteps)
+        let d = delay ?? Int(report.header.delay)
+        guard (0...t).contains(d) else { fail("--delay \(d): need 0...\(t) (the image's T)") }
+        var spiking: Verifier.ModeResult? = nil
+        var sample: (data: String, images: Int)? = nil
+        if let name = self.data {
+            do throws(PackError) {
+                let verifier = try Verifier(imageBytes: [UInt8](data))
+                let set = try Dataset.loadTest(name, directory: dataDir)
+                let n = min(limit, set.count)
+                spiking = try verifier.run(set, count: n, mode: .spiking, delay: d)
+                sample = (name, n)
+            } catch { fail(error.message) }
+        }
+        let analysis = AnalyzeReport.make(report, delay: d, spiking: spiking, sample: sample)
+        emit(json: analysis.json, text: analysis.text)
+    }
+
+    func emit(json object: [String: Any], text: String) {
         if json {
-            let out = try JSONSerialization.data(withJSONObject: report.json, options: [.prettyPrinted, .sortedKeys])
+            let out = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: out, as: UTF8.self))
         } else {
-            print(report.text, terminator: "")
+            print(text, terminator: "")
         }
-        if report.status != 0 { Foundation.exit(2) }
     }
 }
 

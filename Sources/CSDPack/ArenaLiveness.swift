@@ -1,0 +1,59 @@
+import CSDFormat
+
+/// Where the arena's bytes go, op by op, read from a validated image's op table.
+public enum ArenaLiveness {
+    /// Per op, the bytes (each buffer rounded up to 16, as the planner places them) of the buffers live while
+    /// it runs in `mode`: its inputs and output, and every earlier output that a later op still reads. A stream
+    /// add continues the stream it reads, so the stream counts once. The kernel scratch is not included.
+    /// The largest entry is the lower bound any arena plan needs (`ArenaPlan.liveBytes`).
+    public static func bufferBytes(_ image: ModelImage, mode: ExecutionMode) -> [Int] {
+        let n = image.opCount, timeSteps = Int(image.header.timeSteps)
+        // value[i]: the value op i writes (an id: the op that first wrote its buffer); first/last: its lifetime.
+        var value = [Int?](repeating: nil, count: n)
+        var first = [Int](repeating: 0, count: n), last = [Int](repeating: 0, count: n), size = [Int](repeating: 0, count: n)
+        func region(_ r: OpRecord, _ use: ValueUse) -> (Int, Int) {
+            (r.output(mode), (((try? CSDFormat.bufferBytes(use, mode: mode, timeSteps: timeSteps)) ?? 0) + 15) & ~15)
+        }
+        /// The value whose buffer holds offset `offset` when op `k` runs: the latest earlier writer's.
+        func producer(_ offset: Int, before k: Int) -> Int? {
+            var j = k - 1
+            while j >= 0 {
+                let p = image.op(j)
+                if let use = p.outputUse {
+                    let (o, s) = region(p, use)
+                    if offset >= o && offset < o + s { return value[j] }
+                }
+                j -= 1
+            }
+            return nil
+        }
+        for k in 0..<n {
+            let r = image.op(k)
+            var reads: [Int] = []
+            if r.inputUse.kind != .pixels { reads.append(r.input(mode)) }
+            if r.input2Use != nil { reads.append(r.input2(mode)) }
+            for offset in reads { if let v = producer(offset, before: k) { last[v] = k } }
+            guard let use = r.outputUse else { continue }
+            if r.readsOutputStream, let v = producer(r.output(mode), before: k) {
+                value[k] = v  // the same stream, added to in place
+                last[v] = k
+            } else {
+                value[k] = k
+                first[k] = k; last[k] = k
+                size[k] = region(r, use).1
+            }
+        }
+        var live = [Int](repeating: 0, count: n)
+        for v in 0..<n where value[v] == v {
+            for k in first[v]...last[v] { live[k] += size[v] }
+        }
+        return live
+    }
+
+    /// The first op with the most live bytes.
+    public static func peak(_ live: [Int]) -> Int {
+        var best = 0
+        for (i, b) in live.enumerated() where b > live[best] { best = i }
+        return best
+    }
+}

@@ -1,0 +1,84 @@
+import CSDFormat
+
+/// What an op is, finer than its kind: the classes the Cortex-M4 rates are measured for.
+public enum OpClass: String, CaseIterable {
+    case convPixels = "conv3x3_pixels"
+    case conv = "conv3x3"
+    case convStream = "conv3x3_stream"
+    case maxPool = "maxpool"
+    case streamNeuron = "stream_neuron"
+    case linear = "linear"
+    case linearStream = "linear_stream"
+    case attentionScores = "attn_scores"
+    case attentionValues = "attn_values"
+    case classifier = "classifier"
+
+    public init?(_ r: OpRecord) {
+        switch r.kind {
+        case .conv3x3?: self = r.has(OpFlag.inputPixels) ? .convPixels : (r.writesStream ? .convStream : .conv)
+        case .linear?: self = r.writesStream ? .linearStream : .linear
+        case .maxPool?: self = .maxPool
+        case .streamNeuron?: self = .streamNeuron
+        case .attentionScores?: self = .attentionScores
+        case .attentionValues?: self = .attentionValues
+        case .classifier?: self = .classifier
+        case nil: return nil
+        }
+    }
+}
+
+/// The Cortex-M4 instruction rates per op class, measured by the firmware's per-op profile of the reference
+/// model (image 0, `make run-m4`; docs/BENCHMARKS.md, "Per-class rates", which this table must equal), and
+/// the estimate `csdpack inspect --analyze` makes from them for any image: an estimate, not a measurement.
+public enum CortexM4Rates {
+    /// Which execution the rate is for: fused, spiking at D >= T (the count path), spiking at D < T (the event path).
+    public enum Path: String { case fused, count, event }
+
+    /// The quantity an op's instructions are counted per.
+    public enum Unit: String { case mac = "MAC", synapticOp = "synaptic op", inputElement = "input element", element }
+
+    public static func unit(_ c: OpClass, _ path: Path) -> Unit {
+        switch c {
+        case .maxPool: return .inputElement
+        case .streamNeuron: return .element
+        case .convPixels: return .mac
+        case .classifier where path == .fused: return .inputElement
+        default: return path == .fused ? .mac : .synapticOp
+        }
+    }
+
+    /// Instructions per unit: (fused, count path, event path).
+    public static func rates(_ c: OpClass) -> (fused: Double, count: Double, event: Double) {
+        switch c {
+        case .convPixels: return (4.66, 5.01, 5.01)
+        case .maxPool: return (6.59, 7.11, 49.55)
+        case .conv: return (1.39, 2.11, 10.83)
+        case .convStream: return (1.23, 2.31, 7.15)
+        case .streamNeuron: return (13.32, 60.21, 155.37)
+        case .linear: return (1.25, 1.68, 9.42)
+        case .attentionScores: return (2.14, 5.71, 57.31)
+        case .attentionValues: return (1.48, 4.60, 40.76)
+        case .linearStream: return (1.00, 2.56, 7.62)
+        case .classifier: return (13.14, 3.59, 3.60)
+        }
+    }
+
+    /// The quantity of `unit` for one inference of op `r`: MACs and synaptic ops as given (per inference),
+    /// elements from the record's dims.
+    public static func units(_ unit: Unit, _ r: OpRecord, macs: Double, synapticOps: Double?) -> Double? {
+        switch unit {
+        case .mac: return macs
+        case .synapticOp: return synapticOps
+        case .inputElement: return Double(r.inDims.d0 * r.inDims.d1 * r.inDims.d2)
+        case .element: return Double(r.outDims.d0 * r.outDims.d1 * r.outDims.d2)
+        }
+    }
+
+    /// The estimated instructions of op `r` on `path` (nil when it needs synaptic operations and none are given).
+    public static func estimate(_ r: OpRecord, path: Path, macs: Double, synapticOps: Double?) -> Double? {
+        guard let c = OpClass(r) else { return nil }
+        let rate = rates(c)
+        let perUnit = path == .fused ? rate.fused : path == .count ? rate.count : rate.event
+        return units(unit(c, path), r, macs: macs, synapticOps: synapticOps).map { $0 * perUnit }
+    }
+}

@@ -1,0 +1,161 @@
+"""``csdpack inspect``'s live bytes and peak op, and ``inspect --analyze`` (docs/ANALYZE.md).
+
+The images are the committed test-plan images in Tests/TestData; the data-sample runs need Fashion-MNIST.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import CSDPACK, REPO, needs_csdpack, needs_fashion_mnist
+
+pytestmark = [needs_csdpack]
+
+REFERENCE = os.path.join(REPO, "Tests", "TestData", "fmnist_tiny", "model.csd")
+IMAGES = sorted(glob.glob(os.path.join(REPO, "Tests", "TestData", "*", "model.csd")))
+RATES_SWIFT = os.path.join(REPO, "Sources", "CSDPack", "CortexM4Rates.swift")
+BENCHMARKS = os.path.join(REPO, "docs", "BENCHMARKS.md")
+SWIFT_CLASS = {"convPixels": "conv3x3_pixels", "maxPool": "maxpool", "conv": "conv3x3", "convStream": "conv3x3_stream",
+               "streamNeuron": "stream_neuron", "linear": "linear", "attentionScores": "attn_scores",
+               "attentionValues": "attn_values", "linearStream": "linear_stream", "classifier": "classifier"}
+
+
+def csdpack(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([CSDPACK, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def inspect(*args) -> dict:
+    r = csdpack("inspect", *args, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def documented_rates() -> dict[str, tuple[str, float, str, float, float]]:
+    """docs/BENCHMARKS.md's "Per-class rates" table: class -> (fused unit, fused, spiking unit, count, event)."""
+    with open(BENCHMARKS) as f:
+        text = f.read()
+    section = text[text.index("### Per-class rates"):]
+    rows = {}
+    for line in section.splitlines()[1:]:
+        if line.startswith("#"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and re.fullmatch(r"[\d.]+", cells[2]):
+            rows[cells[0]] = (cells[1], float(cells[2]), cells[3], float(cells[4]), float(cells[5]))
+    return rows
+
+
+def test_the_swift_rates_are_the_documented_ones():
+    with open(RATES_SWIFT) as f:
+        swift = {SWIFT_CLASS[m.group(1)]: tuple(float(m.group(i)) for i in (2, 3, 4))
+                 for m in re.finditer(r"case \.(\w+): return \(([\d.]+), ([\d.]+), ([\d.]+)\)", f.read())}
+    doc = documented_rates()
+    assert set(doc) == set(SWIFT_CLASS.values()) == set(swift)
+    for cls, (_, fused, _, count, event) in doc.items():
+        assert swift[cls] == (fused, count, event), cls
+
+
+def test_reference_live_bytes_by_hand():
+    """The reference model (49 tokens x 64, 4 heads, T = 7): what each op needs, counted from its shapes."""
+    report = inspect(REFERENCE)
+    ops = report["ops"]
+    stream = {"fused": 49 * 64 * 4, "spiking": 49 * 64 * 4 * 7}
+    counts = 49 * 64  # one byte per neuron: fused counts, and trains at T <= 8
+    scores = (4 * 49 * 49 + 15) // 16 * 16
+    for mode in ("fused", "spiking"):
+        assert ops[0]["live_bytes"][mode] == 16 * 28 * 28  # the encoding conv's output (pixels are the caller's)
+        # the first attention's scores: the stream, q, k, v and the scores
+        assert ops[9]["live_bytes"][mode] == stream[mode] + 3 * counts + scores
+        assert ops[26]["live_bytes"][mode] == counts  # the classifier reads the last quantizer's counts only
+        assert report["peak_op"][mode] == 9
+        # the planner reaches the bound: arena = peak + kernel scratch
+        assert ops[9]["live_bytes"][mode] + report["scratch_bytes"][mode] == report["arena_bytes"][mode]
+
+
+@pytest.mark.parametrize("image", IMAGES, ids=[os.path.basename(os.path.dirname(p)) for p in IMAGES])
+def test_live_bytes_fit_the_arena_and_cover_every_op(image):
+    report = inspect(image)
+    for mode in ("fused", "spiking"):
+        live = [op["live_bytes"][mode] for op in report["ops"]]
+        assert max(live) + report["scratch_bytes"][mode] <= report["arena_bytes"][mode]
+        assert report["peak_op"][mode] == live.index(max(live))
+        for op, b in zip(report["ops"], live):
+            need = (op["arena"][mode].get("output_bytes", 0) + 15) // 16 * 16
+            assert b >= need, f"op {op['index']}: live {b} below its output {need}"
+
+
+def test_peak_is_marked_in_the_text():
+    r = csdpack("inspect", REFERENCE)
+    assert r.returncode == 0, r.stderr
+    assert "peak live:       fused 31568 B at op 9 (attn_scores), spiking 106832 B at op 9" in r.stdout
+    row9 = next(line for line in r.stdout.splitlines() if re.match(r"\s+9\s+attn_scores", line))
+    assert row9.split()[-2:] == ["31568*", "106832*"]
+
+
+def units(op: dict, unit: str, macs: float, synaptic_ops: float | None) -> float | None:
+    return {"MAC": macs, "synaptic op": synaptic_ops, "input element": op["in"][0] * op["in"][1] * op["in"][2],
+            "element": op["out"][0] * op["out"][1] * op["out"][2]}[unit]
+
+
+def test_analyze_without_data():
+    report = inspect(REFERENCE, "--analyze")
+    a = report["analyze"]
+    rates = documented_rates()
+    assert a["delay"] == 7 and a["spiking_path"] == "count" and a["sample"] is None
+    assert a["m4_instructions_are_estimates"] is True
+    for op, entry in zip(report["ops"], a["ops"]):
+        unit, fused, spiking_unit, count, _ = rates[entry["class"]]
+        assert entry["m4_instructions_estimate"]["fused"] == pytest.approx(units(op, unit, op["macs"], None) * fused)
+        assert entry["synaptic_ops"] is None
+        spiking = entry["m4_instructions_estimate"]["spiking"]
+        if spiking_unit == "synaptic op":
+            assert spiking is None
+        else:
+            assert spiking == pytest.approx(units(op, spiking_unit, entry["spiking_macs"], None) * count)
+    t = a["totals"]
+    assert t["synaptic_ops"] is None and t["m4_instructions_estimate"]["spiking"] is None
+    assert t["flash_bytes"] == sum(e["flash_bytes"] for e in a["ops"])
+    assert 128 + t["flash_bytes"] <= report["image_bytes"] < 128 + t["flash_bytes"] + 16 * (len(a["ops"]) + 1)
+    assert t["macs"] == report["macs"]
+    assert t["peak_live_bytes"] == {"fused": 31568, "spiking": 106832}
+    r = csdpack("inspect", REFERENCE, "--analyze")
+    assert r.returncode == 0 and "ESTIMATE" in r.stdout and "need data (--data)" in r.stdout
+
+
+@needs_fashion_mnist
+@pytest.mark.parametrize("delay,path", [(7, "count"), (3, "event")])
+def test_analyze_with_data_matches_verify(delay, path):
+    report = inspect(REFERENCE, "--analyze", "--data", "fashion-mnist", "--limit", 4, "--delay", delay)
+    a = report["analyze"]
+    assert a["sample"] == {"data": "fashion-mnist", "images": 4} and a["spiking_path"] == path
+    r = csdpack("verify", REFERENCE, "--limit", 4, "--mode", "spiking", "--delay", delay, "--json")
+    assert r.returncode == 0, r.stderr
+    verify = json.loads(r.stdout)
+    mean = verify["modes"][0]["mean_synaptic_ops"]
+    assert a["totals"]["synaptic_ops"] == pytest.approx(mean)
+    rates = documented_rates()
+    column = 3 if path == "count" else 4
+    total = 0.0
+    for op, entry in zip(report["ops"], a["ops"]):
+        rate = rates[entry["class"]]
+        expected = units(op, rate[2], entry["spiking_macs"], entry["synaptic_ops"]) * rate[column]
+        assert entry["m4_instructions_estimate"]["spiking"] == pytest.approx(expected)
+        total += expected
+    assert a["totals"]["m4_instructions_estimate"]["spiking"] == pytest.approx(total)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data", "fashion-mnist"], "--data and --delay need --analyze"),
+    (["--analyze", "--delay", "99"], "--delay 99: need 0...7"),
+    (["--analyze", "--data-dir", "/tmp"], "--data-dir needs --data"),
+])
+def test_analyze_options_refused(args, message):
+    r = csdpack("inspect", REFERENCE, *args)
+    assert r.returncode != 0
+    assert message in r.stderr
