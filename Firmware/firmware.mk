@@ -14,9 +14,10 @@
 #   make bench-firmware  run all three and print the benchmark table
 #
 # The firmware runs the model MODEL (default the reference model; built in its
-# folder $(MODEL_BUILD)) in three passes: fused, spiking at FIRMWARE_DELAY (default
-# T: the count path) and spiking at FIRMWARE_EVENT_DELAY (default T // 2, below
-# T: the per-spike event path), each bit-checked against the NumPy reference.
+# folder $(MODEL_BUILD)) in four passes: fused, spiking at FIRMWARE_DELAY (default
+# T: the count path), spiking at FIRMWARE_EVENT_DELAY (default T // 2, below T:
+# the per-spike event path) and spiking at FIRMWARE_DELAY on the event path
+# (CSD_PATH_EVENT), each bit-checked against the NumPy reference.
 # FIRMWARE_IMAGES golden images are compiled into the firmware (default 8), the
 # first test images of FIRMWARE_DATA (fashion-mnist, or random: seeded pixels in
 # the model's input shape, for models of other shapes).

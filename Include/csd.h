@@ -13,6 +13,7 @@
  *   csd_session_init bind image + arena + mode (validates the image once)
  *   csd_session_run  one inference: uint8 pixels in, int32 logits out
  *
+ *   csd_session_set_delay / csd_session_set_path  DIF delay; count or event path
  *   csd_session_set_stats / csd_session_set_observer  per-op statistics, profiling
  *
  * Stack: the runtime recurses nowhere and keeps a few dozen words per kernel
@@ -82,10 +83,23 @@ extern "C" {
 #define CSD_E_SESSION          (-27)  /* session not initialized (or its init failed) */
 #define CSD_E_ARENA_END        (-28)  /* a buffer starts inside the arena but ends past its end */
 #define CSD_E_STATS_ALIGNMENT  (-29)  /* the stats array is not 4-byte aligned */
+#define CSD_E_PATH             (-30)  /* neither CSD_PATH_AUTO nor CSD_PATH_EVENT */
 
 /* ---- execution modes ---- */
 #define CSD_MODE_FUSED   0  /* counts x weights (MACs); bit-exact with spiking at D = T */
 #define CSD_MODE_SPIKING 1  /* DIF neurons, any delay 0..T; at D >= T computed from spike counts */
+
+/* ---- spiking execution paths (csd_session_set_path) ----
+ * Both give the same trains, statistics and logits; they differ in the work.
+ * AUTO: at D >= T with T <= 8 the *count path*: the spiking network's trains,
+ *   statistics and logits computed from spike counts, which multiplies counts
+ *   by weights like fused mode (exact because at D >= T every train is a
+ *   prefix train, docs/SEMANTICS.md "Prefix trains"); otherwise the event path.
+ * EVENT: the per-spike *event path* at every delay: every input spike adds its
+ *   weight column at its step (additions selected by spikes), as an
+ *   event-driven chip would; slower on a CPU. */
+#define CSD_PATH_AUTO  0
+#define CSD_PATH_EVENT 1
 
 /* Metadata of a valid image (filled by csd_model_check). */
 typedef struct csd_model_info {
@@ -154,6 +168,14 @@ int32_t csd_session_init(csd_session_t *session, const void *image, size_t size,
  * Returns CSD_OK, CSD_E_NULL_ARGUMENT, CSD_E_SESSION or CSD_E_DELAY.
  */
 int32_t csd_session_set_delay(csd_session_t *session, uint32_t delay);
+
+/*
+ * Chooses how CSD_MODE_SPIKING runs compute (CSD_PATH_AUTO, the default after
+ * csd_session_init, or CSD_PATH_EVENT); results are the same either way.
+ * Ignored in CSD_MODE_FUSED. Returns CSD_OK, CSD_E_NULL_ARGUMENT,
+ * CSD_E_SESSION or CSD_E_PATH.
+ */
+int32_t csd_session_set_path(csd_session_t *session, int32_t path);
 
 /*
  * Registers a caller-owned array (4-byte aligned) that every later run fills

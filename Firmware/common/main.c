@@ -2,11 +2,12 @@
  * Bare-metal demo, shared by every board port: runs a packed model (the
  * reference fmnist_tiny unless the build says otherwise: FW_MODEL names its
  * C symbol, FW_MODEL_HEADER its generated header; linked into flash as const
- * data) on the golden images in three passes through Include/csd.h: fused,
+ * data) on the golden images in four passes through Include/csd.h: fused,
  * spiking at GOLDEN_DELAY (D = T unless FIRMWARE_DELAY says otherwise: the
- * count path) and spiking at GOLDEN_EVENT_DELAY < T (the per-spike event
- * path). Every logit of every pass is checked against the NumPy reference
- * (golden.h).
+ * count path), spiking at GOLDEN_EVENT_DELAY < T (the per-spike event path)
+ * and spiking at GOLDEN_DELAY on the event path (CSD_PATH_EVENT), so both
+ * paths are measured at D = T. Every logit of every pass is checked against
+ * the NumPy reference (golden.h).
  *
  * Output is line-oriented text on the board's UART; lines starting with
  * "result:" carry key=value fields that Firmware/common/run.py parses.
@@ -81,7 +82,7 @@ static uint32_t kernel_check(uint8_t *memory, uint32_t bytes) {
 #endif
 #define ARENA_BYTES MAX_ARENA(MAX_ARENA(MODEL_ARENA_FUSED, MODEL_ARENA_SPIKING), KERNEL_CHECK_BYTES)
 #define MAX_OPS 64        /* stats capacity; the reference model has 27 ops */
-#define PASSES 3
+#define PASSES 4
 #define MAX_CLASSES 16
 #define SHOW_IMAGES 3     /* images whose logits are printed */
 
@@ -141,9 +142,10 @@ static const char *op_name(uint32_t kind) {
 }
 
 typedef struct pass {
-    const char *name;  /* "fused", "spiking" (count path at D = T), "event" (D < T) */
+    const char *name;  /* "fused", "spiking" (count path at D = T), "event" (D < T), "spiking_event" */
     int32_t mode;
     uint32_t delay;
+    int32_t path;      /* CSD_PATH_AUTO or CSD_PATH_EVENT */
     const int32_t (*expected)[GOLDEN_CLASSES];
 } pass_t;
 
@@ -165,6 +167,8 @@ static void run_pass(const pass_t *pass, const csd_model_info_t *info, pass_resu
     if (pass->mode == CSD_MODE_SPIKING) {
         status = csd_session_set_delay(&session, pass->delay);
         if (status != CSD_OK) fail("csd_session_set_delay", status);
+        status = csd_session_set_path(&session, pass->path);
+        if (status != CSD_OK) fail("csd_session_set_path", status);
     }
 
     /* Statistics and per-layer instruction counts of image 0, in a run of its
@@ -304,9 +308,10 @@ int main(void) {
     uint32_t kernel_mismatches = kernel_check(arena, sizeof arena);
 
     static const pass_t passes[PASSES] = {
-        {"fused", CSD_MODE_FUSED, 0, golden_logits},
-        {"spiking", CSD_MODE_SPIKING, GOLDEN_DELAY, golden_logits_spiking},
-        {"event", CSD_MODE_SPIKING, GOLDEN_EVENT_DELAY, golden_logits_event},
+        {"fused", CSD_MODE_FUSED, 0, CSD_PATH_AUTO, golden_logits},
+        {"spiking", CSD_MODE_SPIKING, GOLDEN_DELAY, CSD_PATH_AUTO, golden_logits_spiking},
+        {"event", CSD_MODE_SPIKING, GOLDEN_EVENT_DELAY, CSD_PATH_AUTO, golden_logits_event},
+        {"spiking_event", CSD_MODE_SPIKING, GOLDEN_DELAY, CSD_PATH_EVENT, golden_logits_spiking},
     };
     static pass_result_t results[PASSES];  /* static: the stack high-water mark is the runtime's */
     int ok = kernel_mismatches == 0;

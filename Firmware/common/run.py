@@ -18,8 +18,9 @@
 
 Pair order (fixed by Firmware/common/main.c): pair 0 is an empty begin/end
 (the call overhead, subtracted from every other pair), then per pass (PASSES:
-fused, spiking at D = T, the count path, and "event", spiking at a delay below
-T, the per-spike event path) the runs of images 0..N-1.
+fused; "spiking" at D = T, the count path; "event", spiking at a delay below
+T, the per-spike event path; "spiking_event", spiking at D = T forced onto the
+event path with CSD_PATH_EVENT) the runs of images 0..N-1.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import time
 
-PASSES = ("fused", "spiking", "event")
+PASSES = ("fused", "spiking", "event", "spiking_event")
 HEAP = re.compile(r"^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|swift_allocObject|swift_slowAlloc)$")
 
 
@@ -262,24 +263,32 @@ def cmd_run(args) -> int:
             ins = {p: [c - calib for c in pairs[1 + i * n:1 + (i + 1) * n]] for i, p in enumerate(PASSES)}
             mean = {p: round(sum(ins[p]) / n) for p in PASSES}
             macs = int(results["model"]["macs"])
-            synops = {p: int(results[p]["synaptic_ops"]) for p in ("spiking", "event")}
+            synops = {p: int(results[p]["synaptic_ops"]) for p in ("spiking", "event", "spiking_event")}
+            if synops["spiking_event"] != synops["spiking"]:
+                errors.append(f"the event path at D = T counted {synops['spiking_event']} synaptic ops, "
+                              f"the count path {synops['spiking']}")
+            if ins["spiking_event"] == ins["spiking"]:
+                errors.append("CSD_PATH_EVENT ran the same instructions as the count path: the path was not switched")
             labelled = results["fused"].get("labelled", "1") == "1"
             summary.update({
                 "board": args.name, "images": n, "labelled": labelled,
                 "correct_fused": int(results["fused"]["correct"]) if labelled else None,
                 "correct_spiking": int(results["spiking"]["correct"]) if labelled else None,
                 "bit_exact_fused": exact["fused"], "bit_exact_spiking": exact["spiking"],
-                "bit_exact_event": exact["event"],
+                "bit_exact_event": exact["event"], "bit_exact_spiking_event": exact["spiking_event"],
                 "delay_spiking": int(results["spiking"]["delay"]), "delay_event": int(results["event"]["delay"]),
                 "calibration_insns": calib, "insns_fused": ins["fused"], "insns_spiking": ins["spiking"],
                 "insns_event": ins["event"], "insns_fused_mean": mean["fused"],
-                "insns_spiking_mean": mean["spiking"], "insns_event_mean": mean["event"], "macs": macs,
+                "insns_spiking_mean": mean["spiking"], "insns_event_mean": mean["event"],
+                "insns_spiking_event": ins["spiking_event"], "insns_spiking_event_mean": mean["spiking_event"], "macs": macs,
                 "synaptic_ops_image0": synops["spiking"], "synaptic_ops_event_image0": synops["event"],
                 "spikes_image0": int(results["spiking"]["spikes"]),
                 "insns_per_mac": ins["fused"][0] / macs if macs else None,
                 "insns_per_mac_mean": mean["fused"] / macs if macs else None,
                 "insns_per_synop_image0": ins["spiking"][0] / synops["spiking"] if synops["spiking"] else None,
                 "insns_per_synop_event_image0": ins["event"][0] / synops["event"] if synops["event"] else None,
+                "insns_per_synop_spiking_event_image0":
+                    ins["spiking_event"][0] / synops["spiking_event"] if synops["spiking_event"] else None,
                 "image_bytes": int(results["model"]["image_bytes"]),
                 "arena_fused": int(results["model"]["arena_fused"]),
                 "arena_spiking": int(results["model"]["arena_spiking"]),
@@ -296,7 +305,7 @@ def cmd_run(args) -> int:
             print(f"bench: pairs={len(pairs)} calibration_insns={calib} (subtracted)")
             print(f"bench: fused   instructions/inference mean={mean['fused']} min={min(ins['fused'])} "
                   f"max={max(ins['fused'])} per_MAC={mean['fused'] / macs:.2f} (MACs={macs})")
-            for p, what in (("spiking", "count path"), ("event", "event path")):
+            for p, what in (("spiking", "count path"), ("spiking_event", "event path"), ("event", "event path")):
                 d = results[p]["delay"]
                 per = f"{ins[p][0] / synops[p]:.2f}" if synops[p] else "-"
                 print(f"bench: spiking D={d} ({what}) instructions/inference mean={mean[p]} min={min(ins[p])} "
@@ -339,12 +348,14 @@ def per_op_profile(marks: list[int], op_lines: list[dict[str, str]]) -> dict | N
 
 def print_profile(profile: dict) -> None:
     print(f"profile: image 0, per op (the observer call, {profile['observer_call_insns']} instructions, subtracted)")
-    for f, s, e in zip(profile["per_op_fused"], profile["per_op_spiking"], profile["per_op_event"]):
+    for f, s, se, e in zip(profile["per_op_fused"], profile["per_op_spiking"], profile["per_op_spiking_event"],
+                           profile["per_op_event"]):
+        def per(r):
+            return f"{r['insns'] / r['synaptic_ops']:.2f}" if r["synaptic_ops"] else "-"
         per_mac = f"{f['insns'] / f['macs']:.2f}" if f["macs"] else "-"
-        per_syn = f"{s['insns'] / s['synaptic_ops']:.2f}" if s["synaptic_ops"] else "-"
-        per_ev = f"{e['insns'] / e['synaptic_ops']:.2f}" if e["synaptic_ops"] else "-"
         print(f"profile: op {f['op']:>2} {f['kind']:<13} fused={f['insns']:>10} per_MAC={per_mac:>6}   "
-              f"spiking={s['insns']:>11} per_synop={per_syn:>6}   event={e['insns']:>11} per_synop={per_ev:>6}")
+              f"spiking={s['insns']:>11} per_synop={per(s):>6}   spiking_event={se['insns']:>11} per_synop={per(se):>6}   "
+              f"event={e['insns']:>11} per_synop={per(e):>6}")
 
 
 def cmd_bench(args) -> int:
@@ -361,10 +372,13 @@ def cmd_bench(args) -> int:
         ("core", [r.get("cpu", "?").split(" (")[0] for r in runs]),
         ("instructions / inference, fused", [num(r.get("insns_fused_mean")) for r in runs]),
         ("instructions / inference, spiking D=T (count path)", [num(r.get("insns_spiking_mean")) for r in runs]),
+        ("instructions / inference, spiking D=T (event path)", [num(r.get("insns_spiking_event_mean")) for r in runs]),
         ("instructions / inference, spiking D<T (event path)", [num(r.get("insns_event_mean")) for r in runs]),
         ("  event-path delay D", [num(r.get("delay_event")) for r in runs]),
         ("instructions / MAC (fused)", [num(r.get("insns_per_mac_mean"), "{:.2f}") for r in runs]),
         ("instructions / synaptic op (D=T, img 0)", [num(r.get("insns_per_synop_image0"), "{:.2f}") for r in runs]),
+        ("instructions / synaptic op (D=T event path, img 0)",
+         [num(r.get("insns_per_synop_spiking_event_image0"), "{:.2f}") for r in runs]),
         ("instructions / synaptic op (D<T, img 0)", [num(r.get("insns_per_synop_event_image0"), "{:.2f}") for r in runs]),
         ("runtime .text bytes (libcsd.a in this link)", [num(r["sizes"].get("runtime_text")) for r in runs]),
         ("runtime .rodata bytes", [num(r["sizes"].get("runtime_rodata")) for r in runs]),
@@ -372,8 +386,9 @@ def cmd_bench(args) -> int:
         ("firmware flash bytes (code+model+golden)", [num(r["sizes"].get("flash_used")) for r in runs]),
         ("arena bytes fused / spiking", [f"{r.get('arena_fused', '-')} / {r.get('arena_spiking', '-')}" for r in runs]),
         ("stack high-water bytes", [num(r.get("stack_high_water")) for r in runs]),
-        ("images, bit-exact fused / D=T / D<T", [f"{r.get('bit_exact_fused', '-')} / {r.get('bit_exact_spiking', '-')} / "
-                                                 f"{r.get('bit_exact_event', '-')} of {r.get('images', '-')}" for r in runs]),
+        ("images, bit-exact fused / D=T / D<T / D=T event", [
+            f"{r.get('bit_exact_fused', '-')} / {r.get('bit_exact_spiking', '-')} / {r.get('bit_exact_event', '-')} / "
+            f"{r.get('bit_exact_spiking_event', '-')} of {r.get('images', '-')}" for r in runs]),
         ("QEMU wall time, s (whole run)", [num(r.get("wall_s"), "{:.2f}") for r in runs]),
     ]
     w0 = max(len(r[0]) for r in rows)

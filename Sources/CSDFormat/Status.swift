@@ -70,6 +70,8 @@ public struct CSDStatus: Error {
     public static let arenaEnd = CSDStatus(CSD_E_ARENA_END)
     /// The statistics array is not 4-byte aligned (`CSD_E_STATS_ALIGNMENT`).
     public static let statsAlignment = CSDStatus(CSD_E_STATS_ALIGNMENT)
+    /// The spiking path is neither CSD_PATH_AUTO nor CSD_PATH_EVENT (`CSD_E_PATH`).
+    public static let path = CSDStatus(CSD_E_PATH)
 }
 
 extension CSDStatus {
@@ -85,10 +87,10 @@ extension CSDStatus {
             MAC count mismatch\0threshold below 1\0image not 16-byte aligned\0arena not 16-byte aligned\0\
             arena too small\0unknown execution mode\0delay exceeds T\0input length is not C*H*W\0\
             logits buffer smaller than classes\0session not initialized\0buffer ends past the arena\0\
-            stats array not 4-byte aligned\0unknown status
+            stats array not 4-byte aligned\0unknown spiking path\0unknown status
             """
         var p = all.utf8Start, n = -Int(rawValue)
-        let last = -Int(CSD_E_STATS_ALIGNMENT)  // the header's last code: one string per code 0 ... last
+        let last = -Int(CSD_E_PATH)  // the header's last code: one string per code 0 ... last
         if n < 0 || n > last { n = last + 1 }  // "unknown status"
         while n > 0 {
             if p.pointee == 0 { n &-= 1 }

@@ -21,6 +21,8 @@ struct SessionState {
     var mode: UInt8 = 0
     /// The DIF delay, 0 ... T <= 16.
     var delay: UInt8 = 0
+    /// CSD_PATH_AUTO or CSD_PATH_EVENT.
+    var path: UInt8 = 0
     var image: UnsafeRawPointer? = nil
     var imageSize: UInt = 0
     var arena: UnsafeMutableRawPointer? = nil
@@ -119,6 +121,7 @@ func engine(_ session: UnsafeMutablePointer<csd_session_t>?) throws(CSDStatus)
     let md = try mode(Int32(p.pointee.mode))
     var e = try Engine(image: m, arena: UnsafeMutableRawBufferPointer(start: arena, count: Int(p.pointee.arenaSize)), mode: md)
     try e.setDelay(Int(p.pointee.delay))
+    e.countPath = Int32(p.pointee.path) == CSD_PATH_AUTO
     return (p, e)
 }
 
@@ -130,6 +133,19 @@ public func exportSessionSetDelay(_ session: UnsafeMutablePointer<csd_session_t>
         guard delay <= 255 else { throw CSDStatus.delay }
         try e.setDelay(Int(delay))
         state.pointee.delay = UInt8(delay)
+        return CSDStatus.ok.rawValue
+    } catch {
+        return error.rawValue
+    }
+}
+
+/// `int32_t csd_session_set_path(csd_session_t *s, int32_t path)`
+@_cdecl("csd_session_set_path")
+public func exportSessionSetPath(_ session: UnsafeMutablePointer<csd_session_t>?, _ path: Int32) -> Int32 {
+    do throws(CSDStatus) {
+        let (state, _) = try engine(session)
+        guard path == CSD_PATH_AUTO || path == CSD_PATH_EVENT else { throw CSDStatus.path }
+        state.pointee.path = UInt8(path)
         return CSDStatus.ok.rawValue
     } catch {
         return error.rawValue

@@ -26,8 +26,9 @@ public struct Engine {
     /// DIF delay D (spiking mode), 0 ... T. Defaults to the image's.
     public private(set) var delay: Int
     /// Spiking mode with D >= T and T <= 8: run the ops with neuron outputs on spike counts (the count
-    /// path, docs/SEMANTICS.md "Prefix trains"). The same trains, stats and logits as the event path;
-    /// false forces the event path (for testing that equality).
+    /// path, docs/SEMANTICS.md "Prefix trains"), which multiplies counts by weights. The same trains,
+    /// stats and logits as the event path; false forces the per-spike event path at every delay
+    /// (`csd_session_set_path(CSD_PATH_EVENT)`), to measure event-driven execution.
     public var countPath = true
 
     /// Whether `run` takes the count path: spiking mode, `countPath`, D >= T and uint8 trains (T <= 8).

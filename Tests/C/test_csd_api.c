@@ -101,7 +101,7 @@ static void test_arena_bytes(void **state) {
 
 static void test_status_strings(void **state) {
     (void)state;
-    for (int32_t s = CSD_E_STATS_ALIGNMENT; s <= 0; s++) {  /* CSD_E_STATS_ALIGNMENT (-29): the last code */
+    for (int32_t s = CSD_E_PATH; s <= 0; s++) {  /* CSD_E_PATH (-30): the last code */
         const char *m = csd_status_str(s);
         assert_non_null(m);
         assert_true(strlen(m) > 0);
@@ -115,7 +115,9 @@ static void test_status_strings(void **state) {
     assert_string_equal(csd_status_str(CSD_E_SESSION), "session not initialized");
     assert_string_equal(csd_status_str(CSD_E_ARENA_END), "buffer ends past the arena");
     assert_string_equal(csd_status_str(CSD_E_STATS_ALIGNMENT), "stats array not 4-byte aligned");
-    assert_string_equal(csd_status_str(-30), "unknown status");
+    assert_int_equal(CSD_E_PATH, -30);
+    assert_string_equal(csd_status_str(CSD_E_PATH), "unknown spiking path");
+    assert_string_equal(csd_status_str(-31), "unknown status");
     assert_string_equal(csd_status_str(7), "unknown status");
 }
 
@@ -311,6 +313,38 @@ static void test_stats_and_delay(void **state) {
     free(arena);
 }
 
+/* CSD_PATH_EVENT at D = T: the per-spike event path gives the count path's logits and every op's
+ * statistics, on every golden image; the path is a session setting with its own status. */
+static void test_event_path(void **state) {
+    (void)state;
+    csd_session_t count, event;
+    csd_op_stats_t count_stats[64], event_stats[64];
+    int32_t count_logits[10], event_logits[10];
+    uint8_t *arena_count = arena_alloc(g_info.arena_bytes_spiking), *arena_event = arena_alloc(g_info.arena_bytes_spiking);
+    assert_int_equal(csd_session_init(&count, g_image, g_image_size, arena_count, g_info.arena_bytes_spiking, CSD_MODE_SPIKING), CSD_OK);
+    assert_int_equal(csd_session_init(&event, g_image, g_image_size, arena_event, g_info.arena_bytes_spiking, CSD_MODE_SPIKING), CSD_OK);
+    assert_int_equal(csd_session_set_path(&event, 2), CSD_E_PATH);
+    assert_int_equal(csd_session_set_path(&event, -1), CSD_E_PATH);
+    assert_int_equal(csd_session_set_path(NULL, CSD_PATH_EVENT), CSD_E_NULL_ARGUMENT);
+    assert_int_equal(csd_session_set_path(&count, CSD_PATH_AUTO), CSD_OK);
+    assert_int_equal(csd_session_set_path(&event, CSD_PATH_EVENT), CSD_OK);
+    assert_int_equal(csd_session_set_delay(&event, g_info.time_steps), CSD_OK);
+    assert_int_equal(csd_session_set_stats(&count, count_stats, 64), CSD_OK);
+    assert_int_equal(csd_session_set_stats(&event, event_stats, 64), CSD_OK);
+    for (size_t i = 0; i < g_count; i++) {
+        assert_int_equal(csd_session_run(&count, g_inputs + i * pixels(), pixels(), count_logits, 10), CSD_OK);
+        assert_int_equal(csd_session_run(&event, g_inputs + i * pixels(), pixels(), event_logits, 10), CSD_OK);
+        assert_memory_equal(event_logits, count_logits, sizeof count_logits);
+        assert_memory_equal(event_logits, g_expected + i * 10, sizeof event_logits);  /* D = T: the fused logits */
+        assert_memory_equal(event_stats, count_stats, g_info.op_count * sizeof(csd_op_stats_t));
+    }
+    free(arena_count);
+    free(arena_event);
+    csd_session_t never;
+    memset(&never, 0, sizeof never);
+    assert_int_equal(csd_session_set_path(&never, CSD_PATH_EVENT), CSD_E_SESSION);
+}
+
 /* The observer sees every op once, in order, with the statistics the stats array gets. */
 typedef struct observed {
     uint32_t calls, next_index, in_order;
@@ -427,6 +461,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_header_corruptions),
         cmocka_unit_test(test_golden_logits_both_modes),
         cmocka_unit_test(test_stats_and_delay),
+        cmocka_unit_test(test_event_path),
         cmocka_unit_test(test_observer),
         cmocka_unit_test(test_image_and_memory_around_arena_untouched),
     };

@@ -5,7 +5,7 @@ import Testing
 /// The status numbers come from Include/csd.h (CSDHeader); the texts are one NUL-separated table.
 @Suite struct StatusTests {
     @Test func everyCodeOfTheHeaderHasItsOwnText() {
-        let last = CSD_E_STATS_ALIGNMENT  // the header's last code
+        let last = CSD_E_PATH  // the header's last code
         var seen = Set<String>()
         for code in stride(from: CSD_OK, through: last, by: -1) {
             let text = CSDStatus(code).message
@@ -25,7 +25,9 @@ import Testing
         #expect(CSDStatus(last - 1).message == "unknown status")
         #expect(CSDStatus(-29).message == "stats array not 4-byte aligned")
         #expect(CSDStatus.statsAlignment.message == "stats array not 4-byte aligned")
-        #expect(CSDStatus(-30).message == "unknown status")
+        #expect(CSDStatus(-30).message == "unknown spiking path")
+        #expect(CSDStatus.path.message == "unknown spiking path")
+        #expect(CSDStatus(-31).message == "unknown status")
         #expect(CSDStatus(1).message == "unknown status")
         #expect(CSDStatus(.min).message == "unknown status")
         #expect(CSDStatus(.max).message == "unknown status")
@@ -40,5 +42,6 @@ import Testing
         #expect(CSDStatus.arenaBytes.rawValue == CSD_E_ARENA_BYTES && CSD_E_ARENA_BYTES == -17)
         #expect(CSDStatus.arenaEnd.rawValue == CSD_E_ARENA_END && CSD_E_ARENA_END == -28)  // appended: no code renumbered
         #expect(CSDStatus.statsAlignment.rawValue == CSD_E_STATS_ALIGNMENT && CSD_E_STATS_ALIGNMENT == -29)
+        #expect(CSDStatus.path.rawValue == CSD_E_PATH && CSD_E_PATH == -30)
     }
 }
