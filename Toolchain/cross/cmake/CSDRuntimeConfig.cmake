@@ -63,7 +63,8 @@ function(_csd_pick_target out why)
   endif()
   string(TOLOWER "${CMAKE_SYSTEM_PROCESSOR}" proc)
   string(TOLOWER " ${CMAKE_C_COMPILER_TARGET} ${CMAKE_C_FLAGS} ${CMAKE_CXX_FLAGS} " flags)
-  set(seen "CMAKE_SYSTEM_PROCESSOR='${CMAKE_SYSTEM_PROCESSOR}' CMAKE_SYSTEM_NAME='${CMAKE_SYSTEM_NAME}' flags='${CMAKE_C_COMPILER_TARGET} ${CMAKE_C_FLAGS}'")
+  string(STRIP "${CMAKE_C_COMPILER_TARGET} ${CMAKE_C_FLAGS}" seen_flags)
+  set(seen "CMAKE_SYSTEM_PROCESSOR='${CMAKE_SYSTEM_PROCESSOR}' CMAKE_SYSTEM_NAME='${CMAKE_SYSTEM_NAME}' flags='${seen_flags}'")
   set(hint "set CSD_RUNTIME_TARGET to one of: ${CSDRuntime_TARGETS} (-DCSD_RUNTIME_TARGET=...)")
   set(pick "")
   if(proc MATCHES "^(x86_64|amd64)$")
@@ -143,13 +144,14 @@ if(CSDRuntime_IN_TREE)
     set(CSDRuntime_CSDPACK "${CSDPACK}")
   endif()
   if(NOT TARGET csd_runtime_stage)
+    string(JOIN " " _csd_goals_text ${_csd_make_goals})
     find_program(CSD_GNU_MAKE NAMES gmake make REQUIRED)
     add_custom_target(csd_runtime_stage
       COMMAND "${CSD_GNU_MAKE}" -C "${CSDRuntime_ROOT}" --no-print-directory ${_csd_make_goals}
       COMMAND "${CMAKE_COMMAND}" -E make_directory "${_csd_stage}/bin" "${_csd_stage}/lib/${CSDRuntime_TARGET}"
       ${_csd_stage_commands}
       BYPRODUCTS ${_csd_byproducts}
-      COMMENT "CSDRuntime (in-tree): make ${_csd_make_goals}"
+      COMMENT "CSDRuntime (in-tree): make -C ${CSDRuntime_ROOT} ${_csd_goals_text}"
       VERBATIM)
   endif()
 else()
