@@ -139,12 +139,13 @@ $(FW_CASE_EXPORT)/model.safetensors: Tests/TestPlan/plan.json Toolchain/csdforme
 test-firmware-case: deps $(FW_CASE_EXPORT)/model.safetensors
 	@$(MAKE) --no-print-directory run-m4 run-riscv run-m0 MODEL=$(FW_CASE_EXPORT) FIRMWARE_DATA=random
 
-# The CMake integration, in-tree (Toolchain/cross/cmake/CSDRuntimeConfig.cmake, which makes the
-# runtime and csdpack itself): configure, build and run the example firmware; its logits must equal
+# The CMake integration, in-tree (Toolchain/cross/cmake/CSDRuntimeConfig.cmake, which has make
+# bring the runtime and csdpack up to date at every build; $(CSDPACK) here too for a build folder
+# configured with -DCSDPACK): configure, build and run the example firmware; its logits must equal
 # the NumPy reference's on the same input and packed model.
 CMAKE_QEMU_M4 := timeout 60 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio \
   -semihosting-config enable=on,target=native -kernel
-cmake-example: deps
+cmake-example: deps $(CSDPACK)
 	cmake -S Firmware/cmake-example -B $(BUILD)/cmake-example -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/Toolchain/cross/cmake/cortex-m4.cmake > /dev/null
 	cmake --build $(BUILD)/cmake-example
 	set -o pipefail; $(CMAKE_QEMU_M4) $(BUILD)/cmake-example/app.elf | tee $(BUILD)/cmake-example/uart.txt

@@ -35,8 +35,9 @@ endif()
 
 set(CSDRuntime_TARGETS x86_64 armv7em-soft armv7em-hard armv6m riscv32)
 get_filename_component(_csd_prefix "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
-if(EXISTS "${_csd_prefix}/Package.swift" AND EXISTS "${_csd_prefix}/Include/csd.h"
-   AND EXISTS "${_csd_prefix}/Toolchain/cross/cmake/CSDRuntimeConfig.cmake")
+# in-tree: this file is the repository's own (an install into PREFIX=<repository> stays "installed")
+if(CMAKE_CURRENT_LIST_DIR MATCHES "/Toolchain/cross/cmake$" AND EXISTS "${_csd_prefix}/Package.swift"
+   AND EXISTS "${_csd_prefix}/Include/csd.h")
   set(CSDRuntime_IN_TREE TRUE)
   set(CSDRuntime_ROOT "${_csd_prefix}")
   set(CSDRuntime_INCLUDE_DIR "${_csd_prefix}/Include")
