@@ -41,7 +41,7 @@ SWIFT_SOURCES := $(shell find Sources Include -name '*.swift' -o -name '*.h' -o 
 # before every swift build: a changed C header rebuilds every module that may inline it
 SWIFTPM_FRESH := Toolchain/scripts/swiftpm-fresh.sh
 
-.PHONY: help deps demo demo-host test-firmware test-firmware-case check-packer cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host bench-training check-budgets
+.PHONY: help deps demo demo-host test-firmware test-firmware-case check-packer cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host bench-training check-budgets install test-install
 
 help:
 	@echo "make demo         the reference model in the Cortex-M4 firmware under QEMU (see README)"
@@ -60,6 +60,7 @@ help:
 	@echo "make check-packer   every test-plan model packed by csdpack against an independent Python fold, byte for byte"
 	@echo "make fuzz         FUZZ_SECONDS=N [FUZZ_SEED=N]  fuzz the image parser and runtime (ASan); make fuzz-smoke: 60 s"
 	@echo "make testdata     regenerate Tests/TestData from Tests/TestPlan/plan.json (NumPy reference)"
+	@echo "make install      PREFIX=dir  csdpack, libcsd.a per target, csd.h and the CMake package (default $(PREFIX))"
 	@echo "make deps         install Debian packages and the virtualenv ($(VENV))"
 
 deps:
@@ -125,7 +126,7 @@ test: deps test-swift test-c test-python check-packer test-hardening test-firmwa
 # The firmware under QEMU on every core (Cortex-M4, RV32, the Cortex-M0+ build), each running
 # fused, spiking at D = T (count path) and at D < T (event path): fails on any logit that
 # differs from the NumPy reference. Then the same on a model of another shape.
-test-firmware: deps run-m4 run-riscv run-m0 test-firmware-case cmake-example
+test-firmware: deps run-m4 run-riscv run-m0 test-firmware-case cmake-example test-install
 
 # A model with 16-bit trains (T = 12 > 8), a 3 x 3 max-pool and an odd token count: the test
 # plan's synthetic case, exported from its seed, on random images.
@@ -138,15 +139,59 @@ $(FW_CASE_EXPORT)/model.safetensors: Tests/TestPlan/plan.json Toolchain/csdforme
 test-firmware-case: deps $(FW_CASE_EXPORT)/model.safetensors
 	@$(MAKE) --no-print-directory run-m4 run-riscv run-m0 MODEL=$(FW_CASE_EXPORT) FIRMWARE_DATA=random
 
-# The CMake integration (Toolchain/cross/cmake/): configure, build and run the example firmware;
-# its logits must equal the NumPy reference's on the same input and packed model.
+# The CMake integration, in-tree (Toolchain/cross/cmake/CSDRuntimeConfig.cmake, which has make
+# bring the runtime and csdpack up to date at every build; $(CSDPACK) here too for a build folder
+# configured with -DCSDPACK): configure, build and run the example firmware; its logits must equal
+# the NumPy reference's on the same input and packed model.
+CMAKE_QEMU_M4 := timeout 60 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio \
+  -semihosting-config enable=on,target=native -kernel
 cmake-example: deps $(CSDPACK)
-	cmake -S Firmware/cmake-example -B $(BUILD)/cmake-example -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/Toolchain/cross/cmake/cortex-m4.cmake \
-	  -DCSDPACK=$(CURDIR)/$(CSDPACK) > /dev/null
+	cmake -S Firmware/cmake-example -B $(BUILD)/cmake-example -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/Toolchain/cross/cmake/cortex-m4.cmake > /dev/null
 	cmake --build $(BUILD)/cmake-example
-	set -o pipefail; timeout 60 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio \
-	  -semihosting-config enable=on,target=native -kernel $(BUILD)/cmake-example/app.elf | tee $(BUILD)/cmake-example/uart.txt
+	set -o pipefail; $(CMAKE_QEMU_M4) $(BUILD)/cmake-example/app.elf | tee $(BUILD)/cmake-example/uart.txt
 	$(PY) Tests/Firmware/check_cmake_example.py $(BUILD)/cmake-example/csd-model/fmnist_tiny.csd $(BUILD)/cmake-example/uart.txt
+
+# ---- install: make install PREFIX=dir (docs/INTEGRATION.md) ------------------------------------
+# PREFIX/bin/csdpack (release build), PREFIX/lib/<target>/libcsd.a for every EMBED_TARGETS,
+# PREFIX/include/csd.h, PREFIX/lib/cmake/CSDRuntime/ (the package, its version file and the
+# Cortex-M4 toolchain file). Relocatable (the package finds everything relative to itself);
+# install -C leaves files that are already the same untouched, so a second install changes nothing.
+PREFIX ?= /usr/local
+CMAKE_PACKAGE_FILES := Toolchain/cross/cmake/CSDRuntimeConfig.cmake Toolchain/cross/cmake/CSDRuntimeConfigVersion.cmake \
+  Toolchain/cross/cmake/cortex-m4.cmake
+install: $(CSDPACK_RELEASE) embedded
+	install -d "$(PREFIX)/bin" "$(PREFIX)/include" "$(PREFIX)/lib/cmake/CSDRuntime" $(foreach t,$(EMBED_TARGETS),"$(PREFIX)/lib/$(t)")
+	install -C -m 755 $(CSDPACK_RELEASE) "$(PREFIX)/bin/csdpack"
+	install -C -m 644 Include/csd.h "$(PREFIX)/include/csd.h"
+	$(foreach t,$(EMBED_TARGETS),install -C -m 644 $(BUILD)/$(t)/libcsd.a "$(PREFIX)/lib/$(t)/libcsd.a" && ) true
+	install -C -m 644 $(CMAKE_PACKAGE_FILES) "$(PREFIX)/lib/cmake/CSDRuntime/"
+	@echo "install: $(PREFIX) (find_package(CSDRuntime) with -DCMAKE_PREFIX_PATH=$(PREFIX))"
+
+# The installed package from outside the repository: install into a scratch prefix (twice: the
+# second changes nothing), move it (relocatable), then build the out-of-tree project Tests/Install
+# against it for the host (run natively) and for the Cortex-M4 (the installed toolchain file; run
+# under QEMU); both runs' logits must equal the NumPy reference's.
+INSTALL_TEST := $(CURDIR)/$(BUILD)/test-install
+INSTALL_PREFIX := $(INSTALL_TEST)/moved-prefix
+INSTALL_ARGS := -DCMAKE_PREFIX_PATH=$(INSTALL_PREFIX) -DCSD_EXAMPLE_MODEL=$(CURDIR)/Toolchain/models/fmnist-tiny
+test-install: deps
+	rm -rf $(INSTALL_TEST)
+	$(MAKE) --no-print-directory install PREFIX=$(INSTALL_TEST)/prefix > /dev/null
+	find $(INSTALL_TEST)/prefix -type f -printf '%P %T@\n' | sort > $(INSTALL_TEST)/first.txt
+	$(MAKE) --no-print-directory install PREFIX=$(INSTALL_TEST)/prefix > /dev/null
+	find $(INSTALL_TEST)/prefix -type f -printf '%P %T@\n' | sort | diff $(INSTALL_TEST)/first.txt -
+	mv $(INSTALL_TEST)/prefix $(INSTALL_PREFIX)
+	cmake -S Tests/Install -B $(INSTALL_TEST)/host $(INSTALL_ARGS) > /dev/null
+	cmake --build $(INSTALL_TEST)/host
+	set -o pipefail; $(INSTALL_TEST)/host/app | tee $(INSTALL_TEST)/host/out.txt
+	$(PY) Tests/Firmware/check_cmake_example.py $(INSTALL_TEST)/host/csd-model/csd_model.csd $(INSTALL_TEST)/host/out.txt \
+	  --label test-install/host
+	cmake -S Tests/Install -B $(INSTALL_TEST)/m4 $(INSTALL_ARGS) -DCSD_EXAMPLE_BOARD_PORT=$(CURDIR)/Firmware \
+	  -DCMAKE_TOOLCHAIN_FILE=$(INSTALL_PREFIX)/lib/cmake/CSDRuntime/cortex-m4.cmake > /dev/null
+	cmake --build $(INSTALL_TEST)/m4
+	set -o pipefail; $(CMAKE_QEMU_M4) $(INSTALL_TEST)/m4/app | tee $(INSTALL_TEST)/m4/uart.txt
+	$(PY) Tests/Firmware/check_cmake_example.py $(INSTALL_TEST)/m4/csd-model/csd_model.csd $(INSTALL_TEST)/m4/uart.txt \
+	  --label test-install/cortex-m4
 
 ASAN_BUILD := $(CURDIR)/.build-asan
 
