@@ -37,8 +37,10 @@ public struct Verifier {
         }
     }
 
-    /// Runs `count` images in `mode` on all cores; `progress` is called with the number done.
-    public func run(_ data: Dataset, count: Int, mode: ExecutionMode, delay: Int,
+    /// Runs `count` images in `mode` on `threads` threads (default: one per core), each with its own arena
+    /// over disjoint images (thread w runs images w, w + threads, ...); results do not depend on the thread
+    /// count. `progress` is called with the number done.
+    public func run(_ data: Dataset, count: Int, mode: ExecutionMode, delay: Int, threads: Int? = nil,
                     progress: (@Sendable (Int) -> Void)? = nil) throws(PackError) -> ModeResult {
         let h = image.header
         let pixelsPerImage = Int(h.inputChannels) * Int(h.inputHeight) * Int(h.inputWidth)
@@ -51,7 +53,8 @@ public struct Verifier {
         let so = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, count * ops))
         let to = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, count * 3))
         // per worker, per op: synaptic operations and MACs
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        if let n = threads, n < 1 { throw PackError("--threads \(n): need at least 1") }
+        let workers = max(1, min(threads ?? ProcessInfo.processInfo.activeProcessorCount, max(1, count)))
         let wo = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: workers * ops * 2)
         wo.initialize(repeating: 0)
         defer { lo.deallocate(); so.deallocate(); to.deallocate(); wo.deallocate() }
@@ -60,7 +63,7 @@ public struct Verifier {
         data.images.withUnsafeBufferPointer { pixelBuffer in
             // Workers write disjoint rows of the output buffers.
             let shared = Shared(image: image, mode: mode, lo: lo, so: so, to: to, wo: wo.baseAddress!, pixels: pixelBuffer)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
+            onThreads(workers) { w in
                 let image = shared.image, mode = shared.mode, lo = shared.lo, so = shared.so, to = shared.to
                 let wo = shared.wo + w * ops * 2  // this worker's rows
                 let pixels = shared.pixels, h = image.header
@@ -166,6 +169,21 @@ struct Shared: @unchecked Sendable {
     let to: UnsafeMutableBufferPointer<UInt64>
     let wo: UnsafeMutablePointer<UInt64>
     let pixels: UnsafeBufferPointer<UInt8>
+}
+
+/// Runs `body(w)` for w in 0 ..< n, each on a thread of its own, and returns when all are done.
+func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for w in 0..<n {
+        group.enter()
+        let thread = Thread {
+            body(w)
+            group.leave()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+    group.wait()
 }
 
 /// A thread-safe counter for progress.

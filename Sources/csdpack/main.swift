@@ -155,6 +155,12 @@ struct Verify: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Write each mode's logits (int32 [N][classes]) and per-op spikes (uint32 [N][ops]) into this folder.")
     var dump: String?
+    @Option(help: "Threads, each with its own arena over disjoint images (default: one per core); results are the same for any count.")
+    var threads: Int?
+
+    func validate() throws {
+        if let n = threads, n < 1 { throw ValidationError("--threads \(n): need at least 1") }
+    }
 
     func run() throws {
         guard ["fused", "spiking", "both"].contains(mode) else { fail("--mode \(mode): use fused, spiking or both") }
@@ -174,7 +180,7 @@ struct Verify: ParsableCommand {
         func runMode(_ m: ExecutionMode, _ delay: Int) -> Verifier.ModeResult {
             let label = m == .fused ? "fused" : "spiking D=\(delay)"
             do throws(PackError) {
-                let r = try verifier.run(dataset, count: count, mode: m, delay: delay, progress: { n in
+                let r = try verifier.run(dataset, count: count, mode: m, delay: delay, threads: threads, progress: { n in
                     if terminal { FileHandle.standardError.write(Data("\r\(label): \(n)/\(count) images".utf8)) }
                 })
                 if terminal {

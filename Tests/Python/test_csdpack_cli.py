@@ -624,6 +624,24 @@ def test_verify_progress_without_a_terminal_is_whole_lines():
     assert r.stderr.splitlines() == ["fused: 3/3 images", "spiking D=7: 3/3 images"], r.stderr
 
 
+@needs_fashion_mnist
+def test_verify_threads_give_the_same_results(tmp_path):
+    """Any --threads gives the same logits, per-op spikes and report (each thread runs its own images)."""
+    outputs = {}
+    for threads in (1, 3):
+        dump = tmp_path / f"t{threads}"
+        dump.mkdir()
+        r = run_csdpack("verify", GOLDEN_IMAGE, "--limit", "13", "--mode", "both", "--delay", "3", "--threads", threads,
+                        "--dump", dump, "--json")
+        assert r.returncode == 0, describe(r)
+        files = {p.name: p.read_bytes() for p in sorted(dump.iterdir())}
+        assert sorted(files) == ["fused.logits.i32", "fused.spikes.u32", "spiking_D3.logits.i32", "spiking_D3.spikes.u32"]
+        outputs[threads] = (files, json.loads(r.stdout))
+    assert outputs[1] == outputs[3]
+    r = run_csdpack("verify", GOLDEN_IMAGE, "--limit", "3", "--threads", "0")
+    assert r.returncode != 0 and "--threads 0: need at least 1" in r.stderr, describe(r)
+
+
 @pytest.mark.parametrize("flag,value,name", [("--levels", 3, "L"), ("--time-steps", 9, "T")])
 def test_other_than_trained_t_or_l_needs_force(exp, flag, value, name):
     before = exp.snapshot()
