@@ -125,8 +125,10 @@ test: deps test-swift test-c test-python check-packer test-hardening test-firmwa
 
 # The firmware under QEMU on every core (Cortex-M4, RV32, the Cortex-M0+ build), each running
 # fused, spiking at D = T (count path) and at D < T (event path): fails on any logit that
-# differs from the NumPy reference. Then the same on a model of another shape.
-test-firmware: deps run-m4 run-riscv run-m0 test-firmware-case cmake-example test-install
+# differs from the NumPy reference; the Swift-main example (Firmware/swift-main) the same way on
+# the Cortex-M4. Then all four on a model of another shape. Then the CMake integration, in-tree
+# and installed.
+test-firmware: deps run-m4 run-riscv run-m0 run-swift-main test-firmware-case cmake-example test-install
 
 # A model with 16-bit trains (T = 12 > 8), a 3 x 3 max-pool and an odd token count: the test
 # plan's synthetic case, exported from its seed, on random images.
@@ -137,7 +139,7 @@ $(FW_CASE_EXPORT)/model.safetensors: Tests/TestPlan/plan.json Toolchain/csdforme
 	$(PY) -m csdformer.testdata --plan Tests/TestPlan/plan.json --export-case $(FW_CASE) --out $(FW_CASE_EXPORT)
 
 test-firmware-case: deps $(FW_CASE_EXPORT)/model.safetensors
-	@$(MAKE) --no-print-directory run-m4 run-riscv run-m0 MODEL=$(FW_CASE_EXPORT) FIRMWARE_DATA=random
+	@$(MAKE) --no-print-directory run-m4 run-riscv run-m0 run-swift-main MODEL=$(FW_CASE_EXPORT) FIRMWARE_DATA=random
 
 # The CMake integration, in-tree (Toolchain/cross/cmake/CSDRuntimeConfig.cmake, which has make
 # bring the runtime and csdpack up to date at every build; $(CSDPACK) here too for a build folder

@@ -5,6 +5,8 @@ let package = Package(
     name: "CSDformer",
     products: [
         .library(name: "CSDFormat", targets: ["CSDFormat"]),
+        // The runtime's Swift API (docs/SWIFT_API.md): `import CSDRuntime` (it re-exports CSDFormat).
+        .library(name: "CSDRuntime", targets: ["CSDRuntime"]),
         .executable(name: "csdpack", targets: ["csdpack"]),
     ],
     dependencies: [

@@ -11,7 +11,9 @@
 #   make run-m4          build and run under QEMU with the instruction counter; fails on any logit mismatch
 #   make run-riscv       the same on riscv32 virt
 #   make run-m0          the armv6-m build on mps2-an385 (a Cortex-M3 executing the v6-M code)
-#   make bench-firmware  run all three and print the benchmark table
+#   make run-swift-main  the Swift-main example (Firmware/swift-main: main in Embedded Swift, through
+#                        the runtime's Swift API) on mps2-an386, the same passes and checks as run-m4
+#   make bench-firmware  run the three boards and print the benchmark table
 #
 # The firmware runs the model MODEL (default the reference model; built in its
 # folder $(MODEL_BUILD)) in four passes: fused, spiking at FIRMWARE_DELAY (default
@@ -97,6 +99,25 @@ FW_riscv32_QEMU := qemu-system-riscv32 -M virt -bios none -nographic -monitor no
 
 FW_TARGETS := m4 m0 riscv32
 
+# The Swift-main example (Firmware/swift-main): the Cortex-M4 build with Main.swift (Embedded Swift,
+# compiled by build-runtime.sh against the runtime's modules) as its main instead of common/main.c;
+# C only for reset, board and libc, and data.c (model image, arena, golden data). Not in FW_TARGETS:
+# bench-firmware compares the C firmware across cores.
+FW_SWIFT_DIR := $(FW_DIR)/swift-main
+FW_swift-main_CC := $(FW_m4_CC)
+FW_swift-main_CFLAGS := $(FW_m4_CFLAGS) -I$(FW_SWIFT_DIR)/include
+FW_swift-main_LDFLAGS := $(FW_m4_LDFLAGS)
+FW_swift-main_LIBS := $(FW_m4_LIBS)
+FW_swift-main_LIB := $(FW_m4_LIB)
+FW_swift-main_EXTRA := $(BUILD)/armv7em-hard/SwiftMain.o
+FW_swift-main_SRC := $(FW_DIR)/mps2-an386/startup.S $(FW_DIR)/mps2-an386/board.c $(FW_DIR)/common/fmt.c \
+  $(FW_DIR)/common/libc.c $(FW_SWIFT_DIR)/data.c $(FW_MODEL_C)
+FW_swift-main_LD := $(FW_m4_LD)
+FW_swift-main_NM := $(FW_m4_NM)
+FW_swift-main_SIZE := $(FW_m4_SIZE)
+FW_swift-main_OBJDUMP := $(FW_m4_OBJDUMP)
+FW_swift-main_QEMU := $(FW_m4_QEMU)
+
 # ---- golden data: FIRMWARE_IMAGES images from the NumPy reference ----
 # The stamp changes only when one of the FIRMWARE_ settings does, so golden.h is remade then.
 $(FW_OUT)/images.stamp: FORCE
@@ -143,7 +164,18 @@ $(FW_OUT)/$(1)/firmware.elf: $$(FW_$(1)_OBJS) $$(FW_$(1)_EXTRA) $$(FW_$(1)_LIB) 
 	@$$(FW_$(1)_OBJDUMP) -d $$@ > $(FW_OUT)/$(1)/firmware.dis
 	@echo "firmware: $$@ (no allocator linked; map and disassembly next to it)"
 endef
-$(foreach t,$(FW_TARGETS),$(eval $(call FW_TARGET_RULES,$(t))))
+$(foreach t,$(FW_TARGETS) swift-main,$(eval $(call FW_TARGET_RULES,$(t))))
+
+$(FW_OUT)/swift-main/obj/data.o: $(FW_SWIFT_DIR)/data.c $(FW_SWIFT_DIR)/include/firmware.h $(FW_HEADERS) $(FW_DIR)/firmware.mk
+	@mkdir -p $(@D)
+	$(FW_swift-main_CC) $(FW_CFLAGS) $(FW_swift-main_CFLAGS) -c $< -o $@
+
+# Main.swift: Embedded Swift with the runtime's flags (-no-allocations), importing CSDRuntime and
+# the C declarations of include/ (module SwiftMainSupport); model-independent.
+$(BUILD)/armv7em-hard/SwiftMain.o: $(FW_SWIFT_DIR)/Main.swift $(FW_SWIFT_DIR)/include/firmware.h \
+  $(FW_SWIFT_DIR)/include/module.modulemap $(FW_DIR)/common/board.h $(BUILD)/armv7em-hard/libcsd.a Toolchain/cross/build-runtime.sh
+	@CSD_EXTRA_MODULE=SwiftMain:$< Toolchain/cross/build-runtime.sh \
+	  $(word 1,$(FLAGS_armv7em-hard)) $(BUILD)/armv7em-hard $(wordlist 2,99,$(FLAGS_armv7em-hard)) -I $(FW_SWIFT_DIR)/include
 
 $(BUILD)/armv7em-hard/KernelCheck.o: Tests/Firmware/KernelCheck.swift $(BUILD)/armv7em-hard/libcsd.a Toolchain/cross/build-runtime.sh
 	@CSD_EXTRA_MODULE=KernelCheck:Tests/Firmware/KernelCheck.swift Toolchain/cross/build-runtime.sh \
@@ -154,7 +186,7 @@ FW_SIZE_ARGS = --name $(2) --model-symbol $(MODEL_NAME) --elf $(FW_OUT)/$(1)/fir
   --nm $(FW_$(1)_NM) --size $(FW_$(1)_SIZE) --out $(FW_OUT)/$(1)
 
 # ---- user targets ----
-.PHONY: firmware-m4 firmware-riscv firmware-m0 run-m4 run-riscv run-m0 bench-firmware FORCE
+.PHONY: firmware-m4 firmware-riscv firmware-m0 run-m4 run-riscv run-m0 run-swift-main bench-firmware FORCE
 
 firmware-m4: $(FW_OUT)/m4/firmware.elf
 	@$(FW_RUN) size $(call FW_SIZE_ARGS,m4,mps2-an386)
@@ -178,6 +210,11 @@ run-riscv: $(FW_OUT)/riscv32/firmware.elf $(FW_PLUGIN)
 run-m0: $(FW_OUT)/m0/firmware.elf $(FW_PLUGIN)
 	@$(FW_RUN) run $(call FW_SIZE_ARGS,m0,mps2-an385-armv6m) --plugin $(FW_PLUGIN) --plugin-args '$(FIRMWARE_PLUGIN_ARGS)' --timeout $(FIRMWARE_TIMEOUT) \
 	  -- $(FW_m0_QEMU) -kernel $(FW_OUT)/m0/firmware.elf
+
+# The Swift-main example: the same passes, golden data and counter as run-m4; no kernel-twin check.
+run-swift-main: $(FW_OUT)/swift-main/firmware.elf $(FW_PLUGIN)
+	@$(FW_RUN) run $(call FW_SIZE_ARGS,swift-main,mps2-an386-swift-main) --no-kernel-check --plugin $(FW_PLUGIN) \
+	  --plugin-args '$(FIRMWARE_PLUGIN_ARGS)' --timeout $(FIRMWARE_TIMEOUT) -- $(FW_swift-main_QEMU) -kernel $(FW_OUT)/swift-main/firmware.elf
 
 bench-firmware: $(foreach t,$(FW_TARGETS),$(FW_OUT)/$(t)/firmware.elf) $(FW_PLUGIN)
 	@$(MAKE) -j1 --no-print-directory -f $(firstword $(MAKEFILE_LIST)) run-m4 run-riscv run-m0 > $(FW_OUT)/bench.log 2>&1 || \

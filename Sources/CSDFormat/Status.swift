@@ -74,6 +74,13 @@ public struct CSDStatus: Error {
     public static let path = CSDStatus(CSD_E_PATH)
 }
 
+extension CSDStatus: Equatable {
+    @inlinable public static func == (a: CSDStatus, b: CSDStatus) -> Bool { a.rawValue == b.rawValue }
+
+    /// Whether this is `.ok` (CSD_OK, 0); every error is negative.
+    @inlinable public var isOK: Bool { rawValue == 0 }
+}
+
 extension CSDStatus {
     /// A short constant description as a C string (never NULL): what `csd_status_str` returns.
     /// One string literal, NUL-separated in the order 0, -1, -2, ...: a table without code per entry.

@@ -7,6 +7,9 @@ import CSDHeader
 // statuses are int32_t (CSD_OK or a negative CSD_E_* from CSDStatus). No
 // function allocates or touches global state. The Swift names differ from the
 // C names (export...) so they do not shadow the header's declarations.
+// Each export is a thin layer over the Swift API (SwiftAPI.swift, docs/SWIFT_API.md):
+// it checks for NULL, turns C pointers and size_t lengths into buffers, and keeps a
+// session's fields in the caller's csd_session_t; the checks themselves are the Swift API's.
 
 /// What a session keeps, in the caller's opaque `csd_session_t` (uint64_t[12]) rebound to this type.
 /// The 32-bit fields come first so no padding sits between the words: 72 bytes on 64-bit
@@ -37,12 +40,16 @@ struct SessionState {
     }
 }
 
-/// Validates an image the caller hands in: non-null, 16-byte aligned, every check of docs/FORMAT.md.
+/// Validates an image the caller hands in: non-null, then `ModelImage(checking:)` (16-byte aligned,
+/// every check of docs/FORMAT.md).
 func checkedImage(_ image: UnsafeRawPointer?, _ size: UInt) throws(CSDStatus) -> ModelImage {
     guard let image = image else { throw CSDStatus.nullArgument }
-    guard UInt(bitPattern: image) & 15 == 0 else { throw CSDStatus.imageAlignment }
-    guard size <= UInt(Int.max) else { throw CSDStatus.truncated }
-    return try ModelImage(validating: UnsafeRawBufferPointer(start: image, count: Int(size)))
+    guard size <= UInt(Int.max) else {
+        // longer than any buffer can be (a 32-bit target's size_t): truncated, after the alignment
+        // status that any size gets first
+        throw UInt(bitPattern: image) & 15 == 0 ? CSDStatus.truncated : CSDStatus.imageAlignment
+    }
+    return try ModelImage(checking: UnsafeRawBufferPointer(start: image, count: Int(size)))
 }
 
 func mode(_ raw: Int32) throws(CSDStatus) -> ExecutionMode {
@@ -81,7 +88,7 @@ public func exportArenaBytes(_ image: UnsafeRawPointer?, _ size: UInt, _ rawMode
     do throws(CSDStatus) {
         guard let bytes = bytes else { throw CSDStatus.nullArgument }
         let m = try checkedImage(image, size)
-        bytes.pointee = UInt(m.header.arenaBytes(try mode(rawMode)))
+        bytes.pointee = UInt(bitPattern: m.arenaBytes(try mode(rawMode)))
         return CSDStatus.ok.rawValue
     } catch {
         return error.rawValue
@@ -195,14 +202,13 @@ public func exportSessionRun(_ session: UnsafeMutablePointer<csd_session_t>?, _ 
     do throws(CSDStatus) {
         let (p, e) = try engine(session)
         guard let input = input, let logits = logits else { throw CSDStatus.nullArgument }
-        let h = e.image.header
-        guard inputLength == UInt(h.inputChannels) * UInt(h.inputHeight) * UInt(h.inputWidth) else {
-            throw CSDStatus.inputLength
-        }
-        guard logitsLength >= UInt(h.classes) else { throw CSDStatus.outputLength }
+        // a length past Int.max is no image's C * H * W (checked after this, as the header says)
+        guard inputLength <= UInt(Int.max) else { throw CSDStatus.inputLength }
         let statsBase = p.pointee.stats, capacity = Int(p.pointee.statsCapacity)
         let observer = p.pointee.observer, user = p.pointee.observerUser
-        e.run(pixels: input, logits: logits, observe: { index, stats in
+        try e.run(input: UnsafeBufferPointer(start: input, count: Int(inputLength)),
+                  logits: UnsafeMutableBufferPointer(start: logits, count: Int(clamping: logitsLength)),
+                  observe: { index, stats in
             if let base = statsBase, index < capacity { base[index] = cStats(stats) }
             if let observer = observer {
                 var record = cStats(stats)

@@ -19,15 +19,19 @@ case "$target" in
   x86_64-*) flags+=(-Xcc -fPIC) ;;
 esac
 mkdir -p "$out"
-# a Clang module cache of this build's own, emptied first: a cached module of a changed C header is
-# never reused (Clang checks only size and whole-second mtime)
-rm -rf "$out/ModuleCache"
-flags+=(-module-cache-path "$out/ModuleCache")
 # CSD_EXTRA_MODULE=Name:path/to/File.swift: instead, one more Embedded Swift module against the
 # runtime's modules in OUTDIR (built before), with the same flags -> OUTDIR/Name.o (the Cortex-M4
-# firmware's kernel check, Tests/Firmware/KernelCheck.swift).
-if [ -n "${CSD_EXTRA_MODULE:-}" ]; then
-  name=${CSD_EXTRA_MODULE%%:*}; src=${CSD_EXTRA_MODULE#*:}
+# firmware's kernel check, Tests/Firmware/KernelCheck.swift; the Swift-main firmware,
+# Firmware/swift-main/Main.swift, which passes its C module's folder as -I).
+name=
+if [ -n "${CSD_EXTRA_MODULE:-}" ]; then name=${CSD_EXTRA_MODULE%%:*}; fi
+# a Clang module cache of this build's own (one per module built here), emptied first: a cached
+# module of a changed C header is never reused (Clang checks only size and whole-second mtime)
+cache="$out/ModuleCache${name:+-$name}"
+rm -rf "$cache"
+flags+=(-module-cache-path "$cache")
+if [ -n "$name" ]; then
+  src=${CSD_EXTRA_MODULE#*:}
   "$swiftc" "${flags[@]}" -module-name "$name" -I "$out" -I "$root/Include" -I "$root/Sources/CSDMachine/include" \
     -c "$src" -o "$out/$name.o"
   echo "built $out/$name.o ($target)"
