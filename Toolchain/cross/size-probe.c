@@ -18,7 +18,8 @@ int probe(void) {
     csd_op_stats_t stats[4];
     int32_t r = csd_model_check(image, sizeof image, &info) + csd_arena_bytes(image, sizeof image, 0, &bytes)
         + csd_session_init(&s, image, sizeof image, arena, sizeof arena, 0) + csd_session_set_delay(&s, 1)
-        + csd_session_set_stats(&s, stats, 4) + csd_session_run(&s, arena, 1, logits, 10);
+        + csd_session_set_path(&s, CSD_PATH_EVENT) + csd_session_set_stats(&s, stats, 4)
+        + csd_session_set_observer(&s, 0, 0) + csd_session_run(&s, arena, 1, logits, 10);
     return r + csd_status_str(r)[0];
 }
 #else
