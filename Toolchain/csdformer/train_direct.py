@@ -29,7 +29,13 @@ import torch
 from safetensors.torch import save_file
 
 from . import train
-from .direct import TAU, V_RESET, V_THRESHOLD, DirectCSDformer
+try:
+    from .direct import TAU, V_RESET, V_THRESHOLD, DirectCSDformer
+except ModuleNotFoundError as e:  # SpikingJelly is installed apart, with --no-deps (Toolchain/pyproject.toml)
+    if (e.name or "").split(".")[0] not in ("spikingjelly", "loguru"):
+        raise
+    raise ModuleNotFoundError(f"csdformer.train_direct needs SpikingJelly ({e.name} is missing): "
+                              f"pip install --no-deps spikingjelly==2.0.0 && pip install loguru", name=e.name) from None
 from .export import METRICS_FILE
 from .model import count_params
 
