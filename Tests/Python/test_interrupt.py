@@ -140,6 +140,20 @@ def test_progress_without_a_terminal_is_whole_lines(interrupted):
         assert re.match(rf"epoch {epoch}/{EPOCHS} \[[\w-]+\] loss [\d.]+ train [\d.]+ test [\d.]+", lines[-1])
 
 
+def test_the_line_names_the_stage_and_what_a_rerun_does():
+    where = train.Position("out/checkpoint.pt")
+    assert where.interrupted("train") == "train: interrupted before training began (rerun the same command)"
+    where.stage, where.epoch, where.epochs, where.batch, where.batches = "training", 1, 3, 2, 4
+    assert where.interrupted("train") == ("train: interrupted at epoch 1/3 batch 2/4; no checkpoint written yet "
+                                          "(rerun the same command to start over)")
+    where.epoch, where.kept = 2, 1
+    assert LINE.match(where.interrupted("train_direct"))
+    where.stage, where.kept = "finishing", 3
+    assert where.interrupted("train") == ("train: interrupted after the last epoch, before the export was written; "
+                                          "checkpoint kept at out/checkpoint.pt (epoch 3; rerun the same command "
+                                          "to finish)")
+
+
 # ----------------------------------------------------------------------------- torchrun
 
 @needs_fashion_mnist

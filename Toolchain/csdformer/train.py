@@ -287,6 +287,8 @@ class Position:
     kept: int | None = None  # the epoch of the checkpoint this run wrote or resumed from
 
     def interrupted(self, name: str) -> str:
+        if self.stage == "starting":  # config, data, model, resume: nothing written
+            return f"{name}: interrupted before training began (rerun the same command)"
         if self.kept is None:
             kept = "no checkpoint written yet (rerun the same command to start over)"
         else:
@@ -294,9 +296,7 @@ class Position:
                    f"{'resume' if self.stage == 'training' else 'finish'})"
         if self.stage == "training":
             return f"{name}: interrupted at epoch {self.epoch}/{self.epochs} batch {self.batch}/{self.batches}; {kept}"
-        if self.stage == "finishing":
-            return f"{name}: interrupted after the last epoch, before the export was written; {kept}"
-        return f"{name}: interrupted before training began; {kept}"
+        return f"{name}: interrupted after the last epoch, before the export was written; {kept}"
 
 
 def stop_on_interrupt(name: str, where: Position, body: Callable[[], object]) -> int:
