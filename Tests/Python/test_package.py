@@ -11,6 +11,7 @@ or egg-info folder.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ import textwrap
 
 import pytest
 
-from conftest import REPO, TOOLCHAIN
+from conftest import REPO, TOOLCHAIN, missing
 
 SCRIPTS = ("csdformer-train", "csdformer-train-direct", "csdformer-evaluate", "csdformer-report",
            "csdformer-crosscheck", "csdformer-reference")
@@ -38,6 +39,9 @@ def _run(cmd: list[str], cwd, timeout: float = 120) -> subprocess.CompletedProce
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
+    for module in ("pip", "setuptools"):  # the build backend runs in this interpreter's packages
+        if importlib.util.find_spec(module) is None:
+            missing(f"{module} is not installed in {sys.prefix} (the test builds the package offline with it)")
     root = tmp_path_factory.mktemp("package")
     source = root / "source"
     source.mkdir()

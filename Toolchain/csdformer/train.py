@@ -64,19 +64,25 @@ DEFAULT_TRAIN = {
 }
 
 
+class ConfigError(ValueError):
+    """A training configuration cannot be read or has unknown keys; the message names the file."""
+
+
 def load_config(path: str) -> dict:
+    """The JSON training configuration at ``path``: ``{"dataset", "model", "train"}``, the train section's
+    defaults (``DEFAULT_TRAIN``) filled in. Raises ConfigError (the command line exits with its message)."""
     try:
         with open(path) as f:
             cfg = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
-        raise SystemExit(f"error: cannot read config {path}: {e}")
+        raise ConfigError(f"cannot read config {path}: {e}") from None
     unknown = set(cfg) - {"dataset", "model", "train"}
     if unknown:
-        raise SystemExit(f"error: {path}: unknown top-level keys {sorted(unknown)}")
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}")
     train = dict(DEFAULT_TRAIN)
     bad = set(cfg.get("train", {})) - set(DEFAULT_TRAIN)
     if bad:
-        raise SystemExit(f"error: {path}: unknown train keys {sorted(bad)}")
+        raise ConfigError(f"{path}: unknown train keys {sorted(bad)}")
     train.update(cfg.get("train", {}))
     return {"dataset": cfg.get("dataset", "fashion-mnist"), "model": cfg.get("model", {}), "train": train}
 
@@ -253,7 +259,10 @@ class Setup:
 
 def setup(args: argparse.Namespace) -> Setup:
     """Read the config (with the command line's epoch overrides) and the data set; exit with a message on errors."""
-    cfg = load_config(args.config)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}")
     tcfg = cfg["train"]
     if args.float_epochs is not None:
         tcfg["float_epochs"] = args.float_epochs
