@@ -20,6 +20,9 @@ DATA ?= fashion-mnist
 DATA_DIR ?=
 DATA_ARGS = --data $(DATA) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 DEMO_IMAGES ?= 100
+# extra command-line options for the Python module a target runs (train, evaluate, report, cross-check,
+# bench-host, bench-training), e.g. make train ARGS="--float-epochs 1 --qat-epochs 1"
+ARGS ?=
 
 BUILD := .build-embedded
 CSDPACK := .build/debug/csdpack
@@ -50,7 +53,7 @@ help:
 	@echo "make bench-firmware  instruction counts per inference, MAC and synaptic op; sizes; stack"
 	@echo "make bench-training  EPOCHS_FLOAT=N EPOCHS_QAT=N  conversion vs direct training of the same model: time, RSS, accuracy"
 	@echo "make test         every test suite (Swift, cmocka, Python)"
-	@echo "make train        CONFIG=... OUT=...   train and export a model (resumes)"
+	@echo "make train        CONFIG=... OUT=... [ARGS=...]  train and export a model (resumes; ARGS: more options)"
 	@echo "make report       MODEL=...            training curves and spike-count histograms (PNG)"
 	@echo "make evaluate     MODEL=...            fake-quant accuracy of an export"
 	@echo "make verify       LIMIT=N              packed model on the host runtime: accuracy, agreement, fused = spiking"
@@ -247,16 +250,16 @@ verify: deps $(CSDPACK_RELEASE) $(PACKED)
 	  $(if $(filter fashion-mnist,$(DATA)),$(if $(wildcard $(MODEL)/test_pred.npy),--reference $(MODEL)/test_pred.npy))
 
 cross-check: deps $(CSDPACK_RELEASE) $(PACKED)
-	$(PY) -m csdformer.crosscheck $(PACKED) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT) $(DATA_ARGS)
+	$(PY) -m csdformer.crosscheck $(PACKED) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT) $(DATA_ARGS) $(ARGS)
 
 testdata: deps $(CSDPACK)
 	$(PY) -m csdformer.testdata --plan Tests/TestPlan/plan.json --out Tests/TestData --csdpack $(CSDPACK)
 
 bench-host: deps $(CSDPACK_RELEASE) $(PACKED)
-	$(PY) -m csdformer.benchhost $(PACKED) --export $(MODEL) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT)
+	$(PY) -m csdformer.benchhost $(PACKED) --export $(MODEL) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT) $(ARGS)
 
 train: deps
-	@$(PY) -m csdformer.train --config $(CONFIG) --out $(OUT)
+	@$(PY) -m csdformer.train --config $(CONFIG) --out $(OUT) $(ARGS)
 
 # Training cost, conversion against direct training (csdformer.benchtrain): both routes trained from CONFIG
 # with EPOCHS_FLOAT + EPOCHS_QAT epochs (the direct route: the sum, same schedule), one process each; the
@@ -269,12 +272,12 @@ BENCH_JSON ?= $(MODEL)/training_cost.json
 bench-training: deps $(CSDPACK_RELEASE)
 	$(PY) -m csdformer.benchtrain --config $(CONFIG) --float-epochs $(EPOCHS_FLOAT) --qat-epochs $(EPOCHS_QAT) \
 	  --csdpack $(CSDPACK_RELEASE) --out $(BENCH_OUT) --json $(BENCH_JSON) \
-	  --make-command "make bench-training EPOCHS_FLOAT=$(EPOCHS_FLOAT) EPOCHS_QAT=$(EPOCHS_QAT)"
+	  --make-command "make bench-training EPOCHS_FLOAT=$(EPOCHS_FLOAT) EPOCHS_QAT=$(EPOCHS_QAT)$(if $(ARGS), ARGS='$(ARGS)')" $(ARGS)
 
 report: deps
-	@$(PY) -m csdformer.report --model $(MODEL) --out $(MODEL)/report
+	@$(PY) -m csdformer.report --model $(MODEL) --out $(MODEL)/report $(ARGS)
 
 evaluate: deps
-	@$(PY) -m csdformer.evaluate --model $(MODEL)
+	@$(PY) -m csdformer.evaluate --model $(MODEL) $(ARGS)
 
 include Firmware/firmware.mk

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 
 import numpy as np
@@ -157,6 +158,35 @@ def test_restart_ignores_checkpoint(trained, tmp_path, capsys, clean_dist_env):
     log = capsys.readouterr().out
     assert "resuming" not in log
     assert "epoch 1/2 [float] loss" in log and "epoch 2/2 [qat] loss" in log
+
+
+# ----------------------------------------------------------------------------- the API (docs/PYTHON_API.md)
+
+@needs_fashion_mnist
+def test_train_model_runs_the_command_line_training(tmp_path, capsys, clean_dist_env):
+    import csdformer
+    config = write_config(tmp_path)
+    out = str(tmp_path / "out")
+    metrics = csdformer.train_model(config, out, float_epochs=1, qat_epochs=0, limit_train=LIMIT_TRAIN,
+                                    limit_test=LIMIT_TEST, max_steps=1, progress=False)
+    assert metrics == _metrics(out)
+    assert metrics["epochs"] == {"float": 1, "qat": 0} and metrics["test_images"] == LIMIT_TEST
+    # the equivalent command, recorded: it resumes this run
+    assert metrics["command"] == (f"python -m csdformer.train --config {config} --out {out} --float-epochs 1 "
+                                  f"--qat-epochs 0 --limit-train {LIMIT_TRAIN} --limit-test {LIMIT_TEST} "
+                                  f"--max-steps 1 --no-progress")
+    capsys.readouterr()
+    assert train.main(shlex.split(metrics["command"])[3:]) == 0
+    assert "resuming from" in capsys.readouterr().out
+
+
+def test_train_model_raises_value_error_for_a_bad_config(tmp_path, clean_dist_env):
+    import csdformer
+    cfg = tiny_config_dict()
+    cfg["model"]["heads"] = 3
+    config = write_config(tmp_path, cfg)
+    with pytest.raises(ValueError, match="divisible"):
+        csdformer.train_model(config, str(tmp_path / "out"))
 
 
 # ----------------------------------------------------------------------------- configuration errors

@@ -86,8 +86,15 @@ def export_tensors(model: CSDformer) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def export_model(model: CSDformer, cfg: dict, out: str, metrics: dict, predictions: torch.Tensor | None) -> None:
-    """Write model.safetensors, model.json, metrics.json and (if given) test_pred.npy into ``out``."""
+def export_model(model: CSDformer, cfg: dict, out: str, metrics: dict | None = None,
+                 predictions: torch.Tensor | None = None) -> None:
+    """Write model.safetensors, model.json, metrics.json and (if given) test_pred.npy into ``out``.
+
+    ``cfg``: the training configuration (``train.load_config``; only its ``dataset`` is used);
+    ``metrics``: recorded in metrics.json and, without ``history``, in model.json; ``predictions``:
+    the test split's predicted classes, int [N] (csdpack verify --reference compares against them).
+    """
+    metrics = {} if metrics is None else metrics
     os.makedirs(out, exist_ok=True)
     mcfg = model.cfg
     tensors = export_tensors(model)

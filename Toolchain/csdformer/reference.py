@@ -6,8 +6,8 @@ and the completeness of the specification.
 
 Library use::
 
-    from csdformer.reference import Image, run, run_batch
-    image = Image.load("model.csd")              # parses and validates; raises ImageError
+    from csdformer.reference import load, run, run_batch
+    image = load("model.csd")                     # an Image: parsed and validated; raises ImageError
     logits = run(image, pixels)                   # fused mode, int32 [classes]
     logits, trace = run(image, pixels, mode="spiking", delay=3, trace=True)
     all_logits = run_batch(image, images, mode="fused")   # int32 [B, classes]
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
-    "ImageError", "Int32Overflow", "Image", "Op", "run", "run_batch", "predict",
+    "ImageError", "Int32Overflow", "Image", "Op", "load", "run", "run_batch", "predict",
     "attn_scores_acc", "attn_scores_steps", "attn_values_acc", "attn_values_steps", "maxpool_steps",
     "fire_fused", "fire_dif",
     "CONV3X3", "LINEAR", "MAXPOOL", "STREAM_NEURON", "ATTN_SCORES", "ATTN_VALUES", "CLASSIFIER",
@@ -818,6 +818,12 @@ def _delay(image: Image, delay) -> int:
     if not 0 <= d <= image.time_steps:
         raise ValueError(f"delay {d} outside 0..T = 0..{image.time_steps}")
     return d
+
+
+def load(path: str) -> Image:
+    """Read, parse and validate the .csd image at ``path`` (``Image.load``); raises ImageError naming the
+    failed check, OSError when the file cannot be read."""
+    return Image.load(path)
 
 
 def run(image: Image, pixels, mode: str = "fused", delay: int | None = None, trace: bool = False):

@@ -6,10 +6,17 @@ Runs single-process, or unchanged under ``torchrun --nproc_per_node N``
 (DDP: gloo on CPU, nccl on GPU). A checkpoint is written after every epoch
 and a rerun of the same command resumes from it (``--restart`` starts over).
 
+Ctrl-C stops a run with one line (``stop_on_interrupt``), exit status 130,
+and the last epoch's checkpoint kept; progress is a tqdm bar on a terminal and
+whole lines (ten per epoch) otherwise.
+
 The argument parsing, data loading, distributed setup, epoch loop,
-checkpointing and evaluation below are shared with the direct-training
-baseline (``csdformer.train_direct``): a ``Route`` says what differs (its
-phases, what happens when one begins).
+checkpointing, interruption and evaluation below are shared with the
+direct-training baseline (``csdformer.train_direct``): a ``Route`` says what
+differs (its phases, what happens when one begins).
+
+Library use: ``train_model(config, out, ...)`` (also ``csdformer.train_model``)
+runs the same training as the command line and returns its metrics.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import json
 import math
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -55,19 +64,25 @@ DEFAULT_TRAIN = {
 }
 
 
+class ConfigError(ValueError):
+    """A training configuration cannot be read or has unknown keys; the message names the file."""
+
+
 def load_config(path: str) -> dict:
+    """The JSON training configuration at ``path``: ``{"dataset", "model", "train"}``, the train section's
+    defaults (``DEFAULT_TRAIN``) filled in. Raises ConfigError (the command line exits with its message)."""
     try:
         with open(path) as f:
             cfg = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
-        raise SystemExit(f"error: cannot read config {path}: {e}")
+        raise ConfigError(f"cannot read config {path}: {e}") from None
     unknown = set(cfg) - {"dataset", "model", "train"}
     if unknown:
-        raise SystemExit(f"error: {path}: unknown top-level keys {sorted(unknown)}")
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}")
     train = dict(DEFAULT_TRAIN)
     bad = set(cfg.get("train", {})) - set(DEFAULT_TRAIN)
     if bad:
-        raise SystemExit(f"error: {path}: unknown train keys {sorted(bad)}")
+        raise ConfigError(f"{path}: unknown train keys {sorted(bad)}")
     train.update(cfg.get("train", {}))
     return {"dataset": cfg.get("dataset", "fashion-mnist"), "model": cfg.get("model", {}), "train": train}
 
@@ -244,7 +259,10 @@ class Setup:
 
 def setup(args: argparse.Namespace) -> Setup:
     """Read the config (with the command line's epoch overrides) and the data set; exit with a message on errors."""
-    cfg = load_config(args.config)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}")
     tcfg = cfg["train"]
     if args.float_epochs is not None:
         tcfg["float_epochs"] = args.float_epochs
@@ -263,6 +281,55 @@ def setup(args: argparse.Namespace) -> Setup:
         raise SystemExit(f"error: data set images are {tuple(train_set.images.shape[1:])}, model expects "
                          f"{(mcfg.in_channels, *mcfg.image_size)}")
     return Setup(cfg, tcfg, mcfg, train_set, test_set)
+
+
+@dataclass
+class Position:
+    """Where a run is, for the line printed when Ctrl-C stops it (``stop_on_interrupt``); ``fit`` keeps it."""
+
+    checkpoint: str
+    stage: str = "starting"  # starting, training (epoch and batch in progress), finishing (evaluation, export)
+    epoch: int = 0  # 1-based, the epoch in progress
+    epochs: int = 0
+    batch: int = 0  # batches finished in that epoch
+    batches: int = 0
+    kept: int | None = None  # the epoch of the checkpoint this run wrote or resumed from
+
+    def interrupted(self, name: str) -> str:
+        if self.stage == "starting":  # config, data, model, resume: nothing written
+            return f"{name}: interrupted before training began (rerun the same command)"
+        if self.kept is None:
+            kept = "no checkpoint written yet (rerun the same command to start over)"
+        else:
+            kept = f"checkpoint kept at {self.checkpoint} (epoch {self.kept}; rerun the same command to " \
+                   f"{'resume' if self.stage == 'training' else 'finish'})"
+        if self.stage == "training":
+            return f"{name}: interrupted at epoch {self.epoch}/{self.epochs} batch {self.batch}/{self.batches}; {kept}"
+        return f"{name}: interrupted after the last epoch, before the export was written; {kept}"
+
+
+def stop_on_interrupt(name: str, where: Position, body: Callable[[], object]) -> int:
+    """Run ``body`` (the command line's work); on Ctrl-C (KeyboardInterrupt) print one line and return 130.
+
+    The checkpoint is replaced atomically (``fit``), so the file on disk is the last finished epoch's;
+    a half-written temporary is removed. Only rank 0 prints (under torchrun every rank gets the
+    signal); a further Ctrl-C is ignored (the command is about to exit: SIGINT stays ignored).
+    """
+    try:
+        body()
+        return 0
+    except KeyboardInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if int(os.environ.get("RANK", "0")) == 0:
+            try:
+                os.remove(where.checkpoint + ".tmp")
+            except OSError:
+                pass
+            # on a terminal, start at the line's beginning and clear it (a progress bar may be there)
+            lead = "\r\033[K" if sys.stderr.isatty() else ""
+            print(lead + where.interrupted(name), file=sys.stderr, flush=True)
+        return 130
 
 
 @dataclass
@@ -289,13 +356,15 @@ class Route:
     begin: Callable[[str, bool], None]
 
 
-def fit(model: torch.nn.Module, route: Route, run: Dist, args: argparse.Namespace, s: Setup) -> dict:
+def fit(model: torch.nn.Module, route: Route, run: Dist, args: argparse.Namespace, s: Setup,
+        where: Position | None = None) -> dict:
     """Train ``model`` through the route's phases: AdamW, per-step schedule, DDP when the world is larger than 1,
-    test accuracy and a checkpoint after every epoch; resumes from ``args.out``'s checkpoint. Returns the state
-    (epoch, history, seconds)."""
+    test accuracy and a checkpoint after every epoch; resumes from ``args.out``'s checkpoint. Keeps ``where``
+    (epoch, batch, the checkpoint's epoch) up to date. Returns the state (epoch, history, seconds)."""
     tcfg, train_set, test_set = s.tcfg, s.train_set, s.test_set
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, CHECKPOINT)
+    where = where if where is not None else Position(ckpt_path)
     phases = route.phases
     total_epochs = sum(p.epochs for p in phases)
     state = {"epoch": 0, "history": [], "train_seconds": 0.0, "float_test_accuracy": None}
@@ -308,6 +377,7 @@ def fit(model: torch.nn.Module, route: Route, run: Dist, args: argparse.Namespac
         state = resume["state"]
         route.restore(resume["phase"])
         model.load_state_dict(resume["model"])
+        where.kept = state["epoch"]
         if run.main:
             print(f"resuming from {ckpt_path} after epoch {state['epoch']}/{total_epochs}", flush=True)
 
@@ -316,6 +386,12 @@ def fit(model: torch.nn.Module, route: Route, run: Dist, args: argparse.Namespac
         steps_per_epoch = min(steps_per_epoch, args.max_steps)
     if steps_per_epoch < 1:
         raise SystemExit("error: fewer training images than one batch per rank")
+    # progress: a bar on a terminal; otherwise a whole line every tenth of an epoch (none after its last batch:
+    # the epoch's own line follows)
+    progress = run.main and not args.no_progress
+    bar_on = progress and sys.stderr.isatty()
+    line_every = math.ceil(steps_per_epoch / 10) if progress and not bar_on else 0
+    where.epochs, where.batches = total_epochs, steps_per_epoch
 
     epoch_base = 0
     for phase_def in phases:
@@ -324,6 +400,7 @@ def fit(model: torch.nn.Module, route: Route, run: Dist, args: argparse.Namespac
             epoch_base += epochs
             continue
         entering = state["epoch"] == epoch_base
+        where.stage, where.epoch, where.batch = "training", state["epoch"] + 1, 0
         route.begin(phase, entering)
         ddp = torch.nn.parallel.DistributedDataParallel(model) if run.world > 1 else model
         opt = torch.optim.AdamW(param_groups(model, tcfg["weight_decay"], lr), lr=lr)
@@ -336,29 +413,36 @@ def fit(model: torch.nn.Module, route: Route, run: Dist, args: argparse.Namespac
 
         while state["epoch"] < epoch_base + epochs:
             epoch = state["epoch"]
+            where.epoch, where.batch = epoch + 1, 0
             gen = torch.Generator().manual_seed(tcfg["seed"] * 100_003 + epoch)
             idx = shard(len(train_set), run, gen)
             ddp.train()
             started = time.time()
             loss_sum, correct, seen = 0.0, 0, 0
-            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{total_epochs} [{phase}]",
-                       disable=not run.main or args.no_progress, leave=False, dynamic_ncols=True)
-            for step in bar:
-                sel = idx[step * tcfg["batch_size"]:(step + 1) * tcfg["batch_size"]]
-                x = datasets.augment(train_set.images[sel], tcfg["augment_pad"], tcfg["augment_flip"], gen)
-                x, y = datasets.to_model_input(x).to(run.device), train_set.labels[sel].to(run.device)
-                logits = ddp(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=tcfg["label_smoothing"])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                loss_sum += loss.item() * y.numel()
-                correct += int((logits.argmax(1) == y).sum())
-                seen += y.numel()
-                if step % 20 == 0:
-                    bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-            bar.close()
+            desc = f"epoch {epoch + 1}/{total_epochs} [{phase}]"
+            bar = tqdm(range(steps_per_epoch), desc=desc, disable=not bar_on, leave=False, dynamic_ncols=True)
+            try:
+                for step in bar:
+                    sel = idx[step * tcfg["batch_size"]:(step + 1) * tcfg["batch_size"]]
+                    x = datasets.augment(train_set.images[sel], tcfg["augment_pad"], tcfg["augment_flip"], gen)
+                    x, y = datasets.to_model_input(x).to(run.device), train_set.labels[sel].to(run.device)
+                    logits = ddp(x)
+                    loss = F.cross_entropy(logits, y, label_smoothing=tcfg["label_smoothing"])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    loss_sum += loss.item() * y.numel()
+                    correct += int((logits.argmax(1) == y).sum())
+                    seen += y.numel()
+                    where.batch = step + 1
+                    if step % 20 == 0:
+                        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+                    if line_every and (step + 1) % line_every == 0 and step + 1 < steps_per_epoch:
+                        print(f"{desc} batch {step + 1}/{steps_per_epoch}: loss {loss_sum / seen:.4f} "
+                              f"train {correct / seen:.4f} ({time.time() - started:.0f} s)", flush=True)
+            finally:
+                bar.close()  # before any message: a terminal's bar line is cleared
             loss_sum, correct, seen = run.sum([loss_sum, correct, seen])
             trained = time.time()
             test_acc, _ = evaluate(ddp, test_set, run)
@@ -380,15 +464,18 @@ def fit(model: torch.nn.Module, route: Route, run: Dist, args: argparse.Namespac
                             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                             "config": s.cfg}, tmp)
                 os.replace(tmp, ckpt_path)
+            where.kept = epoch + 1
             run.barrier()
         epoch_base += epochs
+    where.stage = "finishing"
     return state
 
 
 # ----------------------------------------------------------------------------- main
 
-def main(argv: list[str] | None = None) -> int:
-    args, command = parse_args(argv, "csdformer.train", __doc__)
+def train_conversion(args: argparse.Namespace, command: str, where: Position | None = None) -> dict | None:
+    """The conversion route (float, then QAT) and its export, as the command line runs it (``main``).
+    Returns the metrics written to ``args.out`` (None on ranks other than 0)."""
     s = setup(args)
     tcfg, mcfg, test_set = s.tcfg, s.mcfg, s.test_set
 
@@ -411,8 +498,9 @@ def main(argv: list[str] | None = None) -> int:
                   [Phase("float", tcfg["float_epochs"], tcfg["lr"], tcfg["warmup_epochs"]),
                    Phase("qat", tcfg["qat_epochs"], tcfg["qat_lr"], 0)],
                   restore=model.set_phase, begin=begin)
-    state = fit(model, route, run, args, s)
+    state = fit(model, route, run, args, s, where)
 
+    metrics = None
     if run.main:
         accuracy, preds = evaluate(model, test_set, run, collect=True)
         metrics = {
@@ -435,7 +523,43 @@ def main(argv: list[str] | None = None) -> int:
               f"fake-quant {metrics['fake_quant_test_accuracy']}", flush=True)
     run.barrier()
     run.close()
-    return 0
+    return metrics
+
+
+def train_model(config: str, out: str, *, data_dir: str | None = None, float_epochs: int | None = None,
+                qat_epochs: int | None = None, limit_train: int | None = None, limit_test: int | None = None,
+                max_steps: int | None = None, restart: bool = False, progress: bool = True) -> dict | None:
+    """Train a CSDformer from the JSON ``config`` (float, then QAT) and export it into ``out``, as
+    ``python -m csdformer.train --config CONFIG --out OUT`` does with the same options.
+
+    Resumes from ``out``'s checkpoint unless ``restart``; the keyword arguments are the command line's
+    options (``float_epochs=N`` is ``--float-epochs N``; ``progress=False`` is ``--no-progress``).
+    Returns the metrics written to ``out/metrics.json`` (None on ranks other than 0 under torchrun).
+    Raises ValueError for a bad config or data set (the command line's error message); Ctrl-C raises
+    KeyboardInterrupt as usual, with the last finished epoch's checkpoint on disk.
+    """
+    argv = ["--config", str(config), "--out", str(out)]
+    for flag, value in (("--data-dir", data_dir), ("--float-epochs", float_epochs), ("--qat-epochs", qat_epochs),
+                        ("--limit-train", limit_train), ("--limit-test", limit_test), ("--max-steps", max_steps)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if restart:
+        argv.append("--restart")
+    if not progress:
+        argv.append("--no-progress")
+    args, command = parse_args(argv, "csdformer.train", __doc__)
+    try:
+        return train_conversion(args, command)
+    except SystemExit as e:  # the command line's errors: "error: ..."
+        if isinstance(e.code, str):
+            raise ValueError(e.code.removeprefix("error: ")) from None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, command = parse_args(argv, "csdformer.train", __doc__)
+    where = Position(os.path.join(args.out, CHECKPOINT))
+    return stop_on_interrupt("train", where, lambda: train_conversion(args, command, where))
 
 
 if __name__ == "__main__":

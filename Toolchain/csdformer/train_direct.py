@@ -4,7 +4,8 @@
 
 The same command line, data, augmentation, AdamW, weight decay, label
 smoothing, batch size, distributed setup (torchrun / DDP), checkpoints and
-resume as ``csdformer.train`` (it is train.py's machinery). The epoch budget
+resume, Ctrl-C handling and progress output as ``csdformer.train`` (it is
+train.py's machinery). The epoch budget
 and the learning-rate schedule are the conversion route's, step for step: the
 first ``train.float_epochs`` epochs at ``train.lr`` (linear warm-up for
 ``train.warmup_epochs``, then a cosine to 0), then ``train.qat_epochs`` epochs
@@ -28,7 +29,13 @@ import torch
 from safetensors.torch import save_file
 
 from . import train
-from .direct import TAU, V_RESET, V_THRESHOLD, DirectCSDformer
+try:
+    from .direct import TAU, V_RESET, V_THRESHOLD, DirectCSDformer
+except ModuleNotFoundError as e:  # SpikingJelly is installed apart, with --no-deps (Toolchain/pyproject.toml)
+    if (e.name or "").split(".")[0] not in ("spikingjelly", "loguru"):
+        raise
+    raise ModuleNotFoundError(f"csdformer.train_direct needs SpikingJelly ({e.name} is missing): "
+                              f"pip install --no-deps spikingjelly==2.0.0 && pip install loguru", name=e.name) from None
 from .export import METRICS_FILE
 from .model import count_params
 
@@ -42,8 +49,9 @@ def neuron_description() -> dict:
             "output": "mean over T of the classifier's logits"}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args, command = train.parse_args(argv, "csdformer.train_direct", __doc__)
+def train_direct(args, command: str, where: train.Position | None = None) -> dict | None:
+    """The direct route and its weights and metrics, as the command line runs it (``main``).
+    Returns the metrics written to ``args.out`` (None on ranks other than 0)."""
     s = train.setup(args)
     tcfg, mcfg, test_set = s.tcfg, s.mcfg, s.test_set
 
@@ -59,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
                         [train.Phase("direct", tcfg["float_epochs"], tcfg["lr"], tcfg["warmup_epochs"]),
                          train.Phase("direct-low-lr", tcfg["qat_epochs"], tcfg["qat_lr"], 0)],
                         restore=lambda phase: None, begin=lambda phase, entering: None)
-    state = train.fit(model, route, run, args, s)
+    state = train.fit(model, route, run, args, s, where)
 
+    metrics = None
     if run.main:
         accuracy, _ = train.evaluate(model, test_set, run, collect=True)
         metrics = {
@@ -89,7 +98,13 @@ def main(argv: list[str] | None = None) -> int:
               f"({len(test_set)} images, T={mcfg.time_steps})", flush=True)
     run.barrier()
     run.close()
-    return 0
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, command = train.parse_args(argv, "csdformer.train_direct", __doc__)
+    where = train.Position(os.path.join(args.out, train.CHECKPOINT))
+    return train.stop_on_interrupt("train_direct", where, lambda: train_direct(args, command, where))
 
 
 if __name__ == "__main__":
