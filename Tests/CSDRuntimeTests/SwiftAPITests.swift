@@ -152,12 +152,13 @@ func classify(image bytes: UnsafeRawBufferPointer, pixels: UnsafeBufferPointer<U
             (.delay, -24, "delay exceeds T"), (.inputLength, -25, "input length is not C*H*W"),
             (.outputLength, -26, "logits buffer smaller than classes"), (.session, -27, "session not initialized"),
             (.arenaEnd, -28, "buffer ends past the arena"), (.statsAlignment, -29, "stats array not 4-byte aligned"),
+            (.path, -30, "unknown spiking path"),
         ]
         for (i, (status, code, text)) in table.enumerated() {
             #expect(status.rawValue == code && code == -Int32(i))
             #expect(status.message == text && String(cString: status.text) == text)
             #expect(status.isOK == (code == 0) && status == CSDStatus(code))
         }
-        #expect(CSDStatus(-30).message == "unknown status" && CSDStatus(1).message == "unknown status")
+        #expect(CSDStatus(-31).message == "unknown status" && CSDStatus(1).message == "unknown status")
     }
 }
