@@ -263,9 +263,9 @@ train: deps
 
 # Training cost, conversion against direct training (csdformer.benchtrain): both routes trained from CONFIG
 # with EPOCHS_FLOAT + EPOCHS_QAT epochs (the direct route: the sum, same schedule), one process each; the
-# conversion route's accuracy is its packed image's (csdpack verify). A reduced budget by default (about an
-# hour on the idle 2-core machine, docs/TRAINING.md); writes $(BENCH_JSON) and BENCH_OUT/{conversion,direct}.
-EPOCHS_FLOAT ?= 2
+# conversion route's accuracy is its packed image's (csdpack verify). A reduced budget by default: 1 + 1
+# epochs (docs/TRAINING.md); writes $(BENCH_JSON) and BENCH_OUT/{conversion,direct}.
+EPOCHS_FLOAT ?= 1
 EPOCHS_QAT ?= 1
 BENCH_OUT ?= runs/bench-training
 BENCH_JSON ?= $(MODEL)/training_cost.json
