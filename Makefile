@@ -44,13 +44,14 @@ SWIFT_SOURCES := $(shell find Sources Include -name '*.swift' -o -name '*.h' -o 
 # before every swift build: a changed C header rebuilds every module that may inline it
 SWIFTPM_FRESH := Toolchain/scripts/swiftpm-fresh.sh
 
-.PHONY: help deps demo demo-host test-firmware test-firmware-case check-packer cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host bench-training check-budgets install test-install
+.PHONY: help deps demo demo-host test-firmware test-firmware-case check-packer cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host bench-peers bench-training check-budgets install test-install
 
 help:
 	@echo "make demo         the reference model in the Cortex-M4 firmware under QEMU (see README)"
 	@echo "make demo-host    the same runtime on the host through the C API, both modes"
 	@echo "make bench-host   LIMIT=N  host runtime vs NumPy reference vs PyTorch, timed in one run"
 	@echo "make bench-firmware  instruction counts per inference, MAC and synaptic op; sizes; stack"
+	@echo "make bench-peers  LIMIT=N  ours vs ONNX Runtime (fused) and a SpikingJelly simulation (spiking), batch 1 on one thread and best batch"
 	@echo "make bench-training  EPOCHS_FLOAT=N EPOCHS_QAT=N  conversion vs direct training of the same model: time, RSS, accuracy"
 	@echo "make test         every test suite (Swift, cmocka, Python)"
 	@echo "make train        CONFIG=... OUT=... [ARGS=...]  train and export a model (resumes; ARGS: more options)"
@@ -257,6 +258,12 @@ testdata: deps $(CSDPACK)
 
 bench-host: deps $(CSDPACK_RELEASE) $(PACKED)
 	$(PY) -m csdformer.benchhost $(PACKED) --export $(MODEL) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT) $(ARGS)
+
+# The runtime against peer engines on the same LIMIT images (csdformer.benchpeers): fused against ONNX Runtime
+# on the fake-quant model's torch.onnx export, spiking at D = T against the packed network simulated step by
+# step in SpikingJelly; each at batch 1 on one thread and at its best batch on all cores; checks every image.
+bench-peers: deps $(CSDPACK_RELEASE) $(PACKED)
+	$(PY) -m csdformer.benchpeers $(PACKED) --export $(MODEL) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT)
 
 train: deps
 	@$(PY) -m csdformer.train --config $(CONFIG) --out $(OUT) $(ARGS)

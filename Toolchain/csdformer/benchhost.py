@@ -16,6 +16,7 @@ import argparse
 import subprocess
 import sys
 import time
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -24,6 +25,37 @@ from . import data as datasets
 from . import reference
 from .evaluate import predict
 from .export import load_export
+
+R = TypeVar("R")
+
+
+def timed(run: Callable[[], R]) -> tuple[R, float]:
+    """run() and its wall-clock seconds (time.perf_counter)."""
+    start = time.perf_counter()
+    result = run()
+    return result, time.perf_counter() - start
+
+
+def verify_command(csdpack: str, image: str, count: int, mode: str, delay: int | None = None,
+                   dump: str | None = None, one_core: bool = False) -> list[str]:
+    """`csdpack verify` of the first `count` test images in one mode (--json: no progress lines);
+    one_core: under `taskset -c 0`, so the runtime's Dispatch workers (one per CPU it may use) are one."""
+    cmd = ["taskset", "-c", "0"] if one_core else []
+    cmd += [csdpack, "verify", image, "--limit", str(count), "--mode", mode, "--json"]
+    if delay is not None:
+        cmd += ["--delay", str(delay)]
+    if dump is not None:
+        cmd += ["--dump", dump]
+    return cmd
+
+
+def time_verify(cmd: list[str]) -> float:
+    """Seconds of one `csdpack verify` run (process start and reading the data set included);
+    raises RuntimeError with its messages if it fails."""
+    proc, seconds = timed(lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}: {proc.stderr.strip()}")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,22 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     n = len(test)
     timings = []
 
-    start = time.perf_counter()
-    subprocess.run([args.csdpack, "verify", args.image, "--limit", str(n), "--mode", "fused", "--json"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    timings.append(("Swift runtime, host build (csdpack verify, fused)", time.perf_counter() - start))
+    seconds = time_verify(verify_command(args.csdpack, args.image, n, "fused"))
+    timings.append(("Swift runtime, host build (csdpack verify, fused)", seconds))
 
     image = reference.Image.load(args.image)
     images = test.images.numpy().astype(np.uint8)
-    start = time.perf_counter()
-    reference.run_batch(image, images, mode="fused")
-    timings.append(("NumPy reference (fused, vectorized)", time.perf_counter() - start))
+    timings.append(("NumPy reference (fused, vectorized)", timed(lambda: reference.run_batch(image, images, mode="fused"))[1]))
 
     model = load_export(args.export)
-    start = time.perf_counter()
-    with torch.no_grad():
-        predict(model, test.images)
-    timings.append((f"PyTorch fake-quant model (CPU, {torch.get_num_threads()} threads)", time.perf_counter() - start))
+    timings.append((f"PyTorch fake-quant model (CPU, {torch.get_num_threads()} threads)",
+                    timed(lambda: predict(model, test.images))[1]))
 
     base = timings[0][1]
     print(f"bench-host: {n} images, one run")

@@ -1,0 +1,191 @@
+"""The runtime against peer engines on the same images, timed in one run (make bench-peers).
+
+    python -m csdformer.benchpeers MODEL.csd --export DIR --csdpack PATH [--limit N]
+        [--batches 1,8,32,128] [--probe 128]
+
+On the first N Fashion-MNIST test images, four engines:
+
+* ours, fused: the Swift runtime's host build (``csdpack verify --mode fused``);
+* its peer: ONNX Runtime running the fake-quant model exported with torch.onnx
+  (``csdformer.onnxpeer``);
+* ours, spiking at D = T (``csdpack verify --mode spiking``);
+* its peer: the converted network simulated step by step with SpikingJelly at D = T
+  (``csdformer.snnsim``), built from the same packed image.
+
+Each runs at batch 1 on one thread and at its best batch on all cores. The runtime runs one
+image per call; one thread is ``taskset -c 0`` (its Dispatch workers are one per CPU it may use,
+so one), all cores one worker per CPU, and its time leaves out the process's fixed cost (start,
+image check, reading the data set): t(N) - t(1) of two runs made the same way, times N / (N - 1).
+ONNX Runtime: intra_op_num_threads 1, then the CPU count; the simulator:
+torch.set_num_threads(1), then the CPU count. The best batch: every candidate batch (--batches,
+at most N) timed once on the first min(N, --probe) images, the fastest then timed on all N.
+The Python engines are timed on their inference calls only (model loaded, images in memory,
+one untimed warm-up call).
+
+Checks on every image, each run (exit status 1 if one fails): ONNX Runtime's predictions equal
+the PyTorch fake-quant model's; the simulator's logits equal the runtime's spiking logits
+(``csdpack verify --dump``). Prints a table and ends with one line
+
+    bench-peers: images=N fused_vs_onnxruntime=R1 spiking_vs_simulator=R2
+
+each R the peer's seconds divided by ours, at batch 1 on one thread (above 1: ours is faster).
+Wall-clock numbers vary with the machine and its load; compare the ratios of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+import torch
+
+from . import data as datasets
+from . import onnxpeer, reference, snnsim
+from .benchhost import time_verify, timed, verify_command
+from .export import load_export
+
+
+@dataclass
+class Row:
+    engine: str
+    threads: int
+    batch: str
+    seconds: float
+
+    def line(self, n: int) -> str:
+        return f"  {self.engine:<46} {self.threads:>7} {self.batch:>6} {self.seconds:9.3f} {n / self.seconds:9.0f}"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def swift_seconds(csdpack: str, image: str, n: int, mode: str, delay: int | None, one_core: bool,
+                  dump: str | None = None) -> float:
+    """The runtime's seconds for n images without the process's fixed cost (see the module doc)."""
+    whole = time_verify(verify_command(csdpack, image, n, mode, delay, dump, one_core))
+    fixed = time_verify(verify_command(csdpack, image, 1, mode, delay, None, one_core))
+    return (whole - fixed) * n / (n - 1) if whole > fixed else whole
+
+
+def best_batch(run, images, candidates: list[int], probe: int) -> int:
+    """The candidate batch whose run(images[:probe], batch) takes the least time."""
+    sample = images[:probe]
+    run(sample[:1], 1)  # warm-up
+    return min(candidates, key=lambda b: timed(lambda: run(sample, b))[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m csdformer.benchpeers", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("image", help="the packed .csd image")
+    ap.add_argument("--export", required=True, help="the export it was packed from")
+    ap.add_argument("--csdpack", required=True, help="csdpack (the release build)")
+    ap.add_argument("--limit", type=int, default=1000, help="the first N test images (N >= 2)")
+    ap.add_argument("--batches", default="1,8,32,128", help="candidate batches for the best-batch runs")
+    ap.add_argument("--probe", type=int, default=128, help="images each candidate batch is timed on")
+    args = ap.parse_args(argv)
+    if args.limit < 2:
+        ap.error("--limit: need at least 2 images (the runtime's fixed cost is measured on 1)")
+    try:
+        return run(args)
+    except CheckFailed as e:
+        print(f"bench-peers: check failed: {e}", file=sys.stderr)
+        return 1
+
+
+def run(args) -> int:
+    test = datasets.load("fashion-mnist", "test").subset(args.limit)
+    n = len(test)
+    pixels = test.images  # uint8 [N, 1, 28, 28]
+    cores = os.cpu_count() or 1
+    candidates = sorted({b for b in (int(v) for v in args.batches.split(",")) if 1 <= b <= n}) or [1]
+    probe = min(n, args.probe)
+    image = reference.Image.load(args.image)
+    T = image.time_steps
+    rows: list[Row] = []
+    notes: list[str] = []
+
+    with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
+        # ours: fused and spiking at D = T, one core then all; the one-core runs dump their logits
+        ours = {}
+        for mode, delay in (("fused", None), ("spiking", T)):
+            label = "fused" if mode == "fused" else f"spiking D={T}"
+            one = swift_seconds(args.csdpack, args.image, n, mode, delay, True, tmp)
+            every = swift_seconds(args.csdpack, args.image, n, mode, delay, False)
+            ours[mode] = one
+            rows.append(Row(f"ours: Swift runtime, {label}", 1, "1", one))
+            rows.append(Row(f"ours: Swift runtime, {label}", cores, "1", every))
+        fused_logits = np.fromfile(os.path.join(tmp, "fused.logits.i32"), dtype=np.int32).reshape(n, -1)
+        spiking_logits = np.fromfile(os.path.join(tmp, f"spiking_D{T}.logits.i32"), dtype=np.int32).reshape(n, -1)
+
+        # ONNX Runtime on the fake-quant model, against PyTorch's predictions of the same model
+        model = load_export(args.export)
+        with torch.no_grad():
+            expected = torch.cat([model(datasets.to_model_input(pixels[i:i + 500])) for i in range(0, n, 500)]).numpy()
+        path = os.path.join(tmp, "model.onnx")
+        onnxpeer.export_onnx(model, path, image.input_shape)
+        images = pixels.numpy()
+        ort_name = f"ONNX Runtime {metadata.version('onnxruntime')}, fake-quant"
+        largest = 0.0
+        for threads in (1, cores):
+            sess = onnxpeer.session(path, threads)
+            batch = 1 if threads == 1 else best_batch(lambda x, b: onnxpeer.run_batches(sess, x, b), images, candidates, probe)
+            onnxpeer.run_batches(sess, images[:1], 1)  # warm-up
+            logits, seconds = timed(lambda: onnxpeer.run_batches(sess, images, batch))
+            differ = int((logits.argmax(1) != expected.argmax(1)).sum())
+            if differ:
+                raise CheckFailed(f"ONNX Runtime (batch {batch}) predicts otherwise than the PyTorch fake-quant model "
+                                  f"on {differ} of {n} images")
+            largest = max(largest, float(np.abs(logits - expected).max()))
+            rows.append(Row(ort_name, threads, str(batch), seconds))
+            if threads == 1:
+                ort_one = seconds
+        notes.append(f"ONNX Runtime's predictions equal the PyTorch fake-quant model's on {n}/{n} images "
+                     f"(largest logit difference {largest:.3g}); ours (fused) agree with them on "
+                     f"{int((fused_logits.argmax(1) == expected.argmax(1)).sum())}/{n}")
+
+        # the SpikingJelly simulation at D = T, against the runtime's spiking logits
+        net = snnsim.SpikingNetwork(image, delay=T)
+        sim_name = f"SpikingJelly {metadata.version('spikingjelly')} simulation, D={T}"
+        threads_before = torch.get_num_threads()
+        checked = []
+        try:
+            for threads in (1, cores):
+                torch.set_num_threads(threads)
+                batch = 1 if threads == 1 else best_batch(lambda x, b: snnsim.run_batches(net, x, b), pixels, candidates, probe)
+                net(pixels[:1])  # warm-up
+                logits, seconds = timed(lambda: snnsim.run_batches(net, pixels, batch))
+                differ = int(np.any(logits.numpy() != spiking_logits, axis=1).sum())
+                if differ:
+                    raise CheckFailed(f"the SpikingJelly simulation (batch {batch}) differs from the runtime's spiking "
+                                      f"logits at D={T} on {differ} of {n} images")
+                checked.append(str(batch))
+                rows.append(Row(sim_name, threads, str(batch), seconds))
+                if threads == 1:
+                    sim_one = seconds
+        finally:
+            torch.set_num_threads(threads_before)
+        notes.append(f"the simulation's logits equal ours (spiking D={T}) on {n}/{n} images at batch "
+                     f"{' and '.join(checked)}")
+
+    print(f"bench-peers: {n} images (the first of the fashion-mnist test split), one run, {cores} CPUs")
+    print(f"  {'engine':<46} {'threads':>7} {'batch':>6} {'seconds':>9} {'images/s':>9}")
+    for r in rows:
+        print(r.line(n))
+    print("  ours: without the process's fixed cost; one thread = taskset -c 0; best batch: fastest of "
+          f"{','.join(map(str, candidates))} on {probe} images")
+    for note in notes:
+        print(f"check: {note}")
+    print(f"bench-peers: images={n} fused_vs_onnxruntime={ort_one / ours['fused']:.2f} "
+          f"spiking_vs_simulator={sim_one / ours['spiking']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
