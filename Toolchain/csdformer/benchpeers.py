@@ -24,7 +24,8 @@ one untimed warm-up call).
 
 Checks on every image, each run (exit status 1 if one fails): ONNX Runtime's predictions equal
 the PyTorch fake-quant model's; the simulator's logits equal the runtime's spiking logits
-(``csdpack verify --dump``). Prints a table and ends with one line
+(``csdpack verify --dump``), at D = T and at --check-delay (default 3, below T: the runtime's
+per-spike event path; these two runs are timed on all cores only and are not in the ratios). Prints a table and ends with one line
 
     bench-peers: images=N fused_vs_onnxruntime=R1 spiking_vs_simulator=R2
 
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=1000, help="the first N test images (N >= 2)")
     ap.add_argument("--batches", default="1,8,32,128", help="candidate batches for the best-batch runs")
     ap.add_argument("--probe", type=int, default=128, help="images each candidate batch is timed on")
+    ap.add_argument("--check-delay", type=int, default=3,
+                    help="a delay below T also checked (and timed on all cores); -1: none")
     args = ap.parse_args(argv)
     if args.limit < 2:
         ap.error("--limit: need at least 2 images (the runtime's fixed cost is measured on 1)")
@@ -108,8 +111,12 @@ def run(args) -> int:
     probe = min(n, args.probe)
     image = reference.Image.load(args.image)
     T = image.time_steps
-    rows: list[Row] = []
     notes: list[str] = []
+    print(f"bench-peers: {n} images (the first of the fashion-mnist test split), one run, {cores} CPUs")
+    print(f"  {'engine':<46} {'threads':>7} {'batch':>6} {'seconds':>9} {'images/s':>9}", flush=True)
+
+    def add(row: Row) -> None:  # each row as soon as it is measured (a run takes minutes)
+        print(row.line(n), flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         # ours: fused and spiking at D = T, one core then all; the one-core runs dump their logits
@@ -119,8 +126,8 @@ def run(args) -> int:
             one = swift_seconds(args.csdpack, args.image, n, mode, delay, True, tmp)
             every = swift_seconds(args.csdpack, args.image, n, mode, delay, False)
             ours[mode] = one
-            rows.append(Row(f"ours: Swift runtime, {label}", 1, "1", one))
-            rows.append(Row(f"ours: Swift runtime, {label}", cores, "1", every))
+            add(Row(f"ours: Swift runtime, {label}", 1, "1", one))
+            add(Row(f"ours: Swift runtime, {label}", cores, "1", every))
         fused_logits = np.fromfile(os.path.join(tmp, "fused.logits.i32"), dtype=np.int32).reshape(n, -1)
         spiking_logits = np.fromfile(os.path.join(tmp, f"spiking_D{T}.logits.i32"), dtype=np.int32).reshape(n, -1)
 
@@ -143,7 +150,7 @@ def run(args) -> int:
                 raise CheckFailed(f"ONNX Runtime (batch {batch}) predicts otherwise than the PyTorch fake-quant model "
                                   f"on {differ} of {n} images")
             largest = max(largest, float(np.abs(logits - expected).max()))
-            rows.append(Row(ort_name, threads, str(batch), seconds))
+            add(Row(ort_name, threads, str(batch), seconds))
             if threads == 1:
                 ort_one = seconds
         notes.append(f"ONNX Runtime's predictions equal the PyTorch fake-quant model's on {n}/{n} images "
@@ -166,18 +173,29 @@ def run(args) -> int:
                     raise CheckFailed(f"the SpikingJelly simulation (batch {batch}) differs from the runtime's spiking "
                                       f"logits at D={T} on {differ} of {n} images")
                 checked.append(str(batch))
-                rows.append(Row(sim_name, threads, str(batch), seconds))
+                add(Row(sim_name, threads, str(batch), seconds))
                 if threads == 1:
                     sim_one = seconds
+            # below T (the runtime's per-spike event path): all cores, the batch found at D = T
+            if 0 <= args.check_delay < T:
+                d = args.check_delay
+                seconds = swift_seconds(args.csdpack, args.image, n, "spiking", d, False, tmp)
+                add(Row(f"ours: Swift runtime, spiking D={d}", cores, "1", seconds))
+                expected = np.fromfile(os.path.join(tmp, f"spiking_D{d}.logits.i32"), dtype=np.int32).reshape(n, -1)
+                net = snnsim.SpikingNetwork(image, delay=d)
+                logits, seconds = timed(lambda: snnsim.run_batches(net, pixels, int(batch)))
+                differ = int(np.any(logits.numpy() != expected, axis=1).sum())
+                if differ:
+                    raise CheckFailed(f"the SpikingJelly simulation differs from the runtime's spiking logits at D={d} "
+                                      f"on {differ} of {n} images")
+                add(Row(f"SpikingJelly {metadata.version('spikingjelly')} simulation, D={d}", cores, str(batch), seconds))
+                checked_delays = f"D={T} (batch {' and '.join(checked)}) and D={d}"
+            else:
+                checked_delays = f"D={T} (batch {' and '.join(checked)})"
         finally:
             torch.set_num_threads(threads_before)
-        notes.append(f"the simulation's logits equal ours (spiking D={T}) on {n}/{n} images at batch "
-                     f"{' and '.join(checked)}")
+        notes.append(f"the simulation's logits equal ours (spiking) on {n}/{n} images at {checked_delays}")
 
-    print(f"bench-peers: {n} images (the first of the fashion-mnist test split), one run, {cores} CPUs")
-    print(f"  {'engine':<46} {'threads':>7} {'batch':>6} {'seconds':>9} {'images/s':>9}")
-    for r in rows:
-        print(r.line(n))
     print("  ours: without the process's fixed cost; one thread = taskset -c 0; best batch: fastest of "
           f"{','.join(map(str, candidates))} on {probe} images")
     for note in notes:
