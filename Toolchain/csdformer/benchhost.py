@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
     image = reference.Image.load(args.image)
     images = test.images.numpy().astype(np.uint8)
-    timings.append(("NumPy reference (fused, vectorized)", timed(lambda: reference.run_batch(image, images, mode="fused"))[1]))
+    timings.append(("NumPy reference (fused, vectorized)",
+                    timed(lambda: reference.run_batch(image, images, mode="fused"))[1]))
 
     model = load_export(args.export)
     timings.append((f"PyTorch fake-quant model (CPU, {torch.get_num_threads()} threads)",

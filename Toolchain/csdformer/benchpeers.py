@@ -25,7 +25,8 @@ one untimed warm-up call).
 Checks on every image, each run (exit status 1 if one fails): ONNX Runtime's predictions equal
 the PyTorch fake-quant model's; the simulator's logits equal the runtime's spiking logits
 (``csdpack verify --dump``), at D = T and at --check-delay (default 3, below T: the runtime's
-per-spike event path; these two runs are timed on all cores only and are not in the ratios). Prints a table and ends with one line
+per-spike event path; these two runs are timed on all cores only and are not in the ratios).
+Prints a table and ends with one line
 
     bench-peers: images=N fused_vs_onnxruntime=R1 spiking_vs_simulator=R2
 
@@ -142,7 +143,8 @@ def run(args) -> int:
         largest = 0.0
         for threads in (1, cores):
             sess = onnxpeer.session(path, threads)
-            batch = 1 if threads == 1 else best_batch(lambda x, b: onnxpeer.run_batches(sess, x, b), images, candidates, probe)
+            batch = 1 if threads == 1 else best_batch(lambda x, b: onnxpeer.run_batches(sess, x, b), images,
+                                                      candidates, probe)
             onnxpeer.run_batches(sess, images[:1], 1)  # warm-up
             logits, seconds = timed(lambda: onnxpeer.run_batches(sess, images, batch))
             differ = int((logits.argmax(1) != expected.argmax(1)).sum())
@@ -165,7 +167,8 @@ def run(args) -> int:
         try:
             for threads in (1, cores):
                 torch.set_num_threads(threads)
-                batch = 1 if threads == 1 else best_batch(lambda x, b: snnsim.run_batches(net, x, b), pixels, candidates, probe)
+                batch = 1 if threads == 1 else best_batch(lambda x, b: snnsim.run_batches(net, x, b), pixels,
+                                                          candidates, probe)
                 net(pixels[:1])  # warm-up
                 logits, seconds = timed(lambda: snnsim.run_batches(net, pixels, batch))
                 differ = int(np.any(logits.numpy() != spiking_logits, axis=1).sum())
@@ -188,7 +191,8 @@ def run(args) -> int:
                 if differ:
                     raise CheckFailed(f"the SpikingJelly simulation differs from the runtime's spiking logits at D={d} "
                                       f"on {differ} of {n} images")
-                add(Row(f"SpikingJelly {metadata.version('spikingjelly')} simulation, D={d}", cores, str(batch), seconds))
+                add(Row(f"SpikingJelly {metadata.version('spikingjelly')} simulation, D={d}", cores, str(batch),
+                        seconds))
                 checked_delays = f"D={T} (batch {' and '.join(checked)}) and D={d}"
             else:
                 checked_delays = f"D={T} (batch {' and '.join(checked)})"

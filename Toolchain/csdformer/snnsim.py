@@ -62,7 +62,8 @@ class DIFNode(neuron.BaseNode):
         self.register_memory("tau", 0)  # steps so far
 
     def extra_repr(self) -> str:
-        return f"neurons={tuple(self.threshold.shape)}, levels={self.levels}, delay={self.delay}, step_mode={self.step_mode}"
+        return (f"neurons={tuple(self.threshold.shape)}, levels={self.levels}, delay={self.delay}, "
+                f"step_mode={self.step_mode}")
 
     def materialize_states(self, inputs, states, step_mode):
         x = inputs[0][0] if step_mode == "m" else inputs[0]
