@@ -21,7 +21,7 @@ DATA_DIR ?=
 DATA_ARGS = --data $(DATA) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 DEMO_IMAGES ?= 100
 # extra command-line options for the Python module a target runs (train, evaluate, report, cross-check,
-# bench-host, bench-training), e.g. make train ARGS="--float-epochs 1 --qat-epochs 1"
+# bench-host, bench-peers, bench-training), e.g. make train ARGS="--float-epochs 1 --qat-epochs 1"
 ARGS ?=
 
 BUILD := .build-embedded
@@ -263,7 +263,7 @@ bench-host: deps $(CSDPACK_RELEASE) $(PACKED)
 # on the fake-quant model's torch.onnx export, spiking at D = T against the packed network simulated step by
 # step in SpikingJelly; each at batch 1 on one thread and at its best batch on all cores; checks every image.
 bench-peers: deps $(CSDPACK_RELEASE) $(PACKED)
-	$(PY) -m csdformer.benchpeers $(PACKED) --export $(MODEL) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT)
+	$(PY) -m csdformer.benchpeers $(PACKED) --export $(MODEL) --csdpack $(CSDPACK_RELEASE) --limit $(LIMIT) $(ARGS)
 
 train: deps
 	@$(PY) -m csdformer.train --config $(CONFIG) --out $(OUT) $(ARGS)

@@ -37,11 +37,12 @@ def timed(run: Callable[[], R]) -> tuple[R, float]:
 
 
 def verify_command(csdpack: str, image: str, count: int, mode: str, delay: int | None = None,
-                   dump: str | None = None, one_core: bool = False) -> list[str]:
-    """`csdpack verify` of the first `count` test images in one mode (--json: no progress lines);
-    one_core: under `taskset -c 0`, so the runtime's Dispatch workers (one per CPU it may use) are one."""
-    cmd = ["taskset", "-c", "0"] if one_core else []
-    cmd += [csdpack, "verify", image, "--limit", str(count), "--mode", mode, "--json"]
+                   dump: str | None = None, threads: int | None = None) -> list[str]:
+    """`csdpack verify` of the first `count` test images in one mode (--json: no progress lines) on
+    `threads` threads (default: verify's, one per core)."""
+    cmd = [csdpack, "verify", image, "--limit", str(count), "--mode", mode, "--json"]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
     if delay is not None:
         cmd += ["--delay", str(delay)]
     if dump is not None:

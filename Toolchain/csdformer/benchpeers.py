@@ -13,9 +13,9 @@ On the first N Fashion-MNIST test images, four engines:
   (``csdformer.snnsim``), built from the same packed image.
 
 Each runs at batch 1 on one thread and at its best batch on all cores. The runtime runs one
-image per call; one thread is ``taskset -c 0`` (its Dispatch workers are one per CPU it may use,
-so one), all cores one worker per CPU, and its time leaves out the process's fixed cost (start,
-image check, reading the data set): t(N) - t(1) of two runs made the same way, times N / (N - 1).
+image per call on each of ``csdpack verify --threads`` threads (1, then the CPU count), and its
+time leaves out the process's fixed cost (start, image check, reading the data set):
+t(N) - t(1) of two runs made the same way, times N / (N - 1).
 ONNX Runtime: intra_op_num_threads 1, then the CPU count; the simulator:
 torch.set_num_threads(1), then the CPU count. The best batch: every candidate batch (--batches,
 at most N) timed once on the first min(N, --probe) images, the fastest then timed on all N.
@@ -67,11 +67,12 @@ class CheckFailed(Exception):
     pass
 
 
-def swift_seconds(csdpack: str, image: str, n: int, mode: str, delay: int | None, one_core: bool,
+def swift_seconds(csdpack: str, image: str, n: int, mode: str, delay: int | None, threads: int,
                   dump: str | None = None) -> float:
-    """The runtime's seconds for n images without the process's fixed cost (see the module doc)."""
-    whole = time_verify(verify_command(csdpack, image, n, mode, delay, dump, one_core))
-    fixed = time_verify(verify_command(csdpack, image, 1, mode, delay, None, one_core))
+    """The runtime's seconds for n images on `threads` threads without the process's fixed cost
+    (see the module doc)."""
+    whole = time_verify(verify_command(csdpack, image, n, mode, delay, dump, threads))
+    fixed = time_verify(verify_command(csdpack, image, 1, mode, delay, None, threads))
     return (whole - fixed) * n / (n - 1) if whole > fixed else whole
 
 
@@ -124,8 +125,8 @@ def run(args) -> int:
         ours = {}
         for mode, delay in (("fused", None), ("spiking", T)):
             label = "fused" if mode == "fused" else f"spiking D={T}"
-            one = swift_seconds(args.csdpack, args.image, n, mode, delay, True, tmp)
-            every = swift_seconds(args.csdpack, args.image, n, mode, delay, False)
+            one = swift_seconds(args.csdpack, args.image, n, mode, delay, 1, tmp)
+            every = swift_seconds(args.csdpack, args.image, n, mode, delay, cores)
             ours[mode] = one
             add(Row(f"ours: Swift runtime, {label}", 1, "1", one))
             add(Row(f"ours: Swift runtime, {label}", cores, "1", every))
@@ -182,7 +183,7 @@ def run(args) -> int:
             # below T (the runtime's per-spike event path): all cores, the batch found at D = T
             if 0 <= args.check_delay < T:
                 d = args.check_delay
-                seconds = swift_seconds(args.csdpack, args.image, n, "spiking", d, False, tmp)
+                seconds = swift_seconds(args.csdpack, args.image, n, "spiking", d, cores, tmp)
                 add(Row(f"ours: Swift runtime, spiking D={d}", cores, "1", seconds))
                 expected = np.fromfile(os.path.join(tmp, f"spiking_D{d}.logits.i32"), dtype=np.int32).reshape(n, -1)
                 net = snnsim.SpikingNetwork(image, delay=d)
@@ -200,7 +201,7 @@ def run(args) -> int:
             torch.set_num_threads(threads_before)
         notes.append(f"the simulation's logits equal ours (spiking) on {n}/{n} images at {checked_delays}")
 
-    print("  ours: without the process's fixed cost; one thread = taskset -c 0; best batch: fastest of "
+    print("  ours: csdpack verify --threads 1 / CPUs, without the process's fixed cost; best batch: fastest of "
           f"{','.join(map(str, candidates))} on {probe} images")
     for note in notes:
         print(f"check: {note}")
