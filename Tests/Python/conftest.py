@@ -177,3 +177,53 @@ def torchrun(module: str, args: list[str], cwd) -> subprocess.CompletedProcess:
         pytest.fail(f"torchrun timed out after 300 s\nstdout:\n{e.stdout}\nstderr:\n{e.stderr}")
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
     return proc
+
+
+# ---- tiny training runs (test_train.py, test_direct.py) ----------------------------------------
+
+TINY_LIMIT_TRAIN = 64
+TINY_LIMIT_TEST = 64
+
+
+def tiny_run_args(config: str, out: str, float_epochs=1, qat_epochs=1, extra=()) -> list[str]:
+    """Command-line options of a tiny training run: 64 train and test images, one step per epoch, no progress."""
+    return ["--config", config, "--out", out, "--limit-train", str(TINY_LIMIT_TRAIN), "--limit-test",
+            str(TINY_LIMIT_TEST), "--max-steps", "1", "--float-epochs", str(float_epochs), "--qat-epochs",
+            str(qat_epochs), "--no-progress", *extra]
+
+
+def read_metrics(out: str) -> dict:
+    from csdformer.export import METRICS_FILE
+    with open(os.path.join(out, METRICS_FILE)) as f:
+        return json.load(f)
+
+
+def train_once(tmp_path_factory, name: str, main) -> dict:
+    """One tiny run of a training route's `main` in a fresh folder, outside any distributed environment;
+    returns its config, out folder and arguments. Needs Fashion-MNIST (a skip, or a failure under CI)."""
+    from csdformer import data as datasets
+    if not os.path.isdir(datasets.FASHION_MNIST_DIR):
+        missing(fashion_mnist_missing_reason())
+    saved = {k: os.environ.pop(k) for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK") if k in os.environ}
+    try:
+        root = tmp_path_factory.mktemp(name)
+        config = write_config(root)
+        out = str(root / "out")
+        args = tiny_run_args(config, out)
+        assert main(args) == 0
+    finally:
+        os.environ.update(saved)
+    return {"config": config, "out": out, "args": args}
+
+
+# ---- the reference model packed by csdpack (test_packcheck.py, test_peers.py) ------------------
+
+REFERENCE_EXPORT = os.path.join(REPO, "Toolchain", "models", "fmnist-tiny")
+
+
+def pack_reference(out: str) -> str:
+    """`csdpack convert` of the committed reference export into `out`; returns `out`."""
+    subprocess.run([CSDPACK, "convert", os.path.join(REFERENCE_EXPORT, "model.safetensors"),
+                    "--config", os.path.join(REFERENCE_EXPORT, "model.json"), "-o", out],
+                   check=True, capture_output=True, timeout=120)
+    return out

@@ -10,26 +10,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import fashion_mnist_missing_reason, missing, needs_fashion_mnist, torchrun, write_config
+from conftest import TINY_LIMIT_TEST as LIMIT_TEST, needs_fashion_mnist, read_metrics as _metrics
+from conftest import tiny_run_args as _args, torchrun, train_once, write_config
 from csdformer import data as datasets
 from csdformer import train, train_direct
 from csdformer.direct import DirectCSDformer, conversion_name
-from csdformer.export import METRICS_FILE
 from csdformer.model import CSDformer, ModelConfig
 
-LIMIT_TRAIN = 64
-LIMIT_TEST = 64
-
-
-def _args(config: str, out: str, float_epochs=1, qat_epochs=1, extra=()) -> list[str]:
-    return ["--config", config, "--out", out, "--limit-train", str(LIMIT_TRAIN), "--limit-test", str(LIMIT_TEST),
-            "--max-steps", "1", "--float-epochs", str(float_epochs), "--qat-epochs", str(qat_epochs),
-            "--no-progress", *extra]
-
-
-def _metrics(out: str) -> dict:
-    with open(os.path.join(out, METRICS_FILE)) as f:
-        return json.load(f)
 
 
 def _images(batch: int, seed: int = 0) -> torch.Tensor:
@@ -146,18 +133,7 @@ def test_param_groups_decay_conv_and_linear_weights_only(tiny_model_config):
 
 @pytest.fixture(scope="module")
 def trained_direct(tmp_path_factory):
-    if not os.path.isdir(datasets.FASHION_MNIST_DIR):
-        missing(fashion_mnist_missing_reason())
-    saved = {k: os.environ.pop(k) for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK") if k in os.environ}
-    try:
-        root = tmp_path_factory.mktemp("direct")
-        config = write_config(root)
-        out = str(root / "out")
-        args = _args(config, out)
-        assert train_direct.main(args) == 0
-    finally:
-        os.environ.update(saved)
-    return {"config": config, "out": out, "args": args}
+    return train_once(tmp_path_factory, "direct", train_direct.main)
 
 
 @needs_fashion_mnist

@@ -15,19 +15,17 @@ from __future__ import annotations
 import json
 import os
 import struct
-import subprocess
 import zlib
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REFERENCE_EXPORT as EXPORT, REPO, pack_reference
 
 from csdformer import packcheck
 from csdformer import reference as ref
 
 CSDPACK = os.environ.get("CSDPACK", os.path.join(REPO, ".build", "debug", "csdpack"))
-EXPORT = os.path.join(REPO, "Toolchain", "models", "fmnist-tiny")
 
 pytestmark = pytest.mark.skipif("CSDPACK" not in os.environ and not os.access(CSDPACK, os.X_OK),
                                 reason=f"csdpack binary not found at {CSDPACK}")
@@ -35,11 +33,7 @@ pytestmark = pytest.mark.skipif("CSDPACK" not in os.environ and not os.access(CS
 
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory) -> str:
-    out = str(tmp_path_factory.mktemp("packcheck") / "model.csd")
-    subprocess.run([CSDPACK, "convert", os.path.join(EXPORT, "model.safetensors"),
-                    "--config", os.path.join(EXPORT, "model.json"), "-o", out],
-                   check=True, capture_output=True, timeout=120)
-    return out
+    return pack_reference(str(tmp_path_factory.mktemp("packcheck") / "model.csd"))
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import CSDPACK, REPO, missing, needs_csdpack, needs_fashion_mnist
+from conftest import CSDPACK, missing, needs_csdpack, needs_fashion_mnist, pack_reference
+from conftest import REFERENCE_EXPORT as EXPORT
 
 from csdformer import data as datasets
 from csdformer import reference as ref
 from csdformer.export import load_export
 
-EXPORT = os.path.join(REPO, "Toolchain", "models", "fmnist-tiny")
 
 pytestmark = [needs_fashion_mnist]
 
@@ -30,11 +29,7 @@ pytestmark = [needs_fashion_mnist]
 def packed_path(tmp_path_factory) -> str:
     if not ("CSDPACK" in os.environ or os.access(CSDPACK, os.X_OK)):
         missing(f"csdpack binary missing at {CSDPACK} (build it with `swift build`; `make test` sets CSDPACK)")
-    out = str(tmp_path_factory.mktemp("csd") / "fmnist_tiny.csd")
-    subprocess.run([CSDPACK, "convert", os.path.join(EXPORT, "model.safetensors"),
-                    "--config", os.path.join(EXPORT, "model.json"), "-o", out],
-                   check=True, capture_output=True, timeout=120)
-    return out
+    return pack_reference(str(tmp_path_factory.mktemp("csd") / "fmnist_tiny.csd"))
 
 
 @pytest.fixture(scope="module")

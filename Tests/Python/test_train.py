@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -12,42 +11,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import (fashion_mnist_missing_reason, missing, needs_fashion_mnist, tiny_config_dict, torchrun,
-                      write_config)
+from conftest import TINY_LIMIT_TEST as LIMIT_TEST, TINY_LIMIT_TRAIN as LIMIT_TRAIN
+from conftest import needs_fashion_mnist, read_metrics as _metrics, tiny_config_dict, tiny_run_args as _args
+from conftest import torchrun, train_once, write_config
 from csdformer import data as datasets
 from csdformer import train
 from csdformer.export import CONFIG_FILE, METRICS_FILE, PREDICTIONS_FILE, WEIGHTS_FILE, load_export
 
-LIMIT_TRAIN = 64
-LIMIT_TEST = 64
-
-
-def _args(config: str, out: str, float_epochs=1, qat_epochs=1, extra=()) -> list[str]:
-    return ["--config", config, "--out", out, "--limit-train", str(LIMIT_TRAIN), "--limit-test", str(LIMIT_TEST),
-            "--max-steps", "1", "--float-epochs", str(float_epochs), "--qat-epochs", str(qat_epochs),
-            "--no-progress", *extra]
-
-
-def _metrics(out: str) -> dict:
-    with open(os.path.join(out, METRICS_FILE)) as f:
-        return json.load(f)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny float + QAT run (one step per epoch), shared by the checks below."""
-    if not os.path.isdir(datasets.FASHION_MNIST_DIR):
-        missing(fashion_mnist_missing_reason())  # a skip, or a failure when CI is set
-    saved = {k: os.environ.pop(k) for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK") if k in os.environ}
-    try:
-        root = tmp_path_factory.mktemp("train")
-        config = write_config(root)
-        out = str(root / "out")
-        args = _args(config, out)
-        assert train.main(args) == 0
-    finally:
-        os.environ.update(saved)
-    return {"config": config, "out": out, "args": args}
+    return train_once(tmp_path_factory, "train", train.main)
 
 
 @needs_fashion_mnist
