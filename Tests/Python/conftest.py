@@ -30,6 +30,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 from csdformer import data as datasets  # noqa: E402
+from csdformer.export import METRICS_FILE  # noqa: E402
 from csdformer.model import CSDformer, ModelConfig  # noqa: E402
 
 # The tiny model used by every training test: 28x28 -> 28 -> 14 -> 7, i.e. 49 tokens of width 8.
@@ -193,7 +194,6 @@ def tiny_run_args(config: str, out: str, float_epochs=1, qat_epochs=1, extra=())
 
 
 def read_metrics(out: str) -> dict:
-    from csdformer.export import METRICS_FILE
     with open(os.path.join(out, METRICS_FILE)) as f:
         return json.load(f)
 
@@ -201,7 +201,6 @@ def read_metrics(out: str) -> dict:
 def train_once(tmp_path_factory, name: str, main) -> dict:
     """One tiny run of a training route's `main` in a fresh folder, outside any distributed environment;
     returns its config, out folder and arguments. Needs Fashion-MNIST (a skip, or a failure under CI)."""
-    from csdformer import data as datasets
     if not os.path.isdir(datasets.FASHION_MNIST_DIR):
         missing(fashion_mnist_missing_reason())
     saved = {k: os.environ.pop(k) for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK") if k in os.environ}
