@@ -7,6 +7,7 @@
 //   image.arenaBytes(mode)       csd_arena_bytes: the exact arena a mode needs (any delay)
 //   Engine(image:arena:mode:)    csd_session_init: image + caller-owned arena + mode
 //   engine.setDelay(d)           csd_session_set_delay
+//   engine.countPath = false     csd_session_set_path(CSD_PATH_EVENT): the per-spike event path
 //   engine.run(input:logits:)    csd_session_run: uint8 pixels in, int32 logits out
 //   CSDStatus                    the CSD_E_* codes; `text` is csd_status_str
 
