@@ -43,6 +43,11 @@ RUNTIME_SOURCES := $(wildcard Sources/CSDFormat/*.swift Sources/CSDRuntime/*.swi
 SWIFT_SOURCES := $(shell find Sources Include -name '*.swift' -o -name '*.h' -o -name '*.modulemap') Package.swift
 # before every swift build: a changed C header rebuilds every module that may inline it
 SWIFTPM_FRESH := Toolchain/scripts/swiftpm-fresh.sh
+# The SwiftPM builds (csdpack, the Swift tests) for this machine's CPU: with AVX2 where it has it, the
+# x86-64 twin of the block dot multiplies 16 lanes per instruction (docs/KERNELS.md, "x86-64 twin");
+# without these flags (a plain `swift build`) the twin uses SSE2, which every x86-64 has. The same
+# flags on every swift build here, so no target rebuilds another's products.
+SWIFT_HOST_FLAGS ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && uname -m | grep -qx x86_64 && echo y),-Xswiftc -target-cpu -Xswiftc haswell -Xcc -mavx2)
 
 .PHONY: help deps demo demo-host test-firmware test-firmware-case check-packer cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host bench-peers bench-training check-budgets install test-install
 
@@ -75,12 +80,12 @@ deps:
 
 $(CSDPACK): $(SWIFT_SOURCES)
 	@$(SWIFTPM_FRESH)
-	swift build --product csdpack
+	swift build $(SWIFT_HOST_FLAGS) --product csdpack
 	@touch $@
 
 $(CSDPACK_RELEASE): $(SWIFT_SOURCES)
 	@$(SWIFTPM_FRESH)
-	swift build -c release --product csdpack
+	swift build $(SWIFT_HOST_FLAGS) -c release --product csdpack
 	@touch $@
 
 $(PACKED): $(CSDPACK) $(MODEL)/model.safetensors $(MODEL)/model.json
@@ -229,8 +234,8 @@ fuzz: $(FUZZ_BUILD)/fuzz-image
 
 test-swift:
 	@$(SWIFTPM_FRESH)
-	swift build --build-tests
-	swift test
+	swift build $(SWIFT_HOST_FLAGS) --build-tests
+	swift test $(SWIFT_HOST_FLAGS) --skip-build
 
 test-c: deps $(BUILD)/x86_64/libcsd.a $(GOLDEN)/logits_fused.i32
 	@for cc in gcc clang; do $$cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c Include/csd.h || exit 1; done

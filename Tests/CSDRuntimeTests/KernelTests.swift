@@ -72,12 +72,13 @@ import Testing
     /// stride >= K) against a naive dot product and the naive neuron (counts or prefix trains; a neuron
     /// per output, one for all, or one per row; thresholds 1 ... 2^29, biases of either sign, shifts
     /// 0 ... 8, L 1 ... 16; the sink's spikes) or stream write (set or add, per-channel or per-token
-    /// biases; wrapping int32), in output layouts [outputs][rows] and [rows][outputs].
+    /// biases; wrapping int32), in output layouts [outputs][rows] and [rows][outputs]. Each case runs this
+    /// build's kernel (the x86-64 twin on x86-64 hosts, BlockDotX86.swift) and the portable loop.
     @Test func blockDots() {
         var r = SplitMix(state: 0xD07)
         for _ in 0..<500 {
             let stream = r.chance(0.4), pixels = r.chance(0.3), outputs = r.int(1...12)
-            let order: BlockOrder = stream ? .natural : .interleaved
+            let order: BlockOrder = stream ? .natural : Kernels.neuronOrder
             // the rows' values, gathered by putRows ([rows][K], row stride >= K) or putPatches (3x3 fields)
             var k = r.fanIn(), rows = r.int(1...4), values: [[Int64]] = [], gather = "rows"
             var block = Buffer([UInt32](repeating: 0, count: (k + 3) / 4 * 8 + 16))  // guard words: see blockGathers
@@ -119,11 +120,18 @@ import Testing
                         want[e] = Int32(truncatingIfNeeded: before + acc(w64, j, row) + Int64(biases[j + row * paramRowStep]))
                     }
                 }
-                let x = Buffer(old), wb = Buffer(weights), bb = Buffer(biases)
-                let sink = StreamSink(stream: x.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep, paramStep: 1,
-                                      paramRowStep: paramRowStep, rows: rows, write: write)
-                Kernels.blockDotStream(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, sink)
-                guard agree(x.array, want, "stream \(write) paramRowStep \(paramRowStep) \(context)") else { return }
+                for portable in [false, true] {  // this build's kernel (a twin where there is one), then the portable loop
+                    let x = Buffer(old), wb = Buffer(weights), bb = Buffer(biases)
+                    let sink = StreamSink(stream: x.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep, paramStep: 1,
+                                          paramRowStep: paramRowStep, rows: rows, write: write)
+                    if portable {
+                        Kernels.blockDotStreamPortable(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, sink)
+                    } else {
+                        Kernels.blockDotStream(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, sink)
+                    }
+                    guard agree(x.array, want, "stream \(write) paramRowStep \(paramRowStep) portable \(portable) \(context)")
+                    else { return }
+                }
             } else {
                 let weights = (0..<(outputs * wstride)).map { _ in r.weight8() }, w64 = weights.map { Int64($0) }
                 let output: NeuronOutput = r.chance(0.5) ? .counts : .prefixTrains
@@ -143,16 +151,22 @@ import Testing
                         spikes &+= UInt32(c)
                     }
                 }
-                let out = Buffer([UInt8](repeating: 0xEE, count: size)), wb = Buffer(weights)
-                let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
-                var sink = NeuronSink(out: out.p, thresholds: tb.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep,
-                                      paramStep: paramStep, paramRowStep: paramRowStep, shift: Int32(layer.shift),
-                                      levels: Int32(levels), rows: rows, output: output)
-                sink.spikes = start
-                Kernels.blockDotNeurons(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, &sink)
-                let neuron = "\(output) L \(levels) shift \(layer.shift) params \(paramStep), \(paramRowStep)"
-                guard agree(out.array, want, "neurons \(neuron) \(context)"), agree(sink.spikes, spikes, "spikes \(context)")
-                else { return }
+                for portable in [false, true] {
+                    let out = Buffer([UInt8](repeating: 0xEE, count: size)), wb = Buffer(weights)
+                    let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
+                    var sink = NeuronSink(out: out.p, thresholds: tb.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep,
+                                          paramStep: paramStep, paramRowStep: paramRowStep, shift: Int32(layer.shift),
+                                          levels: Int32(levels), rows: rows, output: output)
+                    sink.spikes = start
+                    if portable {
+                        Kernels.blockDotNeuronsPortable(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, &sink)
+                    } else {
+                        Kernels.blockDotNeurons(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, &sink)
+                    }
+                    let neuron = "\(output) L \(levels) shift \(layer.shift) params \(paramStep), \(paramRowStep) portable \(portable)"
+                    guard agree(out.array, want, "neurons \(neuron) \(context)"), agree(sink.spikes, spikes, "spikes \(context)")
+                    else { return }
+                }
             }
         }
     }
@@ -671,7 +685,7 @@ fileprivate struct Layer: CustomStringConvertible {
 fileprivate extension SplitMix {
     mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(UInt64(1) << 53) < p }
     /// A fan-in: 1 ... 40 (every K % 4) or one of the models' (64, 128, 144 = 16 x 9, 288 = 32 x 9).
-    mutating func fanIn() -> Int { chance(0.75) ? int(1...40) : pick([64, 128, 144, 288]) }
+    mutating func fanIn() -> Int { chance(0.75) ? int(1...40) : pick([64, 128, 144, 288, 515]) }
     mutating func signed(_ bound: Int) -> Int { int(-bound...bound) }
     mutating func weight8() -> Int8 { chance(0.1) ? pick([-128, 127]) : Int8(truncatingIfNeeded: next()) }
     mutating func weight16() -> Int16 { chance(0.1) ? pick([-32768, 32767]) : Int16(truncatingIfNeeded: next()) }

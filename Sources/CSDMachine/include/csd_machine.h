@@ -38,4 +38,43 @@ static inline uint32_t csd_usat8(int32_t x) { return x < 0 ? 0u : x > 255 ? 255u
 static inline uint32_t csd_uxtb16(uint32_t x) { return x & 0x00FF00FFu; }
 #endif
 
+/*
+ * x86-64 hosts (the packer's verify, the host library): the block dot's twin
+ * (Kernels/BlockDotX86.swift) multiplies sixteen int16 lanes at a time with
+ * PMADDWD. CSD_KERNELS_X86 is 1 on x86-64 unless CSD_PLAIN_KERNELS is
+ * defined; the wrapper below is one AVX2 VPMADDWD where the build enables
+ * AVX2 (-mavx2, with Swift's -target-cpu so that it inlines), else two SSE2
+ * PMADDWD (every x86-64). Swift imports the vector types as SIMD16<Int16>,
+ * SIMD8<Int32> and so on; it has no multiply-add of pairs, and its generic
+ * lane conversions do not compile to one instruction.
+ */
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <immintrin.h>
+#if !defined(CSD_PLAIN_KERNELS)
+#define CSD_KERNELS_X86 1
+#else
+#define CSD_KERNELS_X86 0
+#endif
+typedef int16_t csd_i16x16 __attribute__((ext_vector_type(16)));
+typedef int16_t csd_i16x8 __attribute__((ext_vector_type(8)));
+typedef int32_t csd_i32x8 __attribute__((ext_vector_type(8)));
+typedef int32_t csd_i32x4 __attribute__((ext_vector_type(4)));
+typedef int8_t csd_i8x16 __attribute__((ext_vector_type(16)));
+/* sixteen int8 weights as int16 lanes: VPMOVSXBW (AVX2), unpack and shift (SSE2) */
+static inline csd_i16x16 csd_widen_i8x16(csd_i8x16 x) { return __builtin_convertvector(x, csd_i16x16); }
+/* lane i: a[2i] + a[2i+1] */
+static inline csd_i32x4 csd_pairsum_i32x8(csd_i32x8 a) { return a.even + a.odd; }
+/* lane i of the result: a[2i] * b[2i] + a[2i+1] * b[2i+1], wrapping int32 */
+#if defined(__AVX2__)
+static inline csd_i32x8 csd_madd_i16x16(csd_i16x16 a, csd_i16x16 b) { return (csd_i32x8)_mm256_madd_epi16((__m256i)a, (__m256i)b); }
+#else
+static inline csd_i32x8 csd_madd_i16x16(csd_i16x16 a, csd_i16x16 b) {
+    csd_i32x4 lo = (csd_i32x4)_mm_madd_epi16((__m128i)a.lo, (__m128i)b.lo), hi = (csd_i32x4)_mm_madd_epi16((__m128i)a.hi, (__m128i)b.hi);
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+#endif
+#else
+#define CSD_KERNELS_X86 0
+#endif
+
 #endif

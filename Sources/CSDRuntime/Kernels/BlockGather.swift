@@ -17,6 +17,10 @@ public enum BlockOrder {
 }
 
 extension Kernels {
+    /// The order of the blocks of int8-weight (neuron) ops: interleaved for the Cortex-M4 twin's
+    /// SXTB16 and the portable loop; natural on x86-64, where the twin widens weights as they lie.
+    @inline(__always) public static var neuronOrder: BlockOrder { useX86Twins ? .natural : .interleaved }
+
     /// Bytes of a block for K values: four rows of K rounded up to 4, 16-bit lanes.
     @inlinable public static func blockBytes(k: Int) -> Int { ((k &+ 3) &>> 2) &* 32 }
 

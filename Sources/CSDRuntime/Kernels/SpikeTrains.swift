@@ -4,11 +4,14 @@ import CSDMachine
 /// states its tensor layout and value ranges. Arithmetic on values wraps (`&+`, `&*`): a validated
 /// image from the packer never overflows (the packer proves it) and a hostile one must not trap;
 /// index arithmetic wraps too, on shapes the validator bounded. Where a Cortex-M4 assembly twin
-/// exists (CSDMachine: csd_block_m4.h, csd_event_m4.h), `CSD_KERNELS_DSP` selects it at build time.
+/// exists (CSDMachine: csd_block_m4.h, csd_event_m4.h), `CSD_KERNELS_DSP` selects it at build time;
+/// likewise `CSD_KERNELS_X86` the x86-64 twin of the block dot (BlockDotX86.swift).
 public enum Kernels {
     /// Whether this build runs the Cortex-M4 twins: `CSD_KERNELS_DSP` of CSDMachine (cores with the DSP
     /// extension). A constant, so the branches it selects fold at compile time.
     @inline(__always) static var useM4Twins: Bool { CSD_KERNELS_DSP != 0 }
+    /// Whether this build runs the x86-64 twin of the block dot (BlockDotX86.swift): `CSD_KERNELS_X86`.
+    @inline(__always) static var useX86Twins: Bool { CSD_KERNELS_X86 != 0 }
 }
 
 /// How a spike train is stored in the arena: one bit per step (bit t: a spike at step t), uint8
