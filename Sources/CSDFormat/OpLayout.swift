@@ -191,8 +191,8 @@ extension OpRecord {
 public enum NextUse {
     /// No op reads it before one overwrites it (or none at all): the value is dead.
     case none
-    /// First read as the first input of an op the count path runs on counts (a conv or linear with
-    /// neuron outputs, an attention op).
+    /// First read as the first input of an op the count path runs on counts (a conv, a linear, an
+    /// attention op).
     case counts
     /// First read otherwise, as spike trains.
     case trains
@@ -210,7 +210,7 @@ extension ModelImage {
             if op.input(.spiking) == offset {
                 switch op.kind {
                 case .attentionScores?, .attentionValues?: return .counts
-                case .conv3x3?, .linear?: return op.has(OpFlag.streamOut) ? .trains : .counts
+                case .conv3x3?, .linear?: return .counts
                 default: return .trains
                 }
             }

@@ -4,14 +4,14 @@ import CSDMachine
 /// Spiking execution (docs/SEMANTICS.md section 3, "spiking" column): the driver that tiles each op
 /// into the kernels (Kernels/). Every neuron is a DIF neuron over T steps with delay D; after the
 /// encoding layer every synaptic event is an addition selected by a spike. At D >= T with uint8
-/// trains the ops with neuron outputs take the count path (`runCounts`, SEMANTICS.md "Prefix
+/// trains every op but the classifier takes the count path (`runCounts`, SEMANTICS.md "Prefix
 /// trains"), which computes the same trains, statistics and logits from spike counts (it
-/// multiplies); otherwise, and for stream writers, conv and linear are event-driven (each listed
-/// input spike adds a weight column to that step's currents of every output channel), then every
-/// channel fires; the attention ops pair listed trains per output.
+/// multiplies); otherwise conv and linear are event-driven (each listed input spike adds a weight
+/// column to that step's currents of every output channel), then every channel fires, or the
+/// stream gets the step currents; the attention ops pair listed trains per output.
 extension Context {
     @inline(never) @usableFromInline mutating func runSpiking(_ op: OpRecord, index: Int, _ s: inout OpStats) {
-        if op.has(OpFlag.inputPixels) || (countPath && !op.writesStream && op.kind != .classifier) {
+        if op.has(OpFlag.inputPixels) || (countPath && op.kind != .classifier) {
             runCounts(op, index: index, &s)
             return
         }
@@ -29,7 +29,9 @@ extension Context {
 
     /// The count path (D >= T, uint8 trains; docs/SEMANTICS.md, "Prefix trains"): every train in the arena
     /// is (1 << count) - 1, and a neuron sees only its integrated input, the fused accumulation of the
-    /// counts (a stream neuron: the sum of its T steps). The op's input trains become counts in place, the
+    /// counts (a stream neuron: the sum of its T steps). So a stream writer writes (or adds) each value's
+    /// sum over the steps at step 0 of the [N][D][T] stream, whose other steps stay 0 (the first writer
+    /// clears it). The op's input trains become counts in place, the
     /// fused driver runs on the spiking plan's buffers and its neuron sinks (and max-pool) write trains,
     /// and an input becomes trains again only if a later op reads it as trains (`nextSpikingUse`); the
     /// synaptic operations are those the event path counts, computed from the counts (`windowSum`,
@@ -43,7 +45,7 @@ extension Context {
         let n2 = off2 == off1 ? 0 : op.input2Use?.dims.count ?? 0
         let total = !countsIn ? 0 : off1 == countsAt ? countsSum : Kernels.trainsToCounts(in1, count: n1)
         _ = Kernels.trainsToCounts(in2, count: n2)
-        if op.has(OpFlag.streamSet) {  // the encoding conv writing the stream: its current is all at t = 0
+        if op.has(OpFlag.streamSet) {  // the first stream writer: the stream's steps 1 ..< T stay 0
             stream(op.output(.spiking)).update(repeating: 0, count: op.outDims.count &* steps)
         }
         runFused(op, &s)

@@ -13,53 +13,75 @@ extension Kernels {
     /// Weights widened per pass of the int8 twin (int16 stack buffer).
     @usableFromInline static let x86Chunk = 256
 
-    /// `blockDotNeurons` on x86-64: int8 weights, natural block.
+    /// `blockDotNeurons` on x86-64: int8 weights, natural block; two outputs per pass (one block load
+    /// for both, their eight neurons in one vector).
     public static func blockDotNeuronsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                           outputs: Int, _ sink: inout NeuronSink) {
-        withUnsafeTemporaryAllocation(of: Int16.self, capacity: x86Chunk) { buffer in
-            let wide = buffer.baseAddress!
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: 2 &* x86Chunk) { buffer in
+            let wide0 = buffer.baseAddress!, wide1 = wide0 + x86Chunk
             var row = w, j = 0
             while j < outputs {
-                var acc = SIMD8<Int32>(repeating: 0), done = 0
+                let pair = j &+ 1 < outputs
+                var acc0 = SIMD8<Int32>(repeating: 0), acc1 = acc0, done = 0
                 while done < k {
-                    let n = min(k &- done, x86Chunk)
-                    widen(row + done, count: n, wide)
-                    groupDots(UnsafeRawPointer(wide), block + (done &>> 2) &* 32, groups: (n &+ 3) &>> 2, &acc)
+                    let n = min(k &- done, x86Chunk), groups = (n &+ 3) &>> 2, x = block + (done &>> 2) &* 32
+                    widen(row + done, count: n, wide0)
+                    if pair {
+                        widen(row + (wstride &+ done), count: n, wide1)
+                        groupDots(UnsafeRawPointer(wide0), UnsafeRawPointer(wide1), x, groups: groups, &acc0, &acc1)
+                    } else {
+                        groupDots(UnsafeRawPointer(wide0), x, groups: groups, &acc0)
+                    }
                     done &+= n
                 }
-                sink.putX86(j, csd_pairsum_i32x8(acc))
-                row += wstride
-                j &+= 1
+                sink.putX86(j, SIMD8(lowHalf: csd_pairsum_i32x8(acc0), highHalf: csd_pairsum_i32x8(acc1)), pair: pair)
+                row += 2 &* wstride
+                j &+= 2
             }
         }
     }
 
-    /// `blockDotStream` on x86-64: int16 weights read where they lie; the last group of a row whose
-    /// K is not a multiple of 4 is built lane by lane (zeros past K, no read past the row).
+    /// `blockDotStream` on x86-64: int16 weights read where they lie, two outputs per pass; the last
+    /// group of a row whose K is not a multiple of 4 is built lane by lane (zeros past K, no read past
+    /// the row).
     public static func blockDotStreamX86(_ w: UnsafePointer<Int16>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                          outputs: Int, _ sink: StreamSink) {
         let groups = k &>> 2, tail = k & 3, tailBlock = block + groups &* 32
-        var row = w, j = 0
-        while j < outputs {
-            var acc = SIMD8<Int32>(repeating: 0)
-            groupDots(UnsafeRawPointer(row), block, groups: groups, &acc)
-            if tail != 0 {
-                let p = row + groups &* 4
-                let w4 = SIMD4<Int16>(p[0], tail > 1 ? p[1] : 0, tail > 2 ? p[2] : 0, 0)
-                acc &+= csd_madd_i16x16(broadcast(w4), tailBlock.loadUnaligned(as: SIMD16<Int16>.self))
-            }
+        @inline(__always) func tailDot(_ row: UnsafePointer<Int16>, _ acc: inout SIMD8<Int32>) {
+            let p = row + groups &* 4
+            let w4 = SIMD4<Int16>(p[0], tail > 1 ? p[1] : 0, tail > 2 ? p[2] : 0, 0)
+            acc &+= csd_madd_i16x16(broadcast(w4), tailBlock.loadUnaligned(as: SIMD16<Int16>.self))
+        }
+        @inline(__always) func put(_ j: Int, _ acc: SIMD8<Int32>) {
             let a = csd_pairsum_i32x8(acc)
             sink.put(j, UInt32(bitPattern: a[0]), UInt32(bitPattern: a[1]), UInt32(bitPattern: a[2]), UInt32(bitPattern: a[3]))
-            row += wstride
-            j &+= 1
+        }
+        var row = w, j = 0
+        while j &+ 1 < outputs {
+            var acc0 = SIMD8<Int32>(repeating: 0), acc1 = acc0
+            groupDots(UnsafeRawPointer(row), UnsafeRawPointer(row + wstride), block, groups: groups, &acc0, &acc1)
+            if tail != 0 {
+                tailDot(row, &acc0)
+                tailDot(row + wstride, &acc1)
+            }
+            put(j, acc0)
+            put(j &+ 1, acc1)
+            row += 2 &* wstride
+            j &+= 2
+        }
+        if j < outputs {
+            var acc = SIMD8<Int32>(repeating: 0)
+            groupDots(UnsafeRawPointer(row), block, groups: groups, &acc)
+            if tail != 0 { tailDot(row, &acc) }
+            put(j, acc)
         }
     }
 
     /// clip(floor(a / theta), 0, levels) per lane without a division (theta >= 1, validated): the
     /// number of times theta can be taken from a while a >= theta, at most `levels` times; a lane
     /// below theta takes nothing (a < 0 included), and no subtraction leaves [0, 2^31).
-    @inline(__always) static func neuronCounts(_ a: SIMD4<Int32>, threshold theta: SIMD4<Int32>, levels: Int32) -> SIMD4<Int32> {
-        var rest = a, c = SIMD4<Int32>(repeating: 0), m: Int32 = 0
+    @inline(__always) static func neuronCounts(_ a: SIMD8<Int32>, threshold theta: SIMD8<Int32>, levels: Int32) -> SIMD8<Int32> {
+        var rest = a, c = SIMD8<Int32>(repeating: 0), m: Int32 = 0
         while m < levels {
             let fire = rest .>= theta
             rest.replace(with: rest &- theta, where: fire)
@@ -88,6 +110,21 @@ extension Kernels {
         }
     }
 
+    /// The same for two weight rows against one block: one block load per group for both.
+    @inline(__always) static func groupDots(_ w0: UnsafeRawPointer, _ w1: UnsafeRawPointer, _ x: UnsafeRawPointer, groups: Int,
+                                            _ acc0: inout SIMD8<Int32>, _ acc1: inout SIMD8<Int32>) {
+        var p0 = w0, p1 = w1, q = x, g = groups
+        while g > 0 {
+            let v = q.loadUnaligned(as: SIMD16<Int16>.self)
+            acc0 &+= csd_madd_i16x16(broadcast(p0.loadUnaligned(as: SIMD4<Int16>.self)), v)
+            acc1 &+= csd_madd_i16x16(broadcast(p1.loadUnaligned(as: SIMD4<Int16>.self)), v)
+            p0 += 8
+            p1 += 8
+            q += 32
+            g &-= 1
+        }
+    }
+
     /// n int8 weights (n <= x86Chunk) into int16 lanes at out, zeros up to the next multiple of 4;
     /// sixteen at a time, the rest one by one (no read past the n weights).
     @inline(__always) static func widen(_ w: UnsafePointer<Int8>, count n: Int, _ out: UnsafeMutablePointer<Int16>) {
@@ -110,25 +147,37 @@ extension Kernels {
 }
 
 extension NeuronSink {
-    /// `put` for the four rows at once (lane r: row r; lanes >= rows are computed and dropped): the
-    /// neuron formula in int32 lanes, the counts by `Kernels.neuronCounts`.
-    @inline(__always) mutating func putX86(_ j: Int, _ acc: SIMD4<Int32>) {
-        let e = j &* outputStep, i = j &* paramStep
-        var theta = SIMD4<Int32>(repeating: thresholds[i]), bias = SIMD4<Int32>(repeating: biases[i])
-        if paramRowStep != 0 {  // a neuron per row: lanes past `rows` repeat row 0's (no read past the rows)
-            let i1 = rows > 1 ? i &+ paramRowStep : i, i2 = rows > 2 ? i &+ 2 &* paramRowStep : i
-            let i3 = rows > 3 ? i &+ 3 &* paramRowStep : i
-            theta = SIMD4(thresholds[i], thresholds[i1], thresholds[i2], thresholds[i3])
-            bias = SIMD4(biases[i], biases[i1], biases[i2], biases[i3])
+    /// `put` for outputs j and j + 1 (`pair`; else j alone) at once: lane 4o + r is output j + o, row r
+    /// (lanes of rows >= `rows`, and of output j + 1 without `pair`, are computed from output j's row 0
+    /// parameters and dropped; nothing is read past the parameters). The neuron formula in int32
+    /// lanes, the counts by `Kernels.neuronCounts`.
+    @inline(__always) mutating func putX86(_ j: Int, _ acc: SIMD8<Int32>, pair: Bool) {
+        let i0 = j &* paramStep, i1 = pair ? i0 &+ paramStep : i0
+        let r1 = rows > 1 ? paramRowStep : 0, r2 = rows > 2 ? 2 &* paramRowStep : 0, r3 = rows > 3 ? 3 &* paramRowStep : 0
+        var theta = SIMD8<Int32>(repeating: thresholds[i0]), bias = SIMD8<Int32>(repeating: biases[i0])
+        if paramRowStep != 0 || i1 != i0 {
+            theta = SIMD8(thresholds[i0], thresholds[i0 &+ r1], thresholds[i0 &+ r2], thresholds[i0 &+ r3],
+                          thresholds[i1], thresholds[i1 &+ r1], thresholds[i1 &+ r2], thresholds[i1 &+ r3])
+            bias = SIMD8(biases[i0], biases[i0 &+ r1], biases[i0 &+ r2], biases[i0 &+ r3],
+                         biases[i1], biases[i1 &+ r1], biases[i1 &+ r2], biases[i1 &+ r3])
         }
-        let a = (acc &<< SIMD4(repeating: shift & 31)) &+ bias &+ (theta &>> 1)
+        let a = (acc &<< SIMD8(repeating: shift & 31)) &+ bias &+ (theta &>> 1)
         let c = Kernels.neuronCounts(a, threshold: theta, levels: levels)
-        let v = output == .prefixTrains ? (SIMD4<Int32>(repeating: 1) &<< c) &- 1 : c
-        out[e] = UInt8(truncatingIfNeeded: v[0])
-        var total = c[0]
-        if rows > 1 { out[e &+ rowStep] = UInt8(truncatingIfNeeded: v[1]); total &+= c[1] }
-        if rows > 2 { out[e &+ 2 &* rowStep] = UInt8(truncatingIfNeeded: v[2]); total &+= c[2] }
-        if rows > 3 { out[e &+ 3 &* rowStep] = UInt8(truncatingIfNeeded: v[3]); total &+= c[3] }
+        let v = output == .prefixTrains ? (SIMD8<Int32>(repeating: 1) &<< c) &- 1 : c
+        var total: Int32 = 0
+        @inline(__always) func store(_ e: Int, _ lane: Int) {
+            out[e] = UInt8(truncatingIfNeeded: v[lane])
+            total &+= c[lane]
+        }
+        var o = 0
+        while o < (pair ? 2 : 1) {
+            let e = (j &+ o) &* outputStep, l = 4 &* o
+            store(e, l)
+            if rows > 1 { store(e &+ rowStep, l &+ 1) }
+            if rows > 2 { store(e &+ 2 &* rowStep, l &+ 2) }
+            if rows > 3 { store(e &+ 3 &* rowStep, l &+ 3) }
+            o &+= 1
+        }
         spikes &+= UInt32(bitPattern: total)
     }
 }
