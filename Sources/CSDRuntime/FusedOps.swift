@@ -52,7 +52,8 @@ extension Context {
             var sink = NeuronSink(out: counts(op.output(plan)) + nIdx.base, thresholds: int32s(op.thresholds), biases: bias,
                                   outputStep: nIdx.channel, rowStep: nIdx.row, paramStep: paramStep, paramRowStep: paramRowStep,
                                   shift: Int32(op.shift), levels: levels, rows: rows, output: neuronOutput)
-            Kernels.blockDotNeurons(w.assumingMemoryBound(to: Int8.self), wstride: k, scratch, k: k, outputs: outputs, &sink)
+            Kernels.blockDotNeurons(w.assumingMemoryBound(to: Int8.self), wstride: k, scratch, k: k, outputs: outputs,
+                                    order: Kernels.neuronOrder(pixels: op.has(OpFlag.inputPixels)), &sink)
             s.spikes &+= sink.spikes
         }
     }
@@ -63,7 +64,7 @@ extension Context {
     @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
         let plane = h &* w, fanIn = cin &* 9
-        let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder
+        let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: op.has(OpFlag.inputPixels))
         var p0 = 0
         while p0 < plane {
             let rows = min(4, plane &- p0)
@@ -80,7 +81,7 @@ extension Context {
     @inlinable mutating func linearFused(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
         let input = UnsafePointer(counts(op.input(plan)))
-        let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder
+        let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: false)
         var t0 = 0
         while t0 < n {
             let rows = min(4, n &- t0)
@@ -131,14 +132,14 @@ extension Context {
                 let rows = min(4, end &- r0)
                 // values: row r is column r0 + r of v (stride D); scores: q[r0 + r][head h], contiguous
                 Kernels.putRows(scratch, x + (values ? r0 : r0 &* d &+ h &* hd), rowStride: values ? 1 : d,
-                                stride: values ? d : 1, rows: rows, k: k, order: Kernels.neuronOrder)
+                                stride: values ? d : 1, rows: rows, k: k, order: Kernels.neuronOrder(pixels: false))
                 let p = values ? r0 : h
                 var sink = NeuronSink(out: output + (values ? r0 : (h &* n &+ r0) &* n), thresholds: int32s(op.thresholds) + p,
                                       biases: int32s(op.biases) + p, outputStep: values ? d : 1, rowStep: values ? 1 : n,
                                       paramStep: 0, paramRowStep: values ? 1 : 0, shift: Int32(op.shift), levels: levels,
                                       rows: rows, output: neuronOutput)
                 Kernels.blockDotNeurons(w + (values ? h &* n &* n : h &* hd), wstride: values ? n : d, scratch, k: k,
-                                        outputs: n, &sink)
+                                        outputs: n, order: Kernels.neuronOrder(pixels: false), &sink)
                 s.spikes &+= sink.spikes
                 r0 &+= 4
             }

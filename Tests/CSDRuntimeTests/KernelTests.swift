@@ -32,15 +32,18 @@ import Testing
         }
     }
 
-    /// BlockGather: `putRows` (1 ... 4 real rows, contiguous or strided, both orders) and `putPatches`
-    /// (3x3 fields with zero padding, cin 1 ... 32, maps with h, w = 1 ... 6 walked in blocks of 1 ... 4
-    /// positions so every border position and the partial last block occur) write the documented block
-    /// word for word: group g of row r at words 8g + 2r, 8g + 2r + 1, the K % 4 padding and missing
-    /// rows zero, nothing past `blockBytes`.
+    /// BlockGather: `putRows` (1 ... 4 real rows, contiguous or strided, both halfword orders and, on
+    /// x86-64, bytes) and `putPatches` (3x3 fields with zero padding, cin 1 ... 32, maps with h, w =
+    /// 1 ... 6 walked in blocks of 1 ... 4 positions so every border position and the partial last
+    /// block occur) write the documented block word for word: group g of row r at words 8g + 2r,
+    /// 8g + 2r + 1 (bytes: row r of the eight-value group g at bytes 32g + 8r), the padding and
+    /// missing rows zero, nothing past `blockBytes` (bytes: past its own groups).
     @Test func blockGathers() {
         var r = SplitMix(state: 0xB10C)
+        // byte blocks where this build has them (x86-64)
+        let blockOrders: [BlockOrder] = [.interleaved, .natural] + (Kernels.neuronOrder(pixels: false) == .bytes ? [.bytes] : [])
         for _ in 0..<300 {
-            let k = r.fanIn(), rows = r.int(1...4), order: BlockOrder = r.chance(0.5) ? .interleaved : .natural
+            let k = r.fanIn(), rows = r.int(1...4), order = r.pick(blockOrders)
             let pixels = r.chance(0.5)
             // contiguous rows ([N][K] tokens, row stride >= K) or strided ones (columns of v [N][D])
             let (rowStride, stride) = r.chance(0.5) ? (k + r.int(0...5), 1) : (r.int(1...2), r.int(rows...9))
@@ -52,7 +55,7 @@ import Testing
         }
         for _ in 0..<200 {
             let cin = r.chance(0.7) ? r.int(1...5) : r.pick([7, 16, 32]), h = r.int(1...6), w = r.int(1...6)
-            let order: BlockOrder = r.chance(0.5) ? .interleaved : .natural, pixels = r.chance(0.5), rows = r.int(1...4)
+            let order = r.pick(blockOrders), pixels = r.chance(0.5), rows = r.int(1...4)
             let map = (0..<(cin * h * w)).map { _ in r.value(pixels: pixels) }
             var pos = 0
             while pos < h * w {
@@ -73,30 +76,42 @@ import Testing
     /// per output, one for all, or one per row; thresholds 1 ... 2^29, biases of either sign, shifts
     /// 0 ... 8, L 1 ... 16; the sink's spikes) or stream write (set or add, per-channel or per-token
     /// biases; wrapping int32), in output layouts [outputs][rows] and [rows][outputs]. Each case runs this
-    /// build's kernel (the x86-64 twin on x86-64 hosts, BlockDotX86.swift) and the portable loop.
+    /// build's kernel on its block order (the x86-64 twins on x86-64 hosts: byte blocks of counts,
+    /// CountBlocksX86.swift, BlockDotX86.swift) and the portable loop.
     @Test func blockDots() {
         var r = SplitMix(state: 0xD07)
         for _ in 0..<500 {
             let stream = r.chance(0.4), pixels = r.chance(0.3), outputs = r.int(1...12)
-            let order: BlockOrder = stream ? .natural : Kernels.neuronOrder
+            // this build's block order (x86-64: bytes for counts), and the portable loop's
+            let order: BlockOrder = stream ? .natural : Kernels.neuronOrder(pixels: pixels)
+            let portableOrder: BlockOrder = stream ? .natural : .interleaved
             // the rows' values, gathered by putRows ([rows][K], row stride >= K) or putPatches (3x3 fields)
             var k = r.fanIn(), rows = r.int(1...4), values: [[Int64]] = [], gather = "rows"
-            var block = Buffer([UInt32](repeating: 0, count: (k + 3) / 4 * 8 + 16))  // guard words: see blockGathers
+            var blockOf: (BlockOrder) -> Buffer<UInt32>
             if r.chance(0.6) {
-                let rowStride = k + r.int(0...3)
+                let rowStride = k + r.int(0...3), kk = k, rr = rows
                 let src = (0..<(rows * rowStride)).map { _ in r.value(pixels: pixels) }
                 values = (0..<rows).map { row in (0..<k).map { Int64(src[row * rowStride + $0]) } }
-                Kernels.putRows(block.raw, src, rowStride: rowStride, stride: 1, rows: rows, k: k, order: order)
+                blockOf = { order in
+                    let block = Buffer([UInt32](repeating: 0, count: (kk + 3) / 4 * 8 + 16))  // guard words: see blockGathers
+                    Kernels.putRows(block.raw, src, rowStride: rowStride, stride: 1, rows: rr, k: kk, order: order)
+                    return block
+                }
             } else {
                 let cin = r.chance(0.7) ? r.int(1...4) : r.pick([16, 32]), h = r.int(1...5), w = r.int(1...5)
                 k = 9 * cin
                 rows = min(rows, h * w)
                 let map = (0..<(cin * h * w)).map { _ in r.value(pixels: pixels) }, pos = r.int(0...(h * w - rows))
                 values = (0..<rows).map { row in (0..<k).map { Int64(Naive.patchValue(map, h: h, w: w, pos: pos + row, k: $0)) } }
-                block = Buffer([UInt32](repeating: 0, count: (k + 3) / 4 * 8 + 16))
-                Kernels.putPatches(block.raw, map, cin: cin, h: h, w: w, pos: pos, rows: rows, order: order)
+                let kk = k, rr = rows
+                blockOf = { order in
+                    let block = Buffer([UInt32](repeating: 0, count: (kk + 3) / 4 * 8 + 16))
+                    Kernels.putPatches(block.raw, map, cin: cin, h: h, w: w, pos: pos, rows: rr, order: order)
+                    return block
+                }
                 gather = "patches \(h)x\(w) pos \(pos)"
             }
+            let block = blockOf(order), portableBlock = order == portableOrder ? block : blockOf(portableOrder)
             let wstride = k + (r.chance(0.5) ? 0 : r.int(1...7))
             // outputs [outputs][rows] (conv maps, attention values) or [rows][outputs] (tokens, scores)
             let (outputStep, rowStep) = r.chance(0.5) ? (1, outputs + r.int(0...3)) : (rows + r.int(0...3), 1)
@@ -125,7 +140,7 @@ import Testing
                     let sink = StreamSink(stream: x.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep, paramStep: 1,
                                           paramRowStep: paramRowStep, rows: rows, write: write)
                     if portable {
-                        Kernels.blockDotStreamPortable(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, sink)
+                        Kernels.blockDotStreamPortable(wb.p, wstride: wstride, portableBlock.raw, k: k, outputs: outputs, sink)
                     } else {
                         Kernels.blockDotStream(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, sink)
                     }
@@ -159,9 +174,10 @@ import Testing
                                           levels: Int32(levels), rows: rows, output: output)
                     sink.spikes = start
                     if portable {
-                        Kernels.blockDotNeuronsPortable(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, &sink)
+                        Kernels.blockDotNeuronsPortable(wb.p, wstride: wstride, portableBlock.raw, k: k, outputs: outputs,
+                                                        order: portableOrder, &sink)
                     } else {
-                        Kernels.blockDotNeurons(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, &sink)
+                        Kernels.blockDotNeurons(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, order: order, &sink)
                     }
                     let neuron = "\(output) L \(levels) shift \(layer.shift) params \(paramStep), \(paramRowStep) portable \(portable)"
                     guard agree(out.array, want, "neurons \(neuron) \(context)"), agree(sink.spikes, spikes, "spikes \(context)")
@@ -627,6 +643,17 @@ fileprivate enum Naive {
     /// (v0 | v1 << 16, v2 | v3 << 16) natural; values past K and rows past `rows` are 0.
     static func block(k: Int, rows: Int, order: BlockOrder, _ value: (Int, Int) -> UInt8) -> [UInt32] {
         let groups = (k + 3) / 4
+        if order == .bytes {  // (k + 7) / 8 groups of 32 bytes, row r's values 8g ..< 8g + 8 at 32g + 8r; untouched after
+            var bytes = [UInt8](repeating: 0xA5, count: groups * 32 + 64)
+            for g in 0..<((k + 7) / 8) {
+                for row in 0..<4 {
+                    for i in 0..<8 { bytes[32 * g + 8 * row + i] = row < rows && 8 * g + i < k ? value(row, 8 * g + i) : 0 }
+                }
+            }
+            return stride(from: 0, to: bytes.count, by: 4).map {
+                UInt32(bytes[$0]) | UInt32(bytes[$0 + 1]) << 8 | UInt32(bytes[$0 + 2]) << 16 | UInt32(bytes[$0 + 3]) << 24
+            }
+        }
         var words = [UInt32](repeating: 0, count: groups * 8)
         for g in 0..<groups {
             for row in 0..<rows {

@@ -87,29 +87,33 @@ public struct StreamSink: BlockSink {
 
 extension Kernels {
     /// acc_r = sum_i w[j * wstride + i] * row_r[i], i < k, for every output j < outputs (>= 1), the
-    /// four rows of a block in `neuronOrder` (BlockGather.swift; values 0 ... 255, read as int16 lanes) against int8
-    /// weight rows, wrapping int32, into neurons. Cortex-M4: the assembly twin csd_neurons_s8_m4; x86-64:
-    /// `blockDotNeuronsX86`.
+    /// four rows of a block in `order`, `neuronOrder(pixels:)` (BlockGather.swift; values 0 ... 255, read as int16
+    /// lanes; bytes: counts) against int8 weight rows, wrapping int32, into neurons. Cortex-M4: the assembly
+    /// twin csd_neurons_s8_m4 (interleaved blocks); x86-64: `blockDotCountsX86` (bytes), `blockDotNeuronsX86`.
     @inline(never)
     public static func blockDotNeurons(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
-                                       outputs: Int, _ sink: inout NeuronSink) {
+                                       outputs: Int, order: BlockOrder, _ sink: inout NeuronSink) {
         if useM4Twins {
             blockDotNeuronsM4(w, wstride: wstride, block, k: k, outputs: outputs, &sink)
             return
         }
         #if arch(x86_64)
         if useX86Twins {
-            blockDotNeuronsX86(w, wstride: wstride, block, k: k, outputs: outputs, &sink)
+            if order == .bytes {
+                blockDotCountsX86(w, wstride: wstride, block, k: k, outputs: outputs, &sink)
+            } else {
+                blockDotNeuronsX86(w, wstride: wstride, block, k: k, outputs: outputs, &sink)
+            }
             return
         }
         #endif
-        blockDotNeuronsPortable(w, wstride: wstride, block, k: k, outputs: outputs, &sink)
+        blockDotNeuronsPortable(w, wstride: wstride, block, k: k, outputs: outputs, order: order, &sink)
     }
 
-    /// The portable loop (int8 weights, block in `neuronOrder`): `blockDot`.
+    /// The portable loop (int8 weights, an interleaved or natural block): `blockDot`.
     public static func blockDotNeuronsPortable(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
-                                               outputs: Int, _ sink: inout NeuronSink) {
-        blockDot(w, wstride: wstride, block, k: k, outputs: outputs, order: neuronOrder, &sink)
+                                               outputs: Int, order: BlockOrder = .interleaved, _ sink: inout NeuronSink) {
+        blockDot(w, wstride: wstride, block, k: k, outputs: outputs, order: order, &sink)
     }
 
     /// The same with int16 weights and a natural block, into the stream. Cortex-M4: csd_stream_s16_m4;

@@ -150,35 +150,44 @@ extension NeuronSink {
     /// `put` for outputs j and j + 1 (`pair`; else j alone) at once: lane 4o + r is output j + o, row r
     /// (lanes of rows >= `rows`, and of output j + 1 without `pair`, are computed from output j's row 0
     /// parameters and dropped; nothing is read past the parameters). The neuron formula in int32
-    /// lanes, the counts by `Kernels.neuronCounts`.
+    /// lanes, the counts by `Kernels.neuronCounts`, the outputs narrowed to bytes at once; four rows
+    /// one byte apart are one 32-bit store.
     @inline(__always) mutating func putX86(_ j: Int, _ acc: SIMD8<Int32>, pair: Bool) {
-        let i0 = j &* paramStep, i1 = pair ? i0 &+ paramStep : i0
-        let r1 = rows > 1 ? paramRowStep : 0, r2 = rows > 2 ? 2 &* paramRowStep : 0, r3 = rows > 3 ? 3 &* paramRowStep : 0
-        var theta = SIMD8<Int32>(repeating: thresholds[i0]), bias = SIMD8<Int32>(repeating: biases[i0])
-        if paramRowStep != 0 || i1 != i0 {
-            theta = SIMD8(thresholds[i0], thresholds[i0 &+ r1], thresholds[i0 &+ r2], thresholds[i0 &+ r3],
-                          thresholds[i1], thresholds[i1 &+ r1], thresholds[i1 &+ r2], thresholds[i1 &+ r3])
-            bias = SIMD8(biases[i0], biases[i0 &+ r1], biases[i0 &+ r2], biases[i0 &+ r3],
-                         biases[i1], biases[i1 &+ r1], biases[i1 &+ r2], biases[i1 &+ r3])
+        // the fields in locals: the byte stores below could alias them otherwise
+        let th = thresholds, bs = biases, out = self.out, rows = self.rows, rowStep = self.rowStep, outputStep = self.outputStep
+        let prs = paramRowStep, i0 = j &* paramStep, i1 = pair ? i0 &+ paramStep : i0
+        let theta: SIMD8<Int32>, bias: SIMD8<Int32>
+        if prs == 0 {  // a neuron per output (or one for all): two broadcasts
+            theta = SIMD8(lowHalf: SIMD4(repeating: th[i0]), highHalf: SIMD4(repeating: th[i1]))
+            bias = SIMD8(lowHalf: SIMD4(repeating: bs[i0]), highHalf: SIMD4(repeating: bs[i1]))
+        } else {  // a neuron per row: lanes of rows past `rows` repeat row 0's
+            let r1 = rows > 1 ? prs : 0, r2 = rows > 2 ? 2 &* prs : 0, r3 = rows > 3 ? 3 &* prs : 0
+            theta = SIMD8(th[i0], th[i0 &+ r1], th[i0 &+ r2], th[i0 &+ r3], th[i1], th[i1 &+ r1], th[i1 &+ r2], th[i1 &+ r3])
+            bias = SIMD8(bs[i0], bs[i0 &+ r1], bs[i0 &+ r2], bs[i0 &+ r3], bs[i1], bs[i1 &+ r1], bs[i1 &+ r2], bs[i1 &+ r3])
         }
         let a = (acc &<< SIMD8(repeating: shift & 31)) &+ bias &+ (theta &>> 1)
         let c = Kernels.neuronCounts(a, threshold: theta, levels: levels)
-        let v = output == .prefixTrains ? (SIMD8<Int32>(repeating: 1) &<< c) &- 1 : c
-        var total: Int32 = 0
-        @inline(__always) func store(_ e: Int, _ lane: Int) {
-            out[e] = UInt8(truncatingIfNeeded: v[lane])
-            total &+= c[lane]
-        }
-        var o = 0
+        // the lanes of real rows and outputs: all ones where (lane & 3) < rows and lane < 4 or 8 (sign bits)
+        let lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+        let real = (((lane & 3) &- SIMD8(repeating: Int32(truncatingIfNeeded: rows)))
+                    & (lane &- SIMD8(repeating: pair ? 8 : 4))) &>> 31
+        spikes &+= UInt32(bitPattern: csd_sum_i32x8(c & real))
+        var word = unsafeBitCast(csd_bytes_i32x8(output == .prefixTrains ? (SIMD8<Int32>(repeating: 1) &<< c) &- 1 : c),
+                                 to: UInt64.self)
+        var e = j &* outputStep, o = 0
         while o < (pair ? 2 : 1) {
-            let e = (j &+ o) &* outputStep, l = 4 &* o
-            store(e, l)
-            if rows > 1 { store(e &+ rowStep, l &+ 1) }
-            if rows > 2 { store(e &+ 2 &* rowStep, l &+ 2) }
-            if rows > 3 { store(e &+ 3 &* rowStep, l &+ 3) }
+            if rowStep == 1 && rows == 4 {
+                UnsafeMutableRawPointer(out + e).storeBytes(of: UInt32(truncatingIfNeeded: word), as: UInt32.self)
+            } else {
+                out[e] = UInt8(truncatingIfNeeded: word)
+                if rows > 1 { out[e &+ rowStep] = UInt8(truncatingIfNeeded: word &>> 8) }
+                if rows > 2 { out[e &+ 2 &* rowStep] = UInt8(truncatingIfNeeded: word &>> 16) }
+                if rows > 3 { out[e &+ 3 &* rowStep] = UInt8(truncatingIfNeeded: word &>> 24) }
+            }
+            word &>>= 32
+            e &+= outputStep
             o &+= 1
         }
-        spikes &+= UInt32(bitPattern: total)
     }
 }
 #endif

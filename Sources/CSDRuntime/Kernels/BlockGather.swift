@@ -12,14 +12,20 @@ public enum BlockOrder {
     /// lanes 0 and 2, then 1 and 3 (int8 weights).
     case interleaved
     /// (v[4g] | v[4g+1] << 16), (v[4g+2] | v[4g+3] << 16): int16 weight pairs as they lie
-    /// (the int16 weights of stream writers).
+    /// (the int16 weights of stream writers; on x86-64 also pixels against int8 weights).
     case natural
+    /// x86-64 only, counts against int8 weights: not halfwords but bytes, eight values per row and
+    /// group (CountBlocksX86.swift).
+    case bytes
 }
 
 extension Kernels {
     /// The order of the blocks of int8-weight (neuron) ops: interleaved for the Cortex-M4 twin's
-    /// SXTB16 and the portable loop; natural on x86-64, where the twin widens weights as they lie.
-    @inline(__always) public static var neuronOrder: BlockOrder { useX86Twins ? .natural : .interleaved }
+    /// SXTB16 and the portable loop; on x86-64 bytes for counts (`blockDotCountsX86`), natural for
+    /// pixels (`blockDotNeuronsX86` widens the weights as they lie).
+    @inline(__always) public static func neuronOrder(pixels: Bool) -> BlockOrder {
+        useX86Twins ? (pixels ? .natural : .bytes) : .interleaved
+    }
 
     /// Bytes of a block for K values: four rows of K rounded up to 4, 16-bit lanes.
     @inlinable public static func blockBytes(k: Int) -> Int { ((k &+ 3) &>> 2) &* 32 }
@@ -83,6 +89,12 @@ extension Kernels {
     @inline(never)
     public static func putRows(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int, stride: Int,
                                rows: Int, k: Int, order: BlockOrder) {
+        #if arch(x86_64)
+        if useX86Twins && order == .bytes {
+            putRowsBytes(block, src, rowStride: rowStride, stride: stride, rows: rows, k: k)
+            return
+        }
+        #endif
         var r = 0
         while r < 4 {
             if r < rows {
@@ -166,6 +178,12 @@ extension Kernels {
     @inline(__always)
     public static func putPatches(_ block: UnsafeMutableRawPointer, _ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int,
                                   pos: Int, rows: Int, order: BlockOrder) {
+        #if arch(x86_64)
+        if useX86Twins && order == .bytes {
+            putPatchesBytes(block, input, cin: cin, h: h, w: w, pos: pos, rows: rows)
+            return
+        }
+        #endif
         var r = 0
         while r < 4 {
             if r < rows {

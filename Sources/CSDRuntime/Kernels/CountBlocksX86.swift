@@ -1,0 +1,146 @@
+import CSDMachine
+
+/// x86-64 hosts: blocks of counts as bytes, and their block dot (the twin of `blockDotNeurons` for
+/// count inputs). Counts (<= 16) times int8 weights fit the byte multiply-add of pairs
+/// (`csd_dot4_u8i8`: PMADDUBSW, exact while a pair's sum fits int16, as it does for values <= 127),
+/// so neither weights nor counts are widened: per group of eight inputs, the eight weights are
+/// broadcast to the four rows and one instruction pair gives 32 products summed in fours.
+///
+/// Byte layout (`BlockOrder.bytes`): K rounded up to a multiple of 8, padding 0; values
+/// 8g ..< 8g + 8 of row r are bytes 32g + 8r ..< 32g + 8r + 8. A block takes half the bytes of a
+/// halfword block (`blockBytes`), so it fits the same scratch. Pixels (up to 255) keep the halfword
+/// blocks and `blockDotNeuronsX86`.
+#if arch(x86_64)
+extension Kernels {
+    /// `blockDotNeurons` on x86-64 for a byte block: two outputs per pass, one block load for both,
+    /// their eight neurons in one vector (`NeuronSink.putX86`).
+    public static func blockDotCountsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
+                                         outputs: Int, _ sink: inout NeuronSink) {
+        let groups = k &>> 3, tail = k & 7, tailBlock = block + groups &* 32
+        var row = w, j = 0
+        while j < outputs {
+            let pair = j &+ 1 < outputs
+            let row1 = pair ? row + wstride : row  // without a pair, output j twice (dropped by the sink)
+            var acc0 = SIMD8<Int32>(repeating: 0), acc1 = acc0
+            var p0 = UnsafeRawPointer(row), p1 = UnsafeRawPointer(row1), q = block, g = groups
+            while g > 0 {
+                let x = q.loadUnaligned(as: SIMD32<UInt8>.self)
+                acc0 &+= csd_dot4_u8i8(x, broadcast(p0.loadUnaligned(as: SIMD8<Int8>.self)))
+                acc1 &+= csd_dot4_u8i8(x, broadcast(p1.loadUnaligned(as: SIMD8<Int8>.self)))
+                p0 += 8
+                p1 += 8
+                q += 32
+                g &-= 1
+            }
+            if tail != 0 {  // the last 1 ... 7 weights, zeros after (no read past the row)
+                let x = tailBlock.loadUnaligned(as: SIMD32<UInt8>.self)
+                acc0 &+= csd_dot4_u8i8(x, broadcast(lastWeights(row + groups &* 8, tail)))
+                acc1 &+= csd_dot4_u8i8(x, broadcast(lastWeights(row1 + groups &* 8, tail)))
+            }
+            sink.putX86(j, SIMD8(lowHalf: csd_pairsum_i32x8(acc0), highHalf: csd_pairsum_i32x8(acc1)), pair: pair)
+            row += 2 &* wstride
+            j &+= 2
+        }
+    }
+
+    /// Eight int8 weights in every row position of a group.
+    @inline(__always) static func broadcast(_ w8: SIMD8<Int8>) -> SIMD32<Int8> {
+        let w16 = SIMD16(lowHalf: w8, highHalf: w8)
+        return SIMD32(lowHalf: w16, highHalf: w16)
+    }
+
+    /// p[0 ..< n] (n < 8), zeros after.
+    @inline(__always) static func lastWeights(_ p: UnsafePointer<Int8>, _ n: Int) -> SIMD8<Int8> {
+        var v = SIMD8<Int8>(repeating: 0), i = 0
+        while i < n {
+            v[i] = p[i]
+            i &+= 1
+        }
+        return v
+    }
+
+    /// `putRows` into a byte block: row r's value i at src[r * rowStride + i * stride]; rows >= `rows` zero.
+    static func putRowsBytes(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int, stride: Int,
+                             rows: Int, k: Int) {
+        var r = 0
+        while r < 4 {
+            var d = block + 8 &* r, i = 0
+            if r >= rows {
+                while i < k {
+                    d.storeBytes(of: 0, as: UInt64.self)
+                    d += 32
+                    i &+= 8
+                }
+            } else if stride == 1 {
+                let s = UnsafeRawPointer(src + r &* rowStride)
+                while i &+ 8 <= k {
+                    d.storeBytes(of: s.loadUnaligned(fromByteOffset: i, as: UInt64.self), as: UInt64.self)
+                    d += 32
+                    i &+= 8
+                }
+            }
+            if r < rows && i < k {  // strided values, or the last group's 1 ... 7
+                var s = src + (r &* rowStride &+ i &* stride)
+                while i < k {
+                    var v: UInt64 = 0, b: UInt64 = 0
+                    while b < 64 && i < k {
+                        v |= UInt64(s.pointee) &<< b
+                        s += stride
+                        b &+= 8
+                        i &+= 1
+                    }
+                    d.storeBytes(of: v, as: UInt64.self)
+                    d += 32
+                }
+            }
+            r &+= 1
+        }
+    }
+
+    /// `putPatches` into a byte block: rows from the 3x3 receptive fields of positions pos ..< pos + rows
+    /// of a uint8 map [cin][h][w], zero outside the map, value k = (i * 3 + dy) * 3 + dx; rows >= `rows` zero.
+    static func putPatchesBytes(_ block: UnsafeMutableRawPointer, _ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int,
+                                pos: Int, rows: Int) {
+        let k = 9 &* cin, plane = h &* w
+        var r = 0
+        while r < 4 {
+            var d = block + 8 &* r, lane = 0
+            @inline(__always) func put(_ v: UInt8) {
+                d.storeBytes(of: v, toByteOffset: lane, as: UInt8.self)
+                lane &+= 1
+                if lane == 8 {
+                    lane = 0
+                    d += 32
+                }
+            }
+            if r < rows {
+                let at = pos &+ r
+                let y = Int(csd_quot(Int32(truncatingIfNeeded: at), Int32(truncatingIfNeeded: w))), x = at &- y &* w
+                var p = input + ((y &- 1) &* w &+ (x &- 1)), i = 0
+                while i < cin {
+                    var dy = 0
+                    while dy < 3 {
+                        let rowOK = y &+ dy >= 1 && y &+ dy <= h
+                        var dx = 0
+                        while dx < 3 {
+                            put(rowOK && x &+ dx >= 1 && x &+ dx <= w ? p[dy &* w &+ dx] : 0)
+                            dx &+= 1
+                        }
+                        dy &+= 1
+                    }
+                    p += plane
+                    i &+= 1
+                }
+            } else {
+                var i = 0
+                while i < k {
+                    put(0)
+                    i &+= 1
+                }
+            }
+            while lane != 0 { put(0) }  // to the end of the last group
+            r &+= 1
+        }
+    }
+}
+#endif
