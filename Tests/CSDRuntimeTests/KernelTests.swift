@@ -190,8 +190,8 @@ import Testing
     /// DIFNeuron: `difTrain` (T 1 ... 16, every delay 0 ... T, L 1 ... T, strided currents of either
     /// sign) against the DIF loop of SEMANTICS 2; `fireChannels` (conv [T][outputs] and stream-token
     /// [outputs][T] currents, uint8 / uint16 trains at base + j * step) and `streamNeuron` (fused T = 1
-    /// and the count path's sum over T; counts and prefix trains) against the naive neurons: every
-    /// output byte and the returned spikes.
+    /// and the count path's sum over T; counts and prefix trains; this build's kernel, the x86-64 twin
+    /// on x86-64, and the portable loop) against the naive neurons: every output byte and the returned spikes.
     @Test func difNeurons() {
         var r = SplitMix(state: 0xD1F)
         for _ in 0..<800 {
@@ -229,7 +229,7 @@ import Testing
             guard agree(out.array, want, context), agree(got, UInt32(spikes), context) else { return }
         }
         for _ in 0..<300 {
-            let n = r.int(1...5), d = r.int(1...12), steps = r.chance(0.4) ? 1 : r.int(1...8)
+            let n = r.int(1...5), d = r.chance(0.7) ? r.int(1...12) : r.pick([16, 21, 64]), steps = r.chance(0.4) ? 1 : r.int(1...8)
             let output: NeuronOutput = r.chance(0.5) ? .counts : .prefixTrains
             let levels = output == .prefixTrains ? r.int(1...8) : r.int(1...16), e = r.int(0...20)
             let x = (0..<(n * d * steps)).map { _ in Int32(r.signed(1 << e)) }
@@ -244,12 +244,17 @@ import Testing
                     spikes += c
                 }
             }
-            let xb = Buffer(x), out = Buffer([UInt8](repeating: 0xEE, count: n * d + 4))
-            let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
-            let got = Kernels.streamNeuron(xb.p, tokens: n, width: d, steps: steps, shift: Int32(layer.shift), thresholds: tb.p,
+            for portable in [false, true] {  // this build's kernel (x86-64: its twin), then the portable loop
+                let xb = Buffer(x), out = Buffer([UInt8](repeating: 0xEE, count: n * d + 4))
+                let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
+                let got = portable
+                    ? Kernels.streamNeuronPortable(xb.p, tokens: n, width: d, steps: steps, shift: Int32(layer.shift),
+                                                   thresholds: tb.p, biases: bb.p, levels: Int32(levels), output: output, out.p)
+                    : Kernels.streamNeuron(xb.p, tokens: n, width: d, steps: steps, shift: Int32(layer.shift), thresholds: tb.p,
                                            biases: bb.p, levels: Int32(levels), output: output, out.p)
-            let context = "streamNeuron n \(n) d \(d) T \(steps) \(output) L \(levels)"
-            guard agree(out.array, want, context), agree(got, UInt32(spikes), context) else { return }
+                let context = "streamNeuron n \(n) d \(d) T \(steps) \(output) L \(levels) portable \(portable)"
+                guard agree(out.array, want, context), agree(got, UInt32(spikes), context) else { return }
+            }
         }
     }
 

@@ -98,47 +98,43 @@ extension Kernels {
     }
 
     /// `putPatches` into a byte block: rows from the 3x3 receptive fields of positions pos ..< pos + rows
-    /// of a uint8 map [cin][h][w], zero outside the map, value k = (i * 3 + dy) * 3 + dx; rows >= `rows` zero.
+    /// of a uint8 map [cin][h][w], zero outside the map, value k = (i * 3 + dy) * 3 + dx at byte
+    /// 32 (k / 8) + 8r + k % 8; rows >= `rows` zero.
+    @inline(never)
     static func putPatchesBytes(_ block: UnsafeMutableRawPointer, _ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int,
                                 pos: Int, rows: Int) {
         let k = 9 &* cin, plane = h &* w
         var r = 0
         while r < 4 {
-            var d = block + 8 &* r, lane = 0
-            @inline(__always) func put(_ v: UInt8) {
-                d.storeBytes(of: v, toByteOffset: lane, as: UInt8.self)
-                lane &+= 1
-                if lane == 8 {
-                    lane = 0
-                    d += 32
-                }
-            }
+            let d = block + 8 &* r
+            var i = 0  // the value index
             if r < rows {
                 let at = pos &+ r
                 let y = Int(csd_quot(Int32(truncatingIfNeeded: at), Int32(truncatingIfNeeded: w))), x = at &- y &* w
-                var p = input + ((y &- 1) &* w &+ (x &- 1)), i = 0
-                while i < cin {
+                var p = input + ((y &- 1) &* w &+ (x &- 1))
+                let inside = y > 0 && y < h &- 1 && x > 0 && x < w &- 1
+                var c = 0
+                while c < cin {
                     var dy = 0
                     while dy < 3 {
-                        let rowOK = y &+ dy >= 1 && y &+ dy <= h
+                        let rowOK = inside || (y &+ dy >= 1 && y &+ dy <= h)
                         var dx = 0
                         while dx < 3 {
-                            put(rowOK && x &+ dx >= 1 && x &+ dx <= w ? p[dy &* w &+ dx] : 0)
+                            let v = inside || (rowOK && x &+ dx >= 1 && x &+ dx <= w) ? p[dy &* w &+ dx] : 0
+                            d.storeBytes(of: v, toByteOffset: (i &>> 3) &* 32 &+ (i & 7), as: UInt8.self)
+                            i &+= 1
                             dx &+= 1
                         }
                         dy &+= 1
                     }
                     p += plane
-                    i &+= 1
-                }
-            } else {
-                var i = 0
-                while i < k {
-                    put(0)
-                    i &+= 1
+                    c &+= 1
                 }
             }
-            while lane != 0 { put(0) }  // to the end of the last group
+            while i < k || i & 7 != 0 {  // a row past `rows`, and the last group's padding
+                d.storeBytes(of: 0, toByteOffset: (i &>> 3) &* 32 &+ (i & 7), as: UInt8.self)
+                i &+= 1
+            }
             r &+= 1
         }
     }

@@ -103,6 +103,21 @@ extension Kernels {
     public static func streamNeuron(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, steps: Int, shift: Int32,
                                     thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                     levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
+        #if arch(x86_64)
+        if useX86Twins {
+            return streamNeuronX86(x, tokens: n, width: d, steps: steps, shift: shift, thresholds: theta, biases: bias,
+                                   levels: levels, output: output, out)
+        }
+        #endif
+        return streamNeuronPortable(x, tokens: n, width: d, steps: steps, shift: shift, thresholds: theta, biases: bias,
+                                    levels: levels, output: output, out)
+    }
+
+    /// The portable loop of `streamNeuron` (x86-64: `streamNeuronX86`).
+    @inline(__always)
+    public static func streamNeuronPortable(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, steps: Int, shift: Int32,
+                                            thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
+                                            levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
         let sh = UInt32(truncatingIfNeeded: shift) & 31
         var spikes: UInt32 = 0
         if steps == 1 && output == .counts {  // fused: channel by channel, its neuron in registers
