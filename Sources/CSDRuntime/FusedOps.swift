@@ -103,12 +103,12 @@ extension Context {
     }
 
     /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path the stream is
-    /// [N][D][T], and the neuron sees the sum of its T steps (D >= T: every input before any spike) and
-    /// writes its prefix train.
+    /// [N][D][T] with each value's sum over the steps at step 0 (`runCounts`), all the neuron sees at
+    /// D >= T (every input before any spike), and it writes its prefix train.
     @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1, spiking = plan == .spiking
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
-        s.spikes = Kernels.streamNeuron(stream(op.input(plan)), tokens: n, width: d, steps: spiking ? steps : 1,
+        s.spikes = Kernels.streamNeuron(stream(op.input(plan)), tokens: n, width: d, stride: spiking ? steps : 1,
                                         shift: Int32(op.shift), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
                                         levels: levels, output: spiking ? .prefixTrains : .counts, counts(op.output(plan)))
     }

@@ -189,8 +189,8 @@ import Testing
 
     /// DIFNeuron: `difTrain` (T 1 ... 16, every delay 0 ... T, L 1 ... T, strided currents of either
     /// sign) against the DIF loop of SEMANTICS 2; `fireChannels` (conv [T][outputs] and stream-token
-    /// [outputs][T] currents, uint8 / uint16 trains at base + j * step) and `streamNeuron` (fused T = 1
-    /// and the count path's sum over T; counts and prefix trains; this build's kernel, the x86-64 twin
+    /// [outputs][T] currents, uint8 / uint16 trains at base + j * step) and `streamNeuron` (fused stride 1
+    /// and the count path's step 0 of T; counts and prefix trains; this build's kernel, the x86-64 twin
     /// on x86-64, and the portable loop) against the naive neurons: every output byte and the returned spikes.
     @Test func difNeurons() {
         var r = SplitMix(state: 0xD1F)
@@ -237,8 +237,7 @@ import Testing
             var want = [UInt8](repeating: 0xEE, count: n * d + 4), spikes = 0
             for t in 0..<n {
                 for j in 0..<d {
-                    var sum: Int64 = 0
-                    for s in 0..<steps { sum += Int64(x[(t * d + j) * steps + s]) }
+                    let sum = Int64(x[(t * d + j) * steps])  // step 0; the other steps' values are ignored
                     let c = Naive.count(sum, shift: layer.shift, bias: layer.bias[j], theta: layer.theta[j], levels: levels)
                     want[t * d + j] = UInt8(output == .prefixTrains ? (1 << c) - 1 : c)
                     spikes += c
@@ -248,9 +247,9 @@ import Testing
                 let xb = Buffer(x), out = Buffer([UInt8](repeating: 0xEE, count: n * d + 4))
                 let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
                 let got = portable
-                    ? Kernels.streamNeuronPortable(xb.p, tokens: n, width: d, steps: steps, shift: Int32(layer.shift),
+                    ? Kernels.streamNeuronPortable(xb.p, tokens: n, width: d, stride: steps, shift: Int32(layer.shift),
                                                    thresholds: tb.p, biases: bb.p, levels: Int32(levels), output: output, out.p)
-                    : Kernels.streamNeuron(xb.p, tokens: n, width: d, steps: steps, shift: Int32(layer.shift), thresholds: tb.p,
+                    : Kernels.streamNeuron(xb.p, tokens: n, width: d, stride: steps, shift: Int32(layer.shift), thresholds: tb.p,
                                            biases: bb.p, levels: Int32(levels), output: output, out.p)
                 let context = "streamNeuron n \(n) d \(d) T \(steps) \(output) L \(levels) portable \(portable)"
                 guard agree(out.array, want, context), agree(got, UInt32(spikes), context) else { return }

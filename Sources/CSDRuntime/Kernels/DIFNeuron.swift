@@ -95,71 +95,45 @@ extension Kernels {
         return spikes
     }
 
-    /// The stream neuron on X [n][d][steps] int32 (steps 1: fused; the spiking count path, D >= T: the
-    /// neuron sees the sum of its T steps, every input before any spike): element (t, j) writes
-    /// c = neuronCount((sum << shift) + bias[j] + theta[j] / 2) into out[t * d + j] as a count or a
+    /// The stream neuron on X int32, element (t, j) at x[(t * d + j) * stride] (stride 1: the fused
+    /// [N][D] stream; T: the spiking count path's [N][D][T] stream, where each value's sum over the
+    /// steps is at step 0, docs/SEMANTICS.md "Prefix trains", D >= T: every input before any spike):
+    /// c = neuronCount((X << shift) + bias[j] + theta[j] / 2) into out[t * d + j] as a count or a
     /// prefix train. Returns the spikes (sum of the counts).
     @inline(__always)
-    public static func streamNeuron(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, steps: Int, shift: Int32,
+    public static func streamNeuron(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, stride: Int, shift: Int32,
                                     thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                     levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
         #if arch(x86_64)
         if useX86Twins {
-            return streamNeuronX86(x, tokens: n, width: d, steps: steps, shift: shift, thresholds: theta, biases: bias,
+            return streamNeuronX86(x, tokens: n, width: d, stride: stride, shift: shift, thresholds: theta, biases: bias,
                                    levels: levels, output: output, out)
         }
         #endif
-        return streamNeuronPortable(x, tokens: n, width: d, steps: steps, shift: shift, thresholds: theta, biases: bias,
+        return streamNeuronPortable(x, tokens: n, width: d, stride: stride, shift: shift, thresholds: theta, biases: bias,
                                     levels: levels, output: output, out)
     }
 
-    /// The portable loop of `streamNeuron` (x86-64: `streamNeuronX86`).
+    /// The portable loop of `streamNeuron` (x86-64: `streamNeuronX86`): channel by channel, its neuron in
+    /// registers.
     @inline(__always)
-    public static func streamNeuronPortable(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, steps: Int, shift: Int32,
+    public static func streamNeuronPortable(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, stride: Int, shift: Int32,
                                             thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                             levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
-        let sh = UInt32(truncatingIfNeeded: shift) & 31
-        var spikes: UInt32 = 0
-        if steps == 1 && output == .counts {  // fused: channel by channel, its neuron in registers
-            var j = 0
-            while j < d {
-                let th = theta[j], offset = UInt32(bitPattern: bias[j] &+ (th &>> 1))
-                var p = x + j, o = out + j
-                let end = o + n &* d
-                while o != end {
-                    let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
-                    o.pointee = UInt8(truncatingIfNeeded: c)
-                    spikes &+= c
-                    p += d
-                    o += d
-                }
-                j &+= 1
-            }
-            return spikes
-        }
-        var p = x, o = out
-        let end = out + n &* d
-        while o != end {
-            var j = 0
-            while j < d {
-                var sum: UInt32 = 0
-                let stepsEnd = p + steps
-                while p + 1 < stepsEnd {
-                    sum &+= UInt32(bitPattern: p[0]) &+ UInt32(bitPattern: p[1])
-                    p += 2
-                }
-                if p != stepsEnd {
-                    sum &+= UInt32(bitPattern: p.pointee)
-                    p += 1
-                }
-                let th = theta[j]
-                let c = neuronCount(Int32(bitPattern: (sum &<< sh) &+ UInt32(bitPattern: bias[j]) &+ UInt32(bitPattern: th &>> 1)),
-                                    threshold: th, levels: levels)
-                o.pointee = UInt8(truncatingIfNeeded: output == .prefixTrains ? (1 &<< c) &- 1 : c)
+        let sh = UInt32(truncatingIfNeeded: shift) & 31, prefix = output == .prefixTrains
+        var spikes: UInt32 = 0, j = 0
+        while j < d {
+            let th = theta[j], offset = UInt32(bitPattern: bias[j] &+ (th &>> 1))
+            var p = x + j &* stride, o = out + j
+            let end = o + n &* d, step = d &* stride
+            while o != end {
+                let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
+                o.pointee = UInt8(truncatingIfNeeded: prefix ? (1 &<< c) &- 1 : c)
                 spikes &+= c
-                o += 1
-                j &+= 1
+                p += step
+                o += d
             }
+            j &+= 1
         }
         return spikes
     }

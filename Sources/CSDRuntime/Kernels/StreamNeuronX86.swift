@@ -5,7 +5,7 @@ import CSDMachine
 /// store; channels past the last multiple of 8 take the portable formula. Same outputs and spikes.
 #if arch(x86_64)
 extension Kernels {
-    public static func streamNeuronX86(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, steps: Int, shift: Int32,
+    public static func streamNeuronX86(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, stride: Int, shift: Int32,
                                        thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                        levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
         let sh = UInt32(truncatingIfNeeded: shift) & 31, shifts = SIMD8<Int32>(repeating: Int32(bitPattern: sh))
@@ -14,42 +14,22 @@ extension Kernels {
         while t < n {
             var j = 0
             while j &+ 8 <= d {
-                let p = x + (t &* d &+ j) &* steps
-                var sum: SIMD8<Int32>
-                if steps == 1 {
-                    sum = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int32>.self)
-                } else {  // each channel's T steps (the count path)
-                    sum = SIMD8(repeating: 0)
-                    var l = 0
-                    while l < 8 {
-                        var a: UInt32 = 0, q = p + l &* steps
-                        let end = q + steps
-                        while q != end {
-                            a &+= UInt32(bitPattern: q.pointee)
-                            q += 1
-                        }
-                        sum[l] = Int32(bitPattern: a)
-                        l &+= 1
-                    }
-                }
+                let p = x + (t &* d &+ j) &* stride
+                let v = stride == 1 ? UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int32>.self)
+                    : SIMD8(p[0], p[stride], p[2 &* stride], p[3 &* stride], p[4 &* stride], p[5 &* stride], p[6 &* stride],
+                            p[7 &* stride])
                 let th = UnsafeRawPointer(theta + j).loadUnaligned(as: SIMD8<Int32>.self)
                 let b = UnsafeRawPointer(bias + j).loadUnaligned(as: SIMD8<Int32>.self)
-                let c = neuronCounts((sum &<< shifts) &+ b &+ (th &>> 1), threshold: th, levels: levels)
-                let v = prefix ? (SIMD8<Int32>(repeating: 1) &<< c) &- 1 : c
-                UnsafeMutableRawPointer(out + (t &* d &+ j)).storeBytes(of: unsafeBitCast(csd_bytes_i32x8(v), to: UInt64.self),
-                                                                      as: UInt64.self)
+                let c = neuronCounts((v &<< shifts) &+ b &+ (th &>> 1), threshold: th, levels: levels)
+                let o = prefix ? (SIMD8<Int32>(repeating: 1) &<< c) &- 1 : c
+                UnsafeMutableRawPointer(out + (t &* d &+ j)).storeBytes(of: unsafeBitCast(csd_bytes_i32x8(o), to: UInt64.self),
+                                                                        as: UInt64.self)
                 spikes &+= UInt32(bitPattern: csd_sum_i32x8(c))
                 j &+= 8
             }
             while j < d {  // the last d % 8 channels
-                var sum: UInt32 = 0, q = x + (t &* d &+ j) &* steps
-                let end = q + steps
-                while q != end {
-                    sum &+= UInt32(bitPattern: q.pointee)
-                    q += 1
-                }
-                let th = theta[j]
-                let c = neuronCount(Int32(bitPattern: (sum &<< sh) &+ UInt32(bitPattern: bias[j]) &+ UInt32(bitPattern: th &>> 1)),
+                let th = theta[j], v = UInt32(bitPattern: x[(t &* d &+ j) &* stride])
+                let c = neuronCount(Int32(bitPattern: (v &<< sh) &+ UInt32(bitPattern: bias[j]) &+ UInt32(bitPattern: th &>> 1)),
                                     threshold: th, levels: levels)
                 out[t &* d &+ j] = UInt8(truncatingIfNeeded: prefix ? (1 &<< c) &- 1 : c)
                 spikes &+= c
