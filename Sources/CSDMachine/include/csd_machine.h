@@ -39,42 +39,50 @@ static inline uint32_t csd_uxtb16(uint32_t x) { return x & 0x00FF00FFu; }
 #endif
 
 /*
- * x86-64 hosts (the packer's verify, the host library): the block dot's twins
- * (Kernels/BlockDotX86.swift, CountBlocksX86.swift) multiply sixteen int16
- * lanes at a time with PMADDWD, or 32 bytes with PMADDUBSW. CSD_KERNELS_X86 is 1 on x86-64 unless CSD_PLAIN_KERNELS is
- * defined; the wrapper below is one AVX2 VPMADDWD where the build enables
- * AVX2 (-mavx2, with Swift's -target-cpu so that it inlines), else two SSE2
- * PMADDWD (every x86-64). Swift imports the vector types as SIMD16<Int16>,
- * SIMD8<Int32> and so on; it has no multiply-add of pairs, and its generic
- * lane conversions do not compile to one instruction.
+ * x86-64 hosts (the packer's verify, the host library): the x86-64 twins
+ * (Kernels/...X86.swift) multiply 32 bytes (counts against int8 weights,
+ * PMADDUBSW) or sixteen int16 lanes (PMADDWD) per instruction, and compute
+ * neurons eight at a time. CSD_KERNELS_X86 is 1 on x86-64 unless
+ * CSD_PLAIN_KERNELS is defined. The wrappers below are single AVX2
+ * instructions where the build enables AVX2 (-mavx2, with Swift's -target-cpu
+ * so that they inline), else the same operations on SSE2 halves (every
+ * x86-64). Swift imports the vector types as SIMD16<Int16>, SIMD8<Int32> and
+ * so on; it has no multiply-add of pairs, and its generic lane conversions do
+ * not compile to one instruction.
  */
 #if defined(__x86_64__) && defined(__SSE2__)
 #include <immintrin.h>
+/* 256-bit vectors pass through these static inline wrappers only, inlined: no calling convention to keep */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpsabi"
 #if !defined(CSD_PLAIN_KERNELS)
 #define CSD_KERNELS_X86 1
 #else
 #define CSD_KERNELS_X86 0
 #endif
-typedef int16_t csd_i16x16 __attribute__((ext_vector_type(16)));
-typedef int16_t csd_i16x8 __attribute__((ext_vector_type(8)));
-typedef int32_t csd_i32x8 __attribute__((ext_vector_type(8)));
-typedef int32_t csd_i32x4 __attribute__((ext_vector_type(4)));
-typedef uint32_t csd_u32x8 __attribute__((ext_vector_type(8)));
 typedef int8_t csd_i8x16 __attribute__((ext_vector_type(16)));
-/* sixteen int8 weights as int16 lanes: VPMOVSXBW (AVX2), unpack and shift (SSE2) */
-static inline csd_i16x16 csd_widen_i8x16(csd_i8x16 x) { return __builtin_convertvector(x, csd_i16x16); }
+typedef int8_t csd_i8x32 __attribute__((ext_vector_type(32)));
+typedef uint8_t csd_u8x8 __attribute__((ext_vector_type(8)));
+typedef uint8_t csd_u8x32 __attribute__((ext_vector_type(32)));
+typedef int16_t csd_i16x16 __attribute__((ext_vector_type(16)));
+typedef int32_t csd_i32x4 __attribute__((ext_vector_type(4)));
+typedef int32_t csd_i32x8 __attribute__((ext_vector_type(8)));
+typedef uint32_t csd_u32x8 __attribute__((ext_vector_type(8)));
+
+/* lane i: a[2i] * b[2i] + a[2i+1] * b[2i+1], wrapping int32 (VPMADDWD) */
+#if defined(__AVX2__)
+static inline csd_i32x8 csd_madd_i16x16(csd_i16x16 a, csd_i16x16 b) { return (csd_i32x8)_mm256_madd_epi16((__m256i)a, (__m256i)b); }
+#else
+static inline csd_i32x8 csd_madd_i16x16(csd_i16x16 a, csd_i16x16 b) {
+    csd_i32x4 lo = (csd_i32x4)_mm_madd_epi16((__m128i)a.lo, (__m128i)b.lo), hi = (csd_i32x4)_mm_madd_epi16((__m128i)a.hi, (__m128i)b.hi);
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+#endif
 /* lane i: a[2i] + a[2i+1] */
 static inline csd_i32x4 csd_pairsum_i32x8(csd_i32x8 a) { return a.even + a.odd; }
-typedef uint8_t csd_u8x8 __attribute__((ext_vector_type(8)));
-/* the low byte of each lane (values 0 ... 255: neuron outputs) */
-static inline csd_u8x8 csd_bytes_i32x8(csd_i32x8 v) { return __builtin_convertvector(v, csd_u8x8); }
-/* the lanes' wrapping sum */
-static inline int32_t csd_sum_i32x8(csd_i32x8 v) { return (int32_t)__builtin_reduce_add((csd_u32x8)v); }
-typedef uint8_t csd_u8x32 __attribute__((ext_vector_type(32)));
-typedef int8_t csd_i8x32 __attribute__((ext_vector_type(32)));
 /* lane i: x[4i] * w[4i] + ... + x[4i+3] * w[4i+3], x unsigned, w signed bytes. AVX2: VPMADDUBSW
  * (pairs into int16, saturating) then VPMADDWD by 1: exact while every pair fits int16, as it does
- * for x <= 127 (counts); the SSE2 form widens and is exact for every x. */
+ * for x <= 127 (counts); the SSE2 form widens first and is exact for every x. */
 #if defined(__AVX2__)
 static inline csd_i32x8 csd_dot4_u8i8(csd_u8x32 x, csd_i8x32 w) {
     return (csd_i32x8)_mm256_madd_epi16(_mm256_maddubs_epi16((__m256i)x, (__m256i)w), _mm256_set1_epi16(1));
@@ -86,15 +94,13 @@ static inline csd_i32x8 csd_dot4_u8i8(csd_u8x32 x, csd_i8x32 w) {
     return __builtin_shufflevector(csd_pairsum_i32x8(lo), csd_pairsum_i32x8(hi), 0, 1, 2, 3, 4, 5, 6, 7);
 }
 #endif
-/* lane i of the result: a[2i] * b[2i] + a[2i+1] * b[2i+1], wrapping int32 */
-#if defined(__AVX2__)
-static inline csd_i32x8 csd_madd_i16x16(csd_i16x16 a, csd_i16x16 b) { return (csd_i32x8)_mm256_madd_epi16((__m256i)a, (__m256i)b); }
-#else
-static inline csd_i32x8 csd_madd_i16x16(csd_i16x16 a, csd_i16x16 b) {
-    csd_i32x4 lo = (csd_i32x4)_mm_madd_epi16((__m128i)a.lo, (__m128i)b.lo), hi = (csd_i32x4)_mm_madd_epi16((__m128i)a.hi, (__m128i)b.hi);
-    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
-}
-#endif
+/* sixteen int8 weights as int16 lanes: VPMOVSXBW (AVX2), unpack and shift (SSE2) */
+static inline csd_i16x16 csd_widen_i8x16(csd_i8x16 x) { return __builtin_convertvector(x, csd_i16x16); }
+/* the low byte of each lane (values 0 ... 255: neuron outputs) */
+static inline csd_u8x8 csd_bytes_i32x8(csd_i32x8 v) { return __builtin_convertvector(v, csd_u8x8); }
+/* the lanes' wrapping sum */
+static inline int32_t csd_sum_i32x8(csd_i32x8 v) { return (int32_t)__builtin_reduce_add((csd_u32x8)v); }
+#pragma clang diagnostic pop
 #else
 #define CSD_KERNELS_X86 0
 #endif
