@@ -115,17 +115,34 @@ extension Kernels {
     }
 
     /// The portable loop of `streamNeuron` (x86-64: `streamNeuronX86`): channel by channel, its neuron in
-    /// registers.
+    /// registers; the fused case (stride 1, counts) in a loop of its own.
     @inline(__always)
     public static func streamNeuronPortable(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, stride: Int, shift: Int32,
                                             thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                             levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
-        let sh = UInt32(truncatingIfNeeded: shift) & 31, prefix = output == .prefixTrains
+        let sh = UInt32(truncatingIfNeeded: shift) & 31
         var spikes: UInt32 = 0, j = 0
+        if stride == 1 && output == .counts {  // fused
+            while j < d {
+                let th = theta[j], offset = UInt32(bitPattern: bias[j] &+ (th &>> 1))
+                var p = x + j, o = out + j
+                let end = o + n &* d
+                while o != end {
+                    let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
+                    o.pointee = UInt8(truncatingIfNeeded: c)
+                    spikes &+= c
+                    p += d
+                    o += d
+                }
+                j &+= 1
+            }
+            return spikes
+        }
+        let step = d &* stride, prefix = output == .prefixTrains
         while j < d {
             let th = theta[j], offset = UInt32(bitPattern: bias[j] &+ (th &>> 1))
             var p = x + j &* stride, o = out + j
-            let end = o + n &* d, step = d &* stride
+            let end = o + n &* d
             while o != end {
                 let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
                 o.pointee = UInt8(truncatingIfNeeded: prefix ? (1 &<< c) &- 1 : c)
