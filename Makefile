@@ -67,7 +67,7 @@ help:
 	@echo "make embedded     the Embedded Swift runtime for every target; make size: code size per target"
 	@echo "make check-budgets  code size, heap/float symbols and arena bytes against Tests/Budgets/budgets.txt"
 	@echo "make check-packer   every test-plan model packed by csdpack against an independent Python fold, byte for byte"
-	@echo "make fuzz         FUZZ_SECONDS=N [FUZZ_SEED=N]  fuzz the image parser and runtime (ASan); make fuzz-smoke: 60 s"
+	@echo "make fuzz         FUZZ_SECONDS=N [FUZZ_SEED=N]  fuzz the image parser and runtime (ASan; half with its x86-64 twins, half with its portable loops); make fuzz-smoke: 60 s"
 	@echo "make testdata     regenerate Tests/TestData from Tests/TestPlan/plan.json (NumPy reference)"
 	@echo "make install      PREFIX=dir  csdpack, libcsd.a per target, csd.h and the CMake package (default $(PREFIX))"
 	@echo "make deps         install Debian packages and the virtualenv ($(VENV))"
@@ -205,11 +205,13 @@ test-install: deps
 	  --label test-install/cortex-m4
 
 ASAN_BUILD := $(CURDIR)/.build-asan
+ASAN_BUILD_PLAIN := $(CURDIR)/.build-asan-plain
 
 # The corruption matrix on the synthetic images and the reference model's image (its header and
-# op table): natively, under valgrind (the Embedded build) and under AddressSanitizer (an ASan
-# build of the runtime), those two with one bit per byte of the reference image's header and op
-# table (each flip there checks a 157 KB CRC; the native run flips all eight).
+# op table): natively, under valgrind (the Embedded build) and under AddressSanitizer (ASan builds
+# of the runtime with its x86-64 twins and with its portable loops), those with one bit per byte of
+# the reference image's header and op table (each flip there checks a 157 KB CRC; the native run
+# flips all eight).
 test-hardening: deps $(BUILD)/x86_64/libcsd.a $(PACKED)
 	cc -std=c99 -D_ISOC11_SOURCE -O2 -Wall -Wextra -Werror -pedantic -IInclude -ITests/TestData Tests/C/test_corruption.c \
 	  $(BUILD)/x86_64/libcsd.a -lcmocka -o $(BUILD)/test_corruption
@@ -217,20 +219,29 @@ test-hardening: deps $(BUILD)/x86_64/libcsd.a $(PACKED)
 	valgrind -q --error-exitcode=9 $(BUILD)/test_corruption $(PACKED) --sampled
 	@Tests/Fuzz/build.sh $(ASAN_BUILD) asan
 	$(ASAN_BUILD)/test_corruption_asan $(PACKED) --sampled
+	@Tests/Fuzz/build.sh $(ASAN_BUILD_PLAIN) asan plain
+	$(ASAN_BUILD_PLAIN)/test_corruption_asan $(PACKED) --sampled
 
 FUZZ_BUILD := $(CURDIR)/.build-fuzz
+FUZZ_BUILD_PLAIN := $(CURDIR)/.build-fuzz-plain
 FUZZ_SECONDS ?= 3600
 FUZZ_SEED ?=
 
 $(FUZZ_BUILD)/fuzz-image: $(RUNTIME_SOURCES) Tests/Fuzz/FuzzImage.swift Tests/Fuzz/build.sh
 	@Tests/Fuzz/build.sh $(FUZZ_BUILD) fuzz
 
-# About 60 s of fuzzing, part of make test; `make fuzz` runs FUZZ_SECONDS (default an hour).
-fuzz-smoke: $(FUZZ_BUILD)/fuzz-image
-	@Tests/Fuzz/run.sh $(FUZZ_BUILD) 60 $(FUZZ_SEED)
+$(FUZZ_BUILD_PLAIN)/fuzz-image: $(RUNTIME_SOURCES) Tests/Fuzz/FuzzImage.swift Tests/Fuzz/build.sh
+	@Tests/Fuzz/build.sh $(FUZZ_BUILD_PLAIN) fuzz plain
 
-fuzz: $(FUZZ_BUILD)/fuzz-image
-	@Tests/Fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_SEED)
+# About 60 s of fuzzing, part of make test; `make fuzz` runs FUZZ_SECONDS (default an hour). Half the
+# time on the runtime with its x86-64 twins, half on its portable loops (docs/KERNELS.md).
+fuzz-smoke: $(FUZZ_BUILD)/fuzz-image $(FUZZ_BUILD_PLAIN)/fuzz-image
+	@Tests/Fuzz/run.sh $(FUZZ_BUILD) 30 $(FUZZ_SEED)
+	@Tests/Fuzz/run.sh $(FUZZ_BUILD_PLAIN) 30 $(FUZZ_SEED)
+
+fuzz: $(FUZZ_BUILD)/fuzz-image $(FUZZ_BUILD_PLAIN)/fuzz-image
+	@Tests/Fuzz/run.sh $(FUZZ_BUILD) $$(( $(FUZZ_SECONDS) / 2 )) $(FUZZ_SEED)
+	@Tests/Fuzz/run.sh $(FUZZ_BUILD_PLAIN) $$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 )) $(FUZZ_SEED)
 
 test-swift:
 	@$(SWIFTPM_FRESH)
