@@ -174,8 +174,7 @@ import Testing
                                           levels: Int32(levels), rows: rows, output: output)
                     sink.spikes = start
                     if portable {
-                        Kernels.blockDotNeuronsPortable(wb.p, wstride: wstride, portableBlock.raw, k: k, outputs: outputs,
-                                                        order: portableOrder, &sink)
+                        Kernels.blockDotNeuronsPortable(wb.p, wstride: wstride, portableBlock.raw, k: k, outputs: outputs, &sink)
                     } else {
                         Kernels.blockDotNeurons(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, order: order, &sink)
                     }

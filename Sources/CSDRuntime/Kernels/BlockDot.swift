@@ -107,13 +107,14 @@ extension Kernels {
             return
         }
         #endif
-        blockDotNeuronsPortable(w, wstride: wstride, block, k: k, outputs: outputs, order: order, &sink)
+        blockDotNeuronsPortable(w, wstride: wstride, block, k: k, outputs: outputs, &sink)
     }
 
-    /// The portable loop (int8 weights, an interleaved or natural block): `blockDot`.
+    /// The portable loop (int8 weights, an interleaved block: `neuronOrder` wherever no x86-64 twin runs):
+    /// `blockDot`, its lane order a constant.
     public static func blockDotNeuronsPortable(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
-                                               outputs: Int, order: BlockOrder = .interleaved, _ sink: inout NeuronSink) {
-        blockDot(w, wstride: wstride, block, k: k, outputs: outputs, order: order, &sink)
+                                               outputs: Int, _ sink: inout NeuronSink) {
+        blockDot(w, wstride: wstride, block, k: k, outputs: outputs, order: .interleaved, &sink)
     }
 
     /// The same with int16 weights and a natural block, into the stream. Cortex-M4: csd_stream_s16_m4;
