@@ -2,7 +2,7 @@
 // runtime's Swift API (docs/SWIFT_API.md), in the four passes of the C firmware
 // (Firmware/common/main.c): fused, spiking at the golden delay (D = T: the count path),
 // spiking at the event delay (D < T: the per-spike event path) and spiking at the golden delay
-// on the event path (`Engine.countPath = false`). Every logit of every pass is
+// on the event path (`Engine.setCountPath(false)`). Every logit of every pass is
 // compared with the NumPy reference's (golden.h, through data.c); the exit status (semihosting)
 // is 0 only if all are equal.
 //
@@ -143,7 +143,7 @@ func runPass(_ name: StaticString, _ mode: ExecutionMode, delay: Int, eventPath:
     do throws(CSDStatus) {
         var e = try Engine(image: image, arena: arena, mode: mode)
         if mode == .spiking { try e.setDelay(delay) }
-        e.countPath = !eventPath
+        try e.setCountPath(!eventPath)
         engine = e
     } catch {
         fail("Engine", error)

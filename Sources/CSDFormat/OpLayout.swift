@@ -199,22 +199,23 @@ public enum NextUse {
 }
 
 extension ModelImage {
-    /// How ops `first ..< opCount` next use the spiking value at arena offset `offset`, decoded from
+    /// How the spiking run of ops `first ..< opCount` next uses the value at arena offset `offset` of
+    /// `plan`'s buffers (the count path runs in the fused plan's, docs/FORMAT.md "Arena"), decoded from
     /// their records: the first op that reads it (as input 2: trains; as input: see `NextUse`) or
     /// writes it decides. An op's unused input2 field of 0 can give a needless `.trains`: harmless.
-    public func nextSpikingUse(ofValueAt offset: Int, from first: Int) -> NextUse {
+    public func nextSpikingUse(ofValueAt offset: Int, from first: Int, plan: ExecutionMode) -> NextUse {
         var j = first
         while j < opCount {
             let op = self.op(j)
-            if op.input2(.spiking) == offset { return .trains }
-            if op.input(.spiking) == offset {
+            if op.input2(plan) == offset { return .trains }
+            if op.input(plan) == offset {
                 switch op.kind {
                 case .attentionScores?, .attentionValues?: return .counts
                 case .conv3x3?, .linear?: return .counts
                 default: return .trains
                 }
             }
-            if op.output(.spiking) == offset { return .none }
+            if op.output(plan) == offset { return .none }
             j &+= 1
         }
         return .none

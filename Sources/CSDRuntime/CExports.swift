@@ -126,9 +126,8 @@ func engine(_ session: UnsafeMutablePointer<csd_session_t>?) throws(CSDStatus)
     }
     let m = ModelImage(alreadyValidated: UnsafeRawBufferPointer(start: image, count: Int(p.pointee.imageSize)))
     let md = try mode(Int32(p.pointee.mode))
-    var e = try Engine(image: m, arena: UnsafeMutableRawBufferPointer(start: arena, count: Int(p.pointee.arenaSize)), mode: md)
-    try e.setDelay(Int(p.pointee.delay))
-    e.countPath = Int32(p.pointee.path) == CSD_PATH_AUTO
+    let e = try Engine(image: m, arena: UnsafeMutableRawBufferPointer(start: arena, count: Int(p.pointee.arenaSize)), mode: md,
+                       delay: Int(p.pointee.delay), countPath: Int32(p.pointee.path) == CSD_PATH_AUTO)
     return (p, e)
 }
 
@@ -150,8 +149,9 @@ public func exportSessionSetDelay(_ session: UnsafeMutablePointer<csd_session_t>
 @_cdecl("csd_session_set_path")
 public func exportSessionSetPath(_ session: UnsafeMutablePointer<csd_session_t>?, _ path: Int32) -> Int32 {
     do throws(CSDStatus) {
-        let (state, _) = try engine(session)
+        var (state, e) = try engine(session)
         guard path == CSD_PATH_AUTO || path == CSD_PATH_EVENT else { throw CSDStatus.path }
+        try e.setCountPath(path == CSD_PATH_AUTO)
         state.pointee.path = UInt8(path)
         return CSDStatus.ok.rawValue
     } catch {

@@ -25,45 +25,82 @@ public struct Engine {
     public let mode: ExecutionMode
     /// DIF delay D (spiking mode), 0 ... T. Defaults to the image's.
     public private(set) var delay: Int
-    /// Spiking mode with D >= T and T <= 8: run the ops with neuron outputs on spike counts (the count
-    /// path, docs/SEMANTICS.md "Prefix trains"), which multiplies counts by weights. The same trains,
+    /// Bytes of the caller's arena.
+    public let arenaBytes: Int
+    /// Spiking mode with D >= T and T <= 8: run the ops on spike counts (the count path, docs/SEMANTICS.md
+    /// "Prefix trains"), which multiplies counts by weights, in the fused plan's buffers. The same trains,
     /// stats and logits as the event path; false forces the per-spike event path at every delay
-    /// (`csd_session_set_path(CSD_PATH_EVENT)`), to measure event-driven execution.
-    public var countPath = true
+    /// (`setCountPath(false)`, `csd_session_set_path(CSD_PATH_EVENT)`), to measure event-driven execution.
+    public private(set) var countPath = true
 
     /// Whether `run` takes the count path: spiking mode, `countPath`, D >= T and uint8 trains (T <= 8).
-    public var usesCountPath: Bool {
+    public var usesCountPath: Bool { takesCountPath(delay: delay, countPath: countPath) }
+
+    @inlinable func takesCountPath(delay: Int, countPath: Bool) -> Bool {
         countPath && mode == .spiking && delay >= Int(image.header.timeSteps) && image.header.trainBytes == 1
     }
 
-    /// - Throws: `.imageAlignment`, `.arenaAlignment`, `.arenaTooSmall`.
-    public init(image: ModelImage, arena: UnsafeMutableRawBufferPointer, mode: ExecutionMode) throws(CSDStatus) {
+    /// The buffer plan a run with these settings uses (the count path: the fused one), and so its arena need.
+    @inlinable func plan(delay: Int, countPath: Bool) -> ExecutionMode {
+        takesCountPath(delay: delay, countPath: countPath) ? .fused : mode
+    }
+
+    /// A spiking engine whose runs all take the count path (D >= T, T <= 8) needs only the fused arena,
+    /// `image.arenaBytes(.fused)`; one that may take the event path, the spiking arena. The settings must
+    /// fit the arena at every moment: the image's default delay (or `delay`) and `countPath` at `init`,
+    /// then every `setDelay` and `setCountPath`.
+    /// - Throws: `.imageAlignment`, `.arenaAlignment`, `.arenaTooSmall`, `.delay`.
+    public init(image: ModelImage, arena: UnsafeMutableRawBufferPointer, mode: ExecutionMode, delay: Int? = nil,
+                countPath: Bool = true) throws(CSDStatus) {
         guard let imageBase = image.bytes.baseAddress, UInt(bitPattern: imageBase) & 15 == 0 else {
             throw CSDStatus.imageAlignment
         }
         guard let base = arena.baseAddress else { throw CSDStatus.nullArgument }
         guard UInt(bitPattern: base) & 15 == 0 else { throw CSDStatus.arenaAlignment }
-        guard UInt(bitPattern: arena.count) >= UInt(image.header.arenaBytes(mode)) else { throw CSDStatus.arenaTooSmall }
         self.image = image
         self.arena = base
+        self.arenaBytes = arena.count
         self.mode = mode
         self.delay = Int(image.header.delay)
+        self.countPath = countPath
+        if let d = delay {
+            guard d >= 0, d <= Int(image.header.timeSteps) else { throw CSDStatus.delay }
+            self.delay = d
+        }
+        try fits(delay: self.delay, countPath: countPath)
     }
 
-    /// - Throws: `.delay` when `delay` exceeds T.
+    /// - Throws: `.arenaTooSmall` unless runs with these settings fit the arena.
+    @inlinable func fits(delay: Int, countPath: Bool) throws(CSDStatus) {
+        let need = image.header.arenaBytes(plan(delay: delay, countPath: countPath))
+        guard UInt(bitPattern: arenaBytes) >= UInt(need) else { throw CSDStatus.arenaTooSmall }
+    }
+
+    /// - Throws: `.delay` when `delay` exceeds T; `.arenaTooSmall` when the arena holds only the count
+    ///   path's buffers and `delay` is below T (the event path's).
     public mutating func setDelay(_ delay: Int) throws(CSDStatus) {
         guard delay >= 0, delay <= Int(image.header.timeSteps) else { throw CSDStatus.delay }
+        try fits(delay: delay, countPath: countPath)
         self.delay = delay
     }
 
-    /// The arena bytes op `index` writes in this mode (nil for the classifier, whose output is the
-    /// caller's logits). Valid inside `run`'s `observe` for that op, until a later op reuses the bytes.
+    /// The count path on (the default) or off (the event path at every delay).
+    /// - Throws: `.arenaTooSmall` when turning it off needs the spiking arena this engine lacks.
+    public mutating func setCountPath(_ on: Bool) throws(CSDStatus) {
+        try fits(delay: delay, countPath: on)
+        countPath = on
+    }
+
+    /// The arena bytes op `index` writes with the current settings (nil for the classifier, whose output is
+    /// the caller's logits): in the mode's plan, or on the count path in the fused plan (trains as bytes,
+    /// the stream as [N][D] sums over the steps). Valid inside `run`'s `observe` for that op, until a
+    /// later op reuses the bytes.
     public func outputBuffer(of index: Int) -> UnsafeRawBufferPointer? {
-        let op = image.op(index)
+        let op = image.op(index), plan = plan(delay: delay, countPath: countPath)
         guard let use = op.outputUse else { return nil }
         let size: Int
-        do throws(CSDStatus) { size = try bufferBytes(use, mode: mode, timeSteps: Int(image.header.timeSteps)) } catch { return nil }
-        return UnsafeRawBufferPointer(start: arena + op.output(mode), count: size)
+        do throws(CSDStatus) { size = try bufferBytes(use, mode: plan, timeSteps: Int(image.header.timeSteps)) } catch { return nil }
+        return UnsafeRawBufferPointer(start: arena + op.output(plan), count: size)
     }
 
     /// Runs one inference.
@@ -73,12 +110,12 @@ public struct Engine {
     ///   - observe: called after each op with its index and statistics.
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>,
                     observe: (Int, OpStats) -> Void = { _, _ in }) {
-        let data = image.data.baseAddress!
-        let scratch = (arena + Int(image.header.arenaBytes(mode)) - image.scratchBytes(mode)).assumingMemoryBound(to: UInt32.self)
+        let data = image.data.baseAddress!, plan = plan(delay: delay, countPath: countPath)
+        let scratch = (arena + Int(image.header.arenaBytes(plan)) - image.scratchBytes(plan)).assumingMemoryBound(to: UInt32.self)
         var context = Context(image: image, data: data, arena: arena, scratch: scratch, pixels: pixels, logits: logits,
                               steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
-                              delay: delay, wideTrains: image.header.trainBytes == 2, plan: mode,
-                              countPath: usesCountPath)
+                              delay: delay, wideTrains: image.header.trainBytes == 2, plan: plan,
+                              spiking: mode == .spiking, countPath: usesCountPath)
         for i in 0..<image.opCount {
             let op = image.op(i)
             var s = OpStats()
@@ -104,9 +141,11 @@ public struct Engine {
     @usableFromInline let delay: Int
     @usableFromInline let wideTrains: Bool
     @inlinable var trainWidth: TrainWidth { wideTrains ? .bits16 : .bits8 }
-    /// Whose buffer offsets the fused kernels use: the fused plan, or the spiking one on the count path.
+    /// Whose buffer offsets the ops use: the mode's plan, or the fused one on the count path.
     @usableFromInline let plan: ExecutionMode
-    /// Spiking, D >= T, uint8 trains: ops with neuron outputs run on counts (`runCounts`).
+    /// Spiking mode: neurons write trains (on the count path prefix trains; `neuronOutput`).
+    @usableFromInline let spiking: Bool
+    /// Spiking, D >= T, uint8 trains: every op but the classifier runs on counts (`runCounts`).
     @usableFromInline let countPath: Bool
     /// The count path's input left as counts for its next reader (-1: none), and the sum of its counts.
     @usableFromInline var countsAt = -1

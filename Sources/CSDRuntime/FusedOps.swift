@@ -5,13 +5,13 @@ import CSDMachine
 /// into the kernels (Kernels/). Counts times weights with exact int32 accumulation, then the neuron
 /// formula: conv, linear and attention ops expand four rows into the kernel scratch
 /// (`Kernels.putPatches`, `putRows`) and run a block kernel over every output channel
-/// (`blockDotNeurons`, `blockDotStream`). The spiking count path runs the same driver on the
-/// spiking plan's buffers, with prefix trains as neuron outputs.
+/// (`blockDotNeurons`, `blockDotStream`). The spiking count path runs the same driver in the same
+/// (fused plan's) buffers, with prefix trains as neuron outputs.
 extension Context {
     /// Prefix trains on the spiking count path (uint8 trains; with uint16 trains the encoding conv
     /// writes counts and `runCounts` widens them), else counts.
-    @inlinable var neuronOutput: NeuronOutput { plan == .spiking && !wideTrains ? .prefixTrains : .counts }
-    @inlinable var poolValues: PoolValues { plan == .spiking && !wideTrains ? .prefixTrains : .counts }
+    @inlinable var neuronOutput: NeuronOutput { spiking && !wideTrains ? .prefixTrains : .counts }
+    @inlinable var poolValues: PoolValues { spiking && !wideTrains ? .prefixTrains : .counts }
 
     @inline(never) @usableFromInline mutating func runFused(_ op: OpRecord, _ s: inout OpStats) {
         switch op.kind {
@@ -102,13 +102,14 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
-    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path the stream is
-    /// [N][D][T] with each value's sum over the steps at step 0 (`runCounts`), all the neuron sees at
-    /// D >= T (every input before any spike), and it writes its prefix train.
+    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path the stream holds
+    /// each value's sum over the steps (`runCounts`), all the neuron sees at D >= T (every input before any
+    /// spike), and it writes its prefix train; in the spiking plan's [N][D][T] stream the sum would be at
+    /// step 0 (stride T).
     @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1, spiking = plan == .spiking
+        let n = op.inDims.d0, d = op.inDims.d1
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
-        s.spikes = Kernels.streamNeuron(stream(op.input(plan)), tokens: n, width: d, stride: spiking ? steps : 1,
+        s.spikes = Kernels.streamNeuron(stream(op.input(plan)), tokens: n, width: d, stride: plan == .spiking ? steps : 1,
                                         shift: Int32(op.shift), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
                                         levels: levels, output: spiking ? .prefixTrains : .counts, counts(op.output(plan)))
     }

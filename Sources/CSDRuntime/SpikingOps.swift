@@ -29,28 +29,30 @@ extension Context {
 
     /// The count path (D >= T, uint8 trains; docs/SEMANTICS.md, "Prefix trains"): every train in the arena
     /// is (1 << count) - 1, and a neuron sees only its integrated input, the fused accumulation of the
-    /// counts (a stream neuron: the sum of its T steps). So a stream writer writes (or adds) each value's
-    /// sum over the steps at step 0 of the [N][D][T] stream, whose other steps stay 0 (the first writer
-    /// clears it). The op's input trains become counts in place, the
-    /// fused driver runs on the spiking plan's buffers and its neuron sinks (and max-pool) write trains,
-    /// and an input becomes trains again only if a later op reads it as trains (`nextSpikingUse`); the
-    /// synaptic operations are those the event path counts, computed from the counts (`windowSum`,
-    /// `pairSynapticOps`). Also the encoding conv at every delay (its current arrives at t = 0).
+    /// counts (a stream neuron: the sum of its T steps). The count path runs in the fused plan's buffers
+    /// (`plan`; docs/FORMAT.md, "Arena"): the same values at the same sizes (T <= 8: a prefix train is a
+    /// byte, like a count), and the stream [N][D] holds each value's sum over the steps. The op's input
+    /// trains become counts in place, the fused driver runs and its neuron sinks (and max-pool) write
+    /// trains, and an input becomes trains again only if a later op reads it as trains
+    /// (`nextSpikingUse`); the synaptic operations are those the event path counts, computed from the
+    /// counts (`windowSum`, `pairSynapticOps`). Also the encoding conv at every delay (its current
+    /// arrives at t = 0), in the spiking plan's buffers off the count path: it writes step 0 of the
+    /// [N][D][T] stream, whose other steps it clears.
     @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, index: Int, _ s: inout OpStats) {
         let countsIn = op.inputUse.kind == .counts && op.kind != .maxPool  // not pixels or the stream; max-pool runs on trains
-        let off1 = op.input(.spiking)  // kept as counts by the op before (countsAt) or made counts here
+        let off1 = op.input(plan)  // kept as counts by the op before (countsAt) or made counts here
         let in1 = counts(off1), n1 = op.inputUse.dims.count
         // a second input that is the first one (a valid plan may pair a value with itself) is converted once
-        let off2 = op.input2(.spiking), in2 = counts(off2)
+        let off2 = op.input2(plan), in2 = counts(off2)
         let n2 = off2 == off1 ? 0 : op.input2Use?.dims.count ?? 0
         let total = !countsIn ? 0 : off1 == countsAt ? countsSum : Kernels.trainsToCounts(in1, count: n1)
         _ = Kernels.trainsToCounts(in2, count: n2)
-        if op.has(OpFlag.streamSet) {  // the first stream writer: the stream's steps 1 ..< T stay 0
-            stream(op.output(.spiking)).update(repeating: 0, count: op.outDims.count &* steps)
+        if op.has(OpFlag.streamSet) && plan == .spiking {  // [N][D][T]: steps 1 ..< T stay 0
+            stream(op.output(plan)).update(repeating: 0, count: op.outDims.count &* steps)
         }
         runFused(op, &s)
         if wideTrains, let out = op.outputUse, out.kind == .counts {  // counts written as uint8: widen to uint16 trains
-            Kernels.countsToTrains16(arena + op.output(.spiking), count: out.dims.count)
+            Kernels.countsToTrains16(arena + op.output(plan), count: out.dims.count)
         }
         let n0 = op.inDims.d0, d1 = op.inDims.d1
         var synops: UInt32 = 0
@@ -72,12 +74,12 @@ extension Context {
         // so does one whose next reader takes it as counts (q, k and v share their input)
         let next = index &+ 1
         if countsIn {
-            let use = image.nextSpikingUse(ofValueAt: off1, from: next)
+            let use = image.nextSpikingUse(ofValueAt: off1, from: next, plan: plan)
             if use == .trains { Kernels.countsToTrains(in1, count: n1) }
             countsAt = use == .counts ? off1 : -1
             countsSum = total
         }
-        if n2 > 0 && image.nextSpikingUse(ofValueAt: off2, from: next) != .none {
+        if n2 > 0 && image.nextSpikingUse(ofValueAt: off2, from: next, plan: plan) != .none {
             Kernels.countsToTrains(in2, count: n2)
         }
         s.synapticOps = synops

@@ -4,10 +4,11 @@
 // the caller's csd_session_t. Nothing here allocates (the Embedded build is -no-allocations).
 //
 //   ModelImage(checking:)        csd_model_check: a caller-owned image, every check of docs/FORMAT.md
-//   image.arenaBytes(mode)       csd_arena_bytes: the exact arena a mode needs (any delay)
+//   image.arenaBytes(mode)       csd_arena_bytes: the exact arena a mode needs (spiking: any delay and path;
+//                                the count path alone, D >= T and T <= 8: the fused need)
 //   Engine(image:arena:mode:)    csd_session_init: image + caller-owned arena + mode
 //   engine.setDelay(d)           csd_session_set_delay
-//   engine.countPath = false     csd_session_set_path(CSD_PATH_EVENT): the per-spike event path
+//   engine.setCountPath(false)   csd_session_set_path(CSD_PATH_EVENT): the per-spike event path
 //   engine.run(input:logits:)    csd_session_run: uint8 pixels in, int32 logits out
 //   CSDStatus                    the CSD_E_* codes; `text` is csd_status_str
 
@@ -30,7 +31,9 @@ extension ModelImage {
     }
 
     /// The exact arena bytes `mode` needs (`csd_arena_bytes`): the buffers of the image's arena
-    /// plan and the kernels' scratch. Spiking mode needs the same bytes at every delay.
+    /// plan and the kernels' scratch. Spiking mode needs these bytes to run at every delay and on
+    /// either path; a spiking engine whose runs all take the count path (D >= T, T <= 8) needs only
+    /// `arenaBytes(.fused)` (it runs in the fused plan's buffers; `Engine.init`).
     public func arenaBytes(_ mode: ExecutionMode) -> Int {
         // validated: equal to the plan's sum, computed in Int, so no conversion check is needed
         Int(truncatingIfNeeded: header.arenaBytes(mode))

@@ -160,11 +160,14 @@ static void test_alignment(void **state) {
     free(shifted);
 }
 
+/* The smallest arena each mode accepts: the fused plan's for fused mode, and for a spiking session at the
+ * image's D = T, which takes the count path in the fused plan's buffers; a byte less is refused. Such a
+ * session refuses the settings that need the event path's (spiking) arena and keeps its own. */
 static void test_arena_exact_size(void **state) {
     (void)state;
     int32_t modes[2] = {CSD_MODE_FUSED, CSD_MODE_SPIKING};
     for (int m = 0; m < 2; m++) {
-        size_t need = m == 0 ? g_info.arena_bytes_fused : g_info.arena_bytes_spiking;
+        size_t need = g_info.arena_bytes_fused;
         csd_session_t s;
         uint8_t *arena = arena_alloc(need);
         int32_t logits[10];
@@ -172,9 +175,25 @@ static void test_arena_exact_size(void **state) {
         assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_E_SESSION);  /* failed init */
         assert_int_equal(csd_session_init(&s, g_image, g_image_size, arena, need, modes[m]), CSD_OK);
         assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);
-        assert_memory_equal(logits, g_expected, sizeof logits);
+        assert_memory_equal(logits, g_expected, sizeof logits);  /* D = T: spiking gives the fused logits */
+        if (modes[m] == CSD_MODE_SPIKING) {
+            assert_int_equal(csd_session_set_delay(&s, g_info.time_steps - 1), CSD_E_ARENA_TOO_SMALL);
+            assert_int_equal(csd_session_set_path(&s, CSD_PATH_EVENT), CSD_E_ARENA_TOO_SMALL);
+            assert_int_equal(csd_session_run(&s, g_inputs, pixels(), logits, 10), CSD_OK);  /* still D = T, count path */
+            assert_memory_equal(logits, g_expected, sizeof logits);
+        }
         free(arena);
     }
+    /* the spiking need runs every delay and path; a byte less refuses them */
+    size_t need = g_info.arena_bytes_spiking;
+    uint8_t *arena = arena_alloc(need);
+    csd_session_t s;
+    assert_int_equal(csd_session_init(&s, g_image, g_image_size, arena, need - 1, CSD_MODE_SPIKING), CSD_OK);
+    assert_int_equal(csd_session_set_delay(&s, 0), CSD_E_ARENA_TOO_SMALL);
+    assert_int_equal(csd_session_init(&s, g_image, g_image_size, arena, need, CSD_MODE_SPIKING), CSD_OK);
+    assert_int_equal(csd_session_set_delay(&s, 0), CSD_OK);
+    assert_int_equal(csd_session_set_path(&s, CSD_PATH_EVENT), CSD_OK);
+    free(arena);
 }
 
 static void test_lengths_and_mode(void **state) {

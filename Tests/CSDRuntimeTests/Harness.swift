@@ -28,7 +28,7 @@ struct Harness {
         do throws(CSDStatus) {
             var engine = try Engine(image: image, arena: arena, mode: mode)
             if let d = delay { try engine.setDelay(d) }
-            engine.countPath = countPath
+            try engine.setCountPath(countPath)
             counted = engine.usesCountPath
             pixels.withUnsafeBufferPointer { px in
                 logits.withUnsafeMutableBufferPointer { out in

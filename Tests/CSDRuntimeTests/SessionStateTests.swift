@@ -30,8 +30,16 @@ import Testing
         let arena = UnsafeMutableRawPointer.allocate(byteCount: max(need, 16), alignment: 16)
         defer { arena.deallocate() }
         var s = csd_session_t()
-        #expect(exportSessionInit(&s, image, size, arena, UInt(need) - 1, CSD_MODE_SPIKING) == CSD_E_ARENA_TOO_SMALL)
+        let fusedNeed = UInt(info.arena_bytes_fused)
+        #expect(exportSessionInit(&s, image, size, arena, fusedNeed - 1, CSD_MODE_SPIKING) == CSD_E_ARENA_TOO_SMALL)
         #expect(exportSessionSetDelay(&s, 0) == CSD_E_SESSION)  // a failed init leaves it unusable
+        // below the spiking need: enough for the count path alone (T <= 8, the default delay >= T)
+        let countPathOnly = info.time_steps <= 8 && info.delay >= info.time_steps && UInt(need) - 1 >= fusedNeed
+        #expect(countPathOnly)  // this model exercises it
+        #expect(exportSessionInit(&s, image, size, arena, UInt(need) - 1, CSD_MODE_SPIKING) == CSD_OK)
+        #expect(exportSessionSetDelay(&s, UInt32(info.time_steps) - 1) == CSD_E_ARENA_TOO_SMALL)
+        #expect(exportSessionSetPath(&s, CSD_PATH_EVENT) == CSD_E_ARENA_TOO_SMALL)
+        #expect(exportSessionSetDelay(&s, UInt32(info.time_steps)) == CSD_OK)
         #expect(exportSessionInit(&s, image, size, arena, UInt(need), CSD_MODE_SPIKING) == CSD_OK)
         #expect(exportSessionSetDelay(&s, UInt32(info.time_steps) + 1) == CSD_E_DELAY)
         #expect(exportSessionSetDelay(&s, 256) == CSD_E_DELAY)

@@ -93,16 +93,40 @@ func classify(image bytes: UnsafeRawBufferPointer, pixels: UnsafeBufferPointer<U
         #expect(status { () throws(CSDStatus) in _ = try ModelImage(checking: bytes) } == .crc)
         storage.buffer[40] ^= 1
 
-        // the arena: the exact need is enough, a byte less is not; 16-byte aligned
+        // the arena: the exact need is enough, a byte less is not; 16-byte aligned. A spiking engine at the
+        // image's D = T takes the count path, in the fused plan's buffers: the fused need is its need.
         let arena = Aligned(count: 110_672 + 16)
         for mode in [ExecutionMode.fused, .spiking] {
             let need = image.arenaBytes(mode)
-            #expect(status { () throws(CSDStatus) in _ = try Engine(image: image, arena: arena.view(need - 1), mode: mode) } == .arenaTooSmall)
+            #expect(status { () throws(CSDStatus) in
+                _ = try Engine(image: image, arena: arena.view(image.arenaBytes(.fused) - 1), mode: mode)
+            } == .arenaTooSmall)
+            #expect(status { () throws(CSDStatus) in _ = try Engine(image: image, arena: arena.view(need - 1), mode: .spiking, delay: 6) }
+                    == .arenaTooSmall)
+            #expect(status { () throws(CSDStatus) in
+                _ = try Engine(image: image, arena: arena.view(need - 1), mode: .spiking, countPath: false)
+            } == .arenaTooSmall)
             #expect(status { () throws(CSDStatus) in _ = try Engine(image: image, arena: arena.view(need, offset: 8), mode: mode) } == .arenaAlignment)
             #expect(status { () throws(CSDStatus) in _ = try Engine(image: image, arena: UnsafeMutableRawBufferPointer(start: nil, count: 0), mode: mode) }
                     == .nullArgument)
             #expect(status { () throws(CSDStatus) in _ = try Engine(image: image, arena: arena.view(need), mode: mode) } == .ok)
         }
+
+        // spiking in the fused arena: the count path runs (D = T), with the full arena's logits; the event
+        // path's settings are refused and leave the engine as it was
+        var small = try Engine(image: image, arena: arena.view(image.arenaBytes(.fused)), mode: .spiking)
+        #expect(small.usesCountPath)
+        #expect(status { () throws(CSDStatus) in try small.setDelay(6) } == .arenaTooSmall && small.delay == 7)
+        #expect(status { () throws(CSDStatus) in try small.setCountPath(false) } == .arenaTooSmall && small.countPath)
+        let full = Aligned(count: 110_672)
+        let big = try Engine(image: image, arena: full.view(110_672), mode: .spiking)
+        var fromSmall = [Int32](repeating: 0, count: 10), fromBig = fromSmall
+        let input = (0..<784).map { UInt8(truncatingIfNeeded: $0 &* 37) }
+        try input.withUnsafeBufferPointer { px in
+            try fromSmall.withUnsafeMutableBufferPointer { try small.run(input: px, logits: $0) }
+            try fromBig.withUnsafeMutableBufferPointer { try big.run(input: px, logits: $0) }
+        }
+        #expect(fromSmall == fromBig && fromSmall.contains { $0 != 0 })
 
         // the delay and the run's lengths
         var engine = try Engine(image: image, arena: arena.view(110_672), mode: .spiking)

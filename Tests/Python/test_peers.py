@@ -130,8 +130,9 @@ def test_benchpeers_small_run_prints_the_ratio_line(packed_path, capsys):
     assert re.fullmatch(r"bench-peers: images=3 fused_vs_onnxruntime=\d+\.\d\d spiking_vs_simulator=\d+\.\d\d",
                         lines[-1]), lines[-1]
     assert sum("ours: Swift runtime" in line for line in lines) == 5
-    assert any("the simulation's logits equal ours (spiking) on 3/3 images at D=7 (batch 1 and 2) and D=3" in line
-               for line in lines)
+    # the batch found best on all cores (1 or 2 here) depends on timing
+    assert any(re.search(r"the simulation's logits equal ours \(spiking\) on 3/3 images at D=7 \(batch 1( and 2)?\) and D=3",
+                         line) for line in lines)
     assert any("ONNX Runtime's predictions equal the PyTorch fake-quant model's on 3/3 images" in line
                for line in lines)
     with pytest.raises(SystemExit):  # one image leaves nothing after the runtime's fixed cost

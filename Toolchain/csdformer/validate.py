@@ -51,10 +51,16 @@ def parse_log(text: str) -> list[dict]:
     return blocks
 
 
-def op_bytes(image: reference.Image, op: reference.Op, out: np.ndarray, mode: str) -> tuple[bytes, tuple, int]:
-    """The reference output of one op as the runtime's arena bytes: (bytes, element shape, element size)."""
+def op_bytes(image: reference.Image, op: reference.Op, out: np.ndarray, mode: str,
+             device_bytes: int | None = None) -> tuple[bytes, tuple, int]:
+    """The reference output of one op as the runtime's arena bytes: (bytes, element shape, element size).
+    A spiking stream is [N][D][T] per step, or, where the device's buffer holds one int32 per (token,
+    channel) (the count path, docs/SEMANTICS.md "Prefix trains"), each value's sum over the steps."""
     arr = np.asarray(out)[0]
     if op.stream_out:
+        if mode == "spiking" and device_bytes == 4 * arr[..., 0].size:
+            total = arr.astype(np.int64).sum(axis=-1)
+            arr = ((total + 2**31) % 2**32 - 2**31)
         arr = arr.astype("<i4")
         return arr.tobytes(), arr.shape, 4
     if mode == "fused":
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         diverged = False
         for k, (kind, size, crc) in sorted(b["ops"].items()):
             op = image.ops[k]
-            data, shape, width = op_bytes(image, op, trace[k], b["mode"])
+            data, shape, width = op_bytes(image, op, trace[k], b["mode"], size)
             checked_ops += 1
             if kind != op.kind or size != len(data):
                 print(f"{where}: op {k} ({op.name}): log says kind {kind}, {size} bytes; the image has kind {op.kind}, {len(data)} bytes")
