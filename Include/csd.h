@@ -75,7 +75,7 @@ extern "C" {
 #define CSD_E_THRESHOLD        (-19)  /* a neuron threshold below 1 */
 #define CSD_E_IMAGE_ALIGNMENT  (-20)  /* image pointer not 16-byte aligned */
 #define CSD_E_ARENA_ALIGNMENT  (-21)  /* arena pointer not 16-byte aligned */
-#define CSD_E_ARENA_TOO_SMALL  (-22)  /* arena_size below the mode's need */
+#define CSD_E_ARENA_TOO_SMALL  (-22)  /* arena_size below the need of the mode (and delay and path) */
 #define CSD_E_MODE             (-23)  /* mode is not CSD_MODE_FUSED or CSD_MODE_SPIKING */
 #define CSD_E_DELAY            (-24)  /* delay exceeds T */
 #define CSD_E_INPUT_LENGTH     (-25)  /* input_len is not C*H*W */
@@ -145,7 +145,10 @@ typedef struct csd_session {
 int32_t csd_model_check(const void *image, size_t size, csd_model_info_t *info);
 
 /*
- * Stores in *bytes the exact arena size that mode needs for this image.
+ * Stores in *bytes the exact arena size that mode needs for this image; for
+ * CSD_MODE_SPIKING, at every delay and on either path. A spiking session whose
+ * runs all take the count path (D >= T, CSD_PATH_AUTO, T <= 8) needs only
+ * CSD_MODE_FUSED's: it runs in the fused plan's buffers (docs/FORMAT.md).
  * Returns CSD_OK, CSD_E_NULL_ARGUMENT, CSD_E_MODE or an image status.
  */
 int32_t csd_arena_bytes(const void *image, size_t size, int32_t mode, size_t *bytes);
@@ -155,6 +158,9 @@ int32_t csd_arena_bytes(const void *image, size_t size, int32_t mode, size_t *by
  * image. The image (16-byte aligned, never written) and the arena (16-byte
  * aligned, at least csd_arena_bytes) must stay valid and the image unchanged
  * while the session is used. The delay starts at the image's default.
+ * A CSD_MODE_SPIKING session may have the smaller CSD_MODE_FUSED arena when
+ * the image's default delay is T and T <= 8 (the count path); it then refuses
+ * the delays and the path that need more (csd_session_set_delay, _set_path).
  * On failure the session is left unusable (CSD_E_SESSION on later calls).
  * Returns CSD_OK, CSD_E_NULL_ARGUMENT, an image status, CSD_E_MODE,
  * CSD_E_ARENA_ALIGNMENT or CSD_E_ARENA_TOO_SMALL.
@@ -165,7 +171,9 @@ int32_t csd_session_init(csd_session_t *session, const void *image, size_t size,
 /*
  * Sets the DIF delay D (0..T) used by CSD_MODE_SPIKING runs. With D = T the
  * logits equal CSD_MODE_FUSED's; smaller D trades that exactness for latency.
- * Returns CSD_OK, CSD_E_NULL_ARGUMENT, CSD_E_SESSION or CSD_E_DELAY.
+ * Returns CSD_OK, CSD_E_NULL_ARGUMENT, CSD_E_SESSION, CSD_E_DELAY, or
+ * CSD_E_ARENA_TOO_SMALL (D < T on a session with only the count path's arena;
+ * the delay is unchanged).
  */
 int32_t csd_session_set_delay(csd_session_t *session, uint32_t delay);
 
@@ -173,7 +181,8 @@ int32_t csd_session_set_delay(csd_session_t *session, uint32_t delay);
  * Chooses how CSD_MODE_SPIKING runs compute (CSD_PATH_AUTO, the default after
  * csd_session_init, or CSD_PATH_EVENT); results are the same either way.
  * Ignored in CSD_MODE_FUSED. Returns CSD_OK, CSD_E_NULL_ARGUMENT,
- * CSD_E_SESSION or CSD_E_PATH.
+ * CSD_E_SESSION, CSD_E_PATH, or CSD_E_ARENA_TOO_SMALL (CSD_PATH_EVENT on a
+ * session with only the count path's arena; the path is unchanged).
  */
 int32_t csd_session_set_path(csd_session_t *session, int32_t path);
 

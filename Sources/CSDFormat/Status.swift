@@ -54,7 +54,8 @@ public struct CSDStatus: Error {
     public static let imageAlignment = CSDStatus(CSD_E_IMAGE_ALIGNMENT)
     /// The arena pointer is not 16-byte aligned (`CSD_E_ARENA_ALIGNMENT`).
     public static let arenaAlignment = CSDStatus(CSD_E_ARENA_ALIGNMENT)
-    /// The arena is smaller than the image's need for the mode (`CSD_E_ARENA_TOO_SMALL`).
+    /// The arena is smaller than the image's need for the mode, or for the delay and path asked for
+    /// (`CSD_E_ARENA_TOO_SMALL`).
     public static let arenaTooSmall = CSDStatus(CSD_E_ARENA_TOO_SMALL)
     /// The mode is neither fused nor spiking (`CSD_E_MODE`).
     public static let mode = CSDStatus(CSD_E_MODE)

@@ -111,6 +111,8 @@ public struct InspectReport {
     public var headerText: String {
         guard isImage else { return "status:          INVALID (\(status): \(statusMessage))\n" }
         let h = header
+        // spiking at D >= T with T <= 8 takes the count path, in the fused plan's buffers (docs/FORMAT.md)
+        let countPathArena = h.trainBytes == 1 ? "\n                 spiking at D >= T (the count path, the fused plan): \(h.arenaBytes.0)" : ""
         var s = """
         status:          \(status == 0 ? "valid" : "INVALID (\(status): \(statusMessage))")
         format version:  \(h.formatVersion)   math version: \(h.mathVersion)
@@ -120,7 +122,7 @@ public struct InspectReport {
         tokens x width:  \(h.tokens) x \(h.width)
         T / L / D:       \(h.timeSteps) / \(h.levels) / \(h.delay)
         macs:            \(h.macs) per fused inference
-        arena bytes:     fused \(h.arenaBytes.0), spiking \(h.arenaBytes.1) (kernel scratch \(scratch.0) / \(scratch.1))
+        arena bytes:     fused \(h.arenaBytes.0), spiking \(h.arenaBytes.1) (kernel scratch \(scratch.0) / \(scratch.1))\(countPathArena)
 
         """
         if !ops.isEmpty {
