@@ -102,14 +102,13 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
-    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path the stream holds
-    /// each value's sum over the steps (`runCounts`), all the neuron sees at D >= T (every input before any
-    /// spike), and it writes its prefix train; in the spiking plan's [N][D][T] stream the sum would be at
-    /// step 0 (stride T).
+    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path (the fused plan's
+    /// buffers) the stream holds each value's sum over the steps (`runCounts`), all the neuron sees at
+    /// D >= T (every input before any spike), and it writes its prefix train.
     @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
-        s.spikes = Kernels.streamNeuron(stream(op.input(plan)), tokens: n, width: d, stride: plan == .spiking ? steps : 1,
+        s.spikes = Kernels.streamNeuron(stream(op.input(plan)), tokens: n, width: d,
                                         shift: Int32(op.shift), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
                                         levels: levels, output: spiking ? .prefixTrains : .counts, counts(op.output(plan)))
     }

@@ -188,8 +188,8 @@ import Testing
 
     /// DIFNeuron: `difTrain` (T 1 ... 16, every delay 0 ... T, L 1 ... T, strided currents of either
     /// sign) against the DIF loop of SEMANTICS 2; `fireChannels` (conv [T][outputs] and stream-token
-    /// [outputs][T] currents, uint8 / uint16 trains at base + j * step) and `streamNeuron` (fused stride 1
-    /// and the count path's step 0 of T; counts and prefix trains; this build's kernel, the x86-64 twin
+    /// [outputs][T] currents, uint8 / uint16 trains at base + j * step) and `streamNeuron` ([N][D], fused
+    /// and the count path's step sums; counts and prefix trains; this build's kernel, the x86-64 twin
     /// on x86-64, and the portable loop) against the naive neurons: every output byte and the returned spikes.
     @Test func difNeurons() {
         var r = SplitMix(state: 0xD1F)
@@ -228,16 +228,16 @@ import Testing
             guard agree(out.array, want, context), agree(got, UInt32(spikes), context) else { return }
         }
         for _ in 0..<300 {
-            let n = r.int(1...5), d = r.chance(0.7) ? r.int(1...12) : r.pick([16, 21, 64]), steps = r.chance(0.4) ? 1 : r.int(1...8)
+            let n = r.int(1...5), d = r.chance(0.7) ? r.int(1...12) : r.pick([16, 21, 64])
             let output: NeuronOutput = r.chance(0.5) ? .counts : .prefixTrains
-            let levels = output == .prefixTrains ? r.int(1...8) : r.int(1...16), e = r.int(0...20)
-            let x = (0..<(n * d * steps)).map { _ in Int32(r.signed(1 << e)) }
-            let layer = r.neurons(d, bound: steps << e, levels: levels)
+            let levels = output == .prefixTrains ? r.int(1...8) : r.int(1...16), e = r.int(0...23)
+            let x = (0..<(n * d)).map { _ in Int32(r.signed(1 << e)) }
+            let layer = r.neurons(d, bound: 1 << e, levels: levels)
             var want = [UInt8](repeating: 0xEE, count: n * d + 4), spikes = 0
             for t in 0..<n {
                 for j in 0..<d {
-                    let sum = Int64(x[(t * d + j) * steps])  // step 0; the other steps' values are ignored
-                    let c = Naive.count(sum, shift: layer.shift, bias: layer.bias[j], theta: layer.theta[j], levels: levels)
+                    let c = Naive.count(Int64(x[t * d + j]), shift: layer.shift, bias: layer.bias[j], theta: layer.theta[j],
+                                        levels: levels)
                     want[t * d + j] = UInt8(output == .prefixTrains ? (1 << c) - 1 : c)
                     spikes += c
                 }
@@ -246,11 +246,11 @@ import Testing
                 let xb = Buffer(x), out = Buffer([UInt8](repeating: 0xEE, count: n * d + 4))
                 let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
                 let got = portable
-                    ? Kernels.streamNeuronPortable(xb.p, tokens: n, width: d, stride: steps, shift: Int32(layer.shift),
-                                                   thresholds: tb.p, biases: bb.p, levels: Int32(levels), output: output, out.p)
-                    : Kernels.streamNeuron(xb.p, tokens: n, width: d, stride: steps, shift: Int32(layer.shift), thresholds: tb.p,
+                    ? Kernels.streamNeuronPortable(xb.p, tokens: n, width: d, shift: Int32(layer.shift), thresholds: tb.p,
+                                                   biases: bb.p, levels: Int32(levels), output: output, out.p)
+                    : Kernels.streamNeuron(xb.p, tokens: n, width: d, shift: Int32(layer.shift), thresholds: tb.p,
                                            biases: bb.p, levels: Int32(levels), output: output, out.p)
-                let context = "streamNeuron n \(n) d \(d) T \(steps) \(output) L \(levels) portable \(portable)"
+                let context = "streamNeuron n \(n) d \(d) \(output) L \(levels) portable \(portable)"
                 guard agree(out.array, want, context), agree(got, UInt32(spikes), context) else { return }
             }
         }

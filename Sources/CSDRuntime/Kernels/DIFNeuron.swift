@@ -95,38 +95,45 @@ extension Kernels {
         return spikes
     }
 
-    /// The stream neuron on X int32, element (t, j) at x[(t * d + j) * stride] (stride 1: the fused
-    /// [N][D] stream; T: the spiking count path's [N][D][T] stream, where each value's sum over the
-    /// steps is at step 0, docs/SEMANTICS.md "Prefix trains", D >= T: every input before any spike):
-    /// c = neuronCount((X << shift) + bias[j] + theta[j] / 2) into out[t * d + j] as a count or a
-    /// prefix train. Returns the spikes (sum of the counts).
+    /// The stream neuron on X [N][D] int32 (fused; and the spiking count path, whose stream holds each
+    /// value's sum over the steps, all a neuron at D >= T sees, docs/SEMANTICS.md "Prefix trains"):
+    /// element (t, j) writes c = neuronCount((X << shift) + bias[j] + theta[j] / 2) into out[t * d + j] as
+    /// a count or a prefix train. Returns the spikes (sum of the counts).
     @inline(__always)
-    public static func streamNeuron(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, stride: Int, shift: Int32,
+    public static func streamNeuron(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, shift: Int32,
                                     thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                     levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
         #if arch(x86_64)
         if useX86Twins {
-            return streamNeuronX86(x, tokens: n, width: d, stride: stride, shift: shift, thresholds: theta, biases: bias,
-                                   levels: levels, output: output, out)
+            return streamNeuronX86(x, tokens: n, width: d, shift: shift, thresholds: theta, biases: bias, levels: levels,
+                                   output: output, out)
         }
         #endif
-        return streamNeuronPortable(x, tokens: n, width: d, stride: stride, shift: shift, thresholds: theta, biases: bias,
-                                    levels: levels, output: output, out)
+        return streamNeuronPortable(x, tokens: n, width: d, shift: shift, thresholds: theta, biases: bias, levels: levels,
+                                    output: output, out)
     }
 
     /// The portable loop of `streamNeuron` (x86-64: `streamNeuronX86`): channel by channel, its neuron in
-    /// registers; the fused case (stride 1, counts) in a loop of its own.
+    /// registers; counts and prefix trains in loops of their own.
     @inline(__always)
-    public static func streamNeuronPortable(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, stride: Int, shift: Int32,
+    public static func streamNeuronPortable(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, shift: Int32,
                                             thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                             levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
-        let sh = UInt32(truncatingIfNeeded: shift) & 31
+        let sh = UInt32(truncatingIfNeeded: shift) & 31, prefix = output == .prefixTrains
         var spikes: UInt32 = 0, j = 0
-        if stride == 1 && output == .counts {  // fused
-            while j < d {
-                let th = theta[j], offset = UInt32(bitPattern: bias[j] &+ (th &>> 1))
-                var p = x + j, o = out + j
-                let end = o + n &* d
+        while j < d {
+            let th = theta[j], offset = UInt32(bitPattern: bias[j] &+ (th &>> 1))
+            var p = x + j, o = out + j
+            let end = o + n &* d
+            if prefix {
+                while o != end {
+                    let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
+                    o.pointee = UInt8(truncatingIfNeeded: (1 &<< c) &- 1)
+                    spikes &+= c
+                    p += d
+                    o += d
+                }
+            } else {
                 while o != end {
                     let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
                     o.pointee = UInt8(truncatingIfNeeded: c)
@@ -134,21 +141,6 @@ extension Kernels {
                     p += d
                     o += d
                 }
-                j &+= 1
-            }
-            return spikes
-        }
-        let step = d &* stride, prefix = output == .prefixTrains
-        while j < d {
-            let th = theta[j], offset = UInt32(bitPattern: bias[j] &+ (th &>> 1))
-            var p = x + j &* stride, o = out + j
-            let end = o + n &* d
-            while o != end {
-                let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
-                o.pointee = UInt8(truncatingIfNeeded: prefix ? (1 &<< c) &- 1 : c)
-                spikes &+= c
-                p += step
-                o += d
             }
             j &+= 1
         }

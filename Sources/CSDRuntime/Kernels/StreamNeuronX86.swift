@@ -5,7 +5,7 @@ import CSDMachine
 /// store; channels past the last multiple of 8 take the portable formula. Same outputs and spikes.
 #if arch(x86_64)
 extension Kernels {
-    public static func streamNeuronX86(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, stride: Int, shift: Int32,
+    public static func streamNeuronX86(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, shift: Int32,
                                        thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                        levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
         let sh = UInt32(truncatingIfNeeded: shift) & 31, shifts = SIMD8<Int32>(repeating: Int32(bitPattern: sh))
@@ -14,10 +14,7 @@ extension Kernels {
         while t < n {
             var j = 0
             while j &+ 8 <= d {
-                let p = x + (t &* d &+ j) &* stride
-                let v = stride == 1 ? UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int32>.self)
-                    : SIMD8(p[0], p[stride], p[2 &* stride], p[3 &* stride], p[4 &* stride], p[5 &* stride], p[6 &* stride],
-                            p[7 &* stride])
+                let v = UnsafeRawPointer(x + (t &* d &+ j)).loadUnaligned(as: SIMD8<Int32>.self)
                 let th = UnsafeRawPointer(theta + j).loadUnaligned(as: SIMD8<Int32>.self)
                 let b = UnsafeRawPointer(bias + j).loadUnaligned(as: SIMD8<Int32>.self)
                 let c = neuronCounts((v &<< shifts) &+ b &+ (th &>> 1), threshold: th, levels: levels)
@@ -28,7 +25,7 @@ extension Kernels {
                 j &+= 8
             }
             while j < d {  // the last d % 8 channels
-                let th = theta[j], v = UInt32(bitPattern: x[(t &* d &+ j) &* stride])
+                let th = theta[j], v = UInt32(bitPattern: x[t &* d &+ j])
                 let c = neuronCount(Int32(bitPattern: (v &<< sh) &+ UInt32(bitPattern: bias[j]) &+ UInt32(bitPattern: th &>> 1)),
                                     threshold: th, levels: levels)
                 out[t &* d &+ j] = UInt8(truncatingIfNeeded: prefix ? (1 &<< c) &- 1 : c)
