@@ -117,6 +117,8 @@ public func exportSessionInit(_ session: UnsafeMutablePointer<csd_session_t>?, _
 }
 
 /// The session's state and engine, rebuilt from its fields (the image was validated by csd_session_init).
+/// One copy for every export (Cortex-M4 .text).
+@inline(never)
 func engine(_ session: UnsafeMutablePointer<csd_session_t>?) throws(CSDStatus)
     -> (UnsafeMutablePointer<SessionState>, Engine) {
     guard let s = session else { throw CSDStatus.nullArgument }
@@ -126,8 +128,9 @@ func engine(_ session: UnsafeMutablePointer<csd_session_t>?) throws(CSDStatus)
     }
     let m = ModelImage(alreadyValidated: UnsafeRawBufferPointer(start: image, count: Int(p.pointee.imageSize)))
     let md = try mode(Int32(p.pointee.mode))
-    let e = try Engine(image: m, arena: UnsafeMutableRawBufferPointer(start: arena, count: Int(p.pointee.arenaSize)), mode: md,
-                       delay: Int(p.pointee.delay), countPath: Int32(p.pointee.path) == CSD_PATH_AUTO)
+    // the settings were checked against the arena when they were set (csd_session_init, _set_delay, _set_path)
+    let e = Engine(restoring: m, arena: UnsafeMutableRawBufferPointer(start: arena, count: Int(p.pointee.arenaSize)), mode: md,
+                   delay: Int(p.pointee.delay), countPath: Int32(p.pointee.path) == CSD_PATH_AUTO)
     return (p, e)
 }
 
@@ -135,9 +138,9 @@ func engine(_ session: UnsafeMutablePointer<csd_session_t>?) throws(CSDStatus)
 @_cdecl("csd_session_set_delay")
 public func exportSessionSetDelay(_ session: UnsafeMutablePointer<csd_session_t>?, _ delay: UInt32) -> Int32 {
     do throws(CSDStatus) {
-        var (state, e) = try engine(session)
+        let (state, e) = try engine(session)
         guard delay <= 255 else { throw CSDStatus.delay }
-        try e.setDelay(Int(delay))
+        try e.check(delay: Int(delay))
         state.pointee.delay = UInt8(delay)
         return CSDStatus.ok.rawValue
     } catch {
@@ -149,9 +152,9 @@ public func exportSessionSetDelay(_ session: UnsafeMutablePointer<csd_session_t>
 @_cdecl("csd_session_set_path")
 public func exportSessionSetPath(_ session: UnsafeMutablePointer<csd_session_t>?, _ path: Int32) -> Int32 {
     do throws(CSDStatus) {
-        var (state, e) = try engine(session)
+        let (state, e) = try engine(session)
         guard path == CSD_PATH_AUTO || path == CSD_PATH_EVENT else { throw CSDStatus.path }
-        try e.setCountPath(path == CSD_PATH_AUTO)
+        try e.fits(delay: e.delay, countPath: path == CSD_PATH_AUTO)
         state.pointee.path = UInt8(path)
         return CSDStatus.ok.rawValue
     } catch {

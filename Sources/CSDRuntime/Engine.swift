@@ -70,17 +70,32 @@ public struct Engine {
         try fits(delay: self.delay, countPath: countPath)
     }
 
+    /// An engine with settings checked before (the C exports rebuild a session's engine on every call).
+    init(restoring image: ModelImage, arena: UnsafeMutableRawBufferPointer, mode: ExecutionMode, delay: Int, countPath: Bool) {
+        self.image = image
+        self.arena = arena.baseAddress.unsafelyUnwrapped
+        self.arenaBytes = arena.count
+        self.mode = mode
+        self.delay = delay
+        self.countPath = countPath
+    }
+
     /// - Throws: `.arenaTooSmall` unless runs with these settings fit the arena.
-    @inlinable func fits(delay: Int, countPath: Bool) throws(CSDStatus) {
+    @inline(__always) @usableFromInline func fits(delay: Int, countPath: Bool) throws(CSDStatus) {
         let need = image.header.arenaBytes(plan(delay: delay, countPath: countPath))
         guard UInt(bitPattern: arenaBytes) >= UInt(need) else { throw CSDStatus.arenaTooSmall }
+    }
+
+    /// `setDelay`'s checks without the change (the C exports keep the delay in the session).
+    @inline(__always) @usableFromInline func check(delay: Int) throws(CSDStatus) {
+        guard delay >= 0, delay <= Int(image.header.timeSteps) else { throw CSDStatus.delay }
+        try fits(delay: delay, countPath: countPath)
     }
 
     /// - Throws: `.delay` when `delay` exceeds T; `.arenaTooSmall` when the arena holds only the count
     ///   path's buffers and `delay` is below T (the event path's).
     public mutating func setDelay(_ delay: Int) throws(CSDStatus) {
-        guard delay >= 0, delay <= Int(image.header.timeSteps) else { throw CSDStatus.delay }
-        try fits(delay: delay, countPath: countPath)
+        try check(delay: delay)
         self.delay = delay
     }
 

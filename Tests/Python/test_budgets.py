@@ -113,9 +113,10 @@ def test_project_budgets():
     with open(BUDGETS) as f:
         budgets = {(m, s): limit for _, m, s, limit in budget_check.parse_budgets(f.read())}
     # 16,384 B with the C kernels; 17,000 B since the kernels are Swift; 17,152 B since the size probe links
-    # every export (csd_session_set_observer had been left out; csd_session_set_path is new; docs/BENCHMARKS.md)
-    assert budgets[("text", "armv7em-soft")] <= 17152
-    assert budgets[("text", "armv7em-hard")] <= 17152
+    # every export (csd_session_set_observer had been left out; csd_session_set_path is new; docs/BENCHMARKS.md);
+    # 17,280 B since sessions check their settings against the arena (the count path's fused-size arena)
+    assert budgets[("text", "armv7em-soft")] <= 17280
+    assert budgets[("text", "armv7em-hard")] <= 17280
     assert budgets[("text", "armv6m")] <= 20480
     assert budgets[("text", "riscv32")] <= 20480
     assert budgets[("heap_symbols", "*")] == 0
