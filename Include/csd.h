@@ -20,7 +20,7 @@
  * on the stack; expanded inputs, active-input lists and per-step currents
  * live in the arena's tail (kernel scratch, docs/FORMAT.md). Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
- * 1,492 bytes on Cortex-M4, 1,456 on RV32, 1,784 on Cortex-M0+ code; reserve
+ * 1,508 bytes on Cortex-M4, 1,472 on RV32, 1,920 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below (docs/BENCHMARKS.md).
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.

@@ -50,11 +50,11 @@ public enum CortexM4Rates {
     /// Instructions per unit: (fused, count path, event path).
     public static func rates(_ c: OpClass) -> (fused: Double, count: Double, event: Double) {
         switch c {
-        case .convPixels: return (4.66, 5.02, 5.02)
-        case .maxPool: return (6.59, 7.11, 49.56)
+        case .convPixels: return (4.67, 5.02, 5.02)
+        case .maxPool: return (6.59, 7.11, 49.55)
         case .conv: return (1.39, 2.11, 10.83)
-        case .convStream: return (1.23, 1.15, 7.15)
-        case .streamNeuron: return (13.32, 21.63, 155.37)
+        case .convStream: return (1.23, 1.07, 7.15)
+        case .streamNeuron: return (13.40, 16.47, 155.37)
         case .linear: return (1.25, 1.68, 9.42)
         case .attentionScores: return (2.14, 5.71, 57.31)
         case .attentionValues: return (1.48, 4.60, 40.76)
