@@ -159,10 +159,19 @@ static uint32_t same_logits(const int32_t *logits, const int32_t *expected, uint
     return same;
 }
 
+/* The arena bytes a pass gives its session: the spiking pass at D >= T that takes the count path
+ * (CSD_PATH_AUTO, T <= 8, the image's default delay >= T) runs in the fused plan's buffers, so it gets
+ * only arena_bytes_fused of the static arena (docs/FORMAT.md, "Arena plan"); the others get it all. */
+static size_t pass_arena(const pass_t *pass, const csd_model_info_t *info) {
+    int count_path = pass->mode == CSD_MODE_SPIKING && pass->path == CSD_PATH_AUTO && pass->delay >= info->time_steps &&
+                     info->time_steps <= 8 && info->delay >= info->time_steps;
+    return count_path ? info->arena_bytes_fused : sizeof arena;
+}
+
 static void run_pass(const pass_t *pass, const csd_model_info_t *info, pass_result_t *r) {
     const size_t pixels = (size_t)info->input_channels * info->input_height * info->input_width;
     int32_t logits[MAX_CLASSES];
-    int32_t status = csd_session_init(&session, MODEL_IMAGE, MODEL_SIZE, arena, sizeof arena, pass->mode);
+    int32_t status = csd_session_init(&session, MODEL_IMAGE, MODEL_SIZE, arena, pass_arena(pass, info), pass->mode);
     if (status != CSD_OK) fail("csd_session_init", status);
     if (pass->mode == CSD_MODE_SPIKING) {
         status = csd_session_set_delay(&session, pass->delay);
@@ -239,6 +248,7 @@ static void run_pass(const pass_t *pass, const csd_model_info_t *info, pass_resu
     put_str("result: mode=");
     put_str(pass->name);
     put_kv("delay", pass->mode == CSD_MODE_SPIKING ? pass->delay : 0);
+    put_kv("arena", (uint32_t)pass_arena(pass, info));
     put_kv("images", GOLDEN_COUNT);
     put_kv("labelled", GOLDEN_LABELLED);
     put_kv("correct", r->correct);

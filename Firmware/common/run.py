@@ -297,6 +297,8 @@ def cmd_run(args) -> int:
                 "arena_fused": int(results["model"]["arena_fused"]),
                 "arena_spiking": int(results["model"]["arena_spiking"]),
                 "arena_static": int(results["model"]["arena_static"]),
+                # the arena the spiking pass at D = T ran in (the count path: the fused need)
+                "arena_spiking_pass": int(results["spiking"].get("arena", results["model"]["arena_static"])),
                 "stack_high_water": int(results["stack"]["high_water"]),
                 "stack_size": int(results["stack"]["size"]),
             })
