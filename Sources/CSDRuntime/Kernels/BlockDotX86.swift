@@ -6,8 +6,10 @@ import CSDMachine
 /// int16 weights are broadcast to the four block rows and one multiply-add of pairs
 /// (`csd_madd_i16x16`: PMADDWD) gives 16 products summed in pairs; the pair sums of a row add up
 /// at the end. int8 weights are widened 256 at a time into a stack buffer first. On x86 builds
-/// the neuron blocks are gathered in natural order (`Kernels.neuronOrder`), so weights need no
-/// permutation. Selected at build time (`CSD_KERNELS_X86`, not with `CSD_PLAIN_KERNELS`).
+/// the pixels' blocks are gathered in natural order (`Kernels.neuronOrder`; counts take byte blocks,
+/// CountBlocksX86.swift), so weights need no permutation. Two outputs per pass; an odd last output
+/// is paired with itself and its copy dropped. Selected at build time (`CSD_KERNELS_X86`, not with
+/// `CSD_PLAIN_KERNELS`).
 #if arch(x86_64)
 extension Kernels {
     /// Weights widened per pass of the int8 twin (int16 stack buffer).
@@ -23,15 +25,12 @@ extension Kernels {
             while j < outputs {
                 let pair = j &+ 1 < outputs
                 var acc0 = SIMD8<Int32>(repeating: 0), acc1 = acc0, done = 0
+                let second = pair ? wide1 : wide0  // without a pair, output j twice (dropped by the sink)
                 while done < k {
                     let n = min(k &- done, x86Chunk), groups = (n &+ 3) &>> 2, x = block + (done &>> 2) &* 32
                     widen(row + done, count: n, wide0)
-                    if pair {
-                        widen(row + (wstride &+ done), count: n, wide1)
-                        groupDots(UnsafeRawPointer(wide0), UnsafeRawPointer(wide1), x, groups: groups, &acc0, &acc1)
-                    } else {
-                        groupDots(UnsafeRawPointer(wide0), x, groups: groups, &acc0)
-                    }
+                    if pair { widen(row + (wstride &+ done), count: n, wide1) }
+                    groupDots(UnsafeRawPointer(wide0), UnsafeRawPointer(second), x, groups: groups, &acc0, &acc1)
                     done &+= n
                 }
                 sink.putX86(j, SIMD8(lowHalf: csd_pairsum_i32x8(acc0), highHalf: csd_pairsum_i32x8(acc1)), pair: pair)
@@ -57,23 +56,19 @@ extension Kernels {
             sink.put(j, UInt32(bitPattern: a[0]), UInt32(bitPattern: a[1]), UInt32(bitPattern: a[2]), UInt32(bitPattern: a[3]))
         }
         var row = w, j = 0
-        while j &+ 1 < outputs {
+        while j < outputs {
+            let pair = j &+ 1 < outputs
+            let row1 = pair ? row + wstride : row  // without a pair, output j twice (the copy not written)
             var acc0 = SIMD8<Int32>(repeating: 0), acc1 = acc0
-            groupDots(UnsafeRawPointer(row), UnsafeRawPointer(row + wstride), block, groups: groups, &acc0, &acc1)
+            groupDots(UnsafeRawPointer(row), UnsafeRawPointer(row1), block, groups: groups, &acc0, &acc1)
             if tail != 0 {
                 tailDot(row, &acc0)
-                tailDot(row + wstride, &acc1)
+                tailDot(row1, &acc1)
             }
             put(j, acc0)
-            put(j &+ 1, acc1)
+            if pair { put(j &+ 1, acc1) }
             row += 2 &* wstride
             j &+= 2
-        }
-        if j < outputs {
-            var acc = SIMD8<Int32>(repeating: 0)
-            groupDots(UnsafeRawPointer(row), block, groups: groups, &acc)
-            if tail != 0 { tailDot(row, &acc) }
-            put(j, acc)
         }
     }
 
@@ -97,20 +92,9 @@ extension Kernels {
         return SIMD16(lowHalf: w8, highHalf: w8)
     }
 
-    /// acc lane 2r + h += the products of halves h of row r, for `groups` groups: int16 weights at w
-    /// (four per group), the block at x (32 bytes per group).
-    @inline(__always) static func groupDots(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, groups: Int,
-                                            _ acc: inout SIMD8<Int32>) {
-        var p = w, q = x, g = groups
-        while g > 0 {
-            acc &+= csd_madd_i16x16(broadcast(p.loadUnaligned(as: SIMD4<Int16>.self)), q.loadUnaligned(as: SIMD16<Int16>.self))
-            p += 8
-            q += 32
-            g &-= 1
-        }
-    }
-
-    /// The same for two weight rows against one block: one block load per group for both.
+    /// acc_o lane 2r + h += the products of halves h of row r with weight row o, for `groups` groups:
+    /// int16 weights at w0 and w1 (four per group), the block at x (32 bytes per group, one load for
+    /// both rows).
     @inline(__always) static func groupDots(_ w0: UnsafeRawPointer, _ w1: UnsafeRawPointer, _ x: UnsafeRawPointer, groups: Int,
                                             _ acc0: inout SIMD8<Int32>, _ acc1: inout SIMD8<Int32>) {
         var p0 = w0, p1 = w1, q = x, g = groups

@@ -20,7 +20,7 @@ extension Kernels {
         var row = w, j = 0
         while j < outputs {
             let pair = j &+ 1 < outputs
-            let row1 = pair ? row + wstride : row  // without a pair, output j twice (dropped by the sink)
+            let row1 = pair ? row + wstride : row  // without a pair, output j twice (dropped by the sink), as BlockDotX86
             var acc0 = SIMD8<Int32>(repeating: 0), acc1 = acc0
             var p0 = UnsafeRawPointer(row), p1 = UnsafeRawPointer(row1), q = block, g = groups
             while g > 0 {
