@@ -210,8 +210,7 @@ extension ModelImage {
             if op.input2(plan) == offset { return .trains }
             if op.input(plan) == offset {
                 switch op.kind {
-                case .attentionScores?, .attentionValues?: return .counts
-                case .conv3x3?, .linear?: return .counts
+                case .attentionScores?, .attentionValues?, .conv3x3?, .linear?: return .counts
                 default: return .trains
                 }
             }
