@@ -20,7 +20,7 @@
  * on the stack; expanded inputs, active-input lists and per-step currents
  * live in the arena's tail (kernel scratch, docs/FORMAT.md). Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
- * 1,508 bytes on Cortex-M4, 1,472 on RV32, 1,920 on Cortex-M0+ code; reserve
+ * 1,604 bytes on Cortex-M4, 1,544 on RV32, 2,000 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below (docs/BENCHMARKS.md).
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.
@@ -199,7 +199,10 @@ int32_t csd_session_set_stats(csd_session_t *session, csd_op_stats_t *stats, uin
  * Called by csd_session_run after each op, in order, with the op's index and
  * statistics (valid during the call only). For per-layer profiling: read a
  * cycle counter (DWT->CYCCNT on Cortex-M) in the observer; the example
- * firmware marks an address that the QEMU instruction counter watches.
+ * firmware marks an address that the QEMU instruction counter watches. The
+ * attention pair (ATTN_SCORES then ATTN_VALUES) runs as one loop at its
+ * first op: the time between the two calls is only the dispatch, and each
+ * op still gets its own statistics.
  */
 typedef void (*csd_op_observer_t)(void *user, uint32_t op_index, const csd_op_stats_t *stats);
 

@@ -417,6 +417,8 @@ def op_class(op: dict) -> str:
         return "conv3x3_pixels" if "pixels" in flags else "conv3x3_stream" if stream else "conv3x3"
     if kind == "linear":
         return "linear_stream" if stream else "linear"
+    if kind in ("attn_scores", "attn_values"):
+        return "attention"  # the pair runs as one loop at its first record: one class, its units summed
     return kind
 
 

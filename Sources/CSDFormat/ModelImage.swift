@@ -141,12 +141,17 @@ public struct ModelImage {
             guard i == Dims(n, d, 1), o == i else { throw CSDStatus.shape }
         case .attentionScores:
             guard op.flags == 0, op.heads >= 1 else { throw CSDStatus.opFields }
+            // the pair (docs/FORMAT.md, "The attention pair"): the values op follows (its checks compare the rest)
+            guard index + 1 < opCount, bytes.u8(ImageHeader.size &+ (index &+ 1) &* OpRecord.size) == OpKind.attentionValues.rawValue else {
+                throw CSDStatus.opFields
+            }
             guard i.d2 == 1, i.d1 % Int(op.heads) == 0, o == Dims(Int(op.heads), i.d0, i.d0) else { throw CSDStatus.shape }
         case .attentionValues:
             guard op.flags == 0, op.heads >= 1 else { throw CSDStatus.opFields }
-            guard i.d0 == Int(op.heads), i.d1 == i.d2, o.d0 == i.d1, o.d2 == 1, o.d1 % Int(op.heads) == 0 else {
-                throw CSDStatus.shape
-            }
+            let scores = self.op(index - 1)  // index >= 1: op 0 reads pixels
+            guard scores.kind == .attentionScores else { throw CSDStatus.opFields }
+            // the scores' dims: their heads are i.d0, so equal to ours
+            guard i.d0 == Int(op.heads), i == scores.outDims, o == scores.inDims else { throw CSDStatus.shape }
         case .classifier:
             guard op.flags == 0, op.shift == 0 else { throw CSDStatus.opFields }
             guard i.d2 == 1, o == Dims(Int(header.classes), 1, 1) else { throw CSDStatus.shape }
@@ -184,7 +189,7 @@ public struct ModelImage {
     private func validateArena(_ op: OpRecord, index: Int, mode: ExecutionMode) throws(CSDStatus) -> Int {
         var end = 0
         var in1: (Int, Int)? = nil
-        if op.inputUse.kind == .pixels {
+        if !op.inputUse.inArena {  // pixels, or the scores of the pair's first op
             guard op.input.0 == 0, op.input.1 == 0 else { throw CSDStatus.arenaPlan }
         } else {
             let r = try region(op.input(mode), op.inputUse, mode)
@@ -201,11 +206,16 @@ public struct ModelImage {
         } else {
             guard op.input2.0 == 0, op.input2.1 == 0 else { throw CSDStatus.arenaPlan }
         }
-        if let outUse = op.outputUse {
+        if let outUse = op.outputUse, outUse.inArena {
             let out = try region(op.output(mode), outUse, mode)
             if op.readsOutputStream { try checkChained(out, outUse, before: index, mode: mode) }
-            if let a = in1, overlaps(a, out) { throw CSDStatus.arenaPlan }
+            // in place (docs/FORMAT.md): a square LINEAR over its input, ATTN_VALUES over the pair's q
+            if let a = in1, overlaps(a, out), !(op.mayWriteOverInput && a.0 == out.0) { throw CSDStatus.arenaPlan }
             if let b = in2, overlaps(b, out) { throw CSDStatus.arenaPlan }
+            if op.kind == .attentionValues {  // the pair reads k and q (the output's size, placed) for every query block
+                let scores = self.op(index - 1), q = (scores.input(mode), out.1)
+                if overlaps((scores.input2(mode), out.1), out) || (overlaps(q, out) && q.0 != out.0) { throw CSDStatus.arenaPlan }
+            }
             end = max(end, out.0 + out.1)
         } else {
             guard op.output.0 == 0, op.output.1 == 0 else { throw CSDStatus.arenaPlan }

@@ -10,6 +10,9 @@ public enum ValueKind: UInt8 {
     case counts = 1
     /// The residual stream: int32 [N][D] (fused) or [N][D][T] (spiking).
     case stream = 2
+    /// The attention scores [heads][N][N], passed from ATTN_SCORES to ATTN_VALUES through the kernel
+    /// scratch a block of query rows at a time (docs/FORMAT.md, "The attention pair"): not in the arena.
+    case scores = 3
 }
 
 /// A buffer an op reads or writes: its kind and shape. A stream's dims are [N, D, 1].
@@ -18,6 +21,8 @@ public struct ValueUse: Equatable {
     public var dims: Dims
     @inlinable public init(_ kind: ValueKind, _ dims: Dims) { self.kind = kind; self.dims = dims }
     @inlinable public static func == (a: ValueUse, b: ValueUse) -> Bool { a.kind == b.kind && a.dims == b.dims }
+    /// True for a buffer in the arena (not the caller's pixels, not the attention scores in the scratch).
+    @inlinable public var inArena: Bool { kind == .counts || kind == .stream }
 }
 
 /// Overflow-checked arithmetic for sizes computed from untrusted fields.
@@ -43,6 +48,7 @@ public struct ValueUse: Equatable {
     let elements = try checkedMul(try checkedMul(use.dims.d0, use.dims.d1), use.dims.d2)
     switch (use.kind, mode) {
     case (.pixels, _): return elements
+    case (.scores, _): return 0
     case (.counts, .fused): return elements
     case (.counts, .spiking): return try checkedMul(elements, timeSteps <= 8 ? 1 : 2)
     case (.stream, .fused): return try checkedMul(elements, 4)
@@ -56,6 +62,7 @@ extension OpRecord {
         switch kind {
         case .conv3x3?: return ValueUse(has(OpFlag.inputPixels) ? .pixels : .counts, inDims)
         case .streamNeuron?: return ValueUse(.stream, inDims)
+        case .attentionValues?: return ValueUse(.scores, inDims)
         default: return ValueUse(.counts, inDims)
         }
     }
@@ -77,10 +84,16 @@ extension OpRecord {
     /// True when the op adds into a stream that must already exist (a stream add).
     @inlinable public var readsOutputStream: Bool { writesStream && !has(OpFlag.streamSet) }
 
+    /// True when the op's output may be its first input's buffer (docs/FORMAT.md, "In place"): a LINEAR
+    /// neuron layer with Din == Dout, whose kernels read a block of tokens before writing their rows.
+    /// (A stream add writes its stream in place, and ATTN_VALUES may write over the pair's q.)
+    @inlinable public var mayWriteOverInput: Bool { kind == .linear && !writesStream && inDims.d1 == outDims.d1 }
+
     /// The value written, or nil for the classifier (whose output is the caller's logits).
     @inlinable public var outputUse: ValueUse? {
         switch kind {
         case .classifier?: return nil
+        case .attentionScores?: return ValueUse(.scores, outDims)
         case .conv3x3?:
             if writesStream { return ValueUse(.stream, Dims(outDims.d1 * outDims.d2, outDims.d0, 1)) }
             return ValueUse(.counts, outDims)
@@ -163,27 +176,40 @@ extension OpRecord {
 
 extension OpRecord {
     /// Bytes of kernel scratch this op needs in `mode` (docs/FORMAT.md, "Kernel scratch"). Fused: the
-    /// conv, linear and attention kernels expand four rows of their K inputs into 16-bit lanes, 32 bytes
-    /// per group of four inputs. Spiking: conv and linear list their active inputs (16 bytes per group
-    /// of four) and keep the per-step currents of every output channel (T x outputs int32, rounded up
-    /// to 16 bytes); the attention ops keep one neuron's 16 currents (64 bytes) and list their active
-    /// inputs (16 bytes per four); and never less than the fused need, as the spiking count path
-    /// (D >= T) runs the fused kernels. Other ops need none.
-    /// Call on a validated op.
+    /// conv and linear kernels expand four rows of their K inputs into 16-bit lanes, 32 bytes per group
+    /// of four inputs. Spiking: conv and linear list their active inputs (16 bytes per group of four)
+    /// and keep the per-step currents of every output channel (T x outputs int32, rounded up to 16);
+    /// and never less than the fused need, as the spiking count path (D >= T) runs the fused kernels.
+    /// The attention pair (both records the same need): fused, a block of four queries' head channels,
+    /// the head's value channels as blocks of four by N keys, and four queries' scores; spiking, one
+    /// neuron's 16 currents, a list of active inputs and one query's scores row of trains. Other ops
+    /// need none. Call on a validated op.
     @inlinable public func scratchBytes(_ mode: ExecutionMode, timeSteps: Int) -> Int {
         let k: Int, outputs: Int
         switch kind {
         case .conv3x3?: k = inDims.d0 &* 9; outputs = outDims.d0
         case .linear?: k = inDims.d1; outputs = outDims.d1
-        case .attentionScores?: k = heads > 0 ? inDims.d1 / Int(heads) : 0; outputs = 0
-        case .attentionValues?: k = outDims.d0; outputs = 0
+        case .attentionScores?, .attentionValues?:
+            let qkv = kind == .attentionScores ? inDims : outDims  // [N, D, 1]
+            return Self.attentionScratch(mode, tokens: qkv.d0, headWidth: heads > 0 ? qkv.d1 / Int(heads) : 0,
+                                         timeSteps: timeSteps)
         default: return 0
         }
         let groups = (k &+ 3) >> 2, fused = groups &* 32
         if mode == .fused { return fused }
         // spiking: the event path's need, and the fused one for the count path (D >= T)
-        let events = outputs == 0 ? 64 &+ groups &* 16 : groups &* 16 &+ ((timeSteps &* outputs &* 4 &+ 15) & ~15)
-        return max(fused, events)
+        return max(fused, groups &* 16 &+ ((timeSteps &* outputs &* 4 &+ 15) & ~15))
+    }
+
+    /// The attention pair's scratch (docs/FORMAT.md, "Kernel scratch"): fused
+    /// `32 Gq (1 + Gn) + 2 align16(8 N)`, spiking `max(fused, 64 + 16 max(Gq, Gn) + align16(N b))`.
+    @inlinable public static func attentionScratch(_ mode: ExecutionMode, tokens n: Int, headWidth hd: Int,
+                                                   timeSteps: Int) -> Int {
+        let gq = (hd &+ 3) >> 2, gn = (n &+ 3) >> 2
+        let fused = gq &* 32 &* (1 &+ gn) &+ 2 &* ((8 &* n &+ 15) & ~15)
+        if mode == .fused { return fused }
+        let b = timeSteps <= 8 ? 1 : 2
+        return max(fused, 64 &+ 16 &* max(gq, gn) &+ ((n &* b &+ 15) & ~15))
     }
 }
 
@@ -208,13 +234,13 @@ extension ModelImage {
         while j < opCount {
             let op = self.op(j)
             if op.input2(plan) == offset { return .trains }
-            if op.input(plan) == offset {
+            if op.inputUse.inArena && op.input(plan) == offset {
                 switch op.kind {
                 case .attentionScores?, .attentionValues?, .conv3x3?, .linear?: return .counts
                 default: return .trains
                 }
             }
-            if op.output(plan) == offset { return .none }
+            if op.outputUse?.inArena == true && op.output(plan) == offset { return .none }
             j &+= 1
         }
         return .none

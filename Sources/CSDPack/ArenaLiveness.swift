@@ -3,8 +3,10 @@ import CSDFormat
 /// Where the arena's bytes go, op by op, read from a validated image's op table.
 public enum ArenaLiveness {
     /// Per op, the bytes (each buffer rounded up to 16, as the planner places them) of the buffers live while
-    /// it runs in `mode`: its inputs and output, and every earlier output that a later op still reads. A stream
-    /// add continues the stream it reads, so the stream counts once. The kernel scratch is not included.
+    /// it runs in `mode`: its inputs and output, and every earlier output that a later op still reads. An op
+    /// writing in place (a stream add, a square LINEAR over its input, ATTN_VALUES over q) continues the value
+    /// it overwrites, so the buffer counts once; ATTN_VALUES also reads the pair's q and k (docs/FORMAT.md,
+    /// "The attention pair"), whose scores have no buffer. The kernel scratch is not included.
     /// The largest entry is the lower bound any arena plan needs (`ArenaPlan.liveBytes`).
     public static func bufferBytes(_ image: ModelImage, mode: ExecutionMode) -> [Int] {
         let n = image.opCount, timeSteps = Int(image.header.timeSteps)
@@ -30,12 +32,17 @@ public enum ArenaLiveness {
         for k in 0..<n {
             let r = image.op(k)
             var reads: [Int] = []
-            if r.inputUse.kind != .pixels { reads.append(r.input(mode)) }
+            if r.inputUse.inArena { reads.append(r.input(mode)) }
             if r.input2Use != nil { reads.append(r.input2(mode)) }
+            if r.kind == .attentionValues, k > 0 {
+                let scores = image.op(k - 1)
+                reads.append(scores.input(mode))
+                reads.append(scores.input2(mode))
+            }
             for offset in reads { if let v = producer(offset, before: k) { last[v] = k } }
-            guard let use = r.outputUse else { continue }
-            if r.readsOutputStream, let v = producer(r.output(mode), before: k) {
-                value[k] = v  // the same stream, added to in place
+            guard let use = r.outputUse, use.inArena else { continue }
+            if r.readsOutputStream || reads.contains(r.output(mode)), let v = producer(r.output(mode), before: k) {
+                value[k] = v  // the same buffer, written in place
                 last[v] = k
             } else {
                 value[k] = k

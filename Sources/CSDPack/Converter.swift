@@ -170,14 +170,16 @@ public struct Converter {
                 var steps: [Double] = []
                 for (names, qn) in [(q, qQuant), (k, kQuant), (v, vQuant)] {
                     let sOut = try step(qn)
-                    qkv.append(try appendLinear(names, input: u, inStep: sU, outStep: sOut, din: at.width, dout: at.width))
+                    // v (the third), u's last reader, writes over u (docs/FORMAT.md, "In place")
+                    qkv.append(try appendLinear(names, input: u, inStep: sU, outStep: sOut, din: at.width, dout: at.width,
+                                                overInput: qkv.count == 2))
                     steps.append(sOut)
                 }
                 let sA = try step(aQuant), sO = try step(oQuant)
-                let a = try appendScores("\(name).scores", q: qkv[0], k: qkv[1], qStep: steps[0], kStep: steps[1], outStep: sA,
-                                         heads: heads, headDim: headDim, tokens: n)
-                let o = try appendValues("\(name).values", scores: a, v: qkv[2], scoreStep: sA, vStep: steps[2], outStep: sO,
-                                         heads: heads, tokens: n, width: at.width)
+                try appendScores("\(name).scores", q: qkv[0], k: qkv[1], qStep: steps[0], kStep: steps[1], outStep: sA,
+                                 heads: heads, headDim: headDim, tokens: n)
+                let o = try appendValues("\(name).values", q: qkv[0], k: qkv[1], v: qkv[2], scoreStep: sA, vStep: steps[2],
+                                         outStep: sO, heads: heads, tokens: n, width: at.width)
                 at.writers.append(try appendStreamAdd(proj, input: o, inStep: sO, din: at.width, dout: at.width, stream: s))
             case let .mlp(name, quant, fc1, hiddenQuant, fc2, hidden):
                 guard let s = at.stream else { throw PackError("\(path): mlp before the tokens layer") }
@@ -301,9 +303,11 @@ public struct Converter {
         return pooled
     }
 
-    /// An ATTENTION_SCORES op: acc = q.k over a head's channels; real = sq sk acc / sqrt(d) / N. Returns the scores.
+    /// An ATTENTION_SCORES op: acc = q.k over a head's channels; real = sq sk acc / sqrt(d) / N. Its scores
+    /// go through the kernel scratch to the ATTENTION_VALUES op that must follow (docs/FORMAT.md, "The
+    /// attention pair"): no arena value.
     mutating func appendScores(_ name: String, q: Int, k: Int, qStep: Double, kStep: Double, outStep sA: Double,
-                               heads: Int, headDim: Int, tokens n: Int) throws(PackError) -> Int {
+                               heads: Int, headDim: Int, tokens n: Int) throws(PackError) {
         var op = ConvertedOp(name: name)
         op.record.kindRaw = OpKind.attentionScores.rawValue
         op.record.heads = UInt16(heads)
@@ -318,32 +322,29 @@ public struct Converter {
                                             accBound: Double(headDim) * L * L, levels: levels, layer: name)
         op.record.shift = UInt8(p.shift)
         op.thresholds = p.thresholds; op.biases = p.biases; op.precision = p.precision
-        let a = newValue(ValueUse(.counts, Dims(heads, n, n)))
-        op.output = a
         out.ops.append(op)
-        return a
     }
 
-    /// An ATTENTION_VALUES op: acc = sum_j a v; real = sa sv acc. Returns the attention output.
-    mutating func appendValues(_ name: String, scores a: Int, v: Int, scoreStep sA: Double, vStep: Double, outStep sO: Double,
+    /// An ATTENTION_VALUES op: acc = sum_j a v; real = sa sv acc. The pair reads q and k while it runs, and
+    /// its output takes q's buffer (q has no later reader). Returns the attention output.
+    mutating func appendValues(_ name: String, q: Int, k: Int, v: Int, scoreStep sA: Double, vStep: Double, outStep sO: Double,
                                heads: Int, tokens n: Int, width: Int) throws(PackError) -> Int {
         var op = ConvertedOp(name: name)
         op.record.kindRaw = OpKind.attentionValues.rawValue
         op.record.heads = UInt16(heads)
         op.record.inDims = Dims(heads, n, n)
         op.record.outDims = Dims(n, width, 1)
-        read(a); read(v)
-        op.input = a; op.input2 = v
+        read(q); read(k); read(v)
+        op.input2 = v
         let L = Double(levels)
         let p = try NeuronParameters.choose(scales: [Double](repeating: sO / (sA * vStep), count: width),
                                             biases: [Double](repeating: 0, count: width),
                                             accBound: Double(n) * L * L, levels: levels, layer: name)
         op.record.shift = UInt8(p.shift)
         op.thresholds = p.thresholds; op.biases = p.biases; op.precision = p.precision
-        let o = newValue(ValueUse(.counts, Dims(n, width, 1)))
-        op.output = o
+        op.output = q
         out.ops.append(op)
-        return o
+        return q
     }
 
     /// The head: a quantizer on the stream, then the CLASSIFIER (per-tensor int8, the token mean folded into its unit).
@@ -371,8 +372,10 @@ public struct Converter {
     }
 
     /// A LINEAR op into a neuron layer; returns the output counts value.
+    /// A LINEAR neuron layer; with `overInput` (Din == Dout, and no later op reads the input) its output
+    /// takes the input's buffer (docs/FORMAT.md, "In place"). Returns the output value.
     mutating func appendLinear(_ names: LinearBNNames, input: Int, inStep: Double, outStep: Double,
-                               din: Int, dout: Int) throws(PackError) -> Int {
+                               din: Int, dout: Int, overInput: Bool = false) throws(PackError) -> Int {
         let f = try folded(names, outputs: dout, fanInShape: [din])
         let n = out.values[input].use.dims.d0
         var op = ConvertedOp(name: names.name)
@@ -390,7 +393,7 @@ public struct Converter {
         op.thresholds = p.thresholds
         op.biases = p.biases
         op.precision = p.precision
-        let o = newValue(ValueUse(.counts, Dims(n, dout, 1)))
+        let o = overInput && din == dout ? input : newValue(ValueUse(.counts, Dims(n, dout, 1)))
         op.output = o
         out.ops.append(op)
         return o

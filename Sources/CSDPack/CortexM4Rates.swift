@@ -9,8 +9,8 @@ public enum OpClass: String, CaseIterable {
     case streamNeuron = "stream_neuron"
     case linear = "linear"
     case linearStream = "linear_stream"
-    case attentionScores = "attn_scores"
-    case attentionValues = "attn_values"
+    /// The attention pair, both records (they run as one loop at the first: docs/FORMAT.md, "The attention pair").
+    case attention = "attention"
     case classifier = "classifier"
 
     public init?(_ r: OpRecord) {
@@ -19,8 +19,7 @@ public enum OpClass: String, CaseIterable {
         case .linear?: self = r.writesStream ? .linearStream : .linear
         case .maxPool?: self = .maxPool
         case .streamNeuron?: self = .streamNeuron
-        case .attentionScores?: self = .attentionScores
-        case .attentionValues?: self = .attentionValues
+        case .attentionScores?, .attentionValues?: self = .attention
         case .classifier?: self = .classifier
         case nil: return nil
         }
@@ -50,14 +49,13 @@ public enum CortexM4Rates {
     /// Instructions per unit: (fused, count path, event path).
     public static func rates(_ c: OpClass) -> (fused: Double, count: Double, event: Double) {
         switch c {
-        case .convPixels: return (4.67, 5.02, 5.02)
-        case .maxPool: return (6.59, 7.11, 49.55)
+        case .convPixels: return (4.67, 5.03, 5.03)
+        case .maxPool: return (6.59, 7.11, 49.56)
         case .conv: return (1.39, 2.11, 10.83)
         case .convStream: return (1.23, 1.07, 7.15)
         case .streamNeuron: return (13.40, 16.47, 155.37)
         case .linear: return (1.25, 1.68, 9.42)
-        case .attentionScores: return (2.14, 5.71, 57.31)
-        case .attentionValues: return (1.48, 4.60, 40.76)
+        case .attention: return (1.88, 4.95, 47.80)
         case .linearStream: return (1.00, 1.08, 7.62)
         case .classifier: return (13.14, 3.59, 3.60)
         }

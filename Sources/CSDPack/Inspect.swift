@@ -74,9 +74,9 @@ public struct InspectReport {
                     var arena: [String: [String: Int]] = [:]
                     for (mode, name) in [(ExecutionMode.fused, "fused"), (.spiking, "spiking")] {
                         var a: [String: Int] = [:]
-                        if r.inputUse.kind != .pixels { a["input"] = r.input(mode) }
+                        if r.inputUse.inArena { a["input"] = r.input(mode) }
                         if r.input2Use != nil { a["input2"] = r.input2(mode) }
-                        if let use = r.outputUse {
+                        if let use = r.outputUse, use.inArena {
                             a["output"] = r.output(mode)
                             a["output_bytes"] = (try? bufferBytes(use, mode: mode, timeSteps: Int(header.timeSteps))) ?? 0
                         }

@@ -107,12 +107,12 @@ public struct Engine {
     }
 
     /// The arena bytes op `index` writes with the current settings (nil for the classifier, whose output is
-    /// the caller's logits): in the mode's plan, or on the count path in the fused plan (trains as bytes,
+    /// the caller's logits, and for ATTN_SCORES, whose scores stay in the kernel scratch): in the mode's plan, or on the count path in the fused plan (trains as bytes,
     /// the stream as [N][D] sums over the steps). Valid inside `run`'s `observe` for that op, until a
     /// later op reuses the bytes.
     public func outputBuffer(of index: Int) -> UnsafeRawBufferPointer? {
         let op = image.op(index), plan = plan(delay: delay, countPath: countPath)
-        guard let use = op.outputUse else { return nil }
+        guard let use = op.outputUse, use.inArena else { return nil }
         let size: Int
         do throws(CSDStatus) { size = try bufferBytes(use, mode: plan, timeSteps: Int(image.header.timeSteps)) } catch { return nil }
         return UnsafeRawBufferPointer(start: arena + op.output(plan), count: size)
@@ -135,7 +135,7 @@ public struct Engine {
             let op = image.op(i)
             var s = OpStats()
             s.kind = UInt32(op.kindRaw)
-            if mode == .fused { context.runFused(op, &s) } else { context.runSpiking(op, index: i, &s) }
+            if mode == .fused { context.runFused(op, index: i, &s) } else { context.runSpiking(op, index: i, &s) }
             observe(i, s)
         }
     }
@@ -165,6 +165,9 @@ public struct Engine {
     /// The count path's input left as counts for its next reader (-1: none), and the sum of its counts.
     @usableFromInline var countsAt = -1
     @usableFromInline var countsSum: UInt32 = 0
+    /// The attention pair runs at its ATTN_SCORES record (docs/FORMAT.md, "The attention pair"); the
+    /// statistics of its ATTN_VALUES record wait here for that record's turn.
+    @usableFromInline var valuesStats = OpStats()
 
     @inlinable func int8s(_ offset: UInt32) -> UnsafePointer<Int8> {
         (data + Int(offset)).assumingMemoryBound(to: Int8.self)

@@ -3,7 +3,7 @@ import CSDMachine
 
 /// Fused execution (docs/SEMANTICS.md section 3, "fused" column): the driver that tiles each op
 /// into the kernels (Kernels/). Counts times weights with exact int32 accumulation, then the neuron
-/// formula: conv, linear and attention ops expand four rows into the kernel scratch
+/// formula: conv, linear and the attention pair expand four rows into the kernel scratch
 /// (`Kernels.putPatches`, `putRows`) and run a block kernel over every output channel
 /// (`blockDotNeurons`, `blockDotStream`). The spiking count path runs the same driver in the same
 /// (fused plan's) buffers, with prefix trains as neuron outputs.
@@ -13,7 +13,7 @@ extension Context {
     @inlinable var neuronOutput: NeuronOutput { spiking && !wideTrains ? .prefixTrains : .counts }
     @inlinable var poolValues: PoolValues { spiking && !wideTrains ? .prefixTrains : .counts }
 
-    @inline(never) @usableFromInline mutating func runFused(_ op: OpRecord, _ s: inout OpStats) {
+    @inline(never) @usableFromInline mutating func runFused(_ op: OpRecord, index: Int, _ s: inout OpStats) {
         switch op.kind {
         case .conv3x3?:
             let input = op.has(OpFlag.inputPixels) ? pixels : UnsafePointer(counts(op.input(plan)))
@@ -23,13 +23,21 @@ extension Context {
         case .maxPool?:
             maxPool(op, poolValues, &s)
         case .streamNeuron?: streamNeuronFused(op, &s)
-        case .attentionScores?: attentionFused(op, .scores, &s)
-        case .attentionValues?: attentionFused(op, .values, &s)
+        case .attentionScores?: attentionFused(op, image.op(index &+ 1), &s)  // the pair, at its first record
+        case .attentionValues?: takeValuesStats(&s)
         case .classifier?:
             _ = classifier(op, .counts)  // spiking mode runs it in runSpiking, on trains
             s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
         case nil: break  // unreachable for a validated image
         }
+    }
+
+    /// The statistics the pair left for its ATTN_VALUES record (`valuesStats`, zero again for the next pair).
+    @inlinable mutating func takeValuesStats(_ s: inout OpStats) {
+        let kind = s.kind
+        s = valuesStats
+        s.kind = kind
+        valuesStats = OpStats()
     }
 
     /// Every output channel j of a conv/linear against the block in scratch (rows 0 ..< rows, K inputs),
@@ -113,40 +121,78 @@ extension Context {
                                         levels: levels, output: spiking ? .prefixTrains : .counts, counts(op.output(plan)))
     }
 
-    /// The attention ops, four rows in the scratch block at a time against "weight" rows of counts (<= 16,
-    /// read as int8). Scores: acc[h][i][j] = sum over head h's channels c of q[i][c] * k[j][c], output
-    /// [heads][N][N]; the rows are queries i (q[i][head h]), the weight rows keys j, one neuron per head.
-    /// Values: acc[i][c] = sum_j a[h(c)][i][j] * v[j][c], output [N][D]; the rows are channels c of head h
-    /// (column c of v), the weight rows the attention rows a[h][i], a neuron per channel.
-    @inline(never) @usableFromInline mutating func attentionFused(_ op: OpRecord, _ product: AttentionProduct, _ s: inout OpStats) {
-        let values = product == .values
-        let heads = Int(op.heads), n = values ? op.outDims.d0 : op.inDims.d0, d = values ? op.outDims.d1 : op.inDims.d1
-        let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(op.heads))), k = values ? n : hd
-        let x = counts(values ? op.input2(plan) : op.input(plan)), output = counts(op.output(plan))
-        let w = UnsafeRawPointer(counts(values ? op.input(plan) : op.input2(plan))).assumingMemoryBound(to: Int8.self)
+    /// The attention pair (docs/SEMANTICS.md, "Streamed attention"), on counts (<= 16, read as int8 where
+    /// they stand for weights). Per head h: the head's value channels go into the scratch as blocks of four
+    /// channels (columns of v) by N keys, once; then per block of eight queries i, their head channels of q
+    /// go into the scratch block four queries at a time, the scores a[h][i][j] = sum over the head's
+    /// channels c of q[i][c] k[j][c] fire into eight scores rows in the scratch (counts, a neuron per head),
+    /// and the values o[i][c] = sum_j a[h][i][j] v[j][c] fire against them (a neuron per channel) into the
+    /// output, which may be q's buffer: the block's q rows are in the scratch by then. On the spiking count
+    /// path the values neurons write prefix trains, and `synapticOps` adds the values' synaptic operations
+    /// per block of scores (`Kernels.pairSynapticOps`, v's side summed once per head). The values'
+    /// statistics go to `valuesStats`. Scratch: docs/FORMAT.md, "Kernel scratch".
+    @inline(never) @usableFromInline mutating func attentionFused(_ sc: OpRecord, _ va: OpRecord, _ s1: inout OpStats,
+                                                                 synapticOps: Bool = false) {
+        let heads = Int(sc.heads), n = sc.inDims.d0, d = sc.inDims.d1
+        let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(sc.heads))), groups = (hd &+ 3) &>> 2
+        let q = counts(sc.input(plan)), v = counts(va.input2(plan)), output = counts(va.output(plan))
+        let k = UnsafeRawPointer(counts(sc.input2(plan))).assumingMemoryBound(to: Int8.self)
+        let order = Kernels.neuronOrder(pixels: false)
+        let qBlock = UnsafeMutableRawPointer(scratch), vBlocks = qBlock + Kernels.blockBytes(k: hd)
+        let vBytes = Kernels.blockBytes(k: n), scores = (vBlocks + groups &* vBytes).assumingMemoryBound(to: UInt8.self)
+        let scoresWeights = UnsafeRawPointer(scores).assumingMemoryBound(to: Int8.self)
+        let vSums = (UnsafeMutableRawPointer(scores) + ((8 &* n &+ 15) & ~15)).assumingMemoryBound(to: UInt32.self)
+        let scoresTheta = int32s(sc.thresholds), scoresBeta = int32s(sc.biases)
+        let valuesTheta = int32s(va.thresholds), valuesBeta = int32s(va.biases)
         var h = 0
         while h < heads {
-            var r0 = values ? h &* hd : 0
-            let end = values ? r0 &+ hd : n
-            while r0 < end {
-                let rows = min(4, end &- r0)
-                // values: row r is column r0 + r of v (stride D); scores: q[r0 + r][head h], contiguous
-                Kernels.putRows(scratch, x + (values ? r0 : r0 &* d &+ h &* hd), rowStride: values ? 1 : d,
-                                stride: values ? d : 1, rows: rows, k: k, order: Kernels.neuronOrder(pixels: false))
-                let p = values ? r0 : h
-                var sink = NeuronSink(out: output + (values ? r0 : (h &* n &+ r0) &* n), thresholds: int32s(op.thresholds) + p,
-                                      biases: int32s(op.biases) + p, outputStep: values ? d : 1, rowStep: values ? 1 : n,
-                                      paramStep: 0, paramRowStep: values ? 1 : 0, shift: Int32(op.shift), levels: levels,
-                                      rows: rows, output: neuronOutput)
-                Kernels.blockDotNeurons(w + (values ? h &* n &* n : h &* hd), wstride: values ? n : d, scratch, k: k,
-                                        outputs: n, order: Kernels.neuronOrder(pixels: false), &sink)
-                s.spikes &+= sink.spikes
-                r0 &+= 4
+            let c0 = h &* hd
+            var g = 0
+            while g < groups {  // block g: columns c0 + 4g ..< c0 + 4g + 4 of v, stride D
+                Kernels.putRows(vBlocks + g &* vBytes, v + (c0 &+ 4 &* g), rowStride: 1, stride: d, rows: min(4, hd &- 4 &* g),
+                                k: n, order: order)
+                g &+= 1
+            }
+            if synapticOps { Kernels.countSums(v + c0, groups: n, by: d, sy: 1, ny: hd, vSums) }  // per key j: v[j][head h]
+            var i0 = 0
+            while i0 < n {
+                let block = min(8, n &- i0)
+                var g = -2  // -2, -1: the scores of the block's queries, four at a time; then the values, four channels of v at a time
+                while g < groups {
+                    let first = g < 0, r0 = (g &+ 2) &* 4, c = c0 &+ 4 &* g  // one call site for both kinds of neuron (code size)
+                    let rows = first ? min(4, block &- r0) : min(4, hd &- 4 &* g)
+                    if first {
+                        if rows <= 0 { g = 0; continue }
+                        Kernels.putRows(qBlock, q + ((i0 &+ r0) &* d &+ c0), rowStride: d, stride: 1, rows: rows, k: hd, order: order)
+                    }
+                    var sink = first
+                        ? NeuronSink(out: scores + r0 &* n, thresholds: scoresTheta + h, biases: scoresBeta + h, outputStep: 1,
+                                     rowStep: n, paramStep: 0, paramRowStep: 0, shift: Int32(sc.shift), levels: levels, rows: rows,
+                                     output: .counts)
+                        : NeuronSink(out: output + (i0 &* d &+ c), thresholds: valuesTheta + c, biases: valuesBeta + c,
+                                     outputStep: d, rowStep: 1, paramStep: 0, paramRowStep: 1, shift: Int32(va.shift),
+                                     levels: levels, rows: rows, output: neuronOutput)
+                    Kernels.blockDotNeurons(first ? k + c0 : scoresWeights, wstride: first ? d : n,
+                                            UnsafeRawPointer(first ? qBlock : vBlocks + g &* vBytes), k: first ? hd : n,
+                                            outputs: first ? n : block, order: order, &sink)
+                    if first {
+                        s1.spikes &+= sink.spikes
+                    } else {
+                        valuesStats.spikes &+= sink.spikes
+                    }
+                    g &+= 1
+                }
+                if synapticOps {  // a group per key j: a[h][i][j] (the block's rows) against v[j][c], c in head h
+                    valuesStats.synapticOps &+= Kernels.pairSynapticOps(scores, groups: n, bx: 1, sx: n, nx: block, ySums: vSums)
+                }
+                i0 &+= 8
             }
             h &+= 1
         }
-        s.neurons = UInt32(truncatingIfNeeded: op.outDims.count)
-        s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
+        s1.neurons = UInt32(truncatingIfNeeded: sc.outDims.count)
+        valuesStats.neurons = UInt32(truncatingIfNeeded: va.outDims.count)
+        s1.macs = UInt32(truncatingIfNeeded: sc.validatedMacs)
+        valuesStats.macs = UInt32(truncatingIfNeeded: va.validatedMacs)
     }
 
     /// logits[j] = beta[j] + sum_c w[j][c] * S_c, S_c = channel c's counts summed over the tokens (fused) or

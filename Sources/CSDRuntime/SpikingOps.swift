@@ -11,7 +11,8 @@ import CSDMachine
 /// stream gets the step currents; the attention ops pair listed trains per output.
 extension Context {
     @inline(never) @usableFromInline mutating func runSpiking(_ op: OpRecord, index: Int, _ s: inout OpStats) {
-        if op.has(OpFlag.inputPixels) || (countPath && op.kind != .classifier) {
+        if op.has(OpFlag.inputPixels) || (countPath && op.kind != .classifier && op.kind != .attentionScores
+                                          && op.kind != .attentionValues) {
             runCounts(op, index: index, &s)
             return
         }
@@ -20,8 +21,8 @@ extension Context {
         case .linear?: eventsSpiking(op, conv: false, &s)
         case .maxPool?: maxPool(op, .spikeTrains, &s)  // m_t = max_i C_i(t) - max_i C_i(t-1) per window
         case .streamNeuron?: streamNeuronSpiking(op, &s)
-        case .attentionScores?: attentionSpiking(op, .scores, &s)
-        case .attentionValues?: attentionSpiking(op, .values, &s)
+        case .attentionScores?: attentionSpiking(op, image.op(index &+ 1), index: index, &s)  // the pair
+        case .attentionValues?: takeValuesStats(&s)
         case .classifier?: s.synapticOps = classifier(op, .spikeTrains) &* UInt32(truncatingIfNeeded: op.outDims.d0)
         case nil: break
         }
@@ -50,7 +51,7 @@ extension Context {
         if op.has(OpFlag.streamSet) && plan == .spiking {  // [N][D][T]: steps 1 ..< T stay 0
             stream(op.output(plan)).update(repeating: 0, count: op.outDims.count &* steps)
         }
-        runFused(op, &s)
+        runFused(op, index: index, &s)
         if wideTrains, let out = op.outputUse, out.kind == .counts {  // counts written as uint8: widen to uint16 trains
             Kernels.countsToTrains16(arena + op.output(plan), count: out.dims.count)
         }
@@ -62,18 +63,15 @@ extension Context {
                 synops = Kernels.windowSum(in1, c: n0, h: d1, w: op.inDims.d2) &* UInt32(truncatingIfNeeded: op.outDims.d0)
             }
         case .linear?: synops = total &* UInt32(truncatingIfNeeded: op.outDims.d1)
-        case .attentionScores?:  // a group per channel c: q[i][c] against k[j][c]
-            synops = Kernels.pairSynapticOps(in1, in2, g1: 1, g2: d1, ax: 0, bx: 1, sx: d1, nx: n0, ay: 0, by: 1, sy: d1, ny: n0)
-        case .attentionValues?:  // a group per head h and key j: a[h][i][j] against v[j][c], c in head h
-            let n = op.outDims.d0, d = op.outDims.d1, heads = Int(op.heads)
-            let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(truncatingIfNeeded: heads)))
-            synops = Kernels.pairSynapticOps(in1, in2, g1: heads, g2: n, ax: n &* n, bx: 1, sx: n, nx: n, ay: hd, by: d, sy: 1, ny: hd)
         default: break
         }
         // inputs become trains again if a later op reads them as trains; a dead value stays as counts, and
-        // so does one whose next reader takes it as counts (q, k and v share their input)
+        // so does one whose next reader takes it as counts (q, k and v share their input); an input the op
+        // wrote over (docs/FORMAT.md, "In place") holds its output's trains
         let next = index &+ 1
-        if countsIn {
+        if countsIn && op.output(plan) == off1 {
+            countsAt = -1
+        } else if countsIn {
             let use = image.nextSpikingUse(ofValueAt: off1, from: next, plan: plan)
             if use == .trains { Kernels.countsToTrains(in1, count: n1) }
             countsAt = use == .counts ? off1 : -1
@@ -160,18 +158,56 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
     }
 
-    /// Attention ops: the temporal decomposition of products of spike trains (`Kernels.attentionEvents`):
-    /// I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts). Per query and head, the query's
-    /// channels (scores) or the attention row's keys (values) are listed once, and every output walks
-    /// only that list.
-    @inline(never) @usableFromInline mutating func attentionSpiking(_ op: OpRecord, _ product: AttentionProduct, _ s: inout OpStats) {
-        let values = product == .values
-        let tokens = values ? op.outDims.d0 : op.inDims.d0, d = values ? op.outDims.d1 : op.inDims.d1
-        s.spikes = Kernels.attentionEvents(product, arena + op.input(.spiking), arena + op.input2(.spiking),
-                                           arena + op.output(.spiking), width: trainWidth, tokens: tokens, width: d,
-                                           heads: Int(op.heads), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
-                                           shift: Int32(op.shift), levels: levels, steps: steps, delay: delay,
-                                           scratch: scratch, synapticOps: &s.synapticOps)
-        s.neurons = UInt32(truncatingIfNeeded: op.outDims.count)
+    /// The attention pair in spiking mode (docs/SEMANTICS.md, "Streamed attention"): on the count path
+    /// (`attentionCounts`), else the temporal decomposition of products of spike trains
+    /// (`Kernels.attentionEvents`): I[t] += a_t * B_t + A_{t-1} * b_t (capitals: running counts), per query
+    /// and head the scores row through the scratch into the values. The values' statistics go to `valuesStats`.
+    @inline(never) @usableFromInline mutating func attentionSpiking(_ sc: OpRecord, _ va: OpRecord, index: Int,
+                                                                   _ s1: inout OpStats) {
+        if countPath {
+            attentionCounts(sc, va, index: index, &s1)
+            return
+        }
+        let spikes = Kernels.attentionEvents(q: arena + sc.input(.spiking), k: arena + sc.input2(.spiking),
+                                             v: arena + va.input2(.spiking), arena + va.output(.spiking), width: trainWidth,
+                                             tokens: sc.inDims.d0, width: sc.inDims.d1, heads: Int(sc.heads),
+                                             scores: (int32s(sc.thresholds), int32s(sc.biases), Int32(sc.shift)),
+                                             values: (int32s(va.thresholds), int32s(va.biases), Int32(va.shift)),
+                                             levels: levels, steps: steps, delay: delay, scratch: scratch,
+                                             scoresOps: &s1.synapticOps, valuesOps: &valuesStats.synapticOps)
+        s1.spikes = spikes.0
+        valuesStats.spikes = spikes.1
+        s1.neurons = UInt32(truncatingIfNeeded: sc.outDims.count)
+        valuesStats.neurons = UInt32(truncatingIfNeeded: va.outDims.count)
+    }
+
+    /// The attention pair on the count path (`runCounts` for two records): q, k and v become counts, the
+    /// fused pair runs (values neurons writing prefix trains over q, or elsewhere), and k and v become
+    /// trains again if a later op reads them. The scores' synaptic operations come from q and k before
+    /// the run (it may overwrite q), the values' per block of scores.
+    @inlinable mutating func attentionCounts(_ sc: OpRecord, _ va: OpRecord, index: Int, _ s1: inout OpStats) {
+        let n = sc.inDims.d0, d = sc.inDims.d1, size = n &* d
+        let offQ = sc.input(plan), offK = sc.input2(plan), offV = va.input2(plan)
+        let q = counts(offQ), k = counts(offK), v = counts(offV)
+        if offQ != countsAt { _ = Kernels.trainsToCounts(q, count: size) }
+        if offK != offQ && offK != countsAt { _ = Kernels.trainsToCounts(k, count: size) }
+        if offV != offQ && offV != offK && offV != countsAt { _ = Kernels.trainsToCounts(v, count: size) }
+        countsAt = -1
+        // a group per channel c: q[i][c] against k[j][c]
+        s1.synapticOps = Kernels.pairSynapticOps(q, k, g1: 1, g2: d, ax: 0, bx: 1, sx: d, nx: n, ay: 0, by: 1, sy: d, ny: n)
+        attentionFused(sc, va, &s1, synapticOps: true)
+        s1.macs = 0
+        valuesStats.macs = 0
+        let next = index &+ 2, out = va.output(plan)
+        restoreTrains(offQ, count: size, from: next, unless: out)
+        if offK != offQ { restoreTrains(offK, count: size, from: next, unless: out) }
+        if offV != offQ && offV != offK { restoreTrains(offV, count: size, from: next, unless: out) }
+    }
+
+    /// Counts at `offset` become trains again if an op from `next` on reads them, unless an op wrote over them.
+    @inlinable func restoreTrains(_ offset: Int, count: Int, from next: Int, unless written: Int) {
+        if offset != written && image.nextSpikingUse(ofValueAt: offset, from: next, plan: plan) != .none {
+            Kernels.countsToTrains(counts(offset), count: count)
+        }
     }
 }

@@ -229,7 +229,8 @@ static void test_header_corruptions(void **state) {
     (void)state;
     struct { size_t offset; uint8_t value; int reseal; int32_t status; } cases[] = {
         {0, 0x00, 0, CSD_E_BAD_MAGIC},
-        {4, 0x02, 0, CSD_E_FORMAT_VERSION},
+        {4, 0x01, 0, CSD_E_FORMAT_VERSION},  /* version 1 (before the attention pair) */
+        {4, 0x03, 0, CSD_E_FORMAT_VERSION},
         {6, 0x02, 0, CSD_E_MATH_VERSION},
         {8, 0x40, 0, CSD_E_HEADER_SIZE},
         {200, 0x00, 0, CSD_E_CRC},          /* inside the op table, CRC not recomputed */

@@ -113,7 +113,8 @@ import Testing
 
     @Test func headerFields() {
         expectStatus(.badMagic, reseal: false) { $0[0] ^= 1 }
-        expectStatus(.formatVersion) { $0[4] = 2 }
+        expectStatus(.formatVersion) { $0[4] = 1 }  // version 1 images (before the attention pair) are refused
+        expectStatus(.formatVersion) { $0[4] = 3 }
         expectStatus(.mathVersion) { $0[6] = 2 }
         expectStatus(.headerSize) { $0[8] = 64 }
         expectStatus(.crc, reseal: false) { $0[$0.count - 1] ^= 0x80 }

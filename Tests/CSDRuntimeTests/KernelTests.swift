@@ -357,9 +357,11 @@ import Testing
 
     /// Attention: `listProducts` (uint8 / uint16 trains, strided b, silent entries) adds
     /// a_t B_t + A_{t-1} b_t per step and counts a's spikes and b's after step 0 for pairs where both
-    /// spike; `attentionEvents` (scores and values, T 1 ... 16, every delay) fires the naive decomposed
-    /// currents through the naive DIF neuron; `pairSynapticOps` (the runtime's scores and values layouts
-    /// and random strides) equals the pair-by-pair sum of a + b - 1 over pairs of nonzero counts.
+    /// spike; `attentionEvents` (the pair, T 1 ... 16, every delay, the output over q or apart) fires the
+    /// naive decomposed currents of the scores, then of the values against them, through the naive DIF
+    /// neuron; `pairSynapticOps` (the runtime's scores and values layouts and random strides) equals the
+    /// pair-by-pair sum of a + b - 1 over pairs of nonzero counts, and so does its split form (`countSums`
+    /// of the y side, then the x side) where g1 = 1.
     @Test func attention() {
         var r = SplitMix(state: 0xA77)
         for _ in 0..<400 {
@@ -383,47 +385,62 @@ import Testing
             guard agree(cur.array, want.map { Int32($0) }, context), agree(got, UInt32(additions), context) else { return }
         }
         for _ in 0..<200 {
-            let product: AttentionProduct = r.chance(0.5) ? .scores : .values, scores = product == .scores
             let n = r.int(1...5), heads = r.int(1...3), hd = r.int(1...4), d = heads * hd
             let steps = r.int(1...16), delay = r.int(0...steps), levels = r.int(1...steps), width = r.width(steps: steps)
-            // scores: x = q [n][d], b = k [n][d]; values: x = a [heads][n][n], b = v [n][d]
-            let xs = (0..<(scores ? n * d : heads * n * n)).map { _ in r.train(steps: steps, silent: 0.3) }
-            let bs = (0..<(n * d)).map { _ in r.train(steps: steps, silent: 0.3) }
-            let layer = r.neurons(scores ? heads : d, bound: (scores ? hd : n) * steps * steps, levels: levels)
-            var want = [UInt32](repeating: 0, count: scores ? heads * n * n : n * d), spikes = 0
-            let startOps = UInt32(truncatingIfNeeded: r.next())
-            var ops = startOps
+            let qs = (0..<(n * d)).map { _ in r.train(steps: steps, silent: 0.3) }
+            let ks = (0..<(n * d)).map { _ in r.train(steps: steps, silent: 0.3) }
+            let vs = (0..<(n * d)).map { _ in r.train(steps: steps, silent: 0.3) }
+            let sl = r.neurons(heads, bound: hd * steps * steps, levels: levels)
+            let vl = r.neurons(d, bound: n * steps * steps, levels: levels)
+            let inPlace = r.chance(0.5)  // the output over q, as the packer plans it
+            /// Fires the naive decomposed currents of the pairs (a, b) through the naive DIF neuron.
+            func fire(_ pairs: [(UInt32, UInt32)], _ layer: Layer, _ p: Int,
+                      _ ops: inout UInt32) -> UInt32 {
+                var current = [Int64](repeating: 0, count: steps)
+                for (a, b) in pairs {
+                    for t in 0..<steps {
+                        current[t] += Naive.bit(a, t) * Naive.running(b, through: t) + Naive.running(a, through: t - 1) * Naive.bit(b, t)
+                    }
+                    if a != 0 && b != 0 { ops &+= UInt32(a.nonzeroBitCount + (b & ~1).nonzeroBitCount) }
+                }
+                return Naive.dif(current, delay: delay, shift: layer.shift, bias: layer.bias[p], theta: layer.theta[p], levels: levels)
+            }
+            var a = [UInt32](repeating: 0, count: heads * n * n), want = [UInt32](repeating: 0, count: n * d)
+            var spikes = (0, 0)
+            let start = (UInt32(truncatingIfNeeded: r.next()), UInt32(truncatingIfNeeded: r.next()))
+            var ops = start
             for h in 0..<heads {
                 for i in 0..<n {
-                    for m in 0..<(scores ? n : hd) {  // key m (scores) or channel h * hd + m (values)
-                        let pairs: [(UInt32, UInt32)] = scores
-                            ? (0..<hd).map { c in (xs[i * d + h * hd + c], bs[m * d + h * hd + c]) }
-                            : (0..<n).map { j in (xs[(h * n + i) * n + j], bs[j * d + h * hd + m]) }
-                        var current = [Int64](repeating: 0, count: steps)
-                        for (a, b) in pairs {
-                            for t in 0..<steps {
-                                current[t] += Naive.bit(a, t) * Naive.running(b, through: t) + Naive.running(a, through: t - 1) * Naive.bit(b, t)
-                            }
-                            if a != 0 && b != 0 { ops &+= UInt32(a.nonzeroBitCount + (b & ~1).nonzeroBitCount) }
-                        }
-                        let p = scores ? h : h * hd + m
-                        let train = Naive.dif(current, delay: delay, shift: layer.shift, bias: layer.bias[p], theta: layer.theta[p],
-                                              levels: levels)
-                        want[scores ? (h * n + i) * n + m : i * d + h * hd + m] = train
-                        spikes += train.nonzeroBitCount
+                    for j in 0..<n {
+                        let pairs = (0..<hd).map { c in (qs[i * d + h * hd + c], ks[j * d + h * hd + c]) }
+                        a[(h * n + i) * n + j] = fire(pairs, sl, h, &ops.0)
+                        spikes.0 += a[(h * n + i) * n + j].nonzeroBitCount
                     }
                 }
             }
-            let xb = Buffer(Naive.bytes(xs, width)), bb = Buffer(Naive.bytes(bs, width))
-            let out = Buffer([UInt8](repeating: 0xEE, count: want.count * width.bytes + 4))
-            let tb = Buffer(layer.theta), pb = Buffer(layer.bias), scratch = Buffer([UInt32](repeating: 0, count: 16 + max(n, hd)))
-            var synapticOps = startOps
-            let got = Kernels.attentionEvents(product, xb.raw, bb.raw, out.raw, width: width, tokens: n, width: d, heads: heads,
-                                              thresholds: tb.p, biases: pb.p, shift: Int32(layer.shift), levels: Int32(levels),
-                                              steps: steps, delay: delay, scratch: scratch.p, synapticOps: &synapticOps)
-            let context = "attentionEvents \(product) n \(n) heads \(heads) hd \(hd) T \(steps) D \(delay) L \(levels) \(width)"
+            for h in 0..<heads {
+                for i in 0..<n {
+                    for m in 0..<hd {
+                        let c = h * hd + m, pairs = (0..<n).map { j in (a[(h * n + i) * n + j], vs[j * d + c]) }
+                        want[i * d + c] = fire(pairs, vl, c, &ops.1)
+                        spikes.1 += want[i * d + c].nonzeroBitCount
+                    }
+                }
+            }
+            let qb = Buffer(Naive.bytes(qs, width) + [UInt8](repeating: 0xEE, count: 4))
+            let kb = Buffer(Naive.bytes(ks, width)), vb = Buffer(Naive.bytes(vs, width))
+            let out = inPlace ? qb : Buffer([UInt8](repeating: 0xEE, count: want.count * width.bytes + 4))
+            let stb = Buffer(sl.theta), spb = Buffer(sl.bias), vtb = Buffer(vl.theta), vpb = Buffer(vl.bias)
+            let scratch = Buffer([UInt32](repeating: 0, count: 16 + ((max(n, hd) + 3) & ~3) + (n * width.bytes + 3) / 4))
+            var scoresOps = start.0, valuesOps = start.1
+            let got = Kernels.attentionEvents(q: qb.raw, k: kb.raw, v: vb.raw, out.raw, width: width, tokens: n, width: d,
+                                              heads: heads, scores: (UnsafePointer(stb.p), UnsafePointer(spb.p), Int32(sl.shift)),
+                                              values: (UnsafePointer(vtb.p), UnsafePointer(vpb.p), Int32(vl.shift)), levels: Int32(levels), steps: steps,
+                                              delay: delay, scratch: scratch.p, scoresOps: &scoresOps, valuesOps: &valuesOps)
+            let context = "attentionEvents n \(n) heads \(heads) hd \(hd) T \(steps) D \(delay) L \(levels) \(width) in place \(inPlace)"
             guard agree(out.array, Naive.bytes(want, width) + [UInt8](repeating: 0xEE, count: 4), context),
-                  agree(got, UInt32(spikes), context), agree(synapticOps, ops, context)
+                  agree(got.0, UInt32(spikes.0), context), agree(got.1, UInt32(spikes.1), context),
+                  agree(scoresOps, ops.0, context), agree(valuesOps, ops.1, context)
             else { return }
         }
         for _ in 0..<300 {
@@ -451,6 +468,13 @@ import Testing
             }
             let got = Kernels.pairSynapticOps(xs, ys, g1: g1, g2: g2, ax: ax, bx: bx, sx: sx, nx: nx, ay: ay, by: by, sy: sy, ny: ny)
             guard agree(got, UInt32(want), "pairSynapticOps \((g1, g2, ax, bx, sx, nx, ay, by, sy, ny))") else { return }
+            if g1 == 1 {  // the y side summed once (`countSums`), as the attention pair's count path does
+                let sums = Buffer([UInt32](repeating: 0xEEEE_EEEE, count: 2 * g2 + 1))
+                Kernels.countSums(ys, groups: g2, by: by, sy: sy, ny: ny, sums.p)
+                let split = Kernels.pairSynapticOps(xs, groups: g2, bx: bx, sx: sx, nx: nx, ySums: sums.p)
+                guard agree(split, UInt32(want), "pairSynapticOps with countSums \((g2, bx, sx, nx, by, sy, ny))"),
+                      agree(sums.array[2 * g2], 0xEEEE_EEEE, "countSums wrote past its groups") else { return }
+            }
         }
     }
 

@@ -22,6 +22,7 @@ struct NaiveSpiking {
         var values: [Int: Value] = [:]
         var outputs: [[UInt8]?] = []
         var logits: [Int32] = []
+        var scores: [UInt32] = []  // ATTN_SCORES' trains, for the ATTN_VALUES that follows
 
         func trains(at offset: Int) -> [UInt32] {
             guard case .trains(let t)? = values[offset] else { fatalError("no trains at \(offset)") }
@@ -147,10 +148,10 @@ struct NaiveSpiking {
                     }
                     sums[((t * heads + hh) * n + a) * n + b] = acc
                 } } } }
-                out = .trains(fire(op, sums) { $0 / (n * n) })
+                scores = fire(op, sums) { $0 / (n * n) }  // the pair's scores: no arena value (kernel scratch)
             case .attentionValues:
                 // I[t] = sum over the keys j of a_t V_t + A_{t-1} v_t (the head of channel c).
-                let a = trains(at: op.input(.spiking)), v = trains(at: op.input2(.spiking))
+                let a = scores, v = trains(at: op.input2(.spiking))
                 let (as_, ac, vs, vc) = (spikes(a), running(a), spikes(v), running(v))
                 let (n, d, heads) = (o.d0, o.d1, Int(op.heads)), hd = d / heads
                 var sums = [Int](repeating: 0, count: steps * n * d)

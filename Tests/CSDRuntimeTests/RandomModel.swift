@@ -95,7 +95,7 @@ enum RandomModel {
             c.ops.append(o)
             return v
         }
-        func linear(_ input: Int, _ din: Int, _ dout: Int, toStream: Bool) -> Int {
+        func linear(_ input: Int, _ din: Int, _ dout: Int, toStream: Bool, overInput: Bool = false) -> Int {
             var o = ConvertedOp(name: "linear")
             o.record.kindRaw = OpKind.linear.rawValue
             o.record.inDims = Dims(n, din, 1); o.record.outDims = Dims(n, dout, 1)
@@ -110,13 +110,15 @@ enum RandomModel {
             }
             o.weights8 = int8s(dout * din)
             neurons(&o, dout)
-            let v = value(.counts, Dims(n, dout, 1)); o.output = v
+            let v = overInput && din == dout ? input : value(.counts, Dims(n, dout, 1)); o.output = v
             c.ops.append(o)
             return v
         }
         for _ in 0..<r.int(0...2) {
             let u = streamNeuron()
-            let q = linear(u, d, d, toStream: false), k = linear(u, d, d, toStream: false), v = linear(u, d, d, toStream: false)
+            // most seeds write v over u and the attention output over q (docs/FORMAT.md, "In place")
+            let q = linear(u, d, d, toStream: false), k = linear(u, d, d, toStream: false)
+            let v = linear(u, d, d, toStream: false, overInput: seed % 3 != 0)
             var sc = ConvertedOp(name: "scores")
             sc.record.kindRaw = OpKind.attentionScores.rawValue
             sc.record.heads = UInt16(heads)
@@ -126,16 +128,15 @@ enum RandomModel {
             // every fifth seed: q against itself (a valid plan may pair a value with itself)
             let kk = seed % 5 == 3 ? q : k
             read(q); read(kk); sc.input = q; sc.input2 = kk
-            let a = value(.counts, Dims(heads, n, n)); sc.output = a
-            c.ops.append(sc)
+            c.ops.append(sc)  // the scores go through the kernel scratch (the pair)
             var va = ConvertedOp(name: "values")
             va.record.kindRaw = OpKind.attentionValues.rawValue
             va.record.heads = UInt16(heads)
             va.record.inDims = Dims(heads, n, n); va.record.outDims = Dims(n, d, 1)
             neurons(&va, d)
             va.thresholds = va.thresholds.map { $0 / 10 + 1 }
-            read(a); read(v); va.input = a; va.input2 = v
-            let o = value(.counts, Dims(n, d, 1)); va.output = o
+            read(q); read(kk); read(v); va.input2 = v
+            let o = kk != q && seed % 4 != 1 ? q : value(.counts, Dims(n, d, 1)); va.output = o
             c.ops.append(va)
             _ = linear(o, d, d, toStream: true)
             let u2 = streamNeuron()

@@ -22,8 +22,8 @@ IMAGES = sorted(glob.glob(os.path.join(REPO, "Tests", "TestData", "*", "model.cs
 RATES_SWIFT = os.path.join(REPO, "Sources", "CSDPack", "CortexM4Rates.swift")
 BENCHMARKS = os.path.join(REPO, "docs", "BENCHMARKS.md")
 SWIFT_CLASS = {"convPixels": "conv3x3_pixels", "maxPool": "maxpool", "conv": "conv3x3", "convStream": "conv3x3_stream",
-               "streamNeuron": "stream_neuron", "linear": "linear", "attentionScores": "attn_scores",
-               "attentionValues": "attn_values", "linearStream": "linear_stream", "classifier": "classifier"}
+               "streamNeuron": "stream_neuron", "linear": "linear", "attention": "attention",
+               "linearStream": "linear_stream", "classifier": "classifier"}
 
 
 def csdpack(*args) -> subprocess.CompletedProcess:
@@ -67,13 +67,15 @@ def test_reference_live_bytes_by_hand():
     ops = report["ops"]
     stream = {"fused": 49 * 64 * 4, "spiking": 49 * 64 * 4 * 7}
     counts = 49 * 64  # one byte per neuron: fused counts, and trains at T <= 8
-    scores = (4 * 49 * 49 + 15) // 16 * 16
     for mode in ("fused", "spiking"):
         assert ops[0]["live_bytes"][mode] == 16 * 28 * 28  # the encoding conv's output (pixels are the caller's)
-        # the first attention's scores: the stream, q, k, v and the scores
-        assert ops[9]["live_bytes"][mode] == stream[mode] + 3 * counts + scores
+        # the k projection: the stream, u, q and k; v then writes over u
+        assert ops[7]["live_bytes"][mode] == ops[8]["live_bytes"][mode] == stream[mode] + 3 * counts
+        # the first attention pair: the stream, q, k and v (the scores go through the kernel scratch, the
+        # output over q)
+        assert ops[9]["live_bytes"][mode] == ops[10]["live_bytes"][mode] == stream[mode] + 3 * counts
         assert ops[26]["live_bytes"][mode] == counts  # the classifier reads the last quantizer's counts only
-        assert report["peak_op"][mode] == 9
+        assert report["peak_op"][mode] == 7
         # the planner reaches the bound: arena = peak + kernel scratch
         assert ops[9]["live_bytes"][mode] + report["scratch_bytes"][mode] == report["arena_bytes"][mode]
 
@@ -93,9 +95,10 @@ def test_live_bytes_fit_the_arena_and_cover_every_op(image):
 def test_peak_is_marked_in_the_text():
     r = csdpack("inspect", REFERENCE)
     assert r.returncode == 0, r.stderr
-    assert "peak live:       fused 31568 B at op 9 (attn_scores), spiking 106832 B at op 9" in r.stdout
-    row9 = next(line for line in r.stdout.splitlines() if re.match(r"\s+9\s+attn_scores", line))
-    assert row9.split()[-2:] == ["31568*", "106832*"]
+    # the stream, u, q and k while the k projection runs (the scores stream through the scratch)
+    assert "peak live:       fused 21952 B at op 7 (linear), spiking 97216 B at op 7 (linear)" in r.stdout
+    row7 = next(line for line in r.stdout.splitlines() if re.match(r"\s+7\s+linear", line))
+    assert row7.split()[-2:] == ["21952*", "97216*"]
 
 
 def units(op: dict, unit: str, macs: float, synaptic_ops: float | None) -> float | None:
@@ -123,7 +126,7 @@ def test_analyze_without_data():
     assert t["flash_bytes"] == sum(e["flash_bytes"] for e in a["ops"])
     assert 128 + t["flash_bytes"] <= report["image_bytes"] < 128 + t["flash_bytes"] + 16 * (len(a["ops"]) + 1)
     assert t["macs"] == report["macs"]
-    assert t["peak_live_bytes"] == {"fused": 31568, "spiking": 106832}
+    assert t["peak_live_bytes"] == {"fused": 21952, "spiking": 97216}
     r = csdpack("inspect", REFERENCE, "--analyze")
     assert r.returncode == 0 and "ESTIMATE" in r.stdout and "need data (--data)" in r.stdout
 

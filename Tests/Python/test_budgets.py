@@ -114,12 +114,14 @@ def test_project_budgets():
         budgets = {(m, s): limit for _, m, s, limit in budget_check.parse_budgets(f.read())}
     # 16,384 B with the C kernels; 17,000 B since the kernels are Swift; 17,152 B since the size probe links
     # every export (csd_session_set_observer had been left out; csd_session_set_path is new; docs/BENCHMARKS.md);
-    # 17,280 B since sessions check their settings against the arena (the count path's fused-size arena)
-    assert budgets[("text", "armv7em-soft")] <= 17280
-    assert budgets[("text", "armv7em-hard")] <= 17280
-    assert budgets[("text", "armv6m")] <= 20480
-    assert budgets[("text", "riscv32")] <= 20480
+    # 17,280 B since sessions check their settings against the arena (the count path's fused-size arena);
+    # 18,816 B (22,016 B on Cortex-M0+ and RISC-V) since format 2 streams the attention pair through the
+    # scratch and writes in place: 9,328 B less arena fused, 9,616 B less spiking, for about 1.5 KB of code
+    assert budgets[("text", "armv7em-soft")] <= 18816
+    assert budgets[("text", "armv7em-hard")] <= 18816
+    assert budgets[("text", "armv6m")] <= 22016
+    assert budgets[("text", "riscv32")] <= 22016
     assert budgets[("heap_symbols", "*")] == 0
     assert budgets[("float_symbols", "*")] == 0
-    assert budgets[("arena", "fused")] <= 33872
-    assert budgets[("arena", "spiking")] <= 110672
+    assert budgets[("arena", "fused")] <= 24544
+    assert budgets[("arena", "spiking")] <= 101056

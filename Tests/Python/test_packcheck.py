@@ -121,7 +121,8 @@ def test_one_element_changed_is_that_tensor(packed, tmp_path, op_index, name, pi
 
 RECORD_MUTATIONS = [
     ("shift one more", 13, 2, "<B", lambda v: (v[0] + 1,), "op 13 linear blocks.0.mlp.fc1 record"),
-    ("scores read k as q and q as k", 9, 20, "<4I", lambda v: (v[2], v[3], v[0], v[1]),
+    # (swapping q and k would put the attention output, written over q, on k: the reference refuses that)
+    ("scores read k as q", 9, 20, "<4I", lambda v: (v[2], v[3], v[2], v[3]),
      "op 9 attn_scores blocks.0.attn.a_quant record"),
 ]
 
@@ -132,6 +133,23 @@ def test_record_field_changed_is_that_record(packed, tmp_path, op_index, offset,
     path = tmp_path / "mutated.csd"
     path.write_bytes(record_field(ref.Image.load(packed), op_index, offset, fmt, change))
     assert failing(packcheck.check(EXPORT, str(path))) == {what}
+
+
+def test_an_input_written_over_before_it_is_read(packed, tmp_path):
+    """The k projection writing in place over its input u, and the scores reading k there: a plan the
+    reference's shape chaining accepts (v's projection reads a live buffer of u's shape at u's offset),
+    but the v projection then reads k instead of u, and the scores read v instead of k."""
+    image = ref.Image.load(packed)
+    u = image.ops[5].output[0]
+    data = bytearray(image.data)
+    struct.pack_into("<I", data, image.header_bytes + 7 * ref.OP_RECORD_BYTES + 36, u)  # k's fused output
+    struct.pack_into("<I", data, image.header_bytes + 9 * ref.OP_RECORD_BYTES + 28, u)  # the scores' fused k
+    path = tmp_path / "mutated.csd"
+    path.write_bytes(with_crc(data))
+    ref.Image.load(str(path))  # a consistent plan as far as the format goes
+    findings = packcheck.check(EXPORT, str(path))
+    assert failing(findings) == {"op 8 linear blocks.0.attn.v record", "op 9 attn_scores blocks.0.attn.a_quant record"}
+    assert any("written over by op 7" in f.message for f in findings if not f.ok)
 
 
 # ---- every rounding site is visible ------------------------------------------------------------

@@ -75,7 +75,7 @@ def _recrc(b: bytearray) -> bytes:
 
 
 def test_parse_header(image):
-    assert image.magic == 0x46445343 and image.format_version == 1 and image.math_version == 1
+    assert image.magic == 0x46445343 and image.format_version == 2 and image.math_version == 1
     assert image.input_shape == (1, 28, 28) and image.classes == 10
     assert image.ops[0].kind == ref.CONV3X3 and image.ops[0].input_pixels
     assert image.ops[-1].kind == ref.CLASSIFIER
@@ -100,7 +100,8 @@ def test_trailing_bytes_are_accepted(packed):
     (lambda b: b[:100], "size"),
     (lambda b: b"XSDF" + b[4:], "magic"),
     (lambda b: b[:-16], "image_bytes"),
-    (lambda b: b[:4] + b"\x02" + b[5:], "format_version"),
+    (lambda b: b[:4] + b"\x01" + b[5:], "format_version"),  # version 1 is refused like any other
+    (lambda b: b[:4] + b"\x03" + b[5:], "format_version"),
     (lambda b: b[:6] + b"\x02" + b[7:], "math_version"),
 ])
 def test_header_errors(packed, mutate, message):
@@ -171,10 +172,145 @@ def test_conv_fan_in_beyond_16_bits(packed):
 
 
 def test_arena_bytes_include_the_kernel_scratch(image):
-    # FORMAT.md "Kernel scratch": fused 32 per group of four of the 288-input conv; spiking the
-    # 64 -> 128 linear's list (16 x 16) and its [T][128] int32 currents
-    assert image.scratch_bytes(ref.FUSED) == 288 // 4 * 32
+    # FORMAT.md "Kernel scratch": fused the attention pair (hd 16, N 49: a block of four queries, the head's
+    # v as four blocks of 13 groups, eight queries' scores and v's per-key sums), above the 288-input conv's
+    # 32 per group of four; spiking the 64 -> 128 linear's list (16 x 16) and its [T][128] int32 currents
+    assert image.scratch_bytes(ref.FUSED) == 32 * 4 * (1 + 13) + 2 * 400 > 288 // 4 * 32
     assert image.scratch_bytes(ref.SPIKING) == 64 // 4 * 16 + image.time_steps * 128 * 4
+
+
+def test_attention_pair_scratch():
+    # FORMAT.md "Kernel scratch": the pair's need, hd = D / heads, Gq = ceil(hd / 4), Gn = ceil(N / 4):
+    # fused 32 Gq (1 + Gn) + 2 align16(8 N), spiking max(fused, 64 + 16 max(Gq, Gn) + align16(N b))
+    def pair_need(N, D, heads, T, mode):
+        img = Image(data=b"", time_steps=T, tokens=N, width=D)
+        scores = ref.Op(0, ref.ATTN_SCORES, 0, 0, 0, (N, D, 1), (heads, N, N), heads, (0, 0), (0, 0), (0, 0), 0, 0, 0)
+        values = ref.Op(1, ref.ATTN_VALUES, 0, 0, 0, (heads, N, N), (N, D, 1), heads, (0, 0), (16, 16), (0, 0), 0, 0, 0)
+        img.ops = [scores, values]
+        need = img.attention_scratch_bytes(scores, mode)
+        assert img.attention_scratch_bytes(values, mode) == need == img.scratch_bytes(mode)  # both records
+        return need
+
+    # the reference model's blocks: hd 16, N 49: Gq 4, Gn 13
+    assert pair_need(49, 64, 4, 4, ref.FUSED) == 32 * 4 * 14 + 2 * 400
+    assert pair_need(49, 64, 4, 4, ref.SPIKING) == 32 * 4 * 14 + 2 * 400
+    # small pairs: Gq = Gn = 1, and Gn = 3 with two-byte trains; the spiking list stays below the fused need
+    assert pair_need(4, 4, 1, 4, ref.FUSED) == 32 * 2 + 2 * 32
+    assert pair_need(4, 4, 1, 10, ref.SPIKING) == max(32 * 2 + 2 * 32, 64 + 16 + 16)
+    assert pair_need(12, 4, 1, 10, ref.SPIKING) == max(32 * 4 + 2 * 96, 64 + 48 + 32)
+
+
+def _pairs(image):
+    """(ATTN_SCORES, ATTN_VALUES) of every attention block."""
+    return [(op, image.ops[op.index + 1]) for op in image.ops if op.kind == ref.ATTN_SCORES]
+
+
+def _set_offset(packed, op_index: int, field: int, mode: int, offset: int) -> bytes:
+    """The image with one arena offset of one op record (field 20 input, 28 input2, 36 output; mode 0
+    fused, 1 spiking) replaced, the CRC recomputed."""
+    m = bytearray(packed[0])
+    struct.pack_into("<I", m, 128 + 64 * op_index + field + 4 * mode, offset)
+    return _recrc(m)
+
+
+def test_attention_pair_in_the_plan(image):
+    """Format 2: the scores hold no arena buffer (the scores' output and the values' input are 0), and
+    the packer writes in place where the input dies: the v projection over its input, the attention
+    output over q (FORMAT.md "In place")."""
+    pairs = _pairs(image)
+    assert len(pairs) == 2
+    for scores, values in pairs:
+        assert values.kind == ref.ATTN_VALUES and values.heads == scores.heads
+        assert scores.output == (0, 0) and values.input == (0, 0)
+        assert values.output == scores.input, "the attention output replaces q"
+        v = image.ops[scores.index - 1]  # q, k, v projections, then the pair
+        assert v.kind == ref.LINEAR and v.output == values.input2
+        assert v.output == v.input, "the v projection writes over its input"
+
+
+@pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING])
+def test_scores_output_must_be_0(image, packed, mode):
+    scores, _ = _pairs(image)[0]
+    m = _set_offset(packed, scores.index, 36, mode, 16)
+    with pytest.raises(ImageError, match=rf"op {scores.index} \(ATTN_SCORES\): arena offsets .*output 16, expected 0"):
+        Image.parse(m)
+
+
+@pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING])
+def test_values_input_must_be_0(image, packed, mode):
+    # the values pointing at q, a live buffer of the scores' input shape, is still refused
+    scores, values = _pairs(image)[0]
+    m = _set_offset(packed, values.index, 20, mode, scores.input[mode])
+    with pytest.raises(ImageError, match=rf"op {values.index} \(ATTN_VALUES\): arena offsets .*expected 0"):
+        Image.parse(m)
+
+
+def _kind(index: int, kind: int):
+    def mutate(m: bytearray) -> None:
+        m[128 + 64 * index] = kind
+    return mutate
+
+
+def _swap_kinds(i: int, j: int):
+    def mutate(m: bytearray) -> None:
+        a, b = 128 + 64 * i, 128 + 64 * j
+        m[a], m[b] = m[b], m[a]
+    return mutate
+
+
+def _heads(index: int, heads: int):
+    def mutate(m: bytearray) -> None:
+        struct.pack_into("<H", m, 128 + 64 * index + 16, heads)
+    return mutate
+
+
+@pytest.mark.parametrize("broken, at", [
+    (lambda s, v: _swap_kinds(s, v), "s"),                    # the values first: it follows a LINEAR
+    (lambda s, v: _kind(v, ref.STREAM_NEURON), "s"),          # the scores followed by another kind
+    (lambda s, v: _kind(s, ref.ATTN_VALUES), "s"),            # two values in a row
+    (lambda s, v: _heads(v, 2), "v"),                         # the values' heads differ from the scores'
+], ids=["swapped", "scores-alone", "values-alone", "heads"])
+def test_attention_pair_broken(image, packed, broken, at):
+    scores, values = _pairs(image)[0]
+    m = bytearray(packed[0])
+    broken(scores.index, values.index)(m)
+    index = {"s": scores.index, "v": values.index}[at]
+    with pytest.raises(ImageError, match=rf"op {index} \(ATTN_\w+\): attention pair"):
+        Image.parse(_recrc(m))
+
+
+@pytest.mark.parametrize("over", ["k", "v", "q-shifted"])
+def test_attention_output_overlaps(image, packed, over):
+    """ATTN_VALUES may write over q only at q's offset, never over k or v (FORMAT.md "In place")."""
+    scores, values = _pairs(image)[0]
+    q, k, v = scores.input[0], scores.input2[0], values.input2[0]
+    off, name = {"k": (k, "input2 \\(k\\)"), "v": (v, "input2 \\(v\\)"),
+                 "q-shifted": (q - 16 if q >= 16 else q + 16, "input \\(q\\)")}[over]
+    m = _set_offset(packed, values.index, 36, ref.FUSED, off)
+    with pytest.raises(ImageError, match=rf"op {values.index} \(ATTN_VALUES\): arena offsets \(fused\): "
+                                         rf"output \[{off}, \d+\) overlaps {name}"):
+        Image.parse(m)
+
+
+def test_linear_in_place_only_at_its_input_offset(image, packed):
+    # the v projection (Din == Dout) may write over its input, but only exactly there
+    scores, _ = _pairs(image)[0]
+    v = image.ops[scores.index - 1]
+    src = v.input[0]
+    off = src - 16 if src >= 16 else src + 16
+    with pytest.raises(ImageError, match=rf"op {v.index} \(LINEAR\): arena offsets \(fused\): "
+                                         rf"output \[{off}, \d+\) overlaps input"):
+        Image.parse(_set_offset(packed, v.index, 36, ref.FUSED, off))
+
+
+def test_in_place_only_for_a_square_linear(image, packed):
+    # fc1 (D -> 2D) writing over its input at the same offset is refused: not a square LINEAR
+    fc1 = next(op for op in image.ops if op.kind == ref.LINEAR and not op.stream_out
+               and op.in_dims[1] != op.out_dims[1])
+    src = fc1.input[1]  # the spiking plan, whose arena holds the wider output there
+    with pytest.raises(ImageError, match=rf"op {fc1.index} \(LINEAR\): arena offsets \(spiking\): "
+                                         rf"output \[{src}, \d+\) overlaps input"):
+        Image.parse(_set_offset(packed, fc1.index, 36, ref.SPIKING, src))
 
 
 def test_zero_threshold(image, packed):

@@ -30,7 +30,8 @@ def test_host_runtime_traces_match_the_reference_op_by_op(tmp_path):
             + trace("--index", "4", "--mode", "spiking", "--delay", "7", "--with-data"))
     r = validate(tmp_path, text)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "validate: blocks=3 ops_checked=78 divergent_blocks=0" in r.stdout
+    # 24 ops a block: the two ATTN_SCORES ops have no output (their scores stay in the kernel scratch)
+    assert "validate: blocks=3 ops_checked=72 divergent_blocks=0" in r.stdout
 
 
 def test_names_the_first_diverging_op_and_element(tmp_path):

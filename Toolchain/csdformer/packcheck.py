@@ -7,7 +7,8 @@ The first form recomputes, from the export (docs/MODEL_EXPORT.md) and the conver
 docs/SEMANTICS.md section 4, everything the image holds that follows from the export: the
 header's metadata (input shape, classes, tokens, width, T, L, delay, op count, macs,
 tensor_bytes), every op record (kind, flags, shift k, pool, dims, heads, and which earlier op's
-output each input is) and every tensor byte for byte (int8 codes, thresholds, biases, int16
+output each input is, not written over in between; the attention pair's scores hold no buffer, so
+the scores' output and the values' input are 0) and every tensor byte for byte (int8 codes, thresholds, biases, int16
 stream weights, the tokenizer's per-token biases with the position embedding, attention
 thresholds, the classifier). T, L and D are the options csdpack convert was given (default: the
 export's T and L, D = T). The image is parsed and validated with csdformer.reference, which also
@@ -433,9 +434,13 @@ def compare_tensor(what: str, want: np.ndarray, got: np.ndarray | None) -> Findi
                                 f"got {int(got.reshape(-1)[first])}", want.nbytes)
 
 
-def compare_record(where: str, want: ExpectedOp, got: ref.Op, ops: list) -> Finding:
+def compare_record(where: str, want: ExpectedOp, got: ref.Op, image: ref.Image) -> Finding:
     """The record's fields, and its inputs (and a stream add's output) at the arena offsets of the
-    ops that produce them; `ops` is the image's op table."""
+    ops that produce them, not written over by an op in between (an in-place output replaces its
+    input: FORMAT.md "In place"); the attention pair's scores hold no buffer, so the scores' output
+    and the values' input are 0 (FORMAT.md "The attention pair")."""
+    ops = image.ops
+
     def output_of(index: int):
         return ops[index].output if index < len(ops) else None
 
@@ -443,14 +448,54 @@ def compare_record(where: str, want: ExpectedOp, got: ref.Op, ops: list) -> Find
               ("pool", want.pool, got.pool), ("in_dims", tuple(want.in_dims), got.in_dims),
               ("out_dims", tuple(want.out_dims), got.out_dims), ("heads", want.heads, got.heads)]
 
+    overwritten = []
     for slot, producer, offsets in zip(("input", "input2"), want.reads, (got.input, got.input2)):
+        if want.kind == ref.ATTN_VALUES and slot == "input":
+            fields.append((f"input (the scores of op {producer}, in the kernel scratch)", (0, 0), offsets))
+            continue
         fields.append((f"{slot} (output of op {producer})", output_of(producer), offsets))
+        writer = overwritten_before(image, producer, got.index)
+        if writer is not None:
+            overwritten.append(f"{slot} (output of op {producer}) is written over by op {writer} before this op "
+                               f"reads it")
+    if want.kind == ref.ATTN_SCORES:
+        fields.append(("output (the scores stay in the kernel scratch)", (0, 0), got.output))
     if want.adds_into is not None:
         fields.append((f"output (the stream of op {want.adds_into})", output_of(want.adds_into), got.output))
-    bad = [f"{name}: expected {w}, got {g}" for name, w, g in fields if w != g]
+    bad = [f"{name}: expected {w}, got {g}" for name, w, g in fields if w != g] + overwritten
     if bad:
         return Finding(f"{where} record", False, f"{where} record MISMATCH: " + "; ".join(bad))
     return Finding(f"{where} record", True, f"{where} record OK (k = {want.shift})")
+
+
+def output_buffer(image: ref.Image, op: ref.Op, mode: int) -> tuple[int, int] | None:
+    """(offset, bytes) of the arena buffer op writes in mode; None for the classifier (the caller's
+    logits) and ATTN_SCORES (its scores stay in the kernel scratch)."""
+    if op.kind in (ref.CLASSIFIER, ref.ATTN_SCORES):
+        return None
+    if op.stream_out:
+        size = image.buffer_bytes("stream", (image.tokens, image.width), mode)
+    else:
+        size = image.buffer_bytes("counts", op.out_dims, mode)
+    return op.output[mode], size
+
+
+def overwritten_before(image: ref.Image, producer: int, reader: int) -> int | None:
+    """The first op between producer and reader whose output overlaps the producer's counts in either
+    mode (an in-place output reuses a buffer whose value is dead), or None. The stream is left out:
+    the stream adds in between write it on purpose."""
+    ops = image.ops
+    if not 0 <= producer < reader <= len(ops):
+        return None
+    for mode in (ref.FUSED, ref.SPIKING):
+        made = output_buffer(image, ops[producer], mode)
+        if made is None or ops[producer].stream_out:
+            return None
+        for j in range(producer + 1, reader):
+            other = output_buffer(image, ops[j], mode)
+            if other is not None and other[0] < made[0] + made[1] and made[0] < other[0] + other[1]:
+                return j
+    return None
 
 
 def compare(expected: Expected, image: ref.Image) -> list[Finding]:
@@ -463,7 +508,7 @@ def compare(expected: Expected, image: ref.Image) -> list[Finding]:
         findings = [Finding("header", True, "header OK (" + ", ".join(f"{k} {v}" for k, v in header.items()) + ")")]
     for i, (want, got) in enumerate(zip(expected.ops, image.ops)):
         where = f"op {i} {want.label}"
-        findings.append(compare_record(where, want, got, image.ops))
+        findings.append(compare_record(where, want, got, image))
         for name in ("weights", "thresholds", "biases"):
             if name in want.tensors:
                 findings.append(compare_tensor(f"{where} {name}", want.tensors[name], getattr(got, name)))

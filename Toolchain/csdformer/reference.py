@@ -1,4 +1,4 @@
-"""Independent NumPy reference executor for `.csd` images (format 1, math 1).
+"""Independent NumPy reference executor for `.csd` images (format 2, math 1).
 
 Written only from ``docs/FORMAT.md`` and ``docs/SEMANTICS.md``; it shares no code with the
 Swift packer/runtime, so that agreeing bit for bit with them checks both the implementations
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 MAGIC = 0x46445343
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MATH_VERSION = 1
 HEADER_BYTES = 128
 OP_RECORD_BYTES = 64
@@ -307,6 +307,7 @@ class Image:
             raise ImageError(f"{where}: shift {op.shift} on a stream writer, expected 0")
         if (op.kind == CLASSIFIER) != (i == self.op_count - 1):
             raise ImageError(f"{where}: the last op, and only it, must be the CLASSIFIER")
+        self._check_pair(op)
         # dims
         ind, outd = op.in_dims, op.out_dims
         if min(ind) < 1 or min(outd) < 1:
@@ -350,6 +351,29 @@ class Image:
         elif op.kind == CLASSIFIER:
             if ind[2] != 1 or outd != (self.classes, 1, 1):
                 bad(f"classifier maps [N, D, 1] to [classes, 1, 1] = [{self.classes}, 1, 1]")
+
+    def _check_pair(self, op: Op) -> None:
+        """FORMAT.md "The attention pair": every ATTN_SCORES is immediately followed by an ATTN_VALUES
+        and every ATTN_VALUES immediately follows an ATTN_SCORES, with the same heads, the values'
+        in_dims the scores' out_dims and the values' out_dims the scores' in_dims."""
+        i = op.index
+        where = f"op {i} ({op.name})"
+        if op.kind == ATTN_SCORES:
+            nxt = self.ops[i + 1] if i + 1 < len(self.ops) else None
+            if nxt is None or nxt.kind != ATTN_VALUES:
+                then = f"op {i + 1} ({nxt.name})" if nxt is not None else "nothing"
+                raise ImageError(f"{where}: attention pair: followed by {then}, expected an ATTN_VALUES")
+        elif op.kind == ATTN_VALUES:
+            prev = self.ops[i - 1] if i > 0 else None
+            if prev is None or prev.kind != ATTN_SCORES:
+                before = f"op {i - 1} ({prev.name})" if prev is not None else "nothing"
+                raise ImageError(f"{where}: attention pair: follows {before}, expected an ATTN_SCORES")
+            if op.heads != prev.heads:
+                raise ImageError(f"{where}: attention pair: heads {op.heads}, the scores (op {i - 1}) have "
+                                 f"{prev.heads}")
+            if op.in_dims != prev.out_dims or op.out_dims != prev.in_dims:
+                raise ImageError(f"{where}: attention pair: in {list(op.in_dims)}, out {list(op.out_dims)}; "
+                                 f"the scores (op {i - 1}) map {list(prev.in_dims)} to {list(prev.out_dims)}")
 
     def _tensor_specs(self, op: Op) -> list:
         """(field, dtype, shape) of the tensors this op carries."""
@@ -415,33 +439,49 @@ class Image:
         return n * (1 if mode == FUSED else (1 if self.time_steps <= 8 else 2))
 
     def scratch_bytes(self, mode: int) -> int:
-        """FORMAT.md "Kernel scratch": fused, conv/linear/attention ops need 32 bytes per group of four
-        of their K inputs; spiking, conv/linear need 16 per group of four plus T x outputs int32
-        (rounded up to 16), attention ops 64 plus 16 per group of four, and at least the fused need (the
-        count path at D >= T runs the fused kernels). The arena ends with the largest need."""
+        """FORMAT.md "Kernel scratch": fused, conv/linear ops need 32 bytes per group of four of their
+        K inputs; spiking, 16 per group of four plus T x outputs int32 (rounded up to 16), and at
+        least the fused need (the count path at D >= T runs the fused kernels). The attention pair
+        has its own need (``attention_scratch_bytes``), reported by both of its records. The arena
+        ends with the largest need."""
         most = 0
         for op in self.ops:
-            outputs = 0
+            if op.kind in (ATTN_SCORES, ATTN_VALUES):
+                most = max(most, self.attention_scratch_bytes(op, mode))
+                continue
             if op.kind == CONV3X3:
                 k, outputs = op.in_dims[0] * 9, op.out_dims[0]
             elif op.kind == LINEAR:
                 k, outputs = op.in_dims[1], op.out_dims[1]
-            elif op.kind == ATTN_SCORES:
-                k = op.in_dims[1] // op.heads
-            elif op.kind == ATTN_VALUES:
-                k = op.out_dims[0]
             else:
                 continue
             groups = (k + 3) // 4
             need = groups * 32  # fused, and the spiking count path (D >= T)
             if mode == SPIKING:
-                need = max(need, 64 + groups * 16 if outputs == 0 else groups * 16 + _align16(self.time_steps * outputs * 4))
+                need = max(need, groups * 16 + _align16(self.time_steps * outputs * 4))
             most = max(most, need)
         return most
 
+    def attention_scratch_bytes(self, op: Op, mode: int) -> int:
+        """The attention pair's kernel scratch (either record of the pair): with hd = D / heads,
+        Gq = ceil(hd / 4), Gn = ceil(N / 4) and b the bytes of a spike train, fused
+        32 Gq (1 + Gn) + 2 align16(8 N) (a block of four query rows, the head's value channels as Gq
+        blocks of four channels by N keys, eight query rows' scores, and per key the sum and spiking
+        count of v's head channels for the count path's synaptic operations); spiking the larger of that and
+        64 + 16 max(Gq, Gn) + align16(N b)."""
+        n, d = (op.in_dims[0], op.in_dims[1]) if op.kind == ATTN_SCORES else (op.out_dims[0], op.out_dims[1])
+        gq, gn = (d // op.heads + 3) // 4, (n + 3) // 4
+        fused = 32 * gq * (1 + gn) + 2 * _align16(8 * n)
+        if mode == FUSED:
+            return fused
+        train = 1 if self.time_steps <= 8 else 2
+        return max(fused, 64 + 16 * max(gq, gn) + _align16(n * train))
+
     def _check_arena(self, mode: int) -> None:
-        """Replays the plan of ``mode``: offsets aligned and inside the arena, no output overlapping
-        its inputs (except a stream add), every input the live output of an earlier op."""
+        """Replays the plan of ``mode``: offsets aligned and inside the arena, every input the live
+        output of an earlier op, no output overlapping its inputs except in place (FORMAT.md "In
+        place": at the same offset, for a stream add, a square LINEAR and ATTN_VALUES over q). The
+        attention pair's scores occupy no buffer: the scores' output and the values' input are 0."""
         mname = "fused" if mode == FUSED else "spiking"
         arena = self.arena_bytes[mode]
         if arena % 16:
@@ -449,12 +489,13 @@ class Image:
         live = []  # (offset, size, kind, shape, producer)
         end = 0
         N, D = self.tokens, self.width
+        pair = []  # the pending scores' inputs: [(offset, size, name)] of q and k
 
         def lookup(op, off, kind, shape, what):
             where = f"op {op.index} ({op.name})"
             for (o, s, k, sh, p) in live:
                 if o == off and k == kind and sh == shape:
-                    return (o, s)
+                    return (o, s, what)
             raise ImageError(f"{where}: chaining ({mname}): {what} at {off} is not the live {kind} "
                              f"{list(shape)} written by an earlier op")
 
@@ -467,17 +508,29 @@ class Image:
             if op.input_pixels:
                 if op.input != (0, 0):
                     raise ImageError(f"{where}: arena offsets: a pixel input must be 0")
+            elif op.kind == ATTN_VALUES:
+                if op.input[mode] != 0:
+                    raise ImageError(f"{where}: arena offsets ({mname}): input {op.input[mode]}, expected 0 "
+                                     f"(the values read the scores of op {op.index - 1} from the kernel scratch)")
+                inputs += pair  # the pair reads q and k as a whole: the scores' q and k are inputs here too
             elif op.kind == STREAM_NEURON:
                 inputs.append(lookup(op, op.input[mode], "stream", (N, D), "input"))
             else:
                 inputs.append(lookup(op, op.input[mode], "counts", op.in_dims, "input"))
             if op.kind == ATTN_SCORES:
+                inputs[0] = inputs[0][:2] + ("input (q)",)
                 inputs.append(lookup(op, op.input2[mode], "counts", op.in_dims, "input2 (k)"))
             elif op.kind == ATTN_VALUES:
                 inputs.append(lookup(op, op.input2[mode], "counts", op.out_dims, "input2 (v)"))
             elif op.input2 != (0, 0):
                 raise ImageError(f"{where}: arena offsets: input2 must be 0")
             if op.kind == CLASSIFIER:
+                continue
+            if op.kind == ATTN_SCORES:
+                if op.output[mode] != 0:
+                    raise ImageError(f"{where}: arena offsets ({mname}): output {op.output[mode]}, expected 0 "
+                                     f"(the scores stay in the kernel scratch)")
+                pair = inputs  # no buffer written: q and k stay live for the values
                 continue
             if op.stream_out:
                 kind, shape = "stream", (N, D)
@@ -490,17 +543,33 @@ class Image:
                                  f"leaves the {arena}-byte arena")
             if op.stream_out and not op.stream_set:
                 lookup(op, off, "stream", shape, "the stream it adds into")
-            for (o, s) in inputs:
+            in_place = self._in_place_input(op)
+            for (o, s, name) in inputs:
+                if o == off and name == in_place:
+                    continue
                 if o < off + size and off < o + s:
+                    allowed = f" (only at its offset {o}: in place)" if name == in_place else ""
                     raise ImageError(f"{where}: arena offsets ({mname}): output [{off}, {off + size}) "
-                                     f"overlaps an input [{o}, {o + s})")
+                                     f"overlaps {name} [{o}, {o + s}){allowed}")
             live = [bf for bf in live if not (bf[0] < off + size and off < bf[0] + bf[1])]
             live.append((off, size, kind, shape, op.index))
             end = max(end, off + size)
+            pair = []
         need = _align16(end) + self.scratch_bytes(mode)
         if need != arena:
             raise ImageError(f"arena_bytes: {mname} arena is {arena}, the plan needs {need} "
                              f"({_align16(end)} for buffers, {self.scratch_bytes(mode)} kernel scratch)")
+
+    @staticmethod
+    def _in_place_input(op: Op) -> str | None:
+        """The input whose buffer op's output may replace (the same offset), FORMAT.md "In place":
+        a LINEAR without STREAM_OUT whose Din == Dout its input, ATTN_VALUES the pair's q. (A stream
+        add's output is the stream it reads, which is not among its inputs.)"""
+        if op.kind == LINEAR and not op.stream_out and op.in_dims[1] == op.out_dims[1]:
+            return "input"
+        if op.kind == ATTN_VALUES:
+            return "input (q)"
+        return None
 
 
 def _pool_hw(h: int, w: int, pool: int) -> tuple:
@@ -692,14 +761,15 @@ def _classifier(counts: np.ndarray, op: Op, beta: np.ndarray, what: str) -> np.n
 def _run_fused(image: Image, pixels: np.ndarray, trace: bool):
     B = pixels.shape[0]
     L = image.levels
-    bufs = {}
+    bufs = {}  # arena offset -> the buffer's value (an in-place output replaces its input)
+    scores = None  # the pending ATTN_SCORES output, read by the ATTN_VALUES after it (no buffer)
     tr = []
     logits = None
     for op in image.ops:
         what = f"op {op.index} ({op.name})"
         theta = op.thresholds.astype(np.int64) if op.thresholds is not None else None
         beta = op.biases.astype(np.int64) if op.biases is not None else None
-        src = pixels.astype(np.int64) if op.input_pixels else bufs.get(op.input[FUSED])
+        src = _source(bufs, op, FUSED, scores, pixels.astype(np.int64) if op.input_pixels else None)
         if op.kind == CONV3X3:
             acc = _conv3x3(src, op.weights.astype(np.int64), what)  # [B, Cout, H, W]
             if op.stream_out:
@@ -728,10 +798,29 @@ def _run_fused(image: Image, pixels: np.ndarray, trace: bool):
             if trace:
                 tr.append(logits)
             continue
-        bufs[op.output[FUSED]] = out
+        scores = _store(bufs, op, FUSED, out)
         if trace:
             tr.append(out.astype(np.int32) if op.stream_out else out)
     return logits, tr
+
+
+def _source(bufs: dict, op: Op, mode: int, scores, pixels):
+    """An op's first input: the pixels, the pending scores (ATTN_VALUES: the scores op before it holds
+    no buffer, FORMAT.md "The attention pair") or the buffer at its input offset."""
+    if op.input_pixels:
+        return pixels
+    if op.kind == ATTN_VALUES:
+        return scores
+    return bufs.get(op.input[mode])
+
+
+def _store(bufs: dict, op: Op, mode: int, out: np.ndarray):
+    """Writes op's output into its buffer, replacing whatever sat at that offset (an in-place output
+    replaces its input). The scores stay out of the arena: returns them for the values op after."""
+    if op.kind == ATTN_SCORES:
+        return out
+    bufs[op.output[mode]] = out
+    return None
 
 
 def _write_stream(bufs: dict, op: Op, mode: int, acc: np.ndarray, what: str) -> np.ndarray:
@@ -754,14 +843,15 @@ def _write_stream(bufs: dict, op: Op, mode: int, acc: np.ndarray, what: str) -> 
 def _run_spiking(image: Image, pixels: np.ndarray, delay: int, trace: bool):
     B = pixels.shape[0]
     T, L, Dl = image.time_steps, image.levels, delay
-    bufs = {}
+    bufs = {}  # arena offset -> the buffer's value (an in-place output replaces its input)
+    scores = None  # the pending ATTN_SCORES output, read by the ATTN_VALUES after it (no buffer)
     tr = []
     logits = None
     for op in image.ops:
         what = f"op {op.index} ({op.name})"
         theta = op.thresholds.astype(np.int64) if op.thresholds is not None else None
         beta = op.biases.astype(np.int64) if op.biases is not None else None
-        src = None if op.input_pixels else bufs.get(op.input[SPIKING])
+        src = _source(bufs, op, SPIKING, scores, None)
         if op.kind == CONV3X3:
             if op.input_pixels:
                 acc0 = _conv3x3(pixels.astype(np.int64), op.weights.astype(np.int64), what)
@@ -798,7 +888,7 @@ def _run_spiking(image: Image, pixels: np.ndarray, delay: int, trace: bool):
             if trace:
                 tr.append(logits)
             continue
-        bufs[op.output[SPIKING]] = out
+        scores = _store(bufs, op, SPIKING, out)
         if trace:
             tr.append(np.moveaxis(out, 1, -1).astype(np.int32 if op.stream_out else np.uint8))
     return logits, tr
@@ -832,7 +922,8 @@ def run(image: Image, pixels, mode: str = "fused", delay: int | None = None, tra
 
     fused: counts uint8 in the spec's layouts ([C, H, W], [N, D], [heads, N, N]) or the stream
     int32 [N, D]; spiking: spike trains uint8 0/1 of shape [..., T], the stream int32 [N, D, T].
-    The classifier's entry is the logits."""
+    An ATTN_SCORES entry is its scores [heads, N, N], though they hold no arena buffer (the runtime
+    streams them through its kernel scratch). The classifier's entry is the logits."""
     x = np.asarray(pixels)
     if x.size != int(np.prod(image.input_shape)):
         raise ValueError(f"pixels: {x.size} values, the image wants {list(image.input_shape)}")

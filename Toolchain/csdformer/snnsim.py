@@ -237,8 +237,12 @@ class SpikingNetwork(nn.Module):
         T = self.time_steps
         x = pixels.to(DTYPE)
         buffers = {}  # spiking-arena offset -> spikes [T, B, ...] or the stream [T, B, N, D]
+        scores = None  # ATTN_SCORES's spikes: no arena buffer, read by the ATTN_VALUES after it
         for op, m in zip(self.image.ops, self.ops):
-            src = None if op.input_pixels else buffers.get(op.input[ref.SPIKING])
+            if op.kind == ref.ATTN_VALUES:
+                src = scores
+            else:
+                src = None if op.input_pixels else buffers.get(op.input[ref.SPIKING])
             if op.kind == ref.CONV3X3:
                 if op.input_pixels:  # the encoding layer: the whole current at t = 0
                     first = m["synapse"](x[None])
@@ -257,7 +261,8 @@ class SpikingNetwork(nn.Module):
             elif op.kind == ref.STREAM_NEURON:
                 out = m["neuron"](src * float(1 << op.shift))
             elif op.kind == ref.ATTN_SCORES:
-                out = m["neuron"](m["synapse"](src, buffers[op.input2[ref.SPIKING]]))
+                scores = m["neuron"](m["synapse"](src, buffers[op.input2[ref.SPIKING]]))
+                continue
             elif op.kind == ref.ATTN_VALUES:
                 out = m["neuron"](m["synapse"](src, buffers[op.input2[ref.SPIKING]]))
             else:  # CLASSIFIER

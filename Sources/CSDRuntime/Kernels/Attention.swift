@@ -1,15 +1,5 @@
 import CSDMachine
 
-/// The two attention products (docs/SEMANTICS.md section 3, ATTN_*).
-public enum AttentionProduct {
-    /// S[h][i][j] = sum over head h's channels c of q[i][c] * k[j][c]: x = q, b = k, both [n][d];
-    /// output [heads][n][n], one neuron per head.
-    case scores
-    /// O[i][c] = sum over keys j of a[h(c)][i][j] * v[j][c]: x = a [heads][n][n], b = v [n][d];
-    /// output [n][d], a neuron per channel.
-    case values
-}
-
 extension Kernels {
     /// Temporal decomposition of the pairs (a_c, b_c): a_c from an active list (entries
     /// (c << 16) | train, `listRow`), b_c = b[c * bstride] (uint8 or uint16 trains):
@@ -43,42 +33,65 @@ extension Kernels {
         return n
     }
 
-    /// The attention ops on the event path (D < T, or uint16 trains). Scores: per head h and query i,
-    /// q's channels of the head are listed once, and key j gets the currents of the list against
-    /// k[j] and fires (theta[h], bias[h]) into out[(h * n + i) * n + j]. Values: the attention row
-    /// a[h][i] is listed once, and channel c of the head gets the currents of the list against
-    /// v[.][c] and fires (theta[c], bias[c]) into out[i * d + c]. `scratch` holds the T currents
-    /// (16 int32), then the list. Returns the spikes; adds the synaptic operations to `synapticOps`.
+    /// The attention pair on the event path (D < T, or uint16 trains; docs/SEMANTICS.md, "Streamed
+    /// attention"). Per head h and query i: q[i]'s channels of the head are listed once, and key j gets
+    /// the currents of the list against k[j] and fires (scores' theta[h], beta[h]) into the scores row, a
+    /// train per key in the scratch; then the row is listed once, and channel c of the head gets the
+    /// currents of the list against v[.][c] and fires (values' theta[c], beta[c]) into out[i * d + c]
+    /// (which may be q: q[i]'s head channels are listed by then). `scratch` holds the T currents (16
+    /// int32), the list (one word per entry, up to max(d / heads, n) entries, rounded up to four), then the
+    /// scores row. Returns the scores' and the values' spikes; adds their synaptic operations.
     @inline(__always)
-    public static func attentionEvents(_ product: AttentionProduct, _ x: UnsafeRawPointer, _ b: UnsafeRawPointer,
+    public static func attentionEvents(q: UnsafeRawPointer, k: UnsafeRawPointer, v: UnsafeRawPointer,
                                        _ out: UnsafeMutableRawPointer, width: TrainWidth, tokens n: Int, width d: Int,
-                                       heads: Int, thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
-                                       shift: Int32, levels: Int32, steps: Int, delay: Int,
-                                       scratch: UnsafeMutablePointer<UInt32>, synapticOps: inout UInt32) -> UInt32 {
-        let values = product == .values, hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(truncatingIfNeeded: heads)))
+                                       heads: Int, scores: (theta: UnsafePointer<Int32>, beta: UnsafePointer<Int32>, shift: Int32),
+                                       values: (theta: UnsafePointer<Int32>, beta: UnsafePointer<Int32>, shift: Int32),
+                                       levels: Int32, steps: Int, delay: Int, scratch: UnsafeMutablePointer<UInt32>,
+                                       scoresOps: inout UInt32, valuesOps: inout UInt32) -> (UInt32, UInt32) {
+        let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(truncatingIfNeeded: heads)))
         let cur = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int32.self), list = scratch + 16
+        let row = UnsafeMutableRawPointer(list + ((max(hd, n) &+ 3) & ~3))
         let eb = width.bytes
-        var spikes: UInt32 = 0, h = 0
+        var spikes: (UInt32, UInt32) = (0, 0), h = 0
         while h < heads {
+            let c0 = h &* hd
             var i = 0
             while i < n {
-                let row = values ? (h &* n &+ i) &* n : i &* d &+ h &* hd, outputs = values ? hd : n
-                let active = listRow(x + row &* eb, width: width, count: values ? n : hd, list)
-                var m = 0
-                while m < outputs {
-                    let p = values ? h &* hd &+ m : h, o = values ? i &* d &+ h &* hd &+ m : (h &* n &+ i) &* n &+ m
-                    cur.update(repeating: 0, count: steps)
-                    synapticOps &+= listProducts(list, count: active, b + (h &* hd &+ m &* (values ? 1 : d)) &* eb,
-                                                 bstride: values ? d : 1, width: width, cur)
-                    let t = difTrain(cur, stride: 1, steps: steps, delay: delay, shift: shift, bias: bias[p],
-                                     threshold: theta[p], levels: levels)
-                    setTrain(out, width, o, t)
-                    spikes &+= Kernels.spikes(t)
-                    m &+= 1
-                }
+                // scores a[h][i][j]: q[i]'s head channels against k[j], key by key, into the row
+                var active = listRow(q + (i &* d &+ c0) &* eb, width: width, count: hd, list)
+                spikes.0 &+= listNeurons(list, count: active, k + c0 &* eb, step: d &* eb, bstride: 1, width: width,
+                                         outputs: n, scores.theta + h, scores.beta + h, paramStep: 0, shift: scores.shift,
+                                         row, levels: levels, steps: steps, delay: delay, cur, &scoresOps)
+                // values o[i][c0 + m]: the row against column c0 + m of v, into out (over q[i]'s head channels)
+                active = listRow(UnsafeRawPointer(row), width: width, count: n, list)
+                spikes.1 &+= listNeurons(list, count: active, v + c0 &* eb, step: eb, bstride: d, width: width, outputs: hd,
+                                         values.theta + c0, values.beta + c0, paramStep: 1, shift: values.shift,
+                                         out + (i &* d &+ c0) &* eb, levels: levels, steps: steps, delay: delay, cur, &valuesOps)
                 i &+= 1
             }
             h &+= 1
+        }
+        return spikes
+    }
+
+    /// `outputs` neurons m of one list: neuron m pairs the list with the trains at b + m * step (stride
+    /// `bstride` between the list's indices), fires (theta[m * paramStep], beta[m * paramStep]) and
+    /// writes its train at out[m]. `cur` holds the T currents. Returns the spikes; adds the additions.
+    @inline(never)
+    static func listNeurons(_ list: UnsafePointer<UInt32>, count active: Int, _ b: UnsafeRawPointer, step: Int, bstride: Int,
+                            width: TrainWidth, outputs: Int, _ theta: UnsafePointer<Int32>, _ beta: UnsafePointer<Int32>,
+                            paramStep: Int, shift: Int32, _ out: UnsafeMutableRawPointer, levels: Int32, steps: Int,
+                            delay: Int, _ cur: UnsafeMutablePointer<Int32>, _ ops: inout UInt32) -> UInt32 {
+        var spikes: UInt32 = 0, m = 0
+        while m < outputs {
+            cur.update(repeating: 0, count: steps)
+            ops &+= listProducts(list, count: active, b + m &* step, bstride: bstride, width: width, cur)
+            let p = m &* paramStep
+            let t = difTrain(cur, stride: 1, steps: steps, delay: delay, shift: shift, bias: beta[p], threshold: theta[p],
+                             levels: levels)
+            setTrain(out, width, m, t)
+            spikes &+= Kernels.spikes(t)
+            m &+= 1
         }
         return spikes
     }
@@ -117,6 +130,46 @@ extension Kernels {
                 v &+= 1
             }
             u &+= 1
+        }
+        return total
+    }
+
+    /// Per group j < groups: the sum and the number of nonzero entries of y[j * by + i * sy], i < ny,
+    /// into sums[2j] and sums[2j + 1] (one side of `pairSynapticOps`, kept for many x blocks).
+    @inline(never)
+    public static func countSums(_ y: UnsafePointer<UInt8>, groups: Int, by: Int, sy: Int, ny: Int,
+                                 _ sums: UnsafeMutablePointer<UInt32>) {
+        var j = 0
+        while j < groups {
+            var sb: UInt32 = 0, nb: UInt32 = 0, p = y + j &* by
+            let end = p + ny &* sy
+            while p != end {
+                sb &+= UInt32(p.pointee)
+                nb &+= p.pointee != 0 ? 1 : 0
+                p += sy
+            }
+            sums[2 &* j] = sb
+            sums[2 &* j &+ 1] = nb
+            j &+= 1
+        }
+    }
+
+    /// `pairSynapticOps` with g1 = 1 and the y side given as `countSums`: the sum over groups j of
+    /// (sum over spiking x of (a - 1)) * nb_j + #x * sb_j, x the counts x[j * bx + i * sx], i < nx.
+    @inline(never)
+    public static func pairSynapticOps(_ x: UnsafePointer<UInt8>, groups: Int, bx: Int, sx: Int, nx: Int,
+                                       ySums sums: UnsafePointer<UInt32>) -> UInt32 {
+        var total: UInt32 = 0, j = 0
+        while j < groups {
+            var sa: UInt32 = 0, na: UInt32 = 0, p = x + j &* bx
+            let end = p + nx &* sx
+            while p != end {
+                sa &+= UInt32(p.pointee)
+                na &+= p.pointee != 0 ? 1 : 0
+                p += sx
+            }
+            total &+= (sa &- na) &* sums[2 &* j &+ 1] &+ na &* sums[2 &* j]
+            j &+= 1
         }
         return total
     }
