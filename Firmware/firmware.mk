@@ -65,7 +65,7 @@ FW_m4_LIBS := -lgcc
 FW_m4_LIB := $(BUILD)/armv7em-hard/libcsd.a
 # the assembly twins' check against the Swift kernels (Tests/Firmware/KernelCheck.swift), DSP cores only
 FW_m4_EXTRA := $(BUILD)/armv7em-hard/KernelCheck.o
-FW_m4_SRC := $(FW_DIR)/mps2-an386/startup.S $(FW_DIR)/mps2-an386/board.c $(FW_COMMON)
+FW_m4_SRC := $(FW_DIR)/mps2-an386/startup.S $(FW_DIR)/mps2-an386/board.c $(FW_DIR)/common/arm_semihosting.c $(FW_COMMON)
 FW_m4_LD := $(FW_DIR)/mps2-an386/link.ld
 FW_m4_NM := arm-none-eabi-nm
 FW_m4_SIZE := arm-none-eabi-size
@@ -94,7 +94,7 @@ FW_microbit_CFLAGS := $(FW_ARM_CFLAGS)
 FW_microbit_LDFLAGS := $(FW_ARM_LDFLAGS)
 FW_microbit_LIBS := -lgcc
 FW_microbit_LIB := $(BUILD)/armv6m/libcsd.a
-FW_microbit_SRC := $(FW_DIR)/microbit/startup.S $(FW_DIR)/microbit/board.c $(FW_COMMON)
+FW_microbit_SRC := $(FW_DIR)/microbit/startup.S $(FW_DIR)/microbit/board.c $(FW_DIR)/common/arm_semihosting.c $(FW_COMMON)
 FW_microbit_LD := $(FW_DIR)/microbit/link.ld
 FW_microbit_NM := $(FW_m4_NM)
 FW_microbit_SIZE := $(FW_m4_SIZE)
@@ -128,7 +128,7 @@ FW_swift-main_LDFLAGS := $(FW_m4_LDFLAGS)
 FW_swift-main_LIBS := $(FW_m4_LIBS)
 FW_swift-main_LIB := $(FW_m4_LIB)
 FW_swift-main_EXTRA := $(BUILD)/armv7em-hard/SwiftMain.o
-FW_swift-main_SRC := $(FW_DIR)/mps2-an386/startup.S $(FW_DIR)/mps2-an386/board.c $(FW_DIR)/common/fmt.c \
+FW_swift-main_SRC := $(FW_DIR)/mps2-an386/startup.S $(FW_DIR)/mps2-an386/board.c $(FW_DIR)/common/arm_semihosting.c $(FW_DIR)/common/fmt.c \
   $(FW_DIR)/common/libc.c $(FW_SWIFT_DIR)/data.c $(FW_MODEL_C)
 FW_swift-main_LD := $(FW_m4_LD)
 FW_swift-main_NM := $(FW_m4_NM)

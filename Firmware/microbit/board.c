@@ -1,13 +1,11 @@
 /*
  * BBC micro:bit v1 (QEMU -M microbit: nRF51822, Cortex-M0, 16 KB RAM): the
- * nRF51 UART at 0x40002000 (QEMU connects it to -serial), exit through Arm
- * semihosting SYS_EXIT_EXTENDED (QEMU needs -semihosting-config
- * enable=on,target=native).
+ * nRF51 UART at 0x40002000 (QEMU connects it to -serial); the exit through
+ * Arm semihosting is common/arm_semihosting.c.
  */
 #include <stdint.h>
 
 #include "board.h"
-#include "fmt.h"
 
 #define UART_BASE 0x40002000u
 #define UART_REG(offset) (*(volatile uint32_t *)(UART_BASE + (offset)))
@@ -31,22 +29,4 @@ void board_putc(char c) {
     }
 }
 
-/* SYS_EXIT_EXTENDED (0x20): r1 points to {reason, status}. */
-void board_exit(int code) {
-    volatile uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, (uint32_t)code};
-    register uint32_t r0 __asm__("r0") = 0x20u;
-    register volatile uint32_t *r1 __asm__("r1") = block;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    for (;;) {
-    }
-}
-
-/* Any exception: the firmware enables no interrupt, so this is a fault. */
-void Fault_Handler(void) {
-    uint32_t ipsr;
-    __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
-    put_str("\nfault: exception ");
-    put_u32(ipsr & 0x1FFu);
-    put_nl();
-    board_exit(3);
-}
+/* board_exit and Fault_Handler: common/arm_semihosting.c */

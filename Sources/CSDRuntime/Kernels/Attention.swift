@@ -111,22 +111,9 @@ extension Kernels {
         while u < g1 {
             var v = 0
             while v < g2 {
-                var sa: UInt32 = 0, na: UInt32 = 0, sb: UInt32 = 0, nb: UInt32 = 0  // sums and spiking entries
-                var p = x + (u &* ax &+ v &* bx)
-                var end = p + nx &* sx
-                while p != end {
-                    sa &+= UInt32(p.pointee)
-                    na &+= p.pointee != 0 ? 1 : 0
-                    p += sx
-                }
-                p = y + (u &* ay &+ v &* by)
-                end = p + ny &* sy
-                while p != end {
-                    sb &+= UInt32(p.pointee)
-                    nb &+= p.pointee != 0 ? 1 : 0
-                    p += sy
-                }
-                total &+= (sa &- na) &* nb &+ na &* sb
+                let a = countStats(x + (u &* ax &+ v &* bx), count: nx, stride: sx)
+                let b = countStats(y + (u &* ay &+ v &* by), count: ny, stride: sy)
+                total &+= (a.sum &- a.spiking) &* b.spiking &+ a.spiking &* b.sum
                 v &+= 1
             }
             u &+= 1
@@ -141,15 +128,9 @@ extension Kernels {
                                  _ sums: UnsafeMutablePointer<UInt32>) {
         var j = 0
         while j < groups {
-            var sb: UInt32 = 0, nb: UInt32 = 0, p = y + j &* by
-            let end = p + ny &* sy
-            while p != end {
-                sb &+= UInt32(p.pointee)
-                nb &+= p.pointee != 0 ? 1 : 0
-                p += sy
-            }
-            sums[2 &* j] = sb
-            sums[2 &* j &+ 1] = nb
+            let b = countStats(y + j &* by, count: ny, stride: sy)
+            sums[2 &* j] = b.sum
+            sums[2 &* j &+ 1] = b.spiking
             j &+= 1
         }
     }
@@ -161,16 +142,22 @@ extension Kernels {
                                        ySums sums: UnsafePointer<UInt32>) -> UInt32 {
         var total: UInt32 = 0, j = 0
         while j < groups {
-            var sa: UInt32 = 0, na: UInt32 = 0, p = x + j &* bx
-            let end = p + nx &* sx
-            while p != end {
-                sa &+= UInt32(p.pointee)
-                na &+= p.pointee != 0 ? 1 : 0
-                p += sx
-            }
-            total &+= (sa &- na) &* sums[2 &* j &+ 1] &+ na &* sums[2 &* j]
+            let a = countStats(x + j &* bx, count: nx, stride: sx)
+            total &+= (a.sum &- a.spiking) &* sums[2 &* j &+ 1] &+ a.spiking &* sums[2 &* j]
             j &+= 1
         }
         return total
+    }
+
+    /// The sum and the number of nonzero entries (spiking neurons) of the counts p[i * stride], i < count.
+    @inline(__always) static func countStats(_ p: UnsafePointer<UInt8>, count: Int, stride: Int) -> (sum: UInt32, spiking: UInt32) {
+        var sum: UInt32 = 0, spiking: UInt32 = 0, q = p
+        let end = p + count &* stride
+        while q != end {
+            sum &+= UInt32(q.pointee)
+            spiking &+= q.pointee != 0 ? 1 : 0
+            q += stride
+        }
+        return (sum, spiking)
     }
 }
