@@ -4,11 +4,12 @@ import CSDMachine
 /// Spiking execution (docs/SEMANTICS.md section 3, "spiking" column): the driver that tiles each op
 /// into the kernels (Kernels/). Every neuron is a DIF neuron over T steps with delay D; after the
 /// encoding layer every synaptic event is an addition selected by a spike. At D >= T with uint8
-/// trains every op but the classifier takes the count path (`runCounts`, SEMANTICS.md "Prefix
-/// trains"), which computes the same trains, statistics and logits from spike counts (it
-/// multiplies); otherwise conv and linear are event-driven (each listed input spike adds a weight
-/// column to that step's currents of every output channel), then every channel fires, or the
-/// stream gets the step currents; the attention ops pair listed trains per output.
+/// trains every op but the classifier takes the count path (`runCounts`, and `attentionCounts` for
+/// the attention pair; SEMANTICS.md "Prefix trains"), which computes the same trains, statistics and
+/// logits from spike counts (it multiplies); otherwise conv and linear are event-driven (each listed
+/// input spike adds a weight column to that step's currents of every output channel), then every
+/// channel fires, or the stream gets the step currents; the attention pair, run at its first record,
+/// pairs listed trains per output, a query's scores row through the scratch into its values.
 extension Context {
     @inline(never) @usableFromInline mutating func runSpiking(_ op: OpRecord, index: Int, _ s: inout OpStats) {
         if op.has(OpFlag.inputPixels) || (countPath && op.kind != .classifier && op.kind != .attentionScores
