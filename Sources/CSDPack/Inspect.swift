@@ -20,6 +20,9 @@ public struct InspectReport {
         public var liveBytes: (Int, Int) = (0, 0)
         /// Its record and its tensors (weights, thresholds, biases), without alignment padding.
         public var flashBytes: Int = 0
+        /// Writes over an input's buffer in both plans (docs/FORMAT.md, "In place"): a square LINEAR over its
+        /// input, ATTN_VALUES over the pair's q. (A stream add, in place by definition, shows by its flag.)
+        public var inPlace = false
         public var record = OpRecord()
     }
 
@@ -44,6 +47,14 @@ public struct InspectReport {
         case .classifier?: return "classifier"
         case nil: return "unknown(\(raw))"
         }
+    }
+
+    /// Whether op `index` of a validated image writes over an input's buffer in both plans (`Op.inPlace`).
+    static func writesOverInput(_ image: ModelImage, _ index: Int) -> Bool {
+        let r = image.op(index)
+        guard r.mayWriteOverInput || r.kind == .attentionValues else { return false }
+        let source = r.kind == .attentionValues ? image.op(index - 1) : r  // the pair's q
+        return r.output(.fused) == source.input(.fused) && r.output(.spiking) == source.input(.spiking)
     }
 
     public static func make(_ bytes: [UInt8]) -> InspectReport {
@@ -88,7 +99,8 @@ public struct InspectReport {
                                   inDims: [r.inDims.d0, r.inDims.d1, r.inDims.d2], outDims: [r.outDims.d0, r.outDims.d1, r.outDims.d2],
                                   heads: Int(r.heads), weightBytes: weightBytes,
                                   thresholdMin: tmin, thresholdMax: tmax, macs: (try? r.macs()) ?? 0, arena: arena,
-                                  liveBytes: (live.0[i], live.1[i]), flashBytes: flash, record: r))
+                                  liveBytes: (live.0[i], live.1[i]), flashBytes: flash,
+                                  inPlace: writesOverInput(image, i), record: r))
                 }
                 return InspectReport(status: 0, statusMessage: "ok", header: header, crcOK: crcOK, ops: ops,
                                      scratch: (image.scratchBytes(.fused), image.scratchBytes(.spiking)),
@@ -139,7 +151,8 @@ public struct InspectReport {
             + pad("live fused", 12, right: true) + pad("live spiking", 14, right: true) + "\n"
         for op in ops {
             let theta = op.thresholdMin.map { "\($0)...\(op.thresholdMax!)" } ?? "-"
-            s += pad(op.index, 3, right: true) + "  " + pad(op.kind, 14) + pad(op.flags.isEmpty ? "-" : op.flags.joined(separator: ","), 22)
+            let flags = op.flags + (op.inPlace ? ["in_place"] : [])
+            s += pad(op.index, 3, right: true) + "  " + pad(op.kind, 14) + pad(flags.isEmpty ? "-" : flags.joined(separator: ","), 22)
                 + pad(op.shift, 3) + pad(op.inDims.map(String.init).joined(separator: "x"), 12)
                 + pad(op.outDims.map(String.init).joined(separator: "x"), 12) + pad(op.weightBytes, 9, right: true) + "  "
                 + pad(theta, 18) + pad(op.macs, 9, right: true)
@@ -167,7 +180,8 @@ public struct InspectReport {
                 var o: [String: Any] = ["index": op.index, "kind": op.kind, "flags": op.flags, "shift": op.shift,
                                         "in": op.inDims, "out": op.outDims, "weight_bytes": op.weightBytes,
                                         "macs": op.macs, "arena": op.arena, "flash_bytes": op.flashBytes,
-                                        "live_bytes": ["fused": op.liveBytes.0, "spiking": op.liveBytes.1]]
+                                        "live_bytes": ["fused": op.liveBytes.0, "spiking": op.liveBytes.1],
+                                        "in_place": op.inPlace]
                 if op.heads > 0 { o["heads"] = op.heads }
                 if let a = op.thresholdMin, let b = op.thresholdMax { o["threshold_range"] = [Int(a), Int(b)] }
                 return o

@@ -99,6 +99,11 @@ def test_peak_is_marked_in_the_text():
     assert "peak live:       fused 21952 B at op 7 (linear), spiking 97216 B at op 7 (linear)" in r.stdout
     row7 = next(line for line in r.stdout.splitlines() if re.match(r"\s+7\s+linear", line))
     assert row7.split()[-2:] == ["21952*", "97216*"]
+    # in both blocks the v projection and the attention output write in place, nothing else (stream adds
+    # show their own flag)
+    in_place = [line.split()[0] for line in r.stdout.splitlines() if " in_place " in line]
+    assert in_place == ["8", "10", "18", "20"]
+    assert [op["index"] for op in inspect(REFERENCE)["ops"] if op["in_place"]] == [8, 10, 18, 20]
 
 
 def units(op: dict, unit: str, macs: float, synaptic_ops: float | None) -> float | None:
