@@ -21,7 +21,8 @@
  * live in the arena's tail (kernel scratch, docs/FORMAT.md). Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
  * 1,604 bytes on Cortex-M4, 1,544 on RV32, 2,000 on Cortex-M0+ code; reserve
- * at least 2 KB for the calls below (docs/BENCHMARKS.md).
+ * at least 2 KB for the calls below, 2.5 KB on ARMv6-M (the micro:bit
+ * firmware's stack; docs/BENCHMARKS.md).
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.
  */
