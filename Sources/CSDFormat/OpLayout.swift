@@ -217,8 +217,8 @@ extension OpRecord {
 public enum NextUse {
     /// No op reads it before one overwrites it (or none at all): the value is dead.
     case none
-    /// First read as the first input of an op the count path runs on counts (a conv, a linear, an
-    /// attention op).
+    /// First read as the first input of an op the count path runs on counts (a conv, a linear, the
+    /// attention pair's q).
     case counts
     /// First read otherwise, as spike trains.
     case trains
@@ -236,7 +236,7 @@ extension ModelImage {
             if op.input2(plan) == offset { return .trains }
             if op.inputUse.inArena && op.input(plan) == offset {
                 switch op.kind {
-                case .attentionScores?, .attentionValues?, .conv3x3?, .linear?: return .counts
+                case .attentionScores?, .conv3x3?, .linear?: return .counts  // ATTN_VALUES' input is not in the arena
                 default: return .trains
                 }
             }

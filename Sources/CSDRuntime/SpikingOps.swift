@@ -37,18 +37,15 @@ extension Context {
     /// trains become counts in place, the fused driver runs and its neuron sinks (and max-pool) write
     /// trains, and an input becomes trains again only if a later op reads it as trains
     /// (`nextSpikingUse`); the synaptic operations are those the event path counts, computed from the
-    /// counts (`windowSum`, `pairSynapticOps`). Also the encoding conv at every delay (its current
+    /// counts (`windowSum`; the attention pair has its own, `attentionCounts`). Only the attention pair
+    /// has a second input, so every op here has one. Also the encoding conv at every delay (its current
     /// arrives at t = 0), in the spiking plan's buffers off the count path: it writes step 0 of the
     /// [N][D][T] stream, whose other steps it clears.
     @inline(never) @usableFromInline mutating func runCounts(_ op: OpRecord, index: Int, _ s: inout OpStats) {
         let countsIn = op.inputUse.kind == .counts && op.kind != .maxPool  // not pixels or the stream; max-pool runs on trains
         let off1 = op.input(plan)  // kept as counts by the op before (countsAt) or made counts here
         let in1 = counts(off1), n1 = op.inputUse.dims.count
-        // a second input that is the first one (a valid plan may pair a value with itself) is converted once
-        let off2 = op.input2(plan), in2 = counts(off2)
-        let n2 = off2 == off1 ? 0 : op.input2Use?.dims.count ?? 0
         let total = !countsIn ? 0 : off1 == countsAt ? countsSum : Kernels.trainsToCounts(in1, count: n1)
-        _ = Kernels.trainsToCounts(in2, count: n2)
         if op.has(OpFlag.streamSet) && plan == .spiking {  // [N][D][T]: steps 1 ..< T stay 0
             stream(op.output(plan)).update(repeating: 0, count: op.outDims.count &* steps)
         }
@@ -77,9 +74,6 @@ extension Context {
             if use == .trains { Kernels.countsToTrains(in1, count: n1) }
             countsAt = use == .counts ? off1 : -1
             countsSum = total
-        }
-        if n2 > 0 && image.nextSpikingUse(ofValueAt: off2, from: next, plan: plan) != .none {
-            Kernels.countsToTrains(in2, count: n2)
         }
         s.synapticOps = synops
         if !op.has(OpFlag.inputPixels) { s.macs = 0 }
