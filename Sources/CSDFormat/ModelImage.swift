@@ -118,7 +118,6 @@ public struct ModelImage {
         case .conv3x3:
             let streamFlags = OpFlag.streamSet | OpFlag.tokenBias
             if !op.has(OpFlag.streamOut) { guard op.flags & streamFlags == 0 else { throw CSDStatus.opFields } }
-            if op.writesStream { guard op.shift == 0 else { throw CSDStatus.opFields } }
             guard o.d1 == i.d1, o.d2 == i.d2, i.d0 * 9 <= 65535 else { throw CSDStatus.shape }  // fan-in fits 16 bits
             if isFirst {
                 guard i == Dims(Int(header.inputChannels), Int(header.inputHeight), Int(header.inputWidth)) else {
@@ -129,7 +128,7 @@ public struct ModelImage {
             if op.writesStream { guard try checkedMul(o.d1, o.d2) == n, o.d0 == d else { throw CSDStatus.shape } }
         case .linear:
             guard op.flags & ~OpFlag.streamOut == 0 else { throw CSDStatus.opFields }
-            if op.writesStream { guard op.shift == 0, o.d0 == n, o.d1 == d else { throw CSDStatus.shape } }
+            if op.writesStream { guard o.d0 == n, o.d1 == d else { throw CSDStatus.shape } }
             guard i.d2 == 1, o.d2 == 1, i.d0 == o.d0 else { throw CSDStatus.shape }
         case .maxPool:
             guard op.flags == 0, op.shift == 0, op.pool == 2 || op.pool == 3 else { throw CSDStatus.opFields }

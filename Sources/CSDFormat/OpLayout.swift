@@ -8,7 +8,7 @@ public enum ValueKind: UInt8 {
     case pixels = 0
     /// Neuron outputs: uint8 counts (fused) or spike trains (spiking).
     case counts = 1
-    /// The residual stream: int32 [N][D] (fused) or [N][D][T] (spiking).
+    /// The residual stream: int16 [N][D] (fused) or [N][D][T] (spiking).
     case stream = 2
     /// The attention scores [heads][N][N], passed from ATTN_SCORES to ATTN_VALUES through the kernel
     /// scratch a block of query rows at a time (docs/FORMAT.md, "The attention pair"): not in the arena.
@@ -51,8 +51,8 @@ public struct ValueUse: Equatable {
     case (.scores, _): return 0
     case (.counts, .fused): return elements
     case (.counts, .spiking): return try checkedMul(elements, timeSteps <= 8 ? 1 : 2)
-    case (.stream, .fused): return try checkedMul(elements, 4)
-    case (.stream, .spiking): return try checkedMul(try checkedMul(elements, 4), timeSteps)
+    case (.stream, .fused): return try checkedMul(elements, 2)
+    case (.stream, .spiking): return try checkedMul(try checkedMul(elements, 2), timeSteps)
     }
 }
 
@@ -182,13 +182,15 @@ extension OpRecord {
     /// and never less than the fused need, as the spiking count path (D >= T) runs the fused kernels.
     /// The attention pair (both records the same need): fused, a block of four queries' head channels,
     /// the head's value channels as blocks of four by N keys, and four queries' scores; spiking, one
-    /// neuron's 16 currents, a list of active inputs and one query's scores row of trains. Other ops
+    /// neuron's 16 currents, a list of active inputs and one query's scores row of trains. A stream neuron, spiking: a token's [D][T] steps as int32. Other ops
     /// need none. Call on a validated op.
     @inlinable public func scratchBytes(_ mode: ExecutionMode, timeSteps: Int) -> Int {
         let k: Int, outputs: Int
         switch kind {
         case .conv3x3?: k = inDims.d0 &* 9; outputs = outDims.d0
         case .linear?: k = inDims.d1; outputs = outDims.d1
+        case .streamNeuron?:  // spiking: one token's int16 steps widened to int32
+            return mode == .fused ? 0 : (timeSteps &* inDims.d1 &* 4 &+ 15) & ~15
         case .attentionScores?, .attentionValues?:
             let qkv = kind == .attentionScores ? inDims : outDims  // [N, D, 1]
             return Self.attentionScratch(mode, tokens: qkv.d0, headWidth: heads > 0 ? qkv.d1 / Int(heads) : 0,

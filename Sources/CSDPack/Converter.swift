@@ -40,8 +40,10 @@ public struct Conversion {
     public var header = ImageHeader()
     public var ops: [ConvertedOp] = []
     public var values: [PlannedValue] = []
-    /// Stream unit per channel (real value of one stream step).
+    /// Stream unit per channel (real value of one stream step: the writers' fine unit times 2^streamShift).
     public var streamUnits: [Double] = []
+    /// The stream shift s of every stream writer (docs/SEMANTICS.md, "Stream sinks").
+    public var streamShift = 0
 }
 
 /// Converts an export into integer ops (docs/SEMANTICS.md section 4).
@@ -434,50 +436,74 @@ public struct Converter {
         return o
     }
 
-    /// Chooses the stream units, writes the writers' int16 weights and biases, and the readers' thresholds.
+    /// Chooses the stream units and the stream shift (docs/SEMANTICS.md section 4, step 5), writes the
+    /// writers' int16 weights, biases and shift, and the readers' thresholds.
     mutating func finishStream(_ writers: [StreamWriter]) throws(PackError) {
         let d = Int(out.header.width), n = Int(out.header.tokens)
         var units = [Double](repeating: 0, count: d)
         for w in writers {
             for c in 0..<d { units[c] = max(units[c], w.layer.sigma[c] * w.inputStep * 127 / 32767) }
         }
-        out.streamUnits = units
-        var bound = 0.0  // |X| bound in stream units, per channel max, accumulated over writers
+        // Each writer's int16 weights and its biases rounded in the fine unit (before the rounding half).
+        var made: [(w16: [Int16], biases: [Int64], bound: Int64)] = []
+        for w in writers {
+            let f = w.layer, name = out.ops[w.opIndex].name
+            var w16 = [Int16](repeating: 0, count: f.codes.count)
+            var maxRow: Int64 = 0
+            for c in 0..<d {
+                let m = f.sigma[c] * w.inputStep / units[c]
+                var row: Int64 = 0
+                for k in 0..<f.fanIn {
+                    let v = (Double(f.codes[c * f.fanIn + k]) * m).rounded(.toNearestOrEven)
+                    guard abs(v) <= 32767 else { throw PackError("\(name): stream weight overflows int16") }
+                    w16[c * f.fanIn + k] = Int16(v)
+                    row += Int64(abs(v))
+                }
+                maxRow = max(maxRow, row)
+            }
+            let real: [Double]
+            if let pos = w.tokenBias {
+                real = (0..<(n * d)).map { ((f.bias[$0 % d] + pos[$0]) / units[$0 % d]).rounded(.toNearestOrEven) }
+            } else {
+                real = (0..<d).map { (f.bias[$0] / units[$0]).rounded(.toNearestOrEven) }
+            }
+            guard let big = real.map({ abs($0) }).max(), big < Double(Int32.max) else {
+                throw PackError("\(name): a stream bias overflows int32")
+            }
+            made.append((w16, real.map { Int64($0) }, maxRow * Int64(w.inputMax) + Int64(big)))
+        }
+        // The smallest stream shift whose bound keeps every stream value in int16 (the half in the bias).
+        func writerBound(_ b: Int64, _ s: Int) -> Int64 { b + (s > 0 ? Int64(1) << (s - 1) : 0) }
+        func fits(_ s: Int) -> Bool {
+            var total: Int64 = 0
+            for m in made {
+                let b = writerBound(m.bound, s)
+                guard b <= Int64(Int32.max) else { return false }
+                total += (b >> s) + 1
+            }
+            return total <= 32767
+        }
+        guard let shift = (0...Int(ModelImage.maxShift)).first(where: fits) else {
+            throw PackError("\(out.ops[writers.first?.opIndex ?? 0].name): no stream shift keeps the residual stream in int16 (SEMANTICS.md, section 4, step 5)")
+        }
+        let half: Int64 = shift > 0 ? Int64(1) << (shift - 1) : 0
+        let scale = Double(1 << shift)
+        out.streamUnits = units.map { $0 * scale }
+        out.streamShift = shift
+        var bound: Int64 = 0  // |X| bound in the stream unit, accumulated over the writers so far
         var writerIndex = 0
         for i in 0..<out.ops.count {
             if writerIndex < writers.count && writers[writerIndex].opIndex == i {
-                let w = writers[writerIndex]
+                let m = made[writerIndex]
                 writerIndex += 1
-                let f = w.layer
-                var w16 = [Int16](repeating: 0, count: f.codes.count)
-                var maxRow = 0.0
-                for c in 0..<d {
-                    let m = f.sigma[c] * w.inputStep / units[c]
-                    var row = 0.0
-                    for k in 0..<f.fanIn {
-                        let v = (Double(f.codes[c * f.fanIn + k]) * m).rounded(.toNearestOrEven)
-                        guard abs(v) <= 32767 else { throw PackError("\(out.ops[i].name): stream weight overflows int16") }
-                        w16[c * f.fanIn + k] = Int16(v)
-                        row += abs(v)
-                    }
-                    maxRow = max(maxRow, row)
-                }
-                var biases: [Double]
-                if let pos = w.tokenBias {
-                    biases = (0..<(n * d)).map { ((f.bias[$0 % d] + pos[$0]) / units[$0 % d]).rounded(.toNearestOrEven) }
-                } else {
-                    biases = (0..<d).map { (f.bias[$0] / units[$0]).rounded(.toNearestOrEven) }
-                }
-                bound += maxRow * w.inputMax + (biases.map { abs($0) }.max() ?? 0)
-                guard bound < Double(Int32.max) / 2 else {
-                    throw PackError("\(out.ops[i].name): the residual stream could overflow int32 (bound \(bound))")
-                }
-                out.ops[i].weights16 = w16
-                out.ops[i].biases = biases.map { Int32($0) }
+                bound += (writerBound(m.bound, shift) >> shift) + 1
+                out.ops[i].weights16 = m.w16
+                out.ops[i].biases = m.biases.map { Int32($0 + half) }
+                out.ops[i].record.shift = UInt8(shift)
             } else if out.ops[i].record.kindRaw == OpKind.streamNeuron.rawValue {
                 let stepR = out.ops[i].readerStep ?? 1
-                let p = try NeuronParameters.choose(scales: units.map { stepR / $0 }, biases: [Double](repeating: 0, count: d),
-                                                    accBound: bound, levels: levels, layer: out.ops[i].name)
+                let p = try NeuronParameters.choose(scales: out.streamUnits.map { stepR / $0 }, biases: [Double](repeating: 0, count: d),
+                                                    accBound: Double(bound), levels: levels, layer: out.ops[i].name)
                 out.ops[i].record.shift = UInt8(p.shift)
                 out.ops[i].thresholds = p.thresholds
                 out.ops[i].biases = p.biases

@@ -178,7 +178,8 @@ public struct Engine {
     @inlinable func counts(_ offset: Int) -> UnsafeMutablePointer<UInt8> {
         (arena + offset).assumingMemoryBound(to: UInt8.self)
     }
-    @inlinable func stream(_ offset: Int) -> UnsafeMutablePointer<Int32> {
-        (arena + offset).assumingMemoryBound(to: Int32.self)
+    /// The residual stream, int16 (docs/SEMANTICS.md, "Stream sinks").
+    @inlinable func stream(_ offset: Int) -> UnsafeMutablePointer<Int16> {
+        (arena + offset).assumingMemoryBound(to: Int16.self)
     }
 }

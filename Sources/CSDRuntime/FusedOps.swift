@@ -54,7 +54,8 @@ extension Context {
             let t = plan == .spiking ? steps : 1  // the spiking stream is [N][D][T]: step 0
             let sink = StreamSink(stream: stream(op.output(plan)) + sIdx.base &* t, biases: bias,
                                   outputStep: sIdx.channel &* t, rowStep: sIdx.row &* t, paramStep: paramStep,
-                                  paramRowStep: paramRowStep, rows: rows, write: op.has(OpFlag.streamSet) ? .set : .add)
+                                  paramRowStep: paramRowStep, rows: rows, write: op.has(OpFlag.streamSet) ? .set : .add,
+                                  shift: Int32(op.shift))
             Kernels.blockDotStream(w.assumingMemoryBound(to: Int16.self), wstride: k, scratch, k: k, outputs: outputs, sink)
         } else {
             var sink = NeuronSink(out: counts(op.output(plan)) + nIdx.base, thresholds: int32s(op.thresholds), biases: bias,
@@ -110,7 +111,7 @@ extension Context {
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
     }
 
-    /// Quantizer on the stream: X [N][D] int32 -> counts [N][D]. On the spiking count path (the fused plan's
+    /// Quantizer on the stream: X [N][D] int16 -> counts [N][D]. On the spiking count path (the fused plan's
     /// buffers) the stream holds each value's sum over the steps (`runCounts`), all the neuron sees at
     /// D >= T (every input before any spike), and it writes its prefix train.
     @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {

@@ -94,7 +94,7 @@ extension Context {
             let biases = int32s(op.biases)
             Kernels.streamChannels(cur, outputs: outputs, steps: steps, stream(op.output(.spiking)), base: streamBase,
                                    biases: op.has(OpFlag.tokenBias) ? biases + streamBase : biases,
-                                   write: op.has(OpFlag.streamSet) ? .set : .add, prefix: prefix)
+                                   write: op.has(OpFlag.streamSet) ? .set : .add, prefix: prefix, shift: Int32(op.shift))
         } else {
             if prefix { Kernels.suffixSteps(cur, steps: steps, outputs: outputs) }
             s.spikes &+= Kernels.fireChannels(cur, outputs: outputs, steps: steps, delay: delay, shift: Int32(op.shift),
@@ -138,13 +138,21 @@ extension Context {
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: outputs &* positions)
     }
 
-    /// I[t] = X[n][c][t]: the stream's current at each step; one call per token fires its channels.
+    /// I[t] = X[n][c][t]: the stream's current at each step; per token, its int16 [D][T] steps widened
+    /// into the scratch (docs/FORMAT.md, "Kernel scratch"), then one call fires its channels.
     @inlinable mutating func streamNeuronSpiking(_ op: OpRecord, _ s: inout OpStats) {
-        let n = op.inDims.d0, d = op.inDims.d1
+        let n = op.inDims.d0, d = op.inDims.d1, values = d &* steps
         let x = stream(op.input(.spiking)), output = arena + op.output(.spiking)
+        let wide = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int32.self)
         var t = 0
         while t < n {
-            s.spikes &+= Kernels.fireChannels(x + t &* d &* steps, outputs: d, steps: steps, delay: delay, shift: Int32(op.shift),
+            let token = x + t &* values
+            var i = 0
+            while i < values {
+                wide[i] = Int32(token[i])
+                i &+= 1
+            }
+            s.spikes &+= Kernels.fireChannels(wide, outputs: d, steps: steps, delay: delay, shift: Int32(op.shift),
                                               thresholds: int32s(op.thresholds), biases: int32s(op.biases), levels: levels,
                                               trains: output, width: trainWidth, base: t &* d, step: 1, channelStride: steps,
                                               stepStride: 1)

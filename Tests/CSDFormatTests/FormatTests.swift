@@ -115,7 +115,8 @@ import Testing
         expectStatus(.badMagic, reseal: false) { $0[0] ^= 1 }
         expectStatus(.formatVersion) { $0[4] = 1 }  // version 1 images (before the attention pair) are refused
         expectStatus(.formatVersion) { $0[4] = 3 }
-        expectStatus(.mathVersion) { $0[6] = 2 }
+        expectStatus(.mathVersion) { $0[6] = 1 }  // math version 1 (the int32 stream) is refused
+        expectStatus(.mathVersion) { $0[6] = 3 }
         expectStatus(.headerSize) { $0[8] = 64 }
         expectStatus(.crc, reseal: false) { $0[$0.count - 1] ^= 0x80 }
         expectStatus(.opTable) { $0[24] = 32 }
@@ -178,7 +179,7 @@ import Testing
         expectRecordStatus(.arenaPlan) { _, ops in ops[4].input = (0, 8) }        // spiking: reads mid-buffer
         expectRecordStatus(.arenaPlan) { _, ops in ops[1].output = (8, 32) }      // unaligned
         expectRecordStatus(.arenaPlan) { _, ops in ops[1].output = (0, 32) }      // overlaps its input
-        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (64, 48) }     // op 3 reads mid-buffer (and past the 80 bytes of buffers)
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (64, 48) }     // op 3 reads mid-buffer (and past the 64 bytes of buffers)
         expectRecordStatus(.arenaPlan) { _, ops in ops[0].input = (16, 0) }       // pixels are not in the arena
         expectRecordStatus(.arenaPlan) { _, ops in ops[4].output = (16, 0) }      // logits are not in the arena
         expectRecordStatus(.arenaPlan) { _, ops in ops[2].input = (16, 32) }      // inside the conv's output, not its start
@@ -187,21 +188,21 @@ import Testing
 
     /// A buffer that starts inside the arena (offset < arena_bytes) but ends past its end has its own
     /// status, given where the buffer is placed, before the plan's end is compared with arena_bytes.
-    /// The arenas are 240 bytes fused and 336 spiking (buffers 80 / 176, then the kernel scratch);
-    /// the stream is 32 bytes fused, 128 spiking (4 tokens x 2 channels x 4 bytes, x T = 4).
+    /// The arenas are 224 bytes fused and 272 spiking (buffers 64 / 112, then the kernel scratch);
+    /// the stream is 16 bytes fused, 64 spiking (4 tokens x 2 channels x 2 bytes, x T = 4).
     @Test func bufferEndingPastTheArena() {
         // The stream conv's output and its reader's input moved together, so nothing else is wrong.
-        expectRecordStatus(.arenaEnd) { _, ops in ops[2].output = (48, 224); ops[3].input = (48, 224) }  // spiking: 224 + 128 > 336
-        expectRecordStatus(.arenaEnd) { _, ops in ops[2].output = (224, 48); ops[3].input = (224, 48) }  // fused: 224 + 32 > 240
-        expectRecordStatus(.arenaEnd) { _, ops in ops[2].output = (48, 320); ops[3].input = (48, 320) }  // the last 16 bytes
+        expectRecordStatus(.arenaEnd) { _, ops in ops[2].output = (48, 224); ops[3].input = (48, 224) }  // spiking: 224 + 64 > 272
+        expectRecordStatus(.arenaEnd) { _, ops in ops[0].output = (208, 0); ops[1].input = (208, 0) }  // fused counts [2,4,4]: 208 + 32 > 224
+        expectRecordStatus(.arenaEnd) { _, ops in ops[2].output = (48, 256); ops[3].input = (48, 256) }  // the last 16 bytes
         expectRecordStatus(.arenaEnd) { _, ops in ops[3].input = (48, 224) }   // an input: placed before it is chained
-        expectRecordStatus(.arenaEnd) { _, ops in ops[0].output = (0, 320) }   // spiking trains [2,4,4]: 320 + 32 > 336
-        expectRecordStatus(.arenaPlan) { _, ops in ops[1].output = (32, 320) }  // the pool's 8 trains fit: then op 2 reads mid-buffer
+        expectRecordStatus(.arenaEnd) { _, ops in ops[0].output = (0, 256) }   // spiking trains [2,4,4]: 256 + 32 > 272
+        expectRecordStatus(.arenaPlan) { _, ops in ops[1].output = (32, 256) }  // the pool's 8 trains fit: then op 2 reads mid-buffer
         // The neighbours: a buffer at the arena's end does not start inside it, one that ends exactly
         // at the end lies inside it (the plan then overlaps the kernel scratch: the arena_bytes check).
-        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (48, 336); ops[3].input = (48, 336) }
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (48, 272); ops[3].input = (48, 272) }
         expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (48, 0xFFFF_FFF0); ops[3].input = (48, 0xFFFF_FFF0) }
-        expectRecordStatus(.arenaBytes) { _, ops in ops[2].output = (48, 208); ops[3].input = (48, 208) }  // 208 + 128 = 336
+        expectRecordStatus(.arenaBytes) { _, ops in ops[2].output = (48, 208); ops[3].input = (48, 208) }  // 208 + 64 = 272
         expectRecordStatus(.arenaBytes) { _, ops in ops[2].output = (48, 96); ops[3].input = (48, 96) }    // into the scratch only
         // Exactly one buffer changed, and the CRC is valid: nothing but the new check refuses it.
         let moved = TinyImage.make { _, ops in ops[2].output = (48, 224); ops[3].input = (48, 224) }

@@ -11,7 +11,9 @@ enum TinyImage {
         h.inputChannels = 1; h.inputHeight = 4; h.inputWidth = 4
         h.classes = 3; h.tokens = 4; h.width = 2
         h.timeSteps = 4; h.levels = 3; h.delay = 4
-        h.arenaBytes = (80 + 160, 176 + 160)  // buffers + kernel scratch (the stream conv: K = 18, fused 5 groups x 32; spiking the larger of that and 5 x 16 + T 4 x 2 outputs x 4)
+        // buffers + kernel scratch (the stream conv: K = 18, fused 5 groups x 32; spiking the largest of that,
+        // 5 x 16 + T 4 x 2 outputs x 4 and the reader's 4 x T 4 x D 2); the int16 stream is 16 bytes fused, 64 spiking
+        h.arenaBytes = (64 + 160, 112 + 160)
 
         var conv = OpRecord()
         conv.kindRaw = OpKind.conv3x3.rawValue
@@ -32,6 +34,7 @@ enum TinyImage {
         var toStream = OpRecord()
         toStream.kindRaw = OpKind.conv3x3.rawValue
         toStream.flags = OpFlag.streamOut | OpFlag.streamSet | OpFlag.tokenBias
+        toStream.shift = 3  // the stream shift
         toStream.inDims = Dims(2, 2, 2); toStream.outDims = Dims(2, 2, 2)
         toStream.weights = b.addTensor(int16: (0..<36).map { Int16($0 * 100 - 1800) })
         toStream.biases = b.addTensor(int32: (0..<8).map { Int32($0) })

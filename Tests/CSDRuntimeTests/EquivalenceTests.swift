@@ -45,7 +45,7 @@ import Testing
                 belowT += 1
             }
             #expect(fast.logits == events.logits, "\(what)")
-            // every op's output bytes; the stream ([N][D][T] int32) by each value's sum over the steps, which the
+            // every op's output bytes; the stream ([N][D][T] int16) by each value's sum over the steps, which the
             // count path keeps at step 0 (SEMANTICS.md, "Prefix trains")
             #expect(fast.outputs.count == events.outputs.count, "\(what)")
             for (k, (a, b)) in zip(fast.outputs, events.outputs).enumerated() {
@@ -85,10 +85,10 @@ import Testing
             let h = harness.image.header, t = Int(h.timeSteps)
             #expect(harness.image.op(0).writesStream)
             let px = RandomModel.pixels(count: Int(h.inputChannels) * Int(h.inputHeight) * Int(h.inputWidth), seed: seed)
-            let fused = try harness.trace(px, mode: .fused).outputs[0]!.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+            let fused = try harness.trace(px, mode: .fused).outputs[0]!.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
             for d in Set([0, t / 2, t]) {
                 let run = try harness.trace(px, mode: .spiking, delay: d)
-                let spiking = run.outputs[0]!.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+                let spiking = run.outputs[0]!.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
                 if run.countPath {
                     #expect(d == t && spiking == fused, "seed \(seed) D \(d)")
                 } else {
@@ -151,18 +151,16 @@ import Testing
     }
 }
 
-/// Op k's spiking output bytes as values: a stream writer's int32 stream as each value's sum over the steps
+/// Op k's spiking output bytes as values: a stream writer's int16 stream as each value's sum over the steps
 /// (the event path's [N][D][T] summed; the count path's [N][D] holds the sums, SEMANTICS.md "Prefix
 /// trains"), other outputs byte by byte.
 func stepSums(_ harness: Harness, _ k: Int, _ bytes: [UInt8]?) -> [Int64]? {
     guard let bytes else { return nil }
     let op = harness.image.op(k)
     guard op.writesStream, let values = op.outputUse?.dims.count, values > 0 else { return bytes.map { Int64($0) } }
-    let t = bytes.count / (4 * values)
-    let words = stride(from: 0, to: bytes.count, by: 4).map {
-        Int32(bitPattern: UInt32(bytes[$0]) | UInt32(bytes[$0 + 1]) << 8 | UInt32(bytes[$0 + 2]) << 16 | UInt32(bytes[$0 + 3]) << 24)
-    }
-    return stride(from: 0, to: words.count, by: t).map { Int64(words[$0..<($0 + t)].reduce(Int32(0), &+)) }
+    let t = bytes.count / (2 * values)
+    let words = stride(from: 0, to: bytes.count, by: 2).map { Int16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8) }
+    return stride(from: 0, to: words.count, by: t).map { Int64(words[$0..<($0 + t)].reduce(Int16(0), &+)) }
 }
 
 /// The runtime's spiking run `run` (at `delay`) against NaiveSpiking: the first differing op's bytes (on the

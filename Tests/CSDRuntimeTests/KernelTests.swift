@@ -127,24 +127,25 @@ import Testing
                 let write: StreamWrite = r.chance(0.5) ? .set : .add
                 let paramRowStep = r.chance(0.5) ? 0 : outputs + r.int(0...2)  // per-token biases (position embedding)
                 let biases = (0...((outputs - 1) + 3 * paramRowStep)).map { _ in Int32(r.signed(1 << 28)) }
-                let old = (0..<size).map { _ in Int32(r.signed(1 << 28)) }
+                let old = (0..<size).map { _ in Int16(truncatingIfNeeded: r.next()) }, shift = r.int(0...24)
                 var want = old
-                for j in 0..<outputs {
+                for j in 0..<outputs {  // (acc + bias) >> shift in wrapping int32, the low 16 bits stored
                     for row in 0..<rows {
-                        let e = j * outputStep + row * rowStep, before: Int64 = write == .set ? 0 : Int64(old[e])
-                        want[e] = Int32(truncatingIfNeeded: before + acc(w64, j, row) + Int64(biases[j + row * paramRowStep]))
+                        let e = j * outputStep + row * rowStep, before: Int32 = write == .set ? 0 : Int32(old[e])
+                        let y = Int32(truncatingIfNeeded: acc(w64, j, row) + Int64(biases[j + row * paramRowStep]))
+                        want[e] = Int16(truncatingIfNeeded: before &+ (y >> shift))
                     }
                 }
                 for portable in [false, true] {  // this build's kernel (a twin where there is one), then the portable loop
                     let x = Buffer(old), wb = Buffer(weights), bb = Buffer(biases)
                     let sink = StreamSink(stream: x.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep, paramStep: 1,
-                                          paramRowStep: paramRowStep, rows: rows, write: write)
+                                          paramRowStep: paramRowStep, rows: rows, write: write, shift: Int32(shift))
                     if portable {
                         Kernels.blockDotStreamPortable(wb.p, wstride: wstride, portableBlock.raw, k: k, outputs: outputs, sink)
                     } else {
                         Kernels.blockDotStream(wb.p, wstride: wstride, block.raw, k: k, outputs: outputs, sink)
                     }
-                    guard agree(x.array, want, "stream \(write) paramRowStep \(paramRowStep) portable \(portable) \(context)")
+                    guard agree(x.array, want, "stream \(write) shift \(shift) paramRowStep \(paramRowStep) portable \(portable) \(context)")
                     else { return }
                 }
             } else {
@@ -230,8 +231,8 @@ import Testing
         for _ in 0..<300 {
             let n = r.int(1...5), d = r.chance(0.7) ? r.int(1...12) : r.pick([16, 21, 64])
             let output: NeuronOutput = r.chance(0.5) ? .counts : .prefixTrains
-            let levels = output == .prefixTrains ? r.int(1...8) : r.int(1...16), e = r.int(0...23)
-            let x = (0..<(n * d)).map { _ in Int32(r.signed(1 << e)) }
+            let levels = output == .prefixTrains ? r.int(1...8) : r.int(1...16), e = r.int(0...15)
+            let x = (0..<(n * d)).map { _ in Int16(truncatingIfNeeded: r.signed(1 << e)) }
             let layer = r.neurons(d, bound: 1 << e, levels: levels)
             var want = [UInt8](repeating: 0xEE, count: n * d + 4), spikes = 0
             for t in 0..<n {
@@ -335,22 +336,26 @@ import Testing
         }
         for _ in 0..<300 {
             let outputs = r.int(1...13), steps = r.int(1...16), base = r.int(0...3), extra = r.int(0...2)
-            let write: StreamWrite = r.chance(0.5) ? .set : .add, prefix = r.chance(0.5)
+            let write: StreamWrite = r.chance(0.5) ? .set : .add, prefix = r.chance(0.5), shift = r.int(0...24)
             let cur = (0..<(steps * outputs)).map { _ in Int32(r.signed(1 << 24)) }
             let bias = (0..<outputs).map { _ in Int32(r.signed(1 << 24)) }
-            let old = (0..<((base + outputs + extra) * steps)).map { _ in Int32(r.signed(1 << 26)) }
-            var want = old.map { Int64($0) }
+            let old = (0..<((base + outputs + extra) * steps)).map { _ in Int16(truncatingIfNeeded: r.next()) }
+            var want = old
             for j in 0..<outputs {
+                // P[t] = bias + I[0] + ... + I[t]; step t gets floor(P[t] / 2^s) - floor(P[t-1] / 2^s)
+                var p = Int64(bias[j]), last: Int64 = 0
                 for t in 0..<steps {
                     // I[t]: the step current, or the suffix sum of the prefix slots
-                    let current = prefix ? (t..<steps).reduce(Int64(0)) { $0 + Int64(cur[$1 * outputs + j]) } : Int64(cur[t * outputs + j])
-                    let e = (base + j) * steps + t
-                    want[e] = (write == .set ? 0 : want[e]) + current + (t == 0 ? Int64(bias[j]) : 0)
+                    p += prefix ? (t..<steps).reduce(Int64(0)) { $0 + Int64(cur[$1 * outputs + j]) } : Int64(cur[t * outputs + j])
+                    let v = Int64(Int32(truncatingIfNeeded: p) >> shift), e = (base + j) * steps + t
+                    want[e] = Int16(truncatingIfNeeded: (write == .set ? 0 : Int64(want[e])) + v - last)
+                    last = v
                 }
             }
             let cb = Buffer(cur), x = Buffer(old), bb = Buffer(bias)
-            Kernels.streamChannels(cb.p, outputs: outputs, steps: steps, x.p, base: base, biases: bb.p, write: write, prefix: prefix)
-            guard agree(x.array, want.map { Int32($0) }, "streamChannels \(write) prefix \(prefix) outputs \(outputs) T \(steps) base \(base)")
+            Kernels.streamChannels(cb.p, outputs: outputs, steps: steps, x.p, base: base, biases: bb.p, write: write, prefix: prefix,
+                                   shift: Int32(shift))
+            guard agree(x.array, want, "streamChannels \(write) prefix \(prefix) shift \(shift) outputs \(outputs) T \(steps) base \(base)")
             else { return }
         }
     }

@@ -24,6 +24,13 @@ struct NaiveModel {
     static func int32Bytes(_ values: [Int]) -> [UInt8] {
         values.flatMap { v -> [UInt8] in let u = UInt32(truncatingIfNeeded: v); return (0..<4).map { UInt8((u >> (8 * UInt32($0))) & 0xFF) } }
     }
+    /// The int16 stream's bytes (little-endian, the low 16 bits of each value).
+    static func int16Bytes(_ values: [Int]) -> [UInt8] {
+        values.flatMap { v -> [UInt8] in let u = UInt16(truncatingIfNeeded: v); return [UInt8(u & 0xFF), UInt8(u >> 8)] }
+    }
+    static func int16s(_ bytes: [UInt8]) -> [Int] {
+        stride(from: 0, to: bytes.count, by: 2).map { Int(Int16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8)) }
+    }
     static func int32s(_ bytes: [UInt8]) -> [Int] {
         stride(from: 0, to: bytes.count, by: 4).map {
             Int(Int32(bitPattern: UInt32(bytes[$0]) | UInt32(bytes[$0 + 1]) << 8 | UInt32(bytes[$0 + 2]) << 16 | UInt32(bytes[$0 + 3]) << 24))
@@ -49,7 +56,7 @@ struct NaiveModel {
             var padded = [Int](repeating: 0, count: cin * (h + 2) * (w + 2))
             for c in 0..<cin { for y in 0..<h { for x in 0..<w { padded[(c * (h + 2) + y + 1) * (w + 2) + x + 1] = Int(input[(c * h + y) * w + x]) } } }
             var counts = [UInt8](repeating: 0, count: cout * h * w)
-            var stream = op.writesStream && !op.has(OpFlag.streamSet) ? NaiveModel.int32s(produced(at: op.output(.fused))) : [Int](repeating: 0, count: h * w * cout)
+            var stream = op.writesStream && !op.has(OpFlag.streamSet) ? NaiveModel.int16s(produced(at: op.output(.fused))) : [Int](repeating: 0, count: h * w * cout)
             for j in 0..<cout { for y in 0..<h { for x in 0..<w {
                 var acc = 0
                 for c in 0..<cin { for dy in 0..<3 { for dx in 0..<3 {
@@ -57,22 +64,22 @@ struct NaiveModel {
                 } } }
                 if op.writesStream {
                     let n = y * w + x
-                    stream[n * cout + j] = acc + i32(op.biases, op.has(OpFlag.tokenBias) ? n * cout + j : j)
+                    stream[n * cout + j] = (acc + i32(op.biases, op.has(OpFlag.tokenBias) ? n * cout + j : j)) >> Int(op.shift)
                 } else {
                     counts[(j * h + y) * w + x] = count(op, j, acc)
                 }
             } } }
-            return op.writesStream ? NaiveModel.int32Bytes(stream) : counts
+            return op.writesStream ? NaiveModel.int16Bytes(stream) : counts
         case .linear:
             let (n, din, dout) = (i.d0, i.d1, o.d1)
             var counts = [UInt8](repeating: 0, count: n * dout)
-            var stream = op.writesStream ? NaiveModel.int32s(produced(at: op.output(.fused))) : []
+            var stream = op.writesStream ? NaiveModel.int16s(produced(at: op.output(.fused))) : []
             for t in 0..<n { for j in 0..<dout {
                 var acc = 0
                 for c in 0..<din { acc += weight(op, j * din + c) * Int(input[t * din + c]) }
-                if op.writesStream { stream[t * dout + j] += acc + i32(op.biases, j) } else { counts[t * dout + j] = count(op, j, acc) }
+                if op.writesStream { stream[t * dout + j] += (acc + i32(op.biases, j)) >> Int(op.shift) } else { counts[t * dout + j] = count(op, j, acc) }
             } }
-            return op.writesStream ? NaiveModel.int32Bytes(stream) : counts
+            return op.writesStream ? NaiveModel.int16Bytes(stream) : counts
         case .maxPool:
             let (c, h, w, oh, ow) = (i.d0, i.d1, i.d2, o.d1, o.d2)
             let (k, pad) = op.pool == 2 ? (2, 0) : (3, 1)
@@ -87,7 +94,7 @@ struct NaiveModel {
             } } }
             return out
         case .streamNeuron:
-            let x = NaiveModel.int32s(input), d = i.d1
+            let x = NaiveModel.int16s(input), d = i.d1
             return (0..<x.count).map { count(op, $0 % d, x[$0]) }
         case .attentionScores:
             return []  // the pair's scores stay in the kernel scratch: checked through the values

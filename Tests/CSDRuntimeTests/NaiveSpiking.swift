@@ -54,7 +54,8 @@ struct NaiveSpiking {
             let size = sums.count / steps
             return (0..<size).map { i in dif(op, channel(i), (0..<steps).map { sums[$0 * size + i] }) }
         }
-        /// A stream writer: per-step accumulation `sums[t * N * D + n * D + c]`, its bias at t = 0, set or added.
+        /// A stream writer: per-step accumulation `sums[t * N * D + n * D + c]`; step t gets
+        /// floor(P[t] / 2^s) - floor(P[t-1] / 2^s) of the running sum P[t] (the bias at t = 0), set or added.
         func write(_ op: OpRecord, _ sums: [Int], tokens n: Int, width d: Int) -> [Int] {
             var x: [Int]
             if op.has(OpFlag.streamSet) {
@@ -65,7 +66,13 @@ struct NaiveSpiking {
             }
             for e in 0..<(n * d) {
                 let bias = p.i32(op.biases, op.has(OpFlag.tokenBias) ? e : e % d)
-                for t in 0..<steps { x[e * steps + t] += sums[t * n * d + e] + (t == 0 ? bias : 0) }
+                var running = bias, last = 0
+                for t in 0..<steps {
+                    running += sums[t * n * d + e]
+                    let v = running >> Int(op.shift)
+                    x[e * steps + t] += v - last
+                    last = v
+                }
             }
             return x
         }
@@ -179,7 +186,7 @@ struct NaiveSpiking {
                 case .trains(let t):
                     outputs.append(t.flatMap { steps <= 8 ? [UInt8($0)] : [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
                 case .stream(let x):
-                    outputs.append(NaiveModel.int32Bytes(x))
+                    outputs.append(NaiveModel.int16Bytes(x))
                 }
             } else {
                 outputs.append(nil)

@@ -18,7 +18,7 @@ struct SplitMix {
 }
 
 /// Random small models covering every op, through the packer's planner, builder and validator.
-/// Values are small enough that no int32 can overflow; thresholds are random, so counts reach
+/// Values are small enough that no int32 can overflow, and the stream shift keeps the stream in int16; thresholds are random, so counts reach
 /// both 0 and L, currents go negative, and T covers 1 and both train widths (T <= 8 and T > 8).
 enum RandomModel {
     /// - Parameter wideFields: encoding conv outputs 33...40 channels, so the next conv's receptive
@@ -154,7 +154,25 @@ enum RandomModel {
         head.biases = (0..<classes).map { _ in Int32(r.int(-1000...1000)) }
         read(u); head.input = u
         c.ops.append(head)
+        streamShift(&c, levels: l)
         return try Packer.pack(c)
+    }
+
+    /// The packer's stream shift rule (docs/SEMANTICS.md section 4, step 5) on the random writers: the
+    /// smallest shift whose bound keeps every stream value in int16, the rounding half added to the biases.
+    static func streamShift(_ c: inout Conversion, levels: Int) {
+        let writers = c.ops.indices.filter { c.ops[$0].record.writesStream }
+        func bound(_ i: Int, _ s: Int) -> Int {
+            let op = c.ops[i], m = op.record.has(OpFlag.inputPixels) ? 255 : levels
+            let fanIn = op.weights16.count / Int(c.header.width)
+            let maxRow = (0..<Int(c.header.width)).map { j in (0..<fanIn).reduce(0) { $0 + abs(Int(op.weights16[j * fanIn + $1])) } }.max()!
+            return m * maxRow + op.biases.map { abs(Int($0)) }.max()! + (s > 0 ? 1 << (s - 1) : 0)
+        }
+        let s = (0...24).first { s in writers.reduce(0) { $0 + (bound($1, s) >> s) + 1 } <= 32767 }!
+        for i in writers {
+            c.ops[i].record.shift = UInt8(s)
+            c.ops[i].biases = c.ops[i].biases.map { $0 + (s > 0 ? Int32(1 << (s - 1)) : 0) }
+        }
     }
 
     static func pixels(count: Int, seed: UInt64) -> [UInt8] {

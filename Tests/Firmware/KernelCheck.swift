@@ -10,8 +10,8 @@ import CSDRuntime
 //   blocks gathered from random uint8 rows (pixels or counts), weights over the full int8 / int16
 //   range; every K from 1 to 40 and the reference model's 64, 128, 144, 288; 1 to 16 outputs;
 //   1 to 4 rows; weight rows contiguous or strided; the pairings an image has: int16 weights into
-//   the stream (set with zero bias: the raw accumulators; or added onto random values, a bias per
-//   output or per output and row as with token biases), int8 weights into neuron counts or prefix
+//   the int16 stream (set with zero bias: the raw accumulators; or added onto random values, a bias
+//   per output or per output and row as with token biases; stream shifts 0..24), int8 weights into neuron counts or prefix
 //   trains (random thresholds, biases, levels 1..16, shifts 0..8; a neuron per output as in conv /
 //   linear, one for all as in attention scores, or one per row as in attention values); rows
 //   adjacent (conv positions) or strided (tokens).
@@ -65,7 +65,7 @@ public func kernelCheckRun(_ memory: UnsafeMutableRawPointer, _ bytes: UInt32, _
     let rows = carve.take(UInt8.self, 4 * maxK), block = carve.take(UInt32.self, ((maxK + 3) / 4) * 8)
     let w8 = carve.take(Int8.self, maxOut * maxStride), w16 = carve.take(Int16.self, maxOut * maxStride)
     let n = 4 * maxOut
-    let accA = carve.take(Int32.self, n), accB = carve.take(Int32.self, n), zero = carve.take(Int32.self, n)
+    let accA = carve.take(Int16.self, n), accB = carve.take(Int16.self, n), zero = carve.take(Int32.self, n)
     let theta = carve.take(Int32.self, n), bias = carve.take(Int32.self, n)
     let cntA = carve.take(UInt8.self, n), cntB = carve.take(UInt8.self, n)
     let list = carve.take(UInt32.self, 64), curA = carve.take(Int32.self, 16 * maxOut), curB = carve.take(Int32.self, 16 * maxOut)
@@ -92,12 +92,13 @@ public func kernelCheckRun(_ memory: UnsafeMutableRawPointer, _ bytes: UInt32, _
             let shift = Int32(bits % 9), set = rep & 1 == 0, kind = (bits &>> 4) % 3
             let strided = (bits &>> 6) & 1 != 0, tokenBias = (bits &>> 7) & 1 != 0
             let levels = 1 + Int32((bits &>> 8) % 16), prefix = (bits &>> 12) & 1 != 0
+            let streamShift = Int32((bits &>> 13) % 25)
             // output j, row r at [4 j + r] (adjacent rows) or [j + maxOut r] (strided)
             let outputStep = strided ? 1 : 4, rowStep = strided ? maxOut : 1
             for pairing in 0..<2 {
                 let order: BlockOrder = pairing == 0 ? .interleaved : .natural
                 for i in 0..<n {
-                    let x = Int32(bitPattern: r.next())
+                    let x = Int16(truncatingIfNeeded: r.next())
                     accA[i] = x
                     accB[i] = x
                     cntA[i] = 0
@@ -105,10 +106,10 @@ public func kernelCheckRun(_ memory: UnsafeMutableRawPointer, _ bytes: UInt32, _
                 }
                 Kernels.putRows(block, rows, rowStride: k, stride: 1, rows: nrows, k: k, order: order)
                 if order == .natural {
-                    func sink(_ acc: UnsafeMutablePointer<Int32>) -> StreamSink {
+                    func sink(_ acc: UnsafeMutablePointer<Int16>) -> StreamSink {
                         StreamSink(stream: acc, biases: set ? zero : bias, outputStep: outputStep, rowStep: rowStep,
                                    paramStep: set ? 0 : 1, paramRowStep: tokenBias ? maxOut : 0, rows: nrows,
-                                   write: set ? .set : .add)
+                                   write: set ? .set : .add, shift: streamShift)
                     }
                     Kernels.blockDotStreamM4(w16, wstride: stride, block, k: k, outputs: outputs, sink(accA))
                     Kernels.blockDotStreamPortable(w16, wstride: stride, block, k: k, outputs: outputs, sink(accB))

@@ -54,15 +54,15 @@ def parse_log(text: str) -> list[dict]:
 def op_bytes(image: reference.Image, op: reference.Op, out: np.ndarray, mode: str,
              device_bytes: int | None = None) -> tuple[bytes, tuple, int]:
     """The reference output of one op as the runtime's arena bytes: (bytes, element shape, element size).
-    A spiking stream is [N][D][T] per step, or, where the device's buffer holds one int32 per (token,
+    A spiking stream is [N][D][T] per step, or, where the device's buffer holds one int16 per (token,
     channel) (the count path, docs/SEMANTICS.md "Prefix trains"), each value's sum over the steps."""
     arr = np.asarray(out)[0]
     if op.stream_out:
-        if mode == "spiking" and device_bytes == 4 * arr[..., 0].size:
+        if mode == "spiking" and device_bytes == 2 * arr[..., 0].size:
             total = arr.astype(np.int64).sum(axis=-1)
-            arr = ((total + 2**31) % 2**32 - 2**31)
-        arr = arr.astype("<i4")
-        return arr.tobytes(), arr.shape, 4
+            arr = ((total + 2**15) % 2**16 - 2**15)
+        arr = arr.astype("<i2")
+        return arr.tobytes(), arr.shape, 2
     if mode == "fused":
         arr = arr.astype(np.uint8)
         return arr.tobytes(), arr.shape, 1

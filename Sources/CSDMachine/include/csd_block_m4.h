@@ -57,13 +57,14 @@ typedef struct csd_nblock {
                                     * 0 for absent rows */
 } csd_nblock_t;
 
-/* Stream: x[e] = acc + bias[i], or x[e] += acc + bias[i] (set == 0), e = j * cstep + r * rstep,
- * i = j * pstep + r * prstep. All four rows are loaded before any is stored, row 0 last. Rows of
+/* Stream (int16): x[e] = (acc + bias[i]) >> shift, or x[e] += (acc + bias[i]) >> shift (set == 0),
+ * the low 16 bits stored, e = j * cstep + r * rstep, i = j * pstep + r * prstep. All four rows are
+ * loaded before any is stored, row 0 last. Rows of
  * int16 weights that are not 4-aligned (K odd) take a loop of two LDRs (LDRD faults there). The
  * routine advances stream, bias and outputs in the struct. */
 typedef struct csd_sblock {
     csd_block_start_t start;       /*  0 */
-    int32_t *stream;               /* 24 */
+    int16_t *stream;               /* 24 */
     const int32_t *bias;           /* 28 */
     int32_t cstep, pstep;          /* 32, 36: bytes */
     int32_t row[3], brow[3];       /* 40, 52: stream and bias offsets of rows 1 .. 3 from row 0, bytes;
@@ -72,6 +73,7 @@ typedef struct csd_sblock {
     int32_t wskip, outputs;        /* 68, 72: wstride - 4 * groups, bytes; outputs >= 1 */
     const int16_t *w;              /* 76 */
     int32_t tail;                  /* 80: K % 4 */
+    int32_t shift;                 /* 84: the stream shift, 0 .. 24 */
 } csd_sblock_t;
 
 #if CSD_KERNELS_DSP
@@ -93,7 +95,7 @@ _Static_assert(offsetof(csd_sblock_t, cstep) == 32 && offsetof(csd_sblock_t, pst
 _Static_assert(offsetof(csd_sblock_t, row) == 40 && offsetof(csd_sblock_t, brow) == 52, "csd_sblock_t");
 _Static_assert(offsetof(csd_sblock_t, set) == 64 && offsetof(csd_sblock_t, wskip) == 68, "csd_sblock_t");
 _Static_assert(offsetof(csd_sblock_t, outputs) == 72 && offsetof(csd_sblock_t, w) == 76, "csd_sblock_t");
-_Static_assert(offsetof(csd_sblock_t, tail) == 80, "csd_sblock_t");
+_Static_assert(offsetof(csd_sblock_t, tail) == 80 && offsetof(csd_sblock_t, shift) == 84, "csd_sblock_t");
 
 /* The prefix train of each count, (1 << c) - 1, 0 <= c <= 16 (bytes: uint8 trains), for csd_nblock_t.trains. */
 static inline const uint8_t *csd_prefix_trains_m4(void) {
@@ -255,12 +257,15 @@ __attribute__((naked, noinline, unused)) static void csd_neurons_s8_m4(csd_nbloc
         "b 9b\n\t");
 }
 
-/* row acc's value: + bias at r3 + boff, and with flags eq + the stream at r2 + off */
-#define CSD_STREAM_ROW(acc, boff, off)          \
+/* row acc's value: (acc + the bias at r3 + boff) >> r12 */
+#define CSD_STREAM_VALUE(acc, boff)             \
     "ldr lr, [r3" boff "]\n\t"                  \
     "add " acc ", " acc ", lr\n\t"              \
+    "asr " acc ", " acc ", r12\n\t"
+/* with flags eq: + the int16 stream at r2 + off */
+#define CSD_STREAM_ADD(acc, off)                \
     "itt eq\n\t"                                \
-    "ldreq lr, [r2" off "]\n\t"                 \
+    "ldrsheq lr, [r2" off "]\n\t"               \
     "addeq " acc ", " acc ", lr\n\t"
 
 __attribute__((naked, noinline, unused)) static void csd_stream_s16_m4(csd_sblock_t *b __attribute__((unused))) {
@@ -302,20 +307,26 @@ __attribute__((naked, noinline, unused)) static void csd_stream_s16_m4(csd_sbloc
         "cmp r3, #0\n\t"
         "bge 21b\n"
         "8:\n\t"
+        "ldrd r2, r3, [r0, #24]\n\t"            /* stream, bias */
+        "add r12, r0, #52\n\t"
+        "ldmia r12, {r9, r10, r11}\n\t"        /* brow1 .. brow3 */
+        "ldr r12, [r0, #84]\n\t"                /* shift */
+        CSD_STREAM_VALUE("r4", "")
+        CSD_STREAM_VALUE("r5", ", r9")
+        CSD_STREAM_VALUE("r6", ", r10")
+        CSD_STREAM_VALUE("r7", ", r11")
+        "add r12, r0, #40\n\t"
+        "ldmia r12, {r8, r9, r10}\n\t"         /* row1 .. row3 */
         "ldr r12, [r0, #64]\n\t"
         "cmp r12, #0\n\t"                       /* eq: add onto the stream (no flag changes below) */
-        "ldrd r2, r3, [r0, #24]\n\t"            /* stream, bias */
-        "add r12, r0, #40\n\t"
-        "ldmia r12, {r8, r9, r10, r11, r12}\n\t" /* row1 .. row3, brow1, brow2 */
-        CSD_STREAM_ROW("r4", "", "")
-        CSD_STREAM_ROW("r5", ", r11", ", r8")
-        CSD_STREAM_ROW("r6", ", r12", ", r9")
-        "ldr r11, [r0, #60]\n\t"
-        CSD_STREAM_ROW("r7", ", r11", ", r10")
-        "str r7, [r2, r10]\n\t"
-        "str r6, [r2, r9]\n\t"
-        "str r5, [r2, r8]\n\t"
-        "str r4, [r2]\n\t"
+        CSD_STREAM_ADD("r4", "")
+        CSD_STREAM_ADD("r5", ", r8")
+        CSD_STREAM_ADD("r6", ", r9")
+        CSD_STREAM_ADD("r7", ", r10")
+        "strh r7, [r2, r10]\n\t"
+        "strh r6, [r2, r9]\n\t"
+        "strh r5, [r2, r8]\n\t"
+        "strh r4, [r2]\n\t"
         "ldrd r8, r9, [r0, #32]\n\t"            /* cstep, pstep */
         "add r2, r2, r8\n\t"
         "add r3, r3, r9\n\t"
@@ -341,7 +352,8 @@ __attribute__((naked, noinline, unused)) static void csd_stream_s16_m4(csd_sbloc
 #undef CSD_GROUP_S8
 #undef CSD_NEURON
 #undef CSD_NEURON_ROW
-#undef CSD_STREAM_ROW
+#undef CSD_STREAM_VALUE
+#undef CSD_STREAM_ADD
 #else
 static inline const uint8_t *csd_prefix_trains_m4(void) { return 0; }
 static inline void csd_neurons_s8_m4(csd_nblock_t *b) { (void)b; __builtin_trap(); }

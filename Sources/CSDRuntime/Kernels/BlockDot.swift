@@ -55,25 +55,29 @@ public enum StreamWrite {
     case set, add
 }
 
-/// Where the four accumulators of an output go when the op writes the residual stream (int32):
-/// x[j * outputStep + r * rowStep] = (or +=) acc + bias[j * paramStep + r * paramRowStep]
-/// (paramRowStep != 0: per-token biases, the position embedding).
+/// Where the four accumulators of an output go when the op writes the residual stream (int16,
+/// docs/SEMANTICS.md "Stream sinks"): x[j * outputStep + r * rowStep] = (or +=)
+/// (acc + bias[j * paramStep + r * paramRowStep]) >> shift, the sum in wrapping int32, the low 16 bits
+/// stored (paramRowStep != 0: per-token biases, the position embedding).
 public struct StreamSink: BlockSink {
-    public var stream: UnsafeMutablePointer<Int32>
+    public var stream: UnsafeMutablePointer<Int16>
     public var biases: UnsafePointer<Int32>
     public var outputStep: Int, rowStep: Int, paramStep: Int, paramRowStep: Int
     public var rows: Int
     public var write: StreamWrite
+    /// The stream shift s (0 ... 24, validated).
+    public var shift: Int32
 
-    public init(stream: UnsafeMutablePointer<Int32>, biases: UnsafePointer<Int32>, outputStep: Int, rowStep: Int,
-                paramStep: Int, paramRowStep: Int, rows: Int, write: StreamWrite) {
+    public init(stream: UnsafeMutablePointer<Int16>, biases: UnsafePointer<Int32>, outputStep: Int, rowStep: Int,
+                paramStep: Int, paramRowStep: Int, rows: Int, write: StreamWrite, shift: Int32) {
         self.stream = stream; self.biases = biases; self.outputStep = outputStep; self.rowStep = rowStep
         self.paramStep = paramStep; self.paramRowStep = paramRowStep; self.rows = rows; self.write = write
+        self.shift = shift
     }
 
     @inline(__always) func value(_ acc: UInt32, _ e: Int, _ i: Int) {
-        let v = acc &+ UInt32(bitPattern: biases[i])
-        stream[e] = Int32(bitPattern: write == .set ? v : UInt32(bitPattern: stream[e]) &+ v)
+        let v = Int32(bitPattern: acc &+ UInt32(bitPattern: biases[i])) &>> shift
+        stream[e] = Int16(truncatingIfNeeded: write == .set ? v : Int32(stream[e]) &+ v)
     }
 
     @inline(__always) public func put(_ j: Int, _ a0: UInt32, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32) {
@@ -220,19 +224,20 @@ extension Kernels {
 
     public static func blockDotStreamM4(_ w: UnsafePointer<Int16>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                         outputs: Int, _ sink: StreamSink) {
-        let rows = sink.rows, rs = Int32(truncatingIfNeeded: 4 &* sink.rowStep), ps = Int32(truncatingIfNeeded: 4 &* sink.paramRowStep)
+        let rows = sink.rows, rs = Int32(truncatingIfNeeded: 2 &* sink.rowStep), ps = Int32(truncatingIfNeeded: 4 &* sink.paramRowStep)
         var b = csd_sblock_t()
         b.start.block = block.assumingMemoryBound(to: UInt32.self)
         b.start.groups = Int32(truncatingIfNeeded: k &>> 2)
         b.stream = sink.stream
         b.bias = sink.biases
-        b.cstep = Int32(truncatingIfNeeded: 4 &* sink.outputStep)
+        b.cstep = Int32(truncatingIfNeeded: 2 &* sink.outputStep)
         b.pstep = Int32(truncatingIfNeeded: 4 &* sink.paramStep)
         b.set = sink.write == .set ? 1 : 0
         b.wskip = Int32(truncatingIfNeeded: 2 &* (wstride &- (k & ~3)))
         b.outputs = Int32(truncatingIfNeeded: outputs)
         b.w = w
         b.tail = Int32(truncatingIfNeeded: k & 3)
+        b.shift = sink.shift
         if rows > 1 { b.row.0 = rs; b.brow.0 = ps }
         if rows > 2 { b.row.1 = 2 &* rs; b.brow.1 = 2 &* ps }
         if rows > 3 { b.row.2 = 3 &* rs; b.brow.2 = 3 &* ps }

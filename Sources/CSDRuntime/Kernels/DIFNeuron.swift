@@ -95,12 +95,12 @@ extension Kernels {
         return spikes
     }
 
-    /// The stream neuron on X [N][D] int32 (fused; and the spiking count path, whose stream holds each
+    /// The stream neuron on X [N][D] int16 (fused; and the spiking count path, whose stream holds each
     /// value's sum over the steps, all a neuron at D >= T sees, docs/SEMANTICS.md "Prefix trains"):
     /// element (t, j) writes c = neuronCount((X << shift) + bias[j] + theta[j] / 2) into out[t * d + j] as
     /// a count or a prefix train. Returns the spikes (sum of the counts).
     @inline(__always)
-    public static func streamNeuron(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, shift: Int32,
+    public static func streamNeuron(_ x: UnsafePointer<Int16>, tokens n: Int, width d: Int, shift: Int32,
                                     thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                     levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
         #if arch(x86_64)
@@ -116,7 +116,7 @@ extension Kernels {
     /// The portable loop of `streamNeuron` (x86-64: `streamNeuronX86`): channel by channel, its neuron in
     /// registers; counts and prefix trains in loops of their own.
     @inline(__always)
-    public static func streamNeuronPortable(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, shift: Int32,
+    public static func streamNeuronPortable(_ x: UnsafePointer<Int16>, tokens n: Int, width d: Int, shift: Int32,
                                             thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                             levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
         let sh = UInt32(truncatingIfNeeded: shift) & 31, prefix = output == .prefixTrains
@@ -127,7 +127,7 @@ extension Kernels {
             let end = o + n &* d
             if prefix {
                 while o != end {
-                    let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
+                    let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: Int32(p.pointee)) &<< sh) &+ offset), threshold: th, levels: levels)
                     o.pointee = UInt8(truncatingIfNeeded: (1 &<< c) &- 1)
                     spikes &+= c
                     p += d
@@ -135,7 +135,7 @@ extension Kernels {
                 }
             } else {
                 while o != end {
-                    let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: p.pointee) &<< sh) &+ offset), threshold: th, levels: levels)
+                    let c = neuronCount(Int32(bitPattern: (UInt32(bitPattern: Int32(p.pointee)) &<< sh) &+ offset), threshold: th, levels: levels)
                     o.pointee = UInt8(truncatingIfNeeded: c)
                     spikes &+= c
                     p += d

@@ -206,55 +206,31 @@ extension Kernels {
         }
     }
 
-    /// The stream writer's delivery for one position or token: x [n][d][steps] at channels
-    /// base ..< base + outputs gets x[(base + j) * steps + t] = (or +=) I[t] (+ bias[j] at t = 0),
-    /// with the step currents I[t] = cur[t * outputs + j], or with `prefix` (the slots of
-    /// `eventSynapticOps(..., trains: .prefix)`) their suffix sums. Step currents are first turned
-    /// into slots (differences; cur is scratch) and a set stream into zeros, so that one loop adds
-    /// suffix sums from the last step, two channels per pass.
+    /// The stream writer's delivery for one position or token (docs/SEMANTICS.md, "Stream sinks"):
+    /// channel base + j of x [n][d][steps] gets at step t (set, or added)
+    /// floor(P[t] / 2^shift) - floor(P[t-1] / 2^shift), the running sum P[t] = bias[j] + I[0] + ... + I[t]
+    /// in wrapping int32 (floor(P[-1] / 2^shift) = 0), the low 16 bits stored; the step currents
+    /// I[t] = cur[t * outputs + j], or with `prefix` (the slots of `eventSynapticOps(..., trains: .prefix)`)
+    /// their suffix sums (cur is scratch).
     @inline(__always)
     public static func streamChannels(_ cur: UnsafeMutablePointer<Int32>, outputs: Int, steps: Int,
-                                      _ stream: UnsafeMutablePointer<Int32>, base: Int, biases bias: UnsafePointer<Int32>,
-                                      write: StreamWrite, prefix: Bool) {
-        let n = steps &* outputs
-        var x = stream + base &* steps
-        if !prefix {
-            var i = 0
-            while i &+ outputs < n {
-                cur[i] = Int32(bitPattern: UInt32(bitPattern: cur[i]) &- UInt32(bitPattern: cur[i &+ outputs]))
-                i &+= 1
+                                      _ stream: UnsafeMutablePointer<Int16>, base: Int, biases bias: UnsafePointer<Int32>,
+                                      write: StreamWrite, prefix: Bool, shift: Int32) {
+        if prefix { suffixSteps(cur, steps: steps, outputs: outputs) }
+        let set = write == .set
+        var x = stream + base &* steps, j = 0
+        while j < outputs {
+            var c = cur + j, p = UInt32(bitPattern: bias[j]), last: Int32 = 0, t = 0
+            while t < steps {
+                p &+= UInt32(bitPattern: c.pointee)
+                let v = Int32(bitPattern: p) &>> shift, step = v &- last
+                x[t] = Int16(truncatingIfNeeded: set ? step : Int32(x[t]) &+ step)
+                last = v
+                c += outputs
+                t &+= 1
             }
-        }
-        if write == .set { x.update(repeating: 0, count: n) }
-        var j = 0
-        while j &+ 2 <= outputs {
-            var c = cur + (n &- outputs &+ j)
-            var r0: UInt32 = 0, r1: UInt32 = 0
-            var xt = x + steps
-            while xt != x {
-                r0 &+= UInt32(bitPattern: c[0])
-                r1 &+= UInt32(bitPattern: c[1])
-                xt -= 1
-                xt[0] = Int32(bitPattern: UInt32(bitPattern: xt[0]) &+ r0)
-                xt[steps] = Int32(bitPattern: UInt32(bitPattern: xt[steps]) &+ r1)
-                c -= outputs
-            }
-            x[0] = Int32(bitPattern: UInt32(bitPattern: x[0]) &+ UInt32(bitPattern: bias[j]))
-            x[steps] = Int32(bitPattern: UInt32(bitPattern: x[steps]) &+ UInt32(bitPattern: bias[j &+ 1]))
-            x += 2 &* steps
-            j &+= 2
-        }
-        if j < outputs {  // an odd last channel
-            var c = cur + (n &- outputs &+ j)
-            var run: UInt32 = 0
-            var xt = x + steps
-            while xt != x {
-                run &+= UInt32(bitPattern: c.pointee)
-                xt -= 1
-                xt.pointee = Int32(bitPattern: UInt32(bitPattern: xt.pointee) &+ run)
-                c -= outputs
-            }
-            x.pointee = Int32(bitPattern: UInt32(bitPattern: x.pointee) &+ UInt32(bitPattern: bias[j]))
+            x += steps
+            j &+= 1
         }
     }
 }

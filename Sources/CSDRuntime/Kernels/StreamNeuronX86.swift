@@ -5,7 +5,7 @@ import CSDMachine
 /// store; channels past the last multiple of 8 take the portable formula. Same outputs and spikes.
 #if arch(x86_64)
 extension Kernels {
-    public static func streamNeuronX86(_ x: UnsafePointer<Int32>, tokens n: Int, width d: Int, shift: Int32,
+    public static func streamNeuronX86(_ x: UnsafePointer<Int16>, tokens n: Int, width d: Int, shift: Int32,
                                        thresholds theta: UnsafePointer<Int32>, biases bias: UnsafePointer<Int32>,
                                        levels: Int32, output: NeuronOutput, _ out: UnsafeMutablePointer<UInt8>) -> UInt32 {
         let sh = UInt32(truncatingIfNeeded: shift) & 31, shifts = SIMD8<Int32>(repeating: Int32(bitPattern: sh))
@@ -14,7 +14,7 @@ extension Kernels {
         while t < n {
             var j = 0
             while j &+ 8 <= d {
-                let v = UnsafeRawPointer(x + (t &* d &+ j)).loadUnaligned(as: SIMD8<Int32>.self)
+                let v = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(x + (t &* d &+ j)).loadUnaligned(as: SIMD8<Int16>.self))
                 let th = UnsafeRawPointer(theta + j).loadUnaligned(as: SIMD8<Int32>.self)
                 let b = UnsafeRawPointer(bias + j).loadUnaligned(as: SIMD8<Int32>.self)
                 let c = neuronCounts((v &<< shifts) &+ b &+ (th &>> 1), threshold: th, levels: levels)
@@ -25,7 +25,7 @@ extension Kernels {
                 j &+= 8
             }
             while j < d {  // the last d % 8 channels
-                let th = theta[j], v = UInt32(bitPattern: x[t &* d &+ j])
+                let th = theta[j], v = UInt32(bitPattern: Int32(x[t &* d &+ j]))
                 let c = neuronCount(Int32(bitPattern: (v &<< sh) &+ UInt32(bitPattern: bias[j]) &+ UInt32(bitPattern: th &>> 1)),
                                     threshold: th, levels: levels)
                 out[t &* d &+ j] = UInt8(truncatingIfNeeded: prefix ? (1 &<< c) &- 1 : c)
