@@ -444,22 +444,18 @@ public struct Converter {
         for w in writers {
             for c in 0..<d { units[c] = max(units[c], w.layer.sigma[c] * w.inputStep * 127 / 32767) }
         }
-        // Each writer's int16 weights and its biases rounded in the fine unit (before the rounding half).
-        var made: [(w16: [Int16], biases: [Int64], bound: Int64)] = []
+        var made: [StreamBounds] = []
         for w in writers {
             let f = w.layer, name = out.ops[w.opIndex].name
-            var w16 = [Int16](repeating: 0, count: f.codes.count)
-            var maxRow: Int64 = 0
+            var b = StreamBounds(w16: [Int16](repeating: 0, count: f.codes.count), channels: d, inputMax: Int64(w.inputMax))
             for c in 0..<d {
                 let m = f.sigma[c] * w.inputStep / units[c]
-                var row: Int64 = 0
                 for k in 0..<f.fanIn {
                     let v = (Double(f.codes[c * f.fanIn + k]) * m).rounded(.toNearestOrEven)
                     guard abs(v) <= 32767 else { throw PackError("\(name): stream weight overflows int16") }
-                    w16[c * f.fanIn + k] = Int16(v)
-                    row += Int64(abs(v))
+                    b.w16[c * f.fanIn + k] = Int16(v)
+                    if v > 0 { b.pos[c] += Int64(v) } else { b.neg[c] += Int64(v) }
                 }
-                maxRow = max(maxRow, row)
             }
             let real: [Double]
             if let pos = w.tokenBias {
@@ -467,41 +463,53 @@ public struct Converter {
             } else {
                 real = (0..<d).map { (f.bias[$0] / units[$0]).rounded(.toNearestOrEven) }
             }
-            guard let big = real.map({ abs($0) }).max(), big < Double(Int32.max) else {
-                throw PackError("\(name): a stream bias overflows int32")
+            guard real.allSatisfy({ abs($0) < Double(Int32.max) }) else { throw PackError("\(name): a stream bias overflows int32") }
+            b.biases = real.map { Int64($0) }
+            for (i, v) in b.biases.enumerated() {
+                b.biasMin[i % d] = min(b.biasMin[i % d], v)
+                b.biasMax[i % d] = max(b.biasMax[i % d], v)
             }
-            made.append((w16, real.map { Int64($0) }, maxRow * Int64(w.inputMax) + Int64(big)))
+            made.append(b)
         }
-        // The smallest stream shift whose bound keeps every stream value in int16 (the half in the bias).
-        func writerBound(_ b: Int64, _ s: Int) -> Int64 { b + (s > 0 ? Int64(1) << (s - 1) : 0) }
+        // The smallest stream shift whose intervals keep every stream value, fused or at any step, in
+        // int16 after every writer (the stream holds each writer's partial sum).
         func fits(_ s: Int) -> Bool {
-            var total: Int64 = 0
+            var lo = [Int64](repeating: 0, count: d), hi = lo
             for m in made {
-                let b = writerBound(m.bound, s)
-                guard b <= Int64(Int32.max) else { return false }
-                total += (b >> s) + 1
+                guard m.fitsInt32(shift: s) else { return false }
+                for c in 0..<d {
+                    let v = m.anyValue(c, shift: s)
+                    lo[c] += v.lo
+                    hi[c] += v.hi
+                    guard lo[c] >= -32767 && hi[c] <= 32767 else { return false }
+                }
             }
-            return total <= 32767
+            return true
         }
         guard let shift = (0...Int(ModelImage.maxShift)).first(where: fits) else {
             throw PackError("\(out.ops[writers.first?.opIndex ?? 0].name): no stream shift keeps the residual stream in int16 (SEMANTICS.md, section 4, step 5)")
         }
         let half: Int64 = shift > 0 ? Int64(1) << (shift - 1) : 0
-        let scale = Double(1 << shift)
-        out.streamUnits = units.map { $0 * scale }
+        out.streamUnits = units.map { $0 * Double(1 << shift) }
         out.streamShift = shift
-        var bound: Int64 = 0  // |X| bound in the stream unit, accumulated over the writers so far
+        // the fused interval of X per channel, summed over the writers so far (the readers' |X| bound)
+        var lo = [Int64](repeating: 0, count: d), hi = lo
         var writerIndex = 0
         for i in 0..<out.ops.count {
             if writerIndex < writers.count && writers[writerIndex].opIndex == i {
                 let m = made[writerIndex]
                 writerIndex += 1
-                bound += (writerBound(m.bound, shift) >> shift) + 1
+                for c in 0..<d {
+                    let v = m.fusedValue(c, shift: shift)
+                    lo[c] += v.lo
+                    hi[c] += v.hi
+                }
                 out.ops[i].weights16 = m.w16
                 out.ops[i].biases = m.biases.map { Int32($0 + half) }
                 out.ops[i].record.shift = UInt8(shift)
             } else if out.ops[i].record.kindRaw == OpKind.streamNeuron.rawValue {
                 let stepR = out.ops[i].readerStep ?? 1
+                let bound = zip(lo, hi).map { max(-$0, $1) }.max() ?? 0
                 let p = try NeuronParameters.choose(scales: out.streamUnits.map { stepR / $0 }, biases: [Double](repeating: 0, count: d),
                                                     accBound: Double(bound), levels: levels, layer: out.ops[i].name)
                 out.ops[i].record.shift = UInt8(p.shift)

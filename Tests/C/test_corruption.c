@@ -97,7 +97,7 @@ static size_t output_bytes(const uint8_t *img, const uint8_t *op, int mode) {
     uint32_t t = img[48], tokens = u16_at(img + 44), width = u16_at(img + 46);
     if (op[0] == 7) return 0;                                  /* CLASSIFIER: the caller's logits */
     if (op[0] == 5) return 0;                                  /* ATTN_SCORES: the kernel scratch */
-    if (op[1] & 2) return (size_t)tokens * width * 4 * (mode ? t : 1);  /* STREAM_OUT: the stream */
+    if (op[1] & 2) return (size_t)tokens * width * 2 * (mode ? t : 1);  /* STREAM_OUT: the int16 stream */
     size_t neurons = (size_t)u16_at(op + 10) * u16_at(op + 12) * u16_at(op + 14);
     return neurons * (mode ? (t <= 8 ? 1 : 2) : 1);            /* counts, or spike trains */
 }

@@ -158,8 +158,9 @@ enum RandomModel {
         return try Packer.pack(c)
     }
 
-    /// The packer's stream shift rule (docs/SEMANTICS.md section 4, step 5) on the random writers: the
-    /// smallest shift whose bound keeps every stream value in int16, the rounding half added to the biases.
+    /// A stream shift for the random writers: the smallest with sum_w ((B_w >> s) + 1) <= 32767, B_w =
+    /// M max_c sum_i |w16_ci| + max |bias| (a looser sufficient form of the packer's interval proof,
+    /// docs/SEMANTICS.md section 4, step 5), the rounding half added to the biases.
     static func streamShift(_ c: inout Conversion, levels: Int) {
         let writers = c.ops.indices.filter { c.ops[$0].record.writesStream }
         func bound(_ i: Int, _ s: Int) -> Int {

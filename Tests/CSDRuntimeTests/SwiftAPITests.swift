@@ -47,7 +47,7 @@ func classify(image bytes: UnsafeRawBufferPointer, pixels: UnsafeBufferPointer<U
         let packed = try Self.bytes("model.csd")
         let image = Aligned(count: packed.count, copying: packed)
         let inputs = try Self.bytes("inputs.u8")
-        let arena = Aligned(count: 101_056)  // the spiking need, the larger one (fmnist_tiny.h)
+        let arena = Aligned(count: 57_152)  // the spiking need, the larger one (fmnist_tiny.h)
         let runs: [(file: String, delay: Int?)] = [("fused.logits.i32", nil), ("spiking_D0.logits.i32", 0),
                                                    ("spiking_D3.logits.i32", 3), ("spiking_D7.logits.i32", 7)]
         let pixels = 784, classes = 10, count = inputs.count / pixels
@@ -61,7 +61,7 @@ func classify(image bytes: UnsafeRawBufferPointer, pixels: UnsafeBufferPointer<U
                     try logits.withUnsafeMutableBufferPointer { out in
                         try classify(image: UnsafeRawBufferPointer(image.view(packed.count)),
                                      pixels: UnsafeBufferPointer(rebasing: all[(i * pixels)..<((i + 1) * pixels)]),
-                                     delay: run.delay, arena: arena.view(101_056), logits: out)
+                                     delay: run.delay, arena: arena.view(57_152), logits: out)
                     }
                 }
                 let golden = Array(expected[(i * classes)..<((i + 1) * classes)])
@@ -86,7 +86,7 @@ func classify(image bytes: UnsafeRawBufferPointer, pixels: UnsafeBufferPointer<U
         #expect(status { () throws(CSDStatus) in _ = try ModelImage(checking: UnsafeRawBufferPointer(rebasing: bytes[0..<(packed.count - 1)])) }
                 == .truncated)
         let image = try ModelImage(checking: bytes)
-        #expect(image.arenaBytes(.fused) == 24_544 && image.arenaBytes(.spiking) == 101_056)  // fmnist_tiny.h
+        #expect(image.arenaBytes(.fused) == 18_272 && image.arenaBytes(.spiking) == 57_152)  // fmnist_tiny.h
         #expect(image.inputBytes == 784 && image.classes == 10 && image.opCount == 27)
         #expect(image.header.timeSteps == 7 && image.header.delay == 7)
         storage.buffer[40] ^= 1  // inside the CRC's span
@@ -95,7 +95,7 @@ func classify(image bytes: UnsafeRawBufferPointer, pixels: UnsafeBufferPointer<U
 
         // the arena: the exact need is enough, a byte less is not; 16-byte aligned. A spiking engine at the
         // image's D = T takes the count path, in the fused plan's buffers: the fused need is its need.
-        let arena = Aligned(count: 101_056 + 16)
+        let arena = Aligned(count: 57_152 + 16)
         for mode in [ExecutionMode.fused, .spiking] {
             let need = image.arenaBytes(mode)
             #expect(status { () throws(CSDStatus) in
@@ -118,8 +118,8 @@ func classify(image bytes: UnsafeRawBufferPointer, pixels: UnsafeBufferPointer<U
         #expect(small.usesCountPath)
         #expect(status { () throws(CSDStatus) in try small.setDelay(6) } == .arenaTooSmall && small.delay == 7)
         #expect(status { () throws(CSDStatus) in try small.setCountPath(false) } == .arenaTooSmall && small.countPath)
-        let full = Aligned(count: 101_056)
-        let big = try Engine(image: image, arena: full.view(101_056), mode: .spiking)
+        let full = Aligned(count: 57_152)
+        let big = try Engine(image: image, arena: full.view(57_152), mode: .spiking)
         var fromSmall = [Int32](repeating: 0, count: 10), fromBig = fromSmall
         let input = (0..<784).map { UInt8(truncatingIfNeeded: $0 &* 37) }
         try input.withUnsafeBufferPointer { px in
@@ -129,7 +129,7 @@ func classify(image bytes: UnsafeRawBufferPointer, pixels: UnsafeBufferPointer<U
         #expect(fromSmall == fromBig && fromSmall.contains { $0 != 0 })
 
         // the delay and the run's lengths
-        var engine = try Engine(image: image, arena: arena.view(101_056), mode: .spiking)
+        var engine = try Engine(image: image, arena: arena.view(57_152), mode: .spiking)
         #expect(engine.delay == 7)
         #expect(status { () throws(CSDStatus) in try engine.setDelay(8) } == .delay && engine.delay == 7)
         #expect(status { () throws(CSDStatus) in try engine.setDelay(0) } == .ok && engine.delay == 0)

@@ -123,5 +123,5 @@ def test_project_budgets():
     assert budgets[("text", "riscv32")] <= 22016
     assert budgets[("heap_symbols", "*")] == 0
     assert budgets[("float_symbols", "*")] == 0
-    assert budgets[("arena", "fused")] <= 24544
-    assert budgets[("arena", "spiking")] <= 101056
+    assert budgets[("arena", "fused")] <= 18272
+    assert budgets[("arena", "spiking")] <= 57152

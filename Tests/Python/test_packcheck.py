@@ -53,6 +53,52 @@ def test_reference_image_passes(packed, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "packcheck: 60 tensors, 155128 bytes, all equal"
     assert "packcheck: op 6 linear blocks.0.attn.q weights OK (4096 bytes)" in out
+    assert "packcheck: op 11 linear blocks.0.attn.proj record OK (s = 9)" in out  # the stream shift
+
+
+def test_stream_shift_is_the_smallest_that_fits(expected):
+    """SEMANTICS.md section 4, step 5 on the reference export, recomputed here channel by channel: one
+    stream shift s for every writer, the smallest for which every channel's sum over the writers so far
+    (after each writer) of the interval S (the hull of [lo >> s, hi >> s] and [neg >> s, ceil(pos / 2^s)], lo / hi = M neg / M
+    pos + the stored biases' min / max, h = 2^(s-1) included) stays within +-32767; the last reader's
+    |X| bound is the largest |end| of the summed fused intervals [lo >> s, hi >> s]."""
+    doc, tensors = packcheck.load_export(EXPORT)
+    L = doc["levels"]
+    builder = packcheck._Builder(doc, tensors, L, {})
+    s = builder.stream_shift
+    writers = [op for op in expected.ops if op.flags & ref.OPF_STREAM_OUT]
+    assert len(writers) == 5 and {op.shift for op in writers} == {s} and 0 < s <= 24
+    D = builder.D
+
+    def intervals(shift: int):
+        """The largest |end| of the sums of S over the writers so far (after each writer), and of the
+        sums of F over all of them, as plain Python integers."""
+        any_lo, any_hi, f_lo, f_hi, reach = [0] * D, [0] * D, [0] * D, [0] * D, 0
+        for op in writers:
+            w16, bias, _ = builder.writers[op.name]  # bias: round(b'/u), without the rounding half
+            m = packcheck.PIXEL_MAX if op.flags & ref.OPF_INPUT_PIXELS else L
+            half = 1 << (shift - 1) if shift > 0 else 0
+            rows = w16.reshape(w16.shape[0], -1)
+            per_channel = bias.reshape(-1, D)
+            for c in range(D):
+                pos = sum(int(w) for w in rows[c] if w > 0)
+                neg = sum(int(w) for w in rows[c] if w < 0)
+                lo = m * neg + int(per_channel[:, c].min()) + half
+                hi = m * pos + int(per_channel[:, c].max()) + half
+                f_lo[c] += lo // 2 ** shift
+                f_hi[c] += hi // 2 ** shift
+                any_lo[c] += min(lo // 2 ** shift, neg // 2 ** shift)
+                any_hi[c] += max(hi // 2 ** shift, -(-pos // 2 ** shift))
+            reach = max(reach, max(-x for x in any_lo), max(any_hi))
+        return reach, max(max(-x for x in f_lo), max(f_hi))
+
+    for op in writers:
+        _, bias, _ = builder.writers[op.name]
+        np.testing.assert_array_equal(op.tensors["biases"], bias + (1 << (s - 1)))
+    reach, fused = intervals(s)
+    assert reach <= 32767 < intervals(s - 1)[0]
+    builder.build()
+    assert builder.stream_bound == fused
 
 
 # ---- mutations of the image --------------------------------------------------------------------
@@ -121,6 +167,8 @@ def test_one_element_changed_is_that_tensor(packed, tmp_path, op_index, name, pi
 
 RECORD_MUTATIONS = [
     ("shift one more", 13, 2, "<B", lambda v: (v[0] + 1,), "op 13 linear blocks.0.mlp.fc1 record"),
+    # a stream writer's shift field is the stream shift s, which the format accepts in 0..24
+    ("stream shift one more", 11, 2, "<B", lambda v: (v[0] + 1,), "op 11 linear blocks.0.attn.proj record"),
     # (swapping q and k would put the attention output, written over q, on k: the reference refuses that)
     ("scores read k as q", 9, 20, "<4I", lambda v: (v[2], v[3], v[2], v[3]),
      "op 9 attn_scores blocks.0.attn.a_quant record"),

@@ -97,6 +97,26 @@ def test_dif_node_single_step_equals_the_reference_neuron(delay):
     assert np.array_equal(node(steps[:T]).transpose(0, 1).numpy().astype(np.uint8), expected)
 
 
+@pytest.mark.parametrize("shift", [0, 3, 10])
+def test_stream_sink_equals_the_reference_writer(shift):
+    """StreamSink (the running sum with the bias, rounded down by the stream shift, one step at a time)
+    against reference.stream_write_steps on random currents, per-token biases and a reset between runs."""
+    from spikingjelly.activation_based import functional
+
+    from csdformer.snnsim import StreamSink
+
+    T = 5
+    g = np.random.default_rng(shift)
+    cur = g.integers(-3000, 3000, size=(2, T, 4, 6))  # [B, T, N, D]
+    bias = g.integers(-5000, 5000, size=(4, 6))
+    expected = ref.stream_write_steps(cur, bias, shift)
+    sink = StreamSink(torch.from_numpy(bias), shift)
+    for _ in range(2):  # the second run after a reset starts from P[-1] = 0 again
+        functional.reset_net(sink)
+        got = sink(torch.from_numpy(cur).to(torch.float64).transpose(0, 1)).transpose(0, 1)
+        assert np.array_equal(got.numpy().astype(np.int64), expected)
+
+
 @needs_csdpack
 def test_simulation_logits_equal_the_spiking_logits(packed_path, test_pixels):
     """The packed reference model simulated in SpikingJelly: logits equal to the NumPy reference's

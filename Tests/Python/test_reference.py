@@ -75,7 +75,7 @@ def _recrc(b: bytearray) -> bytes:
 
 
 def test_parse_header(image):
-    assert image.magic == 0x46445343 and image.format_version == 2 and image.math_version == 1
+    assert image.magic == 0x46445343 and image.format_version == 2 and image.math_version == 2
     assert image.input_shape == (1, 28, 28) and image.classes == 10
     assert image.ops[0].kind == ref.CONV3X3 and image.ops[0].input_pixels
     assert image.ops[-1].kind == ref.CLASSIFIER
@@ -84,6 +84,10 @@ def test_parse_header(image):
             assert op.weights.dtype == (np.int16 if op.stream_out else np.int8)
         if op.thresholds is not None:
             assert op.thresholds.dtype == np.int32 and op.thresholds.min() >= 1
+    # SEMANTICS.md "Stream sinks": every writer of an image has the same stream shift s (its shift field);
+    # the reference model's stream is 2^s coarser than its writers' weights
+    shifts = {op.shift for op in image.ops if op.stream_out}
+    assert len(shifts) == 1 and 0 < shifts.pop() <= 24
 
 
 def test_load_from_file(packed, tmp_path):
@@ -102,7 +106,8 @@ def test_trailing_bytes_are_accepted(packed):
     (lambda b: b[:-16], "image_bytes"),
     (lambda b: b[:4] + b"\x01" + b[5:], "format_version"),  # version 1 is refused like any other
     (lambda b: b[:4] + b"\x03" + b[5:], "format_version"),
-    (lambda b: b[:6] + b"\x02" + b[7:], "math_version"),
+    (lambda b: b[:6] + b"\x01" + b[7:], "math_version"),  # math version 1 (an int32 stream) is refused
+    (lambda b: b[:6] + b"\x03" + b[7:], "math_version"),
 ])
 def test_header_errors(packed, mutate, message):
     with pytest.raises(ImageError, match=message):
@@ -171,12 +176,53 @@ def test_conv_fan_in_beyond_16_bits(packed):
         Image.parse(_recrc(m))
 
 
+def _writers(image):
+    return [op for op in image.ops if op.stream_out]
+
+
+def _set_shift(packed, op_index: int, shift: int) -> bytes:
+    m = bytearray(packed[0])
+    m[128 + 64 * op_index + 2] = shift
+    return _recrc(m)
+
+
+def test_stream_writer_shift_range(image, packed):
+    """A stream writer's shift field is the stream shift s, 0..24 like a neuron op's k (FORMAT.md): 24 is
+    accepted on a writer, 25 refused."""
+    for op in _writers(image)[:2]:  # the set (a conv) and the first add (a linear)
+        assert Image.parse(_set_shift(packed, op.index, 24)).ops[op.index].shift == 24
+        with pytest.raises(ImageError, match=rf"op {op.index} \({op.name}\): shift 25 out of range"):
+            Image.parse(_set_shift(packed, op.index, 25))
+
+
+def test_stream_buffers_are_int16(image):
+    """FORMAT.md "Arena plan": the stream takes N D x 2 bytes fused, N D T x 2 spiking."""
+    N, D, T = image.tokens, image.width, image.time_steps
+    assert image.buffer_bytes("stream", (N, D), ref.FUSED) == N * D * 2
+    assert image.buffer_bytes("stream", (N, D), ref.SPIKING) == N * D * T * 2
+
+
+def test_stream_neuron_scratch():
+    """FORMAT.md "Kernel scratch": a stream neuron needs none fused and, spiking, one token's [D][T] int16
+    steps widened to int32, align16(4 T D)."""
+    def need(N, D, T, mode):
+        img = Image(data=b"", time_steps=T, tokens=N, width=D)
+        img.ops = [ref.Op(0, ref.STREAM_NEURON, 0, 0, 0, (N, D, 1), (N, D, 1), 0, (0, 0), (0, 0), (16, 16), 0, 0, 0)]
+        return img.scratch_bytes(mode)
+
+    assert need(49, 64, 7, ref.FUSED) == 0
+    assert need(49, 64, 7, ref.SPIKING) == 4 * 7 * 64
+    assert need(3, 5, 3, ref.SPIKING) == 64  # 60 rounded up to 16
+    assert need(3, 5, 16, ref.SPIKING) == 320
+
+
 def test_arena_bytes_include_the_kernel_scratch(image):
     # FORMAT.md "Kernel scratch": fused the attention pair (hd 16, N 49: a block of four queries, the head's
     # v as four blocks of 13 groups, eight queries' scores and v's per-key sums), above the 288-input conv's
-    # 32 per group of four; spiking the 64 -> 128 linear's list (16 x 16) and its [T][128] int32 currents
+    # 32 per group of four; spiking the 64 -> 128 linear's list (16 x 16) and its [T][128] int32 currents,
+    # above a stream neuron's [T][64] int32 steps
     assert image.scratch_bytes(ref.FUSED) == 32 * 4 * (1 + 13) + 2 * 400 > 288 // 4 * 32
-    assert image.scratch_bytes(ref.SPIKING) == 64 // 4 * 16 + image.time_steps * 128 * 4
+    assert image.scratch_bytes(ref.SPIKING) == 64 // 4 * 16 + image.time_steps * 128 * 4 > image.time_steps * 64 * 4
 
 
 def test_attention_pair_scratch():
@@ -377,6 +423,76 @@ def test_dif_at_full_delay_equals_fused():
     assert ref.fire_dif(cur, k, theta, beta, L, T, 0).sum(axis=1).max() <= L
 
 
+def test_stream_writer_rounds_by_the_stream_shift():
+    """SEMANTICS.md "Stream sinks", by hand: fused v = floor((acc + bias) / 2^s) (an arithmetic shift: the
+    floor also for negative sums); spiking, the steps of the rounded running sum P[t] = bias + I[0..t]
+    sum (telescoping) to the fused v of the same total, whatever the order of the currents."""
+    s = 2
+    acc = np.array([[-7, -1, 0, 5, 12, -9]])
+    bias = np.array([1, 1, 2, 2, 2, -1])
+    # y = -6, 0, 2, 7, 14, -10 -> floor(y / 4) = -2, 0, 0, 1, 3, -3
+    np.testing.assert_array_equal(ref.stream_write_fused(acc, bias, s), [[-2, 0, 0, 1, 3, -3]])
+    np.testing.assert_array_equal(ref.stream_write_fused(acc, bias, 0), acc + bias)  # s = 0: y itself
+    # spiking: currents [B = 1, T = 3, 6] summing to acc over the steps
+    cur = np.array([[[-3, 2, 0, 5, 4, -9],
+                     [-3, -4, 0, -1, 4, 6],
+                     [-1, 1, 0, 1, 4, -6]]])
+    assert (cur.sum(axis=1) == acc).all()
+    steps = ref.stream_write_steps(cur, bias, s)
+    # P[t] = bias + running sum:  [-2, 3, 2, 7, 6, -10], [-5, -1, 2, 6, 10, -4], [-6, 0, 2, 7, 14, -10]
+    # floor(P[t] / 4):            [-1, 0, 0, 1, 1, -3],  [-2, -1, 0, 1, 2, -1],  [-2, 0, 0, 1, 3, -3]
+    np.testing.assert_array_equal(steps, [[[-1, 0, 0, 1, 1, -3],
+                                           [-1, -1, 0, 0, 1, 2],
+                                           [0, 1, 0, 0, 1, -2]]])
+    np.testing.assert_array_equal(steps.sum(axis=1), ref.stream_write_fused(acc, bias, s))
+    # the whole current at t = 0 (a writer reading the pixels): all of v lands at step 0
+    first = np.zeros_like(cur)
+    first[:, 0] = acc
+    np.testing.assert_array_equal(ref.stream_write_steps(first, bias, s)[:, 0], [[-2, 0, 0, 1, 3, -3]])
+    assert not ref.stream_write_steps(first, bias, s)[:, 1:].any()
+    # random currents, every shift: the steps always sum to the fused value
+    rng = np.random.default_rng(3)
+    cur = rng.integers(-5000, 5000, size=(4, 7, 3, 5))
+    bias = rng.integers(-20000, 20000, size=(3, 5))
+    for s in (0, 1, 5, 10, 24):
+        np.testing.assert_array_equal(ref.stream_write_steps(cur, bias, s).sum(axis=1),
+                                      ref.stream_write_fused(cur.sum(axis=1), bias, s), err_msg=f"s = {s}")
+
+
+def _writer_op(flags: int, shift: int, biases) -> ref.Op:
+    op = ref.Op(0, ref.LINEAR, ref.OPF_STREAM_OUT | flags, shift, 0, (1, 1, 1), (1, 2, 1), 0, (0, 0), (0, 0),
+                (16, 16), 0, 0, 0)
+    op.biases = np.asarray(biases, dtype=np.int32)
+    return op
+
+
+@pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING])
+def test_stream_values_must_fit_int16(mode):
+    """The stream is int16: a set or an add that leaves it raises Int16Overflow (a proven image never
+    does); the writer's sum y and its running sums are int32 (Int32Overflow)."""
+    def write(op, acc, stream=None):
+        bufs = {16: stream} if stream is not None else {}
+        acc = np.asarray(acc, dtype=np.int64).reshape(1, 1, 2)
+        if mode == ref.SPIKING:
+            acc = np.stack([acc, np.zeros_like(acc)], axis=1)  # [B, T = 2, N, D]
+            if stream is not None:
+                bufs[16] = np.stack([stream, np.zeros_like(stream)], axis=1)
+        out = ref._write_stream(bufs, op, mode, acc, "writer")
+        return out if mode == ref.FUSED else out.sum(axis=1)
+
+    stream = np.array([[[32000, -32000]]], dtype=np.int64)
+    np.testing.assert_array_equal(write(_writer_op(ref.OPF_STREAM_SET, 1, [1, 0]), [65533, -65536]),
+                                  [[[32767, -32768]]])  # the int16 ends
+    with pytest.raises(ref.Int16Overflow, match="writer: stream"):
+        write(_writer_op(ref.OPF_STREAM_SET, 1, [1, 0]), [65535, 0])
+    np.testing.assert_array_equal(write(_writer_op(0, 4, [0, 0]), [767 * 16, -768 * 16], stream),
+                                  [[[32767, -32768]]])
+    with pytest.raises(ref.Int16Overflow, match="writer: stream"):
+        write(_writer_op(0, 4, [0, 0]), [0, -769 * 16], stream)
+    with pytest.raises(ref.Int32Overflow, match="writer"):
+        write(_writer_op(ref.OPF_STREAM_SET, 24, [1, 0]), [2 ** 31 - 1, 0])
+
+
 # ---------------------------------------------------------------------------------------------
 # execution on the real model
 
@@ -412,9 +528,10 @@ def test_per_op_traces(image, test_images):
                 np.testing.assert_array_equal(f, lf)
                 continue
             if op.stream_out:
-                assert f.dtype == np.int32 and f.shape == (image.tokens, image.width)
-                assert s.shape == (image.tokens, image.width, T)
-                np.testing.assert_array_equal(s.sum(axis=-1), f, err_msg=f"op {op.index} stream")
+                assert f.dtype == np.int16 and f.shape == (image.tokens, image.width)
+                assert s.dtype == np.int16 and s.shape == (image.tokens, image.width, T)
+                # each value's sum over the steps is the fused value (SEMANTICS.md "Stream sinks")
+                np.testing.assert_array_equal(s.astype(np.int64).sum(axis=-1), f, err_msg=f"op {op.index} stream")
                 continue
             assert f.dtype == np.uint8 and f.max() <= image.levels
             want = {ref.CONV3X3: op.out_dims, ref.MAXPOOL: op.out_dims, ref.ATTN_SCORES: op.out_dims}

@@ -6,10 +6,11 @@
 The first form recomputes, from the export (docs/MODEL_EXPORT.md) and the conversion rules of
 docs/SEMANTICS.md section 4, everything the image holds that follows from the export: the
 header's metadata (input shape, classes, tokens, width, T, L, delay, op count, macs,
-tensor_bytes), every op record (kind, flags, shift k, pool, dims, heads, and which earlier op's
-output each input is, not written over in between; the attention pair's scores hold no buffer, so
-the scores' output and the values' input are 0) and every tensor byte for byte (int8 codes, thresholds, biases, int16
-stream weights, the tokenizer's per-token biases with the position embedding, attention
+tensor_bytes), every op record (kind, flags, shift k or a stream writer's stream shift s, pool,
+dims, heads, and which earlier op's output each input is, not written over in between; the
+attention pair's scores hold no buffer, so the scores' output and the values' input are 0) and
+every tensor byte for byte (int8 codes, thresholds, biases, int16 stream weights, the stream
+biases with the rounding half, the tokenizer's per-token biases with the position embedding, attention
 thresholds, the classifier). T, L and D are the options csdpack convert was given (default: the
 export's T and L, D = T). The image is parsed and validated with csdformer.reference, which also
 checks the arena plan's consistency; the planner's choice of offsets is not recomputed here.
@@ -74,7 +75,8 @@ class Unusable(Exception):
 
 
 class Refused(Exception):
-    """The docs refuse to pack this export (a threshold below 1, no shift that fits int32)."""
+    """The docs refuse to pack this export (a threshold below 1, no shift that fits int32, no stream
+    shift that keeps the residual stream in int16)."""
 
 
 @dataclass
@@ -212,12 +214,17 @@ class _Builder:
         self.eps = float(doc["bn_eps"])
         self.ops: list[ExpectedOp] = []
         self.stream_set: int | None = None      # the op that sets the stream
-        self.stream_bound = 0                   # the bound on |X| from the writers so far
+        self.stream_bound = 0                   # the bound on |X| in the stream's unit from the writers so far
+        self.fused_lo = self.fused_hi = 0       # per channel: the sums of the writers' fused intervals so far
         graph = doc["graph"]
         self.tokens = next(layer for layer in graph if layer["kind"] == "tokens")
         self.N, self.D = int(self.tokens["tokens"]), int(self.tokens["width"])
         self.folded = {}    # layer name -> (codes, sigma, b', s_in, input is pixels)
-        self.stream_unit = self._stream_unit(graph)
+        writers = self._fold_all(graph)
+        self.stream_unit = self._stream_unit(writers)   # u_c: the unit of the writers' int16 weights
+        # writer name -> (int16 weights, biases round(b'/u) without the rounding half, interval terms); s
+        self.writers, self.stream_shift = self._stream_shift(writers)
+        self.reader_unit = self.stream_unit * 2.0 ** self.stream_shift   # U_c = 2^s u_c, the stream's unit
 
     def step(self, quant: dict) -> float:
         return quantizer_step(self.tensors, quant, self.L)
@@ -233,8 +240,9 @@ class _Builder:
         codes, sigma = int8_codes(w, True, self.rnd["codes"])
         self.folded[rec["name"]] = (codes, sigma, b.astype(np.float64), s_in, pixels)
 
-    def _stream_unit(self, graph: list) -> np.ndarray:
-        """Folds every layer, then u_c = max over the stream writers of sigma_c s_in 127 / 32767."""
+    def _fold_all(self, graph: list) -> list[tuple[str, bool]]:
+        """Folds every layer; returns the stream writers in execution order as (name, per-token bias):
+        the last tokenizer conv (the set, with the position embedding), every proj and fc2 (adds)."""
         writers = []
         for i, layer in enumerate(graph):
             kind = layer["kind"]
@@ -243,18 +251,76 @@ class _Builder:
                 s_in = float(self.doc["input_normalization"]["scale"]) if pixels else self.step(layer["quant"])
                 self.fold(layer, s_in, pixels)
                 if graph[i + 1]["kind"] == "tokens":
-                    writers.append(layer["name"])
+                    writers.append((layer["name"], True))
             elif kind == "attention":
                 for r in ("q", "k", "v"):
                     self.fold(layer[r], self.step(layer["quant"]), False)
                 self.fold(layer["proj"], self.step(layer["o_quant"]), False)
-                writers.append(layer["proj"]["name"])
+                writers.append((layer["proj"]["name"], False))
             elif kind == "mlp":
                 self.fold(layer["fc1"], self.step(layer["quant"]), False)
                 self.fold(layer["fc2"], self.step(layer["hidden_quant"]), False)
-                writers.append(layer["fc2"]["name"])
-        units = [self.folded[n][1] * self.folded[n][3] * INT8_MAX / INT16_MAX for n in writers]
+                writers.append((layer["fc2"]["name"], False))
+        return writers
+
+    def _stream_unit(self, writers: list) -> np.ndarray:
+        """u_c = max over the stream writers of sigma_c s_in 127 / 32767."""
+        units = [self.folded[n][1] * self.folded[n][3] * INT8_MAX / INT16_MAX for n, _ in writers]
         return np.max(units, axis=0)
+
+    def _stream_shift(self, writers: list) -> tuple[dict, int]:
+        """SEMANTICS.md section 4, step 5. Each writer's int16 weights w16 = round(w8 sigma_c s_in / u_c) and
+        biases round(b'_c / u_c) (the tokenizer's round((b'_c + pos[n,c]) / u_c)), to which the image adds
+        the rounding half h = 2^(s-1) (s > 0; else 0). The range proof: per writer and channel c, with
+        pos_c / neg_c the sums of row c's positive / negative weights, M = L (255 for a writer that reads
+        the pixels) and bmin_c / bmax_c the stored biases' extremes, y and every running sum lie in
+        [lo, hi] = [M neg_c + bmin_c, M pos_c + bmax_c]; a fused value in F = [lo >> s, hi >> s]; any step
+        value in the hull S of F and [neg_c >> s, ceil(pos_c / 2^s)]. s is the smallest in 0..24 with every
+        lo, hi within +-(2^31 - 1) and every channel's sum of S over the writers so far, after each
+        writer, within +-32767.
+        Returns ({writer: (w16, biases without h, per-channel (M neg, M pos, bmin, bmax, neg, pos))}, s)."""
+        made = {}
+        for name, per_token in writers:
+            codes, sigma, b, s_in, pixels = self.folded[name]
+            ratio = (sigma * s_in / self.stream_unit).reshape((-1,) + (1,) * (codes.ndim - 1))
+            w16 = self.rnd["stream_weights"](codes * ratio)
+            if np.abs(w16).max() > INT16_MAX:
+                raise Refused(f"{name}: a stream int16 weight is {int(np.abs(w16).max())}, beyond {INT16_MAX}")
+            if per_token:
+                pos = tensor(self.tensors, self.tokens["pos_embed"]).astype(np.float64)
+                bias = self.rnd["token_biases"]((b[None, :] + pos) / self.stream_unit[None, :])
+            else:
+                bias = self.rnd["stream_biases"](b / self.stream_unit)
+            if np.abs(bias).max() > INT32_MAX:
+                raise Refused(f"{name}: a stream bias is {int(np.abs(bias).max())}, beyond {INT32_MAX}")
+            rows = w16.reshape(w16.shape[0], -1).astype(np.int64)
+            wpos, wneg = np.where(rows > 0, rows, 0).sum(axis=1), np.where(rows < 0, rows, 0).sum(axis=1)
+            per_channel = bias.reshape(-1, self.D).astype(np.int64)
+            m = PIXEL_MAX if pixels else self.L
+            made[name] = (w16, bias.astype(np.int64),
+                          (m * wneg, m * wpos, per_channel.min(axis=0), per_channel.max(axis=0), wneg, wpos))
+        for s in range(MAX_SHIFT + 1):
+            lo_sum, hi_sum, fits = np.zeros(self.D, np.int64), np.zeros(self.D, np.int64), True
+            for w16, bias, bounds in made.values():
+                lo, hi = self._sums(bounds, s)
+                if lo.min() < -INT32_MAX or hi.max() > INT32_MAX:
+                    fits = False
+                    break
+                lo_sum += np.minimum(lo >> s, bounds[4] >> s)
+                hi_sum += np.maximum(hi >> s, -((-bounds[5]) >> s))
+                if lo_sum.min() < -INT16_MAX or hi_sum.max() > INT16_MAX:  # the stream after this writer
+                    fits = False
+                    break
+            if fits:
+                return made, s
+        raise Refused("no stream shift in 0..24 keeps the residual stream in int16")
+
+    @staticmethod
+    def _sums(bounds: tuple, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """[lo, hi] of a writer's y and running sums per channel at stream shift s (h in the biases)."""
+        mneg, mpos, bmin, bmax = bounds[:4]
+        half = 1 << (s - 1) if s > 0 else 0
+        return mneg + bmin + half, mpos + bmax + half
 
     def add(self, op: ExpectedOp) -> int:
         self.ops.append(op)
@@ -278,10 +344,8 @@ class _Builder:
         op = ExpectedOp(ref.CONV3X3, layer["name"], (c, ph, pw), (cout, ph, pw),
                         flags=ref.OPF_INPUT_PIXELS if pixels else 0, reads=() if pixels else self.last())
         if sink is None:
-            pos = tensor(self.tensors, self.tokens["pos_embed"]).astype(np.float64)
-            bias = self.rnd["token_biases"]((b[None, :] + pos) / self.stream_unit[None, :])
             op.flags |= ref.OPF_STREAM_OUT | ref.OPF_STREAM_SET | ref.OPF_TOKEN_BIAS
-            self.write_stream(op, layer["name"], bias)
+            self.write_stream(op, layer["name"])
             self.stream_set = self.add(op)
             return
         bound = (PIXEL_MAX if pixels else self.L) * fan_in_sum(codes)
@@ -294,15 +358,18 @@ class _Builder:
                                              self.rnd["biases"], op.label)
         op.tensors = {"weights": codes, "thresholds": theta, "biases": beta}
 
-    def write_stream(self, op: ExpectedOp, name: str, bias: np.ndarray) -> None:
-        codes, sigma, _, s_in, pixels = self.folded[name]
-        ratio = (sigma * s_in / self.stream_unit).reshape((-1,) + (1,) * (codes.ndim - 1))
-        w16 = self.rnd["stream_weights"](codes * ratio)
-        for what, arr, top in (("int16 weight", w16, INT16_MAX), ("bias", bias, INT32_MAX)):
-            if np.abs(arr).max() > top:
-                raise Refused(f"{op.label}: a stream {what} is {int(np.abs(arr).max())}, beyond {top}")
-        self.stream_bound += int(np.abs(bias).max()) + (PIXEL_MAX if pixels else self.L) * fan_in_sum(w16)
-        op.tensors = {"weights": w16.astype(np.int16), "biases": bias.astype(np.int32)}
+    def write_stream(self, op: ExpectedOp, name: str) -> None:
+        """A stream writer: its shift field is the stream shift s, its biases carry the rounding half,
+        and the readers after it bound |X| by the largest |end| over the channels of the sum of the fused
+        intervals [lo >> s, hi >> s] of the writers so far."""
+        w16, bias, bounds = self.writers[name]
+        s = self.stream_shift
+        op.shift = s
+        lo, hi = self._sums(bounds, s)
+        self.fused_lo, self.fused_hi = self.fused_lo + (lo >> s), self.fused_hi + (hi >> s)
+        self.stream_bound = int(max(np.abs(self.fused_lo).max(), np.abs(self.fused_hi).max()))
+        half = 1 << (s - 1) if s > 0 else 0
+        op.tensors = {"weights": w16.astype(np.int16), "biases": (bias + half).astype(np.int32)}
 
     def linear(self, rec: dict, sink: dict | None, reads: tuple) -> int:
         codes, sigma, b, s_in, _ = self.folded[rec["name"]]
@@ -311,7 +378,7 @@ class _Builder:
         if sink is None:
             op.flags = ref.OPF_STREAM_OUT
             op.adds_into = self.stream_set
-            self.write_stream(op, rec["name"], self.rnd["stream_biases"](b / self.stream_unit))
+            self.write_stream(op, rec["name"])
         else:
             self.neurons(op, codes, sigma, b, s_in, self.step(sink), self.L * fan_in_sum(codes))
         return self.add(op)
@@ -319,7 +386,7 @@ class _Builder:
     def stream_neuron(self, quant: dict) -> int:
         op = ExpectedOp(ref.STREAM_NEURON, quant["name"], (self.N, self.D, 1), (self.N, self.D, 1),
                         reads=(self.stream_set,))
-        op.shift, theta, beta = choose_shift(self.step(quant) / self.stream_unit, np.zeros(self.D),
+        op.shift, theta, beta = choose_shift(self.step(quant) / self.reader_unit, np.zeros(self.D),
                                              self.stream_bound, self.L, self.rnd["reader_thresholds"],
                                              np.rint, op.label)
         op.tensors = {"thresholds": theta, "biases": beta}
@@ -465,7 +532,8 @@ def compare_record(where: str, want: ExpectedOp, got: ref.Op, image: ref.Image) 
     bad = [f"{name}: expected {w}, got {g}" for name, w, g in fields if w != g] + overwritten
     if bad:
         return Finding(f"{where} record", False, f"{where} record MISMATCH: " + "; ".join(bad))
-    return Finding(f"{where} record", True, f"{where} record OK (k = {want.shift})")
+    shift = "s" if want.flags & ref.OPF_STREAM_OUT else "k"  # a stream writer's shift is the stream shift
+    return Finding(f"{where} record", True, f"{where} record OK ({shift} = {want.shift})")
 
 
 def output_buffer(image: ref.Image, op: ref.Op, mode: int) -> tuple[int, int] | None:

@@ -1,4 +1,4 @@
-"""Independent NumPy reference executor for `.csd` images (format 2, math 1).
+"""Independent NumPy reference executor for `.csd` images (format 2, math 2).
 
 Written only from ``docs/FORMAT.md`` and ``docs/SEMANTICS.md``; it shares no code with the
 Swift packer/runtime, so that agreeing bit for bit with them checks both the implementations
@@ -23,8 +23,10 @@ to load the data set.
 Arithmetic: everything is computed in int64. Products of integer matrices go through float64
 BLAS, which is exact because every partial sum is an integer of magnitude < 2**53 (checked for
 every product from the operands' magnitudes). Every quantity that SEMANTICS.md defines as int32
-(accumulations, shifted currents, membranes, the stream, logits) is checked against the int32
-range and an ``Int32Overflow`` is raised if one leaves it.
+(accumulations, shifted currents, membranes, a stream writer's sum and running sums, logits) is
+checked against the int32 range and an ``Int32Overflow`` is raised if one leaves it; every value
+of the int16 residual stream (fused, and at every step in spiking mode) is checked against the
+int16 range and an ``Int16Overflow`` is raised if one leaves it (the packer proves that none does).
 """
 
 from __future__ import annotations
@@ -39,16 +41,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
-    "ImageError", "Int32Overflow", "Image", "Op", "load", "run", "run_batch", "predict",
+    "ImageError", "Int32Overflow", "Int16Overflow", "Image", "Op", "load", "run", "run_batch", "predict",
     "attn_scores_acc", "attn_scores_steps", "attn_values_acc", "attn_values_steps", "maxpool_steps",
-    "fire_fused", "fire_dif",
+    "fire_fused", "fire_dif", "stream_write_fused", "stream_write_steps",
     "CONV3X3", "LINEAR", "MAXPOOL", "STREAM_NEURON", "ATTN_SCORES", "ATTN_VALUES", "CLASSIFIER",
     "OPF_INPUT_PIXELS", "OPF_STREAM_OUT", "OPF_STREAM_SET", "OPF_TOKEN_BIAS",
 ]
 
 MAGIC = 0x46445343
 FORMAT_VERSION = 2
-MATH_VERSION = 1
+MATH_VERSION = 2
 HEADER_BYTES = 128
 OP_RECORD_BYTES = 64
 MAX_OPS = 256
@@ -62,6 +64,8 @@ FUSED, SPIKING = 0, 1
 MODES = {"fused": FUSED, "spiking": SPIKING}
 
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+INT16_MIN, INT16_MAX = -(2 ** 15), 2 ** 15 - 1
+MAX_SHIFT = 24
 _EXACT = 2 ** 53
 
 # header: everything up to reserved[60]
@@ -78,9 +82,18 @@ class Int32Overflow(ArithmeticError):
     """A value that SEMANTICS.md defines as int32 left the int32 range."""
 
 
+class Int16Overflow(ArithmeticError):
+    """A value of the residual stream, int16 in SEMANTICS.md (math version 2), left the int16 range."""
+
+
 def _check32(x: np.ndarray, what: str) -> None:
     if x.size and (x.min() < INT32_MIN or x.max() > INT32_MAX):
         raise Int32Overflow(f"{what}: value {int(x.min())}..{int(x.max())} outside int32")
+
+
+def _check16(x: np.ndarray, what: str) -> None:
+    if x.size and (x.min() < INT16_MIN or x.max() > INT16_MAX):
+        raise Int16Overflow(f"{what}: value {int(x.min())}..{int(x.max())} outside int16")
 
 
 def _align16(n: int) -> int:
@@ -297,14 +310,11 @@ class Image:
             raise ImageError(f"{where}: flags STREAM_SET/TOKEN_BIAS need STREAM_OUT")
         if op.input_pixels != (i == 0):
             raise ImageError(f"{where}: flags: the first op, and only it, reads the pixels (INPUT_PIXELS)")
-        if op.shift > 24 or (op.kind in (MAXPOOL, CLASSIFIER) and op.shift != 0):
+        # a neuron op's shift is its k, a stream writer's the stream shift s (both 0..24)
+        if op.shift > MAX_SHIFT or (op.kind in (MAXPOOL, CLASSIFIER) and op.shift != 0):
             raise ImageError(f"{where}: shift {op.shift} out of range")
         if op.pool not in ((2, 3) if op.kind == MAXPOOL else (0,)):
             raise ImageError(f"{where}: pool {op.pool} invalid for this kind")
-        if op.stream_out and op.shift != 0:
-            # SEMANTICS.md gives the shift to neuron layers only; a writer's acc is already in the
-            # stream unit, so a nonzero k on a writer has no defined meaning
-            raise ImageError(f"{where}: shift {op.shift} on a stream writer, expected 0")
         if (op.kind == CLASSIFIER) != (i == self.op_count - 1):
             raise ImageError(f"{where}: the last op, and only it, must be the CLASSIFIER")
         self._check_pair(op)
@@ -434,20 +444,25 @@ class Image:
 
     def buffer_bytes(self, kind: str, shape: tuple, mode: int) -> int:
         n = int(np.prod(shape))
-        if kind == "stream":
-            return n * 4 * (self.time_steps if mode == SPIKING else 1)
+        if kind == "stream":  # int16 [N][D], spiking [N][D][T]
+            return n * 2 * (self.time_steps if mode == SPIKING else 1)
         return n * (1 if mode == FUSED else (1 if self.time_steps <= 8 else 2))
 
     def scratch_bytes(self, mode: int) -> int:
         """FORMAT.md "Kernel scratch": fused, conv/linear ops need 32 bytes per group of four of their
         K inputs; spiking, 16 per group of four plus T x outputs int32 (rounded up to 16), and at
         least the fused need (the count path at D >= T runs the fused kernels). The attention pair
-        has its own need (``attention_scratch_bytes``), reported by both of its records. The arena
-        ends with the largest need."""
+        has its own need (``attention_scratch_bytes``), reported by both of its records. A stream
+        neuron needs none fused and, spiking, a token's [D][T] int16 steps widened to int32,
+        align16(4 T D). The arena ends with the largest need."""
         most = 0
         for op in self.ops:
             if op.kind in (ATTN_SCORES, ATTN_VALUES):
                 most = max(most, self.attention_scratch_bytes(op, mode))
+                continue
+            if op.kind == STREAM_NEURON:
+                if mode == SPIKING:
+                    most = max(most, _align16(4 * self.time_steps * op.in_dims[1]))
                 continue
             if op.kind == CONV3X3:
                 k, outputs = op.in_dims[0] * 9, op.out_dims[0]
@@ -742,6 +757,23 @@ def fire_dif(cur, shift: int, theta, beta, levels: int, time_steps: int, delay: 
                      np.asarray(beta, dtype=np.int64), levels, time_steps, delay, "neuron")
 
 
+def stream_write_fused(acc, bias, stream_shift: int) -> np.ndarray:
+    """Public form of a fused stream writer's value (SEMANTICS.md "Stream sinks"): the exact int32 sum
+    y = acc + bias brought to the stream's unit, v = floor(y / 2^s) (an arithmetic shift right), int64.
+    bias broadcasts against acc's trailing axes."""
+    return _stream_value(np.asarray(acc, dtype=np.int64), np.asarray(bias, dtype=np.int64), stream_shift,
+                         "stream writer")
+
+
+def stream_write_steps(cur, bias, stream_shift: int) -> np.ndarray:
+    """Public form of a spiking stream writer's steps: cur [B, T, ...] the per-step currents I[t] (not
+    shifted, without the bias), bias broadcasting against one step [...] -> int64 [B, T, ...]
+    floor(P[t] / 2^s) - floor(P[t-1] / 2^s) with P[t] = bias + sum_{tau <= t} I[tau] and
+    floor(P[-1] / 2^s) = 0; the steps sum to the fused value of sum_t I[t]."""
+    return _stream_steps(np.asarray(cur, dtype=np.int64), np.asarray(bias, dtype=np.int64), stream_shift,
+                         "stream writer")
+
+
 # ----------------------------------------------------------------------------------------------
 # execution
 
@@ -749,6 +781,22 @@ def fire_dif(cur, shift: int, theta, beta, levels: int, time_steps: int, delay: 
 def _stream_bias(op: Op) -> np.ndarray:
     """The writer's bias as int64 broadcasting against [..., N, D]."""
     return op.biases.astype(np.int64)  # [D] or [N, D] both broadcast on the last axes
+
+
+def _stream_value(acc: np.ndarray, bias: np.ndarray, s: int, what: str) -> np.ndarray:
+    """Fused writer: v = floor((acc + bias) / 2^s), the sum exact int32."""
+    _check32(acc, f"{what}: accumulation")
+    y = acc + bias
+    _check32(y, f"{what}: acc + bias")
+    return y >> s  # int64 arithmetic shift: the floor
+
+
+def _stream_steps(cur: np.ndarray, bias: np.ndarray, s: int, what: str) -> np.ndarray:
+    """Spiking writer: cur [B, T, ...] -> the rounded running sums' steps [B, T, ...] (int64)."""
+    _check32(cur, f"{what}: current")
+    P = np.cumsum(cur, axis=1) + bias  # the bias broadcasts on the trailing axes: it is in every P[t]
+    _check32(P, f"{what}: running sum")
+    return np.diff(P >> s, axis=1, prepend=0)
 
 
 def _classifier(counts: np.ndarray, op: Op, beta: np.ndarray, what: str) -> np.ndarray:
@@ -800,7 +848,7 @@ def _run_fused(image: Image, pixels: np.ndarray, trace: bool):
             continue
         scores = _store(bufs, op, FUSED, out)
         if trace:
-            tr.append(out.astype(np.int32) if op.stream_out else out)
+            tr.append(out.astype(np.int16) if op.stream_out else out)
     return logits, tr
 
 
@@ -824,19 +872,17 @@ def _store(bufs: dict, op: Op, mode: int, out: np.ndarray):
 
 
 def _write_stream(bufs: dict, op: Op, mode: int, acc: np.ndarray, what: str) -> np.ndarray:
-    """Fused: acc int64 [B, N, D]. Spiking: acc int64 [B, T, N, D], the bias added at t = 0."""
-    _check32(acc, f"{what}: accumulation")  # a writer has k = 0 (checked when parsing)
+    """SEMANTICS.md "Stream sinks", the op's shift the stream shift s. Fused: acc int64 [B, N, D],
+    v = floor((acc + bias) / 2^s). Spiking: acc int64 [B, T, N, D] the per-step currents, v the steps
+    of the rounded running sum floor(P[t] / 2^s) (P[t] = bias + the currents up to t). The stream is
+    set to v or has v added, and every value must fit int16 (Int16Overflow otherwise)."""
     bias = _stream_bias(op)
-    add = acc.copy()
     if mode == FUSED:
-        add += bias
+        v = _stream_value(acc, bias, op.shift, what)
     else:
-        add[:, 0] += bias
-    if op.stream_set:
-        X = add
-    else:
-        X = bufs[op.output[mode]] + add
-    _check32(X, f"{what}: stream")
+        v = _stream_steps(acc, bias, op.shift, what)
+    X = v if op.stream_set else bufs[op.output[mode]] + v
+    _check16(X, f"{what}: stream")
     return X
 
 
@@ -890,7 +936,7 @@ def _run_spiking(image: Image, pixels: np.ndarray, delay: int, trace: bool):
             continue
         scores = _store(bufs, op, SPIKING, out)
         if trace:
-            tr.append(np.moveaxis(out, 1, -1).astype(np.int32 if op.stream_out else np.uint8))
+            tr.append(np.moveaxis(out, 1, -1).astype(np.int16 if op.stream_out else np.uint8))
     return logits, tr
 
 
@@ -921,7 +967,8 @@ def run(image: Image, pixels, mode: str = "fused", delay: int | None = None, tra
     trace=True also a list with each op's output for this image:
 
     fused: counts uint8 in the spec's layouts ([C, H, W], [N, D], [heads, N, N]) or the stream
-    int32 [N, D]; spiking: spike trains uint8 0/1 of shape [..., T], the stream int32 [N, D, T].
+    int16 [N, D]; spiking: spike trains uint8 0/1 of shape [..., T], the stream int16 [N, D, T] (its
+    steps; the sum over the steps is what the count path holds).
     An ATTN_SCORES entry is its scores [heads, N, N], though they hold no arena buffer (the runtime
     streams them through its kernel scratch). The classifier's entry is the logits."""
     x = np.asarray(pixels)

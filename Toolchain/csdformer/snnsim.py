@@ -11,7 +11,8 @@ image; nothing else of the reference is used). It is what a user of SpikingJelly
 simulate the converted network step by step, in SpikingJelly's multi-step layout [T, B, ...]:
 
 * synapses: ``layer.Conv2d`` / ``layer.Linear`` (step_mode 'm', no bias) holding the integer
-  weights times 2^k (the op's shift, so their output is the current ``acc << k``);
+  weights times 2^k (the op's shift, so their output is the current ``acc << k``; a stream
+  writer's shift is the stream shift, so its synapse holds the weights as they are);
 * neurons: ``DIFNode``, a SpikingJelly ``BaseNode`` subclass: per-neuron integer thresholds,
   initial membrane floor(theta / 2), the bias at step 0, reset by subtraction, at most L spikes,
   and the delay D (it integrates D steps before it may fire; its spike at step tau lands at
@@ -21,11 +22,15 @@ simulate the converted network step by step, in SpikingJelly's multi-step layout
   t = 0..T-1 with the running counts docs/SEMANTICS.md section 3 defines (SpikingJelly's
   ``layer.MaxPool2d`` pools each step's spikes, an OR, which is not the spec's pool of running
   counts);
-* the residual stream as a float tensor [T, B, N, D] of per-step currents.
+* the residual stream as a float tensor [T, B, N, D] of per-step values (int16 in the runtime);
+  a stream writer (``StreamSink``, a ``MemoryModule``) adds its running sum, bias included,
+  rounded down by the stream shift s, one step at a time: step t gets
+  floor(P[t] / 2^s) - floor(P[t-1] / 2^s) (docs/SEMANTICS.md section 3, "Stream sinks").
 
 Every value is an exact integer held in float64 (convolutions and products of integers below
-2^53 are exact; the packer bounds every membrane and stream value by 2^31), so the logits equal
-the runtime's spiking logits at the same delay bit for bit (Tests/Python/test_peers.py).
+2^53 are exact, and so is a division by 2^s; the packer bounds every membrane and running sum by
+2^31 and every stream value by 2^15), so the logits equal the runtime's spiking logits at the same
+delay bit for bit (Tests/Python/test_peers.py).
 """
 
 from __future__ import annotations
@@ -154,6 +159,27 @@ class AttentionValues(base.MemoryModule):
         return ((current * self.scale).transpose(1, 2).reshape(b, n, d),), (a_before + a, v_count)
 
 
+class StreamSink(base.MemoryModule):
+    """A stream writer's sink: the current I[t] [B, N, D] of step t (not shifted), the bias at step 0,
+    summed into P[t] = bias + sum_{tau <= t} I[tau]; output floor(P[t] / 2^s) - floor(P[t-1] / 2^s),
+    the step's value of the stream (floor(P[-1] / 2^s) = 0). The steps sum to floor(P[T-1] / 2^s), the
+    fused value. States: P and floor(P / 2^s) of the step before."""
+
+    def __init__(self, bias: torch.Tensor, stream_shift: int, step_mode: str = "m") -> None:
+        super().__init__()
+        self.step_mode = step_mode
+        self.register_buffer("bias", bias.to(DTYPE))
+        self.scale = float(1 << stream_shift)
+        self.register_memory("total", None)  # P[t - 1], the running sum with the bias
+        self.register_memory("level", 0.0)  # floor(P[t - 1] / 2^s)
+
+    def single_step_functional_forward(self, inputs, states):
+        total, level = states
+        total = (self.bias + inputs[0]) if total is None else total + inputs[0]
+        now = torch.floor(total / self.scale)
+        return (now - level,), (total, now)
+
+
 class Classifier(base.MemoryModule):
     """Every input spike (n, c, t) adds w[:, c] to the logits; output: the logits after the
     last step, beta + W (sum over tokens and steps of the spikes)."""
@@ -178,8 +204,9 @@ class Classifier(base.MemoryModule):
 
 
 def _synapse(op: ref.Op) -> nn.Module:
-    """The conv or linear of op, weights times 2^k (exact in float64), no bias, multi-step."""
-    w = torch.from_numpy(op.weights.astype("float64")) * float(1 << op.shift)
+    """The conv or linear of op, weights times 2^k (exact in float64; a stream writer's weights as they
+    are, its shift being the stream shift), no bias, multi-step."""
+    w = torch.from_numpy(op.weights.astype("float64")) * float(1 << (0 if op.stream_out else op.shift))
     if op.kind == ref.CONV3X3:
         m = layer.Conv2d(w.shape[1], w.shape[0], 3, padding=1, bias=False, step_mode="m")
     else:
@@ -212,6 +239,7 @@ class SpikingNetwork(nn.Module):
         if op.kind in (ref.CONV3X3, ref.LINEAR):
             m["synapse"] = _synapse(op)
             if op.stream_out:
+                m["sink"] = StreamSink(torch.from_numpy(op.biases.astype("float64")), op.shift)  # [D] or [N, D]
                 return m
             dims = 2 if op.kind == ref.CONV3X3 else 0
             m["neuron"] = DIFNode(_channel(op.thresholds, dims), _channel(op.biases, dims), L, D)
@@ -250,12 +278,12 @@ class SpikingNetwork(nn.Module):
                 else:
                     current = m["synapse"](src)
                 if op.stream_out:  # tokens n = y * W + x: [T, B, C, H, W] -> [T, B, N, C]
-                    out = self._write_stream(buffers, op, current.flatten(3).transpose(2, 3))
+                    out = self._write_stream(buffers, op, m["sink"](current.flatten(3).transpose(2, 3)))
                 else:
                     out = m["neuron"](current)
             elif op.kind == ref.LINEAR:
                 current = m["synapse"](src)
-                out = self._write_stream(buffers, op, current) if op.stream_out else m["neuron"](current)
+                out = self._write_stream(buffers, op, m["sink"](current)) if op.stream_out else m["neuron"](current)
             elif op.kind == ref.MAXPOOL:
                 out = m["pool"](src)
             elif op.kind == ref.STREAM_NEURON:
@@ -271,12 +299,9 @@ class SpikingNetwork(nn.Module):
         raise ValueError("the image has no classifier")
 
     @staticmethod
-    def _write_stream(buffers: dict, op: ref.Op, current: torch.Tensor) -> torch.Tensor:
-        """A stream writer's per-step current [T, B, N, D] (its bias at t = 0): set or add."""
-        bias = torch.from_numpy(op.biases.astype("float64"))  # [D] or [N, D]
-        current = current.clone()
-        current[0] += bias
-        return current if op.stream_set else buffers[op.output[ref.SPIKING]] + current
+    def _write_stream(buffers: dict, op: ref.Op, steps: torch.Tensor) -> torch.Tensor:
+        """A stream writer's per-step values [T, B, N, D] (its sink's output): set or add."""
+        return steps if op.stream_set else buffers[op.output[ref.SPIKING]] + steps
 
 
 def run_batches(net: SpikingNetwork, images: torch.Tensor, batch: int) -> torch.Tensor:
@@ -284,5 +309,5 @@ def run_batches(net: SpikingNetwork, images: torch.Tensor, batch: int) -> torch.
     return torch.cat([net(images[i:i + batch]) for i in range(0, images.shape[0], batch)])
 
 
-__all__ = ["DIFNode", "SpikeMaxPool", "AttentionScores", "AttentionValues", "Classifier", "SpikingNetwork",
-           "run_batches"]
+__all__ = ["DIFNode", "SpikeMaxPool", "AttentionScores", "AttentionValues", "StreamSink", "Classifier",
+           "SpikingNetwork", "run_batches"]

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                         dev = np.frombuffer(device[element * width:(element + 1) * width], dtype=f"<u{width}" if width > 1 else np.uint8)[0]
                         ref = np.frombuffer(data[element * width:(element + 1) * width], dtype=f"<u{width}" if width > 1 else np.uint8)[0]
                         if op.stream_out:
-                            dev, ref = np.int32(np.uint32(dev)), np.int32(np.uint32(ref))
+                            dev, ref = np.int16(np.uint16(dev)), np.int16(np.uint16(ref))
                         detail = f", first difference at element {tuple(int(i) for i in index)}: device {int(dev)}, reference {int(ref)}"
                 print(f"{where}: first divergence at op {k} ({op.name}, kind {op.kind}){detail}")
                 diverged = True

@@ -1,0 +1,51 @@
+/// One stream writer's int16 weights and biases, and the intervals the packer proves its stream values
+/// lie in (docs/SEMANTICS.md section 4, step 5): per channel c, with inputs 0 ... M (M = L, or 255 for
+/// pixels), the exact sum y = acc + bias and every running sum P[t] lie in
+/// [M neg_c + min bias_c, M pos_c + max bias_c] (pos_c, neg_c: the sums of the row's positive and
+/// negative weights; the biases as stored, with the rounding half), and a step current I[t] (t >= 1)
+/// in [neg_c, pos_c].
+struct StreamBounds {
+    var w16: [Int16]
+    /// Biases in the writers' fine unit, before the rounding half: [D], or [N][D] with a token bias.
+    var biases: [Int64] = []
+    var pos: [Int64], neg: [Int64], biasMin: [Int64], biasMax: [Int64]
+    let inputMax: Int64
+
+    init(w16: [Int16], channels d: Int, inputMax: Int64) {
+        self.w16 = w16
+        self.inputMax = inputMax
+        pos = [Int64](repeating: 0, count: d)
+        neg = pos
+        biasMin = [Int64](repeating: Int64.max, count: d)
+        biasMax = [Int64](repeating: Int64.min, count: d)
+    }
+
+    private static func half(_ s: Int) -> Int64 { s > 0 ? Int64(1) << (s - 1) : 0 }
+
+    /// [lo, hi] of y and of every running sum P[t] of channel c at shift s.
+    func sums(_ c: Int, shift s: Int) -> (lo: Int64, hi: Int64) {
+        (inputMax * neg[c] + biasMin[c] + Self.half(s), inputMax * pos[c] + biasMax[c] + Self.half(s))
+    }
+
+    /// Every y and P[t] fits int32 at shift s.
+    func fitsInt32(shift s: Int) -> Bool {
+        (0..<pos.count).allSatisfy { c in
+            let y = sums(c, shift: s)
+            return y.lo >= -Int64(Int32.max) && y.hi <= Int64(Int32.max)
+        }
+    }
+
+    /// The fused value floor(y / 2^s) of channel c, and the running floor(P[t] / 2^s): floor is monotone.
+    func fusedValue(_ c: Int, shift s: Int) -> (lo: Int64, hi: Int64) {
+        let y = sums(c, shift: s)
+        return (y.lo >> s, y.hi >> s)
+    }
+
+    /// Any value the writer puts in the stream: the fused value, or a step floor(P[t] / 2^s) -
+    /// floor(P[t-1] / 2^s), which is the fused interval at t = 0 and within [floor(neg / 2^s),
+    /// ceil(pos / 2^s)] after (floor(a) - floor(b) lies in [floor(a - b), ceil(a - b)]).
+    func anyValue(_ c: Int, shift s: Int) -> (lo: Int64, hi: Int64) {
+        let f = fusedValue(c, shift: s)
+        return (min(f.lo, neg[c] >> s), max(f.hi, -((-pos[c]) >> s)))
+    }
+}
