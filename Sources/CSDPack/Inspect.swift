@@ -132,7 +132,7 @@ public struct InspectReport {
         image bytes:     \(h.imageBytes)   tensor bytes: \(h.tensorBytes)   ratio \(String(format: "%.4f", Double(h.imageBytes) / Double(max(1, h.tensorBytes))))
         input:           \(h.inputChannels) x \(h.inputHeight) x \(h.inputWidth) uint8   classes: \(h.classes)
         tokens x width:  \(h.tokens) x \(h.width)
-        T / L / D:       \(h.timeSteps) / \(h.levels) / \(h.delay)
+        T / L / D:       \(h.timeSteps) / \(h.levels) / \(h.delay)\(streamShift.map { "\nstream:          int16, stream shift \($0) (the writers' k column)" } ?? "")
         macs:            \(h.macs) per fused inference
         arena bytes:     fused \(h.arenaBytes.0), spiking \(h.arenaBytes.1) (kernel scratch \(scratch.0) / \(scratch.1))\(countPathArena)
 
@@ -143,6 +143,9 @@ public struct InspectReport {
         }
         return s
     }
+
+    /// The stream writers' shift (docs/SEMANTICS.md, "Stream sinks"): the first writer's.
+    public var streamShift: Int? { ops.first { $0.flags.contains("stream_set") || $0.flags.contains("stream_add") }?.shift }
 
     /// One line per op; live bytes are the buffers live while the op runs, `*` marks each mode's peak.
     public var opTableText: String {
@@ -176,6 +179,7 @@ public struct InspectReport {
             "classes": Int(h.classes), "tokens": Int(h.tokens), "width": Int(h.width),
             "time_steps": Int(h.timeSteps), "levels": Int(h.levels), "delay": Int(h.delay), "macs": Int(h.macs),
             "peak_op": ops.isEmpty ? [:] : ["fused": peakOp.0, "spiking": peakOp.1],
+            "stream_shift": streamShift.map { $0 as Any } ?? NSNull(),
             "ops": ops.map { op -> [String: Any] in
                 var o: [String: Any] = ["index": op.index, "kind": op.kind, "flags": op.flags, "shift": op.shift,
                                         "in": op.inDims, "out": op.outDims, "weight_bytes": op.weightBytes,
