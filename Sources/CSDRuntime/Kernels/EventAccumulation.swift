@@ -219,7 +219,25 @@ extension Kernels {
         if prefix { suffixSteps(cur, steps: steps, outputs: outputs) }
         let set = write == .set
         var x = stream + base &* steps, j = 0
-        while j < outputs {
+        while j &+ 2 <= outputs {  // two channels per pass
+            var c = cur + j, p0 = UInt32(bitPattern: bias[j]), p1 = UInt32(bitPattern: bias[j &+ 1])
+            var last0: Int32 = 0, last1: Int32 = 0, t = 0
+            while t < steps {
+                p0 &+= UInt32(bitPattern: c[0])
+                p1 &+= UInt32(bitPattern: c[1])
+                let v0 = Int32(bitPattern: p0) &>> shift, v1 = Int32(bitPattern: p1) &>> shift
+                let s0 = v0 &- last0, s1 = v1 &- last1
+                x[t] = Int16(truncatingIfNeeded: set ? s0 : Int32(x[t]) &+ s0)
+                x[t &+ steps] = Int16(truncatingIfNeeded: set ? s1 : Int32(x[t &+ steps]) &+ s1)
+                last0 = v0
+                last1 = v1
+                c += outputs
+                t &+= 1
+            }
+            x += 2 &* steps
+            j &+= 2
+        }
+        if j < outputs {  // an odd last channel
             var c = cur + j, p = UInt32(bitPattern: bias[j]), last: Int32 = 0, t = 0
             while t < steps {
                 p &+= UInt32(bitPattern: c.pointee)
@@ -229,8 +247,6 @@ extension Kernels {
                 c += outputs
                 t &+= 1
             }
-            x += steps
-            j &+= 1
         }
     }
 }
