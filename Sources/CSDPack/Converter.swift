@@ -471,24 +471,7 @@ public struct Converter {
             }
             made.append(b)
         }
-        // The smallest stream shift whose intervals keep every stream value, fused or at any step, in
-        // int16 after every writer (the stream holds each writer's partial sum).
-        func fits(_ s: Int) -> Bool {
-            var lo = [Int64](repeating: 0, count: d), hi = lo
-            for m in made {
-                guard m.fitsInt32(shift: s) else { return false }
-                for c in 0..<d {
-                    let v = m.anyValue(c, shift: s)
-                    lo[c] += v.lo
-                    hi[c] += v.hi
-                    guard lo[c] >= -32767 && hi[c] <= 32767 else { return false }
-                }
-            }
-            return true
-        }
-        guard let shift = (0...Int(ModelImage.maxShift)).first(where: fits) else {
-            throw PackError("\(out.ops[writers.first?.opIndex ?? 0].name): no stream shift keeps the residual stream in int16 (SEMANTICS.md, section 4, step 5)")
-        }
+        let shift = try StreamBounds.streamShift(made, names: writers.map { out.ops[$0.opIndex].name })
         let half: Int64 = shift > 0 ? Int64(1) << (shift - 1) : 0
         out.streamUnits = units.map { $0 * Double(1 << shift) }
         out.streamShift = shift

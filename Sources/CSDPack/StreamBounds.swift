@@ -1,3 +1,5 @@
+import CSDFormat
+
 /// One stream writer's int16 weights and biases, and the intervals the packer proves its stream values
 /// lie in (docs/SEMANTICS.md section 4, step 5): per channel c, with inputs 0 ... M (M = L, or 255 for
 /// pixels), the exact sum y = acc + bias and every running sum P[t] lie in
@@ -39,6 +41,40 @@ struct StreamBounds {
     func fusedValue(_ c: Int, shift s: Int) -> (lo: Int64, hi: Int64) {
         let y = sums(c, shift: s)
         return (y.lo >> s, y.hi >> s)
+    }
+
+    /// The smallest stream shift (0 ... 24) whose intervals keep every stream value, fused or at any
+    /// step, in int16 after every writer (the stream holds each writer's partial sum), with every
+    /// writer's exact sums in int32.
+    /// - Throws: naming the first writer whose int32 sum could overflow, or, when no shift fits int16,
+    ///   the first writer after which the stream's range leaves int16 even at shift 24.
+    static func streamShift(_ writers: [StreamBounds], names: [String]) throws(PackError) -> Int {
+        func firstOverflow(_ s: Int) -> Int? {  // the writer after which some channel leaves int16
+            guard let d = writers.first?.pos.count else { return nil }
+            var lo = [Int64](repeating: 0, count: d), hi = lo
+            for (w, m) in writers.enumerated() {
+                for c in 0..<d {
+                    let v = m.anyValue(c, shift: s)
+                    lo[c] += v.lo
+                    hi[c] += v.hi
+                    if lo[c] < -32767 || hi[c] > 32767 { return w }
+                }
+            }
+            return nil
+        }
+        if let s = (0...Int(ModelImage.maxShift)).first(where: { s in
+            writers.allSatisfy { $0.fitsInt32(shift: s) } && firstOverflow(s) == nil
+        }) {
+            return s
+        }
+        let top = Int(ModelImage.maxShift)
+        if let w = writers.indices.first(where: { !writers[$0].fitsInt32(shift: top) }) {
+            throw PackError("\(names[w]): the stream writer's exact sum (its inputs times its int16 weights plus its bias) "
+                            + "could overflow int32 (SEMANTICS.md, section 4, step 5)")
+        }
+        let w = firstOverflow(top) ?? 0
+        throw PackError("\(names[w]): no stream shift in 0...\(top) keeps the residual stream in int16 after this writer "
+                        + "(SEMANTICS.md, section 4, step 5)")
     }
 
     /// Any value the writer puts in the stream: the fused value, or a step floor(P[t] / 2^s) -

@@ -53,3 +53,42 @@ import Testing
         }
     }
 }
+
+/// The stream shift's choice and its refusals name the writer at fault.
+@Suite struct StreamShiftTests {
+    /// One channel: weights of +w and -w, a count bound of 7, biases 0.
+    static func writer(_ w: Int64) -> StreamBounds {
+        var b = StreamBounds(w16: [], channels: 1, inputMax: 7)
+        b.pos[0] = w
+        b.neg[0] = -w
+        b.biases = [0]
+        b.biasMin[0] = 0
+        b.biasMax[0] = 0
+        return b
+    }
+
+    @Test func theSmallestShiftThatFitsAfterEveryWriter() throws {
+        // 7 x 4,000 = 28,000 fits at s = 0; a second such writer reaches 56,000: s = 1 (the half, 1, included)
+        #expect(try StreamBounds.streamShift([Self.writer(4_000)], names: ["a"]) == 0)
+        #expect(try StreamBounds.streamShift([Self.writer(4_000), Self.writer(4_000)], names: ["a", "b"]) == 1)
+    }
+
+    @Test func refusalsNameTheWriter() {
+        // an exact sum beyond int32 (7 x 400,000,000)
+        #expect(throws: PackError.self) { _ = try StreamBounds.streamShift([Self.writer(1), Self.writer(400_000_000)], names: ["a", "big"]) }
+        do {
+            _ = try StreamBounds.streamShift([Self.writer(1), Self.writer(400_000_000)], names: ["a", "big"])
+        } catch {
+            #expect(error.message.hasPrefix("big: the stream writer's exact sum") && error.message.contains("int32"))
+        }
+        // int32 sums, but 300 writers of 7 x +-2^28 cannot share an int16 stream even at s = 24: 112 each,
+        // over 32,767 after the 293rd
+        let many = [StreamBounds](repeating: Self.writer(1 << 28), count: 300)
+        do {
+            _ = try StreamBounds.streamShift(many, names: (0..<300).map { "w\($0)" })
+            Issue.record("300 writers were accepted")
+        } catch {
+            #expect(error.message.hasPrefix("w292: no stream shift in 0...24 keeps the residual stream in int16"))
+        }
+    }
+}
