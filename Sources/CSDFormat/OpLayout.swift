@@ -182,8 +182,8 @@ extension OpRecord {
     /// and never less than the fused need, as the spiking count path (D >= T) runs the fused kernels.
     /// The attention pair (both records the same need): fused, a block of four queries' head channels,
     /// the head's value channels as blocks of four by N keys, and four queries' scores; spiking, one
-    /// neuron's 16 currents, a list of active inputs and one query's scores row of trains. A stream neuron, spiking: a token's [D][T] steps as int32. Other ops
-    /// need none. Call on a validated op.
+    /// neuron's 16 currents, a list of active inputs and one query's scores row of trains. A stream
+    /// neuron, spiking: a token's [D][T] steps as int32. Other ops need none. Call on a validated op.
     @inlinable public func scratchBytes(_ mode: ExecutionMode, timeSteps: Int) -> Int {
         let k: Int, outputs: Int
         switch kind {

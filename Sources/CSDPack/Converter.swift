@@ -447,14 +447,13 @@ public struct Converter {
         var made: [StreamBounds] = []
         for w in writers {
             let f = w.layer, name = out.ops[w.opIndex].name
-            var b = StreamBounds(w16: [Int16](repeating: 0, count: f.codes.count), channels: d, inputMax: Int64(w.inputMax))
+            var w16 = [Int16](repeating: 0, count: f.codes.count)
             for c in 0..<d {
                 let m = f.sigma[c] * w.inputStep / units[c]
                 for k in 0..<f.fanIn {
                     let v = (Double(f.codes[c * f.fanIn + k]) * m).rounded(.toNearestOrEven)
                     guard abs(v) <= 32767 else { throw PackError("\(name): stream weight overflows int16") }
-                    b.w16[c * f.fanIn + k] = Int16(v)
-                    if v > 0 { b.pos[c] += Int64(v) } else { b.neg[c] += Int64(v) }
+                    w16[c * f.fanIn + k] = Int16(v)
                 }
             }
             let real: [Double]
@@ -464,12 +463,7 @@ public struct Converter {
                 real = (0..<d).map { (f.bias[$0] / units[$0]).rounded(.toNearestOrEven) }
             }
             guard real.allSatisfy({ abs($0) < Double(Int32.max) }) else { throw PackError("\(name): a stream bias overflows int32") }
-            b.biases = real.map { Int64($0) }
-            for (i, v) in b.biases.enumerated() {
-                b.biasMin[i % d] = min(b.biasMin[i % d], v)
-                b.biasMax[i % d] = max(b.biasMax[i % d], v)
-            }
-            made.append(b)
+            made.append(StreamBounds(w16: w16, biases: real.map { Int64($0) }, channels: d, inputMax: Int64(w.inputMax)))
         }
         let shift = try StreamBounds.streamShift(made, names: writers.map { out.ops[$0.opIndex].name })
         let half: Int64 = shift > 0 ? Int64(1) << (shift - 1) : 0

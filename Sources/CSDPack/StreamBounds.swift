@@ -7,19 +7,32 @@ import CSDFormat
 /// negative weights; the biases as stored, with the rounding half), and a step current I[t] (t >= 1)
 /// in [neg_c, pos_c].
 struct StreamBounds {
-    var w16: [Int16]
+    /// Weights [D][K] in the writers' fine unit.
+    let w16: [Int16]
     /// Biases in the writers' fine unit, before the rounding half: [D], or [N][D] with a token bias.
-    var biases: [Int64] = []
-    var pos: [Int64], neg: [Int64], biasMin: [Int64], biasMax: [Int64]
+    let biases: [Int64]
+    /// Per channel: the sums of the row's positive and negative weights, the smallest and largest bias.
+    let pos: [Int64], neg: [Int64], biasMin: [Int64], biasMax: [Int64]
+    /// M: the largest input (L, or 255 for pixels).
     let inputMax: Int64
 
-    init(w16: [Int16], channels d: Int, inputMax: Int64) {
+    init(w16: [Int16], biases: [Int64], channels d: Int, inputMax: Int64) {
         self.w16 = w16
+        self.biases = biases
         self.inputMax = inputMax
-        pos = [Int64](repeating: 0, count: d)
-        neg = pos
-        biasMin = [Int64](repeating: Int64.max, count: d)
-        biasMax = [Int64](repeating: Int64.min, count: d)
+        let k = w16.count / d
+        var pos = [Int64](repeating: 0, count: d), neg = pos
+        var biasMin = [Int64](repeating: Int64.max, count: d), biasMax = [Int64](repeating: Int64.min, count: d)
+        for c in 0..<d {
+            for v in w16[(c * k)..<((c + 1) * k)] {
+                if v > 0 { pos[c] += Int64(v) } else { neg[c] += Int64(v) }
+            }
+        }
+        for (i, v) in biases.enumerated() {
+            biasMin[i % d] = min(biasMin[i % d], v)
+            biasMax[i % d] = max(biasMax[i % d], v)
+        }
+        self.pos = pos; self.neg = neg; self.biasMin = biasMin; self.biasMax = biasMax
     }
 
     private static func half(_ s: Int) -> Int64 { s > 0 ? Int64(1) << (s - 1) : 0 }

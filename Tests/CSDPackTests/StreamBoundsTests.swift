@@ -17,11 +17,7 @@ import Testing
             let k = 1 + next(3), m = 1 + next(3), shift = next(6), tokens = 1 + next(2)
             let w = (0..<k).map { _ in Int16(next(2001) - 1000) }
             let biases = (0..<tokens).map { _ in Int64(next(4001) - 2000) }
-            var b = StreamBounds(w16: w, channels: 1, inputMax: Int64(m))
-            for v in w { if v > 0 { b.pos[0] += Int64(v) } else { b.neg[0] += Int64(v) } }
-            b.biases = biases
-            b.biasMin[0] = biases.min()!
-            b.biasMax[0] = biases.max()!
+            let b = StreamBounds(w16: w, biases: biases, channels: 1, inputMax: Int64(m))  // one channel: a bias per token
             let h: Int64 = shift > 0 ? 1 << (shift - 1) : 0
             let fused = b.fusedValue(0, shift: shift), any = b.anyValue(0, shift: shift)
             var seenLo = Int64.max, seenHi = Int64.min
@@ -56,15 +52,9 @@ import Testing
 
 /// The stream shift's choice and its refusals name the writer at fault.
 @Suite struct StreamShiftTests {
-    /// One channel: weights of +w and -w, a count bound of 7, biases 0.
-    static func writer(_ w: Int64) -> StreamBounds {
-        var b = StreamBounds(w16: [], channels: 1, inputMax: 7)
-        b.pos[0] = w
-        b.neg[0] = -w
-        b.biases = [0]
-        b.biasMin[0] = 0
-        b.biasMax[0] = 0
-        return b
+    /// One channel: weights +w and -w, inputs up to m, biases 0.
+    static func writer(_ w: Int16, inputs m: Int64 = 7) -> StreamBounds {
+        StreamBounds(w16: [w, -w], biases: [0], channels: 1, inputMax: m)
     }
 
     @Test func theSmallestShiftThatFitsAfterEveryWriter() throws {
@@ -74,16 +64,17 @@ import Testing
     }
 
     @Test func refusalsNameTheWriter() {
-        // an exact sum beyond int32 (7 x 400,000,000)
-        #expect(throws: PackError.self) { _ = try StreamBounds.streamShift([Self.writer(1), Self.writer(400_000_000)], names: ["a", "big"]) }
+        // an exact sum beyond int32 (70,000 x 32,767)
+        let big = [Self.writer(1), Self.writer(32_767, inputs: 70_000)]
+        #expect(throws: PackError.self) { _ = try StreamBounds.streamShift(big, names: ["a", "big"]) }
         do {
-            _ = try StreamBounds.streamShift([Self.writer(1), Self.writer(400_000_000)], names: ["a", "big"])
+            _ = try StreamBounds.streamShift(big, names: ["a", "big"])
         } catch {
             #expect(error.message.hasPrefix("big: the stream writer's exact sum") && error.message.contains("int32"))
         }
-        // int32 sums, but 300 writers of 7 x +-2^28 cannot share an int16 stream even at s = 24: 112 each,
-        // over 32,767 after the 293rd
-        let many = [StreamBounds](repeating: Self.writer(1 << 28), count: 300)
+        // int32 sums, but 300 writers of +-7 x 2^28 (weights +-2^14, inputs up to 7 x 2^14) cannot share an
+        // int16 stream even at s = 24: 112 each, over 32,767 after the 293rd
+        let many = [StreamBounds](repeating: Self.writer(1 << 14, inputs: 7 << 14), count: 300)
         do {
             _ = try StreamBounds.streamShift(many, names: (0..<300).map { "w\($0)" })
             Issue.record("300 writers were accepted")

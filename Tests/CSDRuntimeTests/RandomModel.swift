@@ -154,22 +154,19 @@ enum RandomModel {
         head.biases = (0..<classes).map { _ in Int32(r.int(-1000...1000)) }
         read(u); head.input = u
         c.ops.append(head)
-        streamShift(&c, levels: l)
+        try streamShift(&c, levels: l)
         return try Packer.pack(c)
     }
 
-    /// A stream shift for the random writers: the smallest with sum_w ((B_w >> s) + 1) <= 32767, B_w =
-    /// M max_c sum_i |w16_ci| + max |bias| (a looser sufficient form of the packer's interval proof,
-    /// docs/SEMANTICS.md section 4, step 5), the rounding half added to the biases.
-    static func streamShift(_ c: inout Conversion, levels: Int) {
+    /// The random writers' stream shift by the packer's rule (`StreamBounds.streamShift`, docs/SEMANTICS.md
+    /// section 4, step 5), the rounding half added to the biases.
+    static func streamShift(_ c: inout Conversion, levels: Int) throws {
         let writers = c.ops.indices.filter { c.ops[$0].record.writesStream }
-        func bound(_ i: Int, _ s: Int) -> Int {
-            let op = c.ops[i], m = op.record.has(OpFlag.inputPixels) ? 255 : levels
-            let fanIn = op.weights16.count / Int(c.header.width)
-            let maxRow = (0..<Int(c.header.width)).map { j in (0..<fanIn).reduce(0) { $0 + abs(Int(op.weights16[j * fanIn + $1])) } }.max()!
-            return m * maxRow + op.biases.map { abs(Int($0)) }.max()! + (s > 0 ? 1 << (s - 1) : 0)
+        let bounds = writers.map { i in
+            StreamBounds(w16: c.ops[i].weights16, biases: c.ops[i].biases.map { Int64($0) }, channels: Int(c.header.width),
+                         inputMax: c.ops[i].record.has(OpFlag.inputPixels) ? 255 : Int64(levels))
         }
-        let s = (0...24).first { s in writers.reduce(0) { $0 + (bound($1, s) >> s) + 1 } <= 32767 }!
+        let s = try StreamBounds.streamShift(bounds, names: writers.map { c.ops[$0].name })
         for i in writers {
             c.ops[i].record.shift = UInt8(s)
             c.ops[i].biases = c.ops[i].biases.map { $0 + (s > 0 ? Int32(1 << (s - 1)) : 0) }
