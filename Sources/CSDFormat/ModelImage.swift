@@ -65,21 +65,12 @@ public struct ModelImage {
         try validateOps()
     }
 
-    /// The kernel scratch of `mode`: the largest need of any op, at the arena's end
-    /// (`arena + arenaBytes(mode) - scratchBytes(mode)`).
-    public func scratchBytes(_ mode: ExecutionMode) -> Int {
-        var most = 0
-        for i in 0..<opCount { most = max(most, op(i).scratchBytes(mode, timeSteps: Int(header.timeSteps))) }
-        return most
-    }
-
     // MARK: - ops
 
     private func validateOps() throws(CSDStatus) {
         var macs = 0
         var tensorBytes = 0
         var arenaNeed = (0, 0)
-        var scratch = (0, 0)
         for i in 0..<opCount {
             let op = self.op(i)
             try validateFields(op, index: i)
@@ -87,14 +78,11 @@ public struct ModelImage {
             macs = try checkedAdd(macs, try op.macs(), .macs)
             arenaNeed.0 = max(arenaNeed.0, try validateArena(op, index: i, mode: .fused))
             arenaNeed.1 = max(arenaNeed.1, try validateArena(op, index: i, mode: .spiking))
-            scratch.0 = max(scratch.0, op.scratchBytes(.fused, timeSteps: Int(header.timeSteps)))
-            scratch.1 = max(scratch.1, op.scratchBytes(.spiking, timeSteps: Int(header.timeSteps)))
         }
         guard UInt(bitPattern: macs) == UInt(header.macs) else { throw CSDStatus.macs }
         guard UInt(bitPattern: tensorBytes) == UInt(header.tensorBytes) else { throw CSDStatus.tensorBounds }
-        // The buffers, then the kernels' scratch (a multiple of 32) at the arena's end.
-        let fused = try checkedAdd((arenaNeed.0 + 15) & ~15, scratch.0, .arenaBytes)
-        let spiking = try checkedAdd((arenaNeed.1 + 15) & ~15, scratch.1, .arenaBytes)
+        // the furthest byte of any buffer or kernel scratch, rounded up to 16: the exact need
+        let fused = (arenaNeed.0 + 15) & ~15, spiking = (arenaNeed.1 + 15) & ~15
         guard UInt(bitPattern: fused) == UInt(header.arenaBytes.0), UInt(bitPattern: spiking) == UInt(header.arenaBytes.1) else {
             throw CSDStatus.arenaBytes
         }
@@ -103,7 +91,7 @@ public struct ModelImage {
     /// Kind, flags, shift, pool, heads and shapes of one op.
     private func validateFields(_ op: OpRecord, index: Int) throws(CSDStatus) {
         guard let kind = op.kind else { throw CSDStatus.opKind }
-        guard op.reserved0 == 0, op.reserved1.0 == 0, op.reserved1.1 == 0 else { throw CSDStatus.reserved }
+        guard op.reserved0 == 0 else { throw CSDStatus.reserved }
         guard op.flags & ~OpFlag.all == 0, op.shift <= ModelImage.maxShift else { throw CSDStatus.opFields }
         let i = op.inDims, o = op.outDims
         guard i.d0 >= 1, i.d1 >= 1, i.d2 >= 1, o.d0 >= 1, o.d1 >= 1, o.d2 >= 1 else { throw CSDStatus.shape }
@@ -127,7 +115,8 @@ public struct ModelImage {
             // checked: 65,535 x 65,535 overflows a 32-bit Int (the MCU's), where a plain * would trap
             if op.writesStream { guard try checkedMul(o.d1, o.d2) == n, o.d0 == d else { throw CSDStatus.shape } }
         case .linear:
-            guard op.flags & ~OpFlag.streamOut == 0 else { throw CSDStatus.opFields }
+            guard op.flags & ~(OpFlag.streamOut | OpFlag.channelMajor) == 0,
+                  !(op.has(OpFlag.streamOut) && op.has(OpFlag.channelMajor)) else { throw CSDStatus.opFields }
             if op.writesStream { guard o.d0 == n, o.d1 == d else { throw CSDStatus.shape } }
             guard i.d2 == 1, o.d2 == 1, i.d0 == o.d0 else { throw CSDStatus.shape }
         case .maxPool:
@@ -219,7 +208,40 @@ public struct ModelImage {
         } else {
             guard op.output.0 == 0, op.output.1 == 0 else { throw CSDStatus.arenaPlan }
         }
-        return end
+        return max(end, try validateScratch(op, index: index, mode: mode))
+    }
+
+    /// The op's kernel scratch in `mode` (docs/FORMAT.md, "Kernel scratch"): offset 0 if it needs none,
+    /// else placed like a buffer and overlapping none of the buffers the op reads or writes (the attention
+    /// pair: q, k, v and the output; both records at the same offset). Returns its end.
+    private func validateScratch(_ op: OpRecord, index: Int, mode: ExecutionMode) throws(CSDStatus) -> Int {
+        let need = op.scratchBytes(mode, timeSteps: Int(header.timeSteps)), offset = op.scratch(mode)
+        if need == 0 {
+            guard offset == 0 else { throw CSDStatus.arenaPlan }
+            return 0
+        }
+        let arena = Int(truncatingIfNeeded: header.arenaBytes(mode))
+        guard offset >= 0, arena >= 0, offset & 15 == 0, offset < arena else { throw CSDStatus.arenaPlan }
+        guard need <= arena - offset else { throw CSDStatus.arenaEnd }
+        let r = (offset, need), t = Int(header.timeSteps)
+        // the buffers the op reads and writes (already validated: their sizes cannot overflow)
+        if op.inputUse.inArena, overlaps((op.input(mode), try bufferBytes(op.inputUse, mode: mode, timeSteps: t)), r) {
+            throw CSDStatus.arenaPlan
+        }
+        if let u = op.input2Use, overlaps((op.input2(mode), try bufferBytes(u, mode: mode, timeSteps: t)), r) {
+            throw CSDStatus.arenaPlan
+        }
+        if let u = op.outputUse, u.inArena, overlaps((op.output(mode), try bufferBytes(u, mode: mode, timeSteps: t)), r) {
+            throw CSDStatus.arenaPlan
+        }
+        if op.kind == .attentionValues {  // the pair: its q and k, and one scratch for both records
+            let scores = self.op(index - 1)
+            guard offset == scores.scratch(mode),
+                  !overlaps((scores.input(mode), try bufferBytes(scores.inputUse, mode: mode, timeSteps: t)), r),
+                  !overlaps((scores.input2(mode), try bufferBytes(scores.inputUse, mode: mode, timeSteps: t)), r)  // k: q's shape
+            else { throw CSDStatus.arenaPlan }
+        }
+        return offset + need
     }
 
     /// The (offset, size) of a buffer holding `use`: 16-aligned and inside the arena of `mode`.
@@ -234,11 +256,13 @@ public struct ModelImage {
         return (offset, size)
     }
 
-    /// The buffer `r` holding `use` must be the output of an earlier op, not overwritten since.
+    /// The buffer `r` holding `use` must be the output of an earlier op, not overwritten since (by another
+    /// op's output or kernel scratch).
     private func checkChained(_ r: (Int, Int), _ use: ValueUse, before index: Int, mode: ExecutionMode) throws(CSDStatus) {
         var j = index - 1
         while j >= 0 {
             let prev = op(j)
+            let scratch = (prev.scratch(mode), prev.scratchBytes(mode, timeSteps: Int(header.timeSteps)))
             if let outUse = prev.outputUse {
                 let size = try bufferBytes(outUse, mode: mode, timeSteps: Int(header.timeSteps))
                 let w = (prev.output(mode), size)
@@ -248,6 +272,7 @@ public struct ModelImage {
                     return
                 }
             }
+            if overlaps(scratch, r) { throw CSDStatus.arenaPlan }
             j -= 1
         }
         throw CSDStatus.arenaPlan

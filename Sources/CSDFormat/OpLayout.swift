@@ -13,6 +13,9 @@ public enum ValueKind: UInt8 {
     /// The attention scores [heads][N][N], passed from ATTN_SCORES to ATTN_VALUES through the kernel
     /// scratch a block of query rows at a time (docs/FORMAT.md, "The attention pair"): not in the arena.
     case scores = 3
+    /// Neuron outputs stored channel-major: [D][N] for the value's dims [N, D, 1] (a LINEAR with
+    /// CHANNEL_MAJOR, read as the attention pair's v; docs/FORMAT.md, "The attention pair").
+    case channelMajor = 4
 }
 
 /// A buffer an op reads or writes: its kind and shape. A stream's dims are [N, D, 1].
@@ -22,7 +25,7 @@ public struct ValueUse: Equatable {
     @inlinable public init(_ kind: ValueKind, _ dims: Dims) { self.kind = kind; self.dims = dims }
     @inlinable public static func == (a: ValueUse, b: ValueUse) -> Bool { a.kind == b.kind && a.dims == b.dims }
     /// True for a buffer in the arena (not the caller's pixels, not the attention scores in the scratch).
-    @inlinable public var inArena: Bool { kind == .counts || kind == .stream }
+    @inlinable public var inArena: Bool { kind == .counts || kind == .stream || kind == .channelMajor }
 }
 
 /// Overflow-checked arithmetic for sizes computed from untrusted fields.
@@ -49,8 +52,8 @@ public struct ValueUse: Equatable {
     switch (use.kind, mode) {
     case (.pixels, _): return elements
     case (.scores, _): return 0
-    case (.counts, .fused): return elements
-    case (.counts, .spiking): return try checkedMul(elements, timeSteps <= 8 ? 1 : 2)
+    case (.counts, .fused), (.channelMajor, .fused): return elements
+    case (.counts, .spiking), (.channelMajor, .spiking): return try checkedMul(elements, timeSteps <= 8 ? 1 : 2)
     case (.stream, .fused): return try checkedMul(elements, 2)
     case (.stream, .spiking): return try checkedMul(try checkedMul(elements, 2), timeSteps)
     }
@@ -71,7 +74,7 @@ extension OpRecord {
     @inlinable public var input2Use: ValueUse? {
         switch kind {
         case .attentionScores?: return ValueUse(.counts, inDims)
-        case .attentionValues?: return ValueUse(.counts, outDims)
+        case .attentionValues?: return ValueUse(.channelMajor, outDims)  // v, [D][N]
         default: return nil
         }
     }
@@ -87,7 +90,9 @@ extension OpRecord {
     /// True when the op's output may be its first input's buffer (docs/FORMAT.md, "In place"): a LINEAR
     /// neuron layer with Din == Dout, whose kernels read a block of tokens before writing their rows.
     /// (A stream add writes its stream in place, and ATTN_VALUES may write over the pair's q.)
-    @inlinable public var mayWriteOverInput: Bool { kind == .linear && !writesStream && inDims.d1 == outDims.d1 }
+    @inlinable public var mayWriteOverInput: Bool {
+        kind == .linear && !writesStream && !has(OpFlag.channelMajor) && inDims.d1 == outDims.d1
+    }
 
     /// The value written, or nil for the classifier (whose output is the caller's logits).
     @inlinable public var outputUse: ValueUse? {
@@ -98,7 +103,7 @@ extension OpRecord {
             if writesStream { return ValueUse(.stream, Dims(outDims.d1 * outDims.d2, outDims.d0, 1)) }
             return ValueUse(.counts, outDims)
         case .linear?:
-            return ValueUse(writesStream ? .stream : .counts, outDims)
+            return ValueUse(writesStream ? .stream : has(OpFlag.channelMajor) ? .channelMajor : .counts, outDims)
         default: return ValueUse(.counts, outDims)
         }
     }
@@ -180,8 +185,8 @@ extension OpRecord {
     /// of four inputs. Spiking: conv and linear list their active inputs (16 bytes per group of four)
     /// and keep the per-step currents of every output channel (T x outputs int32, rounded up to 16);
     /// and never less than the fused need, as the spiking count path (D >= T) runs the fused kernels.
-    /// The attention pair (both records the same need): fused, a block of four queries' head channels,
-    /// the head's value channels as blocks of four by N keys, and four queries' scores; spiking, one
+    /// The attention pair (both records the same need): fused, four queries' scores rows, then a block of
+    /// four queries' head channels or of their scores (one at a time); spiking, one
     /// neuron's 16 currents, a list of active inputs and one query's scores row of trains. A stream
     /// neuron, spiking: a token's [D][T] steps as int32. Other ops need none. Call on a validated op.
     @inlinable public func scratchBytes(_ mode: ExecutionMode, timeSteps: Int) -> Int {
@@ -204,11 +209,11 @@ extension OpRecord {
     }
 
     /// The attention pair's scratch (docs/FORMAT.md, "Kernel scratch"): fused
-    /// `32 Gq (1 + Gn) + 2 align16(8 N)`, spiking `max(fused, 64 + 16 max(Gq, Gn) + align16(N b))`.
+    /// `align16(4 N) + 32 max(Gq, Gn)`, spiking `max(fused, 64 + 16 max(Gq, Gn) + align16(N b))`.
     @inlinable public static func attentionScratch(_ mode: ExecutionMode, tokens n: Int, headWidth hd: Int,
                                                    timeSteps: Int) -> Int {
         let gq = (hd &+ 3) >> 2, gn = (n &+ 3) >> 2
-        let fused = gq &* 32 &* (1 &+ gn) &+ 2 &* ((8 &* n &+ 15) & ~15)
+        let fused = ((4 &* n &+ 15) & ~15) &+ 32 &* max(gq, gn)
         if mode == .fused { return fused }
         let b = timeSteps <= 8 ? 1 : 2
         return max(fused, 64 &+ 16 &* max(gq, gn) &+ ((n &* b &+ 15) & ~15))

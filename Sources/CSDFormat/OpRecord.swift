@@ -15,7 +15,9 @@ public enum OpFlag {
     public static let streamOut: UInt8 = 2
     public static let streamSet: UInt8 = 4
     public static let tokenBias: UInt8 = 8
-    public static let all: UInt8 = 15
+    /// LINEAR (no STREAM_OUT): the output is stored channel-major, [Dout][N] (the attention pair's v).
+    public static let channelMajor: UInt8 = 16
+    public static let all: UInt8 = 31
 }
 
 /// Three dimensions; unused trailing ones are 1.
@@ -48,7 +50,8 @@ public struct OpRecord {
     public var weights: UInt32 = 0
     public var thresholds: UInt32 = 0
     public var biases: UInt32 = 0
-    public var reserved1: (UInt32, UInt32) = (0, 0)
+    /// Arena offset of the op's kernel scratch per mode (0 where it needs none; docs/FORMAT.md, "Kernel scratch").
+    public var scratch: (UInt32, UInt32) = (0, 0)
 
     public init() {}
 
@@ -60,6 +63,7 @@ public struct OpRecord {
     @inlinable public func input(_ mode: ExecutionMode) -> Int { Int(truncatingIfNeeded: mode == .fused ? input.0 : input.1) }
     @inlinable public func input2(_ mode: ExecutionMode) -> Int { Int(truncatingIfNeeded: mode == .fused ? input2.0 : input2.1) }
     @inlinable public func output(_ mode: ExecutionMode) -> Int { Int(truncatingIfNeeded: mode == .fused ? output.0 : output.1) }
+    @inlinable public func scratch(_ mode: ExecutionMode) -> Int { Int(truncatingIfNeeded: mode == .fused ? scratch.0 : scratch.1) }
 
     /// Reads a record from `bytes[offset..<offset+64]` (bounds checked by the caller, so the offsets
     /// cannot overflow: wrapping adds, without trap paths).
@@ -78,7 +82,7 @@ public struct OpRecord {
         weights = bytes.u32(o &+ 44)
         thresholds = bytes.u32(o &+ 48)
         biases = bytes.u32(o &+ 52)
-        reserved1 = (bytes.u32(o &+ 56), bytes.u32(o &+ 60))
+        scratch = (bytes.u32(o &+ 56), bytes.u32(o &+ 60))
     }
 
     /// Writes the record into `bytes[offset..<offset+64]`. Dims must fit UInt16.
@@ -104,7 +108,7 @@ public struct OpRecord {
         bytes.setU32(o + 44, weights)
         bytes.setU32(o + 48, thresholds)
         bytes.setU32(o + 52, biases)
-        bytes.setU32(o + 56, reserved1.0)
-        bytes.setU32(o + 60, reserved1.1)
+        bytes.setU32(o + 56, scratch.0)
+        bytes.setU32(o + 60, scratch.1)
     }
 }

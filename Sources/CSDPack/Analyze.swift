@@ -85,8 +85,8 @@ public struct AnalyzeReport {
         s += """
 
         flash: the ops' records and tensors \(t.flash) B of the image's \(inspect.header.imageBytes) B (the rest: header and alignment).
-        live: the buffers live while the op runs; * marks each mode's peak op (fused: op \(peak.0), spiking: op \(peak.1)); \
-        the arena adds the kernel scratch (\(inspect.scratch.0) / \(inspect.scratch.1) B): \(inspect.header.arenaBytes.0) / \(inspect.header.arenaBytes.1) B.
+        live: the buffers live while the op runs and its kernel scratch; * marks each mode's peak op (fused: op \(peak.0), \
+        spiking: op \(peak.1)); the arena, as planned: \(inspect.header.arenaBytes.0) / \(inspect.header.arenaBytes.1) B.
         est M4: an ESTIMATE, not a measurement: each op's MACs, synaptic operations or elements times its class's \
         Cortex-M4 rate, measured on the reference model; a much narrower model runs up to 8x more (docs/ANALYZE.md).
 

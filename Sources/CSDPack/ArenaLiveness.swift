@@ -6,9 +6,10 @@ public enum ArenaLiveness {
     /// it runs in `mode`: its inputs and output, and every earlier output that a later op still reads. An op
     /// writing in place (a stream add, a square LINEAR over its input, ATTN_VALUES over q) continues the value
     /// it overwrites, so the buffer counts once; ATTN_VALUES also reads the pair's q and k (docs/FORMAT.md,
-    /// "The attention pair"), whose scores have no buffer. The kernel scratch is not included.
-    /// The largest entry is the lower bound any arena plan needs (`ArenaPlan.liveBytes`).
-    public static func bufferBytes(_ image: ModelImage, mode: ExecutionMode) -> [Int] {
+    /// "The attention pair"), whose scores have no buffer. Plus the op's kernel scratch (rounded up to 16;
+    /// the pair's at both records). The largest entry is the lower bound any arena plan needs
+    /// (`ArenaPlan.liveBytes`).
+    public static func liveBytes(_ image: ModelImage, mode: ExecutionMode) -> [Int] {
         let n = image.opCount, timeSteps = Int(image.header.timeSteps)
         // value[i]: the value op i writes (an id: the op that first wrote its buffer); first/last: its lifetime.
         var value = [Int?](repeating: nil, count: n)
@@ -50,7 +51,7 @@ public enum ArenaLiveness {
                 size[k] = region(r, use).1
             }
         }
-        var live = [Int](repeating: 0, count: n)
+        var live = (0..<n).map { (image.op($0).scratchBytes(mode, timeSteps: timeSteps) + 15) & ~15 }
         for v in 0..<n where value[v] == v {
             for k in first[v]...last[v] { live[k] += size[v] }
         }

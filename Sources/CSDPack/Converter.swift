@@ -168,19 +168,17 @@ public struct Converter {
                 }
                 let sU = try step(quant)
                 let u = appendStreamNeuron("\(name).quant", stream: s, step: sU)
-                var qkv: [Int] = []
-                var steps: [Double] = []
-                for (names, qn) in [(q, qQuant), (k, kQuant), (v, vQuant)] {
-                    let sOut = try step(qn)
-                    // v (the third), u's last reader, writes over u (docs/FORMAT.md, "In place")
-                    qkv.append(try appendLinear(names, input: u, inStep: sU, outStep: sOut, din: at.width, dout: at.width,
-                                                overInput: qkv.count == 2))
-                    steps.append(sOut)
-                }
+                // v first, channel-major (the pair reads a head's value channels as rows), then k; q, u's last
+                // reader, writes over u (docs/FORMAT.md, "The attention pair" and "In place")
+                let sV = try step(vQuant), sK = try step(kQuant), sQ = try step(qQuant)
+                let vValue = try appendLinear(v, input: u, inStep: sU, outStep: sV, din: at.width, dout: at.width,
+                                              channelMajor: true)
+                let kValue = try appendLinear(k, input: u, inStep: sU, outStep: sK, din: at.width, dout: at.width)
+                let qValue = try appendLinear(q, input: u, inStep: sU, outStep: sQ, din: at.width, dout: at.width, overInput: true)
                 let sA = try step(aQuant), sO = try step(oQuant)
-                try appendScores("\(name).scores", q: qkv[0], k: qkv[1], qStep: steps[0], kStep: steps[1], outStep: sA,
+                try appendScores("\(name).scores", q: qValue, k: kValue, qStep: sQ, kStep: sK, outStep: sA,
                                  heads: heads, headDim: headDim, tokens: n)
-                let o = try appendValues("\(name).values", q: qkv[0], k: qkv[1], v: qkv[2], scoreStep: sA, vStep: steps[2],
+                let o = try appendValues("\(name).values", q: qValue, k: kValue, v: vValue, scoreStep: sA, vStep: sV,
                                          outStep: sO, heads: heads, tokens: n, width: at.width)
                 at.writers.append(try appendStreamAdd(proj, input: o, inStep: sO, din: at.width, dout: at.width, stream: s))
             case let .mlp(name, quant, fc1, hiddenQuant, fc2, hidden):
@@ -377,7 +375,7 @@ public struct Converter {
     /// A LINEAR neuron layer; with `overInput` (Din == Dout, and no later op reads the input) its output
     /// takes the input's buffer (docs/FORMAT.md, "In place"). Returns the output value.
     mutating func appendLinear(_ names: LinearBNNames, input: Int, inStep: Double, outStep: Double,
-                               din: Int, dout: Int, overInput: Bool = false) throws(PackError) -> Int {
+                               din: Int, dout: Int, overInput: Bool = false, channelMajor: Bool = false) throws(PackError) -> Int {
         let f = try folded(names, outputs: dout, fanInShape: [din])
         let n = out.values[input].use.dims.d0
         var op = ConvertedOp(name: names.name)
@@ -395,7 +393,8 @@ public struct Converter {
         op.thresholds = p.thresholds
         op.biases = p.biases
         op.precision = p.precision
-        let o = overInput && din == dout ? input : newValue(ValueUse(.counts, Dims(n, dout, 1)))
+        if channelMajor { op.record.flags |= OpFlag.channelMajor }
+        let o = overInput && din == dout && !channelMajor ? input : newValue(ValueUse(channelMajor ? .channelMajor : .counts, Dims(n, dout, 1)))
         op.output = o
         out.ops.append(op)
         return o

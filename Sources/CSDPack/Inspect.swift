@@ -31,9 +31,9 @@ public struct InspectReport {
     public var header: ImageHeader
     public var crcOK: Bool
     public var ops: [Op]
-    /// Kernel scratch at the end of each arena (fused, spiking); zero when the image is invalid.
+    /// The largest kernel scratch of any op (fused, spiking); zero when the image is invalid.
     public var scratch: (Int, Int) = (0, 0)
-    /// The op with the most live buffer bytes (fused, spiking); the first such op.
+    /// The op with the most live bytes (fused, spiking); the first such op.
     public var peakOp: (Int, Int) = (0, 0)
 
     static func kindName(_ raw: UInt8) -> String {
@@ -70,13 +70,15 @@ public struct InspectReport {
             do throws(CSDStatus) {
                 let image = try ModelImage(validating: raw)
                 var ops: [Op] = []
-                let live = (ArenaLiveness.bufferBytes(image, mode: .fused), ArenaLiveness.bufferBytes(image, mode: .spiking))
+                let live = (ArenaLiveness.liveBytes(image, mode: .fused), ArenaLiveness.liveBytes(image, mode: .spiking))
+                var largest = (0, 0)
                 for i in 0..<image.opCount {
                     let r = image.op(i)
                     var flags: [String] = []
                     if r.has(OpFlag.inputPixels) { flags.append("pixels") }
                     if r.has(OpFlag.streamOut) { flags.append(r.has(OpFlag.streamSet) ? "stream_set" : "stream_add") }
                     if r.has(OpFlag.tokenBias) { flags.append("token_bias") }
+                    if r.has(OpFlag.channelMajor) { flags.append("channel_major") }
                     var tmin: Int32? = nil, tmax: Int32? = nil
                     for j in 0..<r.thresholdCount {
                         let t = image.data.i32(Int(r.thresholds) + 4 * j)
@@ -91,6 +93,12 @@ public struct InspectReport {
                             a["output"] = r.output(mode)
                             a["output_bytes"] = (try? bufferBytes(use, mode: mode, timeSteps: Int(header.timeSteps))) ?? 0
                         }
+                        let scratch = r.scratchBytes(mode, timeSteps: Int(header.timeSteps))
+                        if scratch > 0 {
+                            a["scratch"] = r.scratch(mode)
+                            a["scratch_bytes"] = scratch
+                        }
+                        if mode == .fused { largest.0 = max(largest.0, scratch) } else { largest.1 = max(largest.1, scratch) }
                         arena[name] = a
                     }
                     let weightBytes = ((try? r.weightCount()) ?? 0) * r.weightElementBytes
@@ -103,7 +111,7 @@ public struct InspectReport {
                                   inPlace: writesOverInput(image, i), record: r))
                 }
                 return InspectReport(status: 0, statusMessage: "ok", header: header, crcOK: crcOK, ops: ops,
-                                     scratch: (image.scratchBytes(.fused), image.scratchBytes(.spiking)),
+                                     scratch: largest,
                                      peakOp: (ArenaLiveness.peak(live.0), ArenaLiveness.peak(live.1)))
             } catch {
                 return InspectReport(status: error.rawValue, statusMessage: "\(error.message)", header: header, crcOK: crcOK, ops: [])
@@ -134,12 +142,12 @@ public struct InspectReport {
         tokens x width:  \(h.tokens) x \(h.width)
         T / L / D:       \(h.timeSteps) / \(h.levels) / \(h.delay)\(streamShift.map { "\nstream:          int16, stream shift \($0) (the writers' k column)" } ?? "")
         macs:            \(h.macs) per fused inference
-        arena bytes:     fused \(h.arenaBytes.0), spiking \(h.arenaBytes.1) (kernel scratch \(scratch.0) / \(scratch.1))\(countPathArena)
+        arena bytes:     fused \(h.arenaBytes.0), spiking \(h.arenaBytes.1) (largest kernel scratch \(scratch.0) / \(scratch.1))\(countPathArena)
 
         """
         if !ops.isEmpty {
             s += "peak live:       fused \(ops[peakOp.0].liveBytes.0) B at op \(peakOp.0) (\(ops[peakOp.0].kind)), "
-                + "spiking \(ops[peakOp.1].liveBytes.1) B at op \(peakOp.1) (\(ops[peakOp.1].kind)); buffers only\n"
+                + "spiking \(ops[peakOp.1].liveBytes.1) B at op \(peakOp.1) (\(ops[peakOp.1].kind)); buffers and the op's kernel scratch\n"
         }
         return s
     }
@@ -147,7 +155,7 @@ public struct InspectReport {
     /// The stream writers' shift (docs/SEMANTICS.md, "Stream sinks"): the first writer's.
     public var streamShift: Int? { ops.first { $0.flags.contains("stream_set") || $0.flags.contains("stream_add") }?.shift }
 
-    /// One line per op; live bytes are the buffers live while the op runs, `*` marks each mode's peak.
+    /// One line per op; live bytes are the buffers live while the op runs and its kernel scratch, `*` marks each mode's peak.
     public var opTableText: String {
         var s = pad("#", 3, right: true) + "  " + pad("kind", 14) + pad("flags", 22) + pad("k", 3) + pad("in", 12)
             + pad("out", 12) + pad("weight B", 9, right: true) + "  " + pad("theta range", 18) + pad("MACs", 9, right: true)
@@ -174,7 +182,7 @@ public struct InspectReport {
             "crc32": Int(h.crc32), "crc_ok": crcOK,
             "image_bytes": Int(h.imageBytes), "tensor_bytes": Int(h.tensorBytes),
             "arena_bytes": ["fused": Int(h.arenaBytes.0), "spiking": Int(h.arenaBytes.1)],
-            "scratch_bytes": ["fused": scratch.0, "spiking": scratch.1],
+            "largest_scratch_bytes": ["fused": scratch.0, "spiking": scratch.1],
             "input_shape": [Int(h.inputChannels), Int(h.inputHeight), Int(h.inputWidth)],
             "classes": Int(h.classes), "tokens": Int(h.tokens), "width": Int(h.width),
             "time_steps": Int(h.timeSteps), "levels": Int(h.levels), "delay": Int(h.delay), "macs": Int(h.macs),

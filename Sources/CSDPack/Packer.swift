@@ -31,14 +31,17 @@ public enum Packer {
     /// Plans both arenas, lays out the tensors, builds the image and validates it with the runtime's own checks.
     public static func pack(_ conversion: Conversion) throws(PackError) -> PackResult {
         let t = Int(conversion.header.timeSteps)
-        let scratch = { (mode: ExecutionMode) in conversion.ops.map { $0.record.scratchBytes(mode, timeSteps: t) }.max() ?? 0 }
-        let fused = try Planner.plan(conversion.values, mode: .fused, timeSteps: t, scratchBytes: scratch(.fused))
-        let spiking = try Planner.plan(conversion.values, mode: .spiking, timeSteps: t, scratchBytes: scratch(.spiking))
+        let n = conversion.ops.count
+        let fused = try Planner.plan(conversion.values, scratch: Planner.scratch(conversion.ops, mode: .fused, timeSteps: t),
+                                     opCount: n, mode: .fused, timeSteps: t)
+        let spiking = try Planner.plan(conversion.values, scratch: Planner.scratch(conversion.ops, mode: .spiking, timeSteps: t),
+                                       opCount: n, mode: .spiking, timeSteps: t)
         var builder = ImageBuilder()
         builder.header = conversion.header
         builder.header.arenaBytes = (UInt32(fused.arenaBytes), UInt32(spiking.arenaBytes))
-        for op in conversion.ops {
+        for (i, op) in conversion.ops.enumerated() {
             var r = op.record
+            r.scratch = (UInt32(fused.scratchOffsets[i]), UInt32(spiking.scratchOffsets[i]))
             func offsets(_ value: Int?) -> (UInt32, UInt32) {
                 guard let v = value else { return (0, 0) }
                 return (UInt32(fused.offsets[v]), UInt32(spiking.offsets[v]))

@@ -4,34 +4,44 @@ import CSDFormat
 public struct ArenaPlan {
     /// Arena offset of each value (index = value id).
     public var offsets: [Int]
-    /// End of the furthest buffer, rounded up to 16.
-    public var bufferBytes: Int
-    /// The kernels' scratch, after the buffers (docs/FORMAT.md, "Kernel scratch").
-    public var scratchBytes: Int
-    /// Buffers plus scratch: the exact arena need.
-    public var arenaBytes: Int { bufferBytes + scratchBytes }
-    /// The most bytes live at once (the lower bound any plan needs).
+    /// Arena offset of each op's kernel scratch (index = op; 0 where the op needs none).
+    public var scratchOffsets: [Int]
+    /// The furthest byte of any buffer or kernel scratch, rounded up to 16: the exact arena need.
+    public var arenaBytes: Int
+    /// The most bytes live at once, an op's scratch included (the lower bound any plan needs).
     public var liveBytes: Int
 }
 
-/// Greedy first-fit over buffer lifetimes: values sorted by size (largest first),
-/// each placed at the lowest 16-aligned offset that overlaps no placed value
-/// whose lifetime [first, last] intersects its own.
+/// A kernel scratch to place: the ops [first, last] that use it (the attention pair: both records) and its bytes.
+public struct PlannedScratch {
+    public var first: Int
+    public var last: Int
+    public var bytes: Int
+}
+
+/// Greedy first-fit over lifetimes: the buffers and the ops' kernel scratch (each live while its op runs;
+/// docs/FORMAT.md, "Kernel scratch"), sorted by size (largest first), each placed at the lowest 16-aligned
+/// offset that overlaps no placed one whose lifetime [first, last] intersects its own.
 public enum Planner {
-    public static func plan(_ values: [PlannedValue], mode: ExecutionMode, timeSteps: Int,
-                            scratchBytes: Int = 0) throws(PackError) -> ArenaPlan {
-        var sizes: [Int] = []
+    public static func plan(_ values: [PlannedValue], scratch: [PlannedScratch], opCount: Int, mode: ExecutionMode,
+                            timeSteps: Int) throws(PackError) -> ArenaPlan {
+        var sizes: [Int] = [], spans: [(first: Int, last: Int)] = []
         for v in values {
             guard let s = try? bufferBytes(v.use, mode: mode, timeSteps: timeSteps) else {
                 throw PackError("a buffer's size overflows")
             }
             sizes.append((s + 15) & ~15)
+            spans.append((v.first, v.last))
         }
-        let order = values.indices.sorted { sizes[$0] != sizes[$1] ? sizes[$0] > sizes[$1] : values[$0].first < values[$1].first }
-        var offsets = [Int](repeating: -1, count: values.count)
+        for s in scratch {
+            sizes.append((s.bytes + 15) & ~15)
+            spans.append((s.first, s.last))
+        }
+        let order = sizes.indices.sorted { sizes[$0] != sizes[$1] ? sizes[$0] > sizes[$1] : spans[$0].first < spans[$1].first }
+        var offsets = [Int](repeating: 0, count: sizes.count)
         var placed: [Int] = []
-        for i in order {
-            let conflicts = placed.filter { j in values[i].first <= values[j].last && values[j].first <= values[i].last }
+        for i in order where sizes[i] > 0 {
+            let conflicts = placed.filter { j in spans[i].first <= spans[j].last && spans[j].first <= spans[i].last }
                 .map { (offsets[$0], offsets[$0] + sizes[$0]) }
                 .sorted { $0.0 < $1.0 }
             var offset = 0
@@ -43,12 +53,28 @@ public enum Planner {
             placed.append(i)
         }
         let arena = zip(offsets, sizes).map { $0 + $1 }.max() ?? 0
-        let lastOp = values.map(\.last).max() ?? 0
         var live = 0
-        for op in 0...lastOp {
-            live = max(live, values.indices.filter { values[$0].first <= op && op <= values[$0].last }.map { sizes[$0] }.reduce(0, +))
+        for op in 0..<max(opCount, 1) {
+            live = max(live, sizes.indices.filter { spans[$0].first <= op && op <= spans[$0].last }.map { sizes[$0] }.reduce(0, +))
         }
-        guard arena + scratchBytes + 15 <= Int(UInt32.max) else { throw PackError("the arena plan exceeds 4 GiB") }
-        return ArenaPlan(offsets: offsets, bufferBytes: (arena + 15) & ~15, scratchBytes: scratchBytes, liveBytes: live)
+        guard arena + 15 <= Int(UInt32.max) else { throw PackError("the arena plan exceeds 4 GiB") }
+        var scratchOffsets = [Int](repeating: 0, count: opCount)
+        for (k, s) in scratch.enumerated() {
+            for op in s.first...s.last { scratchOffsets[op] = offsets[values.count + k] }
+        }
+        return ArenaPlan(offsets: Array(offsets[0..<values.count]), scratchOffsets: scratchOffsets,
+                         arenaBytes: (arena + 15) & ~15, liveBytes: live)
+    }
+
+    /// The kernel scratch of every op in `mode` (docs/FORMAT.md, "Kernel scratch"): one per op that needs
+    /// any, the attention pair's for both its records.
+    public static func scratch(_ ops: [ConvertedOp], mode: ExecutionMode, timeSteps: Int) -> [PlannedScratch] {
+        var r: [PlannedScratch] = []
+        for (i, op) in ops.enumerated() where op.record.kind != .attentionValues {
+            let bytes = op.record.scratchBytes(mode, timeSteps: timeSteps)
+            guard bytes > 0 else { continue }
+            r.append(PlannedScratch(first: i, last: op.record.kind == .attentionScores ? i + 1 : i, bytes: bytes))
+        }
+        return r
     }
 }

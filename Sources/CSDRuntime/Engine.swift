@@ -126,8 +126,8 @@ public struct Engine {
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>,
                     observe: (Int, OpStats) -> Void = { _, _ in }) {
         let data = image.data.baseAddress!, plan = plan(delay: delay, countPath: countPath)
-        let scratch = (arena + Int(image.header.arenaBytes(plan)) - image.scratchBytes(plan)).assumingMemoryBound(to: UInt32.self)
-        var context = Context(image: image, data: data, arena: arena, scratch: scratch, pixels: pixels, logits: logits,
+        var context = Context(image: image, data: data, arena: arena, scratch: arena.assumingMemoryBound(to: UInt32.self),
+                              pixels: pixels, logits: logits,
                               steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
                               delay: delay, wideTrains: image.header.trainBytes == 2, plan: plan,
                               spiking: mode == .spiking, countPath: usesCountPath)
@@ -135,6 +135,7 @@ public struct Engine {
             let op = image.op(i)
             var s = OpStats()
             s.kind = UInt32(op.kindRaw)
+            context.scratch = (arena + op.scratch(plan)).assumingMemoryBound(to: UInt32.self)  // the op's own
             if mode == .fused { context.runFused(op, index: i, &s) } else { context.runSpiking(op, index: i, &s) }
             observe(i, s)
         }
@@ -147,8 +148,8 @@ public struct Engine {
     @usableFromInline let image: ModelImage
     @usableFromInline let data: UnsafeRawPointer
     @usableFromInline let arena: UnsafeMutableRawPointer
-    /// The kernels' scratch at the arena's end (docs/FORMAT.md, "Kernel scratch").
-    @usableFromInline let scratch: UnsafeMutablePointer<UInt32>
+    /// The running op's kernel scratch, placed by the packer (docs/FORMAT.md, "Kernel scratch").
+    @usableFromInline var scratch: UnsafeMutablePointer<UInt32>
     @usableFromInline let pixels: UnsafePointer<UInt8>
     @usableFromInline let logits: UnsafeMutablePointer<Int32>
     @usableFromInline let steps: Int

@@ -85,17 +85,19 @@ extension Context {
         s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
     }
 
-    /// Token-wise linear: input [N][Din] counts, weights [Dout][Din] (int8, or int16 for stream writers).
-    /// Four tokens at a time share one expansion of their counts.
+    /// Token-wise linear: input [N][Din] counts, weights [Dout][Din] (int8, or int16 for stream writers), output
+    /// [N][Dout] (CHANNEL_MAJOR: [Dout][N]). Four tokens at a time share one expansion of their counts.
     @inlinable mutating func linearFused(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
         let input = UnsafePointer(counts(op.input(plan)))
         let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: false)
+        let major = op.has(OpFlag.channelMajor)
         var t0 = 0
         while t0 < n {
             let rows = min(4, n &- t0)
             Kernels.putRows(scratch, input + t0 &* din, rowStride: din, stride: 1, rows: rows, k: din, order: order)
-            blockOutputs(op, k: din, outputs: dout, rows: rows, neuron: (t0 &* dout, 1, dout), stream: (t0 &* dout, 1, dout), &s)
+            blockOutputs(op, k: din, outputs: dout, rows: rows, neuron: major ? (t0, n, 1) : (t0 &* dout, 1, dout),
+                         stream: (t0 &* dout, 1, dout), &s)
             t0 &+= 4
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
@@ -123,70 +125,63 @@ extension Context {
     }
 
     /// The attention pair (docs/SEMANTICS.md, "Streamed attention"), on counts (<= 16, read as int8 where
-    /// they stand for weights). Per head h: the head's value channels go into the scratch as blocks of four
-    /// channels (columns of v) by N keys, once; then per block of eight queries i, their head channels of q
-    /// go into the scratch block four queries at a time, the scores a[h][i][j] = sum over the head's
-    /// channels c of q[i][c] k[j][c] fire into eight scores rows in the scratch (counts, a neuron per head),
-    /// and the values o[i][c] = sum_j a[h][i][j] v[j][c] fire against them (a neuron per channel) into the
-    /// output, which may be q's buffer: the block's q rows are in the scratch by then. On the spiking count
-    /// path the values neurons write prefix trains, and `synapticOps` adds the values' synaptic operations
-    /// per block of scores (`Kernels.pairSynapticOps`, v's side summed once per head). The values'
-    /// statistics go to `valuesStats`. Scratch: docs/FORMAT.md, "Kernel scratch".
+    /// they stand for weights). Per head h and block of four queries i: their head channels of q go into the
+    /// scratch block, the scores a[h][i][j] = sum over the head's channels c of q[i][c] k[j][c] fire into
+    /// four scores rows in the scratch (counts, a neuron per head), the rows go into the block (over the q
+    /// rows), and the values o[i][c] = sum_j a[h][i][j] v[j][c] fire against the head's rows of v, which is
+    /// channel-major ([D][N]: a value channel's N counts in a row, read as int8 weights), into the output
+    /// (a neuron per channel), which may be q's buffer: the block's q rows are in the scratch by then. On
+    /// the spiking count path the values neurons write prefix trains, and `synapticOps` adds the values'
+    /// synaptic operations per block of scores (`Kernels.pairSynapticOps`). The values' statistics go to
+    /// `valuesStats`. Scratch: docs/FORMAT.md, "Kernel scratch".
     @inline(never) @usableFromInline mutating func attentionFused(_ sc: OpRecord, _ va: OpRecord, _ s1: inout OpStats,
                                                                  synapticOps: Bool = false) {
         let heads = Int(sc.heads), n = sc.inDims.d0, d = sc.inDims.d1
-        let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(sc.heads))), groups = (hd &+ 3) &>> 2
-        let q = counts(sc.input(plan)), v = counts(va.input2(plan)), output = counts(va.output(plan))
+        let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(sc.heads)))
+        let q = counts(sc.input(plan)), output = counts(va.output(plan))
         let k = UnsafeRawPointer(counts(sc.input2(plan))).assumingMemoryBound(to: Int8.self)
+        let vT = UnsafeRawPointer(counts(va.input2(plan))).assumingMemoryBound(to: Int8.self)
         let order = Kernels.neuronOrder(pixels: false)
-        let qBlock = UnsafeMutableRawPointer(scratch), vBlocks = qBlock + Kernels.blockBytes(k: hd)
-        let vBytes = Kernels.blockBytes(k: n), scores = (vBlocks + groups &* vBytes).assumingMemoryBound(to: UInt8.self)
-        let scoresWeights = UnsafeRawPointer(scores).assumingMemoryBound(to: Int8.self)
-        let vSums = (UnsafeMutableRawPointer(scores) + ((8 &* n &+ 15) & ~15)).assumingMemoryBound(to: UInt32.self)
+        let scores = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: UInt8.self)
+        let block = UnsafeMutableRawPointer(scratch) + ((4 &* n &+ 15) & ~15)
         let scoresTheta = int32s(sc.thresholds), scoresBeta = int32s(sc.biases)
         let valuesTheta = int32s(va.thresholds), valuesBeta = int32s(va.biases)
         var h = 0
         while h < heads {
-            let c0 = h &* hd
-            var g = 0
-            while g < groups {  // block g: columns c0 + 4g ..< c0 + 4g + 4 of v, stride D
-                Kernels.putRows(vBlocks + g &* vBytes, v + (c0 &+ 4 &* g), rowStride: 1, stride: d, rows: min(4, hd &- 4 &* g),
-                                k: n, order: order)
-                g &+= 1
-            }
-            if synapticOps { Kernels.countSums(v + c0, groups: n, by: d, sy: 1, ny: hd, vSums) }  // per key j: v[j][head h]
+            let c0 = h &* hd, vRows = vT + c0 &* n  // the head's value channels, N counts each
             var i0 = 0
             while i0 < n {
-                let block = min(8, n &- i0)
-                var g = -2  // -2, -1: the scores of the block's queries, four at a time; then the values, four channels of v at a time
-                while g < groups {
-                    let first = g < 0, r0 = (g &+ 2) &* 4, c = c0 &+ 4 &* g  // one call site for both kinds of neuron (code size)
-                    let rows = first ? min(4, block &- r0) : min(4, hd &- 4 &* g)
+                let rows = min(4, n &- i0)
+                var stage = 0  // 0: the scores of the block's queries; 1: their values (one call site: code size)
+                while stage < 2 {
+                    let first = stage == 0
                     if first {
-                        if rows <= 0 { g = 0; continue }
-                        Kernels.putRows(qBlock, q + ((i0 &+ r0) &* d &+ c0), rowStride: d, stride: 1, rows: rows, k: hd, order: order)
+                        Kernels.putRows(block, q + (i0 &* d &+ c0), rowStride: d, stride: 1, rows: rows, k: hd, order: order)
+                    } else {
+                        Kernels.putRows(block, scores, rowStride: n, stride: 1, rows: rows, k: n, order: order)
                     }
                     var sink = first
-                        ? NeuronSink(out: scores + r0 &* n, thresholds: scoresTheta + h, biases: scoresBeta + h, outputStep: 1,
+                        ? NeuronSink(out: scores, thresholds: scoresTheta + h, biases: scoresBeta + h, outputStep: 1,
                                      rowStep: n, paramStep: 0, paramRowStep: 0, shift: Int32(sc.shift), levels: levels, rows: rows,
                                      output: .counts)
-                        : NeuronSink(out: output + (i0 &* d &+ c), thresholds: valuesTheta + c, biases: valuesBeta + c,
-                                     outputStep: d, rowStep: 1, paramStep: 0, paramRowStep: 1, shift: Int32(va.shift),
+                        : NeuronSink(out: output + (i0 &* d &+ c0), thresholds: valuesTheta + c0, biases: valuesBeta + c0,
+                                     outputStep: 1, rowStep: d, paramStep: 1, paramRowStep: 0, shift: Int32(va.shift),
                                      levels: levels, rows: rows, output: neuronOutput)
-                    Kernels.blockDotNeurons(first ? k + c0 : scoresWeights, wstride: first ? d : n,
-                                            UnsafeRawPointer(first ? qBlock : vBlocks + g &* vBytes), k: first ? hd : n,
-                                            outputs: first ? n : block, order: order, &sink)
+                    Kernels.blockDotNeurons(first ? k + c0 : vRows, wstride: first ? d : n, UnsafeRawPointer(block),
+                                            k: first ? hd : n, outputs: first ? n : hd, order: order, &sink)
                     if first {
                         s1.spikes &+= sink.spikes
                     } else {
                         valuesStats.spikes &+= sink.spikes
                     }
-                    g &+= 1
+                    stage &+= 1
                 }
                 if synapticOps {  // a group per key j: a[h][i][j] (the block's rows) against v[j][c], c in head h
-                    valuesStats.synapticOps &+= Kernels.pairSynapticOps(scores, groups: n, bx: 1, sx: n, nx: block, ySums: vSums)
+                    valuesStats.synapticOps &+= Kernels.pairSynapticOps(scores, UnsafeRawPointer(vRows).assumingMemoryBound(to: UInt8.self),
+                                                                        g1: 1, g2: n, ax: 0, bx: 1, sx: n, nx: rows,
+                                                                        ay: 0, by: 1, sy: n, ny: hd)
                 }
-                i0 &+= 8
+                i0 &+= 4
             }
             h &+= 1
         }

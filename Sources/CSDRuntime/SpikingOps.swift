@@ -50,7 +50,7 @@ extension Context {
             stream(op.output(plan)).update(repeating: 0, count: op.outDims.count &* steps)
         }
         runFused(op, index: index, &s)
-        if wideTrains, let out = op.outputUse, out.kind == .counts {  // counts written as uint8: widen to uint16 trains
+        if wideTrains, let out = op.outputUse, out.kind == .counts || out.kind == .channelMajor {  // counts written as uint8: widen to uint16 trains
             Kernels.countsToTrains16(arena + op.output(plan), count: out.dims.count)
         }
         let n0 = op.inDims.d0, d1 = op.inDims.d1
@@ -131,7 +131,8 @@ extension Context {
                 : Kernels.listRow(input + pos &* fanIn &* trainWidth.bytes, width: trainWidth, count: fanIn, list)
             s.synapticOps &+= Kernels.eventSynapticOps(list, count: active, weights: weights, width: weightWidth, wstride: fanIn,
                                                        outputs: outputs, cur, trains: inputTrains)
-            deliverAll(op, outputs: outputs, neuronBase: conv ? pos : pos &* outputs, neuronStep: conv ? positions : 1,
+            let major = conv || op.has(OpFlag.channelMajor)  // [C][positions]: a conv's output, a CHANNEL_MAJOR linear's
+            deliverAll(op, outputs: outputs, neuronBase: major ? pos : pos &* outputs, neuronStep: major ? positions : 1,
                        streamBase: pos &* outputs, cur, &s)
             pos &+= 1
         }

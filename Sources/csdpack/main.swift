@@ -62,7 +62,7 @@ struct Convert: ParsableCommand {
         let h = result.conversion.header
         print("""
         wrote \(output): \(result.image.count) bytes, \(result.conversion.ops.count) ops, T=\(h.timeSteps) L=\(h.levels) D=\(h.delay)
-        arena bytes: fused \(result.fused.arenaBytes) (buffers \(result.fused.bufferBytes), live set \(result.fused.liveBytes), kernel scratch \(result.fused.scratchBytes)), spiking \(result.spiking.arenaBytes) (buffers \(result.spiking.bufferBytes), live set \(result.spiking.liveBytes), kernel scratch \(result.spiking.scratchBytes))
+        arena bytes: fused \(result.fused.arenaBytes) (live set \(result.fused.liveBytes)), spiking \(result.spiking.arenaBytes) (live set \(result.spiking.liveBytes)); buffers and kernel scratch
         worst threshold rounding: \(String(format: "%.2e", worst)) relative; converted in \(String(format: "%.2f", Date().timeIntervalSince(started))) s
         """)
     }

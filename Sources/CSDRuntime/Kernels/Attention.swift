@@ -37,7 +37,7 @@ extension Kernels {
     /// attention"). Per head h and query i: q[i]'s channels of the head are listed once, and key j gets
     /// the currents of the list against k[j] and fires (scores' theta[h], beta[h]) into the scores row, a
     /// train per key in the scratch; then the row is listed once, and channel c of the head gets the
-    /// currents of the list against v[.][c] and fires (values' theta[c], beta[c]) into out[i * d + c]
+    /// currents of the list against v[.][c] (v channel-major, [D][N]) and fires (values' theta[c], beta[c]) into out[i * d + c]
     /// (which may be q: q[i]'s head channels are listed by then). `scratch` holds the T currents (16
     /// int32), the list (one word per entry, up to max(d / heads, n) entries, rounded up to four), then the
     /// scores row. Returns the scores' and the values' spikes; adds their synaptic operations.
@@ -62,9 +62,9 @@ extension Kernels {
                 spikes.0 &+= listNeurons(list, count: active, k + c0 &* eb, step: d &* eb, bstride: 1, width: width,
                                          outputs: n, scores.theta + h, scores.beta + h, paramStep: 0, shift: scores.shift,
                                          row, levels: levels, steps: steps, delay: delay, cur, &scoresOps)
-                // values o[i][c0 + m]: the row against column c0 + m of v, into out (over q[i]'s head channels)
+                // values o[i][c0 + m]: the row against row c0 + m of v ([D][N]), into out (over q[i]'s head channels)
                 active = listRow(UnsafeRawPointer(row), width: width, count: n, list)
-                spikes.1 &+= listNeurons(list, count: active, v + c0 &* eb, step: eb, bstride: d, width: width, outputs: hd,
+                spikes.1 &+= listNeurons(list, count: active, v + c0 &* n &* eb, step: n &* eb, bstride: 1, width: width, outputs: hd,
                                          values.theta + c0, values.beta + c0, paramStep: 1, shift: values.shift,
                                          out + (i &* d &+ c0) &* eb, levels: levels, steps: steps, delay: delay, cur, &valuesOps)
                 i &+= 1
