@@ -18,7 +18,8 @@
  *
  * Stack: the runtime recurses nowhere and keeps a few dozen words per kernel
  * on the stack; expanded inputs, active-input lists and per-step currents
- * live in the arena's tail (kernel scratch, docs/FORMAT.md). Measured high-water mark of the whole
+ * live in the arena (each op's kernel scratch, placed by the packer among the buffers, docs/FORMAT.md).
+ * Measured high-water mark of the whole
  * example firmware (main + runtime, both modes) by stack painting under QEMU:
  * 1,604 bytes on Cortex-M4, 1,544 on RV32, 2,000 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below, 2.5 KB on ARMv6-M (the micro:bit
@@ -70,7 +71,7 @@ extern "C" {
 #define CSD_E_OP_FIELDS        (-13)  /* flags, shift, pool or heads not valid for the op */
 #define CSD_E_SHAPE            (-14)  /* shapes invalid or not chained between ops */
 #define CSD_E_TENSOR_BOUNDS    (-15)  /* a tensor unaligned or outside the data section */
-#define CSD_E_ARENA_PLAN       (-16)  /* a buffer unaligned, starting outside the arena, overlapping or unchained */
+#define CSD_E_ARENA_PLAN       (-16)  /* a buffer or kernel scratch unaligned, starting outside the arena, overlapping or unchained */
 #define CSD_E_ARENA_BYTES      (-17)  /* header arena_bytes differs from the plan */
 #define CSD_E_MACS             (-18)  /* header macs differs from the ops */
 #define CSD_E_THRESHOLD        (-19)  /* a neuron threshold below 1 */
@@ -82,7 +83,7 @@ extern "C" {
 #define CSD_E_INPUT_LENGTH     (-25)  /* input_len is not C*H*W */
 #define CSD_E_OUTPUT_LENGTH    (-26)  /* logits_len below the number of classes */
 #define CSD_E_SESSION          (-27)  /* session not initialized (or its init failed) */
-#define CSD_E_ARENA_END        (-28)  /* a buffer starts inside the arena but ends past its end */
+#define CSD_E_ARENA_END        (-28)  /* a buffer or kernel scratch starts inside the arena but ends past its end */
 #define CSD_E_STATS_ALIGNMENT  (-29)  /* the stats array is not 4-byte aligned */
 #define CSD_E_PATH             (-30)  /* neither CSD_PATH_AUTO nor CSD_PATH_EVENT */
 

@@ -175,73 +175,50 @@ public struct ModelImage {
 
     /// Checks one op's buffers in `mode`; returns the furthest byte it touches.
     private func validateArena(_ op: OpRecord, index: Int, mode: ExecutionMode) throws(CSDStatus) -> Int {
-        var end = 0
-        var in1: (Int, Int)? = nil
+        // (offset, bytes) of each buffer the op touches; (0, 0), which overlaps nothing, where it has none
+        var in1 = (0, 0), in2 = (0, 0), out = (0, 0), pairQ = (0, 0), pairK = (0, 0)
         if !op.inputUse.inArena {  // pixels, or the scores of the pair's first op
             guard op.input.0 == 0, op.input.1 == 0 else { throw CSDStatus.arenaPlan }
         } else {
-            let r = try region(op.input(mode), op.inputUse, mode)
-            try checkChained(r, op.inputUse, before: index, mode: mode)
-            in1 = r
-            end = max(end, r.0 + r.1)
+            in1 = try region(op.input(mode), op.inputUse, mode)
+            try checkChained(in1, op.inputUse, before: index, mode: mode)
         }
-        var in2: (Int, Int)? = nil
         if let use2 = op.input2Use {
-            let r = try region(op.input2(mode), use2, mode)
-            try checkChained(r, use2, before: index, mode: mode)
-            in2 = r
-            end = max(end, r.0 + r.1)
+            in2 = try region(op.input2(mode), use2, mode)
+            try checkChained(in2, use2, before: index, mode: mode)
         } else {
             guard op.input2.0 == 0, op.input2.1 == 0 else { throw CSDStatus.arenaPlan }
         }
         if let outUse = op.outputUse, outUse.inArena {
-            let out = try region(op.output(mode), outUse, mode)
+            out = try region(op.output(mode), outUse, mode)
             if op.readsOutputStream { try checkChained(out, outUse, before: index, mode: mode) }
             // in place (docs/FORMAT.md): a square LINEAR over its input, ATTN_VALUES over the pair's q
-            if let a = in1, overlaps(a, out), !(op.mayWriteOverInput && a.0 == out.0) { throw CSDStatus.arenaPlan }
-            if let b = in2, overlaps(b, out) { throw CSDStatus.arenaPlan }
+            if overlaps(in1, out), !(op.mayWriteOverInput && in1.0 == out.0) { throw CSDStatus.arenaPlan }
+            if overlaps(in2, out) { throw CSDStatus.arenaPlan }
             if op.kind == .attentionValues {  // the pair reads k and q (the output's size, placed) for every query block
-                let scores = self.op(index - 1), q = (scores.input(mode), out.1)
-                if overlaps((scores.input2(mode), out.1), out) || (overlaps(q, out) && q.0 != out.0) { throw CSDStatus.arenaPlan }
+                let scores = self.op(index - 1)
+                pairQ = (scores.input(mode), out.1); pairK = (scores.input2(mode), out.1)
+                if overlaps(pairK, out) || (overlaps(pairQ, out) && pairQ.0 != out.0) { throw CSDStatus.arenaPlan }
             }
-            end = max(end, out.0 + out.1)
         } else {
             guard op.output.0 == 0, op.output.1 == 0 else { throw CSDStatus.arenaPlan }
         }
-        return max(end, try validateScratch(op, index: index, mode: mode))
-    }
-
-    /// The op's kernel scratch in `mode` (docs/FORMAT.md, "Kernel scratch"): offset 0 if it needs none,
-    /// else placed like a buffer and overlapping none of the buffers the op reads or writes (the attention
-    /// pair: q, k, v and the output; both records at the same offset). Returns its end.
-    private func validateScratch(_ op: OpRecord, index: Int, mode: ExecutionMode) throws(CSDStatus) -> Int {
+        // the kernel scratch (docs/FORMAT.md, "Kernel scratch"): offset 0 without a need, else placed like a
+        // buffer, apart from every buffer the op touches; the pair's two records at one offset
         let need = op.scratchBytes(mode, timeSteps: Int(header.timeSteps)), offset = op.scratch(mode)
+        var scratch = (0, 0)
         if need == 0 {
             guard offset == 0 else { throw CSDStatus.arenaPlan }
-            return 0
-        }
-        let arena = Int(truncatingIfNeeded: header.arenaBytes(mode))
-        guard offset >= 0, arena >= 0, offset & 15 == 0, offset < arena else { throw CSDStatus.arenaPlan }
-        guard need <= arena - offset else { throw CSDStatus.arenaEnd }
-        let r = (offset, need), t = Int(header.timeSteps)
-        // the buffers the op reads and writes (already validated: their sizes cannot overflow)
-        if op.inputUse.inArena, overlaps((op.input(mode), try bufferBytes(op.inputUse, mode: mode, timeSteps: t)), r) {
-            throw CSDStatus.arenaPlan
-        }
-        if let u = op.input2Use, overlaps((op.input2(mode), try bufferBytes(u, mode: mode, timeSteps: t)), r) {
-            throw CSDStatus.arenaPlan
-        }
-        if let u = op.outputUse, u.inArena, overlaps((op.output(mode), try bufferBytes(u, mode: mode, timeSteps: t)), r) {
-            throw CSDStatus.arenaPlan
-        }
-        if op.kind == .attentionValues {  // the pair: its q and k, and one scratch for both records
-            let scores = self.op(index - 1)
-            guard offset == scores.scratch(mode),
-                  !overlaps((scores.input(mode), try bufferBytes(scores.inputUse, mode: mode, timeSteps: t)), r),
-                  !overlaps((scores.input2(mode), try bufferBytes(scores.inputUse, mode: mode, timeSteps: t)), r)  // k: q's shape
+        } else {
+            let arena = Int(truncatingIfNeeded: header.arenaBytes(mode))
+            guard offset >= 0, arena >= 0, offset & 15 == 0, offset < arena else { throw CSDStatus.arenaPlan }
+            guard need <= arena - offset else { throw CSDStatus.arenaEnd }
+            scratch = (offset, need)
+            guard !overlaps(scratch, in1), !overlaps(scratch, in2), !overlaps(scratch, out), !overlaps(scratch, pairQ),
+                  !overlaps(scratch, pairK), op.kind != .attentionValues || offset == self.op(index - 1).scratch(mode)
             else { throw CSDStatus.arenaPlan }
         }
-        return offset + need
+        return max(max(in1.0 + in1.1, in2.0 + in2.1), max(out.0 + out.1, scratch.0 + scratch.1))
     }
 
     /// The (offset, size) of a buffer holding `use`: 16-aligned and inside the arena of `mode`.

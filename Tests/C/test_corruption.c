@@ -8,8 +8,9 @@
  *    a tensor moved inside the data section...) runs cleanly in both modes; a flip in a field that
  *    has one valid value (magic, versions, sizes, counts, data offset, dims, reserved bytes) must
  *    be refused;
- *  - every op's output buffer moved, in either mode, to the arena's last 16 bytes (so it starts
- *    inside the arena and ends past its end), CRC recomputed, is refused with CSD_E_ARENA_END.
+ *  - every op's output buffer and every op's kernel scratch moved, in either mode, to the arena's
+ *    last 16 bytes (so it starts inside the arena and ends past its end), CRC recomputed, is refused
+ *    with CSD_E_ARENA_END.
  * Run natively, under AddressSanitizer (linked against an ASan build of the runtime) and under
  * valgrind (the Embedded build). argv[1]: the reference model, for the header/op-table flips and
  * the truncations (its every-byte flips are left to the small images: each costs a CRC). With
@@ -57,9 +58,9 @@ static int must_refuse(size_t offset) {
     size_t f = (offset - 128) % 64;
     if (f >= 4 && f < 16) return 1;                          /* in_dims, out_dims */
     if (f >= 18 && f < 20) return 1;                         /* reserved0 */
-    /* Arena offsets (f 20..43) are not here: a flip can move a buffer onto another valid plan
-     * (e.g. an input re-chained to an earlier buffer of the same shape), which runs safely. */
-    if (f >= 56) return 1;                                   /* reserved1 */
+    /* Arena offsets (f 20..43) and kernel scratch offsets (f 56..63) are not here: a flip can move
+     * a buffer or a scratch onto another valid plan (e.g. an input re-chained to an earlier buffer of
+     * the same shape, a scratch into bytes no live buffer holds), which runs safely. */
     return 0;
 }
 
@@ -102,6 +103,29 @@ static size_t output_bytes(const uint8_t *img, const uint8_t *op, int mode) {
     return neurons * (mode ? (t <= 8 ? 1 : 2) : 1);            /* counts, or spike trains */
 }
 
+static size_t align16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* Bytes of op `op`'s kernel scratch in `mode` (docs/FORMAT.md, "Kernel scratch"), written from that
+ * table (the test's own, not the runtime's). */
+static size_t scratch_bytes(const uint8_t *img, const uint8_t *op, int mode) {
+    size_t t = img[48], k, outputs;
+    switch (op[0]) {
+    case 1: k = (size_t)u16_at(op + 4) * 9; outputs = u16_at(op + 10); break;    /* CONV3X3 */
+    case 2: k = u16_at(op + 6); outputs = u16_at(op + 12); break;                /* LINEAR */
+    case 4: return mode ? align16(4 * t * u16_at(op + 6)) : 0;                   /* STREAM_NEURON */
+    case 5: case 6: {                                                            /* the attention pair */
+        const uint8_t *qkv = op[0] == 5 ? op + 4 : op + 10;
+        size_t n = u16_at(qkv), hd = u16_at(qkv + 2) / u16_at(op + 16);
+        size_t gq = (hd + 3) / 4, gn = (n + 3) / 4, g = gq > gn ? gq : gn;
+        size_t fused = align16(4 * n) + 32 * g, spiking = 64 + 16 * g + align16(n * (t <= 8 ? 1 : 2));
+        return mode && spiking > fused ? spiking : fused;
+    }
+    default: return 0;
+    }
+    size_t g = (k + 3) / 4, fused = 32 * g, spiking = 16 * g + align16(4 * t * outputs);
+    return mode && spiking > fused ? spiking : fused;
+}
+
 /* Each op's output moved to the arena's last 16 bytes of one mode, and to the first 16-aligned
  * offset where it ends past the arena (by 1 to 16 bytes): a buffer that starts inside the arena
  * but ends past its end, with a valid CRC, is CSD_E_ARENA_END (checked where the buffer
@@ -131,6 +155,26 @@ static size_t arena_end_cases(const uint8_t *image, size_t size) {
                 cases++;
             }
             memcpy(op + 36 + 4 * mode, saved, 4);
+        }
+    }
+    /* each op's kernel scratch (both records of the attention pair) at the arena's last 16 bytes */
+    for (uint32_t i = 0; i < ops; i++) {
+        uint8_t *op = img + 128 + 64 * (size_t)i;
+        if (op[0] == 6) continue;                             /* moved with its ATTN_SCORES */
+        for (int mode = 0; mode < 2; mode++) {
+            uint32_t arena = u32_at(img + 52 + 4 * mode), at = arena - 16;
+            if (scratch_bytes(img, op, mode) <= 16) continue;
+            uint8_t saved[4];
+            memcpy(saved, op + 56 + 4 * mode, 4);
+            for (int b = 0; b < 4; b++) op[56 + 4 * mode + b] = (uint8_t)(at >> (8 * b));
+            if (op[0] == 5) memcpy(op + 64 + 56 + 4 * mode, op + 56 + 4 * mode, 4);
+            reseal(img, size);
+            int32_t s = csd_model_check(img, size, NULL);
+            if (s != CSD_E_ARENA_END) fprintf(stderr, "op %u mode %d scratch at %u: status %d\n", i, mode, at, s);
+            assert_int_equal(s, CSD_E_ARENA_END);
+            cases++;
+            memcpy(op + 56 + 4 * mode, saved, 4);
+            if (op[0] == 5) memcpy(op + 64 + 56 + 4 * mode, saved, 4);
         }
     }
     reseal(img, size);

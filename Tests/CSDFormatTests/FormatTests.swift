@@ -50,7 +50,7 @@ import Testing
         op.heads = 0x2122; op.reserved0 = 0x2324
         op.input = (0x2526_2728, 0x292A_2B2C); op.input2 = (0x2D2E_2F30, 0x3132_3334)
         op.output = (0x3536_3738, 0x393A_3B3C); op.weights = 0x3D3E_3F40; op.thresholds = 0x4142_4344
-        op.biases = 0x4546_4748; op.reserved1 = (0x494A_4B4C, 0x4D4E_4F50)
+        op.biases = 0x4546_4748; op.scratch = (0x494A_4B4C, 0x4D4E_4F50)
         var bytes = [UInt8](repeating: 0, count: 8 + OpRecord.size)
         bytes.withUnsafeMutableBytes { op.write(to: $0, at: 8) }
         let r = bytes.withUnsafeBytes { OpRecord(reading: $0, at: 8) }
@@ -59,7 +59,7 @@ import Testing
         #expect(r.input.0 == op.input.0 && r.input.1 == op.input.1 && r.input2.0 == op.input2.0 && r.input2.1 == op.input2.1)
         #expect(r.output.0 == op.output.0 && r.output.1 == op.output.1 && r.weights == op.weights)
         #expect(r.thresholds == op.thresholds && r.biases == op.biases)
-        #expect(r.reserved1.0 == op.reserved1.0 && r.reserved1.1 == op.reserved1.1)
+        #expect(r.scratch.0 == op.scratch.0 && r.scratch.1 == op.scratch.1)
         #expect(bytes[0..<8].allSatisfy { $0 == 0 })
     }
 
@@ -114,7 +114,8 @@ import Testing
     @Test func headerFields() {
         expectStatus(.badMagic, reseal: false) { $0[0] ^= 1 }
         expectStatus(.formatVersion) { $0[4] = 1 }  // version 1 images (before the attention pair) are refused
-        expectStatus(.formatVersion) { $0[4] = 3 }
+        expectStatus(.formatVersion) { $0[4] = 2 }  // version 2 (the scratch at the arena's end, v row-major)
+        expectStatus(.formatVersion) { $0[4] = 4 }
         expectStatus(.mathVersion) { $0[6] = 1 }  // math version 1 (the int32 stream) is refused
         expectStatus(.mathVersion) { $0[6] = 3 }
         expectStatus(.headerSize) { $0[8] = 64 }
@@ -126,7 +127,7 @@ import Testing
         expectStatus(.metadata) { $0[48] = 0 }  // T = 0
         expectStatus(.metadata) { $0[49] = 5 }  // L > T
         expectStatus(.metadata) { $0[50] = 9 }  // D > T
-        expectStatus(.arenaBytes) { $0[53] &+= 1 }  // 256 bytes more than buffers + scratch
+        expectStatus(.arenaBytes) { $0[53] &+= 1 }  // 256 bytes more than the plan's end
         expectStatus(.macs) { $0[60] &+= 1 }
         expectStatus(.tensorBounds) { $0[64] &+= 1 }
     }
@@ -151,7 +152,7 @@ import Testing
         expectRecordStatus(.opFields) { _, ops in ops[0].flags = 0 }  // the first op must read pixels
         expectRecordStatus(.opFields) { _, ops in ops.swapAt(3, 4) }   // the classifier must be last
         expectRecordStatus(.reserved) { _, ops in ops[3].reserved0 = 1 }
-        expectRecordStatus(.reserved) { _, ops in ops[3].reserved1.1 = 1 }
+        expectRecordStatus(.opFields) { _, ops in ops[1].flags = OpFlag.channelMajor }  // only a LINEAR may
     }
 
     @Test func shapes() {
@@ -199,13 +200,35 @@ import Testing
         expectRecordStatus(.arenaEnd) { _, ops in ops[0].output = (0, 256) }   // spiking trains [2,4,4]: 256 + 32 > 272
         expectRecordStatus(.arenaPlan) { _, ops in ops[1].output = (32, 256) }  // the pool's 8 trains fit: then op 2 reads mid-buffer
         // The neighbours: a buffer at the arena's end does not start inside it, one that ends exactly
-        // at the end lies inside it (the plan then overlaps the kernel scratch: the arena_bytes check).
+        // at the end lies inside it (and then overlaps the op's own kernel scratch).
         expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (48, 272); ops[3].input = (48, 272) }
         expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (48, 0xFFFF_FFF0); ops[3].input = (48, 0xFFFF_FFF0) }
-        expectRecordStatus(.arenaBytes) { _, ops in ops[2].output = (48, 208); ops[3].input = (48, 208) }  // 208 + 64 = 272
-        expectRecordStatus(.arenaBytes) { _, ops in ops[2].output = (48, 96); ops[3].input = (48, 96) }    // into the scratch only
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (48, 208); ops[3].input = (48, 208) }  // 208 + 64 = 272
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].output = (48, 96); ops[3].input = (48, 96) }
         // Exactly one buffer changed, and the CRC is valid: nothing but the new check refuses it.
         let moved = TinyImage.make { _, ops in ops[2].output = (48, 224); ops[3].input = (48, 224) }
         #expect(TinyImage.resealed(moved) == moved)
+    }
+
+    /// Each op's kernel scratch (docs/FORMAT.md, "Kernel scratch"): at 0 without a need, else placed like a
+    /// buffer, apart from the buffers the op reads and writes; the arena's end counts it.
+    @Test func kernelScratch() {
+        expectRecordStatus(.arenaPlan) { _, ops in ops[1].scratch = (16, 0) }      // the pool needs none
+        expectRecordStatus(.arenaPlan) { _, ops in ops[3].scratch = (64, 112) }    // fused: the stream neuron needs none
+        expectRecordStatus(.arenaPlan) { _, ops in ops[0].scratch = (72, 112) }    // unaligned
+        expectRecordStatus(.arenaPlan) { _, ops in ops[0].scratch = (224, 112) }   // does not start inside the arena
+        expectRecordStatus(.arenaEnd) { _, ops in ops[2].scratch = (80, 112) }     // 80 + 160 > 224
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].scratch = (32, 112) }    // over its input, the pool's counts
+        expectRecordStatus(.arenaPlan) { _, ops in ops[2].scratch = (48, 112) }    // over its output, the stream
+        expectRecordStatus(.arenaPlan) { _, ops in ops[0].scratch = (0, 112) }     // over its output
+        expectRecordStatus(.arenaPlan) { _, ops in ops[3].scratch = (0, 48) }      // spiking: over its input, the stream
+        // apart from everything the op touches, anywhere in the arena: valid
+        #expect(TinyImage.status(TinyImage.make { _, ops in ops[0].scratch = (64, 176) }) == 0)  // spiking 176 + 96 = 272
+        // the arena's end is the furthest buffer or scratch: one 16 bytes short of the header's is refused
+        #expect(TinyImage.status(TinyImage.make { h, ops in
+            h.arenaBytes.1 = 288
+            ops[2].scratch.1 = 128
+        }) == 0)
+        expectRecordStatus(.arenaBytes) { h, _ in h.arenaBytes.1 = 288 }           // the plan ends at 272
     }
 }

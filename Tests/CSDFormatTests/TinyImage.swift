@@ -11,8 +11,9 @@ enum TinyImage {
         h.inputChannels = 1; h.inputHeight = 4; h.inputWidth = 4
         h.classes = 3; h.tokens = 4; h.width = 2
         h.timeSteps = 4; h.levels = 3; h.delay = 4
-        // buffers + kernel scratch (the stream conv: K = 18, fused 5 groups x 32; spiking the largest of that,
-        // 5 x 16 + T 4 x 2 outputs x 4 and the reader's 4 x T 4 x D 2); the int16 stream is 16 bytes fused, 64 spiking
+        // buffers, then every op's kernel scratch at one offset after them (the stream conv's is the largest:
+        // K = 18, fused 5 groups x 32; spiking the largest of that, 5 x 16 + T 4 x 2 outputs x 4); the int16
+        // stream is 16 bytes fused, 64 spiking
         h.arenaBytes = (64 + 160, 112 + 160)
 
         var conv = OpRecord()
@@ -24,6 +25,7 @@ enum TinyImage {
         conv.thresholds = b.addTensor(int32: [40, 50])
         conv.biases = b.addTensor(int32: [3, -4])
         conv.output = (0, 0)
+        conv.scratch = (64, 112)  // K = 9: 96 bytes in both modes
 
         var pool = OpRecord()
         pool.kindRaw = OpKind.maxPool.rawValue
@@ -39,6 +41,7 @@ enum TinyImage {
         toStream.weights = b.addTensor(int16: (0..<36).map { Int16($0 * 100 - 1800) })
         toStream.biases = b.addTensor(int32: (0..<8).map { Int32($0) })
         toStream.input = (32, 32); toStream.output = (48, 48)
+        toStream.scratch = (64, 112)
 
         var reader = OpRecord()
         reader.kindRaw = OpKind.streamNeuron.rawValue
@@ -46,6 +49,7 @@ enum TinyImage {
         reader.thresholds = b.addTensor(int32: [1000, 2000])
         reader.biases = b.addTensor(int32: [0, 0])
         reader.input = (48, 48); reader.output = (0, 0)
+        reader.scratch = (0, 112)  // spiking only: a token's 4 x 2 steps as int32
 
         var head = OpRecord()
         head.kindRaw = OpKind.classifier.rawValue

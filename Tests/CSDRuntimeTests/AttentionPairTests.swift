@@ -1,15 +1,15 @@
 import CSDFormat
 import Testing
 
-/// The rules of format version 2 (docs/FORMAT.md, "The attention pair" and "In place"), each broken
+/// The rules of format version 3 (docs/FORMAT.md, "The attention pair" and "In place"), each broken
 /// once in a packed random model whose record is edited and the image resealed: the validator refuses
 /// it with the rule's own status, so a plan that would let a kernel read what it already overwrote
 /// never runs.
 @Suite struct AttentionPairTests {
-    /// A packed random model with an attention block over more than 16 bytes of [N][D] counts, the v
-    /// projection over its input and the attention output over q; the indices of its scores op and of
-    /// the v projection.
-    func model() throws -> (bytes: [UInt8], scores: Int, v: Int) {
+    /// A packed random model with an attention block over more than 16 bytes of [N][D] counts, the q
+    /// projection (the last of v, k, q) over its input and the attention output over q; the indices of
+    /// its scores op and of the q projection.
+    func model() throws -> (bytes: [UInt8], scores: Int, q: Int) {
         for seed in UInt64(1)...400 where seed % 3 != 0 && seed % 5 != 3 && seed % 4 != 1 {
             let packed = try RandomModel.make(seed: seed)
             let image = packed.image, h = packed.conversion.header
@@ -45,13 +45,15 @@ import Testing
     }
 
     @Test func theModelWritesInPlace() throws {
-        let (bytes, s, v) = try model()
+        let (bytes, s, qi) = try model()
         bytes.withUnsafeBytes { raw in
             let m = ModelImage(alreadyValidated: raw)
-            let sc = m.op(s), va = m.op(s + 1), vp = m.op(v)
+            let sc = m.op(s), va = m.op(s + 1), qp = m.op(qi), vp = m.op(qi - 2)
             #expect(sc.output == (0, 0) && va.input == (0, 0))  // the scores have no buffer
             #expect(va.output == sc.input)  // the attention output over q
-            #expect(vp.output == vp.input && va.input2 == vp.output)  // v over its input, read by the values
+            #expect(qp.output == qp.input && sc.input == qp.output)  // q over its input, read by the scores
+            // v channel-major, apart from its input, read by the values
+            #expect(vp.has(OpFlag.channelMajor) && vp.output != vp.input && va.input2 == vp.output)
         }
         #expect(status(bytes, op: s) { _ in } == 0)
     }
@@ -68,15 +70,16 @@ import Testing
     }
 
     @Test func inPlaceOnlyWhereTheKernelsReadFirst() throws {
-        let (bytes, s, v) = try model()
+        let (bytes, s, qi) = try model()
         let plan = CSDStatus.arenaPlan.rawValue
-        var k = (UInt32(0), UInt32(0)), q = k, vIn = k
+        var k = (UInt32(0), UInt32(0)), q = k, qIn = k, vIn = k
         bytes.withUnsafeBytes { raw in
             let m = ModelImage(alreadyValidated: raw)
-            k = m.op(s).input2; q = m.op(s).input; vIn = m.op(v).input
+            k = m.op(s).input2; q = m.op(s).input; qIn = m.op(qi).input; vIn = m.op(qi - 2).input
         }
         #expect(status(bytes, op: s + 1) { $0.output = k } == plan)  // the output over k
         #expect(status(bytes, op: s + 1) { $0.output.0 = q.0 &+ 16 } != 0)  // over part of q
-        #expect(status(bytes, op: v) { $0.output.0 = vIn.0 &+ 16 } != 0)  // the v projection over part of its input
+        #expect(status(bytes, op: qi) { $0.output.0 = qIn.0 &+ 16 } != 0)  // the q projection over part of its input
+        #expect(status(bytes, op: qi - 2) { $0.output = vIn } == plan)  // a channel-major projection in place
     }
 }

@@ -433,7 +433,8 @@ import Testing
                 }
             }
             let qb = Buffer(Naive.bytes(qs, width) + [UInt8](repeating: 0xEE, count: 4))
-            let kb = Buffer(Naive.bytes(ks, width)), vb = Buffer(Naive.bytes(vs, width))
+            let vT = (0..<(d * n)).map { vs[($0 % n) * d + $0 / n] }  // v channel-major: [D][N]
+            let kb = Buffer(Naive.bytes(ks, width)), vb = Buffer(Naive.bytes(vT, width))
             let out = inPlace ? qb : Buffer([UInt8](repeating: 0xEE, count: want.count * width.bytes + 4))
             let stb = Buffer(sl.theta), spb = Buffer(sl.bias), vtb = Buffer(vl.theta), vpb = Buffer(vl.bias)
             let scratch = Buffer([UInt32](repeating: 0, count: 16 + ((max(n, hd) + 3) & ~3) + (n * width.bytes + 3) / 4))

@@ -77,7 +77,11 @@ struct NaiveModel {
             for t in 0..<n { for j in 0..<dout {
                 var acc = 0
                 for c in 0..<din { acc += weight(op, j * din + c) * Int(input[t * din + c]) }
-                if op.writesStream { stream[t * dout + j] += (acc + i32(op.biases, j)) >> Int(op.shift) } else { counts[t * dout + j] = count(op, j, acc) }
+                if op.writesStream {
+                    stream[t * dout + j] += (acc + i32(op.biases, j)) >> Int(op.shift)
+                } else {
+                    counts[op.has(OpFlag.channelMajor) ? j * n + t : t * dout + j] = count(op, j, acc)  // [Dout][N] or [N][Dout]
+                }
             } }
             return op.writesStream ? NaiveModel.int16Bytes(stream) : counts
         case .maxPool:
@@ -111,7 +115,7 @@ struct NaiveModel {
             var out = [UInt8](repeating: 0, count: n * d)
             for i in 0..<n { for c in 0..<d {
                 var acc = 0
-                for j in 0..<n { acc += Int(a[((c / hd) * n + i) * n + j]) * Int(v[j * d + c]) }
+                for j in 0..<n { acc += Int(a[((c / hd) * n + i) * n + j]) * Int(v[c * n + j]) }  // v channel-major
                 out[i * d + c] = count(op, c, acc)
             } }
             return out

@@ -112,10 +112,12 @@ struct NaiveSpiking {
                 let (n, din, dout) = (i.d0, i.d1, o.d1)
                 let s = spikes(trains(at: op.input(.spiking)))
                 var sums = [Int](repeating: 0, count: steps * n * dout)
+                let major = op.has(OpFlag.channelMajor)  // trains [Dout][N], else [N][Dout]
                 for t in 0..<steps { for tok in 0..<n { for c in 0..<din where s[(t * n + tok) * din + c] == 1 {
-                    for j in 0..<dout { sums[(t * n + tok) * dout + j] += weights[j * din + c] }
+                    for j in 0..<dout { sums[t * n * dout + (major ? j * n + tok : tok * dout + j)] += weights[j * din + c] }
                 } } }
-                out = op.writesStream ? .stream(write(op, sums, tokens: n, width: dout)) : .trains(fire(op, sums) { $0 % dout })
+                out = op.writesStream ? .stream(write(op, sums, tokens: n, width: dout))
+                    : .trains(fire(op, sums) { major ? $0 / n : $0 % dout })
             case .maxPool:
                 // m_t = max_i C_i(t) - max_i C_i(t - 1), C_i the running count of input i.
                 let (c, hh, ww, oh, ow) = (i.d0, i.d1, i.d2, o.d1, o.d2)
@@ -165,7 +167,7 @@ struct NaiveSpiking {
                 for t in 0..<steps { for qi in 0..<n { for c in 0..<d {
                     var acc = 0
                     for j in 0..<n {
-                        let aij = ((t * heads + c / hd) * n + qi) * n + j, vj = (t * n + j) * d + c  // step t of a[h(c), qi, j], v[j, c]
+                        let aij = ((t * heads + c / hd) * n + qi) * n + j, vj = (t * d + c) * n + j  // step t of a[h(c), qi, j], v[j, c] (v is [D][N])
                         acc += as_[aij] * vc[vj] + (t > 0 ? ac[aij - heads * n * n] : 0) * vs[vj]
                     }
                     sums[(t * n + qi) * d + c] = acc

@@ -95,7 +95,7 @@ enum RandomModel {
             c.ops.append(o)
             return v
         }
-        func linear(_ input: Int, _ din: Int, _ dout: Int, toStream: Bool, overInput: Bool = false) -> Int {
+        func linear(_ input: Int, _ din: Int, _ dout: Int, toStream: Bool, overInput: Bool = false, channelMajor: Bool = false) -> Int {
             var o = ConvertedOp(name: "linear")
             o.record.kindRaw = OpKind.linear.rawValue
             o.record.inDims = Dims(n, din, 1); o.record.outDims = Dims(n, dout, 1)
@@ -110,15 +110,18 @@ enum RandomModel {
             }
             o.weights8 = int8s(dout * din)
             neurons(&o, dout)
-            let v = overInput && din == dout ? input : value(.counts, Dims(n, dout, 1)); o.output = v
+            if channelMajor { o.record.flags = OpFlag.channelMajor }
+            let v = overInput && din == dout && !channelMajor ? input : value(channelMajor ? .channelMajor : .counts, Dims(n, dout, 1))
+            o.output = v
             c.ops.append(o)
             return v
         }
         for _ in 0..<r.int(0...2) {
             let u = streamNeuron()
-            // most seeds write v over u and the attention output over q (docs/FORMAT.md, "In place")
-            let q = linear(u, d, d, toStream: false), k = linear(u, d, d, toStream: false)
-            let v = linear(u, d, d, toStream: false, overInput: seed % 3 != 0)
+            // v channel-major first (docs/FORMAT.md, "The attention pair"), then k; most seeds write q over u and
+            // the attention output over q (docs/FORMAT.md, "In place")
+            let v = linear(u, d, d, toStream: false, channelMajor: true), k = linear(u, d, d, toStream: false)
+            let q = linear(u, d, d, toStream: false, overInput: seed % 3 != 0)
             var sc = ConvertedOp(name: "scores")
             sc.record.kindRaw = OpKind.attentionScores.rawValue
             sc.record.heads = UInt16(heads)

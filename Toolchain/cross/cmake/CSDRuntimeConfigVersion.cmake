@@ -1,8 +1,8 @@
-# Version of the CSDRuntime CMake package (find_package(CSDRuntime 0.3 REQUIRED)): compatible when the
+# Version of the CSDRuntime CMake package (find_package(CSDRuntime 0.4 REQUIRED)): compatible when the
 # major number is the same and the requested version is not newer. libcsd.a is one file per target
 # (CSDRuntimeConfig.cmake picks it), so unlike CMake's generated version files this one accepts
 # any pointer size.
-set(PACKAGE_VERSION 0.3.0)
+set(PACKAGE_VERSION 0.4.0)
 if(PACKAGE_FIND_VERSION VERSION_GREATER PACKAGE_VERSION)
   set(PACKAGE_VERSION_COMPATIBLE FALSE)
 else()
