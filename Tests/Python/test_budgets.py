@@ -123,5 +123,7 @@ def test_project_budgets():
     assert budgets[("text", "riscv32")] <= 22016
     assert budgets[("heap_symbols", "*")] == 0
     assert budgets[("float_symbols", "*")] == 0
-    assert budgets[("arena", "fused")] <= 18272
+    # arena fused: 18,272 B in format 2 (the kernel scratch after every buffer); 16,304 B since format 3 places
+    # each op's scratch where its live buffers leave room (docs/FORMAT.md "Kernel scratch")
+    assert budgets[("arena", "fused")] <= 16304
     assert budgets[("arena", "spiking")] <= 57152

@@ -52,7 +52,10 @@ def test_reference_image_passes(packed, capsys):
     assert packcheck.main([EXPORT, packed]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "packcheck: 60 tensors, 155128 bytes, all equal"
-    assert "packcheck: op 6 linear blocks.0.attn.q weights OK (4096 bytes)" in out
+    # format 3: the v projection first (CHANNEL_MAJOR, a flag of its record), then k, then q
+    assert "packcheck: op 6 linear blocks.0.attn.v record OK (k = 4)" in out
+    assert "packcheck: op 7 linear blocks.0.attn.k weights OK (4096 bytes)" in out
+    assert "packcheck: op 8 linear blocks.0.attn.q weights OK (4096 bytes)" in out
     assert "packcheck: op 11 linear blocks.0.attn.proj record OK (s = 9)" in out  # the stream shift
 
 
@@ -144,7 +147,7 @@ def anything(v):
 TENSOR_MUTATIONS = [
     ("int8 code of a conv", 2, "weights", below_max(127), "op 2 conv3x3 tokenizer.1.conv weights"),
     ("int8 code of a linear", 13, "weights", below_max(127), "op 13 linear blocks.0.mlp.fc1 weights"),
-    ("threshold", 6, "thresholds", anything, "op 6 linear blocks.0.attn.q thresholds"),
+    ("threshold", 6, "thresholds", anything, "op 6 linear blocks.0.attn.v thresholds"),
     ("attention threshold", 19, "thresholds", anything, "op 19 attn_scores blocks.1.attn.a_quant thresholds"),
     ("stream reader threshold", 22, "thresholds", anything, "op 22 stream_neuron blocks.1.mlp.quant thresholds"),
     ("int16 stream weight", 11, "weights", below_max(32767), "op 11 linear blocks.0.attn.proj weights"),
@@ -184,20 +187,43 @@ def test_record_field_changed_is_that_record(packed, tmp_path, op_index, offset,
 
 
 def test_an_input_written_over_before_it_is_read(packed, tmp_path):
-    """The k projection writing in place over its input u, and the scores reading k there: a plan the
-    reference's shape chaining accepts (v's projection reads a live buffer of u's shape at u's offset),
-    but the v projection then reads k instead of u, and the scores read v instead of k."""
+    """The k projection writing in place over its input u, and the q projection then reading u's offset
+    (now k) into k's old buffer, the pair and the stream add following q there: a plan the reference's
+    shape chaining accepts (q reads a live buffer of u's kind and shape at u's offset), but q is
+    computed from k instead of u."""
     image = ref.Image.load(packed)
-    u = image.ops[5].output[0]
+    u, k_old = image.ops[5].output[0], image.ops[7].output[0]
     data = bytearray(image.data)
-    struct.pack_into("<I", data, image.header_bytes + 7 * ref.OP_RECORD_BYTES + 36, u)  # k's fused output
-    struct.pack_into("<I", data, image.header_bytes + 9 * ref.OP_RECORD_BYTES + 28, u)  # the scores' fused k
+
+    def put(op_index: int, field: int, value: int) -> None:  # a fused arena offset
+        struct.pack_into("<I", data, image.header_bytes + op_index * ref.OP_RECORD_BYTES + field, value)
+
+    put(7, 36, u)        # k's output over u (in place: a square LINEAR)
+    put(8, 36, k_old)    # q's output where k was
+    put(9, 20, k_old)    # the scores' q ...
+    put(9, 28, u)        # ... and k
+    put(10, 36, k_old)   # the attention output over q
+    put(11, 20, k_old)   # the stream add reads it there
     path = tmp_path / "mutated.csd"
     path.write_bytes(with_crc(data))
     ref.Image.load(str(path))  # a consistent plan as far as the format goes
     findings = packcheck.check(EXPORT, str(path))
-    assert failing(findings) == {"op 8 linear blocks.0.attn.v record", "op 9 attn_scores blocks.0.attn.a_quant record"}
-    assert any("written over by op 7" in f.message for f in findings if not f.ok)
+    assert failing(findings) == {"op 8 linear blocks.0.attn.q record"}
+    assert any("input (output of op 5) is written over by op 7" in f.message for f in findings if not f.ok)
+
+
+def test_an_input_written_over_by_a_kernel_scratch(packed):
+    """overwritten_before counts an op's kernel scratch like its output (FORMAT.md "Arena plan"): v, read
+    by the values, with the k projection's scratch moved onto it (on the parsed records: the reference
+    refuses such an image, so packcheck would not get that far)."""
+    image = ref.Image.load(packed)
+    assert packcheck.overwritten_before(image, 6, 10) is None  # v, read by the values
+    for mode in (ref.FUSED, ref.SPIKING):
+        image = ref.Image.load(packed)
+        k = image.ops[7]
+        k.scratch = tuple(image.ops[6].output[m] if m == mode else k.scratch[m] for m in (0, 1))
+        assert packcheck.overwritten_before(image, 6, 10) == 7
+        assert packcheck.overwritten_before(image, 6, 7) is None  # the reader's own scratch is not "between"
 
 
 # ---- every rounding site is visible ------------------------------------------------------------

@@ -22,6 +22,7 @@ from csdformer.reference import Image, ImageError
 EXPORTS = [os.path.join(REPO, "Toolchain", "models", "fmnist-tiny")]
 # The committed golden case of the reference model (Tests/TestData, from Tests/TestPlan/plan.json).
 GOLDEN = os.path.join(REPO, "Tests", "TestData", "fmnist_tiny")
+MODE_NAMES = ("fused", "spiking")  # ref.FUSED, ref.SPIKING
 
 
 def _export_dir():
@@ -75,7 +76,7 @@ def _recrc(b: bytearray) -> bytes:
 
 
 def test_parse_header(image):
-    assert image.magic == 0x46445343 and image.format_version == 2 and image.math_version == 2
+    assert image.magic == 0x46445343 and image.format_version == 3 and image.math_version == 2
     assert image.input_shape == (1, 28, 28) and image.classes == 10
     assert image.ops[0].kind == ref.CONV3X3 and image.ops[0].input_pixels
     assert image.ops[-1].kind == ref.CLASSIFIER
@@ -105,7 +106,8 @@ def test_trailing_bytes_are_accepted(packed):
     (lambda b: b"XSDF" + b[4:], "magic"),
     (lambda b: b[:-16], "image_bytes"),
     (lambda b: b[:4] + b"\x01" + b[5:], "format_version"),  # version 1 is refused like any other
-    (lambda b: b[:4] + b"\x03" + b[5:], "format_version"),
+    (lambda b: b[:4] + b"\x02" + b[5:], "format_version"),  # format 2 (reserved1, one scratch): repack
+    (lambda b: b[:4] + b"\x04" + b[5:], "format_version"),
     (lambda b: b[:6] + b"\x01" + b[7:], "math_version"),  # math version 1 (an int32 stream) is refused
     (lambda b: b[:6] + b"\x03" + b[7:], "math_version"),
 ])
@@ -131,7 +133,7 @@ def test_reserved_header_byte(packed, pos):
         Image.parse(_recrc(m))
 
 
-@pytest.mark.parametrize("field", [18, 56, 63])
+@pytest.mark.parametrize("field", [18, 19])  # reserved0 (format 3: bytes 56..63 are the scratch offsets)
 def test_reserved_op_byte(packed, field):
     m = bytearray(packed[0])
     m[128 + 64 * 2 + field] = 1
@@ -202,13 +204,18 @@ def test_stream_buffers_are_int16(image):
     assert image.buffer_bytes("stream", (N, D), ref.SPIKING) == N * D * T * 2
 
 
+def _op(kind, in_dims, out_dims, heads=0, flags=0, index=0):
+    return ref.Op(index, kind, flags, 0, 0, in_dims, out_dims, heads, (0, 0), (0, 0), (0, 0), 0, 0, 0)
+
+
 def test_stream_neuron_scratch():
     """FORMAT.md "Kernel scratch": a stream neuron needs none fused and, spiking, one token's [D][T] int16
     steps widened to int32, align16(4 T D)."""
     def need(N, D, T, mode):
         img = Image(data=b"", time_steps=T, tokens=N, width=D)
-        img.ops = [ref.Op(0, ref.STREAM_NEURON, 0, 0, 0, (N, D, 1), (N, D, 1), 0, (0, 0), (0, 0), (16, 16), 0, 0, 0)]
-        return img.scratch_bytes(mode)
+        img.ops = [_op(ref.STREAM_NEURON, (N, D, 1), (N, D, 1))]
+        assert img.scratch_bytes(mode) == img.op_scratch_bytes(img.ops[0], mode)  # the largest of one op
+        return img.op_scratch_bytes(img.ops[0], mode)
 
     assert need(49, 64, 7, ref.FUSED) == 0
     assert need(49, 64, 7, ref.SPIKING) == 4 * 7 * 64
@@ -216,34 +223,82 @@ def test_stream_neuron_scratch():
     assert need(3, 5, 16, ref.SPIKING) == 320
 
 
-def test_arena_bytes_include_the_kernel_scratch(image):
-    # FORMAT.md "Kernel scratch": fused the attention pair (hd 16, N 49: a block of four queries, the head's
-    # v as four blocks of 13 groups, eight queries' scores and v's per-key sums), above the 288-input conv's
-    # 32 per group of four; spiking the 64 -> 128 linear's list (16 x 16) and its [T][128] int32 currents,
-    # above a stream neuron's [T][64] int32 steps
-    assert image.scratch_bytes(ref.FUSED) == 32 * 4 * (1 + 13) + 2 * 400 > 288 // 4 * 32
-    assert image.scratch_bytes(ref.SPIKING) == 64 // 4 * 16 + image.time_steps * 128 * 4 > image.time_steps * 64 * 4
+def test_conv_linear_and_other_scratch():
+    """FORMAT.md "Kernel scratch", by hand: conv (K = Cin * 9) and linear (K = Din), G = ceil(K / 4): fused
+    32 G, spiking max(32 G, 16 G + align16(4 T outputs)); a channel-major linear the same as any linear;
+    max-pool and classifier none."""
+    img = Image(data=b"", time_steps=7, tokens=49, width=64)
+    conv = _op(ref.CONV3X3, (32, 7, 7), (64, 7, 7))           # K 288, G 72
+    assert img.op_scratch_bytes(conv, ref.FUSED) == 32 * 72
+    assert img.op_scratch_bytes(conv, ref.SPIKING) == 16 * 72 + 4 * 7 * 64
+    pixels = _op(ref.CONV3X3, (1, 28, 28), (16, 28, 28))      # K 9, G 3
+    assert img.op_scratch_bytes(pixels, ref.FUSED) == 96
+    assert img.op_scratch_bytes(pixels, ref.SPIKING) == 48 + 448
+    fc1 = _op(ref.LINEAR, (49, 64, 1), (49, 128, 1))          # G 16
+    assert img.op_scratch_bytes(fc1, ref.FUSED) == 512
+    assert img.op_scratch_bytes(fc1, ref.SPIKING) == 256 + 7 * 128 * 4
+    v = _op(ref.LINEAR, (49, 64, 1), (49, 64, 1), flags=ref.OPF_CHANNEL_MAJOR)
+    assert img.op_scratch_bytes(v, ref.FUSED) == 512 and img.op_scratch_bytes(v, ref.SPIKING) == 256 + 7 * 64 * 4
+    odd = _op(ref.LINEAR, (3, 5, 1), (3, 3, 1))               # G 2; 4 T outputs = 84 -> 96
+    assert img.op_scratch_bytes(odd, ref.FUSED) == 64 and img.op_scratch_bytes(odd, ref.SPIKING) == 32 + 96
+    for op in (_op(ref.MAXPOOL, (16, 28, 28), (16, 14, 14)), _op(ref.CLASSIFIER, (49, 64, 1), (10, 1, 1))):
+        assert img.op_scratch_bytes(op, ref.FUSED) == img.op_scratch_bytes(op, ref.SPIKING) == 0
+
+
+def test_arena_bytes_is_the_end_of_the_furthest_buffer_or_scratch(image):
+    """FORMAT.md "Kernel scratch" (format 3): each op has its own scratch, placed by the packer where no
+    live buffer is. The reference model's largest needs are 2,304 bytes fused (the 288-input conv) and
+    3,840 spiking (the 64 -> 128 linear); the fused peak is the attention pair (its 624 bytes next to the
+    stream, q, k and v), the spiking one the 64 -> 128 linear (the stream, u, its output and its scratch)."""
+    assert image.scratch_bytes(ref.FUSED) == 288 // 4 * 32 == 2304
+    assert image.scratch_bytes(ref.SPIKING) == 64 // 4 * 16 + image.time_steps * 128 * 4 == 3840
+    N, D, T = image.tokens, image.width, image.time_steps
+    stream = {m: image.buffer_bytes("stream", (N, D), m) for m in (ref.FUSED, ref.SPIKING)}
+    counts = N * D  # one byte per neuron: fused counts, and trains at T <= 8
+    scores, _ = _pairs(image)[0]
+    pair = image.op_scratch_bytes(scores, ref.FUSED)
+    assert pair == 208 + 32 * 13 == 624
+    assert image.arena_bytes[ref.FUSED] == stream[ref.FUSED] + 3 * counts + pair == 16304
+    assert image.arena_bytes[ref.SPIKING] == stream[ref.SPIKING] + counts + 2 * counts + 3840 == 57152
+    # recomputed from the records: the end of the furthest buffer or scratch, rounded up to 16
+    for mode in (ref.FUSED, ref.SPIKING):
+        end = 0
+        for op in image.ops:
+            if op.kind not in (ref.CLASSIFIER, ref.ATTN_SCORES):
+                kind = "stream" if op.stream_out else "counts"
+                end = max(end, op.output[mode] + image.buffer_bytes(kind, op.out_dims if kind == "counts"
+                                                                    else (N, D), mode))
+            need = image.op_scratch_bytes(op, mode)
+            assert (op.scratch[mode] == 0) if need == 0 else (op.scratch[mode] % 16 == 0)
+            if need:
+                end = max(end, op.scratch[mode] + need)
+        assert image.arena_bytes[mode] == (end + 15) // 16 * 16
 
 
 def test_attention_pair_scratch():
     # FORMAT.md "Kernel scratch": the pair's need, hd = D / heads, Gq = ceil(hd / 4), Gn = ceil(N / 4):
-    # fused 32 Gq (1 + Gn) + 2 align16(8 N), spiking max(fused, 64 + 16 max(Gq, Gn) + align16(N b))
+    # fused align16(4 N) + 32 max(Gq, Gn), spiking max(fused, 64 + 16 max(Gq, Gn) + align16(N b))
     def pair_need(N, D, heads, T, mode):
         img = Image(data=b"", time_steps=T, tokens=N, width=D)
-        scores = ref.Op(0, ref.ATTN_SCORES, 0, 0, 0, (N, D, 1), (heads, N, N), heads, (0, 0), (0, 0), (0, 0), 0, 0, 0)
-        values = ref.Op(1, ref.ATTN_VALUES, 0, 0, 0, (heads, N, N), (N, D, 1), heads, (0, 0), (16, 16), (0, 0), 0, 0, 0)
+        scores = _op(ref.ATTN_SCORES, (N, D, 1), (heads, N, N), heads, index=0)
+        values = _op(ref.ATTN_VALUES, (heads, N, N), (N, D, 1), heads, index=1)
         img.ops = [scores, values]
         need = img.attention_scratch_bytes(scores, mode)
         assert img.attention_scratch_bytes(values, mode) == need == img.scratch_bytes(mode)  # both records
+        assert img.op_scratch_bytes(scores, mode) == img.op_scratch_bytes(values, mode) == need
         return need
 
     # the reference model's blocks: hd 16, N 49: Gq 4, Gn 13
-    assert pair_need(49, 64, 4, 4, ref.FUSED) == 32 * 4 * 14 + 2 * 400
-    assert pair_need(49, 64, 4, 4, ref.SPIKING) == 32 * 4 * 14 + 2 * 400
-    # small pairs: Gq = Gn = 1, and Gn = 3 with two-byte trains; the spiking list stays below the fused need
-    assert pair_need(4, 4, 1, 4, ref.FUSED) == 32 * 2 + 2 * 32
-    assert pair_need(4, 4, 1, 10, ref.SPIKING) == max(32 * 2 + 2 * 32, 64 + 16 + 16)
-    assert pair_need(12, 4, 1, 10, ref.SPIKING) == max(32 * 4 + 2 * 96, 64 + 48 + 32)
+    assert pair_need(49, 64, 4, 7, ref.FUSED) == 208 + 32 * 13
+    assert pair_need(49, 64, 4, 7, ref.SPIKING) == 208 + 32 * 13  # above 64 + 16 x 13 + 64
+    # small pairs: Gq = Gn = 1, where the spiking list (two-byte trains) is above the fused need; Gn = 3;
+    # and a wide head (hd 64, Gq 16 > Gn 2)
+    assert pair_need(4, 4, 1, 4, ref.FUSED) == 16 + 32
+    assert pair_need(4, 4, 1, 10, ref.SPIKING) == 64 + 16 + 16
+    assert pair_need(12, 4, 1, 10, ref.FUSED) == 48 + 32 * 3
+    assert pair_need(12, 4, 1, 10, ref.SPIKING) == max(48 + 96, 64 + 48 + 32)
+    assert pair_need(7, 128, 2, 4, ref.FUSED) == 32 + 32 * 16
+    assert pair_need(7, 128, 2, 16, ref.SPIKING) == max(32 + 32 * 16, 64 + 16 * 16 + 16)
 
 
 def _pairs(image):
@@ -259,19 +314,33 @@ def _set_offset(packed, op_index: int, field: int, mode: int, offset: int) -> by
     return _recrc(m)
 
 
+def _block(image, scores):
+    """The attention block of a pair: (u, v, k, q) = the stream neuron and the three projections, in
+    the packer's order (format 3: v first, channel-major, then k, then q)."""
+    return tuple(image.ops[scores.index - i] for i in (4, 3, 2, 1))
+
+
 def test_attention_pair_in_the_plan(image):
-    """Format 2: the scores hold no arena buffer (the scores' output and the values' input are 0), and
-    the packer writes in place where the input dies: the v projection over its input, the attention
-    output over q (FORMAT.md "In place")."""
+    """Format 3: the scores hold no arena buffer (the scores' output and the values' input are 0); the
+    packer projects v first (CHANNEL_MAJOR, into its own buffer), then k, then q over its input u, and
+    the attention output goes over q (FORMAT.md "In place"); both records of the pair share one scratch."""
     pairs = _pairs(image)
     assert len(pairs) == 2
     for scores, values in pairs:
         assert values.kind == ref.ATTN_VALUES and values.heads == scores.heads
         assert scores.output == (0, 0) and values.input == (0, 0)
         assert values.output == scores.input, "the attention output replaces q"
-        v = image.ops[scores.index - 1]  # q, k, v projections, then the pair
-        assert v.kind == ref.LINEAR and v.output == values.input2
-        assert v.output == v.input, "the v projection writes over its input"
+        u, v, k, q = _block(image, scores)
+        assert u.kind == ref.STREAM_NEURON
+        assert all(p.kind == ref.LINEAR and not p.stream_out and p.input == u.output for p in (v, k, q))
+        assert v.channel_major and v.flags == ref.OPF_CHANNEL_MAJOR
+        assert not k.channel_major and not q.channel_major
+        assert (v.output, k.output, q.output) == (values.input2, scores.input2, scores.input)
+        assert q.output == q.input, "the q projection writes over its input"
+        assert v.output != v.input, "a channel-major output is never in place"
+        assert values.scratch == scores.scratch
+        for mode in (ref.FUSED, ref.SPIKING):
+            assert image.op_scratch_bytes(scores, mode) > 0 and scores.scratch[mode] % 16 == 0
 
 
 @pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING])
@@ -339,24 +408,251 @@ def test_attention_output_overlaps(image, packed, over):
 
 
 def test_linear_in_place_only_at_its_input_offset(image, packed):
-    # the v projection (Din == Dout) may write over its input, but only exactly there
+    # the q projection (Din == Dout) may write over its input, but only exactly there
     scores, _ = _pairs(image)[0]
-    v = image.ops[scores.index - 1]
-    src = v.input[0]
+    q = image.ops[scores.index - 1]
+    src = q.input[0]
+    assert q.output[0] == src
     off = src - 16 if src >= 16 else src + 16
-    with pytest.raises(ImageError, match=rf"op {v.index} \(LINEAR\): arena offsets \(fused\): "
-                                         rf"output \[{off}, \d+\) overlaps input"):
-        Image.parse(_set_offset(packed, v.index, 36, ref.FUSED, off))
+    with pytest.raises(ImageError, match=rf"op {q.index} \(LINEAR\): arena offsets \(fused\): "
+                                         rf"output \[{off}, \d+\) overlaps input \[{src}, \d+\) \(only at its "
+                                         rf"offset {src}: in place\)"):
+        Image.parse(_set_offset(packed, q.index, 36, ref.FUSED, off))
 
 
 def test_in_place_only_for_a_square_linear(image, packed):
-    # fc1 (D -> 2D) writing over its input at the same offset is refused: not a square LINEAR
+    # fc1 (D -> 2D) writing over its input at the same offset is refused: not a square LINEAR (the
+    # spiking arena is widened so that the wider output fits: the overlap, not the arena's end, refuses)
     fc1 = next(op for op in image.ops if op.kind == ref.LINEAR and not op.stream_out
                and op.in_dims[1] != op.out_dims[1])
-    src = fc1.input[1]  # the spiking plan, whose arena holds the wider output there
+    src = fc1.input[1]
+    m = bytearray(_set_offset(packed, fc1.index, 36, ref.SPIKING, src))
+    wide = src + image.buffer_bytes("counts", fc1.out_dims, ref.SPIKING)
+    struct.pack_into("<I", m, 56, max(image.arena_bytes[1], (wide + 15) // 16 * 16))
     with pytest.raises(ImageError, match=rf"op {fc1.index} \(LINEAR\): arena offsets \(spiking\): "
-                                         rf"output \[{src}, \d+\) overlaps input"):
-        Image.parse(_set_offset(packed, fc1.index, 36, ref.SPIKING, src))
+                                         rf"output \[{src}, \d+\) overlaps input \[{src}, \d+\)$"):
+        Image.parse(_recrc(m))
+
+
+@pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING], ids=MODE_NAMES)
+def test_channel_major_linear_is_never_in_place(image, packed, mode):
+    """FORMAT.md "In place": a LINEAR with CHANNEL_MAJOR may not write over its input (it stores [Dout][N]
+    while it reads token rows): the v projection moved onto its input u is refused, and so is the q
+    projection (in place over u) once it carries CHANNEL_MAJOR."""
+    scores, _ = _pairs(image)[0]
+    _, v, _, q = _block(image, scores)
+    src = v.input[mode]
+    with pytest.raises(ImageError, match=rf"op {v.index} \(LINEAR\): arena offsets \({['fused', 'spiking'][mode]}\): "
+                                         rf"output \[{src}, \d+\) overlaps input \[{src}, \d+\)$"):
+        Image.parse(_set_offset(packed, v.index, 36, mode, src))
+    m = bytearray(packed[0])
+    m[128 + 64 * q.index + 1] |= ref.OPF_CHANNEL_MAJOR
+    with pytest.raises(ImageError, match=rf"op {q.index} \(LINEAR\): arena offsets \(fused\): "
+                                         rf"output \[{q.input[0]}, \d+\) overlaps input"):
+        Image.parse(_recrc(m))
+
+
+# ---- format 3: the channel-major v and each op's kernel scratch -------------------------------------
+
+
+def _set_flags(packed, op_index: int, flags: int) -> bytes:
+    m = bytearray(packed[0])
+    m[128 + 64 * op_index + 1] = flags
+    return _recrc(m)
+
+
+def _set_scratch(packed, offsets: dict) -> bytes:
+    """The image with scratch offsets replaced: {(op index, mode): offset}, the CRC recomputed."""
+    m = bytearray(packed[0])
+    for (index, mode), offset in offsets.items():
+        struct.pack_into("<I", m, 128 + 64 * index + 56 + 4 * mode, offset)
+    return _recrc(m)
+
+
+@pytest.mark.parametrize("kind", [ref.CONV3X3, ref.MAXPOOL, ref.STREAM_NEURON, ref.ATTN_SCORES, ref.ATTN_VALUES,
+                                  ref.CLASSIFIER], ids=lambda k: ref.KIND_NAMES[k])
+def test_channel_major_flag_only_on_a_linear(image, packed, kind):
+    op = next(o for o in image.ops if o.kind == kind and not o.input_pixels)
+    with pytest.raises(ImageError, match=rf"op {op.index} \({op.name}\): flags 0x{op.flags | 16:02x}: "
+                                         rf"CHANNEL_MAJOR is allowed only on a LINEAR"):
+        Image.parse(_set_flags(packed, op.index, op.flags | ref.OPF_CHANNEL_MAJOR))
+
+
+def test_channel_major_and_stream_out_not_both(image, packed):
+    add = next(o for o in image.ops if o.kind == ref.LINEAR and o.stream_out)
+    with pytest.raises(ImageError, match=rf"op {add.index} \(LINEAR\): flags 0x12: a LINEAR carries STREAM_OUT "
+                                         rf"or CHANNEL_MAJOR, not both"):
+        Image.parse(_set_flags(packed, add.index, ref.OPF_STREAM_OUT | ref.OPF_CHANNEL_MAJOR))
+
+
+@pytest.mark.parametrize("flag", [ref.OPF_STREAM_SET, ref.OPF_TOKEN_BIAS])
+def test_linear_stream_set_and_token_bias_refused(image, packed, flag):
+    # FORMAT.md: LINEAR may carry STREAM_OUT or CHANNEL_MAJOR only (STREAM_SET, TOKEN_BIAS: CONV3X3)
+    add = next(o for o in image.ops if o.kind == ref.LINEAR and o.stream_out)
+    with pytest.raises(ImageError, match=rf"op {add.index} \(LINEAR\): flags .* not allowed for this kind"):
+        Image.parse(_set_flags(packed, add.index, add.flags | flag))
+
+
+def test_v_must_be_channel_major(image, packed):
+    """FORMAT.md "Channel-major values": the values' v is a value kind of its own; a plain counts value
+    there (the v projection without CHANNEL_MAJOR) fails the shape chaining."""
+    scores, values = _pairs(image)[0]
+    _, v, _, _ = _block(image, scores)
+    with pytest.raises(ImageError, match=rf"op {values.index} \(ATTN_VALUES\): chaining \(fused\): input2 \(v\) "
+                                         rf"at {v.output[0]} is the counts \[49, 64, 1\] written by op {v.index}, "
+                                         rf"expected the channel-major counts \[49, 64, 1\]"):
+        Image.parse(_set_flags(packed, v.index, 0))
+
+
+def test_channel_major_read_by_another_op(image, packed):
+    """Only ATTN_VALUES reads a channel-major value: the k projection made channel-major is refused where
+    the scores read it as k (and the packer's plan is otherwise unchanged)."""
+    scores, _ = _pairs(image)[0]
+    _, _, k, _ = _block(image, scores)
+    with pytest.raises(ImageError, match=rf"op {scores.index} \(ATTN_SCORES\): chaining \(fused\): input2 \(k\) "
+                                         rf"at {k.output[0]} is the channel-major counts \[49, 64, 1\] written by "
+                                         rf"op {k.index} \(a channel-major value: only ATTN_VALUES reads it, as v\)"):
+        Image.parse(_set_flags(packed, k.index, ref.OPF_CHANNEL_MAJOR))
+
+
+@needs_csdpack
+def test_scratch_offsets_match_csdpack_inspect(image, packed, tmp_path):
+    """The reference's per-op needs and the image's offsets against csdpack inspect --json (the Swift
+    planner's report): every op's scratch offset and need in both modes, and the largest needs."""
+    import json
+    path = tmp_path / "m.csd"
+    path.write_bytes(packed[0])
+    report = json.loads(subprocess.run([CSDPACK, "inspect", str(path), "--json"], check=True, capture_output=True,
+                                       text=True, timeout=120).stdout)
+    assert report["format_version"] == 3
+    assert report["largest_scratch_bytes"] == {"fused": image.scratch_bytes(ref.FUSED),
+                                               "spiking": image.scratch_bytes(ref.SPIKING)}
+    for op, entry in zip(image.ops, report["ops"]):
+        for mode, name in enumerate(MODE_NAMES):
+            arena = entry["arena"][name]
+            need = image.op_scratch_bytes(op, mode)
+            assert arena.get("scratch_bytes", 0) == need, f"op {op.index} {name}"
+            assert arena.get("scratch", 0) == op.scratch[mode], f"op {op.index} {name}"
+    # the peak of live_bytes (buffers and the op's own scratch) is the arena
+    for name in MODE_NAMES:
+        assert max(e["live_bytes"][name] for e in report["ops"]) == report["arena_bytes"][name]
+
+
+@pytest.mark.parametrize("target", ["input", "output", "scores-k", "stream-add"])
+@pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING], ids=MODE_NAMES)
+def test_scratch_overlapping_the_ops_own_buffers(image, packed, mode, target):
+    """An op's scratch apart from the buffers it reads and writes (FORMAT.md "Kernel scratch"): the k
+    projection's over its input u or its output k, the pair's over k, a stream add's over the stream."""
+    scores, _ = _pairs(image)[0]
+    _, _, k, _ = _block(image, scores)
+    add = image.ops[scores.index + 2]
+    assert add.stream_out and not add.stream_set
+    op, at, name = {"input": (k, k.input[mode], "input"), "output": (k, k.output[mode], "output"),
+                    "scores-k": (scores, scores.input2[mode], "input2 \\(k\\)"),
+                    "stream-add": (add, add.output[mode], "its stream")}[target]
+    offsets = {(op.index, mode): at}
+    if op is scores:
+        offsets[(op.index + 1, mode)] = at  # the values' record too: the pair shares one scratch
+    need = image.op_scratch_bytes(op, mode)
+    with pytest.raises(ImageError, match=rf"op {op.index} \({op.name}\): kernel scratch \({MODE_NAMES[mode]}\): "
+                                         rf"\[{at}, {at + need}\) overlaps {name} \[{at}, \d+\)"):
+        Image.parse(_set_scratch(packed, offsets))
+
+
+@pytest.mark.parametrize("writer", ["k-projection", "pair"])
+@pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING], ids=MODE_NAMES)
+def test_scratch_overwrites_v_before_the_values_read_it(image, packed, mode, writer):
+    """A buffer overwritten between its producer and its reader by another op's kernel scratch is
+    refused like one overwritten by an output (FORMAT.md "Arena plan"): the k projection's scratch, or
+    the pair's (both records), moved onto v, which the k projection and the scores do not touch."""
+    scores, values = _pairs(image)[0]
+    _, v, k, _ = _block(image, scores)
+    at = v.output[mode]
+    if writer == "k-projection":
+        op, offsets = k, {(k.index, mode): at}
+    else:
+        op, offsets = scores, {(scores.index, mode): at, (values.index, mode): at}
+    need = image.op_scratch_bytes(op, mode)
+    with pytest.raises(ImageError, match=rf"op {values.index} \(ATTN_VALUES\): chaining \({MODE_NAMES[mode]}\): "
+                                         rf"input2 \(v\) at {at}, the channel-major counts \[49, 64, 1\] written by "
+                                         rf"op {v.index}, was overwritten by op {op.index}'s kernel scratch "
+                                         rf"\[{at}, {at + need}\) before this op reads it"):
+        Image.parse(_set_scratch(packed, offsets))
+
+
+def test_scratch_overwrites_the_stream_before_the_add(image, packed):
+    # the q projection's scratch over the stream, which it does not read: the stream add after the pair
+    # then finds its stream overwritten
+    scores, _ = _pairs(image)[0]
+    _, _, _, q = _block(image, scores)
+    add = image.ops[scores.index + 2]
+    stream = add.output[0]
+    with pytest.raises(ImageError, match=rf"op {add.index} \(LINEAR\): chaining \(fused\): the stream it adds into "
+                                         rf"at {stream}, the stream \[49, 64\] written by op \d+, was overwritten "
+                                         rf"by op {q.index}'s kernel scratch"):
+        Image.parse(_set_scratch(packed, {(q.index, ref.FUSED): stream}))
+
+
+@pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING], ids=MODE_NAMES)
+def test_values_scratch_differs_from_the_scores(image, packed, mode):
+    scores, values = _pairs(image)[0]
+    at = scores.scratch[mode]
+    other = at - 16 if at >= 16 else at + 16
+    with pytest.raises(ImageError, match=rf"op {values.index} \(ATTN_VALUES\): kernel scratch \({MODE_NAMES[mode]}\): "
+                                         rf"offset {other}, but the scores \(op {scores.index}\) have {at}: the "
+                                         rf"attention pair shares one kernel scratch"):
+        Image.parse(_set_scratch(packed, {(values.index, mode): other}))
+
+
+@pytest.mark.parametrize("kind, mode", [(ref.MAXPOOL, ref.FUSED), (ref.CLASSIFIER, ref.SPIKING),
+                                        (ref.STREAM_NEURON, ref.FUSED)],
+                         ids=["maxpool-fused", "classifier-spiking", "stream_neuron-fused"])
+def test_scratch_without_a_need_is_0(image, packed, kind, mode):
+    op = next(o for o in image.ops if o.kind == kind)
+    assert image.op_scratch_bytes(op, mode) == 0 and op.scratch[mode] == 0
+    with pytest.raises(ImageError, match=rf"op {op.index} \({op.name}\): kernel scratch \({MODE_NAMES[mode]}\): "
+                                         rf"offset 16, expected 0 \(this op needs no kernel scratch\)"):
+        Image.parse(_set_scratch(packed, {(op.index, mode): 16}))
+
+
+@pytest.mark.parametrize("where, message", [
+    ("unaligned", "offset {at} is not 16-aligned"),
+    ("at-the-end", "offset {at} is not inside the {arena}-byte arena"),
+    ("past-the-end", r"\[{at}, {end}\) \({need} bytes\) leaves the {arena}-byte arena"),
+], ids=["unaligned", "at-the-end", "past-the-end"])
+def test_scratch_inside_the_arena(image, packed, where, message):
+    op = image.ops[0]  # the encoding conv: 96 bytes fused
+    arena, need = image.arena_bytes[ref.FUSED], image.op_scratch_bytes(op, ref.FUSED)
+    at = {"unaligned": op.scratch[0] + 8, "at-the-end": arena, "past-the-end": arena - 16}[where]
+    text = message.format(at=at, arena=arena, end=at + need, need=need)
+    with pytest.raises(ImageError, match=rf"op 0 \(CONV3X3\): kernel scratch \(fused\): {text}"):
+        Image.parse(_set_scratch(packed, {(0, ref.FUSED): at}))
+
+
+@pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING], ids=MODE_NAMES)
+@pytest.mark.parametrize("delta", [16, 32])
+def test_arena_bytes_must_be_the_plan_end(image, packed, mode, delta):
+    """arena_bytes is exactly the end of the furthest buffer or scratch, rounded up to 16: a larger one
+    (an arena with room for a format 2 scratch at its end, say) is refused."""
+    m = bytearray(packed[0])
+    struct.pack_into("<I", m, 52 + 4 * mode, image.arena_bytes[mode] + delta)
+    need = image.arena_bytes[mode]
+    with pytest.raises(ImageError, match=rf"arena_bytes: {MODE_NAMES[mode]} arena is {need + delta}, the plan "
+                                         rf"needs {need} \(the end of the furthest buffer or kernel scratch"):
+        Image.parse(_recrc(m))
+
+
+def test_a_smaller_arena_cuts_the_scratch(image, packed):
+    # 16 bytes less fused: the pair's scratch, which ends the fused plan, leaves the arena
+    scores, _ = _pairs(image)[0]
+    m = bytearray(packed[0])
+    arena = image.arena_bytes[ref.FUSED] - 16
+    struct.pack_into("<I", m, 52, arena)
+    at = scores.scratch[ref.FUSED]
+    assert at + image.op_scratch_bytes(scores, ref.FUSED) == arena + 16
+    with pytest.raises(ImageError, match=rf"op \d+ \(\w+\): (kernel scratch|arena offsets) \(fused\): .*leaves the "
+                                         rf"{arena}-byte arena"):
+        Image.parse(_recrc(m))
 
 
 def test_zero_threshold(image, packed):

@@ -34,6 +34,36 @@ def test_host_runtime_traces_match_the_reference_op_by_op(tmp_path):
     assert "validate: blocks=3 ops_checked=72 divergent_blocks=0" in r.stdout
 
 
+def test_channel_major_output_is_the_transposed_arena_bytes():
+    """docs/FORMAT.md "Channel-major values": a LINEAR with CHANNEL_MAJOR (the attention's v) holds token t,
+    channel c at element c * N + t, fused a count, spiking a spike train (one byte at T <= 8, two above);
+    the reference's trace is token-major, op_bytes gives the arena's layout. Without the flag: token-major."""
+    import numpy as np
+
+    from csdformer import reference as ref
+    from csdformer.validate import op_bytes
+
+    N, D = 5, 3
+    rng = np.random.default_rng(0)
+    for flags in (ref.OPF_CHANNEL_MAJOR, 0):
+        op = ref.Op(6, ref.LINEAR, flags, 4, 0, (N, D, 1), (N, D, 1), 0, (0, 0), (0, 0), (16, 16), 0, 0, 0)
+        counts = rng.integers(0, 8, size=(1, N, D)).astype(np.uint8)
+        data, shape, width = op_bytes(ref.Image(data=b"", time_steps=7), op, counts, "fused")
+        assert width == 1 and shape == ((D, N) if flags else (N, D))
+        for t in range(N):
+            for c in range(D):
+                assert data[c * N + t if flags else t * D + c] == counts[0, t, c]
+        for T in (7, 10):
+            trains = (rng.random((1, N, D, T)) < 0.5).astype(np.uint8)
+            data, shape, width = op_bytes(ref.Image(data=b"", time_steps=T), op, trains, "spiking")
+            assert width == (1 if T <= 8 else 2) and shape == ((D, N) if flags else (N, D))
+            for t in range(N):
+                for c in range(D):
+                    i = (c * N + t if flags else t * D + c) * width
+                    assert int.from_bytes(data[i:i + width], "little") == sum(int(trains[0, t, c, s]) << s
+                                                                             for s in range(T))
+
+
 def test_names_the_first_diverging_op_and_element(tmp_path):
     lines = trace("--index", "5", "--mode", "spiking", "--delay", "3", "--with-data").splitlines()
     out, flipped = [], False
@@ -50,6 +80,25 @@ def test_names_the_first_diverging_op_and_element(tmp_path):
     assert r.returncode == 1
     # element 128 + 3 = 131 of fc1's [49][128] output: token 1, channel 3
     assert "first divergence at op 13 (LINEAR, kind 2), first difference at element (1, 3)" in r.stdout
+
+
+def test_names_a_channel_major_element_by_channel_and_token(tmp_path):
+    """The v projection (op 6, CHANNEL_MAJOR) stores [64][49]: byte 64 + 3 = 67 is channel 1, token 18."""
+    lines = trace("--index", "5", "--with-data").splitlines()
+    out = []
+    for line in lines:
+        if line.startswith("op 6 kind="):
+            line = line[:-8] + "00000000"
+        if line.startswith("op 6 data@64 "):
+            head, hexdata = line.rsplit(" ", 1)
+            b = bytearray.fromhex(hexdata)
+            b[3] ^= 0x04
+            line = f"{head} {b.hex()}"
+        out.append(line)
+    r = validate(tmp_path, "\n".join(out) + "\n")
+    assert r.returncode == 1
+    assert ("first divergence at op 6 (LINEAR, kind 2), first difference at element (1, 18) [channel, token]"
+            in r.stdout), r.stdout
 
 
 def test_logits_only_logs_are_compared(tmp_path):

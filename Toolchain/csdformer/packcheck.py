@@ -7,8 +7,9 @@ The first form recomputes, from the export (docs/MODEL_EXPORT.md) and the conver
 docs/SEMANTICS.md section 4, everything the image holds that follows from the export: the
 header's metadata (input shape, classes, tokens, width, T, L, delay, op count, macs,
 tensor_bytes), every op record (kind, flags, shift k or a stream writer's stream shift s, pool,
-dims, heads, and which earlier op's output each input is, not written over in between; the
-attention pair's scores hold no buffer, so the scores' output and the values' input are 0) and
+dims, heads, and which earlier op's output each input is, not written over in between by an output
+or a kernel scratch; the attention pair's scores hold no buffer, so the scores' output and the values'
+input are 0; the v projection is CHANNEL_MAJOR and comes first: v, k, q, the pair) and
 every tensor byte for byte (int8 codes, thresholds, biases, int16 stream weights, the stream
 biases with the rounding half, the tokenizer's per-token biases with the position embedding, attention
 thresholds, the classifier). T, L and D are the options csdpack convert was given (default: the
@@ -371,10 +372,10 @@ class _Builder:
         half = 1 << (s - 1) if s > 0 else 0
         op.tensors = {"weights": w16.astype(np.int16), "biases": (bias + half).astype(np.int32)}
 
-    def linear(self, rec: dict, sink: dict | None, reads: tuple) -> int:
+    def linear(self, rec: dict, sink: dict | None, reads: tuple, channel_major: bool = False) -> int:
         codes, sigma, b, s_in, _ = self.folded[rec["name"]]
         op = ExpectedOp(ref.LINEAR, rec["name"], (self.N, codes.shape[1], 1), (self.N, codes.shape[0], 1),
-                        reads=reads)
+                        flags=ref.OPF_CHANNEL_MAJOR if channel_major else 0, reads=reads)
         if sink is None:
             op.flags = ref.OPF_STREAM_OUT
             op.adds_into = self.stream_set
@@ -393,8 +394,12 @@ class _Builder:
         return self.add(op)
 
     def attention(self, layer: dict) -> None:
+        """FORMAT.md "In place" (format 3): the stream neuron, then the v projection (CHANNEL_MAJOR: the
+        pair reads v channel-major), the k and the q projections, the pair, and the stream add."""
         u = self.stream_neuron(layer["quant"])
-        q, k, v = (self.linear(layer[r], layer[f"{r}_quant"], (u,)) for r in ("q", "k", "v"))
+        v = self.linear(layer["v"], layer["v_quant"], (u,), channel_major=True)
+        k = self.linear(layer["k"], layer["k_quant"], (u,))
+        q = self.linear(layer["q"], layer["q_quant"], (u,))
         s_q, s_k, s_v, s_a, s_o = (self.step(layer[f"{r}_quant"]) for r in ("q", "k", "v", "a", "o"))
         heads, d, N, L = int(layer["heads"]), int(layer["head_dim"]), self.N, self.L
         scores = ExpectedOp(ref.ATTN_SCORES, layer["a_quant"]["name"], (N, self.D, 1), (heads, N, N),
@@ -549,9 +554,9 @@ def output_buffer(image: ref.Image, op: ref.Op, mode: int) -> tuple[int, int] | 
 
 
 def overwritten_before(image: ref.Image, producer: int, reader: int) -> int | None:
-    """The first op between producer and reader whose output overlaps the producer's counts in either
-    mode (an in-place output reuses a buffer whose value is dead), or None. The stream is left out:
-    the stream adds in between write it on purpose."""
+    """The first op between producer and reader whose output or kernel scratch (FORMAT.md "Kernel
+    scratch") overlaps the producer's counts in either mode (an in-place output reuses a buffer whose
+    value is dead), or None. The stream is left out: the stream adds in between write it on purpose."""
     ops = image.ops
     if not 0 <= producer < reader <= len(ops):
         return None
@@ -560,9 +565,10 @@ def overwritten_before(image: ref.Image, producer: int, reader: int) -> int | No
         if made is None or ops[producer].stream_out:
             return None
         for j in range(producer + 1, reader):
-            other = output_buffer(image, ops[j], mode)
-            if other is not None and other[0] < made[0] + made[1] and made[0] < other[0] + other[1]:
-                return j
+            need = image.op_scratch_bytes(ops[j], mode)
+            for other in (output_buffer(image, ops[j], mode), (ops[j].scratch[mode], need) if need else None):
+                if other is not None and other[0] < made[0] + made[1] and made[0] < other[0] + other[1]:
+                    return j
     return None
 
 

@@ -1,4 +1,4 @@
-"""Independent NumPy reference executor for `.csd` images (format 2, math 2).
+"""Independent NumPy reference executor for `.csd` images (format 3, math 2).
 
 Written only from ``docs/FORMAT.md`` and ``docs/SEMANTICS.md``; it shares no code with the
 Swift packer/runtime, so that agreeing bit for bit with them checks both the implementations
@@ -45,11 +45,11 @@ __all__ = [
     "attn_scores_acc", "attn_scores_steps", "attn_values_acc", "attn_values_steps", "maxpool_steps",
     "fire_fused", "fire_dif", "stream_write_fused", "stream_write_steps",
     "CONV3X3", "LINEAR", "MAXPOOL", "STREAM_NEURON", "ATTN_SCORES", "ATTN_VALUES", "CLASSIFIER",
-    "OPF_INPUT_PIXELS", "OPF_STREAM_OUT", "OPF_STREAM_SET", "OPF_TOKEN_BIAS",
+    "OPF_INPUT_PIXELS", "OPF_STREAM_OUT", "OPF_STREAM_SET", "OPF_TOKEN_BIAS", "OPF_CHANNEL_MAJOR",
 ]
 
 MAGIC = 0x46445343
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MATH_VERSION = 2
 HEADER_BYTES = 128
 OP_RECORD_BYTES = 64
@@ -58,7 +58,10 @@ MAX_OPS = 256
 CONV3X3, LINEAR, MAXPOOL, STREAM_NEURON, ATTN_SCORES, ATTN_VALUES, CLASSIFIER = range(1, 8)
 KIND_NAMES = {CONV3X3: "CONV3X3", LINEAR: "LINEAR", MAXPOOL: "MAXPOOL", STREAM_NEURON: "STREAM_NEURON",
               ATTN_SCORES: "ATTN_SCORES", ATTN_VALUES: "ATTN_VALUES", CLASSIFIER: "CLASSIFIER"}
-OPF_INPUT_PIXELS, OPF_STREAM_OUT, OPF_STREAM_SET, OPF_TOKEN_BIAS = 1, 2, 4, 8
+OPF_INPUT_PIXELS, OPF_STREAM_OUT, OPF_STREAM_SET, OPF_TOKEN_BIAS, OPF_CHANNEL_MAJOR = 1, 2, 4, 8, 16
+# the flags each kind may carry (FORMAT.md "Op table"; other kinds none)
+_ALLOWED_FLAGS = {CONV3X3: OPF_INPUT_PIXELS | OPF_STREAM_OUT | OPF_STREAM_SET | OPF_TOKEN_BIAS,
+                  LINEAR: OPF_STREAM_OUT | OPF_CHANNEL_MAJOR}
 
 FUSED, SPIKING = 0, 1
 MODES = {"fused": FUSED, "spiking": SPIKING}
@@ -70,6 +73,8 @@ _EXACT = 2 ** 53
 
 # header: everything up to reserved[60]
 _HEADER = struct.Struct("<IHHIIIIIIIHHHHHHBBBBIIII")
+# op record: kind, flags, shift, pool, in_dims, out_dims, heads, reserved0, input, input2, output,
+# weights, thresholds, biases, scratch
 _OP = struct.Struct("<BBBB3H3HHH2I2I2IIII2I")
 assert _HEADER.size == 68 and _OP.size == 64
 
@@ -120,6 +125,7 @@ class Op:
     weights_offset: int
     thresholds_offset: int
     biases_offset: int
+    scratch: tuple = (0, 0)   # (fused, spiking) arena offsets of the op's kernel scratch
     weights: np.ndarray | None = None      # int8, or int16 for a stream writer
     thresholds: np.ndarray | None = None   # int32
     biases: np.ndarray | None = None       # int32
@@ -144,10 +150,14 @@ class Op:
     def token_bias(self) -> bool:
         return bool(self.flags & OPF_TOKEN_BIAS)
 
+    @property
+    def channel_major(self) -> bool:
+        return bool(self.flags & OPF_CHANNEL_MAJOR)
+
     def __repr__(self) -> str:  # compact, for printing a whole table
         return (f"Op({self.index}: {self.name} flags={self.flags} k={self.shift} pool={self.pool} "
                 f"in={list(self.in_dims)} out={list(self.out_dims)} heads={self.heads} "
-                f"input={self.input} input2={self.input2} output={self.output})")
+                f"input={self.input} input2={self.input2} output={self.output} scratch={self.scratch})")
 
 
 @dataclass
@@ -243,12 +253,11 @@ class Image:
         if any(b[table_end:self.data_offset]):
             raise ImageError("reserved: padding between the op table and the data section is not zero")
         # per-op reserved fields are part of "reserved bytes" and checked here, before the ranges
+        # (format 3: the record's last 8 bytes, reserved1 in format 2, are the op's scratch offsets)
         for i in range(self.op_count):
             r = self.header_bytes + i * OP_RECORD_BYTES
             if any(b[r + 18:r + 20]):
                 raise ImageError(f"reserved: op {i} reserved0 is not zero")
-            if any(b[r + 56:r + 64]):
-                raise ImageError(f"reserved: op {i} reserved1 is not zero")
         # metadata ranges
         T, L = self.time_steps, self.levels
         if not 1 <= T <= 16:
@@ -271,7 +280,7 @@ class Image:
             op = Op(index=i, kind=f[0], flags=f[1], shift=f[2], pool=f[3], in_dims=tuple(f[4:7]),
                     out_dims=tuple(f[7:10]), heads=f[10], input=tuple(f[12:14]), input2=tuple(f[14:16]),
                     output=tuple(f[16:18]), weights_offset=f[18], thresholds_offset=f[19],
-                    biases_offset=f[20])
+                    biases_offset=f[20], scratch=tuple(f[21:23]))
             self.ops.append(op)
         covered = []
         for op in self.ops:
@@ -303,9 +312,14 @@ class Image:
         N, D = self.tokens, self.width
         if op.kind not in KIND_NAMES:
             raise ImageError(f"op {i}: kind {op.kind} is unknown")
-        allowed = {CONV3X3: 15, LINEAR: 14}.get(op.kind, 0)
+        allowed = _ALLOWED_FLAGS.get(op.kind, 0)
+        if op.channel_major and op.kind != LINEAR:
+            raise ImageError(f"{where}: flags 0x{op.flags:02x}: CHANNEL_MAJOR is allowed only on a LINEAR")
         if op.flags & ~allowed:
             raise ImageError(f"{where}: flags 0x{op.flags:02x} has bits not allowed for this kind")
+        if op.channel_major and op.stream_out:
+            raise ImageError(f"{where}: flags 0x{op.flags:02x}: a LINEAR carries STREAM_OUT or CHANNEL_MAJOR, "
+                             f"not both")
         if (op.flags & (OPF_STREAM_SET | OPF_TOKEN_BIAS)) and not op.stream_out:
             raise ImageError(f"{where}: flags STREAM_SET/TOKEN_BIAS need STREAM_OUT")
         if op.input_pixels != (i == 0):
@@ -443,65 +457,79 @@ class Image:
     # -- arena ---------------------------------------------------------------------------------
 
     def buffer_bytes(self, kind: str, shape: tuple, mode: int) -> int:
+        """Bytes of a buffer holding a value of ``kind`` ("counts", "channel-major" or "stream") and
+        ``shape`` in ``mode`` (FORMAT.md "Arena plan"): counts, also channel-major, one byte per element
+        fused and per spike train (two at T > 8) spiking; the stream int16 [N][D], spiking [N][D][T]."""
         n = int(np.prod(shape))
         if kind == "stream":  # int16 [N][D], spiking [N][D][T]
             return n * 2 * (self.time_steps if mode == SPIKING else 1)
         return n * (1 if mode == FUSED else (1 if self.time_steps <= 8 else 2))
 
+    def op_scratch_bytes(self, op: Op, mode: int) -> int:
+        """FORMAT.md "Kernel scratch": the bytes of kernel scratch ``op`` needs in ``mode``, a pure function
+        of its shape and T, with G = ceil(K / 4). CONV3X3 (K = Cin * 9) and LINEAR (K = Din): fused 32 G
+        (four rows of K inputs expanded into 16-bit lanes); spiking the larger of that (the count path at
+        D >= T runs the fused kernels) and 16 G + align16(4 T outputs) (a list of active inputs and the
+        per-step int32 currents of every output channel). The attention pair: ``attention_scratch_bytes``,
+        the same for both records. STREAM_NEURON: none fused, spiking align16(4 T D) (one token's [D][T]
+        int16 steps widened to int32). MAXPOOL and CLASSIFIER: none."""
+        if op.kind in (ATTN_SCORES, ATTN_VALUES):
+            return self.attention_scratch_bytes(op, mode)
+        if op.kind == STREAM_NEURON:
+            return _align16(4 * self.time_steps * op.in_dims[1]) if mode == SPIKING else 0
+        if op.kind == CONV3X3:
+            k, outputs = op.in_dims[0] * 9, op.out_dims[0]
+        elif op.kind == LINEAR:
+            k, outputs = op.in_dims[1], op.out_dims[1]
+        else:
+            return 0
+        groups = (k + 3) // 4
+        need = groups * 32  # fused, and the spiking count path (D >= T)
+        if mode == SPIKING:
+            need = max(need, groups * 16 + _align16(self.time_steps * outputs * 4))
+        return need
+
     def scratch_bytes(self, mode: int) -> int:
-        """FORMAT.md "Kernel scratch": fused, conv/linear ops need 32 bytes per group of four of their
-        K inputs; spiking, 16 per group of four plus T x outputs int32 (rounded up to 16), and at
-        least the fused need (the count path at D >= T runs the fused kernels). The attention pair
-        has its own need (``attention_scratch_bytes``), reported by both of its records. A stream
-        neuron needs none fused and, spiking, a token's [D][T] int16 steps widened to int32,
-        align16(4 T D). The arena ends with the largest need."""
-        most = 0
-        for op in self.ops:
-            if op.kind in (ATTN_SCORES, ATTN_VALUES):
-                most = max(most, self.attention_scratch_bytes(op, mode))
-                continue
-            if op.kind == STREAM_NEURON:
-                if mode == SPIKING:
-                    most = max(most, _align16(4 * self.time_steps * op.in_dims[1]))
-                continue
-            if op.kind == CONV3X3:
-                k, outputs = op.in_dims[0] * 9, op.out_dims[0]
-            elif op.kind == LINEAR:
-                k, outputs = op.in_dims[1], op.out_dims[1]
-            else:
-                continue
-            groups = (k + 3) // 4
-            need = groups * 32  # fused, and the spiking count path (D >= T)
-            if mode == SPIKING:
-                need = max(need, groups * 16 + _align16(self.time_steps * outputs * 4))
-            most = max(most, need)
-        return most
+        """The largest kernel scratch need of any op in ``mode`` (``op_scratch_bytes``; csdpack inspect's
+        "largest_scratch_bytes"). Format 3 places each op's scratch on its own (``Op.scratch``), so this
+        is no longer a region of the arena, only a summary."""
+        return max((self.op_scratch_bytes(op, mode) for op in self.ops), default=0)
 
     def attention_scratch_bytes(self, op: Op, mode: int) -> int:
         """The attention pair's kernel scratch (either record of the pair): with hd = D / heads,
         Gq = ceil(hd / 4), Gn = ceil(N / 4) and b the bytes of a spike train, fused
-        32 Gq (1 + Gn) + 2 align16(8 N) (a block of four query rows, the head's value channels as Gq
-        blocks of four channels by N keys, eight query rows' scores, and per key the sum and spiking
-        count of v's head channels for the count path's synaptic operations); spiking the larger of that and
-        64 + 16 max(Gq, Gn) + align16(N b)."""
+        align16(4 N) + 32 max(Gq, Gn) (the scores rows of a block of four queries, and one block region
+        holding the four queries' head channels of q while the scores are computed, then their scores
+        rows while the values are); spiking the larger of that and 64 + 16 max(Gq, Gn) + align16(N b)."""
         n, d = (op.in_dims[0], op.in_dims[1]) if op.kind == ATTN_SCORES else (op.out_dims[0], op.out_dims[1])
         gq, gn = (d // op.heads + 3) // 4, (n + 3) // 4
-        fused = 32 * gq * (1 + gn) + 2 * _align16(8 * n)
+        fused = _align16(4 * n) + 32 * max(gq, gn)
         if mode == FUSED:
             return fused
         train = 1 if self.time_steps <= 8 else 2
         return max(fused, 64 + 16 * max(gq, gn) + _align16(n * train))
 
+    @staticmethod
+    def _value_name(kind: str, shape: tuple) -> str:
+        return {"counts": "counts", "channel-major": "channel-major counts",
+                "stream": "stream"}.get(kind, kind) + f" {list(shape)}"
+
     def _check_arena(self, mode: int) -> None:
-        """Replays the plan of ``mode``: offsets aligned and inside the arena, every input the live
-        output of an earlier op, no output overlapping its inputs except in place (FORMAT.md "In
-        place": at the same offset, for a stream add, a square LINEAR and ATTN_VALUES over q). The
-        attention pair's scores occupy no buffer: the scores' output and the values' input are 0."""
+        """Replays the plan of ``mode`` (FORMAT.md "Arena plan"): offsets aligned and inside the arena,
+        every input the live output of an earlier op of the same value kind (counts, channel-major counts
+        or the stream) and shape, not overwritten since by another op's output or kernel scratch, no
+        output overlapping its inputs except in place (FORMAT.md "In place": at the same offset, for a
+        stream add, a square LINEAR without CHANNEL_MAJOR and ATTN_VALUES over q). The attention pair's
+        scores occupy no buffer: the scores' output and the values' input are 0. Each op's kernel
+        scratch (FORMAT.md "Kernel scratch"): offset 0 without a need, else 16-aligned, inside the arena,
+        apart from the buffers the op reads and writes (the pair: q, k, v and the output, one offset for
+        both records). arena_bytes is the end of the furthest buffer or scratch, rounded up to 16."""
         mname = "fused" if mode == FUSED else "spiking"
         arena = self.arena_bytes[mode]
         if arena % 16:
             raise ImageError(f"arena_bytes: {mname} arena {arena} is not a multiple of 16")
-        live = []  # (offset, size, kind, shape, producer)
+        live = []  # (offset, size, kind, shape, producer) of the values still readable
+        gone = {}  # offset -> (kind, shape, producer, what overwrote it) of the last value lost there
         end = 0
         N, D = self.tokens, self.width
         pair = []  # the pending scores' inputs: [(offset, size, name)] of q and k
@@ -511,8 +539,30 @@ class Image:
             for (o, s, k, sh, p) in live:
                 if o == off and k == kind and sh == shape:
                     return (o, s, what)
-            raise ImageError(f"{where}: chaining ({mname}): {what} at {off} is not the live {kind} "
-                             f"{list(shape)} written by an earlier op")
+            want = self._value_name(kind, shape)
+            for (o, s, k, sh, p) in live:
+                if o == off:  # shape chaining: an earlier op wrote there, but another kind or shape
+                    note = (" (a channel-major value: only ATTN_VALUES reads it, as v)"
+                            if k == "channel-major" else "")
+                    raise ImageError(f"{where}: chaining ({mname}): {what} at {off} is the "
+                                     f"{self._value_name(k, sh)} written by op {p}{note}, expected the {want}")
+            if off in gone and gone[off][:2] == (kind, shape):
+                _, _, p, by = gone[off]
+                raise ImageError(f"{where}: chaining ({mname}): {what} at {off}, the {want} written by op {p}, "
+                                 f"was overwritten by {by} before this op reads it")
+            raise ImageError(f"{where}: chaining ({mname}): {what} at {off} is not the live {want} "
+                             f"written by an earlier op")
+
+        def overwrite(off, size, by):
+            """Bytes [off, off + size) are written: the values there are lost."""
+            nonlocal live
+            keep = []
+            for bf in live:
+                if bf[0] < off + size and off < bf[0] + bf[1]:
+                    gone[bf[0]] = (bf[2], bf[3], bf[4], by)
+                else:
+                    keep.append(bf)
+            live = keep
 
         for op in self.ops:
             where = f"op {op.index} ({op.name})"
@@ -536,51 +586,91 @@ class Image:
                 inputs[0] = inputs[0][:2] + ("input (q)",)
                 inputs.append(lookup(op, op.input2[mode], "counts", op.in_dims, "input2 (k)"))
             elif op.kind == ATTN_VALUES:
-                inputs.append(lookup(op, op.input2[mode], "counts", op.out_dims, "input2 (v)"))
+                # v: the output of a LINEAR with CHANNEL_MAJOR (FORMAT.md "Channel-major values")
+                inputs.append(lookup(op, op.input2[mode], "channel-major", op.out_dims, "input2 (v)"))
             elif op.input2 != (0, 0):
                 raise ImageError(f"{where}: arena offsets: input2 must be 0")
-            if op.kind == CLASSIFIER:
-                continue
+            written = []  # (offset, size, name) of the buffer the op writes
             if op.kind == ATTN_SCORES:
                 if op.output[mode] != 0:
                     raise ImageError(f"{where}: arena offsets ({mname}): output {op.output[mode]}, expected 0 "
                                      f"(the scores stay in the kernel scratch)")
                 pair = inputs  # no buffer written: q and k stay live for the values
-                continue
-            if op.stream_out:
-                kind, shape = "stream", (N, D)
-            else:
-                kind, shape = "counts", op.out_dims
-            off = op.output[mode]
-            size = self.buffer_bytes(kind, shape, mode)
-            if off + size > arena:
-                raise ImageError(f"{where}: arena offsets ({mname}): output [{off}, {off + size}) "
-                                 f"leaves the {arena}-byte arena")
-            if op.stream_out and not op.stream_set:
-                lookup(op, off, "stream", shape, "the stream it adds into")
-            in_place = self._in_place_input(op)
-            for (o, s, name) in inputs:
-                if o == off and name == in_place:
-                    continue
-                if o < off + size and off < o + s:
-                    allowed = f" (only at its offset {o}: in place)" if name == in_place else ""
+            elif op.kind != CLASSIFIER:
+                if op.stream_out:
+                    kind, shape = "stream", (N, D)
+                elif op.channel_major:
+                    kind, shape = "channel-major", op.out_dims
+                else:
+                    kind, shape = "counts", op.out_dims
+                off = op.output[mode]
+                size = self.buffer_bytes(kind, shape, mode)
+                if off + size > arena:
                     raise ImageError(f"{where}: arena offsets ({mname}): output [{off}, {off + size}) "
-                                     f"overlaps {name} [{o}, {o + s}){allowed}")
-            live = [bf for bf in live if not (bf[0] < off + size and off < bf[0] + bf[1])]
-            live.append((off, size, kind, shape, op.index))
-            end = max(end, off + size)
-            pair = []
-        need = _align16(end) + self.scratch_bytes(mode)
+                                     f"leaves the {arena}-byte arena")
+                if op.stream_out and not op.stream_set:
+                    lookup(op, off, "stream", shape, "the stream it adds into")
+                in_place = self._in_place_input(op)
+                for (o, s, name) in inputs:
+                    if o == off and name == in_place:
+                        continue
+                    if o < off + size and off < o + s:
+                        allowed = f" (only at its offset {o}: in place)" if name == in_place else ""
+                        raise ImageError(f"{where}: arena offsets ({mname}): output [{off}, {off + size}) "
+                                         f"overlaps {name} [{o}, {o + s}){allowed}")
+                overwrite(off, size, f"op {op.index}'s output [{off}, {off + size})")
+                live.append((off, size, kind, shape, op.index))
+                end = max(end, off + size)
+                written.append((off, size, "its stream" if op.stream_out and not op.stream_set else "output"))
+                pair = []
+            end = max(end, self._check_scratch(op, mode, arena, inputs + written, overwrite))
+        need = _align16(end)
         if need != arena:
-            raise ImageError(f"arena_bytes: {mname} arena is {arena}, the plan needs {need} "
-                             f"({_align16(end)} for buffers, {self.scratch_bytes(mode)} kernel scratch)")
+            raise ImageError(f"arena_bytes: {mname} arena is {arena}, the plan needs {need} (the end of the "
+                             f"furthest buffer or kernel scratch, {end}, rounded up to 16)")
+
+    def _check_scratch(self, op: Op, mode: int, arena: int, buffers: list, overwrite) -> int:
+        """FORMAT.md "Kernel scratch": op's region in ``mode`` (``op.scratch[mode]``, ``op_scratch_bytes``
+        bytes). Offset 0 when the op needs none; else 16-aligned, starting and ending inside the arena,
+        the pair's values at the scores' offset, and apart from ``buffers`` ((offset, size, name) of what
+        the op reads and writes; the pair's values: q, k, v and the output). The scratch overwrites any
+        other value there (``overwrite``): a later reader of one is refused by the chaining. Returns the
+        scratch's end (0 without one)."""
+        mname = "fused" if mode == FUSED else "spiking"
+        where = f"op {op.index} ({op.name})"
+        need, off = self.op_scratch_bytes(op, mode), op.scratch[mode]
+        if need == 0:
+            if off != 0:
+                raise ImageError(f"{where}: kernel scratch ({mname}): offset {off}, expected 0 (this op needs "
+                                 f"no kernel scratch)")
+            return 0
+        if off % 16:
+            raise ImageError(f"{where}: kernel scratch ({mname}): offset {off} is not 16-aligned")
+        if off >= arena:
+            raise ImageError(f"{where}: kernel scratch ({mname}): offset {off} is not inside the {arena}-byte arena")
+        if off + need > arena:
+            raise ImageError(f"{where}: kernel scratch ({mname}): [{off}, {off + need}) ({need} bytes) leaves "
+                             f"the {arena}-byte arena")
+        if op.kind == ATTN_VALUES:
+            scores = self.ops[op.index - 1]
+            if off != scores.scratch[mode]:
+                raise ImageError(f"{where}: kernel scratch ({mname}): offset {off}, but the scores (op "
+                                 f"{scores.index}) have {scores.scratch[mode]}: the attention pair shares one "
+                                 f"kernel scratch")
+        for (o, s, name) in buffers:
+            if o < off + need and off < o + s:
+                raise ImageError(f"{where}: kernel scratch ({mname}): [{off}, {off + need}) overlaps {name} "
+                                 f"[{o}, {o + s})")
+        overwrite(off, need, f"op {op.index}'s kernel scratch [{off}, {off + need})")
+        return off + need
 
     @staticmethod
     def _in_place_input(op: Op) -> str | None:
         """The input whose buffer op's output may replace (the same offset), FORMAT.md "In place":
-        a LINEAR without STREAM_OUT whose Din == Dout its input, ATTN_VALUES the pair's q. (A stream
-        add's output is the stream it reads, which is not among its inputs.)"""
-        if op.kind == LINEAR and not op.stream_out and op.in_dims[1] == op.out_dims[1]:
+        a LINEAR without STREAM_OUT or CHANNEL_MAJOR whose Din == Dout its input, ATTN_VALUES the
+        pair's q. (A stream add's output is the stream it reads, which is not among its inputs.)"""
+        if (op.kind == LINEAR and not op.stream_out and not op.channel_major
+                and op.in_dims[1] == op.out_dims[1]):
             return "input"
         if op.kind == ATTN_VALUES:
             return "input (q)"
@@ -809,7 +899,10 @@ def _classifier(counts: np.ndarray, op: Op, beta: np.ndarray, what: str) -> np.n
 def _run_fused(image: Image, pixels: np.ndarray, trace: bool):
     B = pixels.shape[0]
     L = image.levels
-    bufs = {}  # arena offset -> the buffer's value (an in-place output replaces its input)
+    # arena offset -> the buffer's value (an in-place output replaces its input); values are logical
+    # arrays, token-major even where the arena stores them channel-major (CHANNEL_MAJOR: the pair's v),
+    # and the kernel scratch is not modelled (a validated plan never reads a value a scratch overwrote)
+    bufs = {}
     scores = None  # the pending ATTN_SCORES output, read by the ATTN_VALUES after it (no buffer)
     tr = []
     logits = None
@@ -970,7 +1063,10 @@ def run(image: Image, pixels, mode: str = "fused", delay: int | None = None, tra
     int16 [N, D]; spiking: spike trains uint8 0/1 of shape [..., T], the stream int16 [N, D, T] (its
     steps; the sum over the steps is what the count path holds).
     An ATTN_SCORES entry is its scores [heads, N, N], though they hold no arena buffer (the runtime
-    streams them through its kernel scratch). The classifier's entry is the logits."""
+    streams them through its kernel scratch). A LINEAR with CHANNEL_MAJOR (the attention's v) is given
+    token-major like any other LINEAR, [N, Dout] (spiking [N, Dout, T]); the runtime's arena holds it
+    transposed, [Dout][N] (``csdformer.validate.op_bytes`` gives those bytes). The classifier's entry is
+    the logits."""
     x = np.asarray(pixels)
     if x.size != int(np.prod(image.input_shape)):
         raise ValueError(f"pixels: {x.size} values, the image wants {list(image.input_shape)}")

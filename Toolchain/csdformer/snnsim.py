@@ -264,7 +264,9 @@ class SpikingNetwork(nn.Module):
         functional.reset_net(self)
         T = self.time_steps
         x = pixels.to(DTYPE)
-        buffers = {}  # spiking-arena offset -> spikes [T, B, ...] or the stream [T, B, N, D]
+        # spiking-arena offset -> spikes [T, B, ...] or the stream [T, B, N, D]; token-major even where the
+        # arena stores the value channel-major (CHANNEL_MAJOR: the attention's v), as the kernels read it
+        buffers = {}
         scores = None  # ATTN_SCORES's spikes: no arena buffer, read by the ATTN_VALUES after it
         for op, m in zip(self.image.ops, self.ops):
             if op.kind == ref.ATTN_VALUES:

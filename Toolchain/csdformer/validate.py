@@ -55,8 +55,13 @@ def op_bytes(image: reference.Image, op: reference.Op, out: np.ndarray, mode: st
              device_bytes: int | None = None) -> tuple[bytes, tuple, int]:
     """The reference output of one op as the runtime's arena bytes: (bytes, element shape, element size).
     A spiking stream is [N][D][T] per step, or, where the device's buffer holds one int16 per (token,
-    channel) (the count path, docs/SEMANTICS.md "Prefix trains"), each value's sum over the steps."""
+    channel) (the count path, docs/SEMANTICS.md "Prefix trains"), each value's sum over the steps.
+    A LINEAR with CHANNEL_MAJOR (the attention's v, docs/FORMAT.md "Channel-major values") stores token t,
+    channel c at element c * N + t: its bytes and element shape are [Dout][N] (the reference's trace
+    gives it token-major, [N, Dout])."""
     arr = np.asarray(out)[0]
+    if op.channel_major:
+        arr = np.swapaxes(arr, 0, 1)  # [N, Dout(, T)] -> [Dout, N(, T)]: channel-major
     if op.stream_out:
         if mode == "spiking" and device_bytes == 2 * arr[..., 0].size:
             total = arr.astype(np.int64).sum(axis=-1)
@@ -119,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                         ref = np.frombuffer(data[element * width:(element + 1) * width], dtype=f"<u{width}" if width > 1 else np.uint8)[0]
                         if op.stream_out:
                             dev, ref = np.int16(np.uint16(dev)), np.int16(np.uint16(ref))
-                        detail = f", first difference at element {tuple(int(i) for i in index)}: device {int(dev)}, reference {int(ref)}"
+                        layout = " [channel, token]" if op.channel_major else ""
+                        detail = (f", first difference at element {tuple(int(i) for i in index)}{layout}: "
+                                  f"device {int(dev)}, reference {int(ref)}")
                 print(f"{where}: first divergence at op {k} ({op.name}, kind {op.kind}){detail}")
                 diverged = True
                 break
