@@ -49,15 +49,15 @@ public enum CortexM4Rates {
     /// Instructions per unit: (fused, count path, event path).
     public static func rates(_ c: OpClass) -> (fused: Double, count: Double, event: Double) {
         switch c {
-        case .convPixels: return (4.67, 5.02, 5.02)
+        case .convPixels: return (4.64, 5.00, 5.00)
         case .maxPool: return (6.59, 7.11, 49.56)
-        case .conv: return (1.39, 2.11, 10.91)
-        case .convStream: return (1.24, 1.08, 7.19)
+        case .conv: return (1.39, 2.11, 10.90)
+        case .convStream: return (1.24, 1.08, 7.10)
         case .streamNeuron: return (13.40, 16.46, 183.49)
-        case .linear: return (1.25, 1.68, 9.45)
-        case .attention: return (1.88, 4.95, 48.01)
-        case .linearStream: return (1.02, 1.10, 7.85)
-        case .classifier: return (13.14, 3.60, 3.59)
+        case .linear: return (1.25, 1.67, 9.45)
+        case .attention: return (1.93, 7.09, 48.00)
+        case .linearStream: return (1.02, 1.10, 7.59)
+        case .classifier: return (13.15, 3.60, 3.59)
         }
     }
 

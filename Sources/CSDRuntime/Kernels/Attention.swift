@@ -102,8 +102,8 @@ extension Kernels {
     /// (g = u * g2 + v): the count lists x[u * ax + v * bx + i * sx], i < nx, and
     /// y[u * ay + v * by + j * sy], j < ny, pair each with each, so the sum is
     /// (sum over spiking x of (a - 1)) * #y + #x * (sum of y), # counting the spiking entries.
-    /// Scores (q and k [n][d]): a group per channel; values (a [heads][n][n], v [n][d]): a group
-    /// per head and key.
+    /// Scores (q and k [n][d]): a group per channel; values (a block of scores rows, v's head rows of [d][n]):
+    /// a group per key.
     @inline(never)
     public static func pairSynapticOps(_ x: UnsafePointer<UInt8>, _ y: UnsafePointer<UInt8>, g1: Int, g2: Int, ax: Int,
                                        bx: Int, sx: Int, nx: Int, ay: Int, by: Int, sy: Int, ny: Int) -> UInt32 {
@@ -117,34 +117,6 @@ extension Kernels {
                 v &+= 1
             }
             u &+= 1
-        }
-        return total
-    }
-
-    /// Per group j < groups: the sum and the number of nonzero entries of y[j * by + i * sy], i < ny,
-    /// into sums[2j] and sums[2j + 1] (one side of `pairSynapticOps`, kept for many x blocks).
-    @inline(never)
-    public static func countSums(_ y: UnsafePointer<UInt8>, groups: Int, by: Int, sy: Int, ny: Int,
-                                 _ sums: UnsafeMutablePointer<UInt32>) {
-        var j = 0
-        while j < groups {
-            let b = countStats(y + j &* by, count: ny, stride: sy)
-            sums[2 &* j] = b.sum
-            sums[2 &* j &+ 1] = b.spiking
-            j &+= 1
-        }
-    }
-
-    /// `pairSynapticOps` with g1 = 1 and the y side given as `countSums`: the sum over groups j of
-    /// (sum over spiking x of (a - 1)) * nb_j + #x * sb_j, x the counts x[j * bx + i * sx], i < nx.
-    @inline(never)
-    public static func pairSynapticOps(_ x: UnsafePointer<UInt8>, groups: Int, bx: Int, sx: Int, nx: Int,
-                                       ySums sums: UnsafePointer<UInt32>) -> UInt32 {
-        var total: UInt32 = 0, j = 0
-        while j < groups {
-            let a = countStats(x + j &* bx, count: nx, stride: sx)
-            total &+= (a.sum &- a.spiking) &* sums[2 &* j &+ 1] &+ a.spiking &* sums[2 &* j]
-            j &+= 1
         }
         return total
     }

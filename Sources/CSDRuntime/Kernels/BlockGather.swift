@@ -1,7 +1,7 @@
 import CSDMachine
 
 /// The fused kernels compute four dot products at once: four "rows" (tokens, conv positions,
-/// queries or value channels) against one weight row of K int8 (or int16) values. The gathers
+/// queries or their scores rows) against one weight row of K int8 (or int16) values. The gathers
 /// expand the rows once per block into the arena's kernel scratch (docs/FORMAT.md, "Kernel
 /// scratch"), as 16-bit lanes, so every value is unpacked once per block instead of once per output.
 ///
@@ -84,8 +84,8 @@ extension Kernels {
     }
 
     /// The four rows of a block from `rows` (1 ... 4) uint8 rows of k values: row r's value i at
-    /// src[r * rowStride + i * stride] (tokens: counts [N][K], stride 1; attention values: columns
-    /// of v [N][D], stride D); rows >= `rows` are zero.
+    /// src[r * rowStride + i * stride] (tokens: counts [N][K]; the attention pair: a query's head
+    /// channels of q, and its scores row; all stride 1 today); rows >= `rows` are zero.
     @inline(never)
     public static func putRows(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int, stride: Int,
                                rows: Int, k: Int, order: BlockOrder) {
