@@ -187,6 +187,30 @@ import Testing
         }
     }
 
+    /// The block dot at the extremes of its inputs: every count 16 (or 15) against every weight -128 or 127
+    /// (the x86-64 twin sums byte products in saturating int16 pairs first), over fan-ins up to 515; the
+    /// bias brings each exact sum to 5, so any wrapped or saturated sum gives another count.
+    @Test func blockDotAtTheLimitsOfCountsAndWeights() {
+        let order = Kernels.neuronOrder(pixels: false)
+        for k in [7, 8, 63, 64, 65, 127, 128, 129, 512, 515] {
+            for weight in [Int8(-128), 127] {
+                for count in [UInt8(16), 15] {
+                    let src = [UInt8](repeating: count, count: 4 * k)
+                    let block = Buffer([UInt32](repeating: 0, count: (k + 3) / 4 * 8 + 16))
+                    Kernels.putRows(block.raw, src, rowStride: k, stride: 1, rows: 4, k: k, order: order)
+                    let exact = Int32(k) * Int32(count) * Int32(weight)
+                    let wb = Buffer([Int8](repeating: weight, count: 2 * k)), tb = Buffer([Int32](repeating: 1, count: 2))
+                    let bb = Buffer([Int32](repeating: 5 - exact, count: 2)), out = Buffer([UInt8](repeating: 0xEE, count: 8))
+                    var sink = NeuronSink(out: out.p, thresholds: tb.p, biases: bb.p, outputStep: 4, rowStep: 1, paramStep: 1,
+                                          paramRowStep: 0, shift: 0, levels: 16, rows: 4, output: .counts)
+                    Kernels.blockDotNeurons(wb.p, wstride: k, block.raw, k: k, outputs: 2, order: order, &sink)
+                    guard agree(out.array, [UInt8](repeating: 5, count: 8), "k \(k) weight \(weight) count \(count) \(order)")
+                    else { return }
+                }
+            }
+        }
+    }
+
     /// DIFNeuron: `difTrain` (T 1 ... 16, every delay 0 ... T, L 1 ... T, strided currents of either
     /// sign) against the DIF loop of SEMANTICS 2; `fireChannels` (conv [T][outputs] and stream-token
     /// [outputs][T] currents, uint8 / uint16 trains at base + j * step) and `streamNeuron` ([N][D], fused
