@@ -112,8 +112,10 @@ extension Kernels {
             var v = 0
             while v < g2 {
                 let a = countStats(x + (u &* ax &+ v &* bx), count: nx, stride: sx)
-                let b = countStats(y + (u &* ay &+ v &* by), count: ny, stride: sy)
-                total &+= (a.sum &- a.spiking) &* b.spiking &+ a.spiking &* b.sum
+                if a.spiking != 0 {  // a silent x side pairs with nothing: y's side unread
+                    let b = countStats(y + (u &* ay &+ v &* by), count: ny, stride: sy)
+                    total &+= (a.sum &- a.spiking) &* b.spiking &+ a.spiking &* b.sum
+                }
                 v &+= 1
             }
             u &+= 1
