@@ -104,9 +104,22 @@ extension Kernels {
     /// (sum over spiking x of (a - 1)) * #y + #x * (sum of y), # counting the spiking entries.
     /// Scores (q and k [n][d]): a group per channel; values (a block of scores rows, v's head rows of [d][n]):
     /// a group per key.
-    @inline(never)
+    @inline(__always)
     public static func pairSynapticOps(_ x: UnsafePointer<UInt8>, _ y: UnsafePointer<UInt8>, g1: Int, g2: Int, ax: Int,
                                        bx: Int, sx: Int, nx: Int, ay: Int, by: Int, sy: Int, ny: Int) -> UInt32 {
+        #if arch(x86_64)
+        if useX86Twins && g1 == 1 && bx == 1 && by == 1 {
+            return pairSynapticOpsX86(x, y, groups: g2, sx: sx, nx: nx, sy: sy, ny: ny)
+        }
+        #endif
+        return pairSynapticOpsPortable(x, y, g1: g1, g2: g2, ax: ax, bx: bx, sx: sx, nx: nx, ay: ay, by: by, sy: sy, ny: ny)
+    }
+
+    /// The portable loop of `pairSynapticOps` (what the MCU builds run).
+    @inline(never)
+    public static func pairSynapticOpsPortable(_ x: UnsafePointer<UInt8>, _ y: UnsafePointer<UInt8>, g1: Int, g2: Int,
+                                               ax: Int, bx: Int, sx: Int, nx: Int, ay: Int, by: Int, sy: Int,
+                                               ny: Int) -> UInt32 {
         var total: UInt32 = 0, u = 0
         while u < g1 {
             var v = 0
