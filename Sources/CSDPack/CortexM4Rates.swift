@@ -54,9 +54,9 @@ public enum CortexM4Rates {
         case .conv: return (1.39, 2.11, 10.90)
         case .convStream: return (1.24, 1.08, 7.10)
         case .streamNeuron: return (13.40, 16.46, 183.49)
-        case .linear: return (1.25, 1.67, 9.45)
-        case .attention: return (1.93, 6.22, 48.00)
-        case .linearStream: return (1.02, 1.10, 7.59)
+        case .linear: return (1.23, 1.64, 9.45)
+        case .attention: return (1.86, 6.09, 48.00)
+        case .linearStream: return (1.00, 1.08, 7.59)
         case .classifier: return (13.15, 3.60, 3.59)
         }
     }
