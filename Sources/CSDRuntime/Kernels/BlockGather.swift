@@ -45,7 +45,7 @@ extension Kernels {
         var d = block + 8 &* r, s = src, g = k &>> 2
         let tail = k & 3
         if useM4Twins && stride == 1 {
-            // one loop per order (the order tested once, not per group: 8 instructions a group interleaved)
+            // one loop per order (the order tested once, not per group: 9 instructions a group interleaved)
             if order == .natural {
                 while g > 0 {
                     let v = UnsafeRawPointer(s).loadUnaligned(as: UInt32.self)
