@@ -68,8 +68,11 @@ extension Kernels {
             }
         }
         let s2 = 2 &* stride, s3 = 3 &* stride
+        // the values of a group's two words, chosen once: (v0, v1), (v2, v3) natural; (v0, v2), (v1, v3) interleaved
+        let second = order == .natural ? stride : s2, third = order == .natural ? s2 : stride
         while g > 0 {
-            putGroup(d, UInt32(s[0]), UInt32(s[stride]), UInt32(s[s2]), UInt32(s[s3]), order)
+            d.storeBytes(of: UInt32(s[0]) | UInt32(s[second]) &<< 16, as: UInt32.self)
+            d.storeBytes(of: UInt32(s[third]) | UInt32(s[s3]) &<< 16, toByteOffset: 4, as: UInt32.self)
             s += 4 &* stride
             d += 32
             g &-= 1
