@@ -239,7 +239,6 @@ public struct ModelImage {
         var j = index - 1
         while j >= 0 {
             let prev = op(j)
-            let scratch = (prev.scratch(mode), prev.scratchBytes(mode, timeSteps: Int(header.timeSteps)))
             if let outUse = prev.outputUse {
                 let size = try bufferBytes(outUse, mode: mode, timeSteps: Int(header.timeSteps))
                 let w = (prev.output(mode), size)
@@ -249,7 +248,9 @@ public struct ModelImage {
                     return
                 }
             }
-            if overlaps(scratch, r) { throw CSDStatus.arenaPlan }
+            if overlaps((prev.scratch(mode), prev.scratchBytes(mode, timeSteps: Int(header.timeSteps))), r) {
+                throw CSDStatus.arenaPlan
+            }
             j -= 1
         }
         throw CSDStatus.arenaPlan

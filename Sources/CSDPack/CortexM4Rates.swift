@@ -55,7 +55,7 @@ public enum CortexM4Rates {
         case .convStream: return (1.24, 1.08, 7.10)
         case .streamNeuron: return (13.40, 16.46, 183.49)
         case .linear: return (1.23, 1.64, 9.45)
-        case .attention: return (1.87, 6.10, 48.00)
+        case .attention: return (1.87, 6.04, 48.00)
         case .linearStream: return (1.00, 1.08, 7.59)
         case .classifier: return (13.15, 3.60, 3.59)
         }

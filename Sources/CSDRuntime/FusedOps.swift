@@ -178,8 +178,7 @@ extension Context {
                 }
                 if synapticOps {  // a group per key j: a[h][i][j] (the block's rows) against v[j][c], c in head h
                     valuesStats.synapticOps &+= Kernels.pairSynapticOps(scores, UnsafeRawPointer(vRows).assumingMemoryBound(to: UInt8.self),
-                                                                        g1: 1, g2: n, ax: 0, bx: 1, sx: n, nx: rows,
-                                                                        ay: 0, by: 1, sy: n, ny: hd)
+                                                                        groups: n, sx: n, nx: rows, sy: n, ny: hd)
                 }
                 i0 &+= 4
             }

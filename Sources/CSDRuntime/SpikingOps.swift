@@ -198,7 +198,7 @@ extension Context {
         if offV != offQ && offV != offK && offV != countsAt { _ = Kernels.trainsToCounts(v, count: size) }
         countsAt = -1
         // a group per channel c: q[i][c] against k[j][c]
-        s1.synapticOps = Kernels.pairSynapticOps(q, k, g1: 1, g2: d, ax: 0, bx: 1, sx: d, nx: n, ay: 0, by: 1, sy: d, ny: n)
+        s1.synapticOps = Kernels.pairSynapticOps(q, k, groups: d, sx: d, nx: n, sy: d, ny: n)
         attentionFused(sc, va, &s1, synapticOps: true)
         s1.macs = 0
         valuesStats.macs = 0

@@ -388,7 +388,7 @@ import Testing
     /// a_t B_t + A_{t-1} b_t per step and counts a's spikes and b's after step 0 for pairs where both
     /// spike; `attentionEvents` (the pair, T 1 ... 16, every delay, the output over q or apart) fires the
     /// naive decomposed currents of the scores, then of the values against them, through the naive DIF
-    /// neuron; `pairSynapticOps` (the runtime's scores and values layouts and random strides) equals the
+    /// neuron; `pairSynapticOps` (the runtime's scores and values layouts and random sizes and strides) equals the
     /// pair-by-pair sum of a + b - 1 over pairs of nonzero counts.
     @Test func attention() {
         var r = SplitMix(state: 0xA77)
@@ -473,35 +473,32 @@ import Testing
             else { return }
         }
         for _ in 0..<300 {
-            var g1 = 1, g2 = 1, ax = 0, bx = 0, sx = 1, nx = 1, ay = 0, by = 0, sy = 1, ny = 1
+            var groups = 1, sx = 1, nx = 1, sy = 1, ny = 1
             // sizes past 8 groups and not multiples of 8: the x86-64 twin's vectors and its tail
             let n = r.int(1...40), heads = r.int(1...3), hd = r.int(1...12), d = heads * hd
             switch r.int(0...2) {
-            case 0: (g1, g2, ax, bx, sx, nx, ay, by, sy, ny) = (1, d, 0, 1, d, n, 0, 1, d, n)  // scores: q, k [n][d], a group per channel
+            case 0: (groups, sx, nx, sy, ny) = (d, d, n, d, n)  // scores: q, k [n][d], a group per channel
             case 1:  // values: a block of scores rows [rows][n] and v's head rows [hd][n] (channel-major); a group per key
-                (g1, g2, ax, bx, sx, nx, ay, by, sy, ny) = (1, n, 0, 1, n, r.int(1...4), 0, 1, n, hd)
+                (groups, sx, nx, sy, ny) = (n, n, r.int(1...4), n, hd)
             default:
-                (g1, g2, nx, ny) = (r.int(1...3), r.int(1...4), r.int(0...6), r.int(0...6))
-                (ax, bx, sx, ay, by, sy) = (r.int(0...20), r.int(0...5), r.int(1...4), r.int(0...20), r.int(0...5), r.int(1...4))
+                (groups, nx, ny) = (r.int(1...20), r.int(0...6), r.int(0...6))
+                (sx, sy) = (r.int(1...24), r.int(1...24))
             }
-            let xs = (0..<((g1 - 1) * ax + (g2 - 1) * bx + max(nx - 1, 0) * sx + 1)).map { _ in r.value(pixels: false) }
-            let ys = (0..<((g1 - 1) * ay + (g2 - 1) * by + max(ny - 1, 0) * sy + 1)).map { _ in r.value(pixels: false) }
+            let xs = (0..<((groups - 1) + max(nx - 1, 0) * sx + 1)).map { _ in r.value(pixels: false) }
+            let ys = (0..<((groups - 1) + max(ny - 1, 0) * sy + 1)).map { _ in r.value(pixels: false) }
             var want = 0
-            for u in 0..<g1 {
-                for v in 0..<g2 {
-                    for i in 0..<nx {
-                        for j in 0..<ny {
-                            let a = Int(xs[u * ax + v * bx + i * sx]), b = Int(ys[u * ay + v * by + j * sy])
-                            if a > 0 && b > 0 { want += a + b - 1 }
-                        }
+            for v in 0..<groups {
+                for i in 0..<nx {
+                    for j in 0..<ny {
+                        let a = Int(xs[v + i * sx]), b = Int(ys[v + j * sy])
+                        if a > 0 && b > 0 { want += a + b - 1 }
                     }
                 }
             }
-            let got = Kernels.pairSynapticOps(xs, ys, g1: g1, g2: g2, ax: ax, bx: bx, sx: sx, nx: nx, ay: ay, by: by, sy: sy, ny: ny)
-            let portable = Kernels.pairSynapticOpsPortable(xs, ys, g1: g1, g2: g2, ax: ax, bx: bx, sx: sx, nx: nx, ay: ay, by: by,
-                                                           sy: sy, ny: ny)
-            guard agree(got, UInt32(want), "pairSynapticOps \((g1, g2, ax, bx, sx, nx, ay, by, sy, ny))"),
-                  agree(portable, UInt32(want), "pairSynapticOpsPortable \((g1, g2, ax, bx, sx, nx, ay, by, sy, ny))") else { return }
+            let got = Kernels.pairSynapticOps(xs, ys, groups: groups, sx: sx, nx: nx, sy: sy, ny: ny)
+            let portable = Kernels.pairSynapticOpsPortable(xs, ys, groups: groups, sx: sx, nx: nx, sy: sy, ny: ny)
+            guard agree(got, UInt32(want), "pairSynapticOps \((groups, sx, nx, sy, ny))"),
+                  agree(portable, UInt32(want), "pairSynapticOpsPortable \((groups, sx, nx, sy, ny))") else { return }
         }
     }
 

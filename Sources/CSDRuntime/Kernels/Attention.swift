@@ -98,40 +98,32 @@ extension Kernels {
 
     /// The synaptic operations of the attention products from counts (the count path, prefix
     /// trains), wrapping like the event path: a pair of trains where both spike, counts a and b,
-    /// costs a + b - 1 additions (`listProducts`). Summed over the pairs of group g < g1 * g2
-    /// (g = u * g2 + v): the count lists x[u * ax + v * bx + i * sx], i < nx, and
-    /// y[u * ay + v * by + j * sy], j < ny, pair each with each, so the sum is
+    /// costs a + b - 1 additions (`listProducts`). Summed over the groups j < `groups`: the count
+    /// lists x[j + i * sx], i < nx, and y[j + i * sy], i < ny, pair each with each, so the sum is
     /// (sum over spiking x of (a - 1)) * #y + #x * (sum of y), # counting the spiking entries.
-    /// Scores (q and k [n][d]): a group per channel; values (a block of scores rows, v's head rows of [d][n]):
-    /// a group per key.
+    /// Scores (q and k [n][d]): a group per channel; values (a block of scores rows, v's head rows of
+    /// [d][n]): a group per key.
     @inline(__always)
-    public static func pairSynapticOps(_ x: UnsafePointer<UInt8>, _ y: UnsafePointer<UInt8>, g1: Int, g2: Int, ax: Int,
-                                       bx: Int, sx: Int, nx: Int, ay: Int, by: Int, sy: Int, ny: Int) -> UInt32 {
+    public static func pairSynapticOps(_ x: UnsafePointer<UInt8>, _ y: UnsafePointer<UInt8>, groups: Int, sx: Int, nx: Int,
+                                       sy: Int, ny: Int) -> UInt32 {
         #if arch(x86_64)
-        if useX86Twins && g1 == 1 && bx == 1 && by == 1 {
-            return pairSynapticOpsX86(x, y, groups: g2, sx: sx, nx: nx, sy: sy, ny: ny)
-        }
+        if useX86Twins { return pairSynapticOpsX86(x, y, groups: groups, sx: sx, nx: nx, sy: sy, ny: ny) }
         #endif
-        return pairSynapticOpsPortable(x, y, g1: g1, g2: g2, ax: ax, bx: bx, sx: sx, nx: nx, ay: ay, by: by, sy: sy, ny: ny)
+        return pairSynapticOpsPortable(x, y, groups: groups, sx: sx, nx: nx, sy: sy, ny: ny)
     }
 
     /// The portable loop of `pairSynapticOps` (what the MCU builds run).
     @inline(never)
-    public static func pairSynapticOpsPortable(_ x: UnsafePointer<UInt8>, _ y: UnsafePointer<UInt8>, g1: Int, g2: Int,
-                                               ax: Int, bx: Int, sx: Int, nx: Int, ay: Int, by: Int, sy: Int,
-                                               ny: Int) -> UInt32 {
-        var total: UInt32 = 0, u = 0
-        while u < g1 {
-            var v = 0
-            while v < g2 {
-                let a = countStats(x + (u &* ax &+ v &* bx), count: nx, stride: sx)
-                if a.spiking != 0 {  // a silent x side pairs with nothing: y's side unread
-                    let b = countStats(y + (u &* ay &+ v &* by), count: ny, stride: sy)
-                    total &+= (a.sum &- a.spiking) &* b.spiking &+ a.spiking &* b.sum
-                }
-                v &+= 1
+    public static func pairSynapticOpsPortable(_ x: UnsafePointer<UInt8>, _ y: UnsafePointer<UInt8>, groups: Int, sx: Int,
+                                               nx: Int, sy: Int, ny: Int) -> UInt32 {
+        var total: UInt32 = 0, j = 0
+        while j < groups {
+            let a = countStats(x + j, count: nx, stride: sx)
+            if a.spiking != 0 {  // a silent x side pairs with nothing: y's side unread
+                let b = countStats(y + j, count: ny, stride: sy)
+                total &+= (a.sum &- a.spiking) &* b.spiking &+ a.spiking &* b.sum
             }
-            u &+= 1
+            j &+= 1
         }
         return total
     }

@@ -1,8 +1,8 @@
 import CSDMachine
 
-/// The x86-64 twin of `pairSynapticOps` (Attention.swift) where its groups are adjacent bytes on both
-/// sides (g1 = 1, bx = by = 1: the scores' channels of q and k, the values' keys of a block of scores
-/// rows and of v's head rows): eight groups per vector, each side's sums and spiking entries in
+/// The x86-64 twin of `pairSynapticOps` (Attention.swift; its groups are adjacent bytes on both sides:
+/// the scores' channels of q and k, the values' keys of a block of scores rows and of v's head rows):
+/// eight groups per vector, each side's sums and spiking entries in
 /// uint32 lanes, the pairs' additions wrapping like the portable loop's; groups past the last multiple
 /// of 8 take the portable formula. Same result.
 #if arch(x86_64)
@@ -15,16 +15,8 @@ extension Kernels {
             lanes &+= (a.sum &- a.spiking) &* b.spiking &+ a.spiking &* b.sum
             j &+= 8
         }
-        var total = lanes.wrappedSum()
-        while j < groups {  // the last groups % 8
-            let a = countStats(x + j, count: nx, stride: sx)
-            if a.spiking != 0 {
-                let b = countStats(y + j, count: ny, stride: sy)
-                total &+= (a.sum &- a.spiking) &* b.spiking &+ a.spiking &* b.sum
-            }
-            j &+= 1
-        }
-        return total
+        // the last groups % 8
+        return lanes.wrappedSum() &+ pairSynapticOpsPortable(x + j, y + j, groups: groups &- j, sx: sx, nx: nx, sy: sy, ny: ny)
     }
 
     /// Per lane l < 8: the sum and the number of nonzero entries of p[l + i * stride], i < count.
