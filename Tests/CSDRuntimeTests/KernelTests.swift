@@ -211,6 +211,41 @@ import Testing
         }
     }
 
+    #if arch(x86_64)
+    /// The x86-64 neurons' counts (`neuronCounts`: a float64 division, csd_machine.h) against the integer
+    /// neuron at every quotient boundary: a = n theta - 1, n theta, n theta + 1 for n from -2 to L + 2,
+    /// thresholds from 1 to 2^31 - 1 (where a double's rounding would first show), the ends of int32.
+    @Test func x86NeuronCountsAtQuotientBoundaries() {
+        let thetas: [Int32] = [1, 2, 3, 7, 255, 1000, 65_537, (1 << 20) + 1, (1 << 24) + 3, (1 << 30) - 1, 1 << 30,
+                               Int32.max - 1, Int32.max]
+        for levels: Int32 in [1, 2, 7, 8, 15, 16] {
+            for theta in thetas {
+                var a: [Int32] = [Int32.min, Int32.min + 1, -1, 0, 1, Int32.max - 1, Int32.max]
+                for n in -2...Int64(levels + 2) {
+                    for d: Int64 in [-1, 0, 1] {
+                        let v = n * Int64(theta) + d
+                        if v >= Int64(Int32.min) && v <= Int64(Int32.max) { a.append(Int32(v)) }
+                    }
+                }
+                var i = 0
+                while i < a.count {
+                    var lanes = SIMD8<Int32>(repeating: 0)
+                    for l in 0..<8 { lanes[l] = a[min(i + l, a.count - 1)] }
+                    let got = Kernels.neuronCounts(lanes, threshold: SIMD8(repeating: theta), levels: levels)
+                    for l in 0..<8 {
+                        let want = Int32(Kernels.neuronCount(lanes[l], threshold: theta, levels: levels))
+                        guard got[l] == want else {
+                            Issue.record("a \(lanes[l]) theta \(theta) levels \(levels): \(got[l]), want \(want)")
+                            return
+                        }
+                    }
+                    i += 8
+                }
+            }
+        }
+    }
+    #endif
+
     /// DIFNeuron: `difTrain` (T 1 ... 16, every delay 0 ... T, L 1 ... T, strided currents of either
     /// sign) against the DIF loop of SEMANTICS 2; `fireChannels` (conv [T][outputs] and stream-token
     /// [outputs][T] currents, uint8 / uint16 trains at base + j * step) and `streamNeuron` ([N][D], fused

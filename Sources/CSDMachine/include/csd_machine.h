@@ -60,10 +60,13 @@ static inline uint32_t csd_uxtb16(uint32_t x) { return x & 0x00FF00FFu; }
 #else
 #define CSD_KERNELS_X86 0
 #endif
+typedef int8_t csd_i8x4 __attribute__((ext_vector_type(4)));
+typedef int8_t csd_i8x8 __attribute__((ext_vector_type(8)));
 typedef int8_t csd_i8x16 __attribute__((ext_vector_type(16)));
 typedef int8_t csd_i8x32 __attribute__((ext_vector_type(32)));
 typedef uint8_t csd_u8x8 __attribute__((ext_vector_type(8)));
 typedef uint8_t csd_u8x32 __attribute__((ext_vector_type(32)));
+typedef int16_t csd_i16x4 __attribute__((ext_vector_type(4)));
 typedef int16_t csd_i16x16 __attribute__((ext_vector_type(16)));
 typedef int32_t csd_i32x4 __attribute__((ext_vector_type(4)));
 typedef int32_t csd_i32x8 __attribute__((ext_vector_type(8)));
@@ -94,8 +97,40 @@ static inline csd_i32x8 csd_dot4_u8i8(csd_u8x32 x, csd_i8x32 w) {
     return __builtin_shufflevector(csd_pairsum_i32x8(lo), csd_pairsum_i32x8(hi), 0, 1, 2, 3, 4, 5, 6, 7);
 }
 #endif
-/* sixteen int8 weights as int16 lanes: VPMOVSXBW (AVX2), unpack and shift (SSE2) */
-static inline csd_i16x16 csd_widen_i8x16(csd_i8x16 x) { return __builtin_convertvector(x, csd_i16x16); }
+/* four int8 weights (w's bytes, little-endian) as int16 lanes, in each of the four groups of four:
+ * VPMOVSXBW and VPBROADCASTQ (AVX2) */
+static inline csd_i16x16 csd_bcast4_i8(int32_t w) {
+    csd_i16x4 h = __builtin_convertvector(__builtin_bit_cast(csd_i8x4, w), csd_i16x4);
+    return __builtin_shufflevector(h, h, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+}
+/* four int16 weights (w's halves, little-endian) in each of the four groups of four lanes: VPBROADCASTQ */
+static inline csd_i16x16 csd_bcast4_i16(int64_t w) {
+    csd_i16x4 h = __builtin_bit_cast(csd_i16x4, w);
+    return __builtin_shufflevector(h, h, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+}
+/* eight int8 weights (w's bytes, little-endian) in each of the four groups of eight bytes: VPBROADCASTQ */
+static inline csd_i8x32 csd_bcast8_i8(int64_t w) {
+    csd_i8x8 b = __builtin_bit_cast(csd_i8x8, w);
+    return __builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7,
+                                   0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+/* clip(floor(a / theta), 0, levels) per lane, theta >= 1 (the neurons' counts): the quotient in
+ * float64 (VCVTDQ2PD, VDIVPD), clipped at levels, truncated (VCVTTPD2DQ), negatives to 0. Exact for
+ * every int32 a and theta >= 1: a double holds both exactly and the division rounds correctly; an
+ * integer quotient is exact, and a quotient q below levels (<= 2^16) that is not an integer lies at
+ * least 1 / theta >= 2^-31 from the next integer n, a relative distance of at least 2^-48 > 2^-53,
+ * so rounding never reaches n; a quotient at or above levels rounds to at least levels (an integer,
+ * rounding is monotone) and is clipped; truncation equals the floor for q >= 0, and a q < 0 gives
+ * 0 either way. Host builds only (the device builds divide in integers or count by subtraction). */
+typedef double csd_f64x4 __attribute__((ext_vector_type(4)));
+static inline csd_i32x8 csd_counts_i32x8(csd_i32x8 a, csd_i32x8 theta, int32_t levels) {
+    csd_f64x4 top = (csd_f64x4)(double)levels;
+    csd_f64x4 lo = __builtin_elementwise_min(__builtin_convertvector(a.lo, csd_f64x4) / __builtin_convertvector(theta.lo, csd_f64x4), top);
+    csd_f64x4 hi = __builtin_elementwise_min(__builtin_convertvector(a.hi, csd_f64x4) / __builtin_convertvector(theta.hi, csd_f64x4), top);
+    csd_i32x8 q = __builtin_shufflevector(__builtin_convertvector(lo, csd_i32x4), __builtin_convertvector(hi, csd_i32x4),
+                                          0, 1, 2, 3, 4, 5, 6, 7);
+    return __builtin_elementwise_max(q, (csd_i32x8)0);
+}
 /* the low byte of each lane (values 0 ... 255: neuron outputs) */
 static inline csd_u8x8 csd_bytes_i32x8(csd_i32x8 v) { return __builtin_convertvector(v, csd_u8x8); }
 /* the lanes' wrapping sum */

@@ -5,38 +5,48 @@ import CSDMachine
 /// sums, in another order (addition mod 2^32 is associative). Per group of four inputs, the four
 /// int16 weights are broadcast to the four block rows and one multiply-add of pairs
 /// (`csd_madd_i16x16`: PMADDWD) gives 16 products summed in pairs; the pair sums of a row add up
-/// at the end. int8 weights are widened 256 at a time into a stack buffer first. On x86 builds
+/// at the end. int8 weights are widened as they are broadcast (`csd_bcast4_i8`). On x86 builds
 /// the pixels' blocks are gathered in natural order (`Kernels.neuronOrder`; counts take byte blocks,
 /// CountBlocksX86.swift), so weights need no permutation. Two outputs per pass; an odd last output
 /// is paired with itself and its copy dropped. Selected at build time (`CSD_KERNELS_X86`, not with
 /// `CSD_PLAIN_KERNELS`).
 #if arch(x86_64)
 extension Kernels {
-    /// Weights widened per pass of the int8 twin (int16 stack buffer).
-    @usableFromInline static let x86Chunk = 256
-
     /// `blockDotNeurons` on x86-64: int8 weights, natural block; two outputs per pass (one block load
-    /// for both, their eight neurons in one vector).
+    /// for both, their eight neurons in one vector). A group's four weights are widened and broadcast as
+    /// they are read (`csd_bcast4_i8`); a row's last group, when K is not a multiple of 4, is built
+    /// lane by lane (zeros past K, no read past the row).
     public static func blockDotNeuronsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                           outputs: Int, _ sink: inout NeuronSink) {
-        withUnsafeTemporaryAllocation(of: Int16.self, capacity: 2 &* x86Chunk) { buffer in
-            let wide0 = buffer.baseAddress!, wide1 = wide0 + x86Chunk
-            var row = w, j = 0
-            while j < outputs {
-                let pair = j &+ 1 < outputs
-                var acc0 = SIMD8<Int32>(repeating: 0), acc1 = acc0, done = 0
-                let second = pair ? wide1 : wide0  // without a pair, output j twice (dropped by the sink)
-                while done < k {
-                    let n = min(k &- done, x86Chunk), groups = (n &+ 3) &>> 2, x = block + (done &>> 2) &* 32
-                    widen(row + done, count: n, wide0)
-                    if pair { widen(row + (wstride &+ done), count: n, wide1) }
-                    groupDots(UnsafeRawPointer(wide0), UnsafeRawPointer(second), x, groups: groups, &acc0, &acc1)
-                    done &+= n
-                }
-                sink.putX86(j, SIMD8(lowHalf: csd_pairsum_i32x8(acc0), highHalf: csd_pairsum_i32x8(acc1)), pair: pair)
-                row += 2 &* wstride
-                j &+= 2
+        let groups = k &>> 2, tail = k & 3, tailBlock = block + groups &* 32
+        @inline(__always) func tailDot(_ row: UnsafePointer<Int8>, _ acc: inout SIMD8<Int32>) {
+            let p = row + groups &* 4
+            let w4 = UInt32(UInt8(bitPattern: p[0])) | (tail > 1 ? UInt32(UInt8(bitPattern: p[1])) &<< 8 : 0)
+                | (tail > 2 ? UInt32(UInt8(bitPattern: p[2])) &<< 16 : 0)
+            acc &+= csd_madd_i16x16(csd_bcast4_i8(Int32(bitPattern: w4)), tailBlock.loadUnaligned(as: SIMD16<Int16>.self))
+        }
+        var row = w, j = 0
+        while j < outputs {
+            let pair = j &+ 1 < outputs
+            let row1 = pair ? row + wstride : row  // without a pair, output j twice (dropped by the sink)
+            var acc0 = SIMD8<Int32>(repeating: 0), acc1 = acc0
+            var p0 = UnsafeRawPointer(row), p1 = UnsafeRawPointer(row1), q = block, g = groups
+            while g > 0 {
+                let v = q.loadUnaligned(as: SIMD16<Int16>.self)
+                acc0 &+= csd_madd_i16x16(csd_bcast4_i8(p0.loadUnaligned(as: Int32.self)), v)
+                acc1 &+= csd_madd_i16x16(csd_bcast4_i8(p1.loadUnaligned(as: Int32.self)), v)
+                p0 += 4
+                p1 += 4
+                q += 32
+                g &-= 1
             }
+            if tail != 0 {
+                tailDot(row, &acc0)
+                tailDot(row1, &acc1)
+            }
+            sink.putX86(j, SIMD8(lowHalf: csd_pairsum_i32x8(acc0), highHalf: csd_pairsum_i32x8(acc1)), pair: pair)
+            row += 2 &* wstride
+            j &+= 2
         }
     }
 
@@ -49,7 +59,7 @@ extension Kernels {
         @inline(__always) func tailDot(_ row: UnsafePointer<Int16>, _ acc: inout SIMD8<Int32>) {
             let p = row + groups &* 4
             let w4 = SIMD4<Int16>(p[0], tail > 1 ? p[1] : 0, tail > 2 ? p[2] : 0, 0)
-            acc &+= csd_madd_i16x16(broadcast(w4), tailBlock.loadUnaligned(as: SIMD16<Int16>.self))
+            acc &+= csd_madd_i16x16(csd_bcast4_i16(unsafeBitCast(w4, to: Int64.self)), tailBlock.loadUnaligned(as: SIMD16<Int16>.self))
         }
         @inline(__always) func put(_ j: Int, _ acc: SIMD8<Int32>) {
             let a = csd_pairsum_i32x8(acc)
@@ -72,60 +82,26 @@ extension Kernels {
         }
     }
 
-    /// clip(floor(a / theta), 0, levels) per lane without a division (theta >= 1, validated): the
-    /// number of times theta can be taken from a while a >= theta, at most `levels` times; a lane
-    /// below theta takes nothing (a < 0 included), and no subtraction leaves [0, 2^31).
+    /// clip(floor(a / theta), 0, levels) per lane (theta >= 1, validated): `csd_counts_i32x8`, a float64
+    /// division shown exact in csd_machine.h.
     @inline(__always) static func neuronCounts(_ a: SIMD8<Int32>, threshold theta: SIMD8<Int32>, levels: Int32) -> SIMD8<Int32> {
-        var rest = a, c = SIMD8<Int32>(repeating: 0), m: Int32 = 0
-        while m < levels {
-            let fire = rest .>= theta
-            rest.replace(with: rest &- theta, where: fire)
-            c.replace(with: c &+ 1, where: fire)
-            m &+= 1
-        }
-        return c
-    }
-
-    /// Four int16 weights in every row position of a group.
-    @inline(__always) static func broadcast(_ w4: SIMD4<Int16>) -> SIMD16<Int16> {
-        let w8 = SIMD8(lowHalf: w4, highHalf: w4)
-        return SIMD16(lowHalf: w8, highHalf: w8)
+        csd_counts_i32x8(a, theta, levels)
     }
 
     /// acc_o lane 2r + h += the products of halves h of row r with weight row o, for `groups` groups:
-    /// int16 weights at w0 and w1 (four per group), the block at x (32 bytes per group, one load for
-    /// both rows).
+    /// int16 weights at w0 and w1 (four per group, broadcast to the four rows by `csd_bcast4_i16`), the
+    /// block at x (32 bytes per group, one load for both rows).
     @inline(__always) static func groupDots(_ w0: UnsafeRawPointer, _ w1: UnsafeRawPointer, _ x: UnsafeRawPointer, groups: Int,
                                             _ acc0: inout SIMD8<Int32>, _ acc1: inout SIMD8<Int32>) {
         var p0 = w0, p1 = w1, q = x, g = groups
         while g > 0 {
             let v = q.loadUnaligned(as: SIMD16<Int16>.self)
-            acc0 &+= csd_madd_i16x16(broadcast(p0.loadUnaligned(as: SIMD4<Int16>.self)), v)
-            acc1 &+= csd_madd_i16x16(broadcast(p1.loadUnaligned(as: SIMD4<Int16>.self)), v)
+            acc0 &+= csd_madd_i16x16(csd_bcast4_i16(p0.loadUnaligned(as: Int64.self)), v)
+            acc1 &+= csd_madd_i16x16(csd_bcast4_i16(p1.loadUnaligned(as: Int64.self)), v)
             p0 += 8
             p1 += 8
             q += 32
             g &-= 1
-        }
-    }
-
-    /// n int8 weights (n <= x86Chunk) into int16 lanes at out, zeros up to the next multiple of 4;
-    /// sixteen at a time, the rest one by one (no read past the n weights).
-    @inline(__always) static func widen(_ w: UnsafePointer<Int8>, count n: Int, _ out: UnsafeMutablePointer<Int16>) {
-        var i = 0
-        let src = UnsafeRawPointer(w), dst = UnsafeMutableRawPointer(out)
-        while i &+ 16 <= n {
-            dst.storeBytes(of: csd_widen_i8x16(src.loadUnaligned(fromByteOffset: i, as: SIMD16<Int8>.self)),
-                           toByteOffset: 2 &* i, as: SIMD16<Int16>.self)
-            i &+= 16
-        }
-        while i < n {
-            out[i] = Int16(w[i])
-            i &+= 1
-        }
-        while i & 3 != 0 {
-            out[i] = 0
-            i &+= 1
         }
     }
 }

@@ -25,8 +25,8 @@ extension Kernels {
             var p0 = UnsafeRawPointer(row), p1 = UnsafeRawPointer(row1), q = block, g = groups
             while g > 0 {
                 let x = q.loadUnaligned(as: SIMD32<UInt8>.self)
-                acc0 &+= csd_dot4_u8i8(x, broadcast(p0.loadUnaligned(as: SIMD8<Int8>.self)))
-                acc1 &+= csd_dot4_u8i8(x, broadcast(p1.loadUnaligned(as: SIMD8<Int8>.self)))
+                acc0 &+= csd_dot4_u8i8(x, csd_bcast8_i8(p0.loadUnaligned(as: Int64.self)))
+                acc1 &+= csd_dot4_u8i8(x, csd_bcast8_i8(p1.loadUnaligned(as: Int64.self)))
                 p0 += 8
                 p1 += 8
                 q += 32
@@ -34,8 +34,8 @@ extension Kernels {
             }
             if tail != 0 {  // the last 1 ... 7 weights, zeros after (no read past the row)
                 let x = tailBlock.loadUnaligned(as: SIMD32<UInt8>.self)
-                acc0 &+= csd_dot4_u8i8(x, broadcast(lastWeights(row + groups &* 8, tail)))
-                acc1 &+= csd_dot4_u8i8(x, broadcast(lastWeights(row1 + groups &* 8, tail)))
+                acc0 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(row + groups &* 8, tail)))
+                acc1 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(row1 + groups &* 8, tail)))
             }
             sink.putX86(j, SIMD8(lowHalf: csd_pairsum_i32x8(acc0), highHalf: csd_pairsum_i32x8(acc1)), pair: pair)
             row += 2 &* wstride
@@ -43,20 +43,14 @@ extension Kernels {
         }
     }
 
-    /// Eight int8 weights in every row position of a group.
-    @inline(__always) static func broadcast(_ w8: SIMD8<Int8>) -> SIMD32<Int8> {
-        let w16 = SIMD16(lowHalf: w8, highHalf: w8)
-        return SIMD32(lowHalf: w16, highHalf: w16)
-    }
-
-    /// p[0 ..< n] (n < 8), zeros after.
-    @inline(__always) static func lastWeights(_ p: UnsafePointer<Int8>, _ n: Int) -> SIMD8<Int8> {
-        var v = SIMD8<Int8>(repeating: 0), i = 0
+    /// p[0 ..< n] (n < 8) as the low bytes of a word (little-endian), zeros after.
+    @inline(__always) static func lastWeights(_ p: UnsafePointer<Int8>, _ n: Int) -> Int64 {
+        var v: UInt64 = 0, i = 0
         while i < n {
-            v[i] = p[i]
+            v |= UInt64(UInt8(bitPattern: p[i])) &<< UInt64(8 &* i)
             i &+= 1
         }
-        return v
+        return Int64(bitPattern: v)
     }
 
     /// `putRows` into a byte block: row r's value i at src[r * rowStride + i * stride]; rows >= `rows` zero.
