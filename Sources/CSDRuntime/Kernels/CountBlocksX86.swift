@@ -12,35 +12,40 @@ import CSDMachine
 /// blocks and `blockDotNeuronsX86`.
 #if arch(x86_64)
 extension Kernels {
-    /// `blockDotNeurons` on x86-64 for a byte block: two outputs per pass, one block load for both,
-    /// their eight neurons in one vector (`NeuronSink.putX86`).
+    /// `blockDotNeurons` on x86-64 for a byte block: four outputs per pass, one block load for the
+    /// four, their sixteen neurons in two vectors (`NeuronSink.putX86`).
     public static func blockDotCountsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                          outputs: Int, _ sink: inout NeuronSink) {
         let groups = k &>> 3, tail = k & 7, tailBlock = block + groups &* 32
-        var row = w, j = 0
+        var spikes = SIMD8<Int32>(repeating: 0), j = 0
         while j < outputs {
-            let pair = j &+ 1 < outputs
-            let row1 = pair ? row + wstride : row  // without a pair, output j twice (dropped by the sink), as BlockDotX86
-            var acc0 = SIMD8<Int32>(repeating: 0), acc1 = acc0
-            var p0 = UnsafeRawPointer(row), p1 = UnsafeRawPointer(row1), q = block, g = groups
+            let n = min(4, outputs &- j)  // outputs past n: output j again (dropped by the sink), as BlockDotX86
+            let r0 = w + j &* wstride, r1 = n > 1 ? r0 + wstride : r0, r2 = n > 2 ? r0 + 2 &* wstride : r0
+            let r3 = n > 3 ? r0 + 3 &* wstride : r0
+            var a0 = SIMD8<Int32>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+            var q = block, off = 0, g = groups
             while g > 0 {
                 let x = q.loadUnaligned(as: SIMD32<UInt8>.self)
-                acc0 &+= csd_dot4_u8i8(x, csd_bcast8_i8(p0.loadUnaligned(as: Int64.self)))
-                acc1 &+= csd_dot4_u8i8(x, csd_bcast8_i8(p1.loadUnaligned(as: Int64.self)))
-                p0 += 8
-                p1 += 8
+                a0 &+= csd_dot4_u8i8(x, csd_bcast8_i8(UnsafeRawPointer(r0 + off).loadUnaligned(as: Int64.self)))
+                a1 &+= csd_dot4_u8i8(x, csd_bcast8_i8(UnsafeRawPointer(r1 + off).loadUnaligned(as: Int64.self)))
+                a2 &+= csd_dot4_u8i8(x, csd_bcast8_i8(UnsafeRawPointer(r2 + off).loadUnaligned(as: Int64.self)))
+                a3 &+= csd_dot4_u8i8(x, csd_bcast8_i8(UnsafeRawPointer(r3 + off).loadUnaligned(as: Int64.self)))
+                off &+= 8
                 q += 32
                 g &-= 1
             }
             if tail != 0 {  // the last 1 ... 7 weights, zeros after (no read past the row)
-                let x = tailBlock.loadUnaligned(as: SIMD32<UInt8>.self)
-                acc0 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(row + groups &* 8, tail)))
-                acc1 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(row1 + groups &* 8, tail)))
+                let x = tailBlock.loadUnaligned(as: SIMD32<UInt8>.self), at = groups &* 8
+                a0 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(r0 + at, tail)))
+                a1 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(r1 + at, tail)))
+                a2 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(r2 + at, tail)))
+                a3 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(r3 + at, tail)))
             }
-            sink.putX86(j, SIMD8(lowHalf: csd_pairsum_i32x8(acc0), highHalf: csd_pairsum_i32x8(acc1)), pair: pair)
-            row += 2 &* wstride
-            j &+= 2
+            sink.putX86(j, outputs: n, SIMD8(lowHalf: csd_pairsum_i32x8(a0), highHalf: csd_pairsum_i32x8(a1)),
+                        SIMD8(lowHalf: csd_pairsum_i32x8(a2), highHalf: csd_pairsum_i32x8(a3)), &spikes)
+            j &+= 4
         }
+        sink.spikes &+= UInt32(bitPattern: csd_sum_i32x8(spikes))
     }
 
     /// p[0 ..< n] (n < 8) as the low bytes of a word (little-endian), zeros after.
