@@ -212,12 +212,13 @@ import Testing
     }
 
     #if arch(x86_64)
-    /// The x86-64 neurons' counts (`neuronCounts`: a float64 division, csd_machine.h) against the integer
-    /// neuron at every quotient boundary: a = n theta - 1, n theta, n theta + 1 for n from -2 to L + 2,
-    /// thresholds from 1 to 2^31 - 1 (where a double's rounding would first show), the ends of int32.
+    /// The x86-64 neurons' counts (`neuronCounts`: a float32 or float64 division, csd_machine.h) against
+    /// the integer neuron at every quotient boundary: a = n theta - 1, n theta, n theta + 1 for n from -2
+    /// to L + 2, thresholds from 1 to 2^31 - 1 (around 986,895, where the float32 form ends, and up to
+    /// where a double's rounding would first show), the ends of int32.
     @Test func x86NeuronCountsAtQuotientBoundaries() {
-        let thetas: [Int32] = [1, 2, 3, 7, 255, 1000, 65_537, (1 << 20) + 1, (1 << 24) + 3, (1 << 30) - 1, 1 << 30,
-                               Int32.max - 1, Int32.max]
+        let thetas: [Int32] = [1, 2, 3, 7, 255, 1000, 65_537, (1 << 20) + 1, 986_894, 986_895, 986_896, (1 << 24) + 3,
+                               (1 << 30) - 1, 1 << 30, Int32.max - 1, Int32.max]
         for levels: Int32 in [1, 2, 7, 8, 15, 16] {
             for theta in thetas {
                 var a: [Int32] = [Int32.min, Int32.min + 1, -1, 0, 1, Int32.max - 1, Int32.max]

@@ -115,21 +115,33 @@ static inline csd_i8x32 csd_bcast8_i8(int64_t w) {
     return __builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7,
                                    0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
 }
-/* clip(floor(a / theta), 0, levels) per lane, theta >= 1 (the neurons' counts): the quotient in
- * float64 (VCVTDQ2PD, VDIVPD), clipped at levels, truncated (VCVTTPD2DQ), negatives to 0. Exact for
- * every int32 a and theta >= 1: a double holds both exactly and the division rounds correctly; an
- * integer quotient is exact, and a quotient q below levels (<= 2^16) that is not an integer lies at
- * least 1 / theta >= 2^-31 from the next integer n, a relative distance of at least 2^-48 > 2^-53,
- * so rounding never reaches n; a quotient at or above levels rounds to at least levels (an integer,
- * rounding is monotone) and is clipped; truncation equals the floor for q >= 0, and a q < 0 gives
- * 0 either way. Host builds only (the device builds divide in integers or count by subtraction). */
+/* clip(floor(a / theta), 0, levels) per lane, theta >= 1, levels <= 16 (the neurons' counts): the
+ * quotient in floating point, clipped at levels, truncated, negatives to 0. Exact:
+ * - float64 (VCVTDQ2PD, VDIVPD) for any theta: a double holds a and theta exactly and the division
+ *   rounds correctly; an integer quotient is exact; a quotient q below levels that is not an integer
+ *   lies at least 1 / theta > 2^-31 below the next integer n <= 16, a relative distance above 2^-35,
+ *   beyond the rounding error (2^-53), so rounding never reaches n; a quotient at or above levels
+ *   rounds to at least levels (an integer; rounding is monotone) and is clipped; truncation is the
+ *   floor for q >= 0, and a q < 0 gives 0 either way.
+ * - float32 (VCVTDQ2PS, VDIVPS, half the divisions) when every theta <= 986,895 (17 theta < 2^24):
+ *   for |a| < 2^24 both are exact floats and the same argument holds, as n - q >= 1 / theta
+ *   > 2^-24 * 17 > 2^-24 q, the largest rounding error; for |a| >= 2^24 the quotient's magnitude
+ *   is above 2^24 / 986,895 > 17 > levels, so a and its float round alike to levels or to 0.
+ * Host builds only (the device builds divide in integers or count by subtraction). */
 typedef double csd_f64x4 __attribute__((ext_vector_type(4)));
+typedef float csd_f32x8 __attribute__((ext_vector_type(8)));
 static inline csd_i32x8 csd_counts_i32x8(csd_i32x8 a, csd_i32x8 theta, int32_t levels) {
-    csd_f64x4 top = (csd_f64x4)(double)levels;
-    csd_f64x4 lo = __builtin_elementwise_min(__builtin_convertvector(a.lo, csd_f64x4) / __builtin_convertvector(theta.lo, csd_f64x4), top);
-    csd_f64x4 hi = __builtin_elementwise_min(__builtin_convertvector(a.hi, csd_f64x4) / __builtin_convertvector(theta.hi, csd_f64x4), top);
-    csd_i32x8 q = __builtin_shufflevector(__builtin_convertvector(lo, csd_i32x4), __builtin_convertvector(hi, csd_i32x4),
-                                          0, 1, 2, 3, 4, 5, 6, 7);
+    csd_i32x8 q;
+    if (__builtin_reduce_or(theta > (csd_i32x8)986895) == 0) {
+        csd_f32x8 f = __builtin_elementwise_min(__builtin_convertvector(a, csd_f32x8) / __builtin_convertvector(theta, csd_f32x8),
+                                                (csd_f32x8)(float)levels);
+        q = __builtin_convertvector(f, csd_i32x8);
+    } else {
+        csd_f64x4 top = (csd_f64x4)(double)levels;
+        csd_f64x4 lo = __builtin_elementwise_min(__builtin_convertvector(a.lo, csd_f64x4) / __builtin_convertvector(theta.lo, csd_f64x4), top);
+        csd_f64x4 hi = __builtin_elementwise_min(__builtin_convertvector(a.hi, csd_f64x4) / __builtin_convertvector(theta.hi, csd_f64x4), top);
+        q = __builtin_shufflevector(__builtin_convertvector(lo, csd_i32x4), __builtin_convertvector(hi, csd_i32x4), 0, 1, 2, 3, 4, 5, 6, 7);
+    }
     return __builtin_elementwise_max(q, (csd_i32x8)0);
 }
 /* the low byte of each lane (values 0 ... 255: neuron outputs) */
