@@ -143,13 +143,14 @@ def test_benchpeers_small_run_prints_the_ratio_line(packed_path, capsys):
     from csdformer import benchpeers
 
     code = benchpeers.main([packed_path, "--export", EXPORT, "--csdpack", CSDPACK, "--limit", "3",
-                            "--batches", "1,2", "--probe", "2"])
+                            "--batches", "1,2", "--probe", "2", "--repeat", "2"])
     out = capsys.readouterr().out
     assert code == 0, out
     lines = out.strip().splitlines()
     assert re.fullmatch(r"bench-peers: images=3 fused_vs_onnxruntime=\d+\.\d\d spiking_vs_simulator=\d+\.\d\d",
                         lines[-1]), lines[-1]
     assert sum("ours: Swift runtime" in line for line in lines) == 5
+    assert "each time the least of 2 runs" in lines[0], lines[0]
     # the batch found best on all cores (1 or 2 here) depends on timing
     assert any(re.search(r"the simulation's logits equal ours \(spiking\) on 3/3 images at D=7 \(batch 1( and 2)?\) and D=3",
                          line) for line in lines)
@@ -157,3 +158,5 @@ def test_benchpeers_small_run_prints_the_ratio_line(packed_path, capsys):
                for line in lines)
     with pytest.raises(SystemExit):  # one image leaves nothing after the runtime's fixed cost
         benchpeers.main([packed_path, "--export", EXPORT, "--csdpack", CSDPACK, "--limit", "1"])
+    with pytest.raises(SystemExit):  # no run to take the least of
+        benchpeers.main([packed_path, "--export", EXPORT, "--csdpack", CSDPACK, "--repeat", "0"])

@@ -1,7 +1,7 @@
-"""The runtime against peer engines on the same images, timed in one run (make bench-peers).
+"""The runtime against peer engines on the same images, timed in one process (make bench-peers).
 
     python -m csdformer.benchpeers MODEL.csd --export DIR --csdpack PATH [--limit N]
-        [--batches 1,8,32,128] [--probe 128]
+        [--batches 1,8,32,128] [--probe 128] [--repeat 3]
 
 On the first N Fashion-MNIST test images, four engines:
 
@@ -15,12 +15,14 @@ On the first N Fashion-MNIST test images, four engines:
 Each runs at batch 1 on one thread and at its best batch on all cores. The runtime runs one
 image per call on each of ``csdpack verify --threads`` threads (1, then the CPU count), and its
 time leaves out the process's fixed cost (start, image check, reading the data set):
-t(N) - t(1) of two runs made the same way, times N / (N - 1).
+t(N) - t(1) of runs made the same way, times N / (N - 1).
 ONNX Runtime: intra_op_num_threads 1, then the CPU count; the simulator:
 torch.set_num_threads(1), then the CPU count. The best batch: every candidate batch (--batches,
 at most N) timed once on the first min(N, --probe) images, the fastest then timed on all N.
 The Python engines are timed on their inference calls only (model loaded, images in memory,
-one untimed warm-up call).
+one untimed warm-up call). Every timed row is the least of --repeat runs (default 3; for ours,
+t(N) and t(1) each the least of that many): on a shared or virtual machine one run's time moves by
+a third, and the least is the run least disturbed, for every engine alike.
 
 Checks on every image, each run (exit status 1 if one fails): ONNX Runtime's predictions equal
 the PyTorch fake-quant model's; the simulator's logits equal the runtime's spiking logits
@@ -67,13 +69,19 @@ class CheckFailed(Exception):
     pass
 
 
-def swift_seconds(csdpack: str, image: str, n: int, mode: str, delay: int | None, threads: int,
+def swift_seconds(csdpack: str, image: str, n: int, mode: str, delay: int | None, threads: int, repeat: int,
                   dump: str | None = None) -> float:
     """The runtime's seconds for n images on `threads` threads without the process's fixed cost
-    (see the module doc)."""
-    whole = time_verify(verify_command(csdpack, image, n, mode, delay, dump, threads))
-    fixed = time_verify(verify_command(csdpack, image, 1, mode, delay, None, threads))
+    (see the module doc), t(N) and t(1) each the least of `repeat` runs."""
+    whole = min(time_verify(verify_command(csdpack, image, n, mode, delay, dump, threads)) for _ in range(repeat))
+    fixed = min(time_verify(verify_command(csdpack, image, 1, mode, delay, None, threads)) for _ in range(repeat))
     return (whole - fixed) * n / (n - 1) if whole > fixed else whole
+
+
+def least_of(repeat: int, run):
+    """run()'s last result and the least of its `repeat` wall-clock times."""
+    times = [timed(run) for _ in range(repeat)]
+    return times[-1][0], min(seconds for _, seconds in times)
 
 
 def best_batch(run, images, candidates: list[int], probe: int) -> int:
@@ -92,11 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=1000, help="the first N test images (N >= 2)")
     ap.add_argument("--batches", default="1,8,32,128", help="candidate batches for the best-batch runs")
     ap.add_argument("--probe", type=int, default=128, help="images each candidate batch is timed on")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per timed row; the least time is kept")
     ap.add_argument("--check-delay", type=int, default=3,
                     help="a delay below T also checked (and timed on all cores); -1: none")
     args = ap.parse_args(argv)
     if args.limit < 2:
         ap.error("--limit: need at least 2 images (the runtime's fixed cost is measured on 1)")
+    if args.repeat < 1:
+        ap.error("--repeat: need at least 1")
     try:
         return run(args)
     except CheckFailed as e:
@@ -114,7 +125,9 @@ def run(args) -> int:
     image = reference.Image.load(args.image)
     T = image.time_steps
     notes: list[str] = []
-    print(f"bench-peers: {n} images (the first of the fashion-mnist test split), one run, {cores} CPUs")
+    R = args.repeat
+    print(f"bench-peers: {n} images (the first of the fashion-mnist test split), each time the least of {R} runs, "
+          f"{cores} CPUs")
     print(f"  {'engine':<46} {'threads':>7} {'batch':>6} {'seconds':>9} {'images/s':>9}", flush=True)
 
     def add(row: Row) -> None:  # each row as soon as it is measured (a run takes minutes)
@@ -125,8 +138,8 @@ def run(args) -> int:
         ours = {}
         for mode, delay in (("fused", None), ("spiking", T)):
             label = "fused" if mode == "fused" else f"spiking D={T}"
-            one = swift_seconds(args.csdpack, args.image, n, mode, delay, 1, tmp)
-            every = swift_seconds(args.csdpack, args.image, n, mode, delay, cores)
+            one = swift_seconds(args.csdpack, args.image, n, mode, delay, 1, R, tmp)
+            every = swift_seconds(args.csdpack, args.image, n, mode, delay, cores, R)
             ours[mode] = one
             add(Row(f"ours: Swift runtime, {label}", 1, "1", one))
             add(Row(f"ours: Swift runtime, {label}", cores, "1", every))
@@ -147,7 +160,7 @@ def run(args) -> int:
             batch = 1 if threads == 1 else best_batch(lambda x, b: onnxpeer.run_batches(sess, x, b), images,
                                                       candidates, probe)
             onnxpeer.run_batches(sess, images[:1], 1)  # warm-up
-            logits, seconds = timed(lambda: onnxpeer.run_batches(sess, images, batch))
+            logits, seconds = least_of(R, lambda: onnxpeer.run_batches(sess, images, batch))
             differ = int((logits.argmax(1) != expected.argmax(1)).sum())
             if differ:
                 raise CheckFailed(f"ONNX Runtime (batch {batch}) predicts otherwise than the PyTorch fake-quant model "
@@ -171,7 +184,7 @@ def run(args) -> int:
                 batch = 1 if threads == 1 else best_batch(lambda x, b: snnsim.run_batches(net, x, b), pixels,
                                                           candidates, probe)
                 net(pixels[:1])  # warm-up
-                logits, seconds = timed(lambda: snnsim.run_batches(net, pixels, batch))
+                logits, seconds = least_of(R, lambda: snnsim.run_batches(net, pixels, batch))
                 differ = int(np.any(logits.numpy() != spiking_logits, axis=1).sum())
                 if differ:
                     raise CheckFailed(f"the SpikingJelly simulation (batch {batch}) differs from the runtime's spiking "
@@ -183,11 +196,11 @@ def run(args) -> int:
             # below T (the runtime's per-spike event path): all cores, the batch found at D = T
             if 0 <= args.check_delay < T:
                 d = args.check_delay
-                seconds = swift_seconds(args.csdpack, args.image, n, "spiking", d, cores, tmp)
+                seconds = swift_seconds(args.csdpack, args.image, n, "spiking", d, cores, R, tmp)
                 add(Row(f"ours: Swift runtime, spiking D={d}", cores, "1", seconds))
                 expected = np.fromfile(os.path.join(tmp, f"spiking_D{d}.logits.i32"), dtype=np.int32).reshape(n, -1)
                 net = snnsim.SpikingNetwork(image, delay=d)
-                logits, seconds = timed(lambda: snnsim.run_batches(net, pixels, int(batch)))
+                logits, seconds = least_of(R, lambda: snnsim.run_batches(net, pixels, int(batch)))
                 differ = int(np.any(logits.numpy() != expected, axis=1).sum())
                 if differ:
                     raise CheckFailed(f"the SpikingJelly simulation differs from the runtime's spiking logits at D={d} "
