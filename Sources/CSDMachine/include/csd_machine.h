@@ -133,14 +133,14 @@ typedef float csd_f32x8 __attribute__((ext_vector_type(8)));
 static inline csd_i32x8 csd_counts_i32x8(csd_i32x8 a, csd_i32x8 theta, int32_t levels) {
     csd_i32x8 q;
     if (__builtin_reduce_or(theta > (csd_i32x8)986895) == 0) {
-        csd_f32x8 f = __builtin_elementwise_min(__builtin_convertvector(a, csd_f32x8) / __builtin_convertvector(theta, csd_f32x8),
-                                                (csd_f32x8)(float)levels);
-        q = __builtin_convertvector(f, csd_i32x8);
+        csd_f32x8 f = __builtin_convertvector(a, csd_f32x8) / __builtin_convertvector(theta, csd_f32x8), top = (csd_f32x8)(float)levels;
+        q = __builtin_convertvector(f < top ? f : top, csd_i32x8);  /* MINPS: no NaN to keep */
     } else {
         csd_f64x4 top = (csd_f64x4)(double)levels;
-        csd_f64x4 lo = __builtin_elementwise_min(__builtin_convertvector(a.lo, csd_f64x4) / __builtin_convertvector(theta.lo, csd_f64x4), top);
-        csd_f64x4 hi = __builtin_elementwise_min(__builtin_convertvector(a.hi, csd_f64x4) / __builtin_convertvector(theta.hi, csd_f64x4), top);
-        q = __builtin_shufflevector(__builtin_convertvector(lo, csd_i32x4), __builtin_convertvector(hi, csd_i32x4), 0, 1, 2, 3, 4, 5, 6, 7);
+        csd_f64x4 lo = __builtin_convertvector(a.lo, csd_f64x4) / __builtin_convertvector(theta.lo, csd_f64x4);
+        csd_f64x4 hi = __builtin_convertvector(a.hi, csd_f64x4) / __builtin_convertvector(theta.hi, csd_f64x4);
+        q = __builtin_shufflevector(__builtin_convertvector(lo < top ? lo : top, csd_i32x4),
+                                    __builtin_convertvector(hi < top ? hi : top, csd_i32x4), 0, 1, 2, 3, 4, 5, 6, 7);
     }
     return __builtin_elementwise_max(q, (csd_i32x8)0);
 }
