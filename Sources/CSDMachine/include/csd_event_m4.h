@@ -1,10 +1,10 @@
 /*
  * Cortex-M4 twins of the inner step of the event-driven accumulation
  * (Sources/CSDRuntime/Kernels/EventAccumulation.swift, eventSynapticOps):
- * the Swift kernel walks the active-input list and calls these for four
- * output channels at a time. Thumb-2 assembly because the four currents of a
- * step must go through one LDM / STM (r8, r9, r10, r12), which no C or Swift
- * compiler emits here. Declared on every target; they exist on DSP cores
+ * the Swift kernel walks the active-input list and each input's spikes, and
+ * calls these for the column of every spike, four output channels per pass.
+ * Thumb-2 assembly because the four currents of a step must go through one
+ * LDM / STM (r8, r9, r10, r12), which no C or Swift compiler emits here. Declared on every target; they exist on DSP cores
  * only, elsewhere they trap if called (the Swift branch folds away).
  */
 #ifndef CSD_EVENT_M4_H
@@ -15,33 +15,10 @@
 #include "csd_machine.h"
 
 #if CSD_KERNELS_DSP
-/* For every set bit t of bits (bits != 0: a spiking input's train): the four int32 currents at
- * p + t * rowbytes (bytes) += a, b, c, d. Per spike: RBIT, CLZ, MLA, LDM, four ADDs, STM. */
-static inline void csd_add4_m4(uint32_t bits, uint32_t rowbytes, int32_t *p, uint32_t a, uint32_t b, uint32_t c,
-                               uint32_t d) {
-    uint32_t t;
-    int32_t *at;
-    __asm__ volatile("1:\n\t"
-                     "rbit %[t], %[bits]\n\t"
-                     "clz %[t], %[t]\n\t"
-                     "mla %[at], %[t], %[row], %[pb]\n\t"
-                     "ldmia %[at], {r8, r9, r10, r12}\n\t"
-                     "add r8, r8, %[wa]\n\t"
-                     "add r9, r9, %[wb]\n\t"
-                     "add r10, r10, %[wc]\n\t"
-                     "add r12, r12, %[wd]\n\t"
-                     "stmia %[at], {r8, r9, r10, r12}\n\t"
-                     "sub %[t], %[bits], #1\n\t"
-                     "ands %[bits], %[bits], %[t]\n\t"
-                     "bne 1b\n\t"
-                     : [bits] "+r"(bits), [t] "=&r"(t), [at] "=&r"(at)
-                     : [row] "r"(rowbytes), [pb] "r"(p), [wa] "r"(a), [wb] "r"(b), [wc] "r"(c), [wd] "r"(d)
-                     : "r8", "r9", "r10", "r12", "cc", "memory");
-}
-
-/* Prefix trains (one column per input, at its last spike): for the currents at `at`, four at a time
- * up to `end` (end - at a positive multiple of 4), += the int8 (s8) or int16 (s16) weights at p, p + ws,
- * p + 2 ws, p + 3 ws (ws: the weight-row stride in bytes), then p += 4 ws. Returns p. */
+/* One spike's column (each spike of an input's train, or a prefix train's last): for the currents at
+ * `at`, four at a time up to `end` (end - at a positive multiple of 4), += the int8 (s8) or int16 (s16)
+ * weights at p, p + ws, p + 2 ws, p + 3 ws (ws: the weight-row stride in bytes), then p += 4 ws.
+ * Returns p. */
 #define CSD_COLUMN_M4(LD)                                                                              \
     int32_t w;                                                                                         \
     __asm__ volatile("1:\n\t"                                                                         \
@@ -71,11 +48,6 @@ static inline const uint8_t *csd_column4_s16_m4(int32_t *at, const int32_t *end,
 }
 #undef CSD_COLUMN_M4
 #else
-static inline void csd_add4_m4(uint32_t bits, uint32_t rowbytes, int32_t *p, uint32_t a, uint32_t b, uint32_t c,
-                               uint32_t d) {
-    (void)bits, (void)rowbytes, (void)p, (void)a, (void)b, (void)c, (void)d;
-    __builtin_trap();
-}
 static inline const uint8_t *csd_column4_s8_m4(int32_t *at, const int32_t *end, const uint8_t *p, int32_t ws) {
     (void)at, (void)end, (void)ws;
     __builtin_trap();
