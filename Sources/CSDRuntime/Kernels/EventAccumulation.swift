@@ -87,12 +87,11 @@ extension Kernels {
 
     /// Event-driven accumulation for conv / linear: every entry (k, train) of the active list adds
     /// column k of the weights (weights[j * wstride + k], j < outputs) to the currents of the steps
-    /// it spikes at, cur [T][outputs] int32 (cur[t * outputs + j]); four output channels per pass,
-    /// the column's weights loaded once for all the entry's spikes. With `.prefix` trains an entry
-    /// adds its column at its last spike only. Returns the synaptic operations (spikes x outputs),
-    /// wrapping. Cortex-M4: spike by spike (a prefix train's last one), the column's channels four at a
-    /// time in assembly (csd_column4_*_m4: LDM / four weight loads and ADDs / STM), so a spike costs
-    /// about 3.25 instructions per channel and nothing per entry and channel group besides.
+    /// it spikes at, cur [T][outputs] int32 (cur[t * outputs + j]), spike by spike: the step found
+    /// once per spike, the whole column added into that step's row, four channels per pass. With
+    /// `.prefix` trains an entry adds its column at its last spike only. Returns the synaptic
+    /// operations (spikes x outputs), wrapping. Cortex-M4: the four channels of a pass in assembly
+    /// (csd_column4_*_m4: LDM / four weight loads and ADDs / STM, 3.25 instructions per channel).
     @inline(__always)
     public static func eventSynapticOps(_ list: UnsafePointer<UInt32>, count: Int, weights: UnsafeRawPointer,
                                         width: WeightWidth, wstride: Int, outputs: Int, _ cur: UnsafeMutablePointer<Int32>,
@@ -129,34 +128,6 @@ extension Kernels {
         let eb = width.bytes, ws = wstride &* eb, quad = outputs & ~3
         var l = list
         let end = list + count
-        if m4 && outputs >= 4 {  // spike by spike, the column's channels four at a time
-            while l != end {
-                let v = l.pointee
-                var x = v & 0xFFFF
-                if trains == .prefix {  // x != 0: its last spike only
-                    let z = x.leadingZeroBitCount
-                    spikes &+= UInt32(truncatingIfNeeded: 32 &- z)
-                    x = 0x8000_0000 &>> UInt32(truncatingIfNeeded: z)
-                } else {
-                    spikes &+= Kernels.spikes(x)
-                }
-                let col = (weights + Int(v &>> 16) &* eb).assumingMemoryBound(to: UInt8.self)
-                while x != 0 {
-                    let row = cur + x.trailingZeroBitCount &* outputs
-                    var p: UnsafePointer<UInt8> = width == .int16 ? csd_column4_s16_m4(row, row + quad, col, Int32(truncatingIfNeeded: ws))
-                        : csd_column4_s8_m4(row, row + quad, col, Int32(truncatingIfNeeded: ws))
-                    var j = quad
-                    while j < outputs {
-                        row[j] = Int32(bitPattern: UInt32(bitPattern: row[j]) &+ weight(p, width))
-                        p += ws
-                        j &+= 1
-                    }
-                    x &= x &- 1
-                }
-                l += 1
-            }
-            return spikes &* UInt32(truncatingIfNeeded: outputs)
-        }
         while l != end {
             let v = l.pointee
             var x = v & 0xFFFF
@@ -167,33 +138,29 @@ extension Kernels {
             } else {
                 spikes &+= Kernels.spikes(x)
             }
-            var col = weights + Int(v &>> 16) &* eb
-            var j = 0
-            while j < quad {
-                let w0 = weight(col, width), w1 = weight(col + ws, width)
-                let w2 = weight(col + 2 &* ws, width), w3 = weight(col + 3 &* ws, width)
-                var b = x
-                while b != 0 {
-                    let c = cur + (b.trailingZeroBitCount &* outputs &+ j)
-                    c[0] = Int32(bitPattern: UInt32(bitPattern: c[0]) &+ w0)
-                    c[1] = Int32(bitPattern: UInt32(bitPattern: c[1]) &+ w1)
-                    c[2] = Int32(bitPattern: UInt32(bitPattern: c[2]) &+ w2)
-                    c[3] = Int32(bitPattern: UInt32(bitPattern: c[3]) &+ w3)
-                    b &= b &- 1
+            let col = (weights + Int(v &>> 16) &* eb).assumingMemoryBound(to: UInt8.self)
+            while x != 0 {  // spike by spike: the whole column into the currents of the spike's step
+                let row = cur + x.trailingZeroBitCount &* outputs
+                var p = col, j = 0
+                if m4 && quad != 0 {  // four channels per LDM / STM
+                    p = width == .int16 ? csd_column4_s16_m4(row, row + quad, col, Int32(truncatingIfNeeded: ws))
+                                        : csd_column4_s8_m4(row, row + quad, col, Int32(truncatingIfNeeded: ws))
+                    j = quad
                 }
-                col += 4 &* ws
-                j &+= 4
-            }
-            while j < outputs {
-                let w0 = weight(col, width)
-                var b = x
-                while b != 0 {
-                    let c = cur + (b.trailingZeroBitCount &* outputs &+ j)
-                    c[0] = Int32(bitPattern: UInt32(bitPattern: c[0]) &+ w0)
-                    b &= b &- 1
+                while j < quad {
+                    row[j] = Int32(bitPattern: UInt32(bitPattern: row[j]) &+ weight(p, width))
+                    row[j &+ 1] = Int32(bitPattern: UInt32(bitPattern: row[j &+ 1]) &+ weight(p + ws, width))
+                    row[j &+ 2] = Int32(bitPattern: UInt32(bitPattern: row[j &+ 2]) &+ weight(p + 2 &* ws, width))
+                    row[j &+ 3] = Int32(bitPattern: UInt32(bitPattern: row[j &+ 3]) &+ weight(p + 3 &* ws, width))
+                    p += 4 &* ws
+                    j &+= 4
                 }
-                col += ws
-                j &+= 1
+                while j < outputs {
+                    row[j] = Int32(bitPattern: UInt32(bitPattern: row[j]) &+ weight(p, width))
+                    p += ws
+                    j &+= 1
+                }
+                x &= x &- 1
             }
             l += 1
         }
