@@ -51,11 +51,11 @@ public enum CortexM4Rates {
         switch c {
         case .convPixels: return (4.64, 5.00, 5.00)
         case .maxPool: return (6.59, 7.11, 49.56)
-        case .conv: return (1.39, 2.11, 7.30)
+        case .conv: return (1.39, 2.11, 6.94)
         case .convStream: return (1.24, 1.08, 4.50)
-        case .streamNeuron: return (13.40, 16.46, 183.49)
-        case .linear: return (1.23, 1.64, 7.20)
-        case .attention: return (1.87, 6.04, 48.00)
+        case .streamNeuron: return (13.40, 16.46, 151.11)
+        case .linear: return (1.23, 1.64, 6.56)
+        case .attention: return (1.87, 6.04, 45.87)
         case .linearStream: return (1.00, 1.08, 5.30)
         case .classifier: return (13.15, 3.60, 3.59)
         }

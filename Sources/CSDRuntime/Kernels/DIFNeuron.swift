@@ -56,17 +56,23 @@ extension Kernels {
             c += stride
             tau &+= 1
         }
-        let last = steps &+ delay
-        while tau < last {
-            if tau < steps {
-                v &+= UInt32(bitPattern: c.pointee) &<< sh
-                c += stride
-            }
+        while tau < steps {  // input and firing
+            v &+= UInt32(bitPattern: c.pointee) &<< sh
+            c += stride
             if Int32(bitPattern: v) >= theta && emitted < levels {
                 train |= bit
                 v &-= UInt32(bitPattern: theta)
                 emitted &+= 1
             }
+            bit &<<= 1
+            tau &+= 1
+        }
+        // the last D steps have no input: v only falls, so the neuron fires on while it can and never again
+        let last = steps &+ delay
+        while tau < last && Int32(bitPattern: v) >= theta && emitted < levels {
+            train |= bit
+            v &-= UInt32(bitPattern: theta)
+            emitted &+= 1
             bit &<<= 1
             tau &+= 1
         }
