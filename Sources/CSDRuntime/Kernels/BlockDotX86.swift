@@ -18,39 +18,17 @@ extension Kernels {
     /// lane by lane (zeros past K, no read past the row).
     public static func blockDotNeuronsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                           outputs: Int, _ sink: inout NeuronSink) {
-        let groups = k &>> 2, tail = k & 3, tailBlock = block + groups &* 32
-        @inline(__always) func tailDot(_ row: UnsafePointer<Int8>, _ x: SIMD16<Int16>, _ acc: inout SIMD8<Int32>) {
-            let p = row + groups &* 4
-            let w4 = UInt32(UInt8(bitPattern: p[0])) | (tail > 1 ? UInt32(UInt8(bitPattern: p[1])) &<< 8 : 0)
-                | (tail > 2 ? UInt32(UInt8(bitPattern: p[2])) &<< 16 : 0)
-            acc &+= csd_madd_i16x16(csd_bcast4_i8(Int32(bitPattern: w4)), x)
-        }
         var spikes = SIMD8<Int32>(repeating: 0), j = 0
         while j < outputs {
-            let n = min(4, outputs &- j)  // outputs past n: output j again (dropped by the sink)
-            let r0 = w + j &* wstride, r1 = n > 1 ? r0 + wstride : r0, r2 = n > 2 ? r0 + 2 &* wstride : r0
-            let r3 = n > 3 ? r0 + 3 &* wstride : r0
-            var a0 = SIMD8<Int32>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
-            var q = block, off = 0, g = groups
-            while g > 0 {
-                let v = q.loadUnaligned(as: SIMD16<Int16>.self)
-                a0 &+= csd_madd_i16x16(csd_bcast4_i8(UnsafeRawPointer(r0 + off).loadUnaligned(as: Int32.self)), v)
-                a1 &+= csd_madd_i16x16(csd_bcast4_i8(UnsafeRawPointer(r1 + off).loadUnaligned(as: Int32.self)), v)
-                a2 &+= csd_madd_i16x16(csd_bcast4_i8(UnsafeRawPointer(r2 + off).loadUnaligned(as: Int32.self)), v)
-                a3 &+= csd_madd_i16x16(csd_bcast4_i8(UnsafeRawPointer(r3 + off).loadUnaligned(as: Int32.self)), v)
-                off &+= 4
-                q += 32
-                g &-= 1
-            }
-            if tail != 0 {
-                let v = tailBlock.loadUnaligned(as: SIMD16<Int16>.self)
-                tailDot(r0, v, &a0)
-                tailDot(r1, v, &a1)
-                tailDot(r2, v, &a2)
-                tailDot(r3, v, &a3)
-            }
-            sink.putX86(j, outputs: n, SIMD8(lowHalf: csd_pairsum_i32x8(a0), highHalf: csd_pairsum_i32x8(a1)),
-                        SIMD8(lowHalf: csd_pairsum_i32x8(a2), highHalf: csd_pairsum_i32x8(a3)), &spikes)
+            let n = min(4, outputs &- j)
+            let (s01, s23) = halfwordQuad(quadRows(w, wstride: wstride, j, n), block, k: k,
+                                          weights: { csd_bcast4_i8(UnsafeRawPointer($0).loadUnaligned(as: Int32.self)) },
+                                          last: { p, tail in
+                let w4 = UInt32(UInt8(bitPattern: p[0])) | (tail > 1 ? UInt32(UInt8(bitPattern: p[1])) &<< 8 : 0)
+                    | (tail > 2 ? UInt32(UInt8(bitPattern: p[2])) &<< 16 : 0)
+                return csd_bcast4_i8(Int32(bitPattern: w4))
+            })
+            sink.putX86(j, outputs: n, s01, s23, &spikes)
             j &+= 4
         }
         sink.spikes &+= UInt32(bitPattern: csd_sum_i32x8(spikes))
@@ -61,46 +39,64 @@ extension Kernels {
     /// (zeros past K, no read past the row).
     public static func blockDotStreamX86(_ w: UnsafePointer<Int16>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                          outputs: Int, _ sink: StreamSink) {
-        let groups = k &>> 2, tail = k & 3, tailBlock = block + groups &* 32
-        @inline(__always) func tailDot(_ row: UnsafePointer<Int16>, _ x: SIMD16<Int16>, _ acc: inout SIMD8<Int32>) {
-            let p = row + groups &* 4
-            let w4 = SIMD4<Int16>(p[0], tail > 1 ? p[1] : 0, tail > 2 ? p[2] : 0, 0)
-            acc &+= csd_madd_i16x16(csd_bcast4_i16(unsafeBitCast(w4, to: Int64.self)), x)
-        }
-        @inline(__always) func put(_ j: Int, _ acc: SIMD8<Int32>) {
-            let a = csd_pairsum_i32x8(acc)
+        @inline(__always) func put(_ j: Int, _ a: SIMD4<Int32>) {
             sink.put(j, UInt32(bitPattern: a[0]), UInt32(bitPattern: a[1]), UInt32(bitPattern: a[2]), UInt32(bitPattern: a[3]))
         }
         var j = 0
         while j < outputs {
-            let n = min(4, outputs &- j)  // outputs past n: output j again (not written)
-            let r0 = w + j &* wstride, r1 = n > 1 ? r0 + wstride : r0, r2 = n > 2 ? r0 + 2 &* wstride : r0
-            let r3 = n > 3 ? r0 + 3 &* wstride : r0
-            var a0 = SIMD8<Int32>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
-            var q = block, off = 0, g = groups
-            while g > 0 {
-                let v = q.loadUnaligned(as: SIMD16<Int16>.self)
-                a0 &+= csd_madd_i16x16(csd_bcast4_i16(UnsafeRawPointer(r0 + off).loadUnaligned(as: Int64.self)), v)
-                a1 &+= csd_madd_i16x16(csd_bcast4_i16(UnsafeRawPointer(r1 + off).loadUnaligned(as: Int64.self)), v)
-                a2 &+= csd_madd_i16x16(csd_bcast4_i16(UnsafeRawPointer(r2 + off).loadUnaligned(as: Int64.self)), v)
-                a3 &+= csd_madd_i16x16(csd_bcast4_i16(UnsafeRawPointer(r3 + off).loadUnaligned(as: Int64.self)), v)
-                off &+= 4
-                q += 32
-                g &-= 1
-            }
-            if tail != 0 {
-                let v = tailBlock.loadUnaligned(as: SIMD16<Int16>.self)
-                tailDot(r0, v, &a0)
-                tailDot(r1, v, &a1)
-                tailDot(r2, v, &a2)
-                tailDot(r3, v, &a3)
-            }
-            put(j, a0)
-            if n > 1 { put(j &+ 1, a1) }
-            if n > 2 { put(j &+ 2, a2) }
-            if n > 3 { put(j &+ 3, a3) }
+            let n = min(4, outputs &- j)
+            let (s01, s23) = halfwordQuad(quadRows(w, wstride: wstride, j, n), block, k: k,
+                                          weights: { csd_bcast4_i16(UnsafeRawPointer($0).loadUnaligned(as: Int64.self)) },
+                                          last: { p, tail in
+                let w4 = SIMD4<Int16>(p[0], tail > 1 ? p[1] : 0, tail > 2 ? p[2] : 0, 0)
+                return csd_bcast4_i16(unsafeBitCast(w4, to: Int64.self))
+            })
+            put(j, s01.lowHalf)
+            if n > 1 { put(j &+ 1, s01.highHalf) }
+            if n > 2 { put(j &+ 2, s23.lowHalf) }
+            if n > 3 { put(j &+ 3, s23.highHalf) }
             j &+= 4
         }
+    }
+
+    /// The weight rows of the outputs j ..< j + n (n 1 ... 4) of a pass; the rows past n repeat row j
+    /// (their sums are computed and dropped).
+    @inline(__always) static func quadRows<W>(_ w: UnsafePointer<W>, wstride: Int, _ j: Int, _ n: Int)
+        -> (UnsafePointer<W>, UnsafePointer<W>, UnsafePointer<W>, UnsafePointer<W>) {
+        let r0 = w + j &* wstride
+        return (r0, n > 1 ? r0 + wstride : r0, n > 2 ? r0 + 2 &* wstride : r0, n > 3 ? r0 + 3 &* wstride : r0)
+    }
+
+    /// Four weight rows against a halfword block (four values per row and group, 32 bytes a group, one
+    /// load for the four rows): `weights(p)` is the group at p broadcast to the block's four rows,
+    /// `last(p, K % 4)` the last, partial group (zeros past K, no read past the row). Returns the sums
+    /// of rows 0 and 1 (lane 4o + r: weight row o, block row r), then of rows 2 and 3.
+    @inline(__always) static func halfwordQuad<W>(_ rows: (UnsafePointer<W>, UnsafePointer<W>, UnsafePointer<W>, UnsafePointer<W>),
+                                                  _ block: UnsafeRawPointer, k: Int,
+                                                  weights: (UnsafePointer<W>) -> SIMD16<Int16>,
+                                                  last: (UnsafePointer<W>, Int) -> SIMD16<Int16>) -> (SIMD8<Int32>, SIMD8<Int32>) {
+        let groups = k &>> 2, tail = k & 3
+        var a0 = SIMD8<Int32>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+        var q = block, off = 0, g = groups
+        while g > 0 {
+            let v = q.loadUnaligned(as: SIMD16<Int16>.self)
+            a0 &+= csd_madd_i16x16(weights(rows.0 + off), v)
+            a1 &+= csd_madd_i16x16(weights(rows.1 + off), v)
+            a2 &+= csd_madd_i16x16(weights(rows.2 + off), v)
+            a3 &+= csd_madd_i16x16(weights(rows.3 + off), v)
+            off &+= 4
+            q += 32
+            g &-= 1
+        }
+        if tail != 0 {
+            let v = q.loadUnaligned(as: SIMD16<Int16>.self)
+            a0 &+= csd_madd_i16x16(last(rows.0 + off, tail), v)
+            a1 &+= csd_madd_i16x16(last(rows.1 + off, tail), v)
+            a2 &+= csd_madd_i16x16(last(rows.2 + off, tail), v)
+            a3 &+= csd_madd_i16x16(last(rows.3 + off, tail), v)
+        }
+        return (SIMD8(lowHalf: csd_pairsum_i32x8(a0), highHalf: csd_pairsum_i32x8(a1)),
+                SIMD8(lowHalf: csd_pairsum_i32x8(a2), highHalf: csd_pairsum_i32x8(a3)))
     }
 
     /// clip(floor(a / theta), 0, levels) per lane (theta >= 1, validated): `csd_counts_i32x8`, a float64

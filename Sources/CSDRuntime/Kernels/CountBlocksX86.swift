@@ -19,9 +19,8 @@ extension Kernels {
         let groups = k &>> 3, tail = k & 7, tailBlock = block + groups &* 32
         var spikes = SIMD8<Int32>(repeating: 0), j = 0
         while j < outputs {
-            let n = min(4, outputs &- j)  // outputs past n: output j again (dropped by the sink), as BlockDotX86
-            let r0 = w + j &* wstride, r1 = n > 1 ? r0 + wstride : r0, r2 = n > 2 ? r0 + 2 &* wstride : r0
-            let r3 = n > 3 ? r0 + 3 &* wstride : r0
+            let n = min(4, outputs &- j)
+            let (r0, r1, r2, r3) = quadRows(w, wstride: wstride, j, n)
             var a0 = SIMD8<Int32>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
             var q = block, off = 0, g = groups
             while g > 0 {
