@@ -55,7 +55,7 @@ public enum CortexM4Rates {
         case .convStream: return (1.24, 1.08, 4.50)
         case .streamNeuron: return (13.40, 16.46, 151.11)
         case .linear: return (1.23, 1.64, 6.56)
-        case .attention: return (1.87, 6.04, 45.87)
+        case .attention: return (1.86, 6.02, 45.87)
         case .linearStream: return (1.00, 1.08, 5.30)
         case .classifier: return (13.15, 3.60, 3.59)
         }

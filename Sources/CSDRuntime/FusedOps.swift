@@ -95,7 +95,7 @@ extension Context {
         var t0 = 0
         while t0 < n {
             let rows = min(4, n &- t0)
-            Kernels.putRows(scratch, input + t0 &* din, rowStride: din, stride: 1, rows: rows, k: din, order: order)
+            Kernels.putRows(scratch, input + t0 &* din, rowStride: din, rows: rows, k: din, order: order)
             blockOutputs(op, k: din, outputs: dout, rows: rows, neuron: major ? (t0, n, 1) : (t0 &* dout, 1, dout),
                          stream: (t0 &* dout, 1, dout), &s)
             t0 &+= 4
@@ -156,9 +156,9 @@ extension Context {
                 while stage < 2 {
                     let first = stage == 0
                     if first {
-                        Kernels.putRows(block, q + (i0 &* d &+ c0), rowStride: d, stride: 1, rows: rows, k: hd, order: order)
+                        Kernels.putRows(block, q + (i0 &* d &+ c0), rowStride: d, rows: rows, k: hd, order: order)
                     } else {
-                        Kernels.putRows(block, scores, rowStride: n, stride: 1, rows: rows, k: n, order: order)
+                        Kernels.putRows(block, scores, rowStride: n, rows: rows, k: n, order: order)
                     }
                     var sink = first
                         ? NeuronSink(out: scores, thresholds: scoresTheta + h, biases: scoresBeta + h, outputStep: 1,

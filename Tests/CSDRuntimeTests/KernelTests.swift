@@ -45,13 +45,13 @@ import Testing
         for _ in 0..<300 {
             let k = r.fanIn(), rows = r.int(1...4), order = r.pick(blockOrders)
             let pixels = r.chance(0.5)
-            // contiguous rows ([N][K] tokens, row stride >= K) or strided ones (columns of v [N][D])
-            let (rowStride, stride) = r.chance(0.5) ? (k + r.int(0...5), 1) : (r.int(1...2), r.int(rows...9))
-            let src = (0..<((rows - 1) * rowStride + (k - 1) * stride + 1)).map { _ in r.value(pixels: pixels) }
+            // rows of k contiguous values ([N][K] tokens, row stride >= K; a query's head channels, row stride D)
+            let rowStride = k + r.int(0...5)
+            let src = (0..<((rows - 1) * rowStride + k)).map { _ in r.value(pixels: pixels) }
             #expect(Kernels.blockBytes(k: k) == (k + 3) / 4 * 32)
-            let want = Naive.block(k: k, rows: rows, order: order) { row, i in src[row * rowStride + i * stride] }
-            let got = gathered(k: k) { Kernels.putRows($0, src, rowStride: rowStride, stride: stride, rows: rows, k: k, order: order) }
-            guard agree(got, want, "putRows k \(k) rows \(rows) rowStride \(rowStride) stride \(stride) \(order)") else { return }
+            let want = Naive.block(k: k, rows: rows, order: order) { row, i in src[row * rowStride + i] }
+            let got = gathered(k: k) { Kernels.putRows($0, src, rowStride: rowStride, rows: rows, k: k, order: order) }
+            guard agree(got, want, "putRows k \(k) rows \(rows) rowStride \(rowStride) \(order)") else { return }
         }
         for _ in 0..<200 {
             let cin = r.chance(0.7) ? r.int(1...5) : r.pick([7, 16, 32]), h = r.int(1...6), w = r.int(1...6)
@@ -94,7 +94,7 @@ import Testing
                 values = (0..<rows).map { row in (0..<k).map { Int64(src[row * rowStride + $0]) } }
                 blockOf = { order in
                     let block = Buffer([UInt32](repeating: 0, count: (kk + 3) / 4 * 8 + 16))  // guard words: see blockGathers
-                    Kernels.putRows(block.raw, src, rowStride: rowStride, stride: 1, rows: rr, k: kk, order: order)
+                    Kernels.putRows(block.raw, src, rowStride: rowStride, rows: rr, k: kk, order: order)
                     return block
                 }
             } else {
@@ -197,7 +197,7 @@ import Testing
                 for count in [UInt8(16), 15] {
                     let src = [UInt8](repeating: count, count: 4 * k)
                     let block = Buffer([UInt32](repeating: 0, count: (k + 3) / 4 * 8 + 16))
-                    Kernels.putRows(block.raw, src, rowStride: k, stride: 1, rows: 4, k: k, order: order)
+                    Kernels.putRows(block.raw, src, rowStride: k, rows: 4, k: k, order: order)
                     let exact = Int32(k) * Int32(count) * Int32(weight)
                     let wb = Buffer([Int8](repeating: weight, count: 2 * k)), tb = Buffer([Int32](repeating: 1, count: 2))
                     let bb = Buffer([Int32](repeating: 5 - exact, count: 2)), out = Buffer([UInt8](repeating: 0xEE, count: 8))

@@ -104,7 +104,7 @@ public func kernelCheckRun(_ memory: UnsafeMutableRawPointer, _ bytes: UInt32, _
                     cntA[i] = 0
                     cntB[i] = 0
                 }
-                Kernels.putRows(block, rows, rowStride: k, stride: 1, rows: nrows, k: k, order: order)
+                Kernels.putRows(block, rows, rowStride: k, rows: nrows, k: k, order: order)
                 if order == .natural {
                     func sink(_ acc: UnsafeMutablePointer<Int16>) -> StreamSink {
                         StreamSink(stream: acc, biases: set ? zero : bias, outputStep: outputStep, rowStep: rowStep,

@@ -38,13 +38,13 @@ extension Kernels {
         d.storeBytes(of: (natural ? v2 : v1) | v3 &<< 16, toByteOffset: 4, as: UInt32.self)
     }
 
-    /// Row r of the block from k uint8 values at src[0], src[stride], ... (the padding of the last
-    /// group included). Cortex-M4: contiguous values a word at a time (UXTB16 gives (v0, v2), (v1, v3)).
+    /// Row r of the block from the k contiguous uint8 values at src (the padding of the last group
+    /// included). Cortex-M4: a word at a time (UXTB16 gives (v0, v2), (v1, v3)).
     @inline(__always) static func putRow(_ block: UnsafeMutableRawPointer, row r: Int, _ src: UnsafePointer<UInt8>,
-                                         stride: Int, k: Int, order: BlockOrder) {
+                                         k: Int, order: BlockOrder) {
         var d = block + 8 &* r, s = src, g = k &>> 2
         let tail = k & 3
-        if useM4Twins && stride == 1 {
+        if useM4Twins {
             // one loop per order (the order tested once, not per group: 9 instructions a group interleaved)
             if order == .natural {
                 while g > 0 {
@@ -67,18 +67,17 @@ extension Kernels {
                 }
             }
         }
-        let s2 = 2 &* stride, s3 = 3 &* stride
         // the values of a group's two words, chosen once: (v0, v1), (v2, v3) natural; (v0, v2), (v1, v3) interleaved
-        let second = order == .natural ? stride : s2, third = order == .natural ? s2 : stride
+        let second = order == .natural ? 1 : 2, third = order == .natural ? 2 : 1
         while g > 0 {
             d.storeBytes(of: UInt32(s[0]) | UInt32(s[second]) &<< 16, as: UInt32.self)
-            d.storeBytes(of: UInt32(s[third]) | UInt32(s[s3]) &<< 16, toByteOffset: 4, as: UInt32.self)
-            s += 4 &* stride
+            d.storeBytes(of: UInt32(s[third]) | UInt32(s[3]) &<< 16, toByteOffset: 4, as: UInt32.self)
+            s += 4
             d += 32
             g &-= 1
         }
         if tail != 0 {
-            putGroup(d, UInt32(s[0]), tail > 1 ? UInt32(s[stride]) : 0, tail > 2 ? UInt32(s[s2]) : 0, 0, order)
+            putGroup(d, UInt32(s[0]), tail > 1 ? UInt32(s[1]) : 0, tail > 2 ? UInt32(s[2]) : 0, 0, order)
         }
     }
 
@@ -93,22 +92,22 @@ extension Kernels {
         }
     }
 
-    /// The four rows of a block from `rows` (1 ... 4) uint8 rows of k values: row r's value i at
-    /// src[r * rowStride + i * stride] (tokens: counts [N][K]; the attention pair: a query's head
-    /// channels of q, and its scores row; all stride 1 today); rows >= `rows` are zero.
+    /// The four rows of a block from `rows` (1 ... 4) uint8 rows of k contiguous values: row r's value i
+    /// at src[r * rowStride + i] (tokens: counts [N][K]; the attention pair: a query's head channels of
+    /// q, and its scores row); rows >= `rows` are zero.
     @inline(never)
-    public static func putRows(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int, stride: Int,
+    public static func putRows(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int,
                                rows: Int, k: Int, order: BlockOrder) {
         #if arch(x86_64)
         if useX86Twins && order == .bytes {
-            putRowsBytes(block, src, rowStride: rowStride, stride: stride, rows: rows, k: k)
+            putRowsBytes(block, src, rowStride: rowStride, rows: rows, k: k)
             return
         }
         #endif
         var r = 0
         while r < 4 {
             if r < rows {
-                putRow(block, row: r, src + r &* rowStride, stride: stride, k: k, order: order)
+                putRow(block, row: r, src + r &* rowStride, k: k, order: order)
             } else {
                 zeroRow(block, row: r, k: k)
             }

@@ -57,9 +57,8 @@ extension Kernels {
         return Int64(bitPattern: v)
     }
 
-    /// `putRows` into a byte block: row r's value i at src[r * rowStride + i * stride]; rows >= `rows` zero.
-    static func putRowsBytes(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int, stride: Int,
-                             rows: Int, k: Int) {
+    /// `putRows` into a byte block: row r's value i at src[r * rowStride + i]; rows >= `rows` zero.
+    static func putRowsBytes(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int, rows: Int, k: Int) {
         var r = 0
         while r < 4 {
             var d = block + 8 &* r, i = 0
@@ -69,26 +68,21 @@ extension Kernels {
                     d += 32
                     i &+= 8
                 }
-            } else if stride == 1 {
+            } else {
                 let s = UnsafeRawPointer(src + r &* rowStride)
                 while i &+ 8 <= k {
                     d.storeBytes(of: s.loadUnaligned(fromByteOffset: i, as: UInt64.self), as: UInt64.self)
                     d += 32
                     i &+= 8
                 }
-            }
-            if r < rows && i < k {  // strided values, or the last group's 1 ... 7
-                var s = src + (r &* rowStride &+ i &* stride)
-                while i < k {
+                if i < k {  // the last group's 1 ... 7 values, zeros after (no read past the row)
                     var v: UInt64 = 0, b: UInt64 = 0
-                    while b < 64 && i < k {
-                        v |= UInt64(s.pointee) &<< b
-                        s += stride
+                    while i < k {
+                        v |= UInt64(s.load(fromByteOffset: i, as: UInt8.self)) &<< b
                         b &+= 8
                         i &+= 1
                     }
                     d.storeBytes(of: v, as: UInt64.self)
-                    d += 32
                 }
             }
             r &+= 1
