@@ -91,43 +91,71 @@ extension Kernels {
 
     /// `putPatches` into a byte block: rows from the 3x3 receptive fields of positions pos ..< pos + rows
     /// of a uint8 map [cin][h][w], zero outside the map, value k = (i * 3 + dy) * 3 + dx at byte
-    /// 32 (k / 8) + 8r + k % 8; rows >= `rows` zero.
+    /// 32 (k / 8) + 8r + k % 8; rows >= `rows` zero. A row's values are laid out contiguously on the
+    /// stack first (three per input row of the field), then copied eight at a time.
     @inline(never)
     static func putPatchesBytes(_ block: UnsafeMutableRawPointer, _ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int,
                                 pos: Int, rows: Int) {
-        let k = 9 &* cin, plane = h &* w
-        var r = 0
-        while r < 4 {
-            let d = block + 8 &* r
-            var i = 0  // the value index
-            if r < rows {
-                let at = pos &+ r
-                let y = Int(csd_quot(Int32(truncatingIfNeeded: at), Int32(truncatingIfNeeded: w))), x = at &- y &* w
-                var p = input + ((y &- 1) &* w &+ (x &- 1))
-                let inside = y > 0 && y < h &- 1 && x > 0 && x < w &- 1
-                var c = 0
-                while c < cin {
-                    var dy = 0
-                    while dy < 3 {
-                        let rowOK = inside || (y &+ dy >= 1 && y &+ dy <= h)
-                        var dx = 0
-                        while dx < 3 {
-                            let v = inside || (rowOK && x &+ dx >= 1 && x &+ dx <= w) ? p[dy &* w &+ dx] : 0
-                            d.storeBytes(of: v, toByteOffset: (i &>> 3) &* 32 &+ (i & 7), as: UInt8.self)
-                            i &+= 1
-                            dx &+= 1
+        let k = 9 &* cin, plane = h &* w, groups = (k &+ 7) &>> 3
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: groups) { words in
+            let buf = UnsafeMutableRawPointer(words.baseAddress!).assumingMemoryBound(to: UInt8.self)
+            var r = 0
+            while r < 4 {
+                var d = block + 8 &* r
+                if r < rows {
+                    words[groups &- 1] = 0  // the last group's padding
+                    let at = pos &+ r
+                    let y = Int(csd_quot(Int32(truncatingIfNeeded: at), Int32(truncatingIfNeeded: w))), x = at &- y &* w
+                    var p = input + ((y &- 1) &* w &+ (x &- 1)), o = buf
+                    if y > 0 && y < h &- 1 && x > 0 && x < w &- 1 {  // inside the map: three values per field row
+                        var c = 0
+                        while c < cin {
+                            var q = p, dy = 0
+                            while dy < 3 {
+                                o[0] = q[0]
+                                o[1] = q[1]
+                                o[2] = q[2]
+                                o += 3
+                                q += w
+                                dy &+= 1
+                            }
+                            p += plane
+                            c &+= 1
                         }
-                        dy &+= 1
+                    } else {
+                        var c = 0
+                        while c < cin {
+                            var dy = 0
+                            while dy < 3 {
+                                let rowOK = y &+ dy >= 1 && y &+ dy <= h
+                                var dx = 0
+                                while dx < 3 {
+                                    o[dx] = rowOK && x &+ dx >= 1 && x &+ dx <= w ? p[dy &* w &+ dx] : 0
+                                    dx &+= 1
+                                }
+                                o += 3
+                                dy &+= 1
+                            }
+                            p += plane
+                            c &+= 1
+                        }
                     }
-                    p += plane
-                    c &+= 1
+                    var g = 0
+                    while g < groups {
+                        d.storeBytes(of: words[g], as: UInt64.self)
+                        d += 32
+                        g &+= 1
+                    }
+                } else {
+                    var g = 0
+                    while g < groups {
+                        d.storeBytes(of: 0, as: UInt64.self)
+                        d += 32
+                        g &+= 1
+                    }
                 }
+                r &+= 1
             }
-            while i < k || i & 7 != 0 {  // a row past `rows`, and the last group's padding
-                d.storeBytes(of: 0, toByteOffset: (i &>> 3) &* 32 &+ (i & 7), as: UInt8.self)
-                i &+= 1
-            }
-            r &+= 1
         }
     }
 }
