@@ -68,6 +68,7 @@ typedef uint8_t csd_u8x8 __attribute__((ext_vector_type(8)));
 typedef uint8_t csd_u8x16 __attribute__((ext_vector_type(16)));
 typedef uint8_t csd_u8x32 __attribute__((ext_vector_type(32)));
 typedef int16_t csd_i16x4 __attribute__((ext_vector_type(4)));
+typedef int16_t csd_i16x8 __attribute__((ext_vector_type(8)));
 typedef int16_t csd_i16x16 __attribute__((ext_vector_type(16)));
 typedef int32_t csd_i32x4 __attribute__((ext_vector_type(4)));
 typedef int32_t csd_i32x8 __attribute__((ext_vector_type(8)));
@@ -154,6 +155,13 @@ static inline csd_u8x16 csd_bytes_i32x16(csd_i32x8 a, csd_i32x8 b) {
 /* sixteen bytes as a 4 x 4 matrix, transposed: byte 4i + j of the result is byte 4j + i of v (PSHUFB) */
 static inline csd_u8x16 csd_transpose4x4_u8(csd_u8x16 v) {
     return __builtin_shufflevector(v, v, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+}
+/* the low halves of a's lanes, then b's, as a 4 x 4 matrix transposed: lane 4i + j is lane 4j + i of
+ * (a, b) (stream values: four outputs of four rows to four rows of four outputs) */
+static inline csd_i16x16 csd_halves_t4x4_i32x16(csd_i32x8 a, csd_i32x8 b) {
+    csd_i16x16 h = __builtin_shufflevector(__builtin_convertvector(a, csd_i16x8), __builtin_convertvector(b, csd_i16x8),
+                                           0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    return __builtin_shufflevector(h, h, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 }
 /* the lanes' wrapping sum */
 static inline int32_t csd_sum_i32x8(csd_i32x8 v) { return (int32_t)__builtin_reduce_add((csd_u32x8)v); }

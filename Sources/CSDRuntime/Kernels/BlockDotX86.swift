@@ -35,13 +35,11 @@ extension Kernels {
     }
 
     /// `blockDotStream` on x86-64: int16 weights read where they lie, four outputs per pass (one block
-    /// load for the four); the last group of a row whose K is not a multiple of 4 is built lane by lane
-    /// (zeros past K, no read past the row).
+    /// load for the four, their sixteen values into the stream at once, `StreamSink.putX86`); the last
+    /// group of a row whose K is not a multiple of 4 is built lane by lane (zeros past K, no read past
+    /// the row).
     public static func blockDotStreamX86(_ w: UnsafePointer<Int16>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                          outputs: Int, _ sink: StreamSink) {
-        @inline(__always) func put(_ j: Int, _ a: SIMD4<Int32>) {
-            sink.put(j, UInt32(bitPattern: a[0]), UInt32(bitPattern: a[1]), UInt32(bitPattern: a[2]), UInt32(bitPattern: a[3]))
-        }
         var j = 0
         while j < outputs {
             let n = min(4, outputs &- j)
@@ -51,10 +49,7 @@ extension Kernels {
                 let w4 = SIMD4<Int16>(p[0], tail > 1 ? p[1] : 0, tail > 2 ? p[2] : 0, 0)
                 return csd_bcast4_i16(unsafeBitCast(w4, to: Int64.self))
             })
-            put(j, s01.lowHalf)
-            if n > 1 { put(j &+ 1, s01.highHalf) }
-            if n > 2 { put(j &+ 2, s23.lowHalf) }
-            if n > 3 { put(j &+ 3, s23.highHalf) }
+            sink.putX86(j, outputs: n, s01, s23)
             j &+= 4
         }
     }
@@ -170,6 +165,44 @@ extension NeuronSink {
                 }
                 o &+= 1
             }
+        }
+    }
+}
+extension StreamSink {
+    /// `put` for outputs j ..< j + n (n 1 ... 4): lane 4o + r of s01 is output j + o, row r, of s23 output
+    /// j + 2 + o. Four outputs of four rows, a row's outputs adjacent (tokens [N][D]: the stream's
+    /// layout), at once: the sixteen values (acc + bias) >> shift in int32 lanes, narrowed to int16 and
+    /// transposed, one 64-bit store (set) or load, add and store (add) per row. Otherwise output by
+    /// output (`put`).
+    @inline(__always) func putX86(_ j: Int, outputs n: Int, _ s01: SIMD8<Int32>, _ s23: SIMD8<Int32>) {
+        guard n == 4 && rows == 4 && outputStep == 1 else {
+            @inline(__always) func one(_ o: Int, _ a: SIMD4<Int32>) {
+                put(j &+ o, UInt32(bitPattern: a[0]), UInt32(bitPattern: a[1]), UInt32(bitPattern: a[2]), UInt32(bitPattern: a[3]))
+            }
+            one(0, s01.lowHalf)
+            if n > 1 { one(1, s01.highHalf) }
+            if n > 2 { one(2, s23.lowHalf) }
+            if n > 3 { one(3, s23.highHalf) }
+            return
+        }
+        let b = biases, ps = paramStep, prs = paramRowStep, i0 = j &* ps
+        @inline(__always) func four(_ i: Int) -> SIMD4<Int32> {  // output i's bias at the four rows
+            prs == 0 ? SIMD4(repeating: b[i]) : SIMD4(b[i], b[i &+ prs], b[i &+ 2 &* prs], b[i &+ 3 &* prs])
+        }
+        let sh = SIMD8<Int32>(repeating: shift & 31)
+        let v01 = (s01 &+ SIMD8(lowHalf: four(i0), highHalf: four(i0 &+ ps))) &>> sh
+        let v23 = (s23 &+ SIMD8(lowHalf: four(i0 &+ 2 &* ps), highHalf: four(i0 &+ 3 &* ps))) &>> sh
+        let words = unsafeBitCast(csd_halves_t4x4_i32x16(v01, v23), to: SIMD4<UInt64>.self)
+        var r = 0
+        while r < 4 {
+            let p = UnsafeMutableRawPointer(stream + (j &+ r &* rowStep))
+            if write == .set {
+                p.storeBytes(of: words[r], as: UInt64.self)
+            } else {
+                let sum = p.loadUnaligned(as: SIMD4<Int16>.self) &+ unsafeBitCast(words[r], to: SIMD4<Int16>.self)
+                p.storeBytes(of: sum, as: SIMD4<Int16>.self)
+            }
+            r &+= 1
         }
     }
 }
