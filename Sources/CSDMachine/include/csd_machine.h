@@ -116,35 +116,21 @@ static inline csd_i8x32 csd_bcast8_i8(int64_t w) {
     return __builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7,
                                    0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
 }
-/* clip(floor(a / theta), 0, levels) per lane, theta >= 1, levels <= 16 (the neurons' counts): the
- * quotient in floating point, clipped at levels, truncated, negatives to 0. Exact:
- * - float64 (VCVTDQ2PD, VDIVPD) for any theta: a double holds a and theta exactly and the division
- *   rounds correctly; an integer quotient is exact; a quotient q below levels that is not an integer
- *   lies at least 1 / theta > 2^-31 below the next integer n <= 16, a relative distance above 2^-35,
- *   beyond the rounding error (2^-53), so rounding never reaches n; a quotient at or above levels
- *   rounds to at least levels (an integer; rounding is monotone) and is clipped; truncation is the
- *   floor for q >= 0, and a q < 0 gives 0 either way.
- * - float32 (VCVTDQ2PS, VDIVPS, half the divisions) when every theta <= 986,895 (17 theta < 2^24):
- *   for |a| < 2^24 both are exact floats and the same argument holds, as n - q >= 1 / theta
- *   > 2^-24 * 17 > 2^-24 q, the largest rounding error; for |a| >= 2^24 the quotient's magnitude
- *   is above 2^24 / 986,895 > 17 > levels, so a and its float round alike to levels or to 0.
- * Host builds only (the device builds divide in integers or count by subtraction). */
+/* lane conversions and minima for the neurons' counts in floating point (`Kernels.neuronCounts`,
+ * BlockDotX86.swift; the exactness argument is there): VCVTDQ2PS, VCVTTPS2DQ, MINPS (no NaN to keep),
+ * VCVTDQ2PD, VCVTTPD2DQ, MINPD */
 typedef double csd_f64x4 __attribute__((ext_vector_type(4)));
 typedef float csd_f32x8 __attribute__((ext_vector_type(8)));
-static inline csd_i32x8 csd_counts_i32x8(csd_i32x8 a, csd_i32x8 theta, int32_t levels) {
-    csd_i32x8 q;
-    if (__builtin_reduce_or(theta > (csd_i32x8)986895) == 0) {
-        csd_f32x8 f = __builtin_convertvector(a, csd_f32x8) / __builtin_convertvector(theta, csd_f32x8), top = (csd_f32x8)(float)levels;
-        q = __builtin_convertvector(f < top ? f : top, csd_i32x8);  /* MINPS: no NaN to keep */
-    } else {
-        csd_f64x4 top = (csd_f64x4)(double)levels;
-        csd_f64x4 lo = __builtin_convertvector(a.lo, csd_f64x4) / __builtin_convertvector(theta.lo, csd_f64x4);
-        csd_f64x4 hi = __builtin_convertvector(a.hi, csd_f64x4) / __builtin_convertvector(theta.hi, csd_f64x4);
-        q = __builtin_shufflevector(__builtin_convertvector(lo < top ? lo : top, csd_i32x4),
-                                    __builtin_convertvector(hi < top ? hi : top, csd_i32x4), 0, 1, 2, 3, 4, 5, 6, 7);
-    }
-    return __builtin_elementwise_max(q, (csd_i32x8)0);
-}
+static inline csd_f32x8 csd_f32_i32x8(csd_i32x8 a) { return __builtin_convertvector(a, csd_f32x8); }
+static inline csd_i32x8 csd_trunc_f32x8(csd_f32x8 a) { return __builtin_convertvector(a, csd_i32x8); }
+static inline csd_f32x8 csd_min_f32x8(csd_f32x8 a, csd_f32x8 b) { return a < b ? a : b; }
+static inline csd_f64x4 csd_f64_i32x4(csd_i32x4 a) { return __builtin_convertvector(a, csd_f64x4); }
+static inline csd_i32x4 csd_trunc_f64x4(csd_f64x4 a) { return __builtin_convertvector(a, csd_i32x4); }
+static inline csd_f64x4 csd_min_f64x4(csd_f64x4 a, csd_f64x4 b) { return a < b ? a : b; }
+/* whether any lane of a exceeds b's (VPCMPGTD, VPTEST); lane maxima (VPMAXSD): Swift's mask reductions
+ * and selects do not compile to these */
+static inline int32_t csd_any_gt_i32x8(csd_i32x8 a, csd_i32x8 b) { return __builtin_reduce_or(a > b) != 0; }
+static inline csd_i32x8 csd_max_i32x8(csd_i32x8 a, csd_i32x8 b) { return __builtin_elementwise_max(a, b); }
 /* the low byte of each lane (values 0 ... 255: neuron outputs) */
 static inline csd_u8x8 csd_bytes_i32x8(csd_i32x8 v) { return __builtin_convertvector(v, csd_u8x8); }
 /* the low bytes of a's lanes, then b's (values 0 ... 255: neuron outputs) */
@@ -156,12 +142,14 @@ static inline csd_u8x16 csd_bytes_i32x16(csd_i32x8 a, csd_i32x8 b) {
 static inline csd_u8x16 csd_transpose4x4_u8(csd_u8x16 v) {
     return __builtin_shufflevector(v, v, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 }
-/* the low halves of a's lanes, then b's, as a 4 x 4 matrix transposed: lane 4i + j is lane 4j + i of
- * (a, b) (stream values: four outputs of four rows to four rows of four outputs) */
-static inline csd_i16x16 csd_halves_t4x4_i32x16(csd_i32x8 a, csd_i32x8 b) {
-    csd_i16x16 h = __builtin_shufflevector(__builtin_convertvector(a, csd_i16x8), __builtin_convertvector(b, csd_i16x8),
-                                           0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    return __builtin_shufflevector(h, h, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+/* the low halves of a's lanes, then b's (stream values) */
+static inline csd_i16x16 csd_halves_i32x16(csd_i32x8 a, csd_i32x8 b) {
+    return __builtin_shufflevector(__builtin_convertvector(a, csd_i16x8), __builtin_convertvector(b, csd_i16x8),
+                                   0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+/* sixteen halves as a 4 x 4 matrix, transposed: lane 4i + j of the result is lane 4j + i of v */
+static inline csd_i16x16 csd_transpose4x4_i16(csd_i16x16 v) {
+    return __builtin_shufflevector(v, v, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 }
 /* the lanes' wrapping sum */
 static inline int32_t csd_sum_i32x8(csd_i32x8 v) { return (int32_t)__builtin_reduce_add((csd_u32x8)v); }

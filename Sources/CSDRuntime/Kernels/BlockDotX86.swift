@@ -23,11 +23,7 @@ extension Kernels {
             let n = min(4, outputs &- j)
             let (s01, s23) = halfwordQuad(quadRows(w, wstride: wstride, j, n), block, k: k,
                                           weights: { csd_bcast4_i8(UnsafeRawPointer($0).loadUnaligned(as: Int32.self)) },
-                                          last: { p, tail in
-                let w4 = UInt32(UInt8(bitPattern: p[0])) | (tail > 1 ? UInt32(UInt8(bitPattern: p[1])) &<< 8 : 0)
-                    | (tail > 2 ? UInt32(UInt8(bitPattern: p[2])) &<< 16 : 0)
-                return csd_bcast4_i8(Int32(bitPattern: w4))
-            })
+                                          last: { csd_bcast4_i8(Int32(truncatingIfNeeded: lastWeights($0, $1))) })
             sink.putX86(j, outputs: n, s01, s23, &spikes)
             j &+= 4
         }
@@ -94,10 +90,29 @@ extension Kernels {
                 SIMD8(lowHalf: csd_pairsum_i32x8(a2), highHalf: csd_pairsum_i32x8(a3)))
     }
 
-    /// clip(floor(a / theta), 0, levels) per lane (theta >= 1, validated): `csd_counts_i32x8`, a float64
-    /// division shown exact in csd_machine.h.
+    /// clip(floor(a / theta), 0, levels) per lane (theta >= 1, validated; levels <= 16): the quotient in
+    /// floating point, clipped at levels, truncated, negatives to 0 (host builds only; the device builds
+    /// divide in integers or count by subtraction). Exact:
+    /// - float64 for any theta: a double holds a and theta exactly and the division rounds correctly; an
+    ///   integer quotient is exact; a quotient q below levels that is not an integer lies at least
+    ///   1 / theta > 2^-31 below the next integer n <= 16, a relative distance above 2^-35, beyond the
+    ///   rounding error (2^-53), so rounding never reaches n; a quotient at or above levels rounds to at
+    ///   least levels (an integer; rounding is monotone) and is clipped; truncation is the floor for
+    ///   q >= 0, and a q < 0 gives 0 either way.
+    /// - float32 (one division for eight lanes instead of two) when every theta <= 986,895
+    ///   (17 theta < 2^24): for |a| < 2^24 both are exact floats and the same argument holds, as
+    ///   n - q >= 1 / theta > 2^-24 * 17 > 2^-24 q, the largest rounding error; for |a| >= 2^24 the
+    ///   quotient's magnitude is above 2^24 / 986,895 > 17 > levels, so it clips to levels or to 0.
     @inline(__always) static func neuronCounts(_ a: SIMD8<Int32>, threshold theta: SIMD8<Int32>, levels: Int32) -> SIMD8<Int32> {
-        csd_counts_i32x8(a, theta, levels)
+        let q: SIMD8<Int32>
+        if csd_any_gt_i32x8(theta, SIMD8(repeating: 986_895)) == 0 {
+            q = csd_trunc_f32x8(csd_min_f32x8(csd_f32_i32x8(a) / csd_f32_i32x8(theta), SIMD8(repeating: Float(levels))))
+        } else {
+            let top = SIMD4<Double>(repeating: Double(levels))
+            q = SIMD8(lowHalf: csd_trunc_f64x4(csd_min_f64x4(csd_f64_i32x4(a.lowHalf) / csd_f64_i32x4(theta.lowHalf), top)),
+                      highHalf: csd_trunc_f64x4(csd_min_f64x4(csd_f64_i32x4(a.highHalf) / csd_f64_i32x4(theta.highHalf), top)))
+        }
+        return csd_max_i32x8(q, SIMD8(repeating: 0))
     }
 }
 
@@ -192,7 +207,7 @@ extension StreamSink {
         let sh = SIMD8<Int32>(repeating: shift & 31)
         let v01 = (s01 &+ SIMD8(lowHalf: four(i0), highHalf: four(i0 &+ ps))) &>> sh
         let v23 = (s23 &+ SIMD8(lowHalf: four(i0 &+ 2 &* ps), highHalf: four(i0 &+ 3 &* ps))) &>> sh
-        let words = unsafeBitCast(csd_halves_t4x4_i32x16(v01, v23), to: SIMD4<UInt64>.self)
+        let words = unsafeBitCast(csd_transpose4x4_i16(csd_halves_i32x16(v01, v23)), to: SIMD4<UInt64>.self)
         var r = 0
         while r < 4 {
             let p = UnsafeMutableRawPointer(stream + (j &+ r &* rowStep))
