@@ -47,14 +47,20 @@ extension Kernels {
         sink.spikes &+= UInt32(bitPattern: csd_sum_i32x8(spikes))
     }
 
-    /// p[0 ..< n] (n < 8) as the low bytes of a word (little-endian), zeros after.
-    @inline(__always) static func lastWeights(_ p: UnsafePointer<Int8>, _ n: Int) -> Int64 {
+    /// The bytes p[0 ..< n] (n < 8) as the low bytes of a word (little-endian), zeros after; nothing read
+    /// past them (a row's last, partial group).
+    @inline(__always) static func lastBytes(_ p: UnsafeRawPointer, _ n: Int) -> UInt64 {
         var v: UInt64 = 0, i = 0
         while i < n {
-            v |= UInt64(UInt8(bitPattern: p[i])) &<< UInt64(8 &* i)
+            v |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) &<< UInt64(8 &* i)
             i &+= 1
         }
-        return Int64(bitPattern: v)
+        return v
+    }
+
+    /// `lastBytes` of int8 weights.
+    @inline(__always) static func lastWeights(_ p: UnsafePointer<Int8>, _ n: Int) -> Int64 {
+        Int64(bitPattern: lastBytes(p, n))
     }
 
     /// `putRows` into a byte block: row r's value i at src[r * rowStride + i]; rows >= `rows` zero.
@@ -75,14 +81,8 @@ extension Kernels {
                     d += 32
                     i &+= 8
                 }
-                if i < k {  // the last group's 1 ... 7 values, zeros after (no read past the row)
-                    var v: UInt64 = 0, b: UInt64 = 0
-                    while i < k {
-                        v |= UInt64(s.load(fromByteOffset: i, as: UInt8.self)) &<< b
-                        b &+= 8
-                        i &+= 1
-                    }
-                    d.storeBytes(of: v, as: UInt64.self)
+                if i < k {  // the last group's 1 ... 7 values, zeros after
+                    d.storeBytes(of: lastBytes(s + i, k &- i), as: UInt64.self)
                 }
             }
             r &+= 1
