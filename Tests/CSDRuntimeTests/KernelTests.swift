@@ -212,7 +212,7 @@ import Testing
     }
 
     #if arch(x86_64)
-    /// The x86-64 neurons' counts (`neuronCounts`: a float32 or float64 division, csd_machine.h) against
+    /// The x86-64 neurons' counts (`neuronCounts`: a float32 or float64 division, BlockDotX86.swift) against
     /// the integer neuron at every quotient boundary: a = n theta - 1, n theta, n theta + 1 for n from -2
     /// to L + 2, thresholds from 1 to 2^31 - 1 (around 986,895, where the float32 form ends, and up to
     /// where a double's rounding would first show), the ends of int32.
