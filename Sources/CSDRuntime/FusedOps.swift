@@ -40,11 +40,12 @@ extension Context {
         valuesStats = OpStats()
     }
 
-    /// Every output channel j of a conv/linear against the block in scratch (rows 0 ..< rows, K inputs),
+    /// Every output channel j of a conv/linear against the block (rows 0 ..< rows, K inputs; more than
+    /// four rows: a pair of blocks, `withRowBlocks`),
     /// one kernel call that sinks each (channel, row) with the accumulator still in registers: a neuron
     /// at neuron.base + j * neuron.channel + r * neuron.row, or the stream (set or add) likewise at
     /// `stream` (int16 weights).
-    @inline(never) @usableFromInline func blockOutputs(_ op: OpRecord, k: Int, outputs: Int, rows: Int,
+    @inline(never) @usableFromInline func blockOutputs(_ op: OpRecord, _ block: UnsafeRawPointer, k: Int, outputs: Int, rows: Int,
                                                        neuron nIdx: (base: Int, channel: Int, row: Int),
                                                        stream sIdx: (base: Int, channel: Int, row: Int), _ s: inout OpStats) {
         let biases = int32s(op.biases), tokenBias = op.has(OpFlag.tokenBias), w = data + Int(op.weights)
@@ -56,15 +57,29 @@ extension Context {
                                   outputStep: sIdx.channel &* t, rowStep: sIdx.row &* t, paramStep: paramStep,
                                   paramRowStep: paramRowStep, rows: rows, write: op.has(OpFlag.streamSet) ? .set : .add,
                                   shift: Int32(op.shift))
-            Kernels.blockDotStream(w.assumingMemoryBound(to: Int16.self), wstride: k, scratch, k: k, outputs: outputs, sink)
+            Kernels.blockDotStream(w.assumingMemoryBound(to: Int16.self), wstride: k, block, k: k, outputs: outputs, sink)
         } else {
             var sink = NeuronSink(out: counts(op.output(plan)) + nIdx.base, thresholds: int32s(op.thresholds), biases: bias,
                                   outputStep: nIdx.channel, rowStep: nIdx.row, paramStep: paramStep, paramRowStep: paramRowStep,
                                   shift: Int32(op.shift), levels: levels, rows: rows, output: neuronOutput)
-            Kernels.blockDotNeurons(w.assumingMemoryBound(to: Int8.self), wstride: k, scratch, k: k, outputs: outputs,
+            Kernels.blockDotNeurons(w.assumingMemoryBound(to: Int8.self), wstride: k, block, k: k, outputs: outputs,
                                     order: Kernels.neuronOrder(pixels: op.has(OpFlag.inputPixels)), &sink)
             s.spikes &+= sink.spikes
         }
+    }
+
+    /// Runs `body(block, rows)` with the block that conv and linear gather rows into and the rows it
+    /// takes: the op's kernel scratch, four rows; on x86-64 hosts, when two blocks of K fit
+    /// `Kernels.pairBlockBytes`, a pair of blocks on the stack, eight rows (`Kernels.pairBlocks`).
+    @inline(__always) @usableFromInline func withRowBlocks(k: Int, _ body: (UnsafeMutableRawPointer, Int) -> Void) {
+        #if arch(x86_64)
+        if Kernels.useX86Twins && 2 &* Kernels.blockBytes(k: k) <= Kernels.pairBlockBytes {
+            var pair = Kernels.PairBlocks(repeating: .zero)
+            withUnsafeMutableBytes(of: &pair) { body($0.baseAddress!, 8) }
+            return
+        }
+        #endif
+        body(UnsafeMutableRawPointer(scratch), 4)
     }
 
     /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
@@ -74,12 +89,15 @@ extension Context {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
         let plane = h &* w, fanIn = cin &* 9
         let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: op.has(OpFlag.inputPixels))
-        var p0 = 0
-        while p0 < plane {
-            let rows = min(4, plane &- p0)
-            Kernels.putPatches(scratch, input, cin: cin, h: h, w: w, pos: p0, rows: rows, order: order)
-            blockOutputs(op, k: fanIn, outputs: cout, rows: rows, neuron: (p0, plane, 1), stream: (p0 &* cout, 1, cout), &s)
-            p0 &+= 4
+        withRowBlocks(k: fanIn) { block, step in
+            var p0 = 0
+            while p0 < plane {
+                let rows = min(step, plane &- p0)
+                Kernels.putPatchBlocks(block, input, cin: cin, h: h, w: w, pos: p0, rows: rows, order: order)
+                blockOutputs(op, block, k: fanIn, outputs: cout, rows: rows, neuron: (p0, plane, 1),
+                             stream: (p0 &* cout, 1, cout), &s)
+                p0 &+= step
+            }
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* plane)
         s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
@@ -92,13 +110,15 @@ extension Context {
         let input = UnsafePointer(counts(op.input(plan)))
         let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: false)
         let major = op.has(OpFlag.channelMajor)
-        var t0 = 0
-        while t0 < n {
-            let rows = min(4, n &- t0)
-            Kernels.putRows(scratch, input + t0 &* din, rowStride: din, rows: rows, k: din, order: order)
-            blockOutputs(op, k: din, outputs: dout, rows: rows, neuron: major ? (t0, n, 1) : (t0 &* dout, 1, dout),
-                         stream: (t0 &* dout, 1, dout), &s)
-            t0 &+= 4
+        withRowBlocks(k: din) { block, step in
+            var t0 = 0
+            while t0 < n {
+                let rows = min(step, n &- t0)
+                Kernels.putRowBlocks(block, input + t0 &* din, rowStride: din, rows: rows, k: din, order: order)
+                blockOutputs(op, block, k: din, outputs: dout, rows: rows, neuron: major ? (t0, n, 1) : (t0 &* dout, 1, dout),
+                             stream: (t0 &* dout, 1, dout), &s)
+                t0 &+= step
+            }
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
         s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
@@ -125,9 +145,10 @@ extension Context {
     }
 
     /// The attention pair (docs/SEMANTICS.md, "Streamed attention"), on counts (<= 16, read as int8 where
-    /// they stand for weights). Per head h and block of four queries i: their head channels of q go into the
-    /// scratch block, the scores a[h][i][j] = sum over the head's channels c of q[i][c] k[j][c] fire into
-    /// four scores rows in the scratch (counts, a neuron per head), the rows go into the block (over the q
+    /// they stand for weights). Per head h and block of four queries i (eight on x86-64 hosts,
+    /// `withQueryBlocks`): their head channels of q go into the block, the scores a[h][i][j] = sum over
+    /// the head's channels c of q[i][c] k[j][c] fire into a scores row per query (counts, a neuron per
+    /// head), the rows go into the block (over the q
     /// rows), and the values o[i][c] = sum_j a[h][i][j] v[j][c] fire against the head's rows of v, which is
     /// channel-major ([D][N]: a value channel's N counts in a row, read as int8 weights), into the output
     /// (a neuron per channel), which may be q's buffer: the block's q rows are in the scratch by then. On
@@ -142,52 +163,70 @@ extension Context {
         let k = UnsafeRawPointer(counts(sc.input2(plan))).assumingMemoryBound(to: Int8.self)
         let vT = UnsafeRawPointer(counts(va.input2(plan))).assumingMemoryBound(to: Int8.self)
         let order = Kernels.neuronOrder(pixels: false)
-        let scores = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: UInt8.self)
-        let block = UnsafeMutableRawPointer(scratch) + ((4 &* n &+ 15) & ~15)
         let scoresTheta = int32s(sc.thresholds), scoresBeta = int32s(sc.biases)
         let valuesTheta = int32s(va.thresholds), valuesBeta = int32s(va.biases)
-        var h = 0
-        while h < heads {
-            let c0 = h &* hd, vRows = vT + c0 &* n  // the head's value channels, N counts each
-            var i0 = 0
-            while i0 < n {
-                let rows = min(4, n &- i0)
-                var stage = 0  // 0: the scores of the block's queries; 1: their values (one call site: code size)
-                while stage < 2 {
-                    let first = stage == 0
-                    if first {
-                        Kernels.putRows(block, q + (i0 &* d &+ c0), rowStride: d, rows: rows, k: hd, order: order)
-                    } else {
-                        Kernels.putRows(block, scores, rowStride: n, rows: rows, k: n, order: order)
+        withQueryBlocks(n: n, k: max(hd, n)) { scores, block, step in
+            var h = 0
+            while h < heads {
+                let c0 = h &* hd, vRows = vT + c0 &* n  // the head's value channels, N counts each
+                var i0 = 0
+                while i0 < n {
+                    let rows = min(step, n &- i0)
+                    var stage = 0  // 0: the scores of the block's queries; 1: their values (one call site: code size)
+                    while stage < 2 {
+                        let first = stage == 0
+                        if first {
+                            Kernels.putRowBlocks(block, q + (i0 &* d &+ c0), rowStride: d, rows: rows, k: hd, order: order)
+                        } else {
+                            Kernels.putRowBlocks(block, scores, rowStride: n, rows: rows, k: n, order: order)
+                        }
+                        var sink = first
+                            ? NeuronSink(out: scores, thresholds: scoresTheta + h, biases: scoresBeta + h, outputStep: 1,
+                                         rowStep: n, paramStep: 0, paramRowStep: 0, shift: Int32(sc.shift), levels: levels, rows: rows,
+                                         output: .counts)
+                            : NeuronSink(out: output + (i0 &* d &+ c0), thresholds: valuesTheta + c0, biases: valuesBeta + c0,
+                                         outputStep: 1, rowStep: d, paramStep: 1, paramRowStep: 0, shift: Int32(va.shift),
+                                         levels: levels, rows: rows, output: neuronOutput)
+                        Kernels.blockDotNeurons(first ? k + c0 : vRows, wstride: first ? d : n, UnsafeRawPointer(block),
+                                                k: first ? hd : n, outputs: first ? n : hd, order: order, &sink)
+                        if first {
+                            s1.spikes &+= sink.spikes
+                        } else {
+                            valuesStats.spikes &+= sink.spikes
+                        }
+                        stage &+= 1
                     }
-                    var sink = first
-                        ? NeuronSink(out: scores, thresholds: scoresTheta + h, biases: scoresBeta + h, outputStep: 1,
-                                     rowStep: n, paramStep: 0, paramRowStep: 0, shift: Int32(sc.shift), levels: levels, rows: rows,
-                                     output: .counts)
-                        : NeuronSink(out: output + (i0 &* d &+ c0), thresholds: valuesTheta + c0, biases: valuesBeta + c0,
-                                     outputStep: 1, rowStep: d, paramStep: 1, paramRowStep: 0, shift: Int32(va.shift),
-                                     levels: levels, rows: rows, output: neuronOutput)
-                    Kernels.blockDotNeurons(first ? k + c0 : vRows, wstride: first ? d : n, UnsafeRawPointer(block),
-                                            k: first ? hd : n, outputs: first ? n : hd, order: order, &sink)
-                    if first {
-                        s1.spikes &+= sink.spikes
-                    } else {
-                        valuesStats.spikes &+= sink.spikes
+                    if synapticOps {  // a group per key j: a[h][i][j] (the block's rows) against v[j][c], c in head h
+                        valuesStats.synapticOps &+= Kernels.pairSynapticOps(scores, UnsafeRawPointer(vRows).assumingMemoryBound(to: UInt8.self),
+                                                                            groups: n, sx: n, nx: rows, sy: n, ny: hd)
                     }
-                    stage &+= 1
+                    i0 &+= step
                 }
-                if synapticOps {  // a group per key j: a[h][i][j] (the block's rows) against v[j][c], c in head h
-                    valuesStats.synapticOps &+= Kernels.pairSynapticOps(scores, UnsafeRawPointer(vRows).assumingMemoryBound(to: UInt8.self),
-                                                                        groups: n, sx: n, nx: rows, sy: n, ny: hd)
-                }
-                i0 &+= 4
+                h &+= 1
             }
-            h &+= 1
         }
         s1.neurons = UInt32(truncatingIfNeeded: sc.outDims.count)
         valuesStats.neurons = UInt32(truncatingIfNeeded: va.outDims.count)
         s1.macs = UInt32(truncatingIfNeeded: sc.validatedMacs)
         valuesStats.macs = UInt32(truncatingIfNeeded: va.validatedMacs)
+    }
+
+    /// Runs `body(scores, block, queries)` with the attention pair's scores rows, its block and the
+    /// queries a block takes: in the op's kernel scratch (docs/FORMAT.md, "Kernel scratch"), four
+    /// queries; on x86-64 hosts, when they fit `Kernels.pairBlockBytes`, in a stack buffer, eight
+    /// queries: 8 N scores bytes (rounded up to 16), then a pair of blocks (`Kernels.pairBlocks`) of K
+    /// up to `k`.
+    @inline(__always) @usableFromInline func withQueryBlocks(n: Int, k: Int,
+                                                             _ body: (UnsafeMutablePointer<UInt8>, UnsafeMutableRawPointer, Int) -> Void) {
+        #if arch(x86_64)
+        let scoresBytes = (8 &* n &+ 15) & ~15
+        if Kernels.useX86Twins && scoresBytes &+ 2 &* Kernels.blockBytes(k: k) <= Kernels.pairBlockBytes {
+            var buffer = Kernels.PairBlocks(repeating: .zero)
+            withUnsafeMutableBytes(of: &buffer) { body($0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.baseAddress! + scoresBytes, 8) }
+            return
+        }
+        #endif
+        body(UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: UInt8.self), UnsafeMutableRawPointer(scratch) + ((4 &* n &+ 15) & ~15), 4)
     }
 
     /// logits[j] = beta[j] + sum_c w[j][c] * S_c, S_c = channel c's counts summed over the tokens (fused) or

@@ -71,13 +71,14 @@ import Testing
     }
 
     /// BlockDot: `blockDotNeurons` (int8 weights, full range) and `blockDotStream` (int16 weights, full
-    /// range) on blocks from `putRows` / `putPatches` (pixels or counts, 1 ... 4 rows, weight row
+    /// range) on blocks from `putRowBlocks` / `putPatchBlocks` (pixels or counts, 1 ... 4 rows; on x86-64
+    /// also 5 ... 8 rows, a pair of blocks, which only the twins take; weight row
     /// stride >= K) against a naive dot product and the naive neuron (counts or prefix trains; a neuron
     /// per output, one for all, or one per row; thresholds 1 ... 2^29, biases of either sign, shifts
     /// 0 ... 8, L 1 ... 16; the sink's spikes) or stream write (set or add, per-channel or per-token
     /// biases; wrapping int32), in output layouts [outputs][rows] and [rows][outputs]. Each case runs this
     /// build's kernel on its block order (the x86-64 twins on x86-64 hosts: byte blocks of counts,
-    /// CountBlocksX86.swift, BlockDotX86.swift) and the portable loop.
+    /// CountBlocksX86.swift, BlockDotX86.swift) and, for four rows or fewer, the portable loop.
     @Test func blockDots() {
         var r = SplitMix(state: 0xD07)
         for _ in 0..<500 {
@@ -86,15 +87,17 @@ import Testing
             let order: BlockOrder = stream ? .natural : Kernels.neuronOrder(pixels: pixels)
             let portableOrder: BlockOrder = stream ? .natural : .interleaved
             // the rows' values, gathered by putRows ([rows][K], row stride >= K) or putPatches (3x3 fields)
-            var k = r.fanIn(), rows = r.int(1...4), values: [[Int64]] = [], gather = "rows"
+            // more than four rows: a pair of blocks (x86-64 twins only; the portable loop takes four)
+            var k = r.fanIn(), rows = r.int(1...(Kernels.useX86Twins && r.chance(0.4) ? 8 : 4)), values: [[Int64]] = []
+            var gather = "rows"
             var blockOf: (BlockOrder) -> Buffer<UInt32>
             if r.chance(0.6) {
                 let rowStride = k + r.int(0...3), kk = k, rr = rows
                 let src = (0..<(rows * rowStride)).map { _ in r.value(pixels: pixels) }
                 values = (0..<rows).map { row in (0..<k).map { Int64(src[row * rowStride + $0]) } }
-                blockOf = { order in
-                    let block = Buffer([UInt32](repeating: 0, count: (kk + 3) / 4 * 8 + 16))  // guard words: see blockGathers
-                    Kernels.putRows(block.raw, src, rowStride: rowStride, rows: rr, k: kk, order: order)
+                blockOf = { order in  // guard words: see blockGathers
+                    let block = Buffer([UInt32](repeating: 0, count: (kk + 3) / 4 * 8 * (rr > 4 ? 2 : 1) + 16))
+                    Kernels.putRowBlocks(block.raw, src, rowStride: rowStride, rows: rr, k: kk, order: order)
                     return block
                 }
             } else {
@@ -105,13 +108,13 @@ import Testing
                 values = (0..<rows).map { row in (0..<k).map { Int64(Naive.patchValue(map, h: h, w: w, pos: pos + row, k: $0)) } }
                 let kk = k, rr = rows
                 blockOf = { order in
-                    let block = Buffer([UInt32](repeating: 0, count: (kk + 3) / 4 * 8 + 16))
-                    Kernels.putPatches(block.raw, map, cin: cin, h: h, w: w, pos: pos, rows: rr, order: order)
+                    let block = Buffer([UInt32](repeating: 0, count: (kk + 3) / 4 * 8 * (rr > 4 ? 2 : 1) + 16))
+                    Kernels.putPatchBlocks(block.raw, map, cin: cin, h: h, w: w, pos: pos, rows: rr, order: order)
                     return block
                 }
                 gather = "patches \(h)x\(w) pos \(pos)"
             }
-            let block = blockOf(order), portableBlock = order == portableOrder ? block : blockOf(portableOrder)
+            let block = blockOf(order), portableBlock = order == portableOrder || rows > 4 ? block : blockOf(portableOrder)
             let wstride = k + (r.chance(0.5) ? 0 : r.int(1...7))
             // outputs [outputs][rows] (conv maps, attention values) or [rows][outputs] (tokens, scores)
             let (outputStep, rowStep) = r.chance(0.5) ? (1, outputs + r.int(0...3)) : (rows + r.int(0...3), 1)
@@ -126,7 +129,7 @@ import Testing
                 let weights = (0..<(outputs * wstride)).map { _ in r.weight16() }, w64 = weights.map { Int64($0) }
                 let write: StreamWrite = r.chance(0.5) ? .set : .add
                 let paramRowStep = r.chance(0.5) ? 0 : outputs + r.int(0...2)  // per-token biases (position embedding)
-                let biases = (0...((outputs - 1) + 3 * paramRowStep)).map { _ in Int32(r.signed(1 << 28)) }
+                let biases = (0...((outputs - 1) + (rows - 1) * paramRowStep)).map { _ in Int32(r.signed(1 << 28)) }
                 let old = (0..<size).map { _ in Int16(truncatingIfNeeded: r.next()) }, shift = r.int(0...24)
                 var want = old
                 for j in 0..<outputs {  // (acc + bias) >> shift in wrapping int32, the low 16 bits stored
@@ -136,7 +139,7 @@ import Testing
                         want[e] = Int16(truncatingIfNeeded: before &+ (y >> shift))
                     }
                 }
-                for portable in [false, true] {  // this build's kernel (a twin where there is one), then the portable loop
+                for portable in rows > 4 ? [false] : [false, true] {  // this build's kernel (a twin where there is one), then the portable loop
                     let x = Buffer(old), wb = Buffer(weights), bb = Buffer(biases)
                     let sink = StreamSink(stream: x.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep, paramStep: 1,
                                           paramRowStep: paramRowStep, rows: rows, write: write, shift: Int32(shift))
@@ -154,7 +157,7 @@ import Testing
                 let levels = output == .prefixTrains ? r.int(1...8) : r.int(1...16)
                 // a neuron per output (conv, linear), one for all (attention scores), one per row (attention values)
                 let (paramStep, paramRowStep) = r.pick([(1, 0), (0, 0), (0, 1)])
-                let layer = r.neurons((outputs - 1) * paramStep + 3 * paramRowStep + 1, bound: k * 128 * (pixels ? 255 : 16),
+                let layer = r.neurons((outputs - 1) * paramStep + (rows - 1) * paramRowStep + 1, bound: k * 128 * (pixels ? 255 : 16),
                                       levels: levels)
                 let start = UInt32(truncatingIfNeeded: r.next())  // the sink adds to its spikes
                 var want = [UInt8](repeating: 0xEE, count: size), spikes = start
@@ -167,7 +170,7 @@ import Testing
                         spikes &+= UInt32(c)
                     }
                 }
-                for portable in [false, true] {
+                for portable in rows > 4 ? [false] : [false, true] {
                     let out = Buffer([UInt8](repeating: 0xEE, count: size)), wb = Buffer(weights)
                     let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
                     var sink = NeuronSink(out: out.p, thresholds: tb.p, biases: bb.p, outputStep: outputStep, rowStep: rowStep,

@@ -130,7 +130,11 @@ static inline csd_f64x4 csd_min_f64x4(csd_f64x4 a, csd_f64x4 b) { return a < b ?
 /* whether any lane of a exceeds b's (VPCMPGTD, VPTEST); lane maxima (VPMAXSD): Swift's mask reductions
  * and selects do not compile to these */
 static inline int32_t csd_any_gt_i32x8(csd_i32x8 a, csd_i32x8 b) { return __builtin_reduce_or(a > b) != 0; }
+static inline int32_t csd_any_gt_i32x4(csd_i32x4 a, csd_i32x4 b) { return __builtin_reduce_or(a > b) != 0; }
 static inline csd_i32x8 csd_max_i32x8(csd_i32x8 a, csd_i32x8 b) { return __builtin_elementwise_max(a, b); }
+/* four outputs' parameters spread over their rows: lanes 0-3 v[0], 4-7 v[1] (lo); v[2], v[3] (hi) (VPERMD) */
+static inline csd_i32x8 csd_spread_lo_i32x8(csd_i32x4 v) { return __builtin_shufflevector(v, v, 0, 0, 0, 0, 1, 1, 1, 1); }
+static inline csd_i32x8 csd_spread_hi_i32x8(csd_i32x4 v) { return __builtin_shufflevector(v, v, 2, 2, 2, 2, 3, 3, 3, 3); }
 /* the low byte of each lane (values 0 ... 255: neuron outputs) */
 static inline csd_u8x8 csd_bytes_i32x8(csd_i32x8 v) { return __builtin_convertvector(v, csd_u8x8); }
 /* the low bytes of a's lanes, then b's (values 0 ... 255: neuron outputs) */

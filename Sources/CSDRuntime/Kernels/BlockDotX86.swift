@@ -12,19 +12,39 @@ import CSDMachine
 /// `CSD_PLAIN_KERNELS`).
 #if arch(x86_64)
 extension Kernels {
+    /// Pairs of blocks (x86-64 hosts): conv and linear gather eight rows at a time into two blocks, the
+    /// second blockBytes(k) after the first, in a stack buffer of `pairBlockBytes` (`Context.withRowBlocks`;
+    /// ops whose K does not fit keep the kernel scratch and four rows), and a sink of more than four rows
+    /// tells the twins to run both blocks in one pass over the weights: each weight group is read and
+    /// broadcast once for eight rows, and the per-pass work is shared.
+    public static let pairBlockBytes = 8192
+    public typealias PairBlocks = InlineArray<256, SIMD32<UInt8>>
+
     /// `blockDotNeurons` on x86-64: int8 weights, natural block; four outputs per pass (one block load
     /// for the four, their sixteen neurons in two vectors). A group's four weights are widened and broadcast as
     /// they are read (`csd_bcast4_i8`); a row's last group, when K is not a multiple of 4, is built
-    /// lane by lane (zeros past K, no read past the row).
+    /// lane by lane (zeros past K, no read past the row). A sink of more than four rows takes a pair of
+    /// blocks (`pairBlocks`): each weight group, read once, meets both.
     public static func blockDotNeuronsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                           outputs: Int, _ sink: inout NeuronSink) {
-        var spikes = SIMD8<Int32>(repeating: 0), j = 0
+        if sink.rows > 4 {
+            pixelsX86(w, wstride: wstride, block, k: k, outputs: outputs, two: true, &sink)
+        } else {
+            pixelsX86(w, wstride: wstride, block, k: k, outputs: outputs, two: false, &sink)
+        }
+    }
+
+    /// `blockDotNeuronsX86` for one block or (`two`) a pair.
+    @inline(__always) static func pixelsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
+                                            outputs: Int, two: Bool, _ sink: inout NeuronSink) {
+        var lower = sink.lowerRows(two), upper = sink.upperRows(two), spikes = SIMD8<Int32>(repeating: 0), j = 0
         while j < outputs {
             let n = min(4, outputs &- j)
-            let (s01, s23) = halfwordQuad(quadRows(w, wstride: wstride, j, n), block, k: k,
-                                          weights: { csd_bcast4_i8(UnsafeRawPointer($0).loadUnaligned(as: Int32.self)) },
-                                          last: { csd_bcast4_i8(Int32(truncatingIfNeeded: lastWeights($0, $1))) })
-            sink.putX86(j, outputs: n, s01, s23, &spikes)
+            let s = halfwordQuads(quadRows(w, wstride: wstride, j, n), block, k: k, two: two,
+                                  weights: { csd_bcast4_i8(UnsafeRawPointer($0).loadUnaligned(as: Int32.self)) },
+                                  last: { csd_bcast4_i8(Int32(truncatingIfNeeded: lastWeights($0, $1))) })
+            lower.putX86(j, outputs: n, s.first.0, s.first.1, &spikes)
+            if two { upper.putX86(j, outputs: n, s.second.0, s.second.1, &spikes) }
             j &+= 4
         }
         sink.spikes &+= UInt32(bitPattern: csd_sum_i32x8(spikes))
@@ -33,20 +53,48 @@ extension Kernels {
     /// `blockDotStream` on x86-64: int16 weights read where they lie, four outputs per pass (one block
     /// load for the four, their sixteen values into the stream at once, `StreamSink.putX86`); the last
     /// group of a row whose K is not a multiple of 4 is built lane by lane (zeros past K, no read past
-    /// the row).
+    /// the row). A sink of more than four rows takes a pair of blocks (`pairBlocks`).
     public static func blockDotStreamX86(_ w: UnsafePointer<Int16>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                          outputs: Int, _ sink: StreamSink) {
+        if sink.rows > 4 {
+            streamX86(w, wstride: wstride, block, k: k, outputs: outputs, two: true, sink)
+        } else {
+            streamX86(w, wstride: wstride, block, k: k, outputs: outputs, two: false, sink)
+        }
+    }
+
+    /// `blockDotStreamX86` for one block or (`two`) a pair.
+    @inline(__always) static func streamX86(_ w: UnsafePointer<Int16>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
+                                            outputs: Int, two: Bool, _ sink: StreamSink) {
+        let lower = sink.lowerRows(two), upper = sink.upperRows(two)
         var j = 0
         while j < outputs {
             let n = min(4, outputs &- j)
-            let (s01, s23) = halfwordQuad(quadRows(w, wstride: wstride, j, n), block, k: k,
-                                          weights: { csd_bcast4_i16(UnsafeRawPointer($0).loadUnaligned(as: Int64.self)) },
-                                          last: { p, tail in
+            let s = halfwordQuads(quadRows(w, wstride: wstride, j, n), block, k: k, two: two,
+                                  weights: { csd_bcast4_i16(UnsafeRawPointer($0).loadUnaligned(as: Int64.self)) },
+                                  last: { p, tail in
                 let w4 = SIMD4<Int16>(p[0], tail > 1 ? p[1] : 0, tail > 2 ? p[2] : 0, 0)
                 return csd_bcast4_i16(unsafeBitCast(w4, to: Int64.self))
             })
-            sink.putX86(j, outputs: n, s01, s23)
+            lower.putX86(j, outputs: n, s.first.0, s.first.1)
+            if two { upper.putX86(j, outputs: n, s.second.0, s.second.1) }
             j &+= 4
+        }
+    }
+
+    /// The accumulators of a pass: four weight rows against a block (a) and the pair's second block (b).
+    struct PassSums {
+        var a0 = SIMD8<Int32>(repeating: 0), a1 = SIMD8<Int32>(repeating: 0), a2 = SIMD8<Int32>(repeating: 0)
+        var a3 = SIMD8<Int32>(repeating: 0), b0 = SIMD8<Int32>(repeating: 0), b1 = SIMD8<Int32>(repeating: 0)
+        var b2 = SIMD8<Int32>(repeating: 0), b3 = SIMD8<Int32>(repeating: 0)
+
+        /// The sums of weight rows 0 and 1 (lane 4o + r: weight row o, block row r), then of rows 2 and
+        /// 3: of the first block, and of the second.
+        var first: (SIMD8<Int32>, SIMD8<Int32>) { (Self.rows(a0, a1), Self.rows(a2, a3)) }
+        var second: (SIMD8<Int32>, SIMD8<Int32>) { (Self.rows(b0, b1), Self.rows(b2, b3)) }
+
+        @inline(__always) static func rows(_ x: SIMD8<Int32>, _ y: SIMD8<Int32>) -> SIMD8<Int32> {
+            SIMD8(lowHalf: csd_pairsum_i32x8(x), highHalf: csd_pairsum_i32x8(y))
         }
     }
 
@@ -59,35 +107,46 @@ extension Kernels {
     }
 
     /// Four weight rows against a halfword block (four values per row and group, 32 bytes a group, one
-    /// load for the four rows): `weights(p)` is the group at p broadcast to the block's four rows,
-    /// `last(p, K % 4)` the last, partial group (zeros past K, no read past the row). Returns the sums
-    /// of rows 0 and 1 (lane 4o + r: weight row o, block row r), then of rows 2 and 3.
-    @inline(__always) static func halfwordQuad<W>(_ rows: (UnsafePointer<W>, UnsafePointer<W>, UnsafePointer<W>, UnsafePointer<W>),
-                                                  _ block: UnsafeRawPointer, k: Int,
-                                                  weights: (UnsafePointer<W>) -> SIMD16<Int16>,
-                                                  last: (UnsafePointer<W>, Int) -> SIMD16<Int16>) -> (SIMD8<Int32>, SIMD8<Int32>) {
-        let groups = k &>> 2, tail = k & 3
-        var a0 = SIMD8<Int32>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
-        var q = block, off = 0, g = groups
+    /// load for the four rows), and with `two` against the pair's second block too (`pairBlocks`):
+    /// `weights(p)` is the group at p broadcast to the block's four rows, `last(p, K % 4)` the last,
+    /// partial group (zeros past K, no read past the row).
+    @inline(__always) static func halfwordQuads<W>(_ rows: (UnsafePointer<W>, UnsafePointer<W>, UnsafePointer<W>, UnsafePointer<W>),
+                                                   _ block: UnsafeRawPointer, k: Int, two: Bool,
+                                                   weights: (UnsafePointer<W>) -> SIMD16<Int16>,
+                                                   last: (UnsafePointer<W>, Int) -> SIMD16<Int16>) -> PassSums {
+        let groups = k &>> 2, tail = k & 3, second = blockBytes(k: k)
+        var acc = PassSums(), q = block, off = 0, g = groups
         while g > 0 {
-            let v = q.loadUnaligned(as: SIMD16<Int16>.self)
-            a0 &+= csd_madd_i16x16(weights(rows.0 + off), v)
-            a1 &+= csd_madd_i16x16(weights(rows.1 + off), v)
-            a2 &+= csd_madd_i16x16(weights(rows.2 + off), v)
-            a3 &+= csd_madd_i16x16(weights(rows.3 + off), v)
+            halfwordGroup(&acc, q, second, two, weights(rows.0 + off), weights(rows.1 + off), weights(rows.2 + off),
+                          weights(rows.3 + off))
             off &+= 4
             q += 32
             g &-= 1
         }
         if tail != 0 {
-            let v = q.loadUnaligned(as: SIMD16<Int16>.self)
-            a0 &+= csd_madd_i16x16(last(rows.0 + off, tail), v)
-            a1 &+= csd_madd_i16x16(last(rows.1 + off, tail), v)
-            a2 &+= csd_madd_i16x16(last(rows.2 + off, tail), v)
-            a3 &+= csd_madd_i16x16(last(rows.3 + off, tail), v)
+            halfwordGroup(&acc, q, second, two, last(rows.0 + off, tail), last(rows.1 + off, tail), last(rows.2 + off, tail),
+                          last(rows.3 + off, tail))
         }
-        return (SIMD8(lowHalf: csd_pairsum_i32x8(a0), highHalf: csd_pairsum_i32x8(a1)),
-                SIMD8(lowHalf: csd_pairsum_i32x8(a2), highHalf: csd_pairsum_i32x8(a3)))
+        return acc
+    }
+
+    /// One group of a halfword block at q (and with `two` of the pair's second block, `second` bytes on)
+    /// against four weight rows' broadcast groups.
+    @inline(__always) static func halfwordGroup(_ acc: inout PassSums, _ q: UnsafeRawPointer, _ second: Int, _ two: Bool,
+                                                _ w0: SIMD16<Int16>, _ w1: SIMD16<Int16>, _ w2: SIMD16<Int16>,
+                                                _ w3: SIMD16<Int16>) {
+        let v = q.loadUnaligned(as: SIMD16<Int16>.self)
+        acc.a0 &+= csd_madd_i16x16(w0, v)
+        acc.a1 &+= csd_madd_i16x16(w1, v)
+        acc.a2 &+= csd_madd_i16x16(w2, v)
+        acc.a3 &+= csd_madd_i16x16(w3, v)
+        if two {
+            let u = q.loadUnaligned(fromByteOffset: second, as: SIMD16<Int16>.self)
+            acc.b0 &+= csd_madd_i16x16(w0, u)
+            acc.b1 &+= csd_madd_i16x16(w1, u)
+            acc.b2 &+= csd_madd_i16x16(w2, u)
+            acc.b3 &+= csd_madd_i16x16(w3, u)
+        }
     }
 
     /// clip(floor(a / theta), 0, levels) per lane (theta >= 1, validated; levels <= 16): the quotient in
@@ -104,9 +163,20 @@ extension Kernels {
     ///   n - q >= 1 / theta > 2^-24 * 17 > 2^-24 q, the largest rounding error; for |a| >= 2^24 the
     ///   quotient's magnitude is above 2^24 / 986,895 > 17 > levels, so it clips to levels or to 0.
     @inline(__always) static func neuronCounts(_ a: SIMD8<Int32>, threshold theta: SIMD8<Int32>, levels: Int32) -> SIMD8<Int32> {
+        neuronCounts(a, threshold: theta, levels: levels, narrow: csd_any_gt_i32x8(theta, SIMD8(repeating: narrowThreshold)) == 0)
+    }
+
+    /// The largest threshold for which `neuronCounts` may divide in float32 (see above).
+    static let narrowThreshold: Int32 = 986_895
+
+    /// `neuronCounts` with the float32 route chosen by the caller: `narrow` only when every lane's
+    /// theta is at most `narrowThreshold`.
+    @inline(__always) static func neuronCounts(_ a: SIMD8<Int32>, threshold theta: SIMD8<Int32>, levels: Int32,
+                                               narrow: Bool) -> SIMD8<Int32> {
         let q: SIMD8<Int32>
-        if csd_any_gt_i32x8(theta, SIMD8(repeating: 986_895)) == 0 {
-            q = csd_trunc_f32x8(csd_min_f32x8(csd_f32_i32x8(a) / csd_f32_i32x8(theta), SIMD8(repeating: Float(levels))))
+        if narrow {
+            // levels converted in the vector (a scalar conversion would wait on a register it merges into)
+            q = csd_trunc_f32x8(csd_min_f32x8(csd_f32_i32x8(a) / csd_f32_i32x8(theta), csd_f32_i32x8(SIMD8(repeating: levels))))
         } else {
             let top = SIMD4<Double>(repeating: Double(levels))
             q = SIMD8(lowHalf: csd_trunc_f64x4(csd_min_f64x4(csd_f64_i32x4(a.lowHalf) / csd_f64_i32x4(theta.lowHalf), top)),
@@ -117,6 +187,26 @@ extension Kernels {
 }
 
 extension NeuronSink {
+    /// The sink of a pair's first block (`pairBlocks`; with `two`): rows 0 ..< 4.
+    @inline(__always) func lowerRows(_ two: Bool) -> NeuronSink {
+        var s = self
+        if two { s.rows = 4 }
+        return s
+    }
+
+    /// The sink of a pair's second block (with `two`): rows 4 ..< rows, at their outputs and parameters
+    /// (without `two` a copy, unused).
+    @inline(__always) func upperRows(_ two: Bool) -> NeuronSink {
+        var s = self
+        if two {
+            s.out += 4 &* rowStep
+            s.thresholds += 4 &* paramRowStep
+            s.biases += 4 &* paramRowStep
+            s.rows = rows &- 4
+        }
+        return s
+    }
+
     /// `put` for outputs j ..< j + n (n 1 ... 4) at once: lane 4o + r of a01 is output j + o, row r, and of
     /// a23 output j + 2 + o (lanes of rows >= `rows` and of outputs past n are computed from output j's row
     /// 0 parameters and dropped; nothing is read past the parameters). The neuron formula in int32 lanes,
@@ -125,6 +215,72 @@ extension NeuronSink {
     /// The real lanes' counts add up in `spikes` (lane by lane; the caller sums them once).
     @inline(__always) func putX86(_ j: Int, outputs n: Int, _ a01: SIMD8<Int32>, _ a23: SIMD8<Int32>,
                                   _ spikes: inout SIMD8<Int32>) {
+        if n == 4 && rows == 4 && paramRowStep == 0 {
+            putQuadX86(j, a01, a23, &spikes)
+        } else {
+            putPartX86(j, outputs: n, a01, a23, &spikes)
+        }
+    }
+
+    /// `putX86` for four outputs of four rows, a neuron per output (or one for all): the four outputs'
+    /// parameters in one vector each, the bias and the rounding half added there, spread over the rows;
+    /// every lane real. The common case: all but a row block's last pass or a map's last block.
+    @inline(__always) func putQuadX86(_ j: Int, _ a01: SIMD8<Int32>, _ a23: SIMD8<Int32>, _ spikes: inout SIMD8<Int32>) {
+        let th = thresholds, bs = biases, out = self.out, rowStep = self.rowStep, outputStep = self.outputStep
+        let ps = paramStep, t4: SIMD4<Int32>, b4: SIMD4<Int32>
+        if ps == 1 {
+            t4 = UnsafeRawPointer(th + j).loadUnaligned(as: SIMD4<Int32>.self)
+            b4 = UnsafeRawPointer(bs + j).loadUnaligned(as: SIMD4<Int32>.self)
+        } else if ps == 0 {
+            t4 = SIMD4(repeating: th[0])
+            b4 = SIMD4(repeating: bs[0])
+        } else {
+            let i0 = j &* ps
+            t4 = SIMD4(th[i0], th[i0 &+ ps], th[i0 &+ 2 &* ps], th[i0 &+ 3 &* ps])
+            b4 = SIMD4(bs[i0], bs[i0 &+ ps], bs[i0 &+ 2 &* ps], bs[i0 &+ 3 &* ps])
+        }
+        let narrow = csd_any_gt_i32x4(t4, SIMD4(repeating: Kernels.narrowThreshold)) == 0
+        let c4 = b4 &+ (t4 &>> 1), sh = SIMD8<Int32>(repeating: shift & 31)
+        let c01 = Kernels.neuronCounts((a01 &<< sh) &+ csd_spread_lo_i32x8(c4), threshold: csd_spread_lo_i32x8(t4),
+                                       levels: levels, narrow: narrow)
+        let c23 = Kernels.neuronCounts((a23 &<< sh) &+ csd_spread_hi_i32x8(c4), threshold: csd_spread_hi_i32x8(t4),
+                                       levels: levels, narrow: narrow)
+        spikes &+= c01 &+ c23
+        let one = SIMD8<Int32>(repeating: 1), trains = output == .prefixTrains
+        let bytes = csd_bytes_i32x16(trains ? (one &<< c01) &- one : c01, trains ? (one &<< c23) &- one : c23)
+        if rowStep == 1 {  // an output's four rows: one word each
+            let words = unsafeBitCast(bytes, to: SIMD4<UInt32>.self), p = UnsafeMutableRawPointer(out + j &* outputStep)
+            p.storeBytes(of: words[0], as: UInt32.self)
+            p.storeBytes(of: words[1], toByteOffset: outputStep, as: UInt32.self)
+            p.storeBytes(of: words[2], toByteOffset: 2 &* outputStep, as: UInt32.self)
+            p.storeBytes(of: words[3], toByteOffset: 3 &* outputStep, as: UInt32.self)
+        } else if outputStep == 1 {  // a row's four outputs: one word each
+            let words = unsafeBitCast(csd_transpose4x4_u8(bytes), to: SIMD4<UInt32>.self), p = UnsafeMutableRawPointer(out + j)
+            p.storeBytes(of: words[0], as: UInt32.self)
+            p.storeBytes(of: words[1], toByteOffset: rowStep, as: UInt32.self)
+            p.storeBytes(of: words[2], toByteOffset: 2 &* rowStep, as: UInt32.self)
+            p.storeBytes(of: words[3], toByteOffset: 3 &* rowStep, as: UInt32.self)
+        } else {
+            storeBytes(bytes, j, outputs: 4)
+        }
+    }
+
+    /// The bytes of outputs j ..< j + n, rows 0 ..< rows (lane 4o + r: output j + o, row r), one by one.
+    @inline(__always) func storeBytes(_ bytes: SIMD16<UInt8>, _ j: Int, outputs n: Int) {
+        var o = 0
+        while o < n {
+            var r = 0
+            while r < rows {
+                out[(j &+ o) &* outputStep &+ r &* rowStep] = bytes[4 &* o &+ r]
+                r &+= 1
+            }
+            o &+= 1
+        }
+    }
+
+    /// `putX86` for the other passes: fewer outputs or rows, or a neuron per row.
+    @inline(never) func putPartX86(_ j: Int, outputs n: Int, _ a01: SIMD8<Int32>, _ a23: SIMD8<Int32>,
+                                   _ spikes: inout SIMD8<Int32>) {
         // the fields in locals: the byte stores below could alias them otherwise
         let th = thresholds, bs = biases, out = self.out, rows = self.rows, rowStep = self.rowStep, outputStep = self.outputStep
         let prs = paramRowStep, i0 = j &* paramStep
@@ -171,19 +327,30 @@ extension NeuronSink {
                 r &+= 1
             }
         } else {
-            var o = 0
-            while o < n {
-                var r = 0
-                while r < rows {
-                    out[(j &+ o) &* outputStep &+ r &* rowStep] = bytes[4 &* o &+ r]
-                    r &+= 1
-                }
-                o &+= 1
-            }
+            storeBytes(bytes, j, outputs: n)
         }
     }
 }
 extension StreamSink {
+    /// The sink of a pair's first block (`pairBlocks`; with `two`): rows 0 ..< 4.
+    @inline(__always) func lowerRows(_ two: Bool) -> StreamSink {
+        var s = self
+        if two { s.rows = 4 }
+        return s
+    }
+
+    /// The sink of a pair's second block (with `two`): rows 4 ..< rows, at their values and biases
+    /// (without `two` a copy, unused).
+    @inline(__always) func upperRows(_ two: Bool) -> StreamSink {
+        var s = self
+        if two {
+            s.stream += 4 &* rowStep
+            s.biases += 4 &* paramRowStep
+            s.rows = rows &- 4
+        }
+        return s
+    }
+
     /// `put` for outputs j ..< j + n (n 1 ... 4): lane 4o + r of s01 is output j + o, row r, of s23 output
     /// j + 2 + o. Four outputs of four rows, a row's outputs adjacent (tokens [N][D]: the stream's
     /// layout), at once: the sixteen values (acc + bias) >> shift in int32 lanes, narrowed to int16 and

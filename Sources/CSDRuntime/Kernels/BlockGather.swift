@@ -92,6 +92,29 @@ extension Kernels {
         }
     }
 
+    /// `putRows` for `rows` 1 ... 8: rows 4 ..< rows into a pair's second block, blockBytes(k) after
+    /// the first (x86-64 hosts, `pairBlocks`).
+    @inline(__always)
+    public static func putRowBlocks(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int,
+                                    rows: Int, k: Int, order: BlockOrder) {
+        putRows(block, src, rowStride: rowStride, rows: min(rows, 4), k: k, order: order)
+        if rows > 4 {
+            putRows(block + blockBytes(k: k), src + 4 &* rowStride, rowStride: rowStride, rows: rows &- 4, k: k, order: order)
+        }
+    }
+
+    /// `putPatches` for `rows` 1 ... 8: positions pos + 4 ..< pos + rows into a pair's second block,
+    /// blockBytes(9 cin) after the first (x86-64 hosts, `pairBlocks`).
+    @inline(__always)
+    public static func putPatchBlocks(_ block: UnsafeMutableRawPointer, _ input: UnsafePointer<UInt8>, cin: Int, h: Int,
+                                      w: Int, pos: Int, rows: Int, order: BlockOrder) {
+        putPatches(block, input, cin: cin, h: h, w: w, pos: pos, rows: min(rows, 4), order: order)
+        if rows > 4 {
+            putPatches(block + blockBytes(k: 9 &* cin), input, cin: cin, h: h, w: w, pos: pos &+ 4, rows: rows &- 4,
+                       order: order)
+        }
+    }
+
     /// The four rows of a block from `rows` (1 ... 4) uint8 rows of k contiguous values: row r's value i
     /// at src[r * rowStride + i] (tokens: counts [N][K]; the attention pair: a query's head channels of
     /// q, and its scores row); rows >= `rows` are zero.

@@ -13,38 +13,76 @@ import CSDMachine
 #if arch(x86_64)
 extension Kernels {
     /// `blockDotNeurons` on x86-64 for a byte block: four outputs per pass, one block load for the
-    /// four, their sixteen neurons in two vectors (`NeuronSink.putX86`).
+    /// four, their sixteen neurons in two vectors (`NeuronSink.putX86`). A sink of more than four rows
+    /// takes a pair of blocks (`pairBlocks`): each weight group, read once, meets both.
     public static func blockDotCountsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                          outputs: Int, _ sink: inout NeuronSink) {
-        let groups = k &>> 3, tail = k & 7, tailBlock = block + groups &* 32
-        var spikes = SIMD8<Int32>(repeating: 0), j = 0
-        while j < outputs {
-            let n = min(4, outputs &- j)
-            let (r0, r1, r2, r3) = quadRows(w, wstride: wstride, j, n)
-            var a0 = SIMD8<Int32>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
-            var q = block, off = 0, g = groups
-            while g > 0 {
-                let x = q.loadUnaligned(as: SIMD32<UInt8>.self)
-                a0 &+= csd_dot4_u8i8(x, csd_bcast8_i8(UnsafeRawPointer(r0 + off).loadUnaligned(as: Int64.self)))
-                a1 &+= csd_dot4_u8i8(x, csd_bcast8_i8(UnsafeRawPointer(r1 + off).loadUnaligned(as: Int64.self)))
-                a2 &+= csd_dot4_u8i8(x, csd_bcast8_i8(UnsafeRawPointer(r2 + off).loadUnaligned(as: Int64.self)))
-                a3 &+= csd_dot4_u8i8(x, csd_bcast8_i8(UnsafeRawPointer(r3 + off).loadUnaligned(as: Int64.self)))
-                off &+= 8
-                q += 32
-                g &-= 1
-            }
-            if tail != 0 {  // the last 1 ... 7 weights, zeros after (no read past the row)
-                let x = tailBlock.loadUnaligned(as: SIMD32<UInt8>.self), at = groups &* 8
-                a0 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(r0 + at, tail)))
-                a1 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(r1 + at, tail)))
-                a2 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(r2 + at, tail)))
-                a3 &+= csd_dot4_u8i8(x, csd_bcast8_i8(lastWeights(r3 + at, tail)))
-            }
-            sink.putX86(j, outputs: n, SIMD8(lowHalf: csd_pairsum_i32x8(a0), highHalf: csd_pairsum_i32x8(a1)),
-                        SIMD8(lowHalf: csd_pairsum_i32x8(a2), highHalf: csd_pairsum_i32x8(a3)), &spikes)
+        if sink.rows > 4 {
+            countsX86(w, wstride: wstride, block, k: k, outputs: outputs, two: true, &sink)
+        } else {
+            countsX86(w, wstride: wstride, block, k: k, outputs: outputs, two: false, &sink)
+        }
+    }
+
+    /// `blockDotCountsX86` for one block or (`two`) a pair.
+    @inline(__always) static func countsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
+                                            outputs: Int, two: Bool, _ sink: inout NeuronSink) {
+        var lower = sink.lowerRows(two), upper = sink.upperRows(two), spikes = SIMD8<Int32>(repeating: 0), j = 0
+        while j &+ 4 <= outputs {  // whole passes: n == 4 is a constant in the inlined pass
+            countsPass(w, wstride: wstride, block, k: k, j, 4, two, &lower, &upper, &spikes)
             j &+= 4
         }
+        if j < outputs {
+            countsPass(w, wstride: wstride, block, k: k, j, outputs &- j, two, &lower, &upper, &spikes)
+        }
         sink.spikes &+= UInt32(bitPattern: csd_sum_i32x8(spikes))
+    }
+
+    /// One pass of `blockDotCountsX86`: outputs j ..< j + n (n 1 ... 4), with `two` of both blocks of the
+    /// pair (the second block's neurons into `upper`).
+    @inline(__always) static func countsPass(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
+                                             _ j: Int, _ n: Int, _ two: Bool, _ sink: inout NeuronSink,
+                                             _ upper: inout NeuronSink, _ spikes: inout SIMD8<Int32>) {
+        let groups = k &>> 3, tail = k & 7, second = blockBytes(k: k)
+        let (r0, r1, r2, r3) = quadRows(w, wstride: wstride, j, n)
+        var acc = PassSums()
+        var q = block, off = 0, g = groups
+        while g > 0 {
+            countsGroup(&acc, q, second, two, byteWeights(r0 + off), byteWeights(r1 + off), byteWeights(r2 + off),
+                        byteWeights(r3 + off))
+            off &+= 8
+            q += 32
+            g &-= 1
+        }
+        if tail != 0 {  // the last 1 ... 7 weights, zeros after (no read past the row)
+            countsGroup(&acc, q, second, two, csd_bcast8_i8(lastWeights(r0 + off, tail)), csd_bcast8_i8(lastWeights(r1 + off, tail)),
+                        csd_bcast8_i8(lastWeights(r2 + off, tail)), csd_bcast8_i8(lastWeights(r3 + off, tail)))
+        }
+        sink.putX86(j, outputs: n, acc.first.0, acc.first.1, &spikes)
+        if two { upper.putX86(j, outputs: n, acc.second.0, acc.second.1, &spikes) }
+    }
+
+    /// Eight weights at p broadcast to a byte block's four rows.
+    @inline(__always) static func byteWeights(_ p: UnsafePointer<Int8>) -> SIMD32<Int8> {
+        csd_bcast8_i8(UnsafeRawPointer(p).loadUnaligned(as: Int64.self))
+    }
+
+    /// One group of a byte block at q (and with `two` of the pair's second block, `second` bytes on)
+    /// against four weight rows' broadcast groups.
+    @inline(__always) static func countsGroup(_ acc: inout PassSums, _ q: UnsafeRawPointer, _ second: Int, _ two: Bool,
+                                              _ w0: SIMD32<Int8>, _ w1: SIMD32<Int8>, _ w2: SIMD32<Int8>, _ w3: SIMD32<Int8>) {
+        let x = q.loadUnaligned(as: SIMD32<UInt8>.self)
+        acc.a0 &+= csd_dot4_u8i8(x, w0)
+        acc.a1 &+= csd_dot4_u8i8(x, w1)
+        acc.a2 &+= csd_dot4_u8i8(x, w2)
+        acc.a3 &+= csd_dot4_u8i8(x, w3)
+        if two {
+            let y = q.loadUnaligned(fromByteOffset: second, as: SIMD32<UInt8>.self)
+            acc.b0 &+= csd_dot4_u8i8(y, w0)
+            acc.b1 &+= csd_dot4_u8i8(y, w1)
+            acc.b2 &+= csd_dot4_u8i8(y, w2)
+            acc.b3 &+= csd_dot4_u8i8(y, w3)
+        }
     }
 
     /// The bytes p[0 ..< n] (n < 8) as the low bytes of a word (little-endian), zeros after; nothing read
