@@ -68,57 +68,65 @@ extension Context {
         }
     }
 
-    /// Runs `body(block, rows)` with the block that conv and linear gather rows into and the rows it
-    /// takes: the op's kernel scratch, four rows; on x86-64 hosts, when two blocks of K fit
-    /// `Kernels.pairBlockBytes`, a pair of blocks on the stack, eight rows (`Kernels.pairBlocks`).
-    @inline(__always) @usableFromInline func withRowBlocks(k: Int, _ body: (UnsafeMutableRawPointer, Int) -> Void) {
+    /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
+    /// Four output positions at a time: their receptive fields go into the scratch block once, then every
+    /// output channel is one pass over its weights. On x86-64 hosts eight at a time when a pair of blocks
+    /// of K fits `Kernels.pairBlockBytes`: the pair in a stack buffer (`Kernels.pairBlocks`).
+    @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ s: inout OpStats) {
         #if arch(x86_64)
-        if Kernels.useX86Twins && 2 &* Kernels.blockBytes(k: k) <= Kernels.pairBlockBytes {
+        if Kernels.pairFits(k: op.inDims.d0 &* 9) {
             var pair = Kernels.PairBlocks(repeating: .zero)
-            withUnsafeMutableBytes(of: &pair) { body($0.baseAddress!, 8) }
+            withUnsafeMutableBytes(of: &pair) { convRows(op, input, $0.baseAddress!, step: 8, &s) }
             return
         }
         #endif
-        body(UnsafeMutableRawPointer(scratch), 4)
+        convRows(op, input, UnsafeMutableRawPointer(scratch), step: 4, &s)
     }
 
-    /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
-    /// Four output positions at a time: their receptive fields go into the scratch block once, then every
-    /// output channel is one pass over its weights.
-    @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ s: inout OpStats) {
+    /// `convFused` with `step` positions (4, or 8: a pair of blocks) at a time into `block`.
+    @inlinable func convRows(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ block: UnsafeMutableRawPointer, step: Int,
+                             _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
         let plane = h &* w, fanIn = cin &* 9
         let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: op.has(OpFlag.inputPixels))
-        withRowBlocks(k: fanIn) { block, step in
-            var p0 = 0
-            while p0 < plane {
-                let rows = min(step, plane &- p0)
-                Kernels.putPatchBlocks(block, input, cin: cin, h: h, w: w, pos: p0, rows: rows, order: order)
-                blockOutputs(op, block, k: fanIn, outputs: cout, rows: rows, neuron: (p0, plane, 1),
-                             stream: (p0 &* cout, 1, cout), &s)
-                p0 &+= step
-            }
+        var p0 = 0
+        while p0 < plane {
+            let rows = min(step, plane &- p0)
+            Kernels.putPatchBlocks(block, input, cin: cin, h: h, w: w, pos: p0, rows: rows, order: order)
+            blockOutputs(op, block, k: fanIn, outputs: cout, rows: rows, neuron: (p0, plane, 1), stream: (p0 &* cout, 1, cout), &s)
+            p0 &+= step
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* plane)
         s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
     }
 
     /// Token-wise linear: input [N][Din] counts, weights [Dout][Din] (int8, or int16 for stream writers), output
-    /// [N][Dout] (CHANNEL_MAJOR: [Dout][N]). Four tokens at a time share one expansion of their counts.
+    /// [N][Dout] (CHANNEL_MAJOR: [Dout][N]). Four tokens at a time share one expansion of their counts; on
+    /// x86-64 hosts eight, as in `convFused`.
     @inlinable mutating func linearFused(_ op: OpRecord, _ s: inout OpStats) {
+        #if arch(x86_64)
+        if Kernels.pairFits(k: op.inDims.d1) {
+            var pair = Kernels.PairBlocks(repeating: .zero)
+            withUnsafeMutableBytes(of: &pair) { linearRows(op, $0.baseAddress!, step: 8, &s) }
+            return
+        }
+        #endif
+        linearRows(op, UnsafeMutableRawPointer(scratch), step: 4, &s)
+    }
+
+    /// `linearFused` with `step` tokens (4, or 8: a pair of blocks) at a time into `block`.
+    @inlinable func linearRows(_ op: OpRecord, _ block: UnsafeMutableRawPointer, step: Int, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
         let input = UnsafePointer(counts(op.input(plan)))
         let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: false)
         let major = op.has(OpFlag.channelMajor)
-        withRowBlocks(k: din) { block, step in
-            var t0 = 0
-            while t0 < n {
-                let rows = min(step, n &- t0)
-                Kernels.putRowBlocks(block, input + t0 &* din, rowStride: din, rows: rows, k: din, order: order)
-                blockOutputs(op, block, k: din, outputs: dout, rows: rows, neuron: major ? (t0, n, 1) : (t0 &* dout, 1, dout),
-                             stream: (t0 &* dout, 1, dout), &s)
-                t0 &+= step
-            }
+        var t0 = 0
+        while t0 < n {
+            let rows = min(step, n &- t0)
+            Kernels.putRowBlocks(block, input + t0 &* din, rowStride: din, rows: rows, k: din, order: order)
+            blockOutputs(op, block, k: din, outputs: dout, rows: rows, neuron: major ? (t0, n, 1) : (t0 &* dout, 1, dout),
+                         stream: (t0 &* dout, 1, dout), &s)
+            t0 &+= step
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
         s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
@@ -145,10 +153,10 @@ extension Context {
     }
 
     /// The attention pair (docs/SEMANTICS.md, "Streamed attention"), on counts (<= 16, read as int8 where
-    /// they stand for weights). Per head h and block of four queries i (eight on x86-64 hosts,
-    /// `withQueryBlocks`): their head channels of q go into the block, the scores a[h][i][j] = sum over
-    /// the head's channels c of q[i][c] k[j][c] fire into a scores row per query (counts, a neuron per
-    /// head), the rows go into the block (over the q
+    /// they stand for weights). Per head h and block of four queries i (eight on x86-64 hosts, their
+    /// scores rows and a pair of blocks in a stack buffer, `Kernels.pairBlocks`): their head channels of
+    /// q go into the block, the scores a[h][i][j] = sum over the head's channels c of q[i][c] k[j][c] fire
+    /// into a scores row per query (counts, a neuron per head), the rows go into the block (over the q
     /// rows), and the values o[i][c] = sum_j a[h][i][j] v[j][c] fire against the head's rows of v, which is
     /// channel-major ([D][N]: a value channel's N counts in a row, read as int8 weights), into the output
     /// (a neuron per channel), which may be q's buffer: the block's q rows are in the scratch by then. On
@@ -157,6 +165,27 @@ extension Context {
     /// `valuesStats`. Scratch: docs/FORMAT.md, "Kernel scratch".
     @inline(never) @usableFromInline mutating func attentionFused(_ sc: OpRecord, _ va: OpRecord, _ s1: inout OpStats,
                                                                  synapticOps: Bool = false) {
+        let n = sc.inDims.d0
+        #if arch(x86_64)
+        let hd = Int(csd_quot(Int32(truncatingIfNeeded: sc.inDims.d1), Int32(sc.heads)))
+        let scoresBytes = (8 &* n &+ 15) & ~15  // eight queries' scores rows, then a pair of blocks
+        if Kernels.pairFits(k: max(hd, n), after: scoresBytes) {
+            var buffer = Kernels.PairBlocks(repeating: .zero)
+            withUnsafeMutableBytes(of: &buffer) {
+                attentionRows(sc, va, &s1, synapticOps: synapticOps, scores: $0.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                              block: $0.baseAddress! + scoresBytes, step: 8)
+            }
+            return
+        }
+        #endif
+        attentionRows(sc, va, &s1, synapticOps: synapticOps, scores: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: UInt8.self),
+                      block: UnsafeMutableRawPointer(scratch) + ((4 &* n &+ 15) & ~15), step: 4)
+    }
+
+    /// `attentionFused` with `step` queries (4, or 8: a pair of blocks) at a time: their scores rows at
+    /// `scores` (N bytes each), their block at `block`.
+    @inline(__always) mutating func attentionRows(_ sc: OpRecord, _ va: OpRecord, _ s1: inout OpStats, synapticOps: Bool,
+                                                  scores: UnsafeMutablePointer<UInt8>, block: UnsafeMutableRawPointer, step: Int) {
         let heads = Int(sc.heads), n = sc.inDims.d0, d = sc.inDims.d1
         let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(sc.heads)))
         let q = counts(sc.input(plan)), output = counts(va.output(plan))
@@ -165,68 +194,48 @@ extension Context {
         let order = Kernels.neuronOrder(pixels: false)
         let scoresTheta = int32s(sc.thresholds), scoresBeta = int32s(sc.biases)
         let valuesTheta = int32s(va.thresholds), valuesBeta = int32s(va.biases)
-        withQueryBlocks(n: n, k: max(hd, n)) { scores, block, step in
-            var h = 0
-            while h < heads {
-                let c0 = h &* hd, vRows = vT + c0 &* n  // the head's value channels, N counts each
-                var i0 = 0
-                while i0 < n {
-                    let rows = min(step, n &- i0)
-                    var stage = 0  // 0: the scores of the block's queries; 1: their values (one call site: code size)
-                    while stage < 2 {
-                        let first = stage == 0
-                        if first {
-                            Kernels.putRowBlocks(block, q + (i0 &* d &+ c0), rowStride: d, rows: rows, k: hd, order: order)
-                        } else {
-                            Kernels.putRowBlocks(block, scores, rowStride: n, rows: rows, k: n, order: order)
-                        }
-                        var sink = first
-                            ? NeuronSink(out: scores, thresholds: scoresTheta + h, biases: scoresBeta + h, outputStep: 1,
-                                         rowStep: n, paramStep: 0, paramRowStep: 0, shift: Int32(sc.shift), levels: levels, rows: rows,
-                                         output: .counts)
-                            : NeuronSink(out: output + (i0 &* d &+ c0), thresholds: valuesTheta + c0, biases: valuesBeta + c0,
-                                         outputStep: 1, rowStep: d, paramStep: 1, paramRowStep: 0, shift: Int32(va.shift),
-                                         levels: levels, rows: rows, output: neuronOutput)
-                        Kernels.blockDotNeurons(first ? k + c0 : vRows, wstride: first ? d : n, UnsafeRawPointer(block),
-                                                k: first ? hd : n, outputs: first ? n : hd, order: order, &sink)
-                        if first {
-                            s1.spikes &+= sink.spikes
-                        } else {
-                            valuesStats.spikes &+= sink.spikes
-                        }
-                        stage &+= 1
+        var h = 0
+        while h < heads {
+            let c0 = h &* hd, vRows = vT + c0 &* n  // the head's value channels, N counts each
+            var i0 = 0
+            while i0 < n {
+                let rows = min(step, n &- i0)
+                var stage = 0  // 0: the scores of the block's queries; 1: their values (one call site: code size)
+                while stage < 2 {
+                    let first = stage == 0
+                    if first {
+                        Kernels.putRowBlocks(block, q + (i0 &* d &+ c0), rowStride: d, rows: rows, k: hd, order: order)
+                    } else {
+                        Kernels.putRowBlocks(block, scores, rowStride: n, rows: rows, k: n, order: order)
                     }
-                    if synapticOps {  // a group per key j: a[h][i][j] (the block's rows) against v[j][c], c in head h
-                        valuesStats.synapticOps &+= Kernels.pairSynapticOps(scores, UnsafeRawPointer(vRows).assumingMemoryBound(to: UInt8.self),
-                                                                            groups: n, sx: n, nx: rows, sy: n, ny: hd)
+                    var sink = first
+                        ? NeuronSink(out: scores, thresholds: scoresTheta + h, biases: scoresBeta + h, outputStep: 1,
+                                     rowStep: n, paramStep: 0, paramRowStep: 0, shift: Int32(sc.shift), levels: levels, rows: rows,
+                                     output: .counts)
+                        : NeuronSink(out: output + (i0 &* d &+ c0), thresholds: valuesTheta + c0, biases: valuesBeta + c0,
+                                     outputStep: 1, rowStep: d, paramStep: 1, paramRowStep: 0, shift: Int32(va.shift),
+                                     levels: levels, rows: rows, output: neuronOutput)
+                    Kernels.blockDotNeurons(first ? k + c0 : vRows, wstride: first ? d : n, UnsafeRawPointer(block),
+                                            k: first ? hd : n, outputs: first ? n : hd, order: order, &sink)
+                    if first {
+                        s1.spikes &+= sink.spikes
+                    } else {
+                        valuesStats.spikes &+= sink.spikes
                     }
-                    i0 &+= step
+                    stage &+= 1
                 }
-                h &+= 1
+                if synapticOps {  // a group per key j: a[h][i][j] (the block's rows) against v[j][c], c in head h
+                    valuesStats.synapticOps &+= Kernels.pairSynapticOps(scores, UnsafeRawPointer(vRows).assumingMemoryBound(to: UInt8.self),
+                                                                        groups: n, sx: n, nx: rows, sy: n, ny: hd)
+                }
+                i0 &+= step
             }
+            h &+= 1
         }
         s1.neurons = UInt32(truncatingIfNeeded: sc.outDims.count)
         valuesStats.neurons = UInt32(truncatingIfNeeded: va.outDims.count)
         s1.macs = UInt32(truncatingIfNeeded: sc.validatedMacs)
         valuesStats.macs = UInt32(truncatingIfNeeded: va.validatedMacs)
-    }
-
-    /// Runs `body(scores, block, queries)` with the attention pair's scores rows, its block and the
-    /// queries a block takes: in the op's kernel scratch (docs/FORMAT.md, "Kernel scratch"), four
-    /// queries; on x86-64 hosts, when they fit `Kernels.pairBlockBytes`, in a stack buffer, eight
-    /// queries: 8 N scores bytes (rounded up to 16), then a pair of blocks (`Kernels.pairBlocks`) of K
-    /// up to `k`.
-    @inline(__always) @usableFromInline func withQueryBlocks(n: Int, k: Int,
-                                                             _ body: (UnsafeMutablePointer<UInt8>, UnsafeMutableRawPointer, Int) -> Void) {
-        #if arch(x86_64)
-        let scoresBytes = (8 &* n &+ 15) & ~15
-        if Kernels.useX86Twins && scoresBytes &+ 2 &* Kernels.blockBytes(k: k) <= Kernels.pairBlockBytes {
-            var buffer = Kernels.PairBlocks(repeating: .zero)
-            withUnsafeMutableBytes(of: &buffer) { body($0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.baseAddress! + scoresBytes, 8) }
-            return
-        }
-        #endif
-        body(UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: UInt8.self), UnsafeMutableRawPointer(scratch) + ((4 &* n &+ 15) & ~15), 4)
     }
 
     /// logits[j] = beta[j] + sum_c w[j][c] * S_c, S_c = channel c's counts summed over the tokens (fused) or

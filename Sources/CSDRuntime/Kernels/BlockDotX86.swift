@@ -20,6 +20,11 @@ extension Kernels {
     public static let pairBlockBytes = 8192
     public typealias PairBlocks = InlineArray<256, SIMD32<UInt8>>
 
+    /// Whether the twins run and a pair of blocks of K fits `pairBlockBytes` after `after` bytes.
+    @inline(__always) @usableFromInline static func pairFits(k: Int, after: Int = 0) -> Bool {
+        useX86Twins && after &+ 2 &* blockBytes(k: k) <= pairBlockBytes
+    }
+
     /// `blockDotNeurons` on x86-64: int8 weights, natural block; four outputs per pass (one block load
     /// for the four, their sixteen neurons in two vectors). A group's four weights are widened and broadcast as
     /// they are read (`csd_bcast4_i8`); a row's last group, when K is not a multiple of 4, is built

@@ -97,10 +97,14 @@ extension Kernels {
     @inline(__always)
     public static func putRowBlocks(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int,
                                     rows: Int, k: Int, order: BlockOrder) {
-        putRows(block, src, rowStride: rowStride, rows: min(rows, 4), k: k, order: order)
+        #if arch(x86_64)
         if rows > 4 {
+            putRows(block, src, rowStride: rowStride, rows: 4, k: k, order: order)
             putRows(block + blockBytes(k: k), src + 4 &* rowStride, rowStride: rowStride, rows: rows &- 4, k: k, order: order)
+            return
         }
+        #endif
+        putRows(block, src, rowStride: rowStride, rows: rows, k: k, order: order)
     }
 
     /// `putPatches` for `rows` 1 ... 8: positions pos + 4 ..< pos + rows into a pair's second block,
@@ -108,11 +112,15 @@ extension Kernels {
     @inline(__always)
     public static func putPatchBlocks(_ block: UnsafeMutableRawPointer, _ input: UnsafePointer<UInt8>, cin: Int, h: Int,
                                       w: Int, pos: Int, rows: Int, order: BlockOrder) {
-        putPatches(block, input, cin: cin, h: h, w: w, pos: pos, rows: min(rows, 4), order: order)
+        #if arch(x86_64)
         if rows > 4 {
+            putPatches(block, input, cin: cin, h: h, w: w, pos: pos, rows: 4, order: order)
             putPatches(block + blockBytes(k: 9 &* cin), input, cin: cin, h: h, w: w, pos: pos &+ 4, rows: rows &- 4,
                        order: order)
+            return
         }
+        #endif
+        putPatches(block, input, cin: cin, h: h, w: w, pos: pos, rows: rows, order: order)
     }
 
     /// The four rows of a block from `rows` (1 ... 4) uint8 rows of k contiguous values: row r's value i
