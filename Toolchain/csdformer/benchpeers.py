@@ -22,7 +22,9 @@ at most N) timed once on the first min(N, --probe) images, the fastest then time
 The Python engines are timed on their inference calls only (model loaded, images in memory,
 one untimed warm-up call). Every timed row is the least of --repeat runs (default 3; for ours,
 t(N) and t(1) each the least of that many): on a shared or virtual machine one run's time moves by
-a third, and the least is the run least disturbed, for every engine alike.
+a third, and the least is the run least disturbed, for every engine alike. The four rows the
+ratios use (batch 1, one thread) are measured in rounds, each engine once per round, so that a
+machine whose speed drifts during the run weighs on every engine alike; the other rows follow.
 
 Checks on every image, each run (exit status 1 if one fails): ONNX Runtime's predictions equal
 the PyTorch fake-quant model's; the simulator's logits equal the runtime's spiking logits
@@ -75,6 +77,11 @@ def swift_seconds(csdpack: str, image: str, n: int, mode: str, delay: int | None
     (see the module doc), t(N) and t(1) each the least of `repeat` runs."""
     whole = min(time_verify(verify_command(csdpack, image, n, mode, delay, dump, threads)) for _ in range(repeat))
     fixed = min(time_verify(verify_command(csdpack, image, 1, mode, delay, None, threads)) for _ in range(repeat))
+    return without_fixed(whole, fixed, n)
+
+
+def without_fixed(whole: float, fixed: float, n: int) -> float:
+    """Seconds for n images from t(N) and t(1): (t(N) - t(1)) N / (N - 1) (t(N) if not above t(1))."""
     return (whole - fixed) * n / (n - 1) if whole > fixed else whole
 
 
@@ -134,19 +141,6 @@ def run(args) -> int:
         print(row.line(n), flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
-        # ours: fused and spiking at D = T, one core then all; the one-core runs dump their logits
-        ours = {}
-        for mode, delay in (("fused", None), ("spiking", T)):
-            label = "fused" if mode == "fused" else f"spiking D={T}"
-            one = swift_seconds(args.csdpack, args.image, n, mode, delay, 1, R, tmp)
-            every = swift_seconds(args.csdpack, args.image, n, mode, delay, cores, R)
-            ours[mode] = one
-            add(Row(f"ours: Swift runtime, {label}", 1, "1", one))
-            add(Row(f"ours: Swift runtime, {label}", cores, "1", every))
-        fused_logits = np.fromfile(os.path.join(tmp, "fused.logits.i32"), dtype=np.int32).reshape(n, -1)
-        spiking_logits = np.fromfile(os.path.join(tmp, f"spiking_D{T}.logits.i32"), dtype=np.int32).reshape(n, -1)
-
-        # ONNX Runtime on the fake-quant model, against PyTorch's predictions of the same model
         model = load_export(args.export)
         with torch.no_grad():
             expected = torch.cat([model(datasets.to_model_input(pixels[i:i + 500])) for i in range(0, n, 500)]).numpy()
@@ -154,45 +148,87 @@ def run(args) -> int:
         onnxpeer.export_onnx(model, path, image.input_shape)
         images = pixels.numpy()
         ort_name = f"ONNX Runtime {metadata.version('onnxruntime')}, fake-quant"
+        net = snnsim.SpikingNetwork(image, delay=T)
+        sim_name = f"SpikingJelly {metadata.version('spikingjelly')} simulation, D={T}"
+        threads_before = torch.get_num_threads()
+
+        # the ratios' rows, batch 1 on one thread: every engine once per round, R rounds, each engine's
+        # least kept (interleaved, so that a machine whose speed drifts during the minutes of a run
+        # weighs on every engine alike); ours dumps its logits in the first round
+        modes = (("fused", None), ("spiking", T))
+        least: dict[str, float] = {}
+
+        def keep(key: str, seconds: float) -> None:
+            least[key] = min(seconds, least.get(key, seconds))
+
+        sess = onnxpeer.session(path, 1)
+        onnxpeer.run_batches(sess, images[:1], 1)  # warm-ups
+        try:
+            torch.set_num_threads(1)
+            net(pixels[:1])
+            for r in range(R):
+                for mode, delay in modes:
+                    keep(f"{mode} whole", time_verify(verify_command(args.csdpack, args.image, n, mode, delay,
+                                                                     tmp if r == 0 else None, 1)))
+                    keep(f"{mode} fixed", time_verify(verify_command(args.csdpack, args.image, 1, mode, delay, None, 1)))
+                ort_logits, seconds = timed(lambda: onnxpeer.run_batches(sess, images, 1))
+                keep("onnxruntime", seconds)
+                sim_logits, seconds = timed(lambda: snnsim.run_batches(net, pixels, 1))
+                keep("simulator", seconds)
+        finally:
+            torch.set_num_threads(threads_before)
+        ours = {mode: without_fixed(least[f"{mode} whole"], least[f"{mode} fixed"], n) for mode, _ in modes}
+        fused_logits = np.fromfile(os.path.join(tmp, "fused.logits.i32"), dtype=np.int32).reshape(n, -1)
+        spiking_logits = np.fromfile(os.path.join(tmp, f"spiking_D{T}.logits.i32"), dtype=np.int32).reshape(n, -1)
+        ort_one, sim_one = least["onnxruntime"], least["simulator"]
+        for mode, _ in modes:
+            add(Row(f"ours: Swift runtime, {'fused' if mode == 'fused' else f'spiking D={T}'}", 1, "1", ours[mode]))
+        add(Row(ort_name, 1, "1", ort_one))
+        add(Row(sim_name, 1, "1", sim_one))
+
+        # all cores: ours, then each peer at its best batch, each row the least of R runs
+        for mode, delay in modes:
+            every = swift_seconds(args.csdpack, args.image, n, mode, delay, cores, R)
+            add(Row(f"ours: Swift runtime, {'fused' if mode == 'fused' else f'spiking D={T}'}", cores, "1", every))
+        ort_runs = [(1, ort_logits)]
+        sess = onnxpeer.session(path, cores)
+        batch = best_batch(lambda x, b: onnxpeer.run_batches(sess, x, b), images, candidates, probe)
+        onnxpeer.run_batches(sess, images[:1], 1)  # warm-up
+        logits, seconds = least_of(R, lambda: onnxpeer.run_batches(sess, images, batch))
+        ort_runs.append((batch, logits))
+        add(Row(ort_name, cores, str(batch), seconds))
+
+        # checks: ONNX Runtime against PyTorch's predictions of the same model
         largest = 0.0
-        for threads in (1, cores):
-            sess = onnxpeer.session(path, threads)
-            batch = 1 if threads == 1 else best_batch(lambda x, b: onnxpeer.run_batches(sess, x, b), images,
-                                                      candidates, probe)
-            onnxpeer.run_batches(sess, images[:1], 1)  # warm-up
-            logits, seconds = least_of(R, lambda: onnxpeer.run_batches(sess, images, batch))
+        for b, logits in ort_runs:
             differ = int((logits.argmax(1) != expected.argmax(1)).sum())
             if differ:
-                raise CheckFailed(f"ONNX Runtime (batch {batch}) predicts otherwise than the PyTorch fake-quant model "
+                raise CheckFailed(f"ONNX Runtime (batch {b}) predicts otherwise than the PyTorch fake-quant model "
                                   f"on {differ} of {n} images")
             largest = max(largest, float(np.abs(logits - expected).max()))
-            add(Row(ort_name, threads, str(batch), seconds))
-            if threads == 1:
-                ort_one = seconds
         notes.append(f"ONNX Runtime's predictions equal the PyTorch fake-quant model's on {n}/{n} images "
                      f"(largest logit difference {largest:.3g}); ours (fused) agree with them on "
                      f"{int((fused_logits.argmax(1) == expected.argmax(1)).sum())}/{n}")
 
         # the SpikingJelly simulation at D = T, against the runtime's spiking logits
-        net = snnsim.SpikingNetwork(image, delay=T)
-        sim_name = f"SpikingJelly {metadata.version('spikingjelly')} simulation, D={T}"
-        threads_before = torch.get_num_threads()
         checked = []
-        try:
-            for threads in (1, cores):
-                torch.set_num_threads(threads)
-                batch = 1 if threads == 1 else best_batch(lambda x, b: snnsim.run_batches(net, x, b), pixels,
-                                                          candidates, probe)
-                net(pixels[:1])  # warm-up
-                logits, seconds = least_of(R, lambda: snnsim.run_batches(net, pixels, batch))
-                differ = int(np.any(logits.numpy() != spiking_logits, axis=1).sum())
-                if differ:
-                    raise CheckFailed(f"the SpikingJelly simulation (batch {batch}) differs from the runtime's spiking "
-                                      f"logits at D={T} on {differ} of {n} images")
+
+        def check_sim(logits, batch: int) -> None:
+            differ = int(np.any(logits.numpy() != spiking_logits, axis=1).sum())
+            if differ:
+                raise CheckFailed(f"the SpikingJelly simulation (batch {batch}) differs from the runtime's spiking "
+                                  f"logits at D={T} on {differ} of {n} images")
+            if str(batch) not in checked:
                 checked.append(str(batch))
-                add(Row(sim_name, threads, str(batch), seconds))
-                if threads == 1:
-                    sim_one = seconds
+
+        check_sim(sim_logits, 1)
+        try:
+            torch.set_num_threads(cores)
+            batch = best_batch(lambda x, b: snnsim.run_batches(net, x, b), pixels, candidates, probe)
+            net(pixels[:1])  # warm-up
+            logits, seconds = least_of(R, lambda: snnsim.run_batches(net, pixels, batch))
+            check_sim(logits, batch)
+            add(Row(sim_name, cores, str(batch), seconds))
             # below T (the runtime's per-spike event path): all cores, the batch found at D = T
             if 0 <= args.check_delay < T:
                 d = args.check_delay

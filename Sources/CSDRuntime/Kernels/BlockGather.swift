@@ -134,6 +134,10 @@ extension Kernels {
             putRowsBytes(block, src, rowStride: rowStride, rows: rows, k: k)
             return
         }
+        if useX86Twins && order == .natural {
+            putRowsHalves(block, src, rowStride: rowStride, rows: rows, k: k)
+            return
+        }
         #endif
         var r = 0
         while r < 4 {

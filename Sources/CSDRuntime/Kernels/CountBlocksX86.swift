@@ -1,6 +1,6 @@
 import CSDMachine
 
-/// x86-64 hosts: blocks of counts as bytes, and their block dot (the twin of `blockDotNeurons` for
+/// x86-64 hosts: blocks of counts as bytes (gathered by BlockGatherX86.swift), and their block dot (the twin of `blockDotNeurons` for
 /// count inputs). Counts (<= 16) times int8 weights fit the byte multiply-add of pairs
 /// (`csd_dot4_u8i8`: PMADDUBSW, exact while a pair's sum fits int16, as it does for values <= 127),
 /// so neither weights nor counts are widened: per group of eight inputs, the eight weights are
@@ -99,101 +99,6 @@ extension Kernels {
     /// `lastBytes` of int8 weights.
     @inline(__always) static func lastWeights(_ p: UnsafePointer<Int8>, _ n: Int) -> Int64 {
         Int64(bitPattern: lastBytes(p, n))
-    }
-
-    /// `putRows` into a byte block: row r's value i at src[r * rowStride + i]; rows >= `rows` zero.
-    static func putRowsBytes(_ block: UnsafeMutableRawPointer, _ src: UnsafePointer<UInt8>, rowStride: Int, rows: Int, k: Int) {
-        var r = 0
-        while r < 4 {
-            var d = block + 8 &* r, i = 0
-            if r >= rows {
-                while i < k {
-                    d.storeBytes(of: 0, as: UInt64.self)
-                    d += 32
-                    i &+= 8
-                }
-            } else {
-                let s = UnsafeRawPointer(src + r &* rowStride)
-                while i &+ 8 <= k {
-                    d.storeBytes(of: s.loadUnaligned(fromByteOffset: i, as: UInt64.self), as: UInt64.self)
-                    d += 32
-                    i &+= 8
-                }
-                if i < k {  // the last group's 1 ... 7 values, zeros after
-                    d.storeBytes(of: lastBytes(s + i, k &- i), as: UInt64.self)
-                }
-            }
-            r &+= 1
-        }
-    }
-
-    /// `putPatches` into a byte block: rows from the 3x3 receptive fields of positions pos ..< pos + rows
-    /// of a uint8 map [cin][h][w], zero outside the map, value k = (i * 3 + dy) * 3 + dx at byte
-    /// 32 (k / 8) + 8r + k % 8; rows >= `rows` zero. Eight input channels are 72 values, nine whole
-    /// groups: a row's values are laid out eight channels at a time in nine words on the stack (three
-    /// per field row inside the map), then copied a group at a time.
-    @inline(never)
-    static func putPatchesBytes(_ block: UnsafeMutableRawPointer, _ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int,
-                                pos: Int, rows: Int) {
-        let k = 9 &* cin, plane = h &* w
-        var nine: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &nine) { words in
-            let buf = words.baseAddress!
-            var r = 0
-            while r < 4 {
-                var d = block + 8 &* r
-                if r >= rows {
-                    var i = 0
-                    while i < k {
-                        d.storeBytes(of: 0, as: UInt64.self)
-                        d += 32
-                        i &+= 8
-                    }
-                    r &+= 1
-                    continue
-                }
-                let at = pos &+ r
-                let y = Int(csd_quot(Int32(truncatingIfNeeded: at), Int32(truncatingIfNeeded: w))), x = at &- y &* w
-                let inside = y > 0 && y < h &- 1 && x > 0 && x < w &- 1
-                var p = input + ((y &- 1) &* w &+ (x &- 1)), c0 = 0
-                while c0 < cin {
-                    let n = min(8, cin &- c0)
-                    buf.storeBytes(of: 0, toByteOffset: 8 &* ((9 &* n &- 1) &>> 3), as: UInt64.self)  // the last group's padding
-                    var o = buf.assumingMemoryBound(to: UInt8.self), c = 0
-                    while c < n {
-                        var dy = 0
-                        while dy < 3 {
-                            if inside {  // three values per field row
-                                let q = p + dy &* w
-                                o[0] = q[0]
-                                o[1] = q[1]
-                                o[2] = q[2]
-                            } else {
-                                let rowOK = y &+ dy >= 1 && y &+ dy <= h
-                                var dx = 0
-                                while dx < 3 {
-                                    o[dx] = rowOK && x &+ dx >= 1 && x &+ dx <= w ? p[dy &* w &+ dx] : 0
-                                    dx &+= 1
-                                }
-                            }
-                            o += 3
-                            dy &+= 1
-                        }
-                        p += plane
-                        c &+= 1
-                    }
-                    var g = 0
-                    let groups = (9 &* n &+ 7) &>> 3
-                    while g < groups {
-                        d.storeBytes(of: buf.load(fromByteOffset: 8 &* g, as: UInt64.self), as: UInt64.self)
-                        d += 32
-                        g &+= 1
-                    }
-                    c0 &+= 8
-                }
-                r &+= 1
-            }
-        }
     }
 }
 #endif
