@@ -191,25 +191,36 @@ extension Kernels {
     }
 }
 
-extension NeuronSink {
-    /// The sink of a pair's first block (`pairBlocks`; with `two`): rows 0 ..< 4.
-    @inline(__always) func lowerRows(_ two: Bool) -> NeuronSink {
+/// A sink that can serve a pair of blocks (`Kernels.pairBlocks`): a sink of up to eight rows split
+/// into the first block's four and the second's rest.
+protocol PairSink {
+    var rows: Int { get set }
+    /// Drops the first n rows: the sink then starts at row n (its outputs and row parameters).
+    mutating func dropFirstRows(_ n: Int)
+}
+
+extension PairSink {
+    /// The sink of a pair's first block (with `two`): rows 0 ..< 4 (without `two`, self).
+    @inline(__always) func lowerRows(_ two: Bool) -> Self {
         var s = self
         if two { s.rows = 4 }
         return s
     }
 
-    /// The sink of a pair's second block (with `two`): rows 4 ..< rows, at their outputs and parameters
-    /// (without `two` a copy, unused).
-    @inline(__always) func upperRows(_ two: Bool) -> NeuronSink {
+    /// The sink of a pair's second block (with `two`): rows 4 ..< rows (without `two` a copy, unused).
+    @inline(__always) func upperRows(_ two: Bool) -> Self {
         var s = self
-        if two {
-            s.out += 4 &* rowStep
-            s.thresholds += 4 &* paramRowStep
-            s.biases += 4 &* paramRowStep
-            s.rows = rows &- 4
-        }
+        if two { s.dropFirstRows(4) }
         return s
+    }
+}
+
+extension NeuronSink: PairSink {
+    @inline(__always) mutating func dropFirstRows(_ n: Int) {
+        out += n &* rowStep
+        thresholds += n &* paramRowStep
+        biases += n &* paramRowStep
+        rows &-= n
     }
 
     /// `put` for outputs j ..< j + n (n 1 ... 4) at once: lane 4o + r of a01 is output j + o, row r, and of
@@ -336,24 +347,11 @@ extension NeuronSink {
         }
     }
 }
-extension StreamSink {
-    /// The sink of a pair's first block (`pairBlocks`; with `two`): rows 0 ..< 4.
-    @inline(__always) func lowerRows(_ two: Bool) -> StreamSink {
-        var s = self
-        if two { s.rows = 4 }
-        return s
-    }
-
-    /// The sink of a pair's second block (with `two`): rows 4 ..< rows, at their values and biases
-    /// (without `two` a copy, unused).
-    @inline(__always) func upperRows(_ two: Bool) -> StreamSink {
-        var s = self
-        if two {
-            s.stream += 4 &* rowStep
-            s.biases += 4 &* paramRowStep
-            s.rows = rows &- 4
-        }
-        return s
+extension StreamSink: PairSink {
+    @inline(__always) mutating func dropFirstRows(_ n: Int) {
+        stream += n &* rowStep
+        biases += n &* paramRowStep
+        rows &-= n
     }
 
     /// `put` for outputs j ..< j + n (n 1 ... 4): lane 4o + r of s01 is output j + o, row r, of s23 output
