@@ -20,10 +20,12 @@
  * on the stack; expanded inputs, active-input lists and per-step currents
  * live in the arena (each op's kernel scratch, placed by the packer among the buffers, docs/FORMAT.md).
  * Measured high-water mark of the whole
- * example firmware (main + runtime, both modes) by stack painting under QEMU:
- * 1,604 bytes on Cortex-M4, 1,544 on RV32, 2,000 on Cortex-M0+ code; reserve
+ * example firmware (main + runtime, all passes) by stack painting under QEMU:
+ * 1,580 bytes on Cortex-M4, 1,496 on RV32, 1,928 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below, 2.5 KB on ARMv6-M (the micro:bit
- * firmware's stack; docs/BENCHMARKS.md).
+ * firmware's stack; docs/BENCHMARKS.md). On x86-64 hosts the kernels gather
+ * eight rows at a time into an 8 KB buffer on the stack (docs/KERNELS.md):
+ * reserve 16 KB there.
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.
  */
