@@ -41,7 +41,7 @@ extension Context {
     }
 
     /// Every output channel j of a conv/linear against the block (rows 0 ..< rows, K inputs; more than
-    /// four rows: a pair of blocks, `withRowBlocks`),
+    /// four rows: a pair of blocks, `Kernels.pairBlocks`),
     /// one kernel call that sinks each (channel, row) with the accumulator still in registers: a neuron
     /// at neuron.base + j * neuron.channel + r * neuron.row, or the stream (set or add) likewise at
     /// `stream` (int16 weights).
@@ -159,7 +159,7 @@ extension Context {
     /// into a scores row per query (counts, a neuron per head), the rows go into the block (over the q
     /// rows), and the values o[i][c] = sum_j a[h][i][j] v[j][c] fire against the head's rows of v, which is
     /// channel-major ([D][N]: a value channel's N counts in a row, read as int8 weights), into the output
-    /// (a neuron per channel), which may be q's buffer: the block's q rows are in the scratch by then. On
+    /// (a neuron per channel), which may be q's buffer: the block's q rows are in the block by then. On
     /// the spiking count path the values neurons write prefix trains, and `synapticOps` adds the values'
     /// synaptic operations per block of scores (`Kernels.pairSynapticOps`). The values' statistics go to
     /// `valuesStats`. Scratch: docs/FORMAT.md, "Kernel scratch".

@@ -12,11 +12,12 @@ import CSDMachine
 /// `CSD_PLAIN_KERNELS`).
 #if arch(x86_64)
 extension Kernels {
-    /// Pairs of blocks (x86-64 hosts): conv and linear gather eight rows at a time into two blocks, the
-    /// second blockBytes(k) after the first, in a stack buffer of `pairBlockBytes` (`Context.withRowBlocks`;
-    /// ops whose K does not fit keep the kernel scratch and four rows), and a sink of more than four rows
-    /// tells the twins to run both blocks in one pass over the weights: each weight group is read and
-    /// broadcast once for eight rows, and the per-pass work is shared.
+    /// Pairs of blocks (x86-64 hosts): conv, linear and the attention pair gather eight rows at a time
+    /// into two blocks, the second blockBytes(k) after the first, in a stack buffer of `pairBlockBytes`
+    /// (`Context.convFused`, `linearFused`, `attentionFused`; ops whose K does not fit keep the kernel
+    /// scratch and four rows), and a sink of more than four rows tells the twins to run both blocks in
+    /// one pass over the weights: each weight group is read and broadcast once for eight rows, and the
+    /// per-pass work is shared.
     public static let pairBlockBytes = 8192
     public typealias PairBlocks = InlineArray<256, SIMD32<UInt8>>
 
