@@ -131,6 +131,21 @@ public struct Engine {
                               steps: Int(image.header.timeSteps), levels: Int32(image.header.levels),
                               delay: delay, wideTrains: image.header.trainBytes == 2, plan: plan,
                               spiking: mode == .spiking, countPath: usesCountPath)
+        #if arch(x86_64)
+        if Kernels.useX86Twins {  // one stack buffer for the run's pairs of blocks (`Kernels.pairBlocks`)
+            var pair = Kernels.PairBlocks(repeating: .zero)
+            withUnsafeMutableBytes(of: &pair) { buffer in
+                context.pairBlocks = buffer.baseAddress
+                runOps(&context, plan, observe)
+            }
+            return
+        }
+        #endif
+        runOps(&context, plan, observe)
+    }
+
+    /// `run`'s op loop.
+    @inline(__always) func runOps(_ context: inout Context, _ plan: ExecutionMode, _ observe: (Int, OpStats) -> Void) {
         for i in 0..<image.opCount {
             let op = image.op(i)
             var s = OpStats()
@@ -150,6 +165,10 @@ public struct Engine {
     @usableFromInline let arena: UnsafeMutableRawPointer
     /// The running op's kernel scratch, placed by the packer (docs/FORMAT.md, "Kernel scratch").
     @usableFromInline var scratch: UnsafeMutablePointer<UInt32>
+    #if arch(x86_64)
+    /// The run's stack buffer for pairs of blocks, `Kernels.pairBlockBytes` (x86-64 twins; nil without them).
+    @usableFromInline var pairBlocks: UnsafeMutableRawPointer? = nil
+    #endif
     @usableFromInline let pixels: UnsafePointer<UInt8>
     @usableFromInline let logits: UnsafeMutablePointer<Int32>
     @usableFromInline let steps: Int

@@ -71,12 +71,11 @@ extension Context {
     /// conv3x3, stride 1, zero padding 1. input [Cin][H][W] uint8 (pixels or counts), weights [Cout][Cin][3][3].
     /// Four output positions at a time: their receptive fields go into the scratch block once, then every
     /// output channel is one pass over its weights. On x86-64 hosts eight at a time when a pair of blocks
-    /// of K fits `Kernels.pairBlockBytes`: the pair in a stack buffer (`Kernels.pairBlocks`).
+    /// of K fits `Kernels.pairBlockBytes`: the pair in the run's stack buffer (`Kernels.pairBlocks`).
     @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ s: inout OpStats) {
         #if arch(x86_64)
-        if Kernels.pairFits(k: op.inDims.d0 &* 9) {
-            var pair = Kernels.PairBlocks(repeating: .zero)
-            withUnsafeMutableBytes(of: &pair) { convRows(op, input, $0.baseAddress!, step: 8, &s) }
+        if let pair = pairBlocks, Kernels.pairFits(k: op.inDims.d0 &* 9) {
+            convRows(op, input, pair, step: 8, &s)
             return
         }
         #endif
@@ -105,9 +104,8 @@ extension Context {
     /// x86-64 hosts eight, as in `convFused`.
     @inlinable mutating func linearFused(_ op: OpRecord, _ s: inout OpStats) {
         #if arch(x86_64)
-        if Kernels.pairFits(k: op.inDims.d1) {
-            var pair = Kernels.PairBlocks(repeating: .zero)
-            withUnsafeMutableBytes(of: &pair) { linearRows(op, $0.baseAddress!, step: 8, &s) }
+        if let pair = pairBlocks, Kernels.pairFits(k: op.inDims.d1) {
+            linearRows(op, pair, step: 8, &s)
             return
         }
         #endif
@@ -154,7 +152,7 @@ extension Context {
 
     /// The attention pair (docs/SEMANTICS.md, "Streamed attention"), on counts (<= 16, read as int8 where
     /// they stand for weights). Per head h and block of four queries i (eight on x86-64 hosts, their
-    /// scores rows and a pair of blocks in a stack buffer, `Kernels.pairBlocks`): their head channels of
+    /// scores rows and a pair of blocks in the run's stack buffer, `Kernels.pairBlocks`): their head channels of
     /// q go into the block, the scores a[h][i][j] = sum over the head's channels c of q[i][c] k[j][c] fire
     /// into a scores row per query (counts, a neuron per head), the rows go into the block (over the q
     /// rows), and the values o[i][c] = sum_j a[h][i][j] v[j][c] fire against the head's rows of v, which is
@@ -169,12 +167,9 @@ extension Context {
         #if arch(x86_64)
         let hd = Int(csd_quot(Int32(truncatingIfNeeded: sc.inDims.d1), Int32(sc.heads)))
         let scoresBytes = (8 &* n &+ 15) & ~15  // eight queries' scores rows, then a pair of blocks
-        if Kernels.pairFits(k: max(hd, n), after: scoresBytes) {
-            var buffer = Kernels.PairBlocks(repeating: .zero)
-            withUnsafeMutableBytes(of: &buffer) {
-                attentionRows(sc, va, &s1, synapticOps: synapticOps, scores: $0.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                              block: $0.baseAddress! + scoresBytes, step: 8)
-            }
+        if let pair = pairBlocks, Kernels.pairFits(k: max(hd, n), after: scoresBytes) {
+            attentionRows(sc, va, &s1, synapticOps: synapticOps, scores: pair.assumingMemoryBound(to: UInt8.self),
+                          block: pair + scoresBytes, step: 8)
             return
         }
         #endif

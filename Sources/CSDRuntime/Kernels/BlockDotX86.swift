@@ -14,8 +14,8 @@ import CSDMachine
 extension Kernels {
     /// Pairs of blocks (x86-64 hosts): conv, linear and the attention pair gather eight rows at a time
     /// into two blocks, the second blockBytes(k) after the first, in a stack buffer of `pairBlockBytes`
-    /// (`Context.convFused`, `linearFused`, `attentionFused`; ops whose K does not fit keep the kernel
-    /// scratch and four rows), and a sink of more than four rows tells the twins to run both blocks in
+    /// that `Engine.run` sets up once per inference (`Context.pairBlocks`, used by `convFused`,
+    /// `linearFused`, `attentionFused`; ops whose K does not fit keep the kernel scratch and four rows), and a sink of more than four rows tells the twins to run both blocks in
     /// one pass over the weights: each weight group is read and broadcast once for eight rows, and the
     /// per-pass work is shared.
     public static let pairBlockBytes = 8192
