@@ -156,6 +156,7 @@ def run(args) -> int:
         # least kept (interleaved, so that a machine whose speed drifts during the minutes of a run
         # weighs on every engine alike); ours dumps its logits in the first round
         modes = (("fused", None), ("spiking", T))
+        ours_name = {"fused": "ours: Swift runtime, fused", "spiking": f"ours: Swift runtime, spiking D={T}"}
         least: dict[str, float] = {}
 
         def keep(key: str, seconds: float) -> None:
@@ -182,14 +183,14 @@ def run(args) -> int:
         spiking_logits = np.fromfile(os.path.join(tmp, f"spiking_D{T}.logits.i32"), dtype=np.int32).reshape(n, -1)
         ort_one, sim_one = least["onnxruntime"], least["simulator"]
         for mode, _ in modes:
-            add(Row(f"ours: Swift runtime, {'fused' if mode == 'fused' else f'spiking D={T}'}", 1, "1", ours[mode]))
+            add(Row(ours_name[mode], 1, "1", ours[mode]))
         add(Row(ort_name, 1, "1", ort_one))
         add(Row(sim_name, 1, "1", sim_one))
 
         # all cores: ours, then each peer at its best batch, each row the least of R runs
         for mode, delay in modes:
             every = swift_seconds(args.csdpack, args.image, n, mode, delay, cores, R)
-            add(Row(f"ours: Swift runtime, {'fused' if mode == 'fused' else f'spiking D={T}'}", cores, "1", every))
+            add(Row(ours_name[mode], cores, "1", every))
         ort_runs = [(1, ort_logits)]
         sess = onnxpeer.session(path, cores)
         batch = best_batch(lambda x, b: onnxpeer.run_batches(sess, x, b), images, candidates, probe)
