@@ -74,6 +74,11 @@ extension Context {
     /// of K fits `Kernels.pairBlockBytes`: the pair in the run's stack buffer (`Kernels.pairBlocks`).
     @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ s: inout OpStats) {
         #if arch(x86_64)
+        if let buffer = pairBlocks, op.has(OpFlag.inputPixels), !op.writesStream,  // (pairBlocks: only with the twins)
+           Kernels.pixelConvBytes(cin: op.inDims.d0, h: op.inDims.d1, w: op.inDims.d2, cout: op.outDims.d0) <= Kernels.pairBlockBytes {
+            pixelConv(op, input, buffer, &s)
+            return
+        }
         if let pair = pairBlocks, Kernels.pairFits(k: op.inDims.d0 &* 9) {
             convRows(op, input, pair, step: 8, &s)
             return
@@ -81,6 +86,23 @@ extension Context {
         #endif
         convRows(op, input, UnsafeMutableRawPointer(scratch), step: 4, &s)
     }
+
+    #if arch(x86_64)
+    /// `convFused` of an encoding conv on x86-64 hosts: positions as vector lanes, no blocks
+    /// (`Kernels.pixelConvX86`), in the run's stack buffer.
+    @inline(never) @usableFromInline func pixelConv(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ buffer: UnsafeMutableRawPointer,
+                                                    _ s: inout OpStats) {
+        let cout = op.outDims.d0, plane = op.inDims.d1 &* op.inDims.d2
+        let sink = NeuronSink(out: counts(op.output(plan)), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
+                              outputStep: plane, rowStep: 1, paramStep: 1, paramRowStep: 0, shift: Int32(op.shift),
+                              levels: levels, rows: 1, output: neuronOutput)
+        s.spikes &+= Kernels.pixelConvX86(input, cin: op.inDims.d0, h: op.inDims.d1, w: op.inDims.d2,
+                                          weights: (data + Int(op.weights)).assumingMemoryBound(to: Int8.self), cout: cout,
+                                          sink, buffer: buffer)
+        s.neurons = UInt32(truncatingIfNeeded: cout &* plane)
+        s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
+    }
+    #endif
 
     /// `convFused` with `step` positions (4, or 8: a pair of blocks) at a time into `block`.
     @inlinable func convRows(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ block: UnsafeMutableRawPointer, step: Int,

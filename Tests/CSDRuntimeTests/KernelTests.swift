@@ -190,6 +190,44 @@ import Testing
         }
     }
 
+    #if arch(x86_64)
+    /// PixelConvX86: `pixelConvX86` (x86-64 hosts: positions as lanes, no blocks) on random pixel maps,
+    /// cin 1 ... 4, h 1 ... 12, w 1 ... 20 (every width mod 8: a row's partial last vector), cout
+    /// 1 ... 20, full-range int8 weights, a neuron per output channel (counts or prefix trains, shifts
+    /// 0 ... 8, L 1 ... 16) against the naive conv and neuron: the output map byte for byte with
+    /// sentinels after it, and the spikes.
+    @Test func pixelConv() {
+        var r = SplitMix(state: 0x91C5)
+        for _ in 0..<300 {
+            let cin = r.int(1...4), h = r.int(1...12), w = r.chance(0.3) ? r.pick([8, 16, 28]) : r.int(1...20), cout = r.int(1...20)
+            let plane = h * w, k = 9 * cin
+            let map = (0..<(cin * plane)).map { _ in r.value(pixels: true) }
+            let weights = (0..<(cout * k)).map { _ in r.weight8() }
+            let output: NeuronOutput = r.chance(0.5) ? .counts : .prefixTrains
+            let levels = output == .prefixTrains ? r.int(1...8) : r.int(1...16)
+            let layer = r.neurons(cout, bound: k * 128 * 255, levels: levels)
+            var want = [UInt8](repeating: 0xEE, count: cout * plane + 8), spikes: UInt32 = 0
+            for o in 0..<cout {
+                for pos in 0..<plane {
+                    var a: Int64 = 0
+                    for i in 0..<k { a += Int64(weights[o * k + i]) * Int64(Naive.patchValue(map, h: h, w: w, pos: pos, k: i)) }
+                    let c = Naive.count(a, shift: layer.shift, bias: layer.bias[o], theta: layer.theta[o], levels: levels)
+                    want[o * plane + pos] = UInt8(output == .prefixTrains ? (1 << c) - 1 : c)
+                    spikes &+= UInt32(c)
+                }
+            }
+            let out = Buffer(want.map { _ in UInt8(0xEE) }), mb = Buffer(map), wb = Buffer(weights)
+            let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
+            let buffer = Buffer([UInt8](repeating: 0x5A, count: Kernels.pixelConvBytes(cin: cin, h: h, w: w, cout: cout)))
+            let sink = NeuronSink(out: out.p, thresholds: tb.p, biases: bb.p, outputStep: plane, rowStep: 1, paramStep: 1,
+                                  paramRowStep: 0, shift: Int32(layer.shift), levels: Int32(levels), rows: 1, output: output)
+            let got = Kernels.pixelConvX86(mb.p, cin: cin, h: h, w: w, weights: wb.p, cout: cout, sink, buffer: buffer.raw)
+            let context = "pixelConv cin \(cin) \(h)x\(w) cout \(cout) \(output) L \(levels) shift \(layer.shift)"
+            guard agree(out.array, want, context), agree(got, spikes, "spikes \(context)") else { return }
+        }
+    }
+    #endif
+
     /// The block dot at the extremes of its inputs: every count 16 (or 15) against every weight -128 or 127
     /// (the x86-64 twin sums byte products in saturating int16 pairs first), over fan-ins up to 515; the
     /// bias brings each exact sum to 5, so any wrapped or saturated sum gives another count.
@@ -541,15 +579,17 @@ import Testing
         }
     }
 
-    /// Pooling: `maxPool` with pool 2 (2x2 / 2) and 3 (3x3 / 2, padding 1) on maps 1 ... 7 wide and
-    /// high (odd sizes: clipped windows), for counts (the maximum), prefix trains (the largest train)
+    /// Pooling: `maxPool` with pool 2 (2x2 / 2) and 3 (3x3 / 2, padding 1) on maps 1 ... 7 high and
+    /// 1 ... 7 or 16 ... 40 wide (odd sizes: clipped windows; on x86-64 the twin's overlapping last
+    /// chunk), for counts (the maximum), prefix trains (the largest train)
     /// and spike trains (a spike at t when the largest running count rises; uint8 / uint16, T 1 ... 16):
     /// the output map and the returned spikes.
     @Test func pooling() {
         var r = SplitMix(state: 0x9001)
         for _ in 0..<400 {
             let values: PoolValues = r.pick([.counts, .prefixTrains, .spikeTrains]), pool = r.pick([2, 3]), pad = pool == 3 ? 1 : 0
-            let c = r.int(1...3), h = r.int(1...7), w = r.int(1...7)
+            // wide maps too: the x86-64 twin takes pool 2 of uint8 values eight outputs at a time
+            let c = r.int(1...3), h = r.int(1...7), w = r.chance(0.3) ? r.int(16...40) : r.int(1...7)
             let oh = pool == 2 ? h / 2 : (h - 1) / 2 + 1, ow = pool == 2 ? w / 2 : (w - 1) / 2 + 1
             let steps = values == .spikeTrains ? r.int(1...16) : 8
             let width: TrainWidth = values == .spikeTrains ? r.width(steps: steps) : .bits8

@@ -72,6 +72,7 @@ typedef int16_t csd_i16x8 __attribute__((ext_vector_type(8)));
 typedef int16_t csd_i16x16 __attribute__((ext_vector_type(16)));
 typedef int32_t csd_i32x4 __attribute__((ext_vector_type(4)));
 typedef int32_t csd_i32x8 __attribute__((ext_vector_type(8)));
+typedef uint16_t csd_u16x8 __attribute__((ext_vector_type(8)));
 typedef uint32_t csd_u32x8 __attribute__((ext_vector_type(8)));
 
 /* lane i: a[2i] * b[2i] + a[2i+1] * b[2i+1], wrapping int32 (VPMADDWD) */
@@ -135,6 +136,13 @@ static inline csd_i32x8 csd_max_i32x8(csd_i32x8 a, csd_i32x8 b) { return __built
 /* four outputs' parameters spread over their rows: lanes 0-3 v[0], 4-7 v[1] (lo); v[2], v[3] (hi) (VPERMD) */
 static inline csd_i32x8 csd_spread_lo_i32x8(csd_i32x4 v) { return __builtin_shufflevector(v, v, 0, 0, 0, 0, 1, 1, 1, 1); }
 static inline csd_i32x8 csd_spread_hi_i32x8(csd_i32x4 v) { return __builtin_shufflevector(v, v, 2, 2, 2, 2, 3, 3, 3, 3); }
+/* eight bytes of a and of b (little-endian) widened and interleaved: lane 2i a's byte i, lane 2i + 1
+ * b's (the pixel conv's tap pairs: PUNPCKLBW with zero, then PUNPCKLWD/HWD) */
+static inline csd_i16x16 csd_zip_u8x8(uint64_t a, uint64_t b) {
+    csd_i16x8 x = __builtin_convertvector(__builtin_bit_cast(csd_u8x8, a), csd_i16x8);
+    csd_i16x8 y = __builtin_convertvector(__builtin_bit_cast(csd_u8x8, b), csd_i16x8);
+    return __builtin_shufflevector(x, y, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+}
 /* the low byte of each lane (values 0 ... 255: neuron outputs) */
 static inline csd_u8x8 csd_bytes_i32x8(csd_i32x8 v) { return __builtin_convertvector(v, csd_u8x8); }
 /* the low bytes of a's lanes, then b's (values 0 ... 255: neuron outputs) */
@@ -155,6 +163,15 @@ static inline csd_i16x16 csd_halves_i32x16(csd_i32x8 a, csd_i32x8 b) {
 static inline csd_i16x16 csd_transpose4x4_i16(csd_i16x16 v) {
     return __builtin_shufflevector(v, v, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 }
+/* the 2x2 max-pool of sixteen bytes of two rows: lane i the largest of a[2i], a[2i + 1], b[2i], b[2i + 1]
+ * (PMAXUB, then the larger byte of each halfword: PSRLW, PMAXUW, PACKUSWB) */
+static inline csd_u8x8 csd_pool2_u8x16(csd_u8x16 a, csd_u8x16 b) {
+    csd_u16x8 m = (csd_u16x8)__builtin_elementwise_max(a, b);
+    return __builtin_convertvector(__builtin_elementwise_max(m & 0xFF, m >> 8), csd_u8x8);
+}
+/* the sum of eight bytes (PSADBW); of their set bits (a nibble table: PSHUFB) */
+static inline uint32_t csd_sum_u8x8(csd_u8x8 v) { return __builtin_reduce_add(__builtin_convertvector(v, csd_u16x8)); }
+static inline uint32_t csd_popcount_u8x8(csd_u8x8 v) { return csd_sum_u8x8(__builtin_elementwise_popcount(v)); }
 /* the lanes' wrapping sum */
 static inline int32_t csd_sum_i32x8(csd_i32x8 v) { return (int32_t)__builtin_reduce_add((csd_u32x8)v); }
 #pragma clang diagnostic pop

@@ -56,6 +56,12 @@ extension Kernels {
                                pool: Int, _ output: UnsafeMutableRawPointer, oh: Int, ow: Int, steps: Int) -> UInt32 {
         var spikes: UInt32 = 0
         let countsOut = values == .counts
+        #if arch(x86_64)
+        if useX86Twins && pool == 2 && values != .spikeTrains && ow >= 8 {
+            return maxPool2X86(input.assumingMemoryBound(to: UInt8.self), counts: countsOut, c: c, h: h, w: w,
+                               output.assumingMemoryBound(to: UInt8.self), oh: oh, ow: ow)
+        }
+        #endif
         if pool == 2 && values != .spikeTrains {  // uint8, every window the whole 2x2 block
             var inp = input.assumingMemoryBound(to: UInt8.self), out = output.assumingMemoryBound(to: UInt8.self)
             var ch = 0
