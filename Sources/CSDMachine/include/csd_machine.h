@@ -172,6 +172,28 @@ static inline csd_u8x8 csd_pool2_u8x16(csd_u8x16 a, csd_u8x16 b) {
 /* the sum of eight bytes (PSADBW); of their set bits (a nibble table: PSHUFB) */
 static inline uint32_t csd_sum_u8x8(csd_u8x8 v) { return __builtin_reduce_add(__builtin_convertvector(v, csd_u16x8)); }
 static inline uint32_t csd_popcount_u8x8(csd_u8x8 v) { return csd_sum_u8x8(__builtin_elementwise_popcount(v)); }
+/* the count path's conversions, 32 uint8 trains or counts at a time (`Kernels.trainsToCountsX86`): each
+ * byte's set bits (a nibble table: PSHUFB, PSHUFB, PADDB); the sum of 32 bytes (PSADBW); each count
+ * c <= 8 as the prefix train (1 << c) - 1 (a table: PSHUFB) */
+typedef uint16_t csd_u16x32 __attribute__((ext_vector_type(32)));
+static inline csd_u8x32 csd_popcount_u8x32(csd_u8x32 v) { return __builtin_elementwise_popcount(v); }
+#if defined(__AVX2__)
+static inline uint32_t csd_sum_u8x32(csd_u8x32 v) {
+    __m256i s = _mm256_sad_epu8((__m256i)v, _mm256_setzero_si256());
+    return (uint32_t)(_mm256_extract_epi64(s, 0) + _mm256_extract_epi64(s, 1) + _mm256_extract_epi64(s, 2) + _mm256_extract_epi64(s, 3));
+}
+static inline csd_u8x32 csd_prefix_u8x32(csd_u8x32 c) {
+    const __m256i table = _mm256_setr_epi8(0, 1, 3, 7, 15, 31, 63, 127, (char)255, 0, 0, 0, 0, 0, 0, 0,
+                                           0, 1, 3, 7, 15, 31, 63, 127, (char)255, 0, 0, 0, 0, 0, 0, 0);
+    return (csd_u8x32)_mm256_shuffle_epi8(table, (__m256i)c);
+}
+#else
+static inline uint32_t csd_sum_u8x32(csd_u8x32 v) { return __builtin_reduce_add(__builtin_convertvector(v, csd_u16x32)); }
+static inline csd_u8x32 csd_prefix_u8x32(csd_u8x32 c) {
+    csd_u16x32 one = 1;
+    return __builtin_convertvector((one << __builtin_convertvector(c, csd_u16x32)) - one, csd_u8x32);
+}
+#endif
 /* the lanes' wrapping sum */
 static inline int32_t csd_sum_i32x8(csd_i32x8 v) { return (int32_t)__builtin_reduce_add((csd_u32x8)v); }
 #pragma clang diagnostic pop

@@ -43,7 +43,8 @@ extension Kernels {
     static func putPatchesBytes(_ block: UnsafeMutableRawPointer, _ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int,
                                 pos: Int, rows: Int) {
         let k = 9 &* cin, plane = h &* w
-        var nine: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
+        // nine words, and a tenth for the last field row's word store (one byte past the 72 values)
+        var nine: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &nine) { words in
             let buf = words.baseAddress!
             var r = 0
@@ -70,11 +71,11 @@ extension Kernels {
                     while c < n {
                         var dy = 0
                         while dy < 3 {
-                            if inside {  // three values per field row
-                                let q = p + dy &* w
-                                o[0] = q[0]
-                                o[1] = q[1]
-                                o[2] = q[2]
+                            if inside {  // three values per field row: one word store, its fourth byte 0 (the next
+                                // field row's store overwrites it, or it is the group's padding)
+                                let q = UnsafeRawPointer(p + dy &* w)
+                                let v = UInt32(q.loadUnaligned(as: UInt16.self)) | UInt32(q.load(fromByteOffset: 2, as: UInt8.self)) &<< 16
+                                UnsafeMutableRawPointer(o).storeBytes(of: v, as: UInt32.self)
                             } else {
                                 let rowOK = y &+ dy >= 1 && y &+ dy <= h
                                 var dx = 0

@@ -8,9 +8,18 @@
 
 extension Kernels {
     /// uint8 trains -> their spike counts, in place, four at a time (bit counts within each byte).
-    /// Returns the sum of the counts.
+    /// Returns the sum of the counts. (x86-64 hosts: `trainsToCountsX86`, 32 at a time.)
     @inline(never)
     public static func trainsToCounts(_ p: UnsafeMutablePointer<UInt8>, count n: Int) -> UInt32 {
+        #if arch(x86_64)
+        if useX86Twins { return trainsToCountsX86(p, count: n) }
+        #endif
+        return trainsToCountsPortable(p, count: n)
+    }
+
+    /// The portable loop of `trainsToCounts` (what the MCU builds run).
+    @inline(__always)
+    static func trainsToCountsPortable(_ p: UnsafeMutablePointer<UInt8>, count n: Int) -> UInt32 {
         var sum: UInt32 = 0, i = 0
         let raw = UnsafeMutableRawPointer(p)
         while i &+ 4 <= n {
@@ -31,9 +40,19 @@ extension Kernels {
         return sum
     }
 
-    /// Counts (<= 8) -> uint8 prefix trains, in place, four at a time.
+    /// Counts (<= 8) -> uint8 prefix trains, in place, four at a time. (x86-64 hosts:
+    /// `countsToTrainsX86`, 32 at a time.)
     @inline(never)
     public static func countsToTrains(_ p: UnsafeMutablePointer<UInt8>, count n: Int) {
+        #if arch(x86_64)
+        if useX86Twins { return countsToTrainsX86(p, count: n) }
+        #endif
+        countsToTrainsPortable(p, count: n)
+    }
+
+    /// The portable loop of `countsToTrains` (what the MCU builds run).
+    @inline(__always)
+    static func countsToTrainsPortable(_ p: UnsafeMutablePointer<UInt8>, count n: Int) {
         var i = 0
         let raw = UnsafeMutableRawPointer(p)
         while i &+ 4 <= n {
