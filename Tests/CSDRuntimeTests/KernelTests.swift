@@ -640,7 +640,7 @@ import Testing
         var r = SplitMix(state: 0xC1A5)
         for _ in 0..<300 {
             let values: ClassifierInput = r.chance(0.5) ? .counts : .spikeTrains
-            let n = r.int(1...6), d = r.int(1...40), classes = r.int(1...12), steps = r.int(1...16)
+            let n = r.chance(0.2) ? r.int(40...70) : r.int(1...6), d = r.int(1...40), classes = r.int(1...12), steps = r.int(1...16)
             let width: TrainWidth = values == .counts ? r.pick([.bits8, .bits16]) : r.width(steps: steps)
             let input = (0..<(n * d)).map { _ in values == .counts ? UInt32(r.value(pixels: false)) : r.train(steps: steps, silent: 0.3) }
             let weights = (0..<(classes * d)).map { _ in r.weight8() }, bias = (0..<classes).map { _ in Int32(r.signed(1 << 24)) }

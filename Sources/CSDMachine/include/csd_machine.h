@@ -177,6 +177,7 @@ static inline uint32_t csd_popcount_u8x8(csd_u8x8 v) { return csd_sum_u8x8(__bui
  * c <= 8 as the prefix train (1 << c) - 1 (a table: PSHUFB) */
 typedef uint16_t csd_u16x32 __attribute__((ext_vector_type(32)));
 static inline csd_u8x32 csd_popcount_u8x32(csd_u8x32 v) { return __builtin_elementwise_popcount(v); }
+static inline csd_u8x16 csd_popcount_u8x16(csd_u8x16 v) { return __builtin_elementwise_popcount(v); }
 #if defined(__AVX2__)
 static inline uint32_t csd_sum_u8x32(csd_u8x32 v) {
     __m256i s = _mm256_sad_epu8((__m256i)v, _mm256_setzero_si256());

@@ -15,6 +15,12 @@ extension Kernels {
     public static func classifier(_ input: UnsafeRawPointer, _ values: ClassifierInput, width: TrainWidth, tokens n: Int,
                                   width d: Int, weights w: UnsafePointer<Int8>, biases bias: UnsafePointer<Int32>,
                                   classes: Int, _ logits: UnsafeMutablePointer<Int32>) -> UInt32 {
+        #if arch(x86_64)
+        if classifierFitsX86(values, width: width, tokens: n) {
+            return classifierX86(input.assumingMemoryBound(to: UInt8.self), spikes: values == .spikeTrains, tokens: n, width: d,
+                                 weights: w, biases: bias, classes: classes, logits)
+        }
+        #endif
         var all: UInt32 = 0, j = 0
         while j < classes {
             logits[j] = bias[j]
