@@ -190,19 +190,26 @@ extension Context {
         let hd = Int(csd_quot(Int32(truncatingIfNeeded: sc.inDims.d1), Int32(sc.heads)))
         let scoresBytes = (8 &* n &+ 15) & ~15  // eight queries' scores rows, then a pair of blocks
         if let pair = pairBlocks, Kernels.pairFits(k: max(hd, n), after: scoresBytes) {
+            // then the values' synaptic operations' per-key stats of a head's queries (`addCountStatsX86`), if they fit
+            let statsAt = scoresBytes &+ 2 &* Kernels.blockBytes(k: max(hd, n))
+            let stats = synapticOps && statsAt &+ 8 &* n <= Kernels.pairBlockBytes
+                ? (pair + statsAt).assumingMemoryBound(to: UInt32.self) : nil
             attentionRows(sc, va, &s1, synapticOps: synapticOps, scores: pair.assumingMemoryBound(to: UInt8.self),
-                          block: pair + scoresBytes, step: 8)
+                          block: pair + scoresBytes, step: 8, keyStats: stats)
             return
         }
         #endif
         attentionRows(sc, va, &s1, synapticOps: synapticOps, scores: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: UInt8.self),
-                      block: UnsafeMutableRawPointer(scratch) + ((4 &* n &+ 15) & ~15), step: 4)
+                      block: UnsafeMutableRawPointer(scratch) + ((4 &* n &+ 15) & ~15), step: 4, keyStats: nil)
     }
 
     /// `attentionFused` with `step` queries (4, or 8: a pair of blocks) at a time: their scores rows at
-    /// `scores` (N bytes each), their block at `block`.
+    /// `scores` (N bytes each), their block at `block`. With `keyStats` (x86-64 hosts, the count path:
+    /// 2N uint32) the values' synaptic operations take v's side once per head
+    /// (`Kernels.addCountStatsX86`), else once per block of queries.
     @inline(__always) mutating func attentionRows(_ sc: OpRecord, _ va: OpRecord, _ s1: inout OpStats, synapticOps: Bool,
-                                                  scores: UnsafeMutablePointer<UInt8>, block: UnsafeMutableRawPointer, step: Int) {
+                                                  scores: UnsafeMutablePointer<UInt8>, block: UnsafeMutableRawPointer, step: Int,
+                                                  keyStats: UnsafeMutablePointer<UInt32>?) {
         let heads = Int(sc.heads), n = sc.inDims.d0, d = sc.inDims.d1
         let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(sc.heads)))
         let q = counts(sc.input(plan)), output = counts(va.output(plan))
@@ -214,6 +221,7 @@ extension Context {
         var h = 0
         while h < heads {
             let c0 = h &* hd, vRows = vT + c0 &* n  // the head's value channels, N counts each
+            keyStats?.update(repeating: 0, count: 2 &* n)
             var i0 = 0
             while i0 < n {
                 let rows = min(step, n &- i0)
@@ -242,11 +250,25 @@ extension Context {
                     stage &+= 1
                 }
                 if synapticOps {  // a group per key j: a[h][i][j] (the block's rows) against v[j][c], c in head h
+                    #if arch(x86_64)
+                    if let stats = keyStats {
+                        Kernels.addCountStatsX86(scores, groups: n, sx: n, nx: rows, sums: stats, spiking: stats + n)
+                        i0 &+= step
+                        continue
+                    }
+                    #endif
                     valuesStats.synapticOps &+= Kernels.pairSynapticOps(scores, UnsafeRawPointer(vRows).assumingMemoryBound(to: UInt8.self),
                                                                         groups: n, sx: n, nx: rows, sy: n, ny: hd)
                 }
                 i0 &+= step
             }
+            #if arch(x86_64)
+            if let stats = keyStats {  // the head's queries against v's head rows
+                valuesStats.synapticOps &+= Kernels.pairSynapticOpsFromStatsX86(stats, stats + n,
+                                                                                UnsafeRawPointer(vRows).assumingMemoryBound(to: UInt8.self),
+                                                                                groups: n, sy: n, ny: hd)
+            }
+            #endif
             h &+= 1
         }
         s1.neurons = UInt32(truncatingIfNeeded: sc.outDims.count)

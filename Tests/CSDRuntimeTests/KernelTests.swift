@@ -576,6 +576,20 @@ import Testing
             let portable = Kernels.pairSynapticOpsPortable(xs, ys, groups: groups, sx: sx, nx: nx, sy: sy, ny: ny)
             guard agree(got, UInt32(want), "pairSynapticOps \((groups, sx, nx, sy, ny))"),
                   agree(portable, UInt32(want), "pairSynapticOpsPortable \((groups, sx, nx, sy, ny))") else { return }
+            #if arch(x86_64)
+            // the x rows in blocks of 1 ... 8, their stats summed per group, then paired with y once
+            let sums = Buffer([UInt32](repeating: 0, count: groups)), spiking = Buffer([UInt32](repeating: 0, count: groups))
+            var row = 0
+            while row < nx {
+                let rows = min(r.int(1...8), nx - row)
+                xs.withUnsafeBufferPointer {
+                    Kernels.addCountStatsX86($0.baseAddress! + row * sx, groups: groups, sx: sx, nx: rows, sums: sums.p, spiking: spiking.p)
+                }
+                row += rows
+            }
+            let fromStats = Kernels.pairSynapticOpsFromStatsX86(sums.p, spiking.p, ys, groups: groups, sy: sy, ny: ny)
+            guard agree(fromStats, UInt32(want), "pairSynapticOpsFromStatsX86 \((groups, sx, nx, sy, ny))") else { return }
+            #endif
         }
     }
 
