@@ -221,7 +221,9 @@ extension Context {
         var h = 0
         while h < heads {
             let c0 = h &* hd, vRows = vT + c0 &* n  // the head's value channels, N counts each
+            #if arch(x86_64)
             keyStats?.update(repeating: 0, count: 2 &* n)
+            #endif
             var i0 = 0
             while i0 < n {
                 let rows = min(step, n &- i0)

@@ -58,7 +58,7 @@ extension Context {
         switch op.kind {
         case .conv3x3?:
             if countsIn {
-                synops = Kernels.windowSum(in1, c: n0, h: d1, w: op.inDims.d2) &* UInt32(truncatingIfNeeded: op.outDims.d0)
+                synops = windowSum(in1, c: n0, h: d1, w: op.inDims.d2) &* UInt32(truncatingIfNeeded: op.outDims.d0)
             }
         case .linear?: synops = total &* UInt32(truncatingIfNeeded: op.outDims.d1)
         default: break
@@ -77,6 +77,16 @@ extension Context {
         }
         s.synapticOps = synops
         if !op.has(OpFlag.inputPixels) { s.macs = 0 }
+    }
+
+    /// `Kernels.windowSum`; on x86-64 hosts `windowSumX86` in the run's stack buffer when the map fits it.
+    @inlinable func windowSum(_ p: UnsafePointer<UInt8>, c: Int, h: Int, w: Int) -> UInt32 {
+        #if arch(x86_64)
+        if let buffer = pairBlocks, Kernels.windowSumFitsX86(c: c, h: h, w: w, bytes: Kernels.pairBlockBytes) {
+            return Kernels.windowSumX86(p, c: c, h: h, w: w, buffer: buffer)
+        }
+        #endif
+        return Kernels.windowSum(p, c: c, h: h, w: w)
     }
 
     /// D >= T: every spike train in the arena is a prefix train (spikes at steps 0 ..< count; docs/SEMANTICS.md,

@@ -676,8 +676,8 @@ import Testing
 
     /// CountPath: `trainsToCounts` (any uint8 trains, n 0 ... 130 at any byte address: on x86-64 the
     /// twins' 32-byte vectors and their tails), `countsToTrains`
-    /// and back (counts 0 ... 8), `countsToTrains16` (counts 0 ... 16 widened in place) and `windowSum`
-    /// (each count times the 3x3 windows holding it, maps 1 ... 7 wide) against direct formulas; nothing
+    /// and back (counts 0 ... 8), `countsToTrains16` (counts 0 ... 16 widened in place) and `windowSum` and its
+    /// x86-64 twin (each count times the 3x3 windows holding it, maps 1 ... 16 wide) against direct formulas; nothing
     /// past n is touched.
     @Test func countPath() {
         var r = SplitMix(state: 0xC0C0)
@@ -707,7 +707,7 @@ import Testing
             let trains16 = counts16.map { UInt32((1 << Int($0)) - 1) }
             guard agree(c16.array, Naive.bytes(trains16, .bits16) + fence, "countsToTrains16 n \(n)") else { return }
 
-            let ch = r.int(1...4), h = r.int(1...7), w = r.int(1...7), pixels = r.chance(0.2)
+            let ch = r.int(1...4), h = r.int(1...(r.chance(0.3) ? 16 : 7)), w = r.int(1...(r.chance(0.3) ? 16 : 7)), pixels = r.chance(0.2)
             let map = (0..<(ch * h * w)).map { _ in r.value(pixels: pixels) }
             var windows = 0  // every 3x3 window (zero padding) adds the counts it holds
             for i in 0..<ch {
@@ -720,6 +720,11 @@ import Testing
                 }
             }
             guard agree(Kernels.windowSum(map, c: ch, h: h, w: w), UInt32(windows), "windowSum c \(ch) \(h)x\(w)") else { return }
+            #if arch(x86_64)
+            let buffer = Buffer([UInt8](repeating: 0xA5, count: ch * h * w))
+            guard agree(Kernels.windowSumX86(map, c: ch, h: h, w: w, buffer: buffer.raw), UInt32(windows),
+                        "windowSumX86 c \(ch) \(h)x\(w)") else { return }
+            #endif
         }
     }
 }
