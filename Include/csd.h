@@ -23,8 +23,9 @@
  * example firmware (main + runtime, all passes) by stack painting under QEMU:
  * 1,580 bytes on Cortex-M4, 1,496 on RV32, 1,928 on Cortex-M0+ code; reserve
  * at least 2 KB for the calls below, 2.5 KB on ARMv6-M (the micro:bit
- * firmware's stack; docs/BENCHMARKS.md). On x86-64 hosts the kernels gather
- * eight rows at a time into an 8 KB buffer on the stack (docs/KERNELS.md):
+ * firmware's stack; docs/BENCHMARKS.md). On x86-64 hosts the kernels use an
+ * 8 KB buffer on the stack (eight gathered rows at a time, the convs'
+ * bordered inputs, the count path's window counts; docs/KERNELS.md):
  * reserve 16 KB there.
  *
  * Image format: docs/FORMAT.md; arithmetic: docs/SEMANTICS.md. C99.

@@ -110,10 +110,25 @@ extension Context {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
         let plane = h &* w, fanIn = cin &* 9
         let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: op.has(OpFlag.inputPixels))
+        #if arch(x86_64)
+        // x86-64, a pair of blocks: the map's zero-bordered copy after the pair, if it fits (no bounds tests in the gather)
+        let pairBytes = 2 &* Kernels.blockBytes(k: fanIn)
+        let bordered = step == 8 && pairBytes &+ Kernels.borderedBytes(cin: cin, h: h, w: w) <= Kernels.pairBlockBytes
+        let map = (block + pairBytes).assumingMemoryBound(to: UInt8.self)
+        if bordered { Kernels.borderedCopy(input, cin: cin, h: h, w: w, into: map, rowBytes: w &+ 2) }
+        #endif
         var p0 = 0
         while p0 < plane {
             let rows = min(step, plane &- p0)
+            #if arch(x86_64)
+            if bordered {
+                Kernels.putFieldBlocks(block, map, cin: cin, h: h, w: w, pos: p0, rows: rows, halves: order != .bytes)
+            } else {
+                Kernels.putPatchBlocks(block, input, cin: cin, h: h, w: w, pos: p0, rows: rows, order: order)
+            }
+            #else
             Kernels.putPatchBlocks(block, input, cin: cin, h: h, w: w, pos: p0, rows: rows, order: order)
+            #endif
             blockOutputs(op, block, k: fanIn, outputs: cout, rows: rows, neuron: (p0, plane, 1), stream: (p0 &* cout, 1, cout), &s)
             p0 &+= step
         }

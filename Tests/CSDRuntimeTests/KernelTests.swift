@@ -68,6 +68,34 @@ import Testing
                 pos += n
             }
         }
+        #if arch(x86_64)
+        // putFieldBlocks: the fields from the map's zero-bordered copy, 1 ... 8 rows (more than four: the pair's
+        // second block blockBytes(k) on), bytes or natural halfwords; nothing written past the pair
+        for _ in 0..<200 {
+            let cin = r.chance(0.7) ? r.int(1...5) : r.pick([7, 16, 32]), h = r.int(1...6), w = r.int(1...6)
+            let halves = r.chance(0.5), pixels = halves && r.chance(0.5), step = r.int(1...8)
+            let map = (0..<(cin * h * w)).map { _ in r.value(pixels: pixels) }, k = 9 * cin, bb = Kernels.blockBytes(k: k)
+            let bordered = Buffer([UInt8](repeating: 0x33, count: Kernels.borderedBytes(cin: cin, h: h, w: w)))
+            Kernels.borderedCopy(map, cin: cin, h: h, w: w, into: bordered.p, rowBytes: w + 2)
+            let order: BlockOrder = halves ? .natural : .bytes
+            var pos = 0
+            while pos < h * w {
+                let n = min(step, h * w - pos), p = pos
+                func want(_ first: Int, _ count: Int) -> [UInt8] {
+                    let words = Naive.block(k: k, rows: count, order: order) { row, i in
+                        Naive.patchValue(map, h: h, w: w, pos: p + first + row, k: i)
+                    }
+                    return Array(words.flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> (8 * $0)) } }.prefix(bb))
+                }
+                let out = Buffer([UInt8](repeating: 0xA5, count: 2 * bb + 64))
+                Kernels.putFieldBlocks(out.raw, bordered.p, cin: cin, h: h, w: w, pos: p, rows: n, halves: halves)
+                let expected = want(0, min(n, 4)) + (n > 4 ? want(4, n - 4) : [UInt8](repeating: 0xA5, count: bb))
+                    + [UInt8](repeating: 0xA5, count: 64)
+                guard agree(out.array, expected, "putFieldBlocks cin \(cin) \(h)x\(w) pos \(pos) rows \(n) \(order)") else { return }
+                pos += n
+            }
+        }
+        #endif
     }
 
     /// BlockDot: `blockDotNeurons` (int8 weights, full range) and `blockDotStream` (int16 weights, full

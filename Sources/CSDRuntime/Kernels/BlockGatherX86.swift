@@ -3,9 +3,10 @@ import CSDMachine
 /// x86-64 hosts: the gathers into the twins' blocks (BlockGather.swift's `putRows` and `putPatches`
 /// call them): byte blocks of counts (`BlockOrder.bytes`, CountBlocksX86.swift) from rows and 3x3
 /// fields, and natural halfword blocks (the stream writers' counts: BlockDotX86.swift) from rows, a
-/// word of eight values at a time where the portable gathers place a value at a time. The natural
-/// blocks of 3x3 fields (pixels, the stream-writing conv) keep the portable gather: laying a field out
-/// eight channels at a time, as the byte gather does, measured slower for them.
+/// word of eight values at a time where the portable gathers place a value at a time. A conv that
+/// gathers a pair of blocks reads its fields from a zero-bordered copy of its input (`putFieldBlocks`,
+/// bytes or natural halfwords, no bounds tests) when the copy fits the stack buffer after the pair;
+/// otherwise byte blocks take `putPatchesBytes` and natural ones the portable gather.
 #if arch(x86_64)
 extension Kernels {
     /// `putRows` into a byte block: row r's value i at src[r * rowStride + i]; rows >= `rows` zero.
@@ -95,6 +96,82 @@ extension Kernels {
                     while g < groups {
                         d.storeBytes(of: buf.load(fromByteOffset: 8 &* g, as: UInt64.self), as: UInt64.self)
                         d += 32
+                        g &+= 1
+                    }
+                    c0 &+= 8
+                }
+                r &+= 1
+            }
+        }
+    }
+
+    /// The bytes of a conv input's zero-bordered copy (`borderedCopy`, rows of w + 2 bytes) that
+    /// `putFieldBlocks` reads.
+    @inline(__always) @usableFromInline static func borderedBytes(cin: Int, h: Int, w: Int) -> Int {
+        cin &* (h &+ 2) &* (w &+ 2)
+    }
+
+    /// `putPatchBlocks` (rows 1 ... 8: with more than four, the pair's second block blockBytes(9 cin)
+    /// on) from the zero-bordered copy of the map (`borderedCopy` with rows of w + 2 bytes), so that
+    /// no field needs a bounds test: a field row's three values are one word store, eight input
+    /// channels (72 values, nine whole groups) are laid out on the stack and copied a group at a time,
+    /// as bytes (`BlockOrder.bytes`) or widened into natural halfword blocks (`halves`: two groups per
+    /// word, `putHalves`).
+    @usableFromInline static func putFieldBlocks(_ block: UnsafeMutableRawPointer, _ map: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int,
+                               pos: Int, rows: Int, halves: Bool) {
+        let k = 9 &* cin, rb = w &+ 2, planeBytes = (h &+ 2) &* rb
+        // nine words, and a tenth for the last field row's word store (one byte past the 72 values)
+        var nine: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &nine) { words in
+            let buf = words.baseAddress!
+            var r = 0
+            let all = rows > 4 ? 8 : 4
+            while r < all {
+                let base = block + (r >= 4 ? blockBytes(k: k) : 0) + 8 &* (r & 3)
+                if r >= rows {  // a missing row: zeros
+                    if halves {
+                        zeroRow(base - 8 &* (r & 3), row: r & 3, k: k)
+                    } else {
+                        var d = base, i = 0
+                        while i < k {
+                            d.storeBytes(of: 0, as: UInt64.self)
+                            d += 32
+                            i &+= 8
+                        }
+                    }
+                    r &+= 1
+                    continue
+                }
+                let at = pos &+ r
+                let y = Int(csd_quot(Int32(truncatingIfNeeded: at), Int32(truncatingIfNeeded: w))), x = at &- y &* w
+                var p = map + (y &* rb &+ x), d = base, c0 = 0  // the field's top left: bordered (y, x)
+                while c0 < cin {
+                    let n = min(8, cin &- c0)
+                    buf.storeBytes(of: 0, toByteOffset: 8 &* ((9 &* n &- 1) &>> 3), as: UInt64.self)  // the last group's padding
+                    var o = buf, c = 0
+                    while c < n {
+                        var q = UnsafeRawPointer(p), dy = 0
+                        while dy < 3 {  // three values, the word's fourth byte 0 (overwritten next, or padding)
+                            let v = UInt32(q.loadUnaligned(as: UInt16.self)) | UInt32(q.load(fromByteOffset: 2, as: UInt8.self)) &<< 16
+                            o.storeBytes(of: v, as: UInt32.self)
+                            o += 3
+                            q += rb
+                            dy &+= 1
+                        }
+                        p += planeBytes
+                        c &+= 1
+                    }
+                    var g = 0
+                    let values = 9 &* n, groups = (values &+ 7) &>> 3
+                    while g < groups {
+                        let word = buf.load(fromByteOffset: 8 &* g, as: UInt64.self)
+                        if halves {
+                            putHalves(d, word, two: values &- 8 &* g > 4)
+                            d += 64
+                        } else {
+                            d.storeBytes(of: word, as: UInt64.self)
+                            d += 32
+                        }
                         g &+= 1
                     }
                     c0 &+= 8

@@ -158,7 +158,7 @@ extension Kernels {
 
     /// input [cin][h][w] into map [cin][h + 2][rowBytes]: row y + 1, byte x + 1 holds input (y, x); the
     /// border rows, the byte before and the bytes after each row zero.
-    static func borderedCopy(_ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int, into map: UnsafeMutablePointer<UInt8>,
+    @usableFromInline static func borderedCopy(_ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int, into map: UnsafeMutablePointer<UInt8>,
                              rowBytes: Int) {
         UnsafeMutableRawPointer(map).initializeMemory(as: UInt8.self, repeating: 0, count: cin &* (h &+ 2) &* rowBytes)
         var c = 0
