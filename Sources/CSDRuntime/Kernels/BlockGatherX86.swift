@@ -15,11 +15,7 @@ extension Kernels {
         while r < 4 {
             var d = block + 8 &* r, i = 0
             if r >= rows {
-                while i < k {
-                    d.storeBytes(of: 0, as: UInt64.self)
-                    d += 32
-                    i &+= 8
-                }
+                zeroByteRow(d, k: k)
             } else {
                 let s = UnsafeRawPointer(src + r &* rowStride)
                 while i &+ 8 <= k {
@@ -33,6 +29,24 @@ extension Kernels {
             }
             r &+= 1
         }
+    }
+
+    /// Zeros a row of a byte block of K values (`BlockOrder.bytes`) at d (the block plus 8r): its eight
+    /// bytes of each group.
+    @inline(__always) static func zeroByteRow(_ d: UnsafeMutableRawPointer, k: Int) {
+        var d = d, i = 0
+        while i < k {
+            d.storeBytes(of: 0, as: UInt64.self)
+            d += 32
+            i &+= 8
+        }
+    }
+
+    /// A 3x3 field row's three values at q as the low bytes of a word, its fourth byte 0 (two loads:
+    /// nothing read past the three).
+    @inline(__always) static func fieldRow(_ q: UnsafePointer<UInt8>) -> UInt32 {
+        let r = UnsafeRawPointer(q)
+        return UInt32(r.loadUnaligned(as: UInt16.self)) | UInt32(r.load(fromByteOffset: 2, as: UInt8.self)) &<< 16
     }
 
     /// `putPatches` into a byte block: rows from the 3x3 receptive fields of positions pos ..< pos + rows
@@ -52,12 +66,7 @@ extension Kernels {
             while r < 4 {
                 var d = block + 8 &* r
                 if r >= rows {
-                    var i = 0
-                    while i < k {
-                        d.storeBytes(of: 0, as: UInt64.self)
-                        d += 32
-                        i &+= 8
-                    }
+                    zeroByteRow(d, k: k)
                     r &+= 1
                     continue
                 }
@@ -74,9 +83,7 @@ extension Kernels {
                         while dy < 3 {
                             if inside {  // three values per field row: one word store, its fourth byte 0 (the next
                                 // field row's store overwrites it, or it is the group's padding)
-                                let q = UnsafeRawPointer(p + dy &* w)
-                                let v = UInt32(q.loadUnaligned(as: UInt16.self)) | UInt32(q.load(fromByteOffset: 2, as: UInt8.self)) &<< 16
-                                UnsafeMutableRawPointer(o).storeBytes(of: v, as: UInt32.self)
+                                UnsafeMutableRawPointer(o).storeBytes(of: fieldRow(p + dy &* w), as: UInt32.self)
                             } else {
                                 let rowOK = y &+ dy >= 1 && y &+ dy <= h
                                 var dx = 0
@@ -132,12 +139,7 @@ extension Kernels {
                     if halves {
                         zeroRow(base - 8 &* (r & 3), row: r & 3, k: k)
                     } else {
-                        var d = base, i = 0
-                        while i < k {
-                            d.storeBytes(of: 0, as: UInt64.self)
-                            d += 32
-                            i &+= 8
-                        }
+                        zeroByteRow(base, k: k)
                     }
                     r &+= 1
                     continue
@@ -150,10 +152,9 @@ extension Kernels {
                     buf.storeBytes(of: 0, toByteOffset: 8 &* ((9 &* n &- 1) &>> 3), as: UInt64.self)  // the last group's padding
                     var o = buf, c = 0
                     while c < n {
-                        var q = UnsafeRawPointer(p), dy = 0
+                        var q = p, dy = 0
                         while dy < 3 {  // three values, the word's fourth byte 0 (overwritten next, or padding)
-                            let v = UInt32(q.loadUnaligned(as: UInt16.self)) | UInt32(q.load(fromByteOffset: 2, as: UInt8.self)) &<< 16
-                            o.storeBytes(of: v, as: UInt32.self)
+                            o.storeBytes(of: fieldRow(q), as: UInt32.self)
                             o += 3
                             q += rb
                             dy &+= 1
