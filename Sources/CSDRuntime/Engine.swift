@@ -166,7 +166,10 @@ public struct Engine {
     /// The running op's kernel scratch, placed by the packer (docs/FORMAT.md, "Kernel scratch").
     @usableFromInline var scratch: UnsafeMutablePointer<UInt32>
     #if arch(x86_64)
-    /// The run's stack buffer for pairs of blocks, `Kernels.pairBlockBytes` (x86-64 twins; nil without them).
+    /// The run's stack buffer for pairs of blocks, `Kernels.pairBlockBytes` (x86-64 twins; nil without them);
+    /// an op also puts there what its twins lay out besides (the pixel conv's bordered input and weight pairs,
+    /// a conv's bordered input after its pair, the attention values' per-key stats, the window counts).
+    /// Each op's use ends with the op.
     @usableFromInline var pairBlocks: UnsafeMutableRawPointer? = nil
     #endif
     @usableFromInline let pixels: UnsafePointer<UInt8>
