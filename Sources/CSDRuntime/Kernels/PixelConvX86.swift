@@ -24,8 +24,14 @@ extension Kernels {
     /// words per input channel) and a map row's pairs (five vectors per input channel and eight
     /// positions).
     @inline(__always) @usableFromInline static func pixelConvBytes(cin: Int, h: Int, w: Int, cout: Int) -> Int {
-        let map = (cin &* (h &+ 2) &* pixelConvRowBytes(w: w) &+ 31) & ~31
-        return map &+ ((cout &* cin &* 20 &+ 31) & ~31) &+ ((w &+ 7) &>> 3) &* cin &* 160
+        pixelConvLayout(cin: cin, h: h, w: w, cout: cout).bytes
+    }
+
+    /// Where the buffer's parts start (the bordered map at 0; each part 32-byte aligned) and its bytes.
+    @inline(__always) static func pixelConvLayout(cin: Int, h: Int, w: Int, cout: Int) -> (words: Int, pairs: Int, bytes: Int) {
+        let words = (cin &* (h &+ 2) &* pixelConvRowBytes(w: w) &+ 31) & ~31
+        let pairs = words &+ ((cout &* cin &* 20 &+ 31) & ~31)
+        return (words, pairs, pairs &+ ((w &+ 7) &>> 3) &* cin &* 160)
     }
 
     /// The conv3x3 (stride 1, zero padding 1) of `input` [cin][h][w] uint8 by int8 weights
@@ -34,12 +40,12 @@ extension Kernels {
     /// `buffer` holds `pixelConvBytes` bytes. Returns the spikes (the sum of the counts).
     static func pixelConvX86(_ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int, weights: UnsafePointer<Int8>, cout: Int,
                              _ sink: NeuronSink, buffer: UnsafeMutableRawPointer) -> UInt32 {
-        let rowBytes = pixelConvRowBytes(w: w), mapBytes = (cin &* (h &+ 2) &* rowBytes &+ 31) & ~31
+        let rowBytes = pixelConvRowBytes(w: w), layout = pixelConvLayout(cin: cin, h: h, w: w, cout: cout)
         let map = buffer.assumingMemoryBound(to: UInt8.self)
         borderedCopy(input, cin: cin, h: h, w: w, into: map, rowBytes: rowBytes)
-        let words = (buffer + mapBytes).assumingMemoryBound(to: Int32.self)
+        let words = (buffer + layout.words).assumingMemoryBound(to: Int32.self)
         weightPairs(weights, count: cout &* cin, into: words)
-        let pairs = buffer + ((mapBytes &+ cout &* cin &* 20 &+ 31) & ~31)
+        let pairs = buffer + layout.pairs
         let plane = h &* w
         let chunks = (w &+ 7) &>> 3, last = chunks &- 1, lastFresh = freshLanes(last, w: w), all = SIMD8<Int32>(repeating: -1)
         var spikes = SIMD8<Int32>(repeating: 0), y = 0

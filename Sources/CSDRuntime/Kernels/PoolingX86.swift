@@ -22,7 +22,7 @@ extension Kernels {
                 let top = UnsafeRawPointer(input + (ch &* h &+ 2 &* oy) &* w)
                 var q = 0
                 while q < chunks {
-                    let x0 = q == chunks &- 1 ? lastStart : 8 &* q
+                    let x0 = chunkStart(q, w: ow)
                     let m = csd_pool2_u8x16(top.loadUnaligned(fromByteOffset: 2 &* x0, as: SIMD16<UInt8>.self),
                                             top.loadUnaligned(fromByteOffset: w &+ 2 &* x0, as: SIMD16<UInt8>.self))
                     UnsafeMutableRawPointer(out + x0).storeBytes(of: m, as: SIMD8<UInt8>.self)
