@@ -21,8 +21,8 @@
  * live in the arena (each op's kernel scratch, placed by the packer among the buffers, docs/FORMAT.md).
  * Measured high-water mark of the whole
  * example firmware (main + runtime, all passes) by stack painting under QEMU:
- * 1,580 bytes on Cortex-M4, 1,496 on RV32, 1,928 on Cortex-M0+ code; reserve
- * at least 2 KB for the calls below, 2.5 KB on ARMv6-M (the micro:bit
+ * 1,916 bytes on Cortex-M4, 1,808 on RV32, 2,080 on Cortex-M0+ code; reserve
+ * at least 2.5 KB for the calls below (the micro:bit
  * firmware's stack; docs/BENCHMARKS.md). On x86-64 hosts the kernels use an
  * 8 KB buffer on the stack (eight gathered rows at a time, the convs'
  * bordered inputs, the count path's window counts; docs/KERNELS.md):

@@ -25,6 +25,21 @@ public struct ModelImage {
         OpRecord(reading: bytes, at: ImageHeader.size + index * OpRecord.size)
     }
 
+    /// The value op `index` reads as its first input: `op(index).inputUse`, or for the consumer of a band
+    /// (docs/FORMAT.md, "Bands") the producer's band.
+    public func inputUse(_ index: Int) -> ValueUse {
+        if index > 0 {
+            let producer = op(index &- 1)
+            if producer.band != 0, let band = producer.outputUse { return band }
+        }
+        return op(index).inputUse
+    }
+
+    /// True when op `index` is a band producer's consumer (docs/FORMAT.md, "Bands").
+    @inlinable public func consumesBand(_ index: Int) -> Bool {
+        index > 0 && op(index &- 1).band != 0
+    }
+
     /// Views an image that `init(validating:)` has already accepted, without checking
     /// it again (the runtime validates once per session; the caller guarantees the
     /// bytes stay unchanged while the session lives).
@@ -81,8 +96,9 @@ public struct ModelImage {
         }
         guard UInt(bitPattern: macs) == UInt(header.macs) else { throw CSDStatus.macs }
         guard UInt(bitPattern: tensorBytes) == UInt(header.tensorBytes) else { throw CSDStatus.tensorBounds }
-        // the furthest byte of any buffer or kernel scratch, rounded up to 16: the exact need
-        let fused = (arenaNeed.0 + 15) & ~15, spiking = (arenaNeed.1 + 15) & ~15
+        // the furthest byte of any buffer or kernel scratch, rounded up to 16: the exact need; spiking, at least the
+        // fused one (a spiking session at D >= T runs in the fused plan; docs/FORMAT.md, "Arena plan")
+        let fused = (arenaNeed.0 + 15) & ~15, spiking = max((arenaNeed.1 + 15) & ~15, fused)
         guard UInt(bitPattern: fused) == UInt(header.arenaBytes.0), UInt(bitPattern: spiking) == UInt(header.arenaBytes.1) else {
             throw CSDStatus.arenaBytes
         }
@@ -91,7 +107,6 @@ public struct ModelImage {
     /// Kind, flags, shift, pool, heads and shapes of one op.
     private func validateFields(_ op: OpRecord, index: Int) throws(CSDStatus) {
         guard let kind = op.kind else { throw CSDStatus.opKind }
-        guard op.reserved0 == 0 else { throw CSDStatus.reserved }
         guard op.flags & ~OpFlag.all == 0, op.shift <= ModelImage.maxShift else { throw CSDStatus.opFields }
         let i = op.inDims, o = op.outDims
         guard i.d0 >= 1, i.d1 >= 1, i.d2 >= 1, o.d0 >= 1, o.d1 >= 1, o.d2 >= 1 else { throw CSDStatus.shape }
@@ -101,6 +116,7 @@ public struct ModelImage {
         guard op.has(OpFlag.inputPixels) == isFirst, (kind == .classifier) == isLast else { throw CSDStatus.opFields }
         if kind != .attentionScores && kind != .attentionValues { guard op.heads == 0 else { throw CSDStatus.opFields } }
         if kind != .maxPool { guard op.pool == 0 else { throw CSDStatus.opFields } }
+        try validateBand(op, kind, index: index)
 
         switch kind {
         case .conv3x3:
@@ -146,6 +162,27 @@ public struct ModelImage {
         }
     }
 
+    /// The band rules (docs/FORMAT.md, "Bands"): a producer is a CONV3X3 without STREAM_OUT before a MAXPOOL
+    /// with pool 2 (an even band of its rows), or a LINEAR without STREAM_OUT or CHANNEL_MAJOR before a LINEAR
+    /// (a band of its tokens); neither the op before it nor its consumer has a band. A consumer reads the
+    /// producer's dims.
+    private func validateBand(_ op: OpRecord, _ kind: OpKind, index: Int) throws(CSDStatus) {
+        if consumesBand(index) {
+            guard op.band == 0 else { throw CSDStatus.opFields }
+            guard op.inDims == self.op(index - 1).outDims else { throw CSDStatus.shape }
+        }
+        guard op.band != 0 else { return }
+        guard index + 1 < opCount else { throw CSDStatus.opFields }
+        let next = self.op(index + 1), band = Int(op.band)
+        switch kind {
+        case .conv3x3 where !op.writesStream:
+            guard next.kind == .maxPool, next.pool == 2, band & 1 == 0, band <= op.outDims.d1 else { throw CSDStatus.opFields }
+        case .linear where !op.writesStream && !op.has(OpFlag.channelMajor):
+            guard next.kind == .linear, band <= op.outDims.d0 else { throw CSDStatus.opFields }
+        default: throw CSDStatus.opFields
+        }
+    }
+
     /// Tensor offsets: 16-aligned, inside the data section; zero where the op has none. Returns the tensor bytes.
     private func validateTensors(_ op: OpRecord) throws(CSDStatus) -> Int {
         let weightBytes = try checkedMul(try op.weightCount(), op.weightElementBytes)
@@ -177,11 +214,14 @@ public struct ModelImage {
     private func validateArena(_ op: OpRecord, index: Int, mode: ExecutionMode) throws(CSDStatus) -> Int {
         // (offset, bytes) of each buffer the op touches; (0, 0), which overlaps nothing, where it has none
         var in1 = (0, 0), in2 = (0, 0), out = (0, 0), pairQ = (0, 0), pairK = (0, 0)
-        if !op.inputUse.inArena {  // pixels, or the scores of the pair's first op
+        let use1 = inputUse(index), band = consumesBand(index)
+        if !use1.inArena {  // pixels, or the scores of the pair's first op
             guard op.input.0 == 0, op.input.1 == 0 else { throw CSDStatus.arenaPlan }
         } else {
-            in1 = try region(op.input(mode), op.inputUse, mode)
-            try checkChained(in1, op.inputUse, before: index, mode: mode)
+            // a band's consumer reads the producer's output in both plans (docs/FORMAT.md, "Bands")
+            if band { guard op.input(mode) == self.op(index - 1).output(mode) else { throw CSDStatus.arenaPlan } }
+            in1 = try region(op.input(mode), use1, mode)
+            try checkChained(in1, use1, before: index, mode: mode)
         }
         if let use2 = op.input2Use {
             in2 = try region(op.input2(mode), use2, mode)
@@ -193,7 +233,8 @@ public struct ModelImage {
             out = try region(op.output(mode), outUse, mode)
             if op.readsOutputStream { try checkChained(out, outUse, before: index, mode: mode) }
             // in place (docs/FORMAT.md): a square LINEAR over its input, ATTN_VALUES over the pair's q
-            if overlaps(in1, out), !(op.mayWriteOverInput && in1.0 == out.0) { throw CSDStatus.arenaPlan }
+            // (never over a band: the fused plan's consumer; the spiking plan ignores bands)
+            if overlaps(in1, out), !(op.mayWriteOverInput && !(band && mode == .fused) && in1.0 == out.0) { throw CSDStatus.arenaPlan }
             if overlaps(in2, out) { throw CSDStatus.arenaPlan }
             if op.kind == .attentionValues {  // the pair reads k and q (the output's size, placed) for every query block
                 let scores = self.op(index - 1)
@@ -217,6 +258,13 @@ public struct ModelImage {
             guard !overlaps(scratch, in1), !overlaps(scratch, in2), !overlaps(scratch, out), !overlaps(scratch, pairQ),
                   !overlaps(scratch, pairK), op.kind != .attentionValues || offset == self.op(index - 1).scratch(mode)
             else { throw CSDStatus.arenaPlan }
+        }
+        if band && mode == .fused {  // the unit runs band by band: the producer's input and scratch stay live
+            let producer = self.op(index - 1), producerUse = inputUse(index - 1)
+            let producerIn = producerUse.inArena ? try region(producer.input(mode), producerUse, mode) : (0, 0)
+            let producerScratch = (producer.scratch(mode), producer.scratchBytes(mode, timeSteps: Int(header.timeSteps)))
+            guard !overlaps(producerIn, out), !overlaps(producerIn, scratch), !overlaps(producerScratch, out),
+                  !overlaps(producerScratch, scratch) else { throw CSDStatus.arenaPlan }
         }
         return max(max(in1.0 + in1.1, in2.0 + in2.1), max(out.0 + out.1, scratch.0 + scratch.1))
     }

@@ -22,8 +22,22 @@ public enum ValueKind: UInt8 {
 public struct ValueUse: Equatable {
     public var kind: ValueKind
     public var dims: Dims
-    @inlinable public init(_ kind: ValueKind, _ dims: Dims) { self.kind = kind; self.dims = dims }
-    @inlinable public static func == (a: ValueUse, b: ValueUse) -> Bool { a.kind == b.kind && a.dims == b.dims }
+    /// 0 for the whole value; else the fused plan's buffer holds a band of `band` rows of axis `bandAxis`
+    /// (0: the tokens of [N, D, 1]; 1: the rows of a map [C, H, W]; docs/FORMAT.md, "Bands"). The spiking
+    /// plan's buffer is whole.
+    public var band: Int
+    public var bandAxis: Int
+    @inlinable public init(_ kind: ValueKind, _ dims: Dims, band: Int = 0, bandAxis: Int = 0) {
+        self.kind = kind; self.dims = dims; self.band = band; self.bandAxis = bandAxis
+    }
+    @inlinable public static func == (a: ValueUse, b: ValueUse) -> Bool {
+        a.kind == b.kind && a.dims == b.dims && a.band == b.band && (a.band == 0 || a.bandAxis == b.bandAxis)
+    }
+    /// The dims the buffer holds in `mode`: the band's in the fused plan, else the whole value's.
+    @inlinable public func heldDims(_ mode: ExecutionMode) -> Dims {
+        guard band > 0, mode == .fused else { return dims }
+        return bandAxis == 0 ? Dims(band, dims.d1, dims.d2) : Dims(dims.d0, band, dims.d2)
+    }
     /// True for a buffer in the arena (not the caller's pixels, not the attention scores in the scratch).
     @inlinable public var inArena: Bool { kind == .counts || kind == .stream || kind == .channelMajor }
 }
@@ -48,7 +62,8 @@ public struct ValueUse: Equatable {
 
 /// Bytes of a buffer holding `use` in `mode`, given T (checked).
 @inlinable public func bufferBytes(_ use: ValueUse, mode: ExecutionMode, timeSteps: Int) throws(CSDStatus) -> Int {
-    let elements = try checkedMul(try checkedMul(use.dims.d0, use.dims.d1), use.dims.d2)
+    let held = use.heldDims(mode)
+    let elements = try checkedMul(try checkedMul(held.d0, held.d1), held.d2)
     switch (use.kind, mode) {
     case (.pixels, _): return elements
     case (.scores, _): return 0
@@ -101,9 +116,10 @@ extension OpRecord {
         case .attentionScores?: return ValueUse(.scores, outDims)
         case .conv3x3?:
             if writesStream { return ValueUse(.stream, Dims(outDims.d1 * outDims.d2, outDims.d0, 1)) }
-            return ValueUse(.counts, outDims)
+            return ValueUse(.counts, outDims, band: Int(band), bandAxis: 1)  // a band of map rows
         case .linear?:
-            return ValueUse(writesStream ? .stream : has(OpFlag.channelMajor) ? .channelMajor : .counts, outDims)
+            return ValueUse(writesStream ? .stream : has(OpFlag.channelMajor) ? .channelMajor : .counts, outDims,
+                            band: Int(band), bandAxis: 0)  // a band of tokens
         default: return ValueUse(.counts, outDims)
         }
     }

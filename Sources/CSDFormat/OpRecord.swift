@@ -42,7 +42,8 @@ public struct OpRecord {
     public var inDims = Dims(1, 1, 1)
     public var outDims = Dims(1, 1, 1)
     public var heads: UInt16 = 0
-    public var reserved0: UInt16 = 0
+    /// 0, or the rows of the op's fused-plan output band (docs/FORMAT.md, "Bands").
+    public var band: UInt16 = 0
     /// Arena offsets per mode: index 0 fused, 1 spiking.
     public var input: (UInt32, UInt32) = (0, 0)
     public var input2: (UInt32, UInt32) = (0, 0)
@@ -75,7 +76,7 @@ public struct OpRecord {
         inDims = Dims(Int(bytes.u16(o &+ 4)), Int(bytes.u16(o &+ 6)), Int(bytes.u16(o &+ 8)))
         outDims = Dims(Int(bytes.u16(o &+ 10)), Int(bytes.u16(o &+ 12)), Int(bytes.u16(o &+ 14)))
         heads = bytes.u16(o &+ 16)
-        reserved0 = bytes.u16(o &+ 18)
+        band = bytes.u16(o &+ 18)
         input = (bytes.u32(o &+ 20), bytes.u32(o &+ 24))
         input2 = (bytes.u32(o &+ 28), bytes.u32(o &+ 32))
         output = (bytes.u32(o &+ 36), bytes.u32(o &+ 40))
@@ -98,7 +99,7 @@ public struct OpRecord {
         bytes.setU16(o + 12, UInt16(truncatingIfNeeded: outDims.d1))
         bytes.setU16(o + 14, UInt16(truncatingIfNeeded: outDims.d2))
         bytes.setU16(o + 16, heads)
-        bytes.setU16(o + 18, reserved0)
+        bytes.setU16(o + 18, band)
         bytes.setU32(o + 20, input.0)
         bytes.setU32(o + 24, input.1)
         bytes.setU32(o + 28, input2.0)

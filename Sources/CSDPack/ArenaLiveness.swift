@@ -7,7 +7,9 @@ public enum ArenaLiveness {
     /// writing in place (a stream add, a square LINEAR over its input, ATTN_VALUES over q) continues the value
     /// it overwrites, so the buffer counts once; ATTN_VALUES also reads the pair's q and k (docs/FORMAT.md,
     /// "The attention pair"), whose scores have no buffer. Plus the op's kernel scratch (rounded up to 16;
-    /// the pair's at both records). The largest entry is the lower bound any arena plan needs
+    /// the pair's at both records). In the fused plan a band unit's two records (docs/FORMAT.md, "Bands")
+    /// share their buffers and scratch: the producer's band at its size, its inputs live through the
+    /// consumer, the consumer's output from the producer on. The largest entry is the lower bound any arena plan needs
     /// (`ArenaPlan.liveBytes`).
     public static func liveBytes(_ image: ModelImage, mode: ExecutionMode) -> [Int] {
         let n = image.opCount, timeSteps = Int(image.header.timeSteps)
@@ -40,6 +42,11 @@ public enum ArenaLiveness {
                 reads.append(scores.input(mode))
                 reads.append(scores.input2(mode))
             }
+            let unit = mode == .fused && image.consumesBand(k)  // the producer's inputs stay live through k
+            if unit {
+                let p = image.op(k - 1)
+                if p.inputUse.inArena, let v = producer(p.input(mode), before: k - 1) { last[v] = k }
+            }
             for offset in reads { if let v = producer(offset, before: k) { last[v] = k } }
             guard let use = r.outputUse, use.inArena else { continue }
             if r.readsOutputStream || reads.contains(r.output(mode)), let v = producer(r.output(mode), before: k) {
@@ -47,11 +54,15 @@ public enum ArenaLiveness {
                 last[v] = k
             } else {
                 value[k] = k
-                first[k] = k; last[k] = k
+                first[k] = unit ? k - 1 : k; last[k] = k
                 size[k] = region(r, use).1
             }
         }
         var live = (0..<n).map { (image.op($0).scratchBytes(mode, timeSteps: timeSteps) + 15) & ~15 }
+        for k in 1..<max(n, 1) where mode == .fused && image.consumesBand(k) {  // a unit's two scratches at both records
+            let a = live[k - 1], b = live[k]
+            live[k - 1] = a + b; live[k] = a + b
+        }
         for v in 0..<n where value[v] == v {
             for k in first[v]...last[v] { live[k] += size[v] }
         }

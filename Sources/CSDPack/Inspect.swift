@@ -79,6 +79,7 @@ public struct InspectReport {
                     if r.has(OpFlag.streamOut) { flags.append(r.has(OpFlag.streamSet) ? "stream_set" : "stream_add") }
                     if r.has(OpFlag.tokenBias) { flags.append("token_bias") }
                     if r.has(OpFlag.channelMajor) { flags.append("channel_major") }
+                    if r.band != 0 { flags.append("band\(r.band)") }  // fused: runs band by band with the next op
                     var tmin: Int32? = nil, tmax: Int32? = nil
                     for j in 0..<r.thresholdCount {
                         let t = image.data.i32(Int(r.thresholds) + 4 * j)
@@ -195,6 +196,7 @@ public struct InspectReport {
                                         "live_bytes": ["fused": op.liveBytes.0, "spiking": op.liveBytes.1],
                                         "in_place": op.inPlace]
                 if op.heads > 0 { o["heads"] = op.heads }
+                if op.record.band != 0 { o["band"] = Int(op.record.band) }
                 if let a = op.thresholdMin, let b = op.thresholdMax { o["threshold_range"] = [Int(a), Int(b)] }
                 return o
             },

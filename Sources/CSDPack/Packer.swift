@@ -29,13 +29,18 @@ public enum Packer {
     }
 
     /// Plans both arenas, lays out the tensors, builds the image and validates it with the runtime's own checks.
-    public static func pack(_ conversion: Conversion) throws(PackError) -> PackResult {
+    public static func pack(_ unbanded: Conversion) throws(PackError) -> PackResult {
+        var conversion = unbanded
+        Banding.apply(&conversion)
         let t = Int(conversion.header.timeSteps)
         let n = conversion.ops.count
-        let fused = try Planner.plan(conversion.values, scratch: Planner.scratch(conversion.ops, mode: .fused, timeSteps: t),
+        let fused = try Planner.plan(Banding.fusedValues(conversion),
+                                     scratch: Planner.scratch(conversion.ops, mode: .fused, timeSteps: t),
                                      opCount: n, mode: .fused, timeSteps: t)
-        let spiking = try Planner.plan(conversion.values, scratch: Planner.scratch(conversion.ops, mode: .spiking, timeSteps: t),
+        var spiking = try Planner.plan(conversion.values, scratch: Planner.scratch(conversion.ops, mode: .spiking, timeSteps: t),
                                        opCount: n, mode: .spiking, timeSteps: t)
+        // spiking: at least the fused plan's need, which a spiking session at D >= T uses (docs/FORMAT.md, "Arena plan")
+        spiking.arenaBytes = max(spiking.arenaBytes, fused.arenaBytes)
         var builder = ImageBuilder()
         builder.header = conversion.header
         builder.header.arenaBytes = (UInt32(fused.arenaBytes), UInt32(spiking.arenaBytes))

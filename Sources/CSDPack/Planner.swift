@@ -12,8 +12,10 @@ public struct ArenaPlan {
     public var liveBytes: Int
 }
 
-/// A kernel scratch to place: the ops [first, last] that use it (the attention pair: both records) and its bytes.
+/// A kernel scratch to place: the ops whose records hold its offset (`owner`; the attention pair: both records),
+/// its lifetime [first, last] (a band unit's: both records) and its bytes.
 public struct PlannedScratch {
+    public var owner: ClosedRange<Int>
     public var first: Int
     public var last: Int
     public var bytes: Int
@@ -60,20 +62,24 @@ public enum Planner {
         guard arena + 15 <= Int(UInt32.max) else { throw PackError("the arena plan exceeds 4 GiB") }
         var scratchOffsets = [Int](repeating: 0, count: opCount)
         for (k, s) in scratch.enumerated() {
-            for op in s.first...s.last { scratchOffsets[op] = offsets[values.count + k] }
+            for op in s.owner { scratchOffsets[op] = offsets[values.count + k] }
         }
         return ArenaPlan(offsets: Array(offsets[0..<values.count]), scratchOffsets: scratchOffsets,
                          arenaBytes: (arena + 15) & ~15, liveBytes: live)
     }
 
     /// The kernel scratch of every op in `mode` (docs/FORMAT.md, "Kernel scratch"): one per op that needs
-    /// any, the attention pair's for both its records.
+    /// any, the attention pair's for both its records; in the fused plan, a band unit's two (docs/FORMAT.md,
+    /// "Bands") for both its records.
     public static func scratch(_ ops: [ConvertedOp], mode: ExecutionMode, timeSteps: Int) -> [PlannedScratch] {
         var r: [PlannedScratch] = []
         for (i, op) in ops.enumerated() where op.record.kind != .attentionValues {
             let bytes = op.record.scratchBytes(mode, timeSteps: timeSteps)
             guard bytes > 0 else { continue }
-            r.append(PlannedScratch(first: i, last: op.record.kind == .attentionScores ? i + 1 : i, bytes: bytes))
+            let producer = mode == .fused && op.record.band != 0, consumer = mode == .fused && i > 0 && ops[i - 1].record.band != 0
+            let pair = op.record.kind == .attentionScores
+            r.append(PlannedScratch(owner: i...(pair ? i + 1 : i), first: consumer ? i - 1 : i,
+                                    last: pair || producer ? i + 1 : i, bytes: bytes))
         }
         return r
     }

@@ -109,7 +109,8 @@ public struct Engine {
     /// The arena bytes op `index` writes with the current settings (nil for the classifier, whose output is
     /// the caller's logits, and for ATTN_SCORES, whose scores stay in the kernel scratch): in the mode's plan, or on the count path in the fused plan (trains as bytes,
     /// the stream as [N][D] sums over the steps). Valid inside `run`'s `observe` for that op, until a
-    /// later op reuses the bytes.
+    /// later op reuses the bytes. A band producer's in the fused plan is its band buffer, which holds the
+    /// last band (docs/FORMAT.md, "Bands"), and the consumer has consumed it by the time both are observed.
     public func outputBuffer(of index: Int) -> UnsafeRawBufferPointer? {
         let op = image.op(index), plan = plan(delay: delay, countPath: countPath)
         guard let use = op.outputUse, use.inArena else { return nil }
@@ -144,17 +145,29 @@ public struct Engine {
         runOps(&context, plan, observe)
     }
 
-    /// `run`'s op loop.
+    /// `run`'s op loop. In the fused plan a band unit's two ops run together (`Context.runBands`), then
+    /// both are observed.
     @inline(__always) func runOps(_ context: inout Context, _ plan: ExecutionMode, _ observe: (Int, OpStats) -> Void) {
-        for i in 0..<image.opCount {
+        var i = 0
+        while i < image.opCount {
             let op = image.op(i)
             var s = OpStats()
             s.kind = UInt32(op.kindRaw)
+            if plan == .fused && op.band != 0 {
+                var s2 = OpStats()
+                context.runBands(index: i, &s, &s2)
+                observe(i, s)
+                observe(i &+ 1, s2)
+                i &+= 2
+                continue
+            }
             context.scratch = (arena + op.scratch(plan)).assumingMemoryBound(to: UInt32.self)  // the op's own
             if mode == .fused { context.runFused(op, index: i, &s) } else { context.runSpiking(op, index: i, &s) }
             observe(i, s)
+            i &+= 1
         }
     }
+
 }
 
 /// Pointers and constants shared by the kernels of one run.

@@ -17,9 +17,9 @@ extension Context {
         switch op.kind {
         case .conv3x3?:
             let input = op.has(OpFlag.inputPixels) ? pixels : UnsafePointer(counts(op.input(plan)))
-            convFused(op, input, &s)
+            convFused(op, input, rows: (0, op.outDims.d1), outPlane: op.outDims.d1 &* op.outDims.d2, &s)
         case .linear?:
-            linearFused(op, &s)
+            linearFused(op, tokens: (0, op.inDims.d0), inputRow: 0, outputRow: 0, &s)
         case .maxPool?:
             maxPool(op, poolValues, &s)
         case .streamNeuron?: streamNeuronFused(op, &s)
@@ -72,33 +72,38 @@ extension Context {
     /// Four output positions at a time: their receptive fields go into the scratch block once, then every
     /// output channel is one pass over its weights. On x86-64 hosts eight at a time when a pair of blocks
     /// of K fits `Kernels.pairBlockBytes`: the pair in the run's stack buffer (`Kernels.pairBlocks`).
-    @inlinable mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ s: inout OpStats) {
+    /// The output rows `rows` (y0 ..< y1) of the map, channel c's row y at `c * outPlane + (y - y0) * W` of the
+    /// output buffer: the whole map (rows 0 ..< H, outPlane H W), or a band (docs/FORMAT.md, "Bands":
+    /// outPlane band W). A stream writer runs whole.
+    @inline(never) @usableFromInline mutating func convFused(_ op: OpRecord, _ input: UnsafePointer<UInt8>, rows: (Int, Int), outPlane: Int,
+                                       _ s: inout OpStats) {
         #if arch(x86_64)
         if let buffer = pairBlocks, op.has(OpFlag.inputPixels), !op.writesStream,  // (pairBlocks: only with the twins)
            Kernels.pixelConvBytes(cin: op.inDims.d0, h: op.inDims.d1, w: op.inDims.d2, cout: op.outDims.d0) <= Kernels.pairBlockBytes {
-            pixelConv(op, input, buffer, &s)
+            pixelConv(op, input, buffer, rows: rows, outPlane: outPlane, &s)
             return
         }
         if let pair = pairBlocks, Kernels.pairFits(k: op.inDims.d0 &* 9) {
-            convRows(op, input, pair, step: 8, &s)
+            convRows(op, input, pair, step: 8, rows: rows, outPlane: outPlane, &s)
             return
         }
         #endif
-        convRows(op, input, UnsafeMutableRawPointer(scratch), step: 4, &s)
+        convRows(op, input, UnsafeMutableRawPointer(scratch), step: 4, rows: rows, outPlane: outPlane, &s)
     }
 
     #if arch(x86_64)
     /// `convFused` of an encoding conv on x86-64 hosts: positions as vector lanes, no blocks
-    /// (`Kernels.pixelConvX86`), in the run's stack buffer.
+    /// (`Kernels.pixelConvX86`), in the run's stack buffer; a band after the first reuses what the first
+    /// laid out there (the unit's max-pool does not use the buffer).
     @inline(never) @usableFromInline func pixelConv(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ buffer: UnsafeMutableRawPointer,
-                                                    _ s: inout OpStats) {
+                                                    rows: (Int, Int), outPlane: Int, _ s: inout OpStats) {
         let cout = op.outDims.d0, plane = op.inDims.d1 &* op.inDims.d2
         let sink = NeuronSink(out: counts(op.output(plan)), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
-                              outputStep: plane, rowStep: 1, paramStep: 1, paramRowStep: 0, shift: Int32(op.shift),
+                              outputStep: outPlane, rowStep: 1, paramStep: 1, paramRowStep: 0, shift: Int32(op.shift),
                               levels: levels, rows: 1, output: neuronOutput)
         s.spikes &+= Kernels.pixelConvX86(input, cin: op.inDims.d0, h: op.inDims.d1, w: op.inDims.d2,
                                           weights: (data + Int(op.weights)).assumingMemoryBound(to: Int8.self), cout: cout,
-                                          sink, buffer: buffer)
+                                          sink, buffer: buffer, rows: rows, laidOut: rows.0 != 0)
         s.neurons = UInt32(truncatingIfNeeded: cout &* plane)
         s.macs = UInt32(truncatingIfNeeded: op.validatedMacs)
     }
@@ -106,20 +111,21 @@ extension Context {
 
     /// `convFused` with `step` positions (4, or 8: a pair of blocks) at a time into `block`.
     @inlinable func convRows(_ op: OpRecord, _ input: UnsafePointer<UInt8>, _ block: UnsafeMutableRawPointer, step: Int,
-                             _ s: inout OpStats) {
+                             rows band: (Int, Int), outPlane: Int, _ s: inout OpStats) {
         let cin = op.inDims.d0, h = op.inDims.d1, w = op.inDims.d2, cout = op.outDims.d0
-        let plane = h &* w, fanIn = cin &* 9
+        let plane = h &* w, fanIn = cin &* 9, end = band.1 &* w, first = band.0 &* w
         let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: op.has(OpFlag.inputPixels))
         #if arch(x86_64)
-        // x86-64, a pair of blocks: the map's zero-bordered copy after the pair, if it fits (no bounds tests in the gather)
+        // x86-64, a pair of blocks: the map's zero-bordered copy after the pair, if it fits (no bounds tests in the
+        // gather); made by the first band, and kept for the others (the unit's max-pool does not use the buffer)
         let pairBytes = 2 &* Kernels.blockBytes(k: fanIn)
         let bordered = step == 8 && pairBytes &+ Kernels.borderedBytes(cin: cin, h: h, w: w) <= Kernels.pairBlockBytes
         let map = (block + pairBytes).assumingMemoryBound(to: UInt8.self)
-        if bordered { Kernels.borderedCopy(input, cin: cin, h: h, w: w, into: map, rowBytes: w &+ 2) }
+        if bordered && first == 0 { Kernels.borderedCopy(input, cin: cin, h: h, w: w, into: map, rowBytes: w &+ 2) }
         #endif
-        var p0 = 0
-        while p0 < plane {
-            let rows = min(step, plane &- p0)
+        var p0 = first
+        while p0 < end {
+            let rows = min(step, end &- p0)
             #if arch(x86_64)
             if bordered {
                 Kernels.putFieldBlocks(block, map, cin: cin, h: h, w: w, pos: p0, rows: rows, halves: order != .bytes)
@@ -129,7 +135,8 @@ extension Context {
             #else
             Kernels.putPatchBlocks(block, input, cin: cin, h: h, w: w, pos: p0, rows: rows, order: order)
             #endif
-            blockOutputs(op, block, k: fanIn, outputs: cout, rows: rows, neuron: (p0, plane, 1), stream: (p0 &* cout, 1, cout), &s)
+            blockOutputs(op, block, k: fanIn, outputs: cout, rows: rows, neuron: (p0 &- first, outPlane, 1),
+                         stream: (p0 &* cout, 1, cout), &s)
             p0 &+= step
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: cout &* plane)
@@ -139,27 +146,31 @@ extension Context {
     /// Token-wise linear: input [N][Din] counts, weights [Dout][Din] (int8, or int16 for stream writers), output
     /// [N][Dout] (CHANNEL_MAJOR: [Dout][N]). Four tokens at a time share one expansion of their counts; on
     /// x86-64 hosts eight, as in `convFused`.
-    @inlinable mutating func linearFused(_ op: OpRecord, _ s: inout OpStats) {
+    /// The tokens `tokens` (t0 ..< t1): token t's input row at row t - `inputRow` of the input buffer, its
+    /// output at row t - `outputRow` of the output (a band's producer and consumer, docs/FORMAT.md "Bands";
+    /// both 0 for the whole value; a channel-major output and the stream take whole rows).
+    @inline(never) @usableFromInline mutating func linearFused(_ op: OpRecord, tokens: (Int, Int), inputRow: Int, outputRow: Int, _ s: inout OpStats) {
         #if arch(x86_64)
         if let pair = pairBlocks, Kernels.pairFits(k: op.inDims.d1) {
-            linearRows(op, pair, step: 8, &s)
+            linearRows(op, pair, step: 8, tokens: tokens, inputRow: inputRow, outputRow: outputRow, &s)
             return
         }
         #endif
-        linearRows(op, UnsafeMutableRawPointer(scratch), step: 4, &s)
+        linearRows(op, UnsafeMutableRawPointer(scratch), step: 4, tokens: tokens, inputRow: inputRow, outputRow: outputRow, &s)
     }
 
     /// `linearFused` with `step` tokens (4, or 8: a pair of blocks) at a time into `block`.
-    @inlinable func linearRows(_ op: OpRecord, _ block: UnsafeMutableRawPointer, step: Int, _ s: inout OpStats) {
+    @inlinable func linearRows(_ op: OpRecord, _ block: UnsafeMutableRawPointer, step: Int, tokens: (Int, Int),
+                               inputRow: Int, outputRow: Int, _ s: inout OpStats) {
         let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
         let input = UnsafePointer(counts(op.input(plan)))
         let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: false)
         let major = op.has(OpFlag.channelMajor)
-        var t0 = 0
-        while t0 < n {
-            let rows = min(step, n &- t0)
-            Kernels.putRowBlocks(block, input + t0 &* din, rowStride: din, rows: rows, k: din, order: order)
-            blockOutputs(op, block, k: din, outputs: dout, rows: rows, neuron: major ? (t0, n, 1) : (t0 &* dout, 1, dout),
+        var t0 = tokens.0
+        while t0 < tokens.1 {
+            let rows = min(step, tokens.1 &- t0)
+            Kernels.putRowBlocks(block, input + (t0 &- inputRow) &* din, rowStride: din, rows: rows, k: din, order: order)
+            blockOutputs(op, block, k: din, outputs: dout, rows: rows, neuron: major ? (t0, n, 1) : ((t0 &- outputRow) &* dout, 1, dout),
                          stream: (t0 &* dout, 1, dout), &s)
             t0 &+= step
         }
@@ -168,12 +179,19 @@ extension Context {
     }
 
     /// Max over each window: pool 2 (2x2, stride 2) or 3 (3x3, stride 2, pad 1). [C][H][W] -> [C][H'][W'].
-    @inline(never) @usableFromInline func maxPool(_ op: OpRecord, _ values: PoolValues, _ s: inout OpStats) {
+    @inlinable func maxPool(_ op: OpRecord, _ values: PoolValues, _ s: inout OpStats) {
         let c = op.inDims.d0, oh = op.outDims.d1, ow = op.outDims.d2
-        s.spikes = Kernels.maxPool(arena + op.input(plan), values, width: values == .spikeTrains ? trainWidth : .bits8, c: c,
-                                   h: op.inDims.d1, w: op.inDims.d2, pool: Int(op.pool), arena + op.output(plan),
-                                   oh: oh, ow: ow, steps: steps)
+        s.spikes = poolMap(arena + op.input(plan), values, c: c, h: op.inDims.d1, w: op.inDims.d2, pool: Int(op.pool),
+                           arena + op.output(plan), oh: oh, ow: ow, inPlane: op.inDims.d1 &* op.inDims.d2, outPlane: oh &* ow)
         s.neurons = UInt32(truncatingIfNeeded: c &* oh &* ow)
+    }
+
+    /// `Kernels.maxPool` in one place (the op, and a band unit's rows; `runBands`).
+    @inline(never) @usableFromInline func poolMap(_ input: UnsafeRawPointer, _ values: PoolValues, c: Int, h: Int, w: Int, pool: Int,
+                                                  _ output: UnsafeMutableRawPointer, oh: Int, ow: Int, inPlane: Int,
+                                                  outPlane: Int) -> UInt32 {
+        Kernels.maxPool(input, values, width: values == .spikeTrains ? trainWidth : .bits8, c: c, h: h, w: w, pool: pool, output,
+                        oh: oh, ow: ow, steps: steps, inPlane: inPlane, outPlane: outPlane)
     }
 
     /// Quantizer on the stream: X [N][D] int16 -> counts [N][D]. On the spiking count path (the fused plan's

@@ -45,7 +45,7 @@ extension Context {
         let countsIn = op.inputUse.kind == .counts && op.kind != .maxPool  // not pixels or the stream; max-pool runs on trains
         let off1 = op.input(plan)  // kept as counts by the op before (countsAt) or made counts here
         let in1 = counts(off1), n1 = op.inputUse.dims.count
-        let total = !countsIn ? 0 : off1 == countsAt ? countsSum : Kernels.trainsToCounts(in1, count: n1)
+        let total = countsIn ? inputCounts(off1, count: n1) : 0
         if op.has(OpFlag.streamSet) && plan == .spiking {  // [N][D][T]: steps 1 ..< T stay 0
             stream(op.output(plan)).update(repeating: 0, count: op.outDims.count &* steps)
         }
@@ -66,17 +66,28 @@ extension Context {
         // inputs become trains again if a later op reads them as trains; a dead value stays as counts, and
         // so does one whose next reader takes it as counts (q, k and v share their input); an input the op
         // wrote over (docs/FORMAT.md, "In place") holds its output's trains
-        let next = index &+ 1
         if countsIn && op.output(plan) == off1 {
             countsAt = -1
         } else if countsIn {
-            let use = image.nextSpikingUse(ofValueAt: off1, from: next, plan: plan)
-            if use == .trains { Kernels.countsToTrains(in1, count: n1) }
-            countsAt = use == .counts ? off1 : -1
-            countsSum = total
+            releaseInput(off1, count: n1, total: total, from: index &+ 1)
         }
         s.synapticOps = synops
         if !op.has(OpFlag.inputPixels) { s.macs = 0 }
+    }
+
+    /// The count path: an op's input at `offset` (`count` trains) as counts, kept by the op before (`countsAt`)
+    /// or converted in place. Returns the sum of the counts.
+    @inline(never) @usableFromInline func inputCounts(_ offset: Int, count: Int) -> UInt32 {
+        offset == countsAt ? countsSum : Kernels.trainsToCounts(counts(offset), count: count)
+    }
+
+    /// The count path after an op that read `offset` as counts (their sum `total`): trains again if an op from
+    /// `next` on reads them as trains, kept as counts (`countsAt`) if the next reader takes counts.
+    @inline(never) @usableFromInline mutating func releaseInput(_ offset: Int, count: Int, total: UInt32, from next: Int) {
+        let use = image.nextSpikingUse(ofValueAt: offset, from: next, plan: plan)
+        if use == .trains { Kernels.countsToTrains(counts(offset), count: count) }
+        countsAt = use == .counts ? offset : -1
+        countsSum = total
     }
 
     /// `Kernels.windowSum`; on x86-64 hosts `windowSumX86` in the run's stack buffer when the map fits it.

@@ -57,10 +57,10 @@ static int must_refuse(size_t offset) {
     }
     size_t f = (offset - 128) % 64;
     if (f >= 4 && f < 16) return 1;                          /* in_dims, out_dims */
-    if (f >= 18 && f < 20) return 1;                         /* reserved0 */
-    /* Arena offsets (f 20..43) and kernel scratch offsets (f 56..63) are not here: a flip can move
-     * a buffer or a scratch onto another valid plan (e.g. an input re-chained to an earlier buffer of
-     * the same shape, a scratch into bytes no live buffer holds), which runs safely. */
+    /* Arena offsets (f 20..43), kernel scratch offsets (f 56..63) and a band producer's band (f 18..19,
+     * docs/FORMAT.md "Bands") are not here: a flip can move a buffer or a scratch onto another valid plan
+     * (e.g. an input re-chained to an earlier buffer of the same shape, a scratch into bytes no live
+     * buffer holds, a smaller band), which runs safely. */
     return 0;
 }
 
@@ -93,12 +93,14 @@ static uint8_t *aligned_copy(const uint8_t *src, size_t n) {
 static uint32_t u16_at(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t u32_at(const uint8_t *p) { return u16_at(p) | u16_at(p + 2) << 16; }
 
-/* Bytes of op `op`'s output buffer in `mode` (docs/FORMAT.md, "Arena plan"); 0 for the classifier. */
+/* Bytes of op `op`'s output buffer in `mode` (docs/FORMAT.md, "Arena plan"); 0 for the classifier. A band
+ * producer's, fused: its band ("Bands": a conv's [C][band][W], a linear's [band][D]). */
 static size_t output_bytes(const uint8_t *img, const uint8_t *op, int mode) {
-    uint32_t t = img[48], tokens = u16_at(img + 44), width = u16_at(img + 46);
+    uint32_t t = img[48], tokens = u16_at(img + 44), width = u16_at(img + 46), band = u16_at(op + 18);
     if (op[0] == 7) return 0;                                  /* CLASSIFIER: the caller's logits */
     if (op[0] == 5) return 0;                                  /* ATTN_SCORES: the kernel scratch */
     if (op[1] & 2) return (size_t)tokens * width * 2 * (mode ? t : 1);  /* STREAM_OUT: the int16 stream */
+    if (band && !mode) return op[0] == 1 ? (size_t)u16_at(op + 10) * band * u16_at(op + 14) : (size_t)band * u16_at(op + 12);
     size_t neurons = (size_t)u16_at(op + 10) * u16_at(op + 12) * u16_at(op + 14);
     return neurons * (mode ? (t <= 8 ? 1 : 2) : 1);            /* counts, or spike trains */
 }

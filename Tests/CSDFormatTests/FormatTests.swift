@@ -47,7 +47,7 @@ import Testing
         var op = OpRecord()
         op.kindRaw = 0x11; op.flags = 0x12; op.shift = 0x13; op.pool = 0x14
         op.inDims = Dims(0x1516, 0x1718, 0x191A); op.outDims = Dims(0x1B1C, 0x1D1E, 0x1F20)
-        op.heads = 0x2122; op.reserved0 = 0x2324
+        op.heads = 0x2122; op.band = 0x2324
         op.input = (0x2526_2728, 0x292A_2B2C); op.input2 = (0x2D2E_2F30, 0x3132_3334)
         op.output = (0x3536_3738, 0x393A_3B3C); op.weights = 0x3D3E_3F40; op.thresholds = 0x4142_4344
         op.biases = 0x4546_4748; op.scratch = (0x494A_4B4C, 0x4D4E_4F50)
@@ -55,7 +55,7 @@ import Testing
         bytes.withUnsafeMutableBytes { op.write(to: $0, at: 8) }
         let r = bytes.withUnsafeBytes { OpRecord(reading: $0, at: 8) }
         #expect(r.kindRaw == op.kindRaw && r.flags == op.flags && r.shift == op.shift && r.pool == op.pool)
-        #expect(r.inDims == op.inDims && r.outDims == op.outDims && r.heads == op.heads && r.reserved0 == op.reserved0)
+        #expect(r.inDims == op.inDims && r.outDims == op.outDims && r.heads == op.heads && r.band == op.band)
         #expect(r.input.0 == op.input.0 && r.input.1 == op.input.1 && r.input2.0 == op.input2.0 && r.input2.1 == op.input2.1)
         #expect(r.output.0 == op.output.0 && r.output.1 == op.output.1 && r.weights == op.weights)
         #expect(r.thresholds == op.thresholds && r.biases == op.biases)
@@ -115,7 +115,8 @@ import Testing
         expectStatus(.badMagic, reseal: false) { $0[0] ^= 1 }
         expectStatus(.formatVersion) { $0[4] = 1 }  // version 1 images (before the attention pair) are refused
         expectStatus(.formatVersion) { $0[4] = 2 }  // version 2 (the scratch at the arena's end, v row-major)
-        expectStatus(.formatVersion) { $0[4] = 4 }
+        expectStatus(.formatVersion) { $0[4] = 3 }  // version 3 (no bands; its reserved0 is band's field)
+        expectStatus(.formatVersion) { $0[4] = 5 }
         expectStatus(.mathVersion) { $0[6] = 1 }  // math version 1 (the int32 stream) is refused
         expectStatus(.mathVersion) { $0[6] = 3 }
         expectStatus(.headerSize) { $0[8] = 64 }
@@ -151,8 +152,25 @@ import Testing
         expectRecordStatus(.opFields) { _, ops in ops[2].flags |= OpFlag.inputPixels }
         expectRecordStatus(.opFields) { _, ops in ops[0].flags = 0 }  // the first op must read pixels
         expectRecordStatus(.opFields) { _, ops in ops.swapAt(3, 4) }   // the classifier must be last
-        expectRecordStatus(.reserved) { _, ops in ops[3].reserved0 = 1 }
         expectRecordStatus(.opFields) { _, ops in ops[1].flags = OpFlag.channelMajor }  // only a LINEAR may
+    }
+
+    /// docs/FORMAT.md, "Bands": the tiny image's conv and 2x2 max-pool may run as a unit with an even band of
+    /// up to the map's 4 rows; no other op may have a band, and while the unit runs the conv's scratch is live.
+    @Test func bands() {
+        expectRecordStatus(.ok) { _, ops in ops[0].band = 2 }
+        expectRecordStatus(.ok) { _, ops in ops[0].band = 4 }
+        expectRecordStatus(.opFields) { _, ops in ops[0].band = 1 }  // odd
+        expectRecordStatus(.opFields) { _, ops in ops[0].band = 6 }  // more rows than the map
+        expectRecordStatus(.opFields) { _, ops in ops[1].band = 2 }  // a max-pool produces no band
+        expectRecordStatus(.opFields) { _, ops in ops[2].band = 2 }  // a stream writer neither
+        expectRecordStatus(.opFields) { _, ops in ops[3].band = 1 }
+        expectRecordStatus(.opFields) { _, ops in ops[0].band = 2; ops[1].pool = 3; ops[1].outDims = Dims(2, 2, 2) }
+        // the conv's scratch over the pool's output: fine op after op, not in a unit
+        expectRecordStatus(.ok) { _, ops in ops[0].scratch.0 = 32 }
+        expectRecordStatus(.arenaPlan) { _, ops in ops[0].scratch.0 = 32; ops[0].band = 2 }
+        // the consumer reads the producer's band in both plans
+        expectRecordStatus(.arenaPlan) { _, ops in ops[0].band = 2; ops[0].output.1 = 16; ops[1].input.1 = 0 }
     }
 
     @Test func shapes() {

@@ -66,3 +66,23 @@ struct Harness {
         return (logits, stats)
     }
 }
+
+/// Op k's output rows that a run in the fused plan leaves to compare: a band producer's buffer holds only its
+/// last band (docs/FORMAT.md, "Bands"), so for one its last band's rows, taken from that buffer (`band`) or
+/// from the whole output (the spiking plan's, a naive model's); other outputs whole.
+func lastBandRows(_ harness: Harness, _ k: Int, _ bytes: [UInt8]?, band: Bool) -> [UInt8]? {
+    let op = harness.image.op(k)
+    guard let bytes, op.band != 0 else { return bytes }
+    let b = Int(op.band), o = op.outDims
+    if op.kind == .conv3x3 {  // [C][band][W] of [C][H][W]
+        let (c, h, w) = (o.d0, o.d1, o.d2), y0 = (h - 1) / b * b, rows = h - y0
+        var out: [UInt8] = []
+        for ch in 0..<c {
+            let start = band ? ch * b * w : (ch * h + y0) * w
+            out += bytes[start..<(start + rows * w)]
+        }
+        return out
+    }
+    let (n, d) = (o.d0, o.d1), t0 = (n - 1) / b * b  // [band][D] of [N][D]
+    return band ? Array(bytes[0..<((n - t0) * d)]) : Array(bytes[(t0 * d)..<(n * d)])
+}

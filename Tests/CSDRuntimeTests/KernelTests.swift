@@ -244,14 +244,31 @@ import Testing
                     spikes &+= UInt32(c)
                 }
             }
-            let out = Buffer(want.map { _ in UInt8(0xEE) }), mb = Buffer(map), wb = Buffer(weights)
-            let tb = Buffer(layer.theta), bb = Buffer(layer.bias)
+            let mb = Buffer(map), wb = Buffer(weights), tb = Buffer(layer.theta), bb = Buffer(layer.bias)
             let buffer = Buffer([UInt8](repeating: 0x5A, count: Kernels.pixelConvBytes(cin: cin, h: h, w: w, cout: cout)))
-            let sink = NeuronSink(out: out.p, thresholds: tb.p, biases: bb.p, outputStep: plane, rowStep: 1, paramStep: 1,
-                                  paramRowStep: 0, shift: Int32(layer.shift), levels: Int32(levels), rows: 1, output: output)
-            let got = Kernels.pixelConvX86(mb.p, cin: cin, h: h, w: w, weights: wb.p, cout: cout, sink, buffer: buffer.raw)
-            let context = "pixelConv cin \(cin) \(h)x\(w) cout \(cout) \(output) L \(levels) shift \(layer.shift)"
-            guard agree(out.array, want, context), agree(got, spikes, "spikes \(context)") else { return }
+            // the whole map, or bands of rows (docs/FORMAT.md, "Bands") into a band buffer, assembled here
+            let band = r.chance(0.5) ? r.int(1...h) : h
+            var assembled = want.map { _ in UInt8(0xEE) }, got: UInt32 = 0, y0 = 0
+            let context = "pixelConv cin \(cin) \(h)x\(w) cout \(cout) \(output) L \(levels) shift \(layer.shift) band \(band)"
+            while y0 < h {
+                let y1 = min(y0 + band, h), out = Buffer([UInt8](repeating: 0xEE, count: cout * band * w))
+                let sink = NeuronSink(out: out.p, thresholds: tb.p, biases: bb.p, outputStep: band * w, rowStep: 1, paramStep: 1,
+                                      paramRowStep: 0, shift: Int32(layer.shift), levels: Int32(levels), rows: 1, output: output)
+                got &+= Kernels.pixelConvX86(mb.p, cin: cin, h: h, w: w, weights: wb.p, cout: cout, sink, buffer: buffer.raw,
+                                             rows: (y0, y1), laidOut: y0 != 0)
+                let bandOut = out.array
+                for o in 0..<cout {
+                    for y in 0..<band {
+                        for x in 0..<w where y0 + y < y1 { assembled[o * plane + (y0 + y) * w + x] = bandOut[o * band * w + y * w + x] }
+                        // the band buffer's rows past the band stay untouched
+                        for x in 0..<w where y0 + y >= y1 {
+                            guard agree(bandOut[o * band * w + y * w + x], 0xEE, "past the band, \(context)") else { return }
+                        }
+                    }
+                }
+                y0 = y1
+            }
+            guard agree(assembled, want, context), agree(got, spikes, "spikes \(context)") else { return }
         }
     }
     #endif
@@ -625,7 +642,8 @@ import Testing
     /// 1 ... 7 or 16 ... 40 wide (odd sizes: clipped windows; on x86-64 the twin's overlapping last
     /// chunk), for counts (the maximum), prefix trains (the largest train)
     /// and spike trains (a spike at t when the largest running count rises; uint8 / uint16, T 1 ... 16):
-    /// the output map and the returned spikes.
+    /// the output map and the returned spikes; channels apart (`inPlane`, `outPlane` past a map, as a band
+    /// unit's pool reads and writes, docs/FORMAT.md "Bands"), the bytes between them untouched.
     @Test func pooling() {
         var r = SplitMix(state: 0x9001)
         for _ in 0..<400 {
@@ -666,10 +684,18 @@ import Testing
                     }
                 }
             }
-            let ib = Buffer(Naive.bytes(input, width)), out = Buffer([UInt8](repeating: 0xEE, count: c * oh * ow * width.bytes + 4))
-            let got = Kernels.maxPool(ib.raw, values, width: width, c: c, h: h, w: w, pool: pool, out.raw, oh: oh, ow: ow, steps: steps)
-            let context = "maxPool \(values) pool \(pool) c \(c) \(h)x\(w) T \(steps) \(width)"
-            guard agree(out.array, Naive.bytes(want, width) + [UInt8](repeating: 0xEE, count: 4), context),
+            let inGap = r.chance(0.4) ? r.int(1...9) : 0, outGap = r.chance(0.4) ? r.int(1...9) : 0
+            var spaced: [UInt32] = [], expected: [UInt8] = []
+            for ch in 0..<c {
+                spaced += input[(ch * h * w)..<((ch + 1) * h * w)] + (0..<inGap).map { _ in UInt32(r.int(0...255)) }
+                expected += Naive.bytes(Array(want[(ch * oh * ow)..<((ch + 1) * oh * ow)]), width)
+                    + [UInt8](repeating: 0xEE, count: outGap * width.bytes)
+            }
+            let ib = Buffer(Naive.bytes(spaced, width)), out = Buffer([UInt8](repeating: 0xEE, count: expected.count + 4))
+            let got = Kernels.maxPool(ib.raw, values, width: width, c: c, h: h, w: w, pool: pool, out.raw, oh: oh, ow: ow, steps: steps,
+                                      inPlane: h * w + inGap, outPlane: oh * ow + outGap)
+            let context = "maxPool \(values) pool \(pool) c \(c) \(h)x\(w) T \(steps) \(width) gaps \(inGap) \(outGap)"
+            guard agree(out.array, expected + [UInt8](repeating: 0xEE, count: 4), context),
                   agree(got, UInt32(spikes), context)
             else { return }
         }

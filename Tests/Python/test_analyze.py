@@ -63,8 +63,10 @@ def test_the_swift_rates_are_the_documented_ones():
 
 def test_reference_live_bytes_by_hand():
     """The reference model (49 tokens x 64, 4 heads, T = 7): what each op needs, counted from its shapes.
-    Format 3: an op's live bytes are its live buffers and its own kernel scratch (rounded up to 16; the
-    attention pair's at both records), and the planner reaches that bound: the arena is their peak."""
+    An op's live bytes are its live buffers and its own kernel scratch (rounded up to 16; the attention
+    pair's at both records; a band unit's two at both, docs/FORMAT.md "Bands"), and the planner reaches that
+    bound: the arena is their peak. Fused, the convs and pools and the MLPs run as band units: their
+    outputs are bands (the first conv's 2 rows of 16 x 28, fc1's 8 tokens of 128)."""
     report = inspect(REFERENCE)
     ops = report["ops"]
     stream = {"fused": 49 * 64 * 2, "spiking": 49 * 64 * 2 * 7}  # int16 [N][D], spiking [N][D][T]
@@ -75,9 +77,19 @@ def test_reference_live_bytes_by_hand():
     linear64 = {"fused": 32 * 16, "spiking": 16 * 16 + 4 * 7 * 64}
     linear128 = {"fused": 32 * 16, "spiking": 16 * 16 + 4 * 7 * 128}
     pair = 208 + 32 * 13
+    # the first conv and pool as a unit, fused: the conv's band, its scratch and the pool's output
+    assert ops[0]["live_bytes"]["fused"] == ops[1]["live_bytes"]["fused"] == 16 * 2 * 28 + conv0["fused"] + 16 * 14 * 14
+    # fc1 and fc2 as a unit, fused: the stream, u, fc1's band of 8 tokens, and both scratches (fc2: 128 inputs)
+    assert ops[13]["live_bytes"]["fused"] == ops[14]["live_bytes"]["fused"] == (stream["fused"] + counts + 8 * 128
+                                                                                 + linear128["fused"] + 32 * 32)
+    assert [op.get("band", 0) for op in ops if op.get("band")] == [2, 2, 8, 8]
+    # spiking, the units run op by op: the encoding conv's output and scratch (pixels are the caller's)
+    assert ops[0]["live_bytes"]["spiking"] == 16 * 28 * 28 + conv0["spiking"]
+    # the first max-pool (16 x 28 x 28 counts in, 16 x 14 x 14 out) needs no scratch
+    assert ops[1]["live_bytes"]["spiking"] == 16 * 28 * 28 + 16 * 14 * 14
+    # fc1: the stream, u, its [49][128] output and its scratch
+    assert ops[13]["live_bytes"]["spiking"] == stream["spiking"] + 3 * counts + linear128["spiking"]
     for mode in ("fused", "spiking"):
-        # the encoding conv's output and scratch (pixels are the caller's)
-        assert ops[0]["live_bytes"][mode] == 16 * 28 * 28 + conv0[mode]
         assert ops[0]["arena"][mode]["scratch_bytes"] == conv0[mode]
         # the v projection first: the stream, u and v (channel-major, its own buffer), and its scratch
         assert ops[6]["live_bytes"][mode] == stream[mode] + 2 * counts + linear64[mode]
@@ -88,12 +100,8 @@ def test_reference_live_bytes_by_hand():
         assert ops[9]["live_bytes"][mode] == ops[10]["live_bytes"][mode] == stream[mode] + 3 * counts + pair
         assert ops[9]["arena"][mode]["scratch"] == ops[10]["arena"][mode]["scratch"]
         assert ops[9]["arena"][mode]["scratch_bytes"] == ops[10]["arena"][mode]["scratch_bytes"] == pair
-        # fc1: the stream, u, its [49][128] output and its scratch
-        assert ops[13]["live_bytes"][mode] == stream[mode] + 3 * counts + linear128[mode]
         assert ops[26]["live_bytes"][mode] == counts  # the classifier reads the last quantizer's counts only
         assert "scratch" not in ops[26]["arena"][mode]  # and needs no scratch
-        # the first max-pool (16 x 28 x 28 counts in, 16 x 14 x 14 out) needs no scratch
-        assert ops[1]["live_bytes"][mode] == 16 * 28 * 28 + 16 * 14 * 14
         # fused the pair is the peak, spiking fc1 (the first of equals)
         assert report["peak_op"][mode] == {"fused": 9, "spiking": 13}[mode]
         # the planner reaches the bound: the arena is the peak of live bytes, scratch included
@@ -131,7 +139,7 @@ def test_peak_is_marked_in_the_text():
     row9 = next(line for line in r.stdout.splitlines() if re.match(r"\s+9\s+attn_scores", line))
     assert row9.split()[-2:] == ["16304*", "53936"]
     row13 = next(line for line in r.stdout.splitlines() if re.match(r"\s+13\s+linear", line))
-    assert row13.split()[-2:] == ["16192", "57152*"]
+    assert row13.split()[-2:] == ["11968", "57152*"]  # fused: the MLP's band unit
     # in both blocks the q projection and the attention output write in place, nothing else (stream adds
     # show their own flag; the v projection, channel-major, writes its own buffer)
     in_place = [line.split()[0] for line in r.stdout.splitlines() if " in_place " in line]

@@ -26,6 +26,7 @@ from csdformer import packcheck
 from csdformer import reference as ref
 
 CSDPACK = os.environ.get("CSDPACK", os.path.join(REPO, ".build", "debug", "csdpack"))
+MODE_NAMES = ("fused", "spiking")  # ref.FUSED, ref.SPIKING
 
 pytestmark = pytest.mark.skipif("CSDPACK" not in os.environ and not os.access(CSDPACK, os.X_OK),
                                 reason=f"csdpack binary not found at {CSDPACK}")
@@ -224,6 +225,31 @@ def test_an_input_written_over_by_a_kernel_scratch(packed):
         k.scratch = tuple(image.ops[6].output[m] if m == mode else k.scratch[m] for m in (0, 1))
         assert packcheck.overwritten_before(image, 6, 10) == 7
         assert packcheck.overwritten_before(image, 6, 7) is None  # the reader's own scratch is not "between"
+
+
+def test_band_buffers_in_the_fused_plan(packed):
+    """FORMAT.md "Bands in the fused plan": a band's producer writes only its band (fc1: 8 of its 49 tokens of
+    128 counts, the first conv: 2 of its 28 rows of 16 x 28 counts); the spiking plan holds the whole output."""
+    image = ref.Image.load(packed)
+    fc1, conv = image.ops[13], image.ops[0]
+    assert (fc1.band, conv.band) == (8, 2)
+    assert packcheck.output_buffer(image, fc1, ref.FUSED) == (fc1.output[ref.FUSED], 8 * 128)
+    assert packcheck.output_buffer(image, fc1, ref.SPIKING) == (fc1.output[ref.SPIKING], 49 * 128)
+    assert packcheck.output_buffer(image, conv, ref.FUSED) == (conv.output[ref.FUSED], 16 * 2 * 28)
+    assert packcheck.output_buffer(image, conv, ref.SPIKING) == (conv.output[ref.SPIKING], 16 * 28 * 28)
+
+
+def test_a_band_producers_input_is_read_until_its_consumer_ran(packed):
+    """FORMAT.md "Bands in the fused plan": fc1 (op 13) reads u (op 12's output) while fc2 (op 14) consumes its
+    bands, so fc2's kernel scratch over u writes over fc1's input before fc1 has read it all, fused; spiking the
+    two ops run one after the other (on the parsed records: the reference refuses the fused image)."""
+    image = ref.Image.load(packed)
+    assert image.ops[13].band and packcheck.overwritten_before(image, 12, 13) is None
+    for mode, writer in ((ref.FUSED, 14), (ref.SPIKING, None)):
+        image = ref.Image.load(packed)
+        fc2 = image.ops[14]
+        fc2.scratch = tuple(image.ops[12].output[m] if m == mode else fc2.scratch[m] for m in (0, 1))
+        assert packcheck.overwritten_before(image, 12, 13) == writer, MODE_NAMES[mode]
 
 
 # ---- every rounding site is visible ------------------------------------------------------------

@@ -76,7 +76,7 @@ def _recrc(b: bytearray) -> bytes:
 
 
 def test_parse_header(image):
-    assert image.magic == 0x46445343 and image.format_version == 3 and image.math_version == 2
+    assert image.magic == 0x46445343 and image.format_version == 4 and image.math_version == 2
     assert image.input_shape == (1, 28, 28) and image.classes == 10
     assert image.ops[0].kind == ref.CONV3X3 and image.ops[0].input_pixels
     assert image.ops[-1].kind == ref.CLASSIFIER
@@ -107,7 +107,8 @@ def test_trailing_bytes_are_accepted(packed):
     (lambda b: b[:-16], "image_bytes"),
     (lambda b: b[:4] + b"\x01" + b[5:], "format_version"),  # version 1 is refused like any other
     (lambda b: b[:4] + b"\x02" + b[5:], "format_version"),  # format 2 (reserved1, one scratch): repack
-    (lambda b: b[:4] + b"\x04" + b[5:], "format_version"),
+    (lambda b: b[:4] + b"\x03" + b[5:], "format_version"),  # format 3 (reserved0, no bands): repack
+    (lambda b: b[:4] + b"\x05" + b[5:], "format_version"),
     (lambda b: b[:6] + b"\x01" + b[7:], "math_version"),  # math version 1 (an int32 stream) is refused
     (lambda b: b[:6] + b"\x03" + b[7:], "math_version"),
 ])
@@ -129,14 +130,6 @@ def test_crc_flip_anywhere(packed):
 def test_reserved_header_byte(packed, pos):
     m = bytearray(packed[0])
     m[pos] = 1
-    with pytest.raises(ImageError, match="reserved"):
-        Image.parse(_recrc(m))
-
-
-@pytest.mark.parametrize("field", [18, 19])  # reserved0 (format 3: bytes 56..63 are the scratch offsets)
-def test_reserved_op_byte(packed, field):
-    m = bytearray(packed[0])
-    m[128 + 64 * 2 + field] = 1
     with pytest.raises(ImageError, match="reserved"):
         Image.parse(_recrc(m))
 
@@ -260,14 +253,21 @@ def test_arena_bytes_is_the_end_of_the_furthest_buffer_or_scratch(image):
     assert pair == 208 + 32 * 13 == 624
     assert image.arena_bytes[ref.FUSED] == stream[ref.FUSED] + 3 * counts + pair == 16304
     assert image.arena_bytes[ref.SPIKING] == stream[ref.SPIKING] + counts + 2 * counts + 3840 == 57152
-    # recomputed from the records: the end of the furthest buffer or scratch, rounded up to 16
+    # recomputed from the records: the end of the furthest buffer (fused, a producer's band: FORMAT.md
+    # "Bands in the fused plan") or scratch, rounded up to 16
     for mode in (ref.FUSED, ref.SPIKING):
         end = 0
         for op in image.ops:
             if op.kind not in (ref.CLASSIFIER, ref.ATTN_SCORES):
-                kind = "stream" if op.stream_out else "counts"
-                end = max(end, op.output[mode] + image.buffer_bytes(kind, op.out_dims if kind == "counts"
-                                                                    else (N, D), mode))
+                if op.stream_out:
+                    size = image.buffer_bytes("stream", (N, D), mode)
+                elif op.band and mode == ref.FUSED:
+                    rows = list(op.out_dims)
+                    rows[1 if op.kind == ref.CONV3X3 else 0] = op.band
+                    size = int(np.prod(rows))  # one byte per count
+                else:
+                    size = image.buffer_bytes("counts", op.out_dims, mode)
+                end = max(end, op.output[mode] + size)
             need = image.op_scratch_bytes(op, mode)
             assert (op.scratch[mode] == 0) if need == 0 else (op.scratch[mode] % 16 == 0)
             if need:
@@ -524,7 +524,7 @@ def test_scratch_offsets_match_csdpack_inspect(image, packed, tmp_path):
     path.write_bytes(packed[0])
     report = json.loads(subprocess.run([CSDPACK, "inspect", str(path), "--json"], check=True, capture_output=True,
                                        text=True, timeout=120).stdout)
-    assert report["format_version"] == 3
+    assert report["format_version"] == 4
     assert report["largest_scratch_bytes"] == {"fused": image.scratch_bytes(ref.FUSED),
                                                "spiking": image.scratch_bytes(ref.SPIKING)}
     for op, entry in zip(image.ops, report["ops"]):
@@ -533,6 +533,11 @@ def test_scratch_offsets_match_csdpack_inspect(image, packed, tmp_path):
             need = image.op_scratch_bytes(op, mode)
             assert arena.get("scratch_bytes", 0) == need, f"op {op.index} {name}"
             assert arena.get("scratch", 0) == op.scratch[mode], f"op {op.index} {name}"
+            # the output buffer's size: fused, a producer's band (FORMAT.md "Bands in the fused plan")
+            value = image.output_value(op, mode)
+            assert arena.get("output_bytes", 0) == (image.buffer_bytes(*value, mode) if value else 0), \
+                f"op {op.index} {name}"
+        assert entry.get("band", 0) == op.band, f"op {op.index}"
     # the peak of live_bytes (buffers and the op's own scratch) is the arena
     for name in MODE_NAMES:
         assert max(e["live_bytes"][name] for e in report["ops"]) == report["arena_bytes"][name]
@@ -653,6 +658,164 @@ def test_a_smaller_arena_cuts_the_scratch(image, packed):
     with pytest.raises(ImageError, match=rf"op \d+ \(\w+\): (kernel scratch|arena offsets) \(fused\): .*leaves the "
                                          rf"{arena}-byte arena"):
         Image.parse(_recrc(m))
+
+
+# ---- format 4: bands ---------------------------------------------------------------------------------------
+
+# (producer, band): the packer bands every eligible pair of the reference model (FORMAT.md "Bands")
+BANDED = [(0, 2), (2, 2), (13, 8), (23, 8)]
+ONLY_TWO_PAIRS = (r"only a CONV3X3 without STREAM_OUT \(before a MAXPOOL with pool 2\) or a LINEAR without STREAM_OUT "
+                  r"or CHANNEL_MAJOR \(before a LINEAR\) has a band")
+
+
+def _set_band(packed, op_index: int, band: int) -> bytes:
+    """The image with one op record's band (bytes 18..19) replaced, the CRC recomputed."""
+    m = bytearray(packed[0])
+    struct.pack_into("<H", m, 128 + 64 * op_index + 18, band)
+    return _recrc(m)
+
+
+def test_the_packer_bands_every_eligible_pair(image):
+    """FORMAT.md "Bands": the two convs before a 2x2 max-pool run two map rows at a time, fc1 before fc2 in both
+    blocks eight tokens at a time. The consumer reads the producer's output at its offset in both plans: fused
+    the band buffer ([C][band][W] or [band][D] counts), spiking the whole value (the spiking plan ignores bands)."""
+    assert [(op.index, op.band) for op in image.ops if op.band] == BANDED
+    for i, band in BANDED:
+        producer, consumer = image.ops[i], image.ops[i + 1]
+        assert consumer.band == 0 and consumer.in_dims == producer.out_dims
+        assert consumer.input == producer.output
+        c, h, w = producer.out_dims
+        shape = (c, band, w) if producer.kind == ref.CONV3X3 else (band, h, w)
+        assert image.band_shape(producer) == shape
+        assert image.output_value(producer, ref.FUSED) == ("band", shape)
+        assert image.buffer_bytes("band", shape, ref.FUSED) == (c * band * w if producer.kind == ref.CONV3X3
+                                                                else band * h)
+        assert image.output_value(producer, ref.SPIKING) == ("counts", producer.out_dims)
+    assert [(image.ops[i + 1].kind, image.ops[i + 1].pool) for i, _ in BANDED[:2]] == [(ref.MAXPOOL, 2)] * 2
+    assert all(image.ops[i].kind == image.ops[i + 1].kind == ref.LINEAR for i, _ in BANDED[2:])
+
+
+@pytest.mark.parametrize("op_index, band, message", [
+    (5, 2, rf"op 5 \(STREAM_NEURON\): band 2: {ONLY_TWO_PAIRS}"),
+    (4, 2, rf"op 4 \(CONV3X3\): band 2: {ONLY_TWO_PAIRS}"),     # the tokenizer's conv writes the stream
+    (6, 8, rf"op 6 \(LINEAR\): band 8: {ONLY_TWO_PAIRS}"),      # the v projection: CHANNEL_MAJOR
+    (11, 8, rf"op 11 \(LINEAR\): band 8: {ONLY_TWO_PAIRS}"),    # a stream add
+    (8, 8, r"op 8 \(LINEAR\): band 8: followed by op 9 \(ATTN_SCORES\), expected a LINEAR"),
+    (0, 3, r"op 0 \(CONV3X3\): band 3: expected an even number of rows in 2\.\.H = 2\.\.28"),
+    (0, 30, r"op 0 \(CONV3X3\): band 30: expected an even number of rows in 2\.\.H = 2\.\.28"),
+    (2, 16, r"op 2 \(CONV3X3\): band 16: expected an even number of rows in 2\.\.H = 2\.\.14"),
+    (13, 50, r"op 13 \(LINEAR\): band 50: expected a number of tokens in 1\.\.N = 1\.\.49"),
+    (1, 2, r"op 1 \(MAXPOOL\): band 2: the consumer of op 0's band has band 0 \(a unit is two ops\)"),
+    (14, 8, r"op 14 \(LINEAR\): band 8: the consumer of op 13's band has band 0 \(a unit is two ops\)"),
+], ids=["stream-neuron", "stream-conv", "channel-major", "stream-add", "before-attention", "odd", "above-H",
+        "above-H-second-conv", "above-N", "consumer-maxpool", "consumer-linear"])
+def test_band_fields_refused(packed, op_index, band, message):
+    """FORMAT.md "Bands": a band on any other op, or out of its range, is CSD_E_OP_FIELDS (the reference's op
+    field errors: "op i (KIND): band b: ...")."""
+    with pytest.raises(ImageError, match=message):
+        Image.parse(_set_band(packed, op_index, band))
+
+
+def test_band_before_a_3x3_pool_refused(image, packed):
+    # op 1 made a 3x3 max-pool (28 -> 14 too, so its dims still hold): op 0's band now has no 2x2 pool after it
+    assert image.ops[1].pool == 2 and ref._pool_hw(28, 28, 3) == (14, 14)
+    m = bytearray(packed[0])
+    m[128 + 64 * 1 + 3] = 3
+    with pytest.raises(ImageError, match=r"op 0 \(CONV3X3\): band 2: followed by op 1 \(MAXPOOL with pool 3\), "
+                                         r"expected a MAXPOOL with pool 2"):
+        Image.parse(_recrc(m))
+
+
+def test_band_consumer_reads_the_producers_dims(packed):
+    # the max-pool after the banded conv claims 15 input channels (and keeps its own dims consistent)
+    m = bytearray(packed[0])
+    struct.pack_into("<H", m, 128 + 64 * 1 + 4, 15)
+    struct.pack_into("<H", m, 128 + 64 * 1 + 10, 15)
+    with pytest.raises(ImageError, match=r"op 1 \(MAXPOOL\): dims: the consumer of op 0's band reads its output "
+                                         r"\[16, 28, 28\] \(in \[15, 28, 28\], out \[15, 14, 14\]\)"):
+        Image.parse(_recrc(m))
+
+
+@pytest.mark.parametrize("mode", [ref.FUSED, ref.SPIKING], ids=MODE_NAMES)
+def test_band_consumer_input_is_the_producers_output(image, packed, mode):
+    """FORMAT.md "Bands": the consumer's input equals the producer's output in both plans (CSD_E_ARENA_PLAN)."""
+    fc1, fc2 = image.ops[13], image.ops[14]
+    at = fc2.input[mode] + 16
+    with pytest.raises(ImageError, match=rf"op 14 \(LINEAR\): arena offsets \({MODE_NAMES[mode]}\): input {at}, "
+                                         rf"expected {fc1.output[mode]} \(the output of op 13, whose band this op "
+                                         rf"consumes\)"):
+        Image.parse(_set_offset(packed, 14, 20, mode, at))
+
+
+def test_band_consumer_scratch_over_the_producers_input(image, packed):
+    """FORMAT.md "Bands in the fused plan": while fc1 and fc2 run band by band, fc1 still reads u: fc2's scratch
+    over u is refused fused (CSD_E_ARENA_PLAN); spiking the two ops run one after the other, and there u, dead
+    after fc1, may hold fc2's scratch."""
+    fc1, fc2 = image.ops[13], image.ops[14]
+    u = fc1.input[ref.FUSED]
+    need = image.op_scratch_bytes(fc2, ref.FUSED)
+    with pytest.raises(ImageError, match=rf"op 14 \(LINEAR\): kernel scratch \(fused\): \[{u}, {u + need}\) overlaps "
+                                         rf"op 13's input \[{u}, {u + 49 * 64}\): both are live while the band unit "
+                                         rf"of ops 13 and 14 runs"):
+        Image.parse(_set_scratch(packed, {(14, ref.FUSED): u}))
+    u = fc1.input[ref.SPIKING]
+    assert image.op_scratch_bytes(fc2, ref.SPIKING) <= image.buffer_bytes("counts", fc1.in_dims, ref.SPIKING)
+    assert Image.parse(_set_scratch(packed, {(14, ref.SPIKING): u})).ops[14].scratch[ref.SPIKING] == u
+
+
+def test_band_consumer_output_over_the_producers_scratch(image, packed):
+    # the encoding conv's scratch moved onto the max-pool's output: both live while the unit runs
+    pool = image.ops[1]
+    at = pool.output[ref.FUSED]
+    need = image.op_scratch_bytes(image.ops[0], ref.FUSED)
+    with pytest.raises(ImageError, match=rf"op 1 \(MAXPOOL\): arena offsets \(fused\): output \[{at}, "
+                                         rf"{at + 16 * 14 * 14}\) overlaps op 0's kernel scratch \[{at}, "
+                                         rf"{at + need}\): both are live while the band unit of ops 0 and 1 runs"):
+        Image.parse(_set_scratch(packed, {(0, ref.FUSED): at}))
+
+
+def _unit_plan(consumer_output: int, reader: bool = False) -> Image:
+    """A hand-made arena plan (T = 4) with a band unit of two square LINEARs (FORMAT.md "Bands"): op 0, a conv
+    from the pixels to counts [3, 4, 1] (at 0, scratch 96 bytes at 16); op 1, a LINEAR [3, 4, 1] -> [3, 4, 1]
+    with band 2 (fused its band [2, 4, 1] at 112, spiking the whole value there; scratch at 128); op 2, the
+    consumer, the same LINEAR (output fused at ``consumer_output``, spiking in place at 112; scratch at 176
+    fused, 128 spiking); with ``reader``, op 3, another LINEAR reading op 1's output at 112."""
+    img = Image(data=b"", time_steps=4, tokens=3, width=4, arena_bytes=(208, 208))
+
+    def linear(index, src, dst, scratch, band=0):
+        return ref.Op(index, ref.LINEAR, 0, 0, 0, (3, 4, 1), (3, 4, 1), 0, src, (0, 0), dst, 0, 0, 0,
+                      scratch=scratch, band=band)
+
+    img.ops = [ref.Op(0, ref.CONV3X3, ref.OPF_INPUT_PIXELS, 0, 0, (1, 4, 1), (3, 4, 1), 0, (0, 0), (0, 0), (0, 0),
+                      0, 0, 0, scratch=(16, 16)),
+               linear(1, (0, 0), (112, 112), (128, 128), band=2),
+               linear(2, (112, 112), (consumer_output, 112), (176, 128))]
+    if reader:
+        img.ops.append(linear(3, (112, 112), (0, 0), (16, 16)))
+    return img
+
+
+def test_band_consumer_never_writes_over_the_band():
+    """FORMAT.md "Bands in the fused plan": the consumer may not write over the band, even a square LINEAR that
+    may otherwise write over its input (FORMAT.md "In place"); the spiking plan ignores bands, and there the
+    same consumer writes over the producer's whole output in place."""
+    for mode in (ref.FUSED, ref.SPIKING):
+        _unit_plan(160)._check_arena(mode)
+    with pytest.raises(ImageError, match=r"op 2 \(LINEAR\): arena offsets \(fused\): output \[112, 124\) overlaps "
+                                         r"input \[112, 120\) \(the band of op 1: its consumer never writes over "
+                                         r"it\)"):
+        _unit_plan(112)._check_arena(ref.FUSED)
+
+
+def test_band_read_by_another_op_is_a_shape_error():
+    """FORMAT.md "Bands in the fused plan": the band buffer is chained with the band's shape; a reader
+    expecting the whole value there fails the shape chaining (CSD_E_SHAPE), fused; spiking it is the whole
+    value (op 2 wrote over it in place there, so op 3 finds op 2's output, of the same shape)."""
+    with pytest.raises(ImageError, match=r"op 3 \(LINEAR\): chaining \(fused\): input at 112 is the band of counts "
+                                         r"\[2, 4, 1\] written by op 1 \(a band of the fused plan: only op 2, its "
+                                         r"consumer, reads it\), expected the counts \[3, 4, 1\]"):
+        _unit_plan(160, reader=True)._check_arena(ref.FUSED)
+    _unit_plan(160, reader=True)._check_arena(ref.SPIKING)
 
 
 def test_zero_threshold(image, packed):

@@ -64,6 +64,36 @@ def test_channel_major_output_is_the_transposed_arena_bytes():
                                                                              for s in range(T))
 
 
+def test_a_band_producer_holds_its_last_band():
+    """docs/FORMAT.md "Bands": where a unit runs band by band (fused, and the count path), the producer's
+    buffer holds only a band: after the unit, the last band in its first rows and, where the last band is
+    shorter, the band before it in the others. A device buffer of the whole output's size is compared whole."""
+    import numpy as np
+
+    from csdformer import reference as ref
+    from csdformer.validate import last_band, op_bytes
+
+    # a LINEAR producer, 5 tokens of 3 counts in bands of 2: [0, 2), [2, 4), [4, 5)
+    op = ref.Op(13, ref.LINEAR, 0, 4, 0, (5, 2, 1), (5, 3, 1), 0, (0, 0), (0, 0), (16, 16), 0, 0, 0, band=2)
+    counts = (np.arange(15, dtype=np.uint8) % 8).reshape(1, 5, 3)  # 0..L = 0..7
+    np.testing.assert_array_equal(last_band(op, counts[0]), counts[0, [4, 3]])
+    image = ref.Image(data=b"", time_steps=7)
+    data, shape, width = op_bytes(image, op, counts, "fused", 6)
+    assert (data, shape, width) == (counts[0, [4, 3]].tobytes(), (2, 3), 1)
+    data, shape, _ = op_bytes(image, op, counts, "fused", 15)
+    assert (data, shape) == (counts[0].tobytes(), (5, 3))
+    # the count path (spiking, T <= 8): one byte per neuron, bit t = a spike at step t
+    trains = (np.arange(7)[None, None, None] < counts[..., None]).astype(np.uint8)  # [1, 5, 3, T]
+    data, shape, width = op_bytes(image, op, trains, "spiking", 6)
+    assert shape == (2, 3) and width == 1
+    assert list(data) == [(1 << int(c)) - 1 for c in counts[0, [4, 3]].reshape(-1)]
+    # a CONV3X3 producer [C, H, W] = [2, 4, 3] in bands of 2 map rows: rows 2 and 3 of each channel
+    conv = ref.Op(0, ref.CONV3X3, 1, 0, 0, (1, 4, 3), (2, 4, 3), 0, (0, 0), (0, 0), (0, 0), 0, 0, 0, band=2)
+    maps = np.arange(24, dtype=np.uint8).reshape(1, 2, 4, 3)
+    data, shape, _ = op_bytes(image, conv, maps, "fused", 12)
+    assert shape == (2, 2, 3) and data == maps[0, :, 2:4].tobytes()
+
+
 def test_names_the_first_diverging_op_and_element(tmp_path):
     lines = trace("--index", "5", "--mode", "spiking", "--delay", "3", "--with-data").splitlines()
     out, flipped = [], False

@@ -14,7 +14,9 @@ every tensor byte for byte (int8 codes, thresholds, biases, int16 stream weights
 biases with the rounding half, the tokenizer's per-token biases with the position embedding, attention
 thresholds, the classifier). T, L and D are the options csdpack convert was given (default: the
 export's T and L, D = T). The image is parsed and validated with csdformer.reference, which also
-checks the arena plan's consistency; the planner's choice of offsets is not recomputed here.
+checks the arena plan's consistency; the planner's choices, the offsets and each op's band (FORMAT.md
+"Bands": in the fused plan a band's producer writes only its band, which ``output_buffer`` sizes), are
+not recomputed here.
 One line per op record and tensor, then
 
     packcheck: N tensors, M bytes, all equal
@@ -542,21 +544,21 @@ def compare_record(where: str, want: ExpectedOp, got: ref.Op, image: ref.Image) 
 
 
 def output_buffer(image: ref.Image, op: ref.Op, mode: int) -> tuple[int, int] | None:
-    """(offset, bytes) of the arena buffer op writes in mode; None for the classifier (the caller's
-    logits) and ATTN_SCORES (its scores stay in the kernel scratch)."""
-    if op.kind in (ref.CLASSIFIER, ref.ATTN_SCORES):
+    """(offset, bytes) of the arena buffer op writes in mode (the reference's ``output_value``: in the fused
+    plan a band's producer writes only its band, FORMAT.md "Bands in the fused plan"); None for the
+    classifier (the caller's logits) and ATTN_SCORES (its scores stay in the kernel scratch)."""
+    value = image.output_value(op, mode)
+    if value is None:
         return None
-    if op.stream_out:
-        size = image.buffer_bytes("stream", (image.tokens, image.width), mode)
-    else:
-        size = image.buffer_bytes("counts", op.out_dims, mode)
-    return op.output[mode], size
+    return op.output[mode], image.buffer_bytes(*value, mode)
 
 
 def overwritten_before(image: ref.Image, producer: int, reader: int) -> int | None:
     """The first op between producer and reader whose output or kernel scratch (FORMAT.md "Kernel
     scratch") overlaps the producer's counts in either mode (an in-place output reuses a buffer whose
-    value is dead), or None. The stream is left out: the stream adds in between write it on purpose."""
+    value is dead), or None. The stream is left out: the stream adds in between write it on purpose.
+    In the fused plan a reader that produces a band reads its input until its consumer, the op after
+    it, has run the last band (FORMAT.md "Bands in the fused plan"): that consumer counts as between."""
     ops = image.ops
     if not 0 <= producer < reader <= len(ops):
         return None
@@ -564,7 +566,10 @@ def overwritten_before(image: ref.Image, producer: int, reader: int) -> int | No
         made = output_buffer(image, ops[producer], mode)
         if made is None or ops[producer].stream_out:
             return None
-        for j in range(producer + 1, reader):
+        between = list(range(producer + 1, reader))
+        if mode == ref.FUSED and reader + 1 < len(ops) and ops[reader].band:
+            between.append(reader + 1)  # the band's consumer: the unit's last band comes after it
+        for j in between:
             need = image.op_scratch_bytes(ops[j], mode)
             for other in (output_buffer(image, ops[j], mode), (ops[j].scratch[mode], need) if need else None):
                 if other is not None and other[0] < made[0] + made[1] and made[0] < other[0] + other[1]:

@@ -1,4 +1,4 @@
-"""Independent NumPy reference executor for `.csd` images (format 3, math 2).
+"""Independent NumPy reference executor for `.csd` images (format 4, math 2).
 
 Written only from ``docs/FORMAT.md`` and ``docs/SEMANTICS.md``; it shares no code with the
 Swift packer/runtime, so that agreeing bit for bit with them checks both the implementations
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 MAGIC = 0x46445343
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MATH_VERSION = 2
 HEADER_BYTES = 128
 OP_RECORD_BYTES = 64
@@ -73,7 +73,7 @@ _EXACT = 2 ** 53
 
 # header: everything up to reserved[60]
 _HEADER = struct.Struct("<IHHIIIIIIIHHHHHHBBBBIIII")
-# op record: kind, flags, shift, pool, in_dims, out_dims, heads, reserved0, input, input2, output,
+# op record: kind, flags, shift, pool, in_dims, out_dims, heads, band, input, input2, output,
 # weights, thresholds, biases, scratch
 _OP = struct.Struct("<BBBB3H3HHH2I2I2IIII2I")
 assert _HEADER.size == 68 and _OP.size == 64
@@ -126,6 +126,7 @@ class Op:
     thresholds_offset: int
     biases_offset: int
     scratch: tuple = (0, 0)   # (fused, spiking) arena offsets of the op's kernel scratch
+    band: int = 0             # 0, or the rows of the op's fused-plan output band (FORMAT.md "Bands")
     weights: np.ndarray | None = None      # int8, or int16 for a stream writer
     thresholds: np.ndarray | None = None   # int32
     biases: np.ndarray | None = None       # int32
@@ -157,7 +158,8 @@ class Op:
     def __repr__(self) -> str:  # compact, for printing a whole table
         return (f"Op({self.index}: {self.name} flags={self.flags} k={self.shift} pool={self.pool} "
                 f"in={list(self.in_dims)} out={list(self.out_dims)} heads={self.heads} "
-                f"input={self.input} input2={self.input2} output={self.output} scratch={self.scratch})")
+                f"input={self.input} input2={self.input2} output={self.output} scratch={self.scratch}"
+                + (f" band={self.band})" if self.band else ")"))
 
 
 @dataclass
@@ -252,12 +254,9 @@ class Image:
         table_end = self.header_bytes + self.op_count * OP_RECORD_BYTES
         if any(b[table_end:self.data_offset]):
             raise ImageError("reserved: padding between the op table and the data section is not zero")
-        # per-op reserved fields are part of "reserved bytes" and checked here, before the ranges
-        # (format 3: the record's last 8 bytes, reserved1 in format 2, are the op's scratch offsets)
-        for i in range(self.op_count):
-            r = self.header_bytes + i * OP_RECORD_BYTES
-            if any(b[r + 18:r + 20]):
-                raise ImageError(f"reserved: op {i} reserved0 is not zero")
+        # an op record has no reserved field left: format 3 made its last 8 bytes (reserved1 in format 2)
+        # the op's scratch offsets, format 4 its bytes 18..19 (reserved0 in format 3) its band, checked
+        # with the op's fields (FORMAT.md "Bands")
         # metadata ranges
         T, L = self.time_steps, self.levels
         if not 1 <= T <= 16:
@@ -280,7 +279,7 @@ class Image:
             op = Op(index=i, kind=f[0], flags=f[1], shift=f[2], pool=f[3], in_dims=tuple(f[4:7]),
                     out_dims=tuple(f[7:10]), heads=f[10], input=tuple(f[12:14]), input2=tuple(f[14:16]),
                     output=tuple(f[16:18]), weights_offset=f[18], thresholds_offset=f[19],
-                    biases_offset=f[20], scratch=tuple(f[21:23]))
+                    biases_offset=f[20], scratch=tuple(f[21:23]), band=f[11])
             self.ops.append(op)
         covered = []
         for op in self.ops:
@@ -336,6 +335,7 @@ class Image:
         ind, outd = op.in_dims, op.out_dims
         if min(ind) < 1 or min(outd) < 1:
             raise ImageError(f"{where}: dims: a dimension is 0")
+        self._check_band(op)
 
         def bad(msg):
             raise ImageError(f"{where}: dims: {msg} (in {list(ind)}, out {list(outd)})")
@@ -399,6 +399,46 @@ class Image:
                 raise ImageError(f"{where}: attention pair: in {list(op.in_dims)}, out {list(op.out_dims)}; "
                                  f"the scores (op {i - 1}) map {list(prev.in_dims)} to {list(prev.out_dims)}")
 
+    def _check_band(self, op: Op) -> None:
+        """FORMAT.md "Bands": an op with band nonzero (the producer) runs as one unit with the op right after
+        it (the consumer), a band of ``band`` rows at a time in the fused plan. A CONV3X3 without STREAM_OUT
+        before a MAXPOOL with pool 2 (an even band of its output rows, 2..H), or a LINEAR without STREAM_OUT
+        or CHANNEL_MAJOR before a LINEAR (a band of its tokens, 1..N). The consumer has band 0, and so has the
+        op before the producer (a unit is two ops); any other band is refused (CSD_E_OP_FIELDS). The consumer
+        reads the producer's output: its in_dims are the producer's out_dims (a dims error, CSD_E_SHAPE)."""
+        i = op.index
+        where = f"op {i} ({op.name})"
+        prev = self.ops[i - 1] if i > 0 else None
+        if prev is not None and prev.band:
+            if op.band:
+                raise ImageError(f"{where}: band {op.band}: the consumer of op {i - 1}'s band has band 0 "
+                                 f"(a unit is two ops)")
+            if op.in_dims != prev.out_dims:
+                raise ImageError(f"{where}: dims: the consumer of op {i - 1}'s band reads its output "
+                                 f"{list(prev.out_dims)} (in {list(op.in_dims)}, out {list(op.out_dims)})")
+        if not op.band:
+            return
+        nxt = self.ops[i + 1] if i + 1 < len(self.ops) else None
+        if nxt is None:
+            then = "nothing"
+        else:
+            then = f"op {i + 1} ({nxt.name}" + (f" with pool {nxt.pool})" if nxt.kind == MAXPOOL else ")")
+        if op.kind == CONV3X3 and not op.stream_out:
+            if nxt is None or nxt.kind != MAXPOOL or nxt.pool != 2:
+                raise ImageError(f"{where}: band {op.band}: followed by {then}, expected a MAXPOOL with pool 2")
+            rows = op.out_dims[1]
+            if op.band % 2 or op.band > rows:
+                raise ImageError(f"{where}: band {op.band}: expected an even number of rows in 2..H = 2..{rows}")
+        elif op.kind == LINEAR and not op.stream_out and not op.channel_major:
+            if nxt is None or nxt.kind != LINEAR:
+                raise ImageError(f"{where}: band {op.band}: followed by {then}, expected a LINEAR")
+            rows = op.out_dims[0]
+            if op.band > rows:
+                raise ImageError(f"{where}: band {op.band}: expected a number of tokens in 1..N = 1..{rows}")
+        else:
+            raise ImageError(f"{where}: band {op.band}: only a CONV3X3 without STREAM_OUT (before a MAXPOOL with "
+                             f"pool 2) or a LINEAR without STREAM_OUT or CHANNEL_MAJOR (before a LINEAR) has a band")
+
     def _tensor_specs(self, op: Op) -> list:
         """(field, dtype, shape) of the tensors this op carries."""
         ind, outd = op.in_dims, op.out_dims
@@ -457,13 +497,40 @@ class Image:
     # -- arena ---------------------------------------------------------------------------------
 
     def buffer_bytes(self, kind: str, shape: tuple, mode: int) -> int:
-        """Bytes of a buffer holding a value of ``kind`` ("counts", "channel-major" or "stream") and
-        ``shape`` in ``mode`` (FORMAT.md "Arena plan"): counts, also channel-major, one byte per element
-        fused and per spike train (two at T > 8) spiking; the stream int16 [N][D], spiking [N][D][T]."""
+        """Bytes of a buffer holding a value of ``kind`` ("counts", "channel-major", "band" or "stream") and
+        ``shape`` in ``mode`` (FORMAT.md "Arena plan"): counts, also channel-major and a band of counts (whose
+        shape is the band's, ``band_shape``), one byte per element fused and per spike train (two at T > 8)
+        spiking; the stream int16 [N][D], spiking [N][D][T]."""
         n = int(np.prod(shape))
         if kind == "stream":  # int16 [N][D], spiking [N][D][T]
             return n * 2 * (self.time_steps if mode == SPIKING else 1)
         return n * (1 if mode == FUSED else (1 if self.time_steps <= 8 else 2))
+
+    @staticmethod
+    def band_shape(op: Op) -> tuple | None:
+        """FORMAT.md "Bands": the shape of a producer's fused band buffer, ``band`` rows in place of its
+        output's rows: [C, band, W] for a CONV3X3 (channel c's band rows at c * band * W), [band, D, 1] for a
+        LINEAR (a band of tokens); None for an op without a band."""
+        if not op.band:
+            return None
+        o = op.out_dims
+        return (o[0], op.band, o[2]) if op.kind == CONV3X3 else (op.band, o[1], o[2])
+
+    def output_value(self, op: Op, mode: int) -> tuple | None:
+        """(kind, shape) of the value ``op`` writes into the arena of ``mode`` (FORMAT.md "Arena plan"):
+        ("stream", (N, D)) for a stream writer, ("channel-major", out_dims) for a LINEAR with CHANNEL_MAJOR,
+        in the fused plan ("band", ``band_shape``) for a band's producer (FORMAT.md "Bands in the fused
+        plan"; the spiking plan ignores bands), else ("counts", out_dims). None for the classifier (the
+        caller's logits) and ATTN_SCORES (its scores stay in the kernel scratch)."""
+        if op.kind in (CLASSIFIER, ATTN_SCORES):
+            return None
+        if op.stream_out:
+            return "stream", (self.tokens, self.width)
+        if op.channel_major:
+            return "channel-major", op.out_dims
+        if op.band and mode == FUSED:
+            return "band", self.band_shape(op)
+        return "counts", op.out_dims
 
     def op_scratch_bytes(self, op: Op, mode: int) -> int:
         """FORMAT.md "Kernel scratch": the bytes of kernel scratch ``op`` needs in ``mode``, a pure function
@@ -491,8 +558,8 @@ class Image:
 
     def scratch_bytes(self, mode: int) -> int:
         """The largest kernel scratch need of any op in ``mode`` (``op_scratch_bytes``; csdpack inspect's
-        "largest_scratch_bytes"). Format 3 places each op's scratch on its own (``Op.scratch``), so this
-        is no longer a region of the arena, only a summary."""
+        "largest_scratch_bytes"). Since format 3 each op's scratch is placed on its own (``Op.scratch``), so
+        this is no longer a region of the arena, only a summary."""
         return max((self.op_scratch_bytes(op, mode) for op in self.ops), default=0)
 
     def attention_scratch_bytes(self, op: Op, mode: int) -> int:
@@ -511,7 +578,7 @@ class Image:
 
     @staticmethod
     def _value_name(kind: str, shape: tuple) -> str:
-        return {"counts": "counts", "channel-major": "channel-major counts",
+        return {"counts": "counts", "channel-major": "channel-major counts", "band": "band of counts",
                 "stream": "stream"}.get(kind, kind) + f" {list(shape)}"
 
     def _check_arena(self, mode: int) -> None:
@@ -523,7 +590,12 @@ class Image:
         scores occupy no buffer: the scores' output and the values' input are 0. Each op's kernel
         scratch (FORMAT.md "Kernel scratch"): offset 0 without a need, else 16-aligned, inside the arena,
         apart from the buffers the op reads and writes (the pair: q, k, v and the output, one offset for
-        both records). arena_bytes is the end of the furthest buffer or scratch, rounded up to 16."""
+        both records). Bands (FORMAT.md "Bands"): a band's consumer reads the producer's output at its
+        offset in both plans; in the fused plan the producer's output buffer holds its band (``band_shape``),
+        which only its consumer reads (a reader expecting the whole value there fails the shape chaining),
+        the consumer never writes over it, and the producer's input and scratch stay live while the
+        consumer runs (``_check_unit``); the spiking plan ignores bands. arena_bytes is the end of the
+        furthest buffer or scratch, rounded up to 16."""
         mname = "fused" if mode == FUSED else "spiking"
         arena = self.arena_bytes[mode]
         if arena % 16:
@@ -542,8 +614,9 @@ class Image:
             want = self._value_name(kind, shape)
             for (o, s, k, sh, p) in live:
                 if o == off:  # shape chaining: an earlier op wrote there, but another kind or shape
-                    note = (" (a channel-major value: only ATTN_VALUES reads it, as v)"
-                            if k == "channel-major" else "")
+                    note = {"channel-major": " (a channel-major value: only ATTN_VALUES reads it, as v)",
+                            "band": f" (a band of the fused plan: only op {p + 1}, its consumer, reads it)"
+                            }.get(k, "")
                     raise ImageError(f"{where}: chaining ({mname}): {what} at {off} is the "
                                      f"{self._value_name(k, sh)} written by op {p}{note}, expected the {want}")
             if off in gone and gone[off][:2] == (kind, shape):
@@ -567,6 +640,8 @@ class Image:
         for op in self.ops:
             where = f"op {op.index} ({op.name})"
             inputs = []
+            # the producer whose band this op consumes (FORMAT.md "Bands"), or None
+            producer = self.ops[op.index - 1] if op.index > 0 and self.ops[op.index - 1].band else None
             for off in (op.input[mode], op.input2[mode], op.output[mode]):
                 if off % 16:
                     raise ImageError(f"{where}: arena offsets ({mname}): {off} is not 16-aligned")
@@ -578,6 +653,14 @@ class Image:
                     raise ImageError(f"{where}: arena offsets ({mname}): input {op.input[mode]}, expected 0 "
                                      f"(the values read the scores of op {op.index - 1} from the kernel scratch)")
                 inputs += pair  # the pair reads q and k as a whole: the scores' q and k are inputs here too
+            elif producer is not None:
+                # the consumer reads the producer's output at its offset in both plans: fused its band
+                if op.input[mode] != producer.output[mode]:
+                    raise ImageError(f"{where}: arena offsets ({mname}): input {op.input[mode]}, expected "
+                                     f"{producer.output[mode]} (the output of op {producer.index}, whose band "
+                                     f"this op consumes)")
+                kind, shape = self.output_value(producer, mode)
+                inputs.append(lookup(op, op.input[mode], kind, shape, "input"))
             elif op.kind == STREAM_NEURON:
                 inputs.append(lookup(op, op.input[mode], "stream", (N, D), "input"))
             else:
@@ -597,12 +680,7 @@ class Image:
                                      f"(the scores stay in the kernel scratch)")
                 pair = inputs  # no buffer written: q and k stay live for the values
             elif op.kind != CLASSIFIER:
-                if op.stream_out:
-                    kind, shape = "stream", (N, D)
-                elif op.channel_major:
-                    kind, shape = "channel-major", op.out_dims
-                else:
-                    kind, shape = "counts", op.out_dims
+                kind, shape = self.output_value(op, mode)  # fused, a producer's band
                 off = op.output[mode]
                 size = self.buffer_bytes(kind, shape, mode)
                 if off + size > arena:
@@ -611,11 +689,17 @@ class Image:
                 if op.stream_out and not op.stream_set:
                     lookup(op, off, "stream", shape, "the stream it adds into")
                 in_place = self._in_place_input(op)
+                over_band = producer is not None and mode == FUSED
+                if over_band:
+                    in_place = None  # the consumer never writes over the band (FORMAT.md "Bands in the fused plan")
                 for (o, s, name) in inputs:
                     if o == off and name == in_place:
                         continue
                     if o < off + size and off < o + s:
-                        allowed = f" (only at its offset {o}: in place)" if name == in_place else ""
+                        if over_band and name == "input":
+                            allowed = f" (the band of op {producer.index}: its consumer never writes over it)"
+                        else:
+                            allowed = f" (only at its offset {o}: in place)" if name == in_place else ""
                         raise ImageError(f"{where}: arena offsets ({mname}): output [{off}, {off + size}) "
                                          f"overlaps {name} [{o}, {o + s}){allowed}")
                 overwrite(off, size, f"op {op.index}'s output [{off}, {off + size})")
@@ -624,6 +708,8 @@ class Image:
                 written.append((off, size, "its stream" if op.stream_out and not op.stream_set else "output"))
                 pair = []
             end = max(end, self._check_scratch(op, mode, arena, inputs + written, overwrite))
+            if producer is not None and mode == FUSED:
+                self._check_unit(producer, op, written)
         need = _align16(end)
         if need != arena:
             raise ImageError(f"arena_bytes: {mname} arena is {arena}, the plan needs {need} (the end of the "
@@ -663,6 +749,30 @@ class Image:
                                  f"[{o}, {o + s})")
         overwrite(off, need, f"op {op.index}'s kernel scratch [{off}, {off + need})")
         return off + need
+
+    def _check_unit(self, producer: Op, op: Op, written: list) -> None:
+        """FORMAT.md "Bands in the fused plan": while a band's producer and its consumer ``op`` run as one
+        unit, band by band, both ops' buffers and kernel scratch are live, so the producer's input and its
+        kernel scratch must not overlap the consumer's output (``written``: (offset, size, name)) or the
+        consumer's kernel scratch. (The band itself is kept apart from the consumer's output and scratch by
+        the consumer's own checks, and from the producer's input and scratch by the producer's.)"""
+        where = f"op {op.index} ({op.name})"
+        unit = f"both are live while the band unit of ops {producer.index} and {op.index} runs"
+        held = []  # (offset, size, name) of what the producer holds for the whole unit
+        if not producer.input_pixels:
+            held.append((producer.input[FUSED], self.buffer_bytes("counts", producer.in_dims, FUSED), "input"))
+        need = self.op_scratch_bytes(producer, FUSED)
+        if need:
+            held.append((producer.scratch[FUSED], need, "kernel scratch"))
+        mine = [(o, s, "arena offsets (fused): output") for (o, s, _) in written]
+        need = self.op_scratch_bytes(op, FUSED)
+        if need:
+            mine.append((op.scratch[FUSED], need, "kernel scratch (fused):"))
+        for (o, s, what) in mine:
+            for (po, ps, name) in held:
+                if o < po + ps and po < o + s:
+                    raise ImageError(f"{where}: {what} [{o}, {o + s}) overlaps op {producer.index}'s {name} "
+                                     f"[{po}, {po + ps}): {unit}")
 
     @staticmethod
     def _in_place_input(op: Op) -> str | None:

@@ -58,10 +58,16 @@ def op_bytes(image: reference.Image, op: reference.Op, out: np.ndarray, mode: st
     channel) (the count path, docs/SEMANTICS.md "Prefix trains"), each value's sum over the steps.
     A LINEAR with CHANNEL_MAJOR (the attention's v, docs/FORMAT.md "Channel-major values") stores token t,
     channel c at element c * N + t: its bytes and element shape are [Dout][N] (the reference's trace
-    gives it token-major, [N, Dout])."""
+    gives it token-major, [N, Dout]). A band's producer (docs/FORMAT.md "Bands") holds only its band where
+    the unit runs band by band (fused, and the count path): where the device's buffer has the band's
+    size, the bytes are the band buffer after the last band (``last_band``)."""
     arr = np.asarray(out)[0]
     if op.channel_major:
         arr = np.swapaxes(arr, 0, 1)  # [N, Dout(, T)] -> [Dout, N(, T)]: channel-major
+    if op.band and device_bytes is not None:
+        band = last_band(op, arr)
+        if device_bytes != _whole_bytes(image, arr, mode) and device_bytes == _whole_bytes(image, band, mode):
+            arr = band
     if op.stream_out:
         if mode == "spiking" and device_bytes == 2 * arr[..., 0].size:
             total = arr.astype(np.int64).sum(axis=-1)
@@ -77,6 +83,33 @@ def op_bytes(image: reference.Image, op: reference.Op, out: np.ndarray, mode: st
     dtype = np.uint8 if t <= 8 else np.dtype("<u2")
     packed = packed.astype(dtype)
     return packed.tobytes(), packed.shape, packed.dtype.itemsize
+
+
+def _whole_bytes(image: reference.Image, arr: np.ndarray, mode: str) -> int:
+    """The bytes op_bytes gives for a (counts or trains) output ``arr`` of one image."""
+    if mode == "fused":
+        return arr.size
+    return arr[..., 0].size * (1 if image.time_steps <= 8 else 2)
+
+
+def last_band(op: reference.Op, arr: np.ndarray) -> np.ndarray:
+    """docs/FORMAT.md "Bands": the band buffer of a producer after its unit ran, from its whole output ``arr``
+    (a CONV3X3's [C, H, W], a LINEAR's [N, D], with a trailing step axis in spiking mode). The bands are
+    the rows [r, min(r + band, rows)) for r = 0, band, 2 band, ... (the map rows y of a conv, the tokens of
+    a linear), each written over the first rows of the buffer ([C][band][W], [band][D]): after the last
+    band the buffer holds it, and where the last band is shorter, the band before it in the other rows."""
+    axis = 1 if op.kind == reference.CONV3X3 else 0
+    rows = arr.shape[axis]
+    shape = list(arr.shape)
+    shape[axis] = min(op.band, rows)
+    buf = np.zeros(shape, dtype=arr.dtype)
+    for r in range(0, rows, op.band):
+        h = min(op.band, rows - r)
+        dst = [slice(None)] * arr.ndim
+        src = [slice(None)] * arr.ndim
+        dst[axis], src[axis] = slice(0, h), slice(r, r + h)
+        buf[tuple(dst)] = arr[tuple(src)]
+    return buf
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
                         ref = np.frombuffer(data[element * width:(element + 1) * width], dtype=f"<u{width}" if width > 1 else np.uint8)[0]
                         if op.stream_out:
                             dev, ref = np.int16(np.uint16(dev)), np.int16(np.uint16(ref))
-                        layout = " [channel, token]" if op.channel_major else ""
+                        whole = op.out_dims if op.kind == reference.CONV3X3 else op.out_dims[:2]
+                        if op.channel_major:
+                            layout = " [channel, token]"
+                        elif op.band and tuple(shape) != tuple(whole):
+                            layout = " [of the last band's buffer]"
+                        else:
+                            layout = ""
                         detail = (f", first difference at element {tuple(int(i) for i in index)}{layout}: "
                                   f"device {int(dev)}, reference {int(ref)}")
                 print(f"{where}: first divergence at op {k} ({op.name}, kind {op.kind}){detail}")

@@ -35,21 +35,26 @@ extension Kernels {
     }
 
     /// The conv3x3 (stride 1, zero padding 1) of `input` [cin][h][w] uint8 by int8 weights
-    /// [cout][cin][3][3], each output through the sink's neuron into out [cout][h][w] (the sink's
-    /// `out`, `thresholds`, `biases`, `shift`, `levels`, `output`; a neuron per output channel).
-    /// `buffer` holds `pixelConvBytes` bytes. Returns the spikes (the sum of the counts).
+    /// [cout][cin][3][3], each output through the sink's neuron (the sink's `out`, `thresholds`,
+    /// `biases`, `shift`, `levels`, `output`; a neuron per output channel): the output rows
+    /// `rows` (y0 ..< y1), channel o's row y at out + o * outputStep + (y - y0) * w (the whole map
+    /// [cout][h][w], or a band of it). `buffer` holds `pixelConvBytes` bytes; `laidOut`: it holds
+    /// the bordered map and the weight pairs already (a later band of the same run). Returns the
+    /// spikes (the sum of the counts).
     static func pixelConvX86(_ input: UnsafePointer<UInt8>, cin: Int, h: Int, w: Int, weights: UnsafePointer<Int8>, cout: Int,
-                             _ sink: NeuronSink, buffer: UnsafeMutableRawPointer) -> UInt32 {
+                             _ sink: NeuronSink, buffer: UnsafeMutableRawPointer, rows: (Int, Int), laidOut: Bool) -> UInt32 {
         let rowBytes = pixelConvRowBytes(w: w), layout = pixelConvLayout(cin: cin, h: h, w: w, cout: cout)
         let map = buffer.assumingMemoryBound(to: UInt8.self)
-        borderedCopy(input, cin: cin, h: h, w: w, into: map, rowBytes: rowBytes)
         let words = (buffer + layout.words).assumingMemoryBound(to: Int32.self)
-        weightPairs(weights, count: cout &* cin, into: words)
+        if !laidOut {
+            borderedCopy(input, cin: cin, h: h, w: w, into: map, rowBytes: rowBytes)
+            weightPairs(weights, count: cout &* cin, into: words)
+        }
         let pairs = buffer + layout.pairs
-        let plane = h &* w
+        let plane = sink.outputStep
         let chunks = (w &+ 7) &>> 3, last = chunks &- 1, lastFresh = freshLanes(last, w: w), all = SIMD8<Int32>(repeating: -1)
-        var spikes = SIMD8<Int32>(repeating: 0), y = 0
-        while y < h {
+        var spikes = SIMD8<Int32>(repeating: 0), y = rows.0
+        while y < rows.1 {
             var q = 0
             while q < chunks {  // the five pairs of chunk q (`chunkStart`), channel c
                 var c = 0
@@ -60,7 +65,7 @@ extension Kernels {
                 }
                 q &+= 1
             }
-            let out = sink.out + y &* w
+            let out = sink.out + (y &- rows.0) &* w
             var o = 0
             if cin == 1 {  // the five weight pairs broadcast once for the row
                 while o < cout {

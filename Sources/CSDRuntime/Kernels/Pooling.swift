@@ -49,24 +49,27 @@ extension Kernels {
     }
 
     /// Max-pool (docs/SEMANTICS.md section 3, MAXPOOL) of a map [c][h][w] into [c][oh][ow]: pool 2
-    /// (2x2, stride 2) or 3 (3x3, stride 2, padding 1), windows clipped to the map. Returns the
+    /// (2x2, stride 2) or 3 (3x3, stride 2, padding 1), windows clipped to the map. Channel ch's map
+    /// starts at element ch * inPlane of the input and its pooled map at ch * outPlane of the output
+    /// (h w and oh ow for whole maps; a band of rows has its own, docs/FORMAT.md "Bands"). Returns the
     /// spikes (the sum of the counts, or of the trains' bits).
     @inline(__always)
     public static func maxPool(_ input: UnsafeRawPointer, _ values: PoolValues, width: TrainWidth, c: Int, h: Int, w: Int,
-                               pool: Int, _ output: UnsafeMutableRawPointer, oh: Int, ow: Int, steps: Int) -> UInt32 {
+                               pool: Int, _ output: UnsafeMutableRawPointer, oh: Int, ow: Int, steps: Int,
+                               inPlane: Int, outPlane: Int) -> UInt32 {
         var spikes: UInt32 = 0
         let countsOut = values == .counts
         #if arch(x86_64)
         if useX86Twins && pool == 2 && values != .spikeTrains && ow >= 8 {
             return maxPool2X86(input.assumingMemoryBound(to: UInt8.self), counts: countsOut, c: c, h: h, w: w,
-                               output.assumingMemoryBound(to: UInt8.self), oh: oh, ow: ow)
+                               output.assumingMemoryBound(to: UInt8.self), oh: oh, ow: ow, inPlane: inPlane, outPlane: outPlane)
         }
         #endif
         if pool == 2 && values != .spikeTrains {  // uint8, every window the whole 2x2 block
-            var inp = input.assumingMemoryBound(to: UInt8.self), out = output.assumingMemoryBound(to: UInt8.self)
+            var inp = input.assumingMemoryBound(to: UInt8.self)
             var ch = 0
             while ch < c {
-                var oy = 0
+                var out = output.assumingMemoryBound(to: UInt8.self) + ch &* outPlane, oy = 0
                 while oy < oh {
                     var p = inp + 2 &* oy &* w
                     let end = p + 2 &* ow
@@ -80,15 +83,15 @@ extension Kernels {
                     }
                     oy &+= 1
                 }
-                inp += h &* w
+                inp += inPlane
                 ch &+= 1
             }
             return spikes
         }
         let pad = pool == 3 ? 1 : 0, eb = values == .spikeTrains ? width.bytes : 1
-        var inp = input, o = 0, ch = 0
+        var inp = input, ch = 0
         while ch < c {
-            var oy = 0
+            var o = ch &* outPlane, oy = 0
             while oy < oh {
                 let top = oy &* 2 &- pad, y0 = top < 0 ? 0 : top, y1 = top &+ pool < h ? top &+ pool : h
                 var ox = 0
@@ -117,7 +120,7 @@ extension Kernels {
                 }
                 oy &+= 1
             }
-            inp += h &* w &* eb
+            inp += inPlane &* eb
             ch &+= 1
         }
         return spikes

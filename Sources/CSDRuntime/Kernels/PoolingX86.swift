@@ -11,15 +11,16 @@ extension Kernels {
     /// `maxPool` with pool 2 of uint8 values, `ow` >= 8 (the caller checks). Returns the spikes: the
     /// sum of the output counts, or of the prefix trains' bits.
     static func maxPool2X86(_ input: UnsafePointer<UInt8>, counts: Bool, c: Int, h: Int, w: Int,
-                            _ output: UnsafeMutablePointer<UInt8>, oh: Int, ow: Int) -> UInt32 {
+                            _ output: UnsafeMutablePointer<UInt8>, oh: Int, ow: Int, inPlane: Int, outPlane: Int) -> UInt32 {
         let chunks = (ow &+ 7) &>> 3, lastStart = ow &- 8, overlap = 8 &* (chunks &- 1) &- lastStart
         // the last chunk's lanes below `overlap` were the previous chunk's: their bytes masked to 0
         let fresh = unsafeBitCast(UInt64.max &<< UInt64(truncatingIfNeeded: 8 &* overlap), to: SIMD8<UInt8>.self)
-        var spikes: UInt32 = 0, out = output, ch = 0
+        var spikes: UInt32 = 0, ch = 0
         while ch < c {
-            var oy = 0
+            var out = output + ch &* outPlane, oy = 0
             while oy < oh {
-                let top = UnsafeRawPointer(input + (ch &* h &+ 2 &* oy) &* w)
+                let row: Int = ch &* inPlane &+ 2 &* oy &* w
+                let top = UnsafeRawPointer(input + row)
                 var q = 0
                 while q < chunks {
                     let x0 = chunkStart(q, w: ow)
