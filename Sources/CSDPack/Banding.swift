@@ -6,8 +6,15 @@ import CSDFormat
 public enum Banding {
     /// Rows of a LINEAR producer's band: two blocks of four tokens (the kernels' block; a pair on x86-64).
     public static let tokenRows = 8
-    /// Rows of a CONV3X3 producer's band: the two map rows of one max-pool output row.
-    public static let mapRows = 2
+
+    /// Rows of a CONV3X3 producer's band for a map `w` wide: the fewest pairs of map rows (a pair per
+    /// max-pool output row) whose positions are a multiple of 8, so that every band's positions fill
+    /// whole blocks of four (and pairs of blocks on x86-64): 2 rows of a map 28 wide, 4 of one 14 wide.
+    public static func mapRows(width w: Int) -> Int {
+        var rows = 2
+        while (rows * w) % 8 != 0 { rows += 2 }
+        return rows
+    }
 
     /// Sets the band of every qualifying producer: a conv (no stream) whose output only a 2x2 max-pool
     /// right after it reads, or a neuron linear (no stream, not channel-major) whose output only a linear
@@ -19,8 +26,9 @@ public enum Banding {
             guard let out = p.output, q.input == out, c.values[out].last == i + 1, p.input2 == nil, q.input2 == nil,
                   !p.record.writesStream else { i += 1; continue }
             var band = 0
-            if p.record.kind == .conv3x3, q.record.kind == .maxPool, q.record.pool == 2, p.record.outDims.d1 > mapRows {
-                band = mapRows
+            if p.record.kind == .conv3x3, q.record.kind == .maxPool, q.record.pool == 2,
+               p.record.outDims.d1 > mapRows(width: p.record.outDims.d2) {
+                band = mapRows(width: p.record.outDims.d2)
             } else if p.record.kind == .linear, !p.record.has(OpFlag.channelMajor), q.record.kind == .linear,
                       q.output != q.input, p.record.outDims.d0 > tokenRows {
                 band = tokenRows

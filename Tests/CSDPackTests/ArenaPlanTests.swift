@@ -92,4 +92,17 @@ import Testing
         let rowMajor = Self.edited(image, op: vProducer) { $0.flags &= ~OpFlag.channelMajor }
         #expect(Self.status(rowMajor) == CSDStatus.shape.rawValue)
     }
+
+    /// docs/FORMAT.md, "Bands": the packer bands the reference model's two conv and pool pairs (2 rows of the
+    /// 28-wide map, 4 of the 14-wide one: 56 positions, whole blocks) and both MLPs (8 tokens); a conv's band
+    /// is the fewest pairs of rows whose positions are a multiple of 8.
+    @Test func theReferenceModelsBands() throws {
+        let result = try Self.pack()
+        let bands = result.conversion.ops.enumerated().filter { $0.element.record.band != 0 }.map { [$0.offset, Int($0.element.record.band)] }
+        #expect(bands == [[0, 2], [2, 4], [13, 8], [23, 8]])
+        #expect([28, 14, 7, 5, 4, 1].map { Banding.mapRows(width: $0) } == [2, 4, 8, 8, 2, 8])
+        // the band buffers are the plan's: the first conv's [16][2][28] and fc1's [8][128] bytes, fused
+        #expect(result.conversion.ops[0].record.outputUse.map { try? bufferBytes($0, mode: .fused, timeSteps: 7) } == 896)
+        #expect(result.conversion.ops[13].record.outputUse.map { try? bufferBytes($0, mode: .fused, timeSteps: 7) } == 1024)
+    }
 }

@@ -82,7 +82,7 @@ def test_reference_live_bytes_by_hand():
     # fc1 and fc2 as a unit, fused: the stream, u, fc1's band of 8 tokens, and both scratches (fc2: 128 inputs)
     assert ops[13]["live_bytes"]["fused"] == ops[14]["live_bytes"]["fused"] == (stream["fused"] + counts + 8 * 128
                                                                                  + linear128["fused"] + 32 * 32)
-    assert [op.get("band", 0) for op in ops if op.get("band")] == [2, 2, 8, 8]
+    assert [op.get("band", 0) for op in ops if op.get("band")] == [2, 4, 8, 8]
     # spiking, the units run op by op: the encoding conv's output and scratch (pixels are the caller's)
     assert ops[0]["live_bytes"]["spiking"] == 16 * 28 * 28 + conv0["spiking"]
     # the first max-pool (16 x 28 x 28 counts in, 16 x 14 x 14 out) needs no scratch
