@@ -167,7 +167,6 @@ public struct Engine {
             i &+= 1
         }
     }
-
 }
 
 /// Pointers and constants shared by the kernels of one run.
