@@ -1078,3 +1078,17 @@ def test_cli(packed, tmp_path, capsys):
     assert ref.main([str(p), "--data", "fashion-mnist", "--limit", "8", "--mode", "both"]) == 0
     out = capsys.readouterr().out
     assert "fused: accuracy" in out and "logits differ on 0 of 8" in out
+
+
+def test_spiking_arena_is_at_least_the_fused_one():
+    """FORMAT.md "Arena plan": arena_bytes[1] is the larger of the spiking plan's end and arena_bytes[0] (a
+    spiking session at D >= T runs in the fused plan). The unit plan with the consumer's output at 208 ends at
+    224 fused and at 208 spiking."""
+    img = _unit_plan(208)
+    img.arena_bytes = (224, 224)
+    for mode in (ref.FUSED, ref.SPIKING):
+        img._check_arena(mode)
+    img.arena_bytes = (224, 208)
+    with pytest.raises(ImageError, match=r"arena_bytes: spiking arena is 208, expected the fused arena 224 \(the "
+                                         r"spiking plan ends at 208, before it\)"):
+        img._check_arena(ref.SPIKING)

@@ -711,6 +711,13 @@ class Image:
             if producer is not None and mode == FUSED:
                 self._check_unit(producer, op, written)
         need = _align16(end)
+        if mode == SPIKING and self.arena_bytes[FUSED] > need:
+            # FORMAT.md "Arena plan": spiking at least the fused need (a spiking session at D >= T runs in the
+            # fused plan)
+            if arena != self.arena_bytes[FUSED]:
+                raise ImageError(f"arena_bytes: {mname} arena is {arena}, expected the fused arena "
+                                 f"{self.arena_bytes[FUSED]} (the spiking plan ends at {end}, before it)")
+            return
         if need != arena:
             raise ImageError(f"arena_bytes: {mname} arena is {arena}, the plan needs {need} (the end of the "
                              f"furthest buffer or kernel scratch, {end}, rounded up to 16)")
