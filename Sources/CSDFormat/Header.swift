@@ -2,7 +2,7 @@
 public struct ImageHeader {
     public static let size = 128
     public static let magicValue: UInt32 = 0x4644_5343  // "CSDF"
-    public static let formatVersion: UInt16 = 4
+    public static let formatVersion: UInt16 = 5
     public static let mathVersion: UInt16 = 2
     public static let crcOffset = 16
     public static let reservedOffset = 68

@@ -27,17 +27,48 @@ public struct ModelImage {
 
     /// The value op `index` reads as its first input: `op(index).inputUse`, or for the consumer of a band
     /// (docs/FORMAT.md, "Bands") the producer's band.
+    /// In an attention unit (docs/FORMAT.md, "Attention units") the linears read u and the scores q, at the
+    /// fused plan's sizes.
     public func inputUse(_ index: Int) -> ValueUse {
-        if index > 0 {
-            let producer = op(index &- 1)
-            if producer.band != 0, let band = producer.outputUse { return band }
+        if let a = attentionUnit(containing: index), index > a {
+            if index &- a <= 3, let u = op(a).outputUse { return u }
+            if index &- a == 4, let q = op(a &+ 3).outputUse { return q }
+        } else if consumesBand(index), let band = op(index &- 1).outputUse {
+            return band
         }
         return op(index).inputUse
     }
 
+    /// The value op `index` reads as its second input: `op(index).input2Use`, or in an attention unit the k
+    /// (the scores) or v (the values) linear's output.
+    public func input2Use(_ index: Int) -> ValueUse? {
+        if let a = attentionUnit(containing: index), index &- a >= 4 {
+            return op(index &- a == 4 ? a &+ 2 : a &+ 1).outputUse
+        }
+        return op(index).input2Use
+    }
+
+    /// True when `r` produces a band (docs/FORMAT.md, "Bands"): `band` nonzero on a conv, or on a linear
+    /// outside an attention unit (whose q linear has a band too).
+    @inlinable public static func producesBand(_ r: OpRecord) -> Bool {
+        r.band != 0 && (r.kind == .conv3x3 || (r.kind == .linear && r.heads == 0))
+    }
+
     /// True when op `index` is a band producer's consumer (docs/FORMAT.md, "Bands").
     @inlinable public func consumesBand(_ index: Int) -> Bool {
-        index > 0 && op(index &- 1).band != 0
+        index > 0 && ModelImage.producesBand(op(index &- 1))
+    }
+
+    /// The first op (its STREAM_NEURON with `band` nonzero) of the attention unit that holds op `index`
+    /// (docs/FORMAT.md, "Attention units"; six ops), or nil.
+    public func attentionUnit(containing index: Int) -> Int? {
+        var a = index
+        while a >= 0 && index &- a < 6 {
+            let r = op(a)
+            if r.kind == .streamNeuron { return r.band != 0 ? a : nil }
+            a &-= 1
+        }
+        return nil
     }
 
     /// Views an image that `init(validating:)` has already accepted, without checking
@@ -114,7 +145,9 @@ public struct ModelImage {
         let isFirst = index == 0, isLast = index == opCount - 1
         // Only the first op reads pixels, and it must; only the last op is the classifier, and it must be.
         guard op.has(OpFlag.inputPixels) == isFirst, (kind == .classifier) == isLast else { throw CSDStatus.opFields }
-        if kind != .attentionScores && kind != .attentionValues { guard op.heads == 0 else { throw CSDStatus.opFields } }
+        if kind != .attentionScores && kind != .attentionValues && !(kind == .linear && attentionUnit(containing: index) != nil) {
+            guard op.heads == 0 else { throw CSDStatus.opFields }
+        }
         if kind != .maxPool { guard op.pool == 0 else { throw CSDStatus.opFields } }
         try validateBand(op, kind, index: index)
 
@@ -167,6 +200,10 @@ public struct ModelImage {
     /// (a band of its tokens); neither the op before it nor its consumer has a band. A consumer reads the
     /// producer's dims.
     private func validateBand(_ op: OpRecord, _ kind: OpKind, index: Int) throws(CSDStatus) {
+        if let a = attentionUnit(containing: index) {  // its rules cover the bands and heads of its six ops
+            if a == index { try validateAttentionUnit(index) }
+            return
+        }
         if consumesBand(index) {
             guard op.band == 0 else { throw CSDStatus.opFields }
             guard op.inDims == self.op(index - 1).outDims else { throw CSDStatus.shape }
@@ -181,6 +218,21 @@ public struct ModelImage {
             guard next.kind == .linear, band <= op.outDims.d0 else { throw CSDStatus.opFields }
         default: throw CSDStatus.opFields
         }
+    }
+
+    /// The attention unit rules (docs/FORMAT.md, "Attention units"), at its STREAM_NEURON `a` (band nonzero):
+    /// then the v (channel-major), k and q linears of [N, D, 1], with the pair's heads (q also the band), and
+    /// the pair.
+    private func validateAttentionUnit(_ a: Int) throws(CSDStatus) {
+        guard a + 5 < opCount else { throw CSDStatus.opFields }
+        let u = op(a), v = op(a + 1), k = op(a + 2), q = op(a + 3), sc = op(a + 4), va = op(a + 5)
+        guard v.kind == .linear, v.flags == OpFlag.channelMajor, k.kind == .linear, k.flags == 0, q.kind == .linear, q.flags == 0,
+              sc.kind == .attentionScores, va.kind == .attentionValues else { throw CSDStatus.opFields }
+        let heads = sc.heads, d = u.outDims
+        guard heads >= 1, v.heads == heads, k.heads == heads, q.heads == heads, va.heads == heads, v.band == 0, k.band == 0,
+              q.band == u.band, sc.band == 0, va.band == 0, Int(u.band) <= d.d0 else { throw CSDStatus.opFields }
+        guard d.d1 % Int(heads) == 0, v.inDims == d, v.outDims == d, k.inDims == d, k.outDims == d, q.inDims == d,
+              q.outDims == d, sc.inDims == d else { throw CSDStatus.shape }
     }
 
     /// Tensor offsets: 16-aligned, inside the data section; zero where the op has none. Returns the tensor bytes.
@@ -214,7 +266,9 @@ public struct ModelImage {
     private func validateArena(_ op: OpRecord, index: Int, mode: ExecutionMode) throws(CSDStatus) -> Int {
         // (offset, bytes) of each buffer the op touches; (0, 0), which overlaps nothing, where it has none
         var in1 = (0, 0), in2 = (0, 0), out = (0, 0), pairQ = (0, 0), pairK = (0, 0)
-        let use1 = inputUse(index), band = consumesBand(index)
+        let use1 = inputUse(index), band = consumesBand(index), unit = attentionUnit(containing: index) ?? -1
+        if unit >= 0 { try validateUnitReads(op, index: index, unit: unit, mode: mode) }
+        let unitFused = unit >= 0 && mode == .fused
         if !use1.inArena {  // pixels, or the scores of the pair's first op
             guard op.input.0 == 0, op.input.1 == 0 else { throw CSDStatus.arenaPlan }
         } else {
@@ -223,7 +277,7 @@ public struct ModelImage {
             in1 = try region(op.input(mode), use1, mode)
             try checkChained(in1, use1, before: index, mode: mode)
         }
-        if let use2 = op.input2Use {
+        if let use2 = input2Use(index) {
             in2 = try region(op.input2(mode), use2, mode)
             try checkChained(in2, use2, before: index, mode: mode)
         } else {
@@ -236,7 +290,7 @@ public struct ModelImage {
             // (never over a band: the fused plan's consumer; the spiking plan ignores bands)
             if overlaps(in1, out), !(op.mayWriteOverInput && !(band && mode == .fused) && in1.0 == out.0) { throw CSDStatus.arenaPlan }
             if overlaps(in2, out) { throw CSDStatus.arenaPlan }
-            if op.kind == .attentionValues {  // the pair reads k and q (the output's size, placed) for every query block
+            if op.kind == .attentionValues && !unitFused {  // the pair reads k and q (the output's size, placed) for every query block
                 let scores = self.op(index - 1)
                 pairQ = (scores.input(mode), out.1); pairK = (scores.input2(mode), out.1)
                 if overlaps(pairK, out) || (overlaps(pairQ, out) && pairQ.0 != out.0) { throw CSDStatus.arenaPlan }
@@ -259,6 +313,7 @@ public struct ModelImage {
                   !overlaps(scratch, pairK), op.kind != .attentionValues || offset == self.op(index - 1).scratch(mode)
             else { throw CSDStatus.arenaPlan }
         }
+        if unitFused { try validateUnitBuffers(index: index, unit: unit, scratch: scratch) }
         if band && mode == .fused {  // the unit runs band by band: the producer's input and scratch stay live
             let producer = self.op(index - 1), producerUse = inputUse(index - 1)
             let producerIn = producerUse.inArena ? try region(producer.input(mode), producerUse, mode) : (0, 0)
@@ -267,6 +322,41 @@ public struct ModelImage {
                   !overlaps(producerScratch, scratch) else { throw CSDStatus.arenaPlan }
         }
         return max(max(in1.0 + in1.1, in2.0 + in2.1), max(out.0 + out.1, scratch.0 + scratch.1))
+    }
+
+    /// An attention unit's reads (docs/FORMAT.md, "Attention units"), in both plans: the linears read u, the
+    /// scores q and k, the values v.
+    @inline(never) private func validateUnitReads(_ op: OpRecord, index: Int, unit: Int, mode: ExecutionMode) throws(CSDStatus) {
+        let step = index - unit
+        guard step > 0 else { return }
+        if step <= 4 { guard op.input(mode) == self.op(step <= 3 ? unit : unit + 3).output(mode) else { throw CSDStatus.arenaPlan } }
+        if step >= 4 {
+            guard op.input2(mode) == self.op(step == 4 ? unit + 2 : unit + 1).output(mode) else { throw CSDStatus.arenaPlan }
+        }
+    }
+
+    /// In the fused plan an attention unit's six buffers stay live through it: apart from op `index`'s scratch,
+    /// and (checked at its last op) from one another.
+    @inline(never) private func validateUnitBuffers(index: Int, unit: Int, scratch: (Int, Int)) throws(CSDStatus) {
+        var i = 0
+        while i < 6 {
+            let r = try unitRegion(unit, i)
+            guard !overlaps(r, scratch) else { throw CSDStatus.arenaPlan }
+            var j = 0
+            while index == unit + 5 && j < i {
+                guard !overlaps(r, try unitRegion(unit, j)) else { throw CSDStatus.arenaPlan }
+                j += 1
+            }
+            i += 1
+        }
+    }
+
+    /// Buffer `i` of the attention unit at `a` in the fused plan: 0 the stream it reads, 1 u, 2 v, 3 k, 4 q,
+    /// 5 o (docs/FORMAT.md, "Attention units"); (0, 0) for one not in the arena.
+    @inline(never) private func unitRegion(_ a: Int, _ i: Int) throws(CSDStatus) -> (Int, Int) {
+        let r = op(i == 0 ? a : i == 5 ? a + 5 : a + i - 1)
+        guard let use = i == 0 ? r.inputUse : r.outputUse else { return (0, 0) }
+        return try region(i == 0 ? r.input(.fused) : r.output(.fused), use, .fused)
     }
 
     /// The (offset, size) of a buffer holding `use`: 16-aligned and inside the arena of `mode`.

@@ -27,16 +27,20 @@ public struct ValueUse: Equatable {
     /// plan's buffer is whole.
     public var band: Int
     public var bandAxis: Int
-    @inlinable public init(_ kind: ValueKind, _ dims: Dims, band: Int = 0, bandAxis: Int = 0) {
-        self.kind = kind; self.dims = dims; self.band = band; self.bandAxis = bandAxis
+    /// 0 for all channels; else the fused plan's buffer holds one head's channels, `dims.d1 / heads` of
+    /// them (an attention unit's v, k and q; docs/FORMAT.md, "Attention units"). `heads` divides `dims.d1`.
+    public var heads: Int
+    @inlinable public init(_ kind: ValueKind, _ dims: Dims, band: Int = 0, bandAxis: Int = 0, heads: Int = 0) {
+        self.kind = kind; self.dims = dims; self.band = band; self.bandAxis = bandAxis; self.heads = heads
     }
     @inlinable public static func == (a: ValueUse, b: ValueUse) -> Bool {
-        a.kind == b.kind && a.dims == b.dims && a.band == b.band && (a.band == 0 || a.bandAxis == b.bandAxis)
+        a.kind == b.kind && a.dims == b.dims && a.band == b.band && (a.band == 0 || a.bandAxis == b.bandAxis) && a.heads == b.heads
     }
-    /// The dims the buffer holds in `mode`: the band's in the fused plan, else the whole value's.
+    /// The dims the buffer holds in `mode`: the band's (and head's) in the fused plan, else the whole value's.
     @inlinable public func heldDims(_ mode: ExecutionMode) -> Dims {
-        guard band > 0, mode == .fused else { return dims }
-        return bandAxis == 0 ? Dims(band, dims.d1, dims.d2) : Dims(dims.d0, band, dims.d2)
+        guard band > 0 || heads > 0, mode == .fused else { return dims }
+        let d = bandAxis == 0 ? Dims(band > 0 ? band : dims.d0, dims.d1, dims.d2) : Dims(dims.d0, band, dims.d2)
+        return heads > 0 ? Dims(d.d0, d.d1 / heads, d.d2) : d
     }
     /// True for a buffer in the arena (not the caller's pixels, not the attention scores in the scratch).
     @inlinable public var inArena: Bool { kind == .counts || kind == .stream || kind == .channelMajor }
@@ -117,9 +121,10 @@ extension OpRecord {
         case .conv3x3?:
             if writesStream { return ValueUse(.stream, Dims(outDims.d1 * outDims.d2, outDims.d0, 1)) }
             return ValueUse(.counts, outDims, band: Int(band), bandAxis: 1)  // a band of map rows
-        case .linear?:
+        case .linear?:  // a band of tokens; an attention unit's: one head's channels (docs/FORMAT.md, "Attention units")
             return ValueUse(writesStream ? .stream : has(OpFlag.channelMajor) ? .channelMajor : .counts, outDims,
-                            band: Int(band), bandAxis: 0)  // a band of tokens
+                            band: Int(band), bandAxis: 0, heads: Int(heads))
+        case .streamNeuron?: return ValueUse(.counts, outDims, band: Int(band), bandAxis: 0)  // an attention unit's u
         default: return ValueUse(.counts, outDims)
         }
     }

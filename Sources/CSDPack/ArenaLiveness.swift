@@ -9,7 +9,8 @@ public enum ArenaLiveness {
     /// "The attention pair"), whose scores have no buffer. Plus the op's kernel scratch (rounded up to 16;
     /// the pair's at both records). In the fused plan a band unit's two records (docs/FORMAT.md, "Bands")
     /// share their buffers and scratch: the producer's band at its size, its inputs live through the
-    /// consumer, the consumer's output from the producer on. The largest entry is the lower bound any arena plan needs
+    /// consumer, the consumer's output from the producer on; an attention unit's buffers and its one scratch
+    /// region (docs/FORMAT.md, "Attention units") live through its six records. The largest entry is the lower bound any arena plan needs
     /// (`ArenaPlan.liveBytes`).
     public static func liveBytes(_ image: ModelImage, mode: ExecutionMode) -> [Int] {
         let n = image.opCount, timeSteps = Int(image.header.timeSteps)
@@ -47,14 +48,16 @@ public enum ArenaLiveness {
                 let p = image.op(k - 1)
                 if p.inputUse.inArena, let v = producer(p.input(mode), before: k - 1) { last[v] = k }
             }
-            for offset in reads { if let v = producer(offset, before: k) { last[v] = k } }
+            // an attention unit's buffers live through its six records (fused plan)
+            let attention = mode == .fused ? image.attentionUnit(containing: k) : nil
+            for offset in reads { if let v = producer(offset, before: k) { last[v] = max(last[v], attention.map { $0 + 5 } ?? k) } }
             guard let use = r.outputUse, use.inArena else { continue }
             if r.readsOutputStream || reads.contains(r.output(mode)), let v = producer(r.output(mode), before: k) {
                 value[k] = v  // the same buffer, written in place
-                last[v] = k
+                last[v] = max(last[v], k)
             } else {
                 value[k] = k
-                first[k] = unit ? k - 1 : k; last[k] = k
+                first[k] = attention ?? (unit ? k - 1 : k); last[k] = max(k, attention.map { $0 + 5 } ?? k)
                 size[k] = region(r, use).1
             }
         }
@@ -62,6 +65,10 @@ public enum ArenaLiveness {
         for k in 1..<max(n, 1) where mode == .fused && image.consumesBand(k) {  // a unit's two scratches at both records
             let a = live[k - 1], b = live[k]
             live[k - 1] = a + b; live[k] = a + b
+        }
+        for a in 0..<n where mode == .fused && image.attentionUnit(containing: a) == a {  // one region for the unit's scratch
+            let most = live[(a + 1)...(a + 4)].max() ?? 0
+            for k in a...(a + 5) { live[k] = most }
         }
         for v in 0..<n where value[v] == v {
             for k in first[v]...last[v] { live[k] += size[v] }

@@ -5,8 +5,11 @@ public struct ConvertOptions {
     public var timeSteps: Int?
     public var levels: Int?
     public var delay: Int?
-    public init(timeSteps: Int? = nil, levels: Int? = nil, delay: Int? = nil) {
-        self.timeSteps = timeSteps; self.levels = levels; self.delay = delay
+    /// Attention head by head in the fused plan (docs/FORMAT.md, "Attention units"): the least RAM, for more
+    /// instructions.
+    public var lowRAM: Bool
+    public init(timeSteps: Int? = nil, levels: Int? = nil, delay: Int? = nil, lowRAM: Bool = false) {
+        self.timeSteps = timeSteps; self.levels = levels; self.delay = delay; self.lowRAM = lowRAM
     }
 }
 

@@ -80,6 +80,7 @@ public struct InspectReport {
                     if r.has(OpFlag.tokenBias) { flags.append("token_bias") }
                     if r.has(OpFlag.channelMajor) { flags.append("channel_major") }
                     if r.band != 0 { flags.append("band\(r.band)") }  // fused: runs band by band with the next op
+                    if r.kind == .linear && r.heads != 0 { flags.append("heads\(r.heads)") }  // an attention unit's (fused: one head)
                     var tmin: Int32? = nil, tmax: Int32? = nil
                     for j in 0..<r.thresholdCount {
                         let t = image.data.i32(Int(r.thresholds) + 4 * j)

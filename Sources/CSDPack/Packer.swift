@@ -25,16 +25,20 @@ public enum Packer {
             throw PackError("\(weightsPath): tensor \(extra) is not listed in \(configPath).tensors")
         }
         let conversion = try Converter.convert(model: model, tensors: tensors, options: options)
-        return try pack(conversion)
+        return try pack(conversion, attentionUnits: options.lowRAM)
     }
 
     /// Plans both arenas, lays out the tensors, builds the image and validates it with the runtime's own checks.
-    public static func pack(_ unbanded: Conversion) throws(PackError) -> PackResult {
+    /// With `attentionUnits` (`csdpack convert --low-ram`) every attention block runs head by head in the fused
+    /// plan (docs/FORMAT.md, "Attention units").
+    public static func pack(_ unbanded: Conversion, attentionUnits: Bool = false) throws(PackError) -> PackResult {
         var conversion = unbanded
         Banding.apply(&conversion)
+        if attentionUnits { Banding.applyAttentionUnits(&conversion) }
         let t = Int(conversion.header.timeSteps)
         let n = conversion.ops.count
-        let fused = try Planner.plan(Banding.fusedValues(conversion),
+        let fusedValues = Banding.fusedValues(conversion)
+        let fused = try Planner.plan(fusedValues.values,
                                      scratch: Planner.scratch(conversion.ops, mode: .fused, timeSteps: t),
                                      opCount: n, mode: .fused, timeSteps: t)
         var spiking = try Planner.plan(conversion.values, scratch: Planner.scratch(conversion.ops, mode: .spiking, timeSteps: t),
@@ -47,13 +51,14 @@ public enum Packer {
         for (i, op) in conversion.ops.enumerated() {
             var r = op.record
             r.scratch = (UInt32(fused.scratchOffsets[i]), UInt32(spiking.scratchOffsets[i]))
-            func offsets(_ value: Int?) -> (UInt32, UInt32) {
-                guard let v = value else { return (0, 0) }
-                return (UInt32(fused.offsets[v]), UInt32(spiking.offsets[v]))
+            func offsets(_ value: Int?, _ fusedValue: Int?) -> (UInt32, UInt32) {
+                guard let v = value, let f = fusedValue else { return (0, 0) }
+                return (UInt32(fused.offsets[f]), UInt32(spiking.offsets[v]))
             }
-            r.input = offsets(op.input)
-            r.input2 = offsets(op.input2)
-            r.output = offsets(op.output)
+            let ids = fusedValues.ids[i]
+            r.input = offsets(op.input, ids.input)
+            r.input2 = offsets(op.input2, ids.input2)
+            r.output = offsets(op.output, ids.output)
             if !op.weights8.isEmpty { r.weights = builder.addTensor(int8: op.weights8) }
             if !op.weights16.isEmpty { r.weights = builder.addTensor(int16: op.weights16) }
             if !op.thresholds.isEmpty { r.thresholds = builder.addTensor(int32: op.thresholds) }

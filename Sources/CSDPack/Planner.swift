@@ -70,10 +70,20 @@ public enum Planner {
 
     /// The kernel scratch of every op in `mode` (docs/FORMAT.md, "Kernel scratch"): one per op that needs
     /// any, the attention pair's for both its records; in the fused plan, a band unit's two (docs/FORMAT.md,
-    /// "Bands") for both its records.
+    /// "Bands") for both its records, and an attention unit's one region for all of its ops.
     public static func scratch(_ ops: [ConvertedOp], mode: ExecutionMode, timeSteps: Int) -> [PlannedScratch] {
         var r: [PlannedScratch] = []
+        var unitEnd = -1  // the last op of the attention unit being placed (fused plan)
         for (i, op) in ops.enumerated() where op.record.kind != .attentionValues {
+            if mode == .fused && op.record.kind == .streamNeuron && op.record.band != 0 {
+                // an attention unit (docs/FORMAT.md, "Attention units"): one region for its ops' scratch, live through
+                // the six records, at their largest need
+                let bytes = ops[(i + 1)...(i + 4)].map { $0.record.scratchBytes(.fused, timeSteps: timeSteps) }.max() ?? 0
+                r.append(PlannedScratch(owner: (i + 1)...(i + 5), first: i, last: i + 5, bytes: bytes))
+                unitEnd = i + 5
+                continue
+            }
+            guard i > unitEnd else { continue }
             let bytes = op.record.scratchBytes(mode, timeSteps: timeSteps)
             guard bytes > 0 else { continue }
             let producer = mode == .fused && op.record.band != 0, consumer = mode == .fused && i > 0 && ops[i - 1].record.band != 0

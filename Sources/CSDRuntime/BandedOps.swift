@@ -48,13 +48,13 @@ extension Context {
             while t0 < n {
                 let t1 = min(t0 &+ band, n)
                 scratch = producerScratch
-                linearFused(producer, tokens: (t0, t1), inputRow: 0, outputRow: t0, &s1)
+                linearFused(producer, tokens: (t0, t1), inputRow: 0, outputRow: t0, channels: (0, width), &s1)
                 scratch = consumerScratch
                 if spiking {  // the band's prefix trains become counts: the consumer's synaptic operations
                     let sum = Kernels.trainsToCounts(bandBuffer.assumingMemoryBound(to: UInt8.self), count: (t1 &- t0) &* width)
                     s2.synapticOps &+= sum &* UInt32(truncatingIfNeeded: consumer.outDims.d1)
                 }
-                linearFused(consumer, tokens: (t0, t1), inputRow: t0, outputRow: 0, &s2)
+                linearFused(consumer, tokens: (t0, t1), inputRow: t0, outputRow: 0, channels: (0, consumer.outDims.d1), &s2)
                 if spiking && t1 == n {  // the buffer's trains again (the last band's and the rows before), as an observer reads it
                     Kernels.countsToTrains(bandBuffer.assumingMemoryBound(to: UInt8.self), count: min(band, n) &* width)
                 }

@@ -146,13 +146,18 @@ public struct Engine {
     }
 
     /// `run`'s op loop. In the fused plan a band unit's two ops run together (`Context.runBands`), then
-    /// both are observed.
+    /// both are observed; an attention unit's six likewise (`Context.runAttentionUnit`).
     @inline(__always) func runOps(_ context: inout Context, _ plan: ExecutionMode, _ observe: (Int, OpStats) -> Void) {
         var i = 0
         while i < image.opCount {
             let op = image.op(i)
             var s = OpStats()
             s.kind = UInt32(op.kindRaw)
+            if plan == .fused && op.band != 0 && op.kind == .streamNeuron {  // an attention unit: six ops
+                context.runAttentionUnit(index: i, observe)
+                i &+= 6
+                continue
+            }
             if plan == .fused && op.band != 0 {
                 var s2 = OpStats()
                 context.runBands(index: i, &s, &s2)

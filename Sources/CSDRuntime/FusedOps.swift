@@ -7,6 +7,25 @@ import CSDMachine
 /// (`Kernels.putPatches`, `putRows`) and run a block kernel over every output channel
 /// (`blockDotNeurons`, `blockDotStream`). The spiking count path runs the same driver in the same
 /// (fused plan's) buffers, with prefix trains as neuron outputs.
+/// Where the attention pair reads q, k and v (`attentionRows`): query i's head h channels at
+/// q + (i - firstQuery) qStride + h qHead, key j's at k + j kStride + h kHead, head h's value rows
+/// (channel-major, N counts each) at v + h vHead; the heads and queries [first, end) to run.
+@usableFromInline struct AttentionView {
+    @usableFromInline var q: UnsafeMutablePointer<UInt8>
+    @usableFromInline var qStride: Int, qHead: Int, firstQuery: Int
+    @usableFromInline var k: UnsafePointer<Int8>
+    @usableFromInline var kStride: Int, kHead: Int
+    @usableFromInline var v: UnsafePointer<Int8>
+    @usableFromInline var vHead: Int
+    @usableFromInline var heads: (Int, Int), queries: (Int, Int)
+    @inlinable init(q: UnsafeMutablePointer<UInt8>, qStride: Int, qHead: Int, firstQuery: Int, k: UnsafePointer<Int8>, kStride: Int,
+                    kHead: Int, v: UnsafePointer<Int8>, vHead: Int, heads: (Int, Int), queries: (Int, Int)) {
+        self.q = q; self.qStride = qStride; self.qHead = qHead; self.firstQuery = firstQuery
+        self.k = k; self.kStride = kStride; self.kHead = kHead; self.v = v; self.vHead = vHead
+        self.heads = heads; self.queries = queries
+    }
+}
+
 extension Context {
     /// Prefix trains on the spiking count path (uint8 trains; with uint16 trains the encoding conv
     /// writes counts and `runCounts` widens them), else counts.
@@ -19,7 +38,7 @@ extension Context {
             let input = op.has(OpFlag.inputPixels) ? pixels : UnsafePointer(counts(op.input(plan)))
             convFused(op, input, rows: (0, op.outDims.d1), outPlane: op.outDims.d1 &* op.outDims.d2, &s)
         case .linear?:
-            linearFused(op, tokens: (0, op.inDims.d0), inputRow: 0, outputRow: 0, &s)
+            linearFused(op, tokens: (0, op.inDims.d0), inputRow: 0, outputRow: 0, channels: (0, op.outDims.d1), &s)
         case .maxPool?:
             maxPool(op, poolValues, &s)
         case .streamNeuron?: streamNeuronFused(op, &s)
@@ -45,10 +64,11 @@ extension Context {
     /// one kernel call that sinks each (channel, row) with the accumulator still in registers: a neuron
     /// at neuron.base + j * neuron.channel + r * neuron.row, or the stream (set or add) likewise at
     /// `stream` (int16 weights).
-    @inline(never) @usableFromInline func blockOutputs(_ op: OpRecord, _ block: UnsafeRawPointer, k: Int, outputs: Int, rows: Int,
-                                                       neuron nIdx: (base: Int, channel: Int, row: Int),
+    /// Output channels `first ..< first + outputs` (an attention unit's head; else all, `first` 0).
+    @inline(never) @usableFromInline func blockOutputs(_ op: OpRecord, _ block: UnsafeRawPointer, k: Int, first: Int, outputs: Int,
+                                                       rows: Int, neuron nIdx: (base: Int, channel: Int, row: Int),
                                                        stream sIdx: (base: Int, channel: Int, row: Int), _ s: inout OpStats) {
-        let biases = int32s(op.biases), tokenBias = op.has(OpFlag.tokenBias), w = data + Int(op.weights)
+        let biases = int32s(op.biases) + first, tokenBias = op.has(OpFlag.tokenBias), w = data + Int(op.weights)
         let bias = tokenBias ? biases + sIdx.base : biases
         let paramStep = tokenBias ? sIdx.channel : 1, paramRowStep = tokenBias ? sIdx.row : 0
         if op.writesStream {
@@ -59,10 +79,10 @@ extension Context {
                                   shift: Int32(op.shift))
             Kernels.blockDotStream(w.assumingMemoryBound(to: Int16.self), wstride: k, block, k: k, outputs: outputs, sink)
         } else {
-            var sink = NeuronSink(out: counts(op.output(plan)) + nIdx.base, thresholds: int32s(op.thresholds), biases: bias,
+            var sink = NeuronSink(out: counts(op.output(plan)) + nIdx.base, thresholds: int32s(op.thresholds) + first, biases: bias,
                                   outputStep: nIdx.channel, rowStep: nIdx.row, paramStep: paramStep, paramRowStep: paramRowStep,
                                   shift: Int32(op.shift), levels: levels, rows: rows, output: neuronOutput)
-            Kernels.blockDotNeurons(w.assumingMemoryBound(to: Int8.self), wstride: k, block, k: k, outputs: outputs,
+            Kernels.blockDotNeurons(w.assumingMemoryBound(to: Int8.self) + first &* k, wstride: k, block, k: k, outputs: outputs,
                                     order: Kernels.neuronOrder(pixels: op.has(OpFlag.inputPixels)), &sink)
             s.spikes &+= sink.spikes
         }
@@ -135,7 +155,7 @@ extension Context {
             #else
             Kernels.putPatchBlocks(block, input, cin: cin, h: h, w: w, pos: p0, rows: rows, order: order)
             #endif
-            blockOutputs(op, block, k: fanIn, outputs: cout, rows: rows, neuron: (p0 &- first, outPlane, 1),
+            blockOutputs(op, block, k: fanIn, first: 0, outputs: cout, rows: rows, neuron: (p0 &- first, outPlane, 1),
                          stream: (p0 &* cout, 1, cout), &s)
             p0 &+= step
         }
@@ -148,21 +168,25 @@ extension Context {
     /// x86-64 hosts eight, as in `convFused`.
     /// The tokens `tokens` (t0 ..< t1): token t's input row at row t - `inputRow` of the input buffer, its
     /// output at row t - `outputRow` of the output (a band's producer and consumer, docs/FORMAT.md "Bands";
-    /// both 0 for the whole value; a channel-major output and the stream take whole rows).
-    @inline(never) @usableFromInline mutating func linearFused(_ op: OpRecord, tokens: (Int, Int), inputRow: Int, outputRow: Int, _ s: inout OpStats) {
+    /// both 0 for the whole value; a channel-major output and the stream take whole rows). The output
+    /// channels `channels` (first, count): all, (0, Dout), or an attention unit's head, whose buffer holds
+    /// `count` channels per row (channel-major: `count` rows of N; docs/FORMAT.md, "Attention units").
+    @inline(never) @usableFromInline mutating func linearFused(_ op: OpRecord, tokens: (Int, Int), inputRow: Int, outputRow: Int,
+                                                              channels: (Int, Int), _ s: inout OpStats) {
         #if arch(x86_64)
         if let pair = pairBlocks, Kernels.pairFits(k: op.inDims.d1) {
-            linearRows(op, pair, step: 8, tokens: tokens, inputRow: inputRow, outputRow: outputRow, &s)
+            linearRows(op, pair, step: 8, tokens: tokens, inputRow: inputRow, outputRow: outputRow, channels: channels, &s)
             return
         }
         #endif
-        linearRows(op, UnsafeMutableRawPointer(scratch), step: 4, tokens: tokens, inputRow: inputRow, outputRow: outputRow, &s)
+        linearRows(op, UnsafeMutableRawPointer(scratch), step: 4, tokens: tokens, inputRow: inputRow, outputRow: outputRow,
+                   channels: channels, &s)
     }
 
     /// `linearFused` with `step` tokens (4, or 8: a pair of blocks) at a time into `block`.
     @inlinable func linearRows(_ op: OpRecord, _ block: UnsafeMutableRawPointer, step: Int, tokens: (Int, Int),
-                               inputRow: Int, outputRow: Int, _ s: inout OpStats) {
-        let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1
+                               inputRow: Int, outputRow: Int, channels: (Int, Int), _ s: inout OpStats) {
+        let n = op.inDims.d0, din = op.inDims.d1, dout = op.outDims.d1, held = channels.1
         let input = UnsafePointer(counts(op.input(plan)))
         let order: BlockOrder = op.writesStream ? .natural : Kernels.neuronOrder(pixels: false)
         let major = op.has(OpFlag.channelMajor)
@@ -170,8 +194,8 @@ extension Context {
         while t0 < tokens.1 {
             let rows = min(step, tokens.1 &- t0)
             Kernels.putRowBlocks(block, input + (t0 &- inputRow) &* din, rowStride: din, rows: rows, k: din, order: order)
-            blockOutputs(op, block, k: din, outputs: dout, rows: rows, neuron: major ? (t0, n, 1) : ((t0 &- outputRow) &* dout, 1, dout),
-                         stream: (t0 &* dout, 1, dout), &s)
+            blockOutputs(op, block, k: din, first: channels.0, outputs: held, rows: rows,
+                         neuron: major ? (t0, n, 1) : ((t0 &- outputRow) &* held, 1, held), stream: (t0 &* dout, 1, dout), &s)
             t0 &+= step
         }
         s.neurons = op.writesStream ? 0 : UInt32(truncatingIfNeeded: n &* dout)
@@ -200,9 +224,16 @@ extension Context {
     @inlinable mutating func streamNeuronFused(_ op: OpRecord, _ s: inout OpStats) {
         let n = op.inDims.d0, d = op.inDims.d1
         s.neurons = UInt32(truncatingIfNeeded: n &* d)
-        s.spikes = Kernels.streamNeuron(stream(op.input(plan)), tokens: n, width: d,
-                                        shift: Int32(op.shift), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
-                                        levels: levels, output: spiking ? .prefixTrains : .counts, counts(op.output(plan)))
+        s.spikes = streamNeuronRows(op, tokens: (0, n), output: spiking ? .prefixTrains : .counts)
+    }
+
+    /// The stream neuron's tokens `tokens` (t0 ..< t1) into the rows 0 ..< t1 - t0 of its output buffer (the whole
+    /// value, or an attention unit's band of u); returns their spikes.
+    @inline(never) @usableFromInline func streamNeuronRows(_ op: OpRecord, tokens: (Int, Int), output: NeuronOutput) -> UInt32 {
+        let d = op.inDims.d1
+        return Kernels.streamNeuron(stream(op.input(plan)) + tokens.0 &* d, tokens: tokens.1 &- tokens.0, width: d,
+                                    shift: Int32(op.shift), thresholds: int32s(op.thresholds), biases: int32s(op.biases),
+                                    levels: levels, output: output, counts(op.output(plan)))
     }
 
     /// The attention pair (docs/SEMANTICS.md, "Streamed attention"), on counts (<= 16, read as int8 where
@@ -218,6 +249,20 @@ extension Context {
     /// `valuesStats`. Scratch: docs/FORMAT.md, "Kernel scratch".
     @inline(never) @usableFromInline mutating func attentionFused(_ sc: OpRecord, _ va: OpRecord, _ s1: inout OpStats,
                                                                  synapticOps: Bool = false) {
+        let n = sc.inDims.d0, d = sc.inDims.d1
+        let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(sc.heads)))
+        let view = AttentionView(q: counts(sc.input(plan)), qStride: d, qHead: hd, firstQuery: 0,
+                                 k: UnsafeRawPointer(counts(sc.input2(plan))).assumingMemoryBound(to: Int8.self), kStride: d, kHead: hd,
+                                 v: UnsafeRawPointer(counts(va.input2(plan))).assumingMemoryBound(to: Int8.self), vHead: hd &* n,
+                                 heads: (0, Int(sc.heads)), queries: (0, n))
+        attentionFused(sc, va, view, &s1, synapticOps: synapticOps, keyStats: true)
+    }
+
+    /// The pair over `view`'s heads and queries: the whole pair, or an attention unit's head and band of
+    /// queries (docs/SEMANTICS.md, "Attention units"), whose q, k and v buffers hold one head. `keyStats`:
+    /// on x86-64 hosts the values' synaptic operations may take v's side once per head (the whole pair).
+    @inline(never) @usableFromInline mutating func attentionFused(_ sc: OpRecord, _ va: OpRecord, _ view: AttentionView, _ s1: inout OpStats,
+                                                   synapticOps: Bool, keyStats: Bool) {
         let n = sc.inDims.d0
         #if arch(x86_64)
         let hd = Int(csd_quot(Int32(truncatingIfNeeded: sc.inDims.d1), Int32(sc.heads)))
@@ -225,14 +270,14 @@ extension Context {
         if let pair = pairBlocks, Kernels.pairFits(k: max(hd, n), after: scoresBytes) {
             // then the values' synaptic operations' per-key stats of a head's queries (`addCountStatsX86`), if they fit
             let statsAt = scoresBytes &+ 2 &* Kernels.blockBytes(k: max(hd, n))
-            let stats = synapticOps && statsAt &+ 8 &* n <= Kernels.pairBlockBytes
+            let stats = synapticOps && keyStats && statsAt &+ 8 &* n <= Kernels.pairBlockBytes
                 ? (pair + statsAt).assumingMemoryBound(to: UInt32.self) : nil
-            attentionRows(sc, va, &s1, synapticOps: synapticOps, scores: pair.assumingMemoryBound(to: UInt8.self),
+            attentionRows(sc, va, view, &s1, synapticOps: synapticOps, scores: pair.assumingMemoryBound(to: UInt8.self),
                           block: pair + scoresBytes, step: 8, keyStats: stats)
             return
         }
         #endif
-        attentionRows(sc, va, &s1, synapticOps: synapticOps, scores: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: UInt8.self),
+        attentionRows(sc, va, view, &s1, synapticOps: synapticOps, scores: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: UInt8.self),
                       block: UnsafeMutableRawPointer(scratch) + ((4 &* n &+ 15) & ~15), step: 4, keyStats: nil)
     }
 
@@ -240,31 +285,31 @@ extension Context {
     /// `scores` (N bytes each), their block at `block`. With `keyStats` (x86-64 hosts, the count path:
     /// 2N uint32) the values' synaptic operations take v's side once per head
     /// (`Kernels.addCountStatsX86`), else once per block of queries.
-    @inline(__always) mutating func attentionRows(_ sc: OpRecord, _ va: OpRecord, _ s1: inout OpStats, synapticOps: Bool,
-                                                  scores: UnsafeMutablePointer<UInt8>, block: UnsafeMutableRawPointer, step: Int,
-                                                  keyStats: UnsafeMutablePointer<UInt32>?) {
-        let heads = Int(sc.heads), n = sc.inDims.d0, d = sc.inDims.d1
+    @inline(__always) mutating func attentionRows(_ sc: OpRecord, _ va: OpRecord, _ view: AttentionView, _ s1: inout OpStats,
+                                                  synapticOps: Bool, scores: UnsafeMutablePointer<UInt8>,
+                                                  block: UnsafeMutableRawPointer, step: Int, keyStats: UnsafeMutablePointer<UInt32>?) {
+        let n = sc.inDims.d0, d = sc.inDims.d1
         let hd = Int(csd_quot(Int32(truncatingIfNeeded: d), Int32(sc.heads)))
-        let q = counts(sc.input(plan)), output = counts(va.output(plan))
-        let k = UnsafeRawPointer(counts(sc.input2(plan))).assumingMemoryBound(to: Int8.self)
-        let vT = UnsafeRawPointer(counts(va.input2(plan))).assumingMemoryBound(to: Int8.self)
+        let output = counts(va.output(plan))
         let order = Kernels.neuronOrder(pixels: false)
         let scoresTheta = int32s(sc.thresholds), scoresBeta = int32s(sc.biases)
         let valuesTheta = int32s(va.thresholds), valuesBeta = int32s(va.biases)
-        var h = 0
-        while h < heads {
-            let c0 = h &* hd, vRows = vT + c0 &* n  // the head's value channels, N counts each
+        var h = view.heads.0
+        while h < view.heads.1 {
+            let c0 = h &* hd, vRows = view.v + h &* view.vHead  // the head's value channels, N counts each
+            let q = view.q + h &* view.qHead, k = view.k + h &* view.kHead
             #if arch(x86_64)
             keyStats?.update(repeating: 0, count: 2 &* n)
             #endif
-            var i0 = 0
-            while i0 < n {
-                let rows = min(step, n &- i0)
+            var i0 = view.queries.0
+            while i0 < view.queries.1 {
+                let rows = min(step, view.queries.1 &- i0)
                 var stage = 0  // 0: the scores of the block's queries; 1: their values (one call site: code size)
                 while stage < 2 {
                     let first = stage == 0
                     if first {
-                        Kernels.putRowBlocks(block, q + (i0 &* d &+ c0), rowStride: d, rows: rows, k: hd, order: order)
+                        Kernels.putRowBlocks(block, q + (i0 &- view.firstQuery) &* view.qStride, rowStride: view.qStride, rows: rows,
+                                             k: hd, order: order)
                     } else {
                         Kernels.putRowBlocks(block, scores, rowStride: n, rows: rows, k: n, order: order)
                     }
@@ -275,7 +320,7 @@ extension Context {
                         : NeuronSink(out: output + (i0 &* d &+ c0), thresholds: valuesTheta + c0, biases: valuesBeta + c0,
                                      outputStep: 1, rowStep: d, paramStep: 1, paramRowStep: 0, shift: Int32(va.shift),
                                      levels: levels, rows: rows, output: neuronOutput)
-                    Kernels.blockDotNeurons(first ? k + c0 : vRows, wstride: first ? d : n, UnsafeRawPointer(block),
+                    Kernels.blockDotNeurons(first ? k : vRows, wstride: first ? view.kStride : n, UnsafeRawPointer(block),
                                             k: first ? hd : n, outputs: first ? n : hd, order: order, &sink)
                     if first {
                         s1.spikes &+= sink.spikes

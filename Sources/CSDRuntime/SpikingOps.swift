@@ -91,7 +91,7 @@ extension Context {
     }
 
     /// `Kernels.windowSum`; on x86-64 hosts `windowSumX86` in the run's stack buffer when the map fits it.
-    @inlinable func windowSum(_ p: UnsafePointer<UInt8>, c: Int, h: Int, w: Int) -> UInt32 {
+    @inline(never) @usableFromInline func windowSum(_ p: UnsafePointer<UInt8>, c: Int, h: Int, w: Int) -> UInt32 {
         #if arch(x86_64)
         if let buffer = pairBlocks, Kernels.windowSumFitsX86(c: c, h: h, w: w, bytes: Kernels.pairBlockBytes) {
             return Kernels.windowSumX86(p, c: c, h: h, w: w, buffer: buffer)
@@ -219,7 +219,7 @@ extension Context {
         if offV != offQ && offV != offK && offV != countsAt { _ = Kernels.trainsToCounts(v, count: size) }
         countsAt = -1
         // a group per channel c: q[i][c] against k[j][c]
-        s1.synapticOps = Kernels.pairSynapticOps(q, k, groups: d, sx: d, nx: n, sy: d, ny: n)
+        s1.synapticOps = pairSynapticOps(q, k, groups: d, sx: d, nx: n, sy: d, ny: n)
         attentionFused(sc, va, &s1, synapticOps: true)
         s1.macs = 0
         valuesStats.macs = 0
@@ -227,6 +227,12 @@ extension Context {
         restoreTrains(offQ, count: size, from: next, unless: out)
         if offK != offQ { restoreTrains(offK, count: size, from: next, unless: out) }
         if offV != offQ && offV != offK { restoreTrains(offV, count: size, from: next, unless: out) }
+    }
+
+    /// `Kernels.pairSynapticOps` in one place (the scores' operations of the pair and of an attention unit).
+    @inline(never) @usableFromInline func pairSynapticOps(_ x: UnsafePointer<UInt8>, _ y: UnsafePointer<UInt8>, groups: Int, sx: Int,
+                                                          nx: Int, sy: Int, ny: Int) -> UInt32 {
+        Kernels.pairSynapticOps(x, y, groups: groups, sx: sx, nx: nx, sy: sy, ny: ny)
     }
 
     /// Counts at `offset` become trains again if an op from `next` on reads them, unless an op wrote over them.

@@ -28,6 +28,9 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("c-header"), help: "Also write a C header (NAME_size, NAME_ARENA_BYTES_*).") var cHeader: String?
     @Option(help: "C symbol of the image (default: csd_model).") var symbol: String = "csd_model"
     @Flag(help: "Pack with --time-steps or --levels other than the trained ones (it costs accuracy).") var force = false
+    @Flag(name: .customLong("low-ram"),
+          help: "Plan attention head by head in the fused plan (docs/FORMAT.md, \"Attention units\"): the smallest fused arena, for more instructions (the stream neuron runs again per head).")
+    var lowRAM = false
 
     func run() throws {
         guard CSource.isIdentifier(symbol) else { fail("--symbol \(symbol): not a C identifier") }
@@ -37,7 +40,7 @@ struct Convert: ParsableCommand {
         let trained: ExportModel
         do {
             result = try Packer.convert(weightsPath: model, configPath: config,
-                                        options: ConvertOptions(timeSteps: timeSteps, levels: levels, delay: delay))
+                                        options: ConvertOptions(timeSteps: timeSteps, levels: levels, delay: delay, lowRAM: lowRAM))
             trained = try ExportModel.read(path: config)
         } catch {
             fail(error.message)

@@ -116,7 +116,8 @@ import Testing
         expectStatus(.formatVersion) { $0[4] = 1 }  // version 1 images (before the attention pair) are refused
         expectStatus(.formatVersion) { $0[4] = 2 }  // version 2 (the scratch at the arena's end, v row-major)
         expectStatus(.formatVersion) { $0[4] = 3 }  // version 3 (no bands; its reserved0 is band's field)
-        expectStatus(.formatVersion) { $0[4] = 5 }
+        expectStatus(.formatVersion) { $0[4] = 4 }  // version 4 (no attention units: a format 4 runtime reads them wrong)
+        expectStatus(.formatVersion) { $0[4] = 6 }
         expectStatus(.mathVersion) { $0[6] = 1 }  // math version 1 (the int32 stream) is refused
         expectStatus(.mathVersion) { $0[6] = 3 }
         expectStatus(.headerSize) { $0[8] = 64 }

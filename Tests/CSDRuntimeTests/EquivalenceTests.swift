@@ -7,7 +7,7 @@ import Testing
     @Test func spikingAtDelayTEqualsFusedOnRandomModels() throws {
         var checked = 0, nonTrivial = 0, wide = 0
         for seed in UInt64(1)...600 {
-            let packed = try RandomModel.make(seed: seed)
+            let packed = try RandomModel.make(seed: seed, attentionUnits: seed % 2 == 0)
             let harness = try Harness(packed.image)
             let h = harness.image.header
             let px = RandomModel.pixels(count: Int(h.inputChannels) * Int(h.inputHeight) * Int(h.inputWidth), seed: seed)
@@ -50,7 +50,7 @@ import Testing
             #expect(fast.outputs.count == events.outputs.count, "\(what)")
             for (k, (a, b)) in zip(fast.outputs, events.outputs).enumerated() {
                 #expect(stepSums(harness, k, lastBandRows(harness, k, a, band: fast.countPath))
-                        == stepSums(harness, k, lastBandRows(harness, k, b, band: false)), "\(what) op \(k) output")
+                        == stepSums(harness, k, lastBandRows(harness, k, b, band: false, counts: fast.countPath)), "\(what) op \(k) output")
             }
             #expect(fast.stats.count == harness.image.opCount)
             for (i, (a, b)) in zip(fast.stats, events.stats).enumerated() {
@@ -61,17 +61,19 @@ import Testing
             if fast.countPath && fast.stats.contains(where: { $0.synapticOps > 0 }) { counted += 1 }
         }
         for seed in UInt64(1)...200 {
-            let harness = try Harness(try RandomModel.make(seed: seed).image)
+            let harness = try Harness(try RandomModel.make(seed: seed, attentionUnits: seed % 2 == 0).image)
             let h = harness.image.header
             try check(harness, RandomModel.pixels(count: Int(h.inputChannels) * Int(h.inputHeight) * Int(h.inputWidth), seed: seed),
                       "seed \(seed)")
         }
         let reference = try Harness(try GoldenTests.bytes("fmnist_tiny/model.csd"))
+        let lowRAM = try Harness(try GoldenTests.lowRAMImage())  // with attention units
         let inputs = try GoldenTests.bytes("fmnist_tiny/inputs.u8"), pixels = 28 * 28
         for i in 0..<(inputs.count / pixels) {
             try check(reference, Array(inputs[(i * pixels)..<((i + 1) * pixels)]), "fmnist image \(i)")
+            try check(lowRAM, Array(inputs[(i * pixels)..<((i + 1) * pixels)]), "fmnist low-RAM image \(i)")
         }
-        #expect(compared == 206)
+        #expect(compared == 212)
         #expect(counted > 100)  // the count path ran with spikes, not only on silent models
         #expect(belowT > 150)   // every model with T > 1
     }
@@ -172,7 +174,8 @@ func expectNaive(_ harness: Harness, _ px: [UInt8], delay: Int,
     let naive = NaiveSpiking(image: harness.image).run(px, delay: delay)
     #expect(run.outputs.count == naive.outputs.count, "\(what)", sourceLocation: sourceLocation)
     let same: (Int, [UInt8]?, [UInt8]?) -> Bool = { k, a, b in
-        run.countPath ? stepSums(harness, k, lastBandRows(harness, k, a, band: true)) == stepSums(harness, k, lastBandRows(harness, k, b, band: false))
+        run.countPath ? stepSums(harness, k, lastBandRows(harness, k, a, band: true))
+            == stepSums(harness, k, lastBandRows(harness, k, b, band: false, counts: true))
             : a == b
     }
     if let k = zip(run.outputs, naive.outputs).enumerated().first(where: { !same($0.offset, $0.element.0, $0.element.1) })?.offset {

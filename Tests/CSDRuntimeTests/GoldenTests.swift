@@ -46,6 +46,38 @@ import Testing
         #expect(runsChecked >= 12)
     }
 
+    /// The reference export packed with attention units (`csdpack convert --low-ram`; docs/FORMAT.md,
+    /// "Attention units").
+    static func lowRAMImage() throws -> [UInt8] {
+        let export = root.appendingPathComponent("Toolchain/models/fmnist-tiny")
+        return try Packer.convert(weightsPath: export.appendingPathComponent("model.safetensors").path,
+                                  configPath: export.appendingPathComponent("model.json").path,
+                                  options: ConvertOptions(lowRAM: true)).image
+    }
+
+    /// Attention units change the order of evaluation only: the low-RAM image gives every golden logit of the
+    /// reference model, in every run (fused, the count path, the event path).
+    @Test func theLowRAMReferenceImageMatchesTheReference() throws {
+        let bytes = try Self.lowRAMImage()
+        let harness = try Harness(bytes)
+        #expect((0..<harness.image.opCount).filter { harness.image.attentionUnit(containing: $0) == $0 } == [5, 15])
+        #expect(harness.image.header.arenaBytes.0 < (try Harness(try Self.bytes("fmnist_tiny/model.csd"))).image.header.arenaBytes.0)
+        let c = try #require(try Self.manifest().cases.first { $0.name == "fmnist_tiny" })
+        let inputs = try Self.bytes("fmnist_tiny/inputs.u8")
+        var checked = 0
+        for run in c.runs {
+            let expected = try Self.bytes(run.file).withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+            for i in 0..<c.count {
+                let px = Array(inputs[(i * c.pixels)..<((i + 1) * c.pixels)])
+                let out = try harness.run(px, mode: run.mode == "fused" ? .fused : .spiking, delay: run.delay)
+                #expect(out.logits == Array(expected[(i * c.classes)..<((i + 1) * c.classes)]),
+                        "low-RAM \(run.mode) D=\(run.delay ?? -1) image \(i)")
+                checked += 1
+            }
+        }
+        #expect(checked == c.count * c.runs.count && c.runs.count >= 3)
+    }
+
     @Test func packingTheReferenceExportReproducesTheGoldenImage() throws {
         let export = Self.root.appendingPathComponent("Toolchain/models/fmnist-tiny")
         let result = try Packer.convert(weightsPath: export.appendingPathComponent("model.safetensors").path,

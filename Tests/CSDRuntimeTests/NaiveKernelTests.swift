@@ -138,11 +138,12 @@ struct NaiveModel {
             let op = harness.image.op(k)
             let expected = naive.expected(k, pixels: pixels, outputs: outputs)
             let actual = op.kind == .attentionScores ? [] : outputs[k] ?? NaiveModel.int32Bytes(run.logits.map { Int($0) })
-            if op.band != 0 {  // a band producer's buffer holds its last band (docs/FORMAT.md, "Bands")
+            if holdsPart(harness, k) {  // a band producer's buffer holds its last band (docs/FORMAT.md, "Bands"), an
+                // attention unit's its last head (and band; "Attention units")
                 let got = lastBandRows(harness, k, actual, band: true), want = lastBandRows(harness, k, expected, band: false)
-                #expect(got == want, "\(label): op \(k) (kind \(op.kindRaw)), its last band of \(op.band) rows")
+                #expect(got == want, "\(label): op \(k) (kind \(op.kindRaw)), its last band of \(op.band) rows or head")
                 outputs[k] = expected  // the consumer's naive input: the whole output
-                kinds.insert(op.kind == .conv3x3 ? 255 : 254)
+                kinds.insert(harness.image.attentionUnit(containing: k) != nil ? 253 : op.kind == .conv3x3 ? 255 : 254)
             } else {
                 #expect(actual == expected, "\(label): op \(k) (kind \(op.kindRaw))")
             }
@@ -154,12 +155,13 @@ struct NaiveModel {
     @Test func everyFusedKernelMatchesNaiveLoopsOnRandomModels() throws {
         var kinds = Set<UInt8>()
         for seed in UInt64(1000)...1200 {
-            let packed = try RandomModel.make(seed: seed)
+            let packed = try RandomModel.make(seed: seed, attentionUnits: seed % 2 == 0)
             let h = packed.conversion.header
             let px = RandomModel.pixels(count: Int(h.inputChannels) * Int(h.inputHeight) * Int(h.inputWidth), seed: seed)
             kinds.formUnion(try check(packed.image, pixels: px, label: "seed \(seed)"))
         }
-        #expect(kinds == Set(1...7).union([254, 255]))  // every op kind was exercised, and both band units (254, 255)
+        // every op kind was exercised, both band units (254, 255) and attention units (253)
+        #expect(kinds == Set(1...7).union([253, 254, 255]))
     }
 
     @Test func convolutionsWithFieldsLargerThanThePatchMatchNaiveLoops() throws {
@@ -179,5 +181,7 @@ struct NaiveModel {
         let inputs = try GoldenTests.bytes("fmnist_tiny/inputs.u8")
         let kinds = try check(image, pixels: Array(inputs[0..<784]), label: "fmnist_tiny image 0")
         #expect(kinds == Set(1...7).union([254, 255]))
+        let units = try check(try GoldenTests.lowRAMImage(), pixels: Array(inputs[784..<1568]), label: "fmnist_tiny low-RAM image 1")
+        #expect(units == Set(1...7).union([253, 254, 255]))
     }
 }

@@ -23,7 +23,9 @@ struct SplitMix {
 enum RandomModel {
     /// - Parameter wideFields: encoding conv outputs 33...40 channels, so the next conv's receptive
     ///   field (Cin x 9) exceeds the runtime's stack patch and takes its tap-by-tap path.
-    static func make(seed: UInt64, wideFields: Bool = false) throws -> PackResult {
+    /// - Parameter attentionUnits: pack with attention units (`csdpack convert --low-ram`; docs/FORMAT.md,
+    ///   "Attention units"), which the attention blocks of the converter's shape become.
+    static func make(seed: UInt64, wideFields: Bool = false, attentionUnits: Bool = false) throws -> PackResult {
         var r = SplitMix(state: seed)
         var c = Conversion()
         let t = r.int(1...12), l = r.int(1...t)
@@ -158,7 +160,7 @@ enum RandomModel {
         read(u); head.input = u
         c.ops.append(head)
         try streamShift(&c, levels: l)
-        return try Packer.pack(c)
+        return try Packer.pack(c, attentionUnits: attentionUnits)
     }
 
     /// The random writers' stream shift by the packer's rule (`StreamBounds.streamShift`, docs/SEMANTICS.md

@@ -2,7 +2,7 @@
 # major number is the same and the requested version is not newer. libcsd.a is one file per target
 # (CSDRuntimeConfig.cmake picks it), so unlike CMake's generated version files this one accepts
 # any pointer size.
-set(PACKAGE_VERSION 0.5.0)
+set(PACKAGE_VERSION 0.6.0)
 if(PACKAGE_FIND_VERSION VERSION_GREATER PACKAGE_VERSION)
   set(PACKAGE_VERSION_COMPATIBLE FALSE)
 else()
