@@ -923,8 +923,8 @@ def _arena(i, field, mode, offset):
 
 IN_UNIT = r" in the attention unit of ops 5\.\.10\)"
 HOLDS = r": the attention unit of ops 5\.\.10 holds both while it runs"
-# (mutation of the unit image's bytes, or a call of attention_unit_image: a dict of its options), the reference's
-# message, the status FORMAT.md names
+# case -> (the change: a mutation of the unit image's bytes, a dict of attention_unit_image's options, or both as
+# a tuple; the reference's message; the status FORMAT.md names for the rule)
 UNIT_REFUSALS = {
     # CSD_E_OP_FIELDS: the band, the unit's kinds and flags, heads, bands
     "band-above-N": (_band_of(5, 50), r"op 5 \(STREAM_NEURON\): band 50: an attention unit's band is a number of "
