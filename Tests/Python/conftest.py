@@ -226,3 +226,83 @@ def pack_reference(out: str) -> str:
                     "--config", os.path.join(REFERENCE_EXPORT, "model.json"), "-o", out],
                    check=True, capture_output=True, timeout=120)
     return out
+
+
+# ---- hand-made attention units (format 5, docs/FORMAT.md "Attention units") --------------------
+
+def _record(index: int, field: int) -> int:
+    """Byte offset of a field of op record ``index`` (docs/FORMAT.md "Op table": 16 heads, 18 band, 20 input,
+    28 input2, 36 output, 56 scratch; the arena offsets fused then spiking, 4 bytes each)."""
+    return 128 + 64 * index + field
+
+
+def recrc(m: bytearray) -> bytes:
+    """The image with its CRC-32 recomputed (bytes 16..19 read as 0)."""
+    import struct
+    import zlib
+    m[16:20] = b"\0\0\0\0"
+    image_bytes = struct.unpack_from("<I", m, 12)[0]
+    struct.pack_into("<I", m, 16, zlib.crc32(bytes(m[:image_bytes])) & 0xFFFFFFFF)
+    return bytes(m)
+
+
+def attention_unit_image(data: bytes, a: int, band: int, place: dict | None = None, scratch: dict | None = None,
+                         arena: int | None = None) -> bytes:
+    """A hand-made format-5 image with an attention unit (docs/FORMAT.md "Attention units"), made from an image
+    that csdpack convert wrote without one (until `csdpack convert --low-ram` writes units, no packer image has
+    one): op ``a`` (a STREAM_NEURON) gets band ``band``, the v, k and q linears after it the pair's heads, the q
+    linear the band, and the fused plan of the six ops is rewritten so that the unit's buffers hold what the
+    table says (u [b][D], v [hd][N], k [N][hd], q [b][hd], o [N][D]) at offsets apart from one another and from
+    the stream: o where the packer put the pair's output (the op after the unit, the stream add, reads it
+    there), then u, v, k and q after it, then one scratch region that the v, k and q linears and the pair
+    share (scratch regions may overlap one another). ``place`` overrides the fused offset of "u", "v", "k",
+    "q", "o" or "scratch"; ``scratch`` the fused scratch offset of op a + step ({step: offset}). The spiking
+    plan is the packer's (it ignores units). arena_bytes[0] stays the packer's unless the unit ends after it
+    or ``arena`` is given; arena_bytes[1] is at least arena_bytes[0]. The header's format version becomes 5
+    and the CRC is recomputed."""
+    import struct
+    m = bytearray(data)
+    struct.pack_into("<H", m, 4, 5)
+    N, D = struct.unpack_from("<HH", m, 44)
+    heads = struct.unpack_from("<H", m, _record(a + 4, 16))[0]
+    hd = D // heads
+
+    def align16(n):
+        return (n + 15) // 16 * 16
+
+    def fused(index, field):
+        return struct.unpack_from("<I", m, _record(index, field))[0]
+
+    def set_fused(index, field, value):
+        struct.pack_into("<I", m, _record(index, field), value)
+
+    old_o = fused(a + 5, 36)
+    at = {"o": old_o}
+    at["u"] = at["o"] + align16(N * D)
+    at["v"] = at["u"] + align16(band * D)
+    at["k"] = at["v"] + align16(hd * N)
+    at["q"] = at["k"] + align16(N * hd)
+    at["scratch"] = at["q"] + align16(band * hd)
+    at.update(place or {})
+    size = {"u": band * D, "v": hd * N, "k": N * hd, "q": band * hd, "o": N * D,
+            "scratch": max(32 * ((D + 3) // 4), align16(4 * N) + 32 * max((hd + 3) // 4, (N + 3) // 4))}
+    for step, name in ((0, "u"), (1, "v"), (2, "k"), (3, "q"), (5, "o")):
+        set_fused(a + step, 36, at[name])
+    for step in (1, 2, 3):
+        set_fused(a + step, 20, at["u"])
+        struct.pack_into("<H", m, _record(a + step, 16), heads)
+    set_fused(a + 4, 20, at["q"])
+    set_fused(a + 4, 28, at["k"])
+    set_fused(a + 5, 28, at["v"])
+    for step in (1, 2, 3, 4, 5):  # the stream neuron needs no fused scratch
+        set_fused(a + step, 56, (scratch or {}).get(step, at["scratch"]))
+    for step in (0, 3):
+        struct.pack_into("<H", m, _record(a + step, 18), band)
+    if fused(a + 6, 20) == old_o:
+        set_fused(a + 6, 20, at["o"])  # the stream add after the unit reads o
+    end = max(at[name] + size[name] for name in size)
+    end = max([end] + [off + size["scratch"] for off in (scratch or {}).values()])
+    a0, a1 = struct.unpack_from("<II", m, 52)
+    a0 = arena if arena is not None else max(a0, align16(end))
+    struct.pack_into("<II", m, 52, a0, max(a1, a0))
+    return recrc(m)

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import CSDPACK, REPO, needs_csdpack, needs_fashion_mnist
+from conftest import CSDPACK, REPO, attention_unit_image, needs_csdpack, needs_fashion_mnist, recrc
 
 pytestmark = [needs_csdpack]
 
@@ -146,6 +146,31 @@ def test_peak_is_marked_in_the_text():
     assert in_place == ["8", "10", "18", "20"]
     assert [op["index"] for op in inspect(REFERENCE)["ops"] if op["in_place"]] == [8, 10, 18, 20]
     assert [op["index"] for op in inspect(REFERENCE)["ops"] if "channel_major" in op["flags"]] == [6, 16]
+
+
+def test_attention_unit_live_bytes_by_hand(tmp_path):
+    """docs/FORMAT.md "Attention units in the fused plan": the planner gives the stream, u, v, k, q, o and the
+    unit's kernel scratch lifetimes that cover all six records of a unit. The reference model with both
+    attention blocks made units by hand (conftest.attention_unit_image, band 8: no packer image has a unit until
+    `csdpack convert --low-ram`): at each of ops 5..10 and 15..20 the fused live bytes are the stream (6,272),
+    o (3,136), k and v of one head (784 each), a band of u (8 x 64) and of q (8 x 16) and the largest of the
+    scratch regions (the pair's 624; the linears' 512 share its bytes): 12,240, which is the fused peak and
+    arena. Spiking the unit is ignored: the live bytes are those of the same image without units."""
+    with open(REFERENCE, "rb") as f:
+        data = f.read()
+    plain = tmp_path / "plain.csd"
+    m = bytearray(data)
+    m[4:6] = (5).to_bytes(2, "little")  # the packer's image as format 5 writes it without units
+    plain.write_bytes(recrc(m))
+    both = tmp_path / "units.csd"
+    both.write_bytes(attention_unit_image(attention_unit_image(data, 5, 8), 15, 8, arena=12240))
+    report, before = inspect(both), inspect(plain)
+    unit = 6272 + 3136 + 2 * 784 + 8 * 64 + 8 * 16 + 624
+    assert unit == 12240 == report["arena_bytes"]["fused"]
+    live = [op["live_bytes"]["fused"] for op in report["ops"]]
+    assert live[5:11] == live[15:21] == [unit] * 6
+    assert max(live) == unit and report["peak_op"]["fused"] == 5
+    assert [op["live_bytes"]["spiking"] for op in report["ops"]] == [op["live_bytes"]["spiking"] for op in before["ops"]]
 
 
 def units(op: dict, unit: str, macs: float, synaptic_ops: float | None) -> float | None:

@@ -531,7 +531,7 @@ def test_inspect_json_report(exp, options, expected):
     assert set(report["arena_bytes"]) >= {"fused", "spiking"}
     assert report["valid"] is True
     assert report["crc_ok"] is True
-    assert report["format_version"] == 4
+    assert report["format_version"] == 5
     size = os.path.getsize(exp.image)
     assert report["image_bytes"] == size
     assert 0 < report["tensor_bytes"] and report["image_bytes"] <= 1.02 * report["tensor_bytes"]

@@ -20,7 +20,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import REFERENCE_EXPORT as EXPORT, REPO, pack_reference
+from conftest import REFERENCE_EXPORT as EXPORT, REPO, attention_unit_image, pack_reference
 
 from csdformer import packcheck
 from csdformer import reference as ref
@@ -250,6 +250,61 @@ def test_a_band_producers_input_is_read_until_its_consumer_ran(packed):
         fc2 = image.ops[14]
         fc2.scratch = tuple(image.ops[12].output[m] if m == mode else fc2.scratch[m] for m in (0, 1))
         assert packcheck.overwritten_before(image, 12, 13) == writer, MODE_NAMES[mode]
+
+
+# ---- format 5: attention units (hand-made: csdpack convert writes them only with --low-ram) -------------
+
+
+@pytest.fixture(scope="module")
+def unit_image(packed, tmp_path_factory) -> str:
+    """The packed reference model with its first attention block (ops 5..10) made an attention unit by hand
+    (conftest.attention_unit_image: band 8, 4 heads; FORMAT.md "Attention units")."""
+    with open(packed, "rb") as f:
+        data = attention_unit_image(f.read(), 5, 8)
+    path = tmp_path_factory.mktemp("unit") / "unit.csd"
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_an_attention_unit_image_passes(unit_image):
+    """The unit's v, k and q linears carry the pair's heads (4), which packcheck expects where the image has a
+    unit (and 0 elsewhere); the unit changes no tensor and no other record field."""
+    findings = packcheck.check(EXPORT, unit_image)
+    assert failing(findings) == set()
+    image = ref.Image.load(unit_image)
+    assert [image.ops[i].heads for i in (6, 7, 8, 16, 17, 18)] == [4, 4, 4, 0, 0, 0]
+    # the same heads outside a unit are a mismatch of that record (the reference refuses such an image, so the
+    # comparison runs on the parsed records)
+    expected = packcheck.expected_image(packcheck.load_export(EXPORT), image.time_steps, image.levels, image.delay)
+    image.ops[16].heads = 4
+    assert failing(packcheck.compare(expected, image)) == {"op 16 linear blocks.1.attn.v record"}
+
+
+def test_attention_unit_buffers_in_the_fused_plan(unit_image):
+    """FORMAT.md "Attention units in the fused plan": u [8][64], v [16][49], k [49][16], q [8][16] counts; o whole;
+    the spiking plan holds every value whole."""
+    image = ref.Image.load(unit_image)
+    sizes = [packcheck.output_buffer(image, image.ops[i], ref.FUSED)[1] for i in (5, 6, 7, 8, 10)]
+    assert sizes == [8 * 64, 16 * 49, 49 * 16, 8 * 16, 49 * 64]
+    assert packcheck.output_buffer(image, image.ops[9], ref.FUSED) is None  # the scores: in the kernel scratch
+    assert all(packcheck.output_buffer(image, image.ops[i], ref.SPIKING)[1] == 49 * 64 for i in (5, 6, 7, 8, 10))
+
+
+def test_an_attention_units_inputs_are_read_until_its_last_op(unit_image):
+    """FORMAT.md "Attention units in the fused plan": the unit's buffers live from its first op to its last, so
+    the v linear (op 6) reads u (op 5's output) until op 10 has run: the k linear's or the pair's scratch over u
+    writes over it first, fused (on the parsed records: the reference refuses such an image); spiking the ops
+    run one after the other, and the pair's scratch comes after every reader of u."""
+    image = ref.Image.load(unit_image)
+    assert packcheck.overwritten_before(image, 5, 6) is None
+    for op_index in (7, 9):
+        image = ref.Image.load(unit_image)
+        op = image.ops[op_index]
+        op.scratch = (image.ops[5].output[ref.FUSED], op.scratch[ref.SPIKING])
+        assert packcheck.overwritten_before(image, 5, 6) == op_index
+    image = ref.Image.load(unit_image)
+    image.ops[9].scratch = (image.ops[9].scratch[ref.FUSED], image.ops[5].output[ref.SPIKING])
+    assert packcheck.overwritten_before(image, 5, 6) is None
 
 
 # ---- every rounding site is visible ------------------------------------------------------------

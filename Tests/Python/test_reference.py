@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import CSDPACK, REPO, missing, needs_csdpack, needs_fashion_mnist
+from conftest import CSDPACK, REPO, attention_unit_image, missing, needs_csdpack, needs_fashion_mnist
 
 from csdformer import reference as ref
 from csdformer.reference import Image, ImageError
@@ -76,7 +76,7 @@ def _recrc(b: bytearray) -> bytes:
 
 
 def test_parse_header(image):
-    assert image.magic == 0x46445343 and image.format_version == 4 and image.math_version == 2
+    assert image.magic == 0x46445343 and image.format_version == 5 and image.math_version == 2
     assert image.input_shape == (1, 28, 28) and image.classes == 10
     assert image.ops[0].kind == ref.CONV3X3 and image.ops[0].input_pixels
     assert image.ops[-1].kind == ref.CLASSIFIER
@@ -108,7 +108,8 @@ def test_trailing_bytes_are_accepted(packed):
     (lambda b: b[:4] + b"\x01" + b[5:], "format_version"),  # version 1 is refused like any other
     (lambda b: b[:4] + b"\x02" + b[5:], "format_version"),  # format 2 (reserved1, one scratch): repack
     (lambda b: b[:4] + b"\x03" + b[5:], "format_version"),  # format 3 (reserved0, no bands): repack
-    (lambda b: b[:4] + b"\x05" + b[5:], "format_version"),
+    (lambda b: b[:4] + b"\x04" + b[5:], "format_version"),  # format 4 (no attention units): repack
+    (lambda b: b[:4] + b"\x06" + b[5:], "format_version"),
     (lambda b: b[:6] + b"\x01" + b[7:], "math_version"),  # math version 1 (an int32 stream) is refused
     (lambda b: b[:6] + b"\x03" + b[7:], "math_version"),
 ])
@@ -524,7 +525,7 @@ def test_scratch_offsets_match_csdpack_inspect(image, packed, tmp_path):
     path.write_bytes(packed[0])
     report = json.loads(subprocess.run([CSDPACK, "inspect", str(path), "--json"], check=True, capture_output=True,
                                        text=True, timeout=120).stdout)
-    assert report["format_version"] == 4
+    assert report["format_version"] == 5
     assert report["largest_scratch_bytes"] == {"fused": image.scratch_bytes(ref.FUSED),
                                                "spiking": image.scratch_bytes(ref.SPIKING)}
     for op, entry in zip(image.ops, report["ops"]):
@@ -696,7 +697,10 @@ def test_the_packer_bands_every_eligible_pair(image):
 
 
 @pytest.mark.parametrize("op_index, band, message", [
-    (5, 2, rf"op 5 \(STREAM_NEURON\): band 2: {ONLY_TWO_PAIRS}"),
+    # format 5: a STREAM_NEURON with a band starts an attention unit (FORMAT.md "Attention units"); the MLP's is
+    # followed by fc1, not by the v linear
+    (12, 2, r"op 12 \(STREAM_NEURON\): band 2: starts an attention unit, but is followed by op 13 \(LINEAR with "
+            r"flags 0x00\) where the unit has a LINEAR with CHANNEL_MAJOR \(v\)"),
     (4, 2, rf"op 4 \(CONV3X3\): band 2: {ONLY_TWO_PAIRS}"),     # the tokenizer's conv writes the stream
     (6, 8, rf"op 6 \(LINEAR\): band 8: {ONLY_TWO_PAIRS}"),      # the v projection: CHANNEL_MAJOR
     (11, 8, rf"op 11 \(LINEAR\): band 8: {ONLY_TWO_PAIRS}"),    # a stream add
@@ -816,6 +820,265 @@ def test_band_read_by_another_op_is_a_shape_error():
                                          r"consumer, reads it\), expected the counts \[3, 4, 1\]"):
         _unit_plan(160, reader=True)._check_arena(ref.FUSED)
     _unit_plan(160, reader=True)._check_arena(ref.SPIKING)
+
+
+# ---- format 5: attention units -----------------------------------------------------------------------------
+
+# The first attention block of the reference model (FORMAT.md "Attention units"): its stream neuron (op 5), the
+# v, k and q linears (ops 6, 7, 8), the pair (ops 9, 10); op 11, the stream add, reads o. csdpack convert writes
+# no unit without --low-ram (which the Swift packer does not have yet), so the unit images here are the packer's
+# image with the unit made by hand (conftest.attention_unit_image): with a band of 8 tokens and 4 heads of
+# hd = 16, the fused plan holds the stream at 0 ([49][64] int16, 6,272 bytes), o at 6272 (3,136), u at 9408
+# ([8][64], 512), v at 9920 ([16][49], 784), k at 10704 ([49][16], 784), q at 11488 ([8][16], 128) and one
+# scratch region at 11616 that the linears (512 bytes) and the pair (624) share. The spiking plan is the
+# packer's (units ignored).
+UNIT, BAND = 5, 8
+AT = {"stream": 0, "o": 6272, "u": 9408, "v": 9920, "k": 10704, "q": 11488, "scratch": 11616}
+OP_FIELDS, SHAPE, ARENA_PLAN, ARENA_END = -13, -14, -16, -28  # Include/csd.h
+
+
+def _unit(packed, band=BAND, **kw) -> bytes:
+    return attention_unit_image(packed[0], UNIT, band, **kw)
+
+
+def _field(data: bytes, op_index: int, field: int, fmt: str, value) -> bytes:
+    """``data`` with one field of one op record (FORMAT.md "Op table": 1 flags, 4 in_dims, 10 out_dims, 16 heads,
+    18 band, 20 input, 28 input2, 36 output, 56 scratch; fused then spiking) replaced, the CRC recomputed."""
+    m = bytearray(data)
+    struct.pack_into(fmt, m, 128 + 64 * op_index + field, *(value if isinstance(value, tuple) else (value,)))
+    return _recrc(m)
+
+
+def test_attention_unit_is_accepted(packed):
+    """FORMAT.md "Attention units": the hand-made unit passes; its u, v, k and q hold one band or head in the
+    fused plan (u [b][D], v [hd][N] channel-major, k [N][hd], q [b][hd]: "Attention units in the fused plan"),
+    o and the stream whole; the spiking plan holds every value whole (the packer's plan, q still in place over
+    u and o over q there); the linears and the pair share one scratch region (scratch may overlap scratch)."""
+    img = Image.parse(_unit(packed))
+    assert img.format_version == 5
+    assert [img.unit_start(i) for i in range(3, 13)] == [None, None] + [UNIT] * 6 + [None, None]
+    u, v, k, q, scores, values = img.ops[UNIT:UNIT + 6]
+    assert (u.band, q.band, v.band, k.band, scores.band, values.band) == (BAND, BAND, 0, 0, 0, 0)
+    assert (v.heads, k.heads, q.heads, scores.heads) == (4, 4, 4, 4)
+    assert not img.band_producer(u) and not img.band_producer(q)
+    held = {"u": ("unit u", (8, 64), 512), "v": ("unit v", (16, 49), 784), "k": ("unit k", (49, 16), 784),
+            "q": ("unit q", (8, 16), 128)}
+    for op, name in ((u, "u"), (v, "v"), (k, "k"), (q, "q")):
+        kind, shape, size = held[name]
+        assert img.unit_value(op) == (kind, shape)
+        assert img.output_value(op, ref.FUSED) == (kind, shape) and img.buffer_bytes(kind, shape, ref.FUSED) == size
+        assert op.output[ref.FUSED] == AT[name]
+        assert img.output_value(op, ref.SPIKING) == ("channel-major" if op is v else "counts", (49, 64, 1))
+    assert img.output_value(values, ref.FUSED) == ("counts", (49, 64, 1)) and values.output[ref.FUSED] == AT["o"]
+    assert img.unit_value(scores) is None and img.unit_value(values) is None
+    assert {op.scratch[ref.FUSED] for op in (v, k, q, scores, values)} == {AT["scratch"]}
+    assert q.output[ref.SPIKING] == u.output[ref.SPIKING] == values.output[ref.SPIKING]
+    assert img.arena_bytes == (16304, 57152)  # the second attention block, not a unit, still reaches 16,304
+
+
+@pytest.mark.parametrize("band", [1, 5, 8, 49])
+def test_attention_unit_computes_what_the_ops_compute_one_after_the_other(packed, band):
+    """SEMANTICS.md "Attention units": the unit is an order of evaluation only, so the reference's values do
+    not change: every op's output and the logits of the unit image equal the packer's image's, fused and
+    spiking (at D = T and at D = 0), for a band of 1, 5 (the last band shorter), 8 and N tokens."""
+    plain, unit = Image.parse(packed[0]), Image.parse(_unit(packed, band=band))
+    assert unit.ops[UNIT].band == band and unit.ops[UNIT + 3].band == band
+    pixels = np.random.default_rng(band).integers(0, 256, size=(2, 1, 28, 28), dtype=np.uint8)
+    for mode, delay in (("fused", None), ("spiking", 7), ("spiking", 0)):
+        want_logits, want = ref._execute(plain, pixels, mode, delay, True)
+        got_logits, got = ref._execute(unit, pixels, mode, delay, True)
+        np.testing.assert_array_equal(got_logits, want_logits)
+        for i, (w, g) in enumerate(zip(want, got)):
+            np.testing.assert_array_equal(g, w, err_msg=f"op {i} {mode} D={delay}")
+
+
+def test_both_attention_blocks_as_units(packed):
+    """Both attention blocks as units: the fused plan's end is then the second unit's scratch region, at
+    6272 + 3136 + 512 + 784 + 784 + 128 + 624 = 12,240 bytes (the stream, o, u, v, k, q and the pair's scratch),
+    and arena_bytes[0] must be that."""
+    first = _unit(packed)
+    both = attention_unit_image(first, 15, BAND, arena=12240)
+    img = Image.parse(both)
+    assert [op.index for op in img.ops if op.band and op.kind == ref.STREAM_NEURON] == [5, 15]
+    assert img.arena_bytes == (12240, 57152)
+    with pytest.raises(ImageError, match=r"arena_bytes: fused arena is 16304, the plan needs 12240"):
+        Image.parse(attention_unit_image(first, 15, BAND))
+
+
+def _flags(i, flags):
+    return lambda b: _field(b, i, 1, "<B", flags)
+
+
+def _heads_of(i, heads):
+    return lambda b: _field(b, i, 16, "<H", heads)
+
+
+def _band_of(i, band):
+    return lambda b: _field(b, i, 18, "<H", band)
+
+
+def _arena(i, field, mode, offset):
+    return lambda b: _field(b, i, field + 4 * mode, "<I", offset)
+
+
+IN_UNIT = r" in the attention unit of ops 5\.\.10\)"
+HOLDS = r": the attention unit of ops 5\.\.10 holds both while it runs"
+# case -> (the change: a mutation of the unit image's bytes, a dict of attention_unit_image's options, or both as
+# a tuple; the reference's message; the status FORMAT.md names for the rule)
+UNIT_REFUSALS = {
+    # CSD_E_OP_FIELDS: the band, the unit's kinds and flags, heads, bands
+    "band-above-N": (_band_of(5, 50), r"op 5 \(STREAM_NEURON\): band 50: an attention unit's band is a number of "
+                                      r"tokens in 1\.\.N = 1\.\.49", OP_FIELDS),
+    "v-not-channel-major": (_flags(6, 0), r"op 5 \(STREAM_NEURON\): band 8: starts an attention unit, but is followed "
+                                          r"by op 6 \(LINEAR with flags 0x00\) where the unit has a LINEAR with "
+                                          r"CHANNEL_MAJOR \(v\)", OP_FIELDS),
+    "k-channel-major": (_flags(7, 16), r"op 5 \(STREAM_NEURON\): band 8: starts an attention unit, but is followed by "
+                                       r"op 7 \(LINEAR with flags 0x10\) where the unit has a LINEAR without flags "
+                                       r"\(k\)", OP_FIELDS),
+    "q-channel-major": (_flags(8, 16), r"op 8 \(LINEAR with flags 0x10\) where the unit has a LINEAR without flags "
+                                       r"\(q\)", OP_FIELDS),
+    "no-scores": (lambda b: _field(b, 9, 0, "<B", ref.LINEAR),
+                  r"op 5 \(STREAM_NEURON\): band 8: .* op 9 \(LINEAR with flags 0x00\) where the unit has an "
+                  r"ATTN_SCORES", OP_FIELDS),
+    "mlp-neuron": (_band_of(12, 8), r"op 12 \(STREAM_NEURON\): band 8: starts an attention unit, but is followed by "
+                                    r"op 13 \(LINEAR with flags 0x00\)", OP_FIELDS),
+    "last-neuron": (_band_of(25, 8), r"op 25 \(STREAM_NEURON\): band 8: starts an attention unit, but is followed by "
+                                     r"op 26 \(CLASSIFIER with flags 0x00\) where the unit has a LINEAR with "
+                                     r"CHANNEL_MAJOR \(v\)", OP_FIELDS),
+    "k-heads": (_heads_of(7, 2), r"op 7 \(LINEAR\): heads 2: the linears of the attention unit of op 5 have the "
+                                 r"pair's heads, 4 \(op 9\)", OP_FIELDS),
+    "v-heads-0": (_heads_of(6, 0), r"op 6 \(LINEAR\): heads 0: the linears of the attention unit of op 5 have the "
+                                   r"pair's heads, 4 \(op 9\)", OP_FIELDS),
+    "fc1-heads": (_heads_of(13, 4), r"op 13 \(LINEAR\): heads 4, expected 0 \(only the linears of an attention unit "
+                                    r"have heads\)", OP_FIELDS),
+    "v-heads-outside-a-unit": (_heads_of(16, 4), r"op 16 \(LINEAR\): heads 4, expected 0 \(only the linears of an "
+                                                 r"attention unit have heads\)", OP_FIELDS),
+    "v-band": (_band_of(6, 8), r"op 6 \(LINEAR\): band 8: expected 0 in the attention unit of op 5 \(only its "
+                               r"STREAM_NEURON and q linear have a band\)", OP_FIELDS),
+    "k-band": (_band_of(7, 8), r"op 7 \(LINEAR\): band 8: expected 0 in the attention unit of op 5", OP_FIELDS),
+    "scores-band": (_band_of(9, 8), r"op 9 \(ATTN_SCORES\): band 8: expected 0 in the attention unit of op 5",
+                    OP_FIELDS),
+    "values-band": (_band_of(10, 8), r"op 10 \(ATTN_VALUES\): band 8: expected 0 in the attention unit of op 5",
+                    OP_FIELDS),
+    "q-band-other": (_band_of(8, 4), r"op 8 \(LINEAR\): band 4: expected 8 in the attention unit of op 5 \(its q "
+                                     r"linear has the unit's band, 8\)", OP_FIELDS),
+    "q-band-0": (_band_of(8, 0), r"op 8 \(LINEAR\): band 0: expected 8 in the attention unit of op 5", OP_FIELDS),
+    # CSD_E_SHAPE: the unit's dims
+    "k-dims": (lambda b: _field(b, 7, 10, "<3H", (49, 32, 1)),
+               r"op 7 \(LINEAR\): dims: the linears of the attention unit of op 5 map \[N, D, 1\] to \[N, D, 1\] = "
+               r"\[49, 64, 1\] \(in \[49, 64, 1\], out \[49, 32, 1\]\)", SHAPE),
+    "scores-dims": (lambda b: _field(_field(b, 9, 4, "<3H", (49, 32, 1)), 10, 10, "<3H", (49, 32, 1)),
+                    r"op 9 \(ATTN_SCORES\): dims: the scores of the attention unit of op 5 read q \[N, D, 1\] = "
+                    r"\[49, 64, 1\] \(in \[49, 32, 1\], out \[4, 49, 49\]\)", SHAPE),
+    # CSD_E_ARENA_PLAN: the unit's reads at its ops' outputs, in both plans
+    "v-reads-u-fused": (_arena(6, 20, ref.FUSED, 9424), r"op 6 \(LINEAR\): arena offsets \(fused\): input 9424, "
+                                                        r"expected 9408 \(u, the output of op 5," + IN_UNIT, ARENA_PLAN),
+    "q-reads-u-spiking": (_arena(8, 20, ref.SPIKING, 43920), r"op 8 \(LINEAR\): arena offsets \(spiking\): input "
+                                                             r"43920, expected 43904 \(u, the output of op 5," + IN_UNIT,
+                          ARENA_PLAN),
+    "scores-read-q-fused": (_arena(9, 20, ref.FUSED, 10704), r"op 9 \(ATTN_SCORES\): arena offsets \(fused\): input "
+                                                             r"10704, expected 11488 \(q, the output of op 8," + IN_UNIT,
+                            ARENA_PLAN),
+    "scores-read-k-spiking": (_arena(9, 28, ref.SPIKING, 47040), r"op 9 \(ATTN_SCORES\): arena offsets \(spiking\): "
+                                                                 r"input2 47040, expected 50176 \(k, the output of op "
+                                                                 r"7," + IN_UNIT, ARENA_PLAN),
+    "values-read-v-fused": (_arena(10, 28, ref.FUSED, 10704), r"op 10 \(ATTN_VALUES\): arena offsets \(fused\): "
+                                                              r"input2 10704, expected 9920 \(v, the output of op 6,"
+                                                              + IN_UNIT, ARENA_PLAN),
+    "values-read-v-spiking": (_arena(10, 28, ref.SPIKING, 50176), r"op 10 \(ATTN_VALUES\): arena offsets "
+                                                                  r"\(spiking\): input2 50176, expected 47040 \(v, the "
+                                                                  r"output of op 6," + IN_UNIT, ARENA_PLAN),
+    # CSD_E_ARENA_PLAN: the six buffers pairwise apart, each scratch apart from them, no in-place, fused
+    "o-over-u": ({"place": {"u": 9392}}, r"op 10 \(ATTN_VALUES\): arena offsets \(fused\): output \[6272, 9408\) "
+                                         r"overlaps u \(op 5's output\) \[9392, 9904\)" + HOLDS, ARENA_PLAN),
+    "v-over-stream": ({"place": {"v": 6256}}, r"op 6 \(LINEAR\): arena offsets \(fused\): output \[6256, 7040\) "
+                                              r"overlaps the stream \(op 5's input\) \[0, 6272\)" + HOLDS, ARENA_PLAN),
+    "k-over-v": ({"place": {"k": 9920}}, r"op 7 \(LINEAR\): arena offsets \(fused\): output \[9920, 10704\) overlaps "
+                                         r"v \(op 6's output\) \[9920, 10704\)" + HOLDS, ARENA_PLAN),
+    "q-in-place-over-u": ({"place": {"q": 9408}}, r"op 8 \(LINEAR\): arena offsets \(fused\): output \[9408, 9536\) "
+                                                  r"overlaps input \[9408, 9920\) \(no op of the attention unit of ops "
+                                                  r"5\.\.10 writes in place in the fused plan\)", ARENA_PLAN),
+    "o-in-place-over-q": ({"place": {"o": 11488, "scratch": 14640}},
+                          r"op 10 \(ATTN_VALUES\): arena offsets \(fused\): output \[11488, 14624\) overlaps input "
+                          r"\(q\) \[11488, 11616\) \(no op of the attention unit of ops 5\.\.10 writes in place in the "
+                          r"fused plan\)", ARENA_PLAN),
+    "k-scratch-over-stream": ({"scratch": {2: 6256}}, r"op 7 \(LINEAR\): kernel scratch \(fused\): \[6256, 6768\) "
+                                                      r"overlaps the stream \(op 5's input\) \[0, 6272\)" + HOLDS,
+                              ARENA_PLAN),
+    "pair-scratch-over-u": ({"scratch": {4: 9408, 5: 9408}}, r"op 9 \(ATTN_SCORES\): kernel scratch \(fused\): "
+                                                             r"\[9408, 10032\) overlaps u \(op 5's output\) "
+                                                             r"\[9408, 9920\)" + HOLDS, ARENA_PLAN),
+    "v-scratch-under-o": ({"scratch": {1: 6272}}, r"op 10 \(ATTN_VALUES\): arena offsets \(fused\): output "
+                                                  r"\[6272, 9408\) overlaps op 6's kernel scratch \[6272, 6784\)" + HOLDS,
+                          ARENA_PLAN),
+    # CSD_E_SHAPE: chained with the unit's shapes (only the unit's ops read u, v, k and q). With a band of N, u
+    # holds the whole [49][64] counts in its 3,136 bytes (nothing else written inside them), and is still u.
+    "stream-add-reads-u": (({"band": 49}, _arena(11, 20, ref.FUSED, 9408)),
+                           r"op 11 \(LINEAR\): chaining \(fused\): input at 9408 is the u of an attention unit \(counts "
+                           r"\[band\]\[D\]\) \[49, 64\] written by op 5 \(a buffer of the attention unit of ops 5\.\.10 "
+                           r"in the fused plan: only the unit's ops read it\), expected the counts \[49, 64, 1\]", SHAPE),
+}
+
+
+def _refused_unit(packed, case: str) -> bytes:
+    """The unit image of a case of UNIT_REFUSALS: its options of attention_unit_image (a dict), a mutation of
+    the default unit image's bytes, or both (a tuple)."""
+    change = UNIT_REFUSALS[case][0]
+    options, mutate = change if isinstance(change, tuple) else (change, None) if isinstance(change, dict) else ({}, change)
+    data = _unit(packed, **options)
+    return mutate(data) if mutate else data
+
+
+@pytest.mark.parametrize("case", list(UNIT_REFUSALS))
+def test_attention_unit_refusals(packed, case):
+    """FORMAT.md "Attention units" and "Attention units in the fused plan", one rule at a time on the hand-made
+    unit: the reference's message names the op and the check (its status: CSD_E_OP_FIELDS for "band" and
+    "heads", CSD_E_SHAPE for "dims" and a chaining to a value of another shape, CSD_E_ARENA_PLAN for "arena
+    offsets" and "kernel scratch")."""
+    _, message, _ = UNIT_REFUSALS[case]
+    with pytest.raises(ImageError, match=message):
+        Image.parse(_refused_unit(packed, case))
+
+
+def test_attention_unit_rules_are_fused_only(packed):
+    """The spiking plan ignores units: there q may write in place over u and o over q (the packer's spiking plan,
+    which the unit images keep), and a stream add may read the whole u (here: op 11 pointed at u's spiking
+    offset, where the values wrote o in place, which is the same counts [49, 64, 1])."""
+    img = Image.parse(_unit(packed))
+    u, q, values = img.ops[UNIT], img.ops[UNIT + 3], img.ops[UNIT + 5]
+    assert q.output[ref.SPIKING] == q.input[ref.SPIKING] == u.output[ref.SPIKING] == values.output[ref.SPIKING]
+    # fused, the same in-place plan is refused (test_attention_unit_refusals: q-in-place-over-u, o-in-place-over-q)
+
+
+@pytest.mark.parametrize("name, size", [("u", 8 * 64), ("v", 16 * 49), ("k", 49 * 16), ("q", 8 * 16)])
+def test_attention_unit_buffers_have_the_units_sizes(packed, name, size):
+    """FORMAT.md "Attention units in the fused plan": u, v, k and q are [b][D], [hd][N], [N][hd] and [b][hd]
+    counts. Each placed last, at 16304 (the packer's fused end): arena_bytes[0] is its end, and one buffer
+    ending 16 bytes past a smaller arena is refused (CSD_E_ARENA_END)."""
+    end = 16304 + (size + 15) // 16 * 16
+    img = Image.parse(_unit(packed, place={name: 16304}, arena=end))
+    assert img.arena_bytes[ref.FUSED] == end
+    with pytest.raises(ImageError, match=rf"arena offsets \(fused\): output \[16304, {16304 + size}\) leaves the "
+                                         rf"{end - 16}-byte arena"):
+        Image.parse(_unit(packed, place={name: 16304}, arena=end - 16))
+
+
+@needs_csdpack
+def test_csdpack_inspect_agrees_on_attention_units(packed, tmp_path):
+    """The Swift validator (csdpack inspect --json) on the same hand-made images: the unit images are valid, and
+    each refusal has the status FORMAT.md names for its rule (needs a csdpack that reads format 5)."""
+    import json
+
+    def status(data: bytes) -> int:
+        path = tmp_path / "unit.csd"
+        path.write_bytes(data)
+        r = subprocess.run([CSDPACK, "inspect", str(path), "--json"], capture_output=True, text=True, timeout=120)
+        return json.loads(r.stdout)["status"] if r.stdout.strip() else r.returncode
+
+    assert status(_unit(packed)) == 0
+    assert status(attention_unit_image(_unit(packed), 15, BAND, arena=12240)) == 0
+    got = {case: status(_refused_unit(packed, case)) for case in UNIT_REFUSALS}
+    assert got == {case: want for case, (_, _, want) in UNIT_REFUSALS.items()}
 
 
 def test_zero_threshold(image, packed):

@@ -94,6 +94,47 @@ def test_a_band_producer_holds_its_last_band():
     assert shape == (2, 2, 3) and data == maps[0, :, 2:4].tobytes()
 
 
+def test_an_attention_unit_holds_its_last_head():
+    """docs/FORMAT.md "Attention units": where a unit runs head by head (fused, and the count path), its u, v, k
+    and q buffers hold one band or head: after the unit, the last head's (SEMANTICS.md "Attention units": the
+    heads in order, each band by band). Here N = 5 tokens of D = 4 channels, 2 heads (hd = 2: the last head is
+    channels 2 and 3), bands of 2 tokens ([0, 2), [2, 4), [4, 5): the last band's token 4 in the first row, the
+    band before it's token 3 in the second). A device buffer of the whole value's size is compared whole."""
+    import numpy as np
+
+    from csdformer import reference as ref
+    from csdformer.validate import op_bytes, unit_buffer
+
+    N, D, H, band = 5, 4, 2, 2
+
+    def op(index, kind, flags=0, heads=H, op_band=0, in_dims=(N, D, 1), out_dims=(N, D, 1)):
+        return ref.Op(index, kind, flags, 4, 0, in_dims, out_dims, heads, (0, 0), (0, 0), (16, 16), 0, 0, 0,
+                      band=op_band)
+
+    image = ref.Image(data=b"", time_steps=7, tokens=N, width=D)
+    image.ops = [op(0, ref.STREAM_NEURON, heads=0, op_band=band), op(1, ref.LINEAR, ref.OPF_CHANNEL_MAJOR),
+                 op(2, ref.LINEAR), op(3, ref.LINEAR, op_band=band), op(4, ref.ATTN_SCORES, out_dims=(H, N, N)),
+                 op(5, ref.ATTN_VALUES, in_dims=(H, N, N))]
+    u, v, k, q, scores, values = image.ops
+    counts = (np.arange(N * D, dtype=np.uint8) % 8).reshape(1, N, D)  # token-major, as the reference traces
+    last = counts[0][:, 2:4]  # the last head's channels of every token
+    held = [(u, counts[0, [4, 3]], 8), (v, last.T, 10), (k, last, 10), (q, last[[4, 3]], 4)]
+    for o, want, size in held:
+        data, shape, width = op_bytes(image, o, counts, "fused", size)
+        assert (data, shape, width) == (np.ascontiguousarray(want).tobytes(), want.shape, 1), f"op {o.index}"
+        # a device buffer of the whole value: compared whole (v channel-major)
+        data, shape, _ = op_bytes(image, o, counts, "fused", N * D)
+        whole = counts[0].T if o is v else counts[0]
+        assert (data, shape) == (np.ascontiguousarray(whole).tobytes(), whole.shape), f"op {o.index}"
+    assert unit_buffer(image, scores, counts[0]) is None and unit_buffer(image, values, counts[0]) is None
+    data, shape, _ = op_bytes(image, values, counts, "fused", N * D)  # o is whole
+    assert (data, shape) == (counts[0].tobytes(), (N, D))
+    # the count path (spiking, T <= 8): one byte per neuron, bit t = a spike at step t
+    trains = (np.arange(7)[None, None, None] < counts[..., None]).astype(np.uint8)  # [1, N, D, T]
+    data, shape, width = op_bytes(image, q, trains, "spiking", 4)
+    assert shape == (2, 2) and width == 1 and list(data) == [(1 << int(c)) - 1 for c in last[[4, 3]].reshape(-1)]
+
+
 def test_names_the_first_diverging_op_and_element(tmp_path):
     lines = trace("--index", "5", "--mode", "spiking", "--delay", "3", "--with-data").splitlines()
     out, flipped = [], False

@@ -14,9 +14,11 @@ every tensor byte for byte (int8 codes, thresholds, biases, int16 stream weights
 biases with the rounding half, the tokenizer's per-token biases with the position embedding, attention
 thresholds, the classifier). T, L and D are the options csdpack convert was given (default: the
 export's T and L, D = T). The image is parsed and validated with csdformer.reference, which also
-checks the arena plan's consistency; the planner's choices, the offsets and each op's band (FORMAT.md
-"Bands": in the fused plan a band's producer writes only its band, which ``output_buffer`` sizes), are
-not recomputed here.
+checks the arena plan's consistency; the planner's choices, the offsets, each op's band (FORMAT.md
+"Bands": in the fused plan a band's producer writes only its band, which ``output_buffer`` sizes) and
+the attention units (FORMAT.md "Attention units", written by `csdpack convert --low-ram`: the v, k and q
+linears of a unit carry the pair's heads, which is expected here where the image has a unit, and hold one
+head or band in the fused plan), are not recomputed here.
 One line per op record and tensor, then
 
     packcheck: N tensors, M bytes, all equal
@@ -40,7 +42,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from safetensors.numpy import load_file
@@ -545,8 +547,9 @@ def compare_record(where: str, want: ExpectedOp, got: ref.Op, image: ref.Image) 
 
 def output_buffer(image: ref.Image, op: ref.Op, mode: int) -> tuple[int, int] | None:
     """(offset, bytes) of the arena buffer op writes in mode (the reference's ``output_value``: in the fused
-    plan a band's producer writes only its band, FORMAT.md "Bands in the fused plan"); None for the
-    classifier (the caller's logits) and ATTN_SCORES (its scores stay in the kernel scratch)."""
+    plan a band's producer writes only its band, FORMAT.md "Bands in the fused plan", and an attention unit's
+    u, v, k and q one band or head, "Attention units in the fused plan"); None for the classifier (the
+    caller's logits) and ATTN_SCORES (its scores stay in the kernel scratch)."""
     value = image.output_value(op, mode)
     if value is None:
         return None
@@ -558,7 +561,9 @@ def overwritten_before(image: ref.Image, producer: int, reader: int) -> int | No
     scratch") overlaps the producer's counts in either mode (an in-place output reuses a buffer whose
     value is dead), or None. The stream is left out: the stream adds in between write it on purpose.
     In the fused plan a reader that produces a band reads its input until its consumer, the op after
-    it, has run the last band (FORMAT.md "Bands in the fused plan"): that consumer counts as between."""
+    it, has run the last band (FORMAT.md "Bands in the fused plan"): that consumer counts as between.
+    Likewise a reader in an attention unit reads its input until the unit's last op has run, head by
+    head (FORMAT.md "Attention units in the fused plan"): the unit's ops after the reader count as between."""
     ops = image.ops
     if not 0 <= producer < reader <= len(ops):
         return None
@@ -567,8 +572,11 @@ def overwritten_before(image: ref.Image, producer: int, reader: int) -> int | No
         if made is None or ops[producer].stream_out:
             return None
         between = list(range(producer + 1, reader))
-        if mode == ref.FUSED and reader + 1 < len(ops) and ops[reader].band:
+        if mode == ref.FUSED and reader + 1 < len(ops) and image.band_producer(ops[reader]):
             between.append(reader + 1)  # the band's consumer: the unit's last band comes after it
+        unit = image.unit_start(reader) if reader < len(ops) else None
+        if mode == ref.FUSED and unit is not None:
+            between += range(reader + 1, unit + 6)  # the attention unit's ops after the reader
         for j in between:
             need = image.op_scratch_bytes(ops[j], mode)
             for other in (output_buffer(image, ops[j], mode), (ops[j].scratch[mode], need) if need else None):
@@ -587,6 +595,10 @@ def compare(expected: Expected, image: ref.Image) -> list[Finding]:
         findings = [Finding("header", True, "header OK (" + ", ".join(f"{k} {v}" for k, v in header.items()) + ")")]
     for i, (want, got) in enumerate(zip(expected.ops, image.ops)):
         where = f"op {i} {want.label}"
+        unit = image.unit_start(i)
+        if unit is not None and want.kind == ref.LINEAR and unit + 4 < len(expected.ops):
+            # the v, k and q linears of an attention unit carry the pair's heads (FORMAT.md "Attention units")
+            want = replace(want, heads=expected.ops[unit + 4].heads)
         findings.append(compare_record(where, want, got, image))
         for name in ("weights", "thresholds", "biases"):
             if name in want.tensors:

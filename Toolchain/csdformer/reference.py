@@ -1,4 +1,4 @@
-"""Independent NumPy reference executor for `.csd` images (format 4, math 2).
+"""Independent NumPy reference executor for `.csd` images (format 5, math 2).
 
 Written only from ``docs/FORMAT.md`` and ``docs/SEMANTICS.md``; it shares no code with the
 Swift packer/runtime, so that agreeing bit for bit with them checks both the implementations
@@ -256,7 +256,7 @@ class Image:
             raise ImageError("reserved: padding between the op table and the data section is not zero")
         # an op record has no reserved field left: format 3 made its last 8 bytes (reserved1 in format 2)
         # the op's scratch offsets, format 4 its bytes 18..19 (reserved0 in format 3) its band, checked
-        # with the op's fields (FORMAT.md "Bands")
+        # with the op's fields (FORMAT.md "Bands"; format 5 also "Attention units")
         # metadata ranges
         T, L = self.time_steps, self.levels
         if not 1 <= T <= 16:
@@ -343,8 +343,11 @@ class Image:
         if op.kind in (ATTN_SCORES, ATTN_VALUES):
             if op.heads < 1 or D % op.heads:
                 raise ImageError(f"{where}: heads {op.heads} does not divide D = {D}")
+        elif op.kind == LINEAR and self.unit_start(i) is not None:
+            pass  # the v, k and q linears of an attention unit: the pair's heads (``_check_attention_unit``)
         elif op.heads != 0:
-            raise ImageError(f"{where}: heads {op.heads}, expected 0")
+            only = " (only the linears of an attention unit have heads)" if op.kind == LINEAR else ""
+            raise ImageError(f"{where}: heads {op.heads}, expected 0{only}")
         if op.kind == CONV3X3:
             if (ind[1], ind[2]) != (outd[1], outd[2]):
                 bad("conv3x3 keeps H and W")
@@ -404,10 +407,16 @@ class Image:
         it (the consumer), a band of ``band`` rows at a time in the fused plan. A CONV3X3 without STREAM_OUT
         before a MAXPOOL with pool 2 (an even band of its output rows, 2..H), or a LINEAR without STREAM_OUT
         or CHANNEL_MAJOR before a LINEAR (a band of its tokens, 1..N). The consumer has band 0, and so has the
-        op before the producer (a unit is two ops); any other band is refused (CSD_E_OP_FIELDS). The consumer
-        reads the producer's output: its in_dims are the producer's out_dims (a dims error, CSD_E_SHAPE)."""
+        op before the producer (a unit is two ops); any other band is refused (CSD_E_OP_FIELDS), but those of an
+        attention unit (``_check_attention_unit``, called here at the unit's first op). The consumer reads the
+        producer's output: its in_dims are the producer's out_dims (a dims error, CSD_E_SHAPE)."""
         i = op.index
         where = f"op {i} ({op.name})"
+        unit = self.unit_start(i)
+        if unit is not None:  # the attention unit's rules cover the bands (and heads) of its six ops
+            if unit == i:
+                self._check_attention_unit(op)
+            return
         prev = self.ops[i - 1] if i > 0 else None
         if prev is not None and prev.band:
             if op.band:
@@ -438,6 +447,65 @@ class Image:
         else:
             raise ImageError(f"{where}: band {op.band}: only a CONV3X3 without STREAM_OUT (before a MAXPOOL with "
                              f"pool 2) or a LINEAR without STREAM_OUT or CHANNEL_MAJOR (before a LINEAR) has a band")
+
+    def unit_start(self, index: int) -> int | None:
+        """FORMAT.md "Attention units": the index a of the STREAM_NEURON with band nonzero whose attention unit
+        (ops a .. a + 5) holds op ``index``, or None. Every STREAM_NEURON with band nonzero starts a unit, and
+        the five ops after it are LINEARs and the attention pair (``_check_attention_unit``), so the nearest
+        STREAM_NEURON at or before ``index``, at most five ops back, decides."""
+        if not 0 <= index < len(self.ops):
+            return None
+        for a in range(index, max(index - 6, -1), -1):
+            if self.ops[a].kind == STREAM_NEURON:
+                return a if self.ops[a].band else None
+        return None
+
+    def band_producer(self, op: Op) -> bool:
+        """FORMAT.md "Bands": ``op`` produces a band for the op after it (band nonzero, outside an attention
+        unit, whose STREAM_NEURON and q linear have a band of their own)."""
+        return bool(op.band) and self.unit_start(op.index) is None
+
+    def _check_attention_unit(self, op: Op) -> None:
+        """FORMAT.md "Attention units", at the unit's STREAM_NEURON ``op`` (band b nonzero): b is a number of
+        tokens, 1..N; then come a LINEAR with CHANNEL_MAJOR (v), a LINEAR without flags (k), a LINEAR without
+        flags (q), an ATTN_SCORES and an ATTN_VALUES; the three linears have the pair's heads, q has band b and
+        every other op of the unit band 0 (all CSD_E_OP_FIELDS); the linears are [N, D, 1] -> [N, D, 1] and the
+        scores read q [N, D, 1] (dims, CSD_E_SHAPE)."""
+        a, b = op.index, op.band
+        where = f"op {a} ({op.name})"
+        N, D = self.tokens, self.width
+        if b > N:
+            raise ImageError(f"{where}: band {b}: an attention unit's band is a number of tokens in 1..N = 1..{N}")
+        want = [(LINEAR, OPF_CHANNEL_MAJOR, "a LINEAR with CHANNEL_MAJOR (v)"), (LINEAR, 0, "a LINEAR without flags (k)"),
+                (LINEAR, 0, "a LINEAR without flags (q)"), (ATTN_SCORES, 0, "an ATTN_SCORES"),
+                (ATTN_VALUES, 0, "an ATTN_VALUES")]
+        for j, (kind, flags, what) in enumerate(want, 1):
+            nxt = self.ops[a + j] if a + j < len(self.ops) else None
+            if nxt is None or nxt.kind != kind or nxt.flags != flags:
+                got = "nothing" if nxt is None else f"op {a + j} ({nxt.name} with flags 0x{nxt.flags:02x})"
+                raise ImageError(f"{where}: band {b}: starts an attention unit, but is followed by {got} where "
+                                 f"the unit has {what}")
+        ops = self.ops[a:a + 6]
+        heads = ops[4].heads
+        for j in (1, 2, 3):
+            if ops[j].heads != heads:
+                raise ImageError(f"op {a + j} ({ops[j].name}): heads {ops[j].heads}: the linears of the attention "
+                                 f"unit of op {a} have the pair's heads, {heads} (op {a + 4})")
+        for j in range(1, 6):
+            band = b if j == 3 else 0
+            if ops[j].band != band:
+                role = f"its q linear has the unit's band, {b}" if j == 3 else "only its STREAM_NEURON and q linear have a band"
+                raise ImageError(f"op {a + j} ({ops[j].name}): band {ops[j].band}: expected {band} in the attention "
+                                 f"unit of op {a} ({role})")
+        whole = (N, D, 1)
+        for j in (1, 2, 3):
+            if ops[j].in_dims != whole or ops[j].out_dims != whole:
+                raise ImageError(f"op {a + j} ({ops[j].name}): dims: the linears of the attention unit of op {a} map "
+                                 f"[N, D, 1] to [N, D, 1] = {list(whole)} (in {list(ops[j].in_dims)}, out "
+                                 f"{list(ops[j].out_dims)})")
+        if ops[4].in_dims != whole:
+            raise ImageError(f"op {a + 4} ({ops[4].name}): dims: the scores of the attention unit of op {a} read q "
+                             f"[N, D, 1] = {list(whole)} (in {list(ops[4].in_dims)}, out {list(ops[4].out_dims)})")
 
     def _tensor_specs(self, op: Op) -> list:
         """(field, dtype, shape) of the tensors this op carries."""
@@ -497,10 +565,11 @@ class Image:
     # -- arena ---------------------------------------------------------------------------------
 
     def buffer_bytes(self, kind: str, shape: tuple, mode: int) -> int:
-        """Bytes of a buffer holding a value of ``kind`` ("counts", "channel-major", "band" or "stream") and
-        ``shape`` in ``mode`` (FORMAT.md "Arena plan"): counts, also channel-major and a band of counts (whose
-        shape is the band's, ``band_shape``), one byte per element fused and per spike train (two at T > 8)
-        spiking; the stream int16 [N][D], spiking [N][D][T]."""
+        """Bytes of a buffer holding a value of ``kind`` ("counts", "channel-major", "band", an attention unit's
+        "unit u", "unit v", "unit k" or "unit q", or "stream") and ``shape`` in ``mode`` (FORMAT.md "Arena
+        plan"): counts, also channel-major, a band of counts (whose shape is the band's, ``band_shape``) and
+        an attention unit's buffers (``unit_value``), one byte per element fused and per spike train (two at
+        T > 8) spiking; the stream int16 [N][D], spiking [N][D][T]."""
         n = int(np.prod(shape))
         if kind == "stream":  # int16 [N][D], spiking [N][D][T]
             return n * 2 * (self.time_steps if mode == SPIKING else 1)
@@ -516,19 +585,41 @@ class Image:
         o = op.out_dims
         return (o[0], op.band, o[2]) if op.kind == CONV3X3 else (op.band, o[1], o[2])
 
+    def unit_value(self, op: Op) -> tuple | None:
+        """FORMAT.md "Attention units": (kind, shape) of the fused-plan buffer ``op`` writes in its attention
+        unit, with b the unit's band and hd = D / heads: the STREAM_NEURON's u ("unit u", (b, D): a band of
+        tokens), the v linear's ("unit v", (hd, N): one head's channels, channel-major), the k linear's
+        ("unit k", (N, hd): one head's channels of every token) and the q linear's ("unit q", (b, hd): one
+        head's channels of a band of tokens), all counts; None for an op outside a unit and for the pair (the
+        scores hold no buffer, the values' o is whole)."""
+        a = self.unit_start(op.index)
+        if a is None or op.index - a > 3:
+            return None
+        N, D, b = self.tokens, self.width, self.ops[a].band
+        heads = self.ops[a + 4].heads if a + 4 < len(self.ops) else 0
+        hd = D // heads if heads else D
+        return {0: ("unit u", (b, D)), 1: ("unit v", (hd, N)), 2: ("unit k", (N, hd)),
+                3: ("unit q", (b, hd))}[op.index - a]
+
     def output_value(self, op: Op, mode: int) -> tuple | None:
         """(kind, shape) of the value ``op`` writes into the arena of ``mode`` (FORMAT.md "Arena plan"):
         ("stream", (N, D)) for a stream writer, ("channel-major", out_dims) for a LINEAR with CHANNEL_MAJOR,
         in the fused plan ("band", ``band_shape``) for a band's producer (FORMAT.md "Bands in the fused
-        plan"; the spiking plan ignores bands), else ("counts", out_dims). None for the classifier (the
-        caller's logits) and ATTN_SCORES (its scores stay in the kernel scratch)."""
+        plan"; the spiking plan ignores bands) and ``unit_value`` for the u, v, k and q of an attention unit
+        (FORMAT.md "Attention units in the fused plan"; the spiking plan ignores units), else ("counts",
+        out_dims). None for the classifier (the caller's logits) and ATTN_SCORES (its scores stay in the
+        kernel scratch)."""
         if op.kind in (CLASSIFIER, ATTN_SCORES):
             return None
+        if mode == FUSED:
+            held = self.unit_value(op)
+            if held is not None:
+                return held
         if op.stream_out:
             return "stream", (self.tokens, self.width)
         if op.channel_major:
             return "channel-major", op.out_dims
-        if op.band and mode == FUSED:
+        if self.band_producer(op) and mode == FUSED:
             return "band", self.band_shape(op)
         return "counts", op.out_dims
 
@@ -579,6 +670,10 @@ class Image:
     @staticmethod
     def _value_name(kind: str, shape: tuple) -> str:
         return {"counts": "counts", "channel-major": "channel-major counts", "band": "band of counts",
+                "unit u": "u of an attention unit (counts [band][D])",
+                "unit v": "v of an attention unit (channel-major counts [hd][N])",
+                "unit k": "k of an attention unit (counts [N][hd])",
+                "unit q": "q of an attention unit (counts [band][hd])",
                 "stream": "stream"}.get(kind, kind) + f" {list(shape)}"
 
     def _check_arena(self, mode: int) -> None:
@@ -594,8 +689,12 @@ class Image:
         offset in both plans; in the fused plan the producer's output buffer holds its band (``band_shape``),
         which only its consumer reads (a reader expecting the whole value there fails the shape chaining),
         the consumer never writes over it, and the producer's input and scratch stay live while the
-        consumer runs (``_check_unit``); the spiking plan ignores bands. arena_bytes is the end of the
-        furthest buffer or scratch, rounded up to 16."""
+        consumer runs (``_check_unit``); the spiking plan ignores bands. Attention units (FORMAT.md
+        "Attention units"): the linears read u, the scores q and k, the values v at those ops' output
+        offsets in both plans; in the fused plan u, v, k and q hold one band or head (``unit_value``), which
+        only the unit's ops read, no op of the unit writes in place, and the stream, u, v, k, q, o and the
+        unit's scratch stay live through its six ops (``_check_attention_unit_plan``); the spiking plan ignores
+        units. arena_bytes is the end of the furthest buffer or scratch, rounded up to 16."""
         mname = "fused" if mode == FUSED else "spiking"
         arena = self.arena_bytes[mode]
         if arena % 16:
@@ -617,6 +716,10 @@ class Image:
                     note = {"channel-major": " (a channel-major value: only ATTN_VALUES reads it, as v)",
                             "band": f" (a band of the fused plan: only op {p + 1}, its consumer, reads it)"
                             }.get(k, "")
+                    if k.startswith("unit "):
+                        a = self.unit_start(p)
+                        note = (f" (a buffer of the attention unit of ops {a}..{a + 5} in the fused plan: only the "
+                                f"unit's ops read it)")
                     raise ImageError(f"{where}: chaining ({mname}): {what} at {off} is the "
                                      f"{self._value_name(k, sh)} written by op {p}{note}, expected the {want}")
             if off in gone and gone[off][:2] == (kind, shape):
@@ -637,11 +740,24 @@ class Image:
                     keep.append(bf)
             live = keep
 
+        def unit_read(op, slot, source, what):
+            """FORMAT.md "Attention units": op's ``slot`` ("input" or "input2") is the output of the unit's op
+            ``source`` at its offset, in both plans (CSD_E_ARENA_PLAN); returns the (kind, shape) read there."""
+            got, want = getattr(op, slot)[mode], self.ops[source].output[mode]
+            if got != want:
+                raise ImageError(f"op {op.index} ({op.name}): arena offsets ({mname}): {slot} {got}, expected "
+                                 f"{want} ({what}, the output of op {source}, in the attention unit of ops "
+                                 f"{unit}..{unit + 5})")
+            return self.output_value(self.ops[source], mode)
+
         for op in self.ops:
             where = f"op {op.index} ({op.name})"
             inputs = []
             # the producer whose band this op consumes (FORMAT.md "Bands"), or None
-            producer = self.ops[op.index - 1] if op.index > 0 and self.ops[op.index - 1].band else None
+            producer = self.ops[op.index - 1] if op.index > 0 and self.band_producer(self.ops[op.index - 1]) else None
+            # the attention unit (FORMAT.md "Attention units") that holds this op: its first op, and this op's step
+            unit = self.unit_start(op.index)
+            step = op.index - unit if unit is not None else None
             for off in (op.input[mode], op.input2[mode], op.output[mode]):
                 if off % 16:
                     raise ImageError(f"{where}: arena offsets ({mname}): {off} is not 16-aligned")
@@ -661,16 +777,24 @@ class Image:
                                      f"this op consumes)")
                 kind, shape = self.output_value(producer, mode)
                 inputs.append(lookup(op, op.input[mode], kind, shape, "input"))
+            elif step is not None and 1 <= step <= 3:  # the v, k and q linears read u
+                kind, shape = unit_read(op, "input", unit, "u")
+                inputs.append(lookup(op, op.input[mode], kind, shape, "input"))
+            elif step == 4:  # the scores read q
+                kind, shape = unit_read(op, "input", unit + 3, "q")
+                inputs.append(lookup(op, op.input[mode], kind, shape, "input"))
             elif op.kind == STREAM_NEURON:
                 inputs.append(lookup(op, op.input[mode], "stream", (N, D), "input"))
             else:
                 inputs.append(lookup(op, op.input[mode], "counts", op.in_dims, "input"))
             if op.kind == ATTN_SCORES:
                 inputs[0] = inputs[0][:2] + ("input (q)",)
-                inputs.append(lookup(op, op.input2[mode], "counts", op.in_dims, "input2 (k)"))
+                kind, shape = unit_read(op, "input2", unit + 2, "k") if step == 4 else ("counts", op.in_dims)
+                inputs.append(lookup(op, op.input2[mode], kind, shape, "input2 (k)"))
             elif op.kind == ATTN_VALUES:
                 # v: the output of a LINEAR with CHANNEL_MAJOR (FORMAT.md "Channel-major values")
-                inputs.append(lookup(op, op.input2[mode], "channel-major", op.out_dims, "input2 (v)"))
+                kind, shape = unit_read(op, "input2", unit + 1, "v") if step == 5 else ("channel-major", op.out_dims)
+                inputs.append(lookup(op, op.input2[mode], kind, shape, "input2 (v)"))
             elif op.input2 != (0, 0):
                 raise ImageError(f"{where}: arena offsets: input2 must be 0")
             written = []  # (offset, size, name) of the buffer the op writes
@@ -692,12 +816,18 @@ class Image:
                 over_band = producer is not None and mode == FUSED
                 if over_band:
                     in_place = None  # the consumer never writes over the band (FORMAT.md "Bands in the fused plan")
+                in_unit = unit is not None and mode == FUSED
+                if in_unit:
+                    in_place = None  # no op of an attention unit writes in place in the fused plan
                 for (o, s, name) in inputs:
                     if o == off and name == in_place:
                         continue
                     if o < off + size and off < o + s:
                         if over_band and name == "input":
                             allowed = f" (the band of op {producer.index}: its consumer never writes over it)"
+                        elif in_unit and self._in_place_input(op) == name and o == off:
+                            allowed = (f" (no op of the attention unit of ops {unit}..{unit + 5} writes in place in "
+                                       f"the fused plan)")
                         else:
                             allowed = f" (only at its offset {o}: in place)" if name == in_place else ""
                         raise ImageError(f"{where}: arena offsets ({mname}): output [{off}, {off + size}) "
@@ -710,6 +840,8 @@ class Image:
             end = max(end, self._check_scratch(op, mode, arena, inputs + written, overwrite))
             if producer is not None and mode == FUSED:
                 self._check_unit(producer, op, written)
+            if unit is not None and mode == FUSED:
+                self._check_attention_unit_plan(unit, op, written)
         need = _align16(end)
         if mode == SPIKING and self.arena_bytes[FUSED] > need:
             # FORMAT.md "Arena plan": spiking at least the fused need (a spiking session at D >= T runs in the
@@ -779,6 +911,53 @@ class Image:
             for (po, ps, name) in held:
                 if o < po + ps and po < o + s:
                     raise ImageError(f"{where}: {what} [{o}, {o + s}) overlaps op {producer.index}'s {name} "
+                                     f"[{po}, {po + ps}): {unit}")
+
+    def _attention_unit_buffers(self, a: int, upto: int) -> list:
+        """(offset, size, name) in the fused plan of the buffers of the attention unit of op ``a`` written by
+        ops a .. ``upto``: the stream the STREAM_NEURON reads, then u, v, k, q and o (FORMAT.md "Attention
+        units in the fused plan")."""
+        N, D = self.tokens, self.width
+        held = [(self.ops[a].input[FUSED], self.buffer_bytes("stream", (N, D), FUSED), f"the stream (op {a}'s input)")]
+        for j, name in ((0, "u"), (1, "v"), (2, "k"), (3, "q"), (5, "o")):
+            if a + j <= upto:
+                op = self.ops[a + j]
+                held.append((op.output[FUSED], self.buffer_bytes(*self.output_value(op, FUSED), FUSED),
+                             f"{name} (op {a + j}'s output)"))
+        return held
+
+    def _attention_unit_scratch(self, a: int, upto: int) -> list:
+        """(offset, size, name) of the fused kernel scratch of the attention unit's ops a .. ``upto`` that
+        have one."""
+        out = []
+        for j in range(a, upto + 1):
+            need = self.op_scratch_bytes(self.ops[j], FUSED)
+            if need:
+                out.append((self.ops[j].scratch[FUSED], need, f"op {j}'s kernel scratch"))
+        return out
+
+    def _check_attention_unit_plan(self, a: int, op: Op, written: list) -> None:
+        """FORMAT.md "Attention units": while the attention unit of ops a .. a + 5 runs in the fused plan, head
+        by head, its six buffers (the stream its STREAM_NEURON reads, u, v, k, q and o) and every one of its
+        ops' kernel scratch are live from op a to op a + 5: the six buffers are pairwise apart, and every
+        scratch region is apart from all six (the scratch regions may share bytes with one another), else
+        CSD_E_ARENA_PLAN. Checked at each op of the unit: its output (``written``) against the stream and the
+        earlier ops' outputs and scratch, its scratch against the stream and the outputs so far (its own
+        output included); so every pair is checked once, when its later member is placed."""
+        where = f"op {op.index} ({op.name})"
+        unit = f"the attention unit of ops {a}..{a + 5} holds both while it runs"
+        before = self._attention_unit_buffers(a, op.index - 1) + self._attention_unit_scratch(a, op.index - 1)
+        for (o, s, _) in written:
+            for (po, ps, name) in before:
+                if o < po + ps and po < o + s:
+                    raise ImageError(f"{where}: arena offsets (fused): output [{o}, {o + s}) overlaps {name} "
+                                     f"[{po}, {po + ps}): {unit}")
+        need = self.op_scratch_bytes(op, FUSED)
+        if need:
+            o, s = op.scratch[FUSED], need
+            for (po, ps, name) in self._attention_unit_buffers(a, op.index):
+                if o < po + ps and po < o + s:
+                    raise ImageError(f"{where}: kernel scratch (fused): [{o}, {o + s}) overlaps {name} "
                                      f"[{po}, {po + ps}): {unit}")
 
     @staticmethod

@@ -60,14 +60,18 @@ def op_bytes(image: reference.Image, op: reference.Op, out: np.ndarray, mode: st
     channel c at element c * N + t: its bytes and element shape are [Dout][N] (the reference's trace
     gives it token-major, [N, Dout]). A band's producer (docs/FORMAT.md "Bands") holds only its band where
     the unit runs band by band (fused, and the count path): where the device's buffer has the band's
-    size, the bytes are the band buffer after the last band (``last_band``)."""
+    size, the bytes are the band buffer after the last band (``last_band``). Likewise the u, v, k and q of
+    an attention unit (docs/FORMAT.md "Attention units") hold one band or head there: where the device's
+    buffer has that size, the bytes are the buffer after the unit's last head (``unit_buffer``)."""
     arr = np.asarray(out)[0]
     if op.channel_major:
         arr = np.swapaxes(arr, 0, 1)  # [N, Dout(, T)] -> [Dout, N(, T)]: channel-major
-    if op.band and device_bytes is not None:
-        band = last_band(op, arr)
-        if device_bytes != _whole_bytes(image, arr, mode) and device_bytes == _whole_bytes(image, band, mode):
-            arr = band
+    held = unit_buffer(image, op, arr) if device_bytes is not None else None
+    if held is None and device_bytes is not None and op.band and image.band_producer(op):
+        held = last_band(op, arr)
+    if held is not None:
+        if device_bytes != _whole_bytes(image, arr, mode) and device_bytes == _whole_bytes(image, held, mode):
+            arr = held
     if op.stream_out:
         if mode == "spiking" and device_bytes == 2 * arr[..., 0].size:
             total = arr.astype(np.int64).sum(axis=-1)
@@ -110,6 +114,31 @@ def last_band(op: reference.Op, arr: np.ndarray) -> np.ndarray:
         dst[axis], src[axis] = slice(0, h), slice(r, r + h)
         buf[tuple(dst)] = arr[tuple(src)]
     return buf
+
+
+def unit_buffer(image: reference.Image, op: reference.Op, arr: np.ndarray) -> np.ndarray | None:
+    """docs/FORMAT.md "Attention units": the fused-plan buffer of an attention unit's u, v, k or q after the unit
+    ran, from the op's whole output ``arr`` (u, k and q [N, D], v channel-major [D, N], with a trailing step axis
+    in spiking mode); None for an op outside a unit and for the pair (the scores hold no buffer, o is whole).
+    The unit runs head by head, the last head h = H - 1 (channels c0 = h hd ..< c0 + hd, hd = D / H) last, and
+    within a head band by band (SEMANTICS.md "Attention units"): u holds the last band of tokens, v the last
+    head's channels [hd][N], k the last head's channels of every token [N][hd], q the last head's channels of
+    the last band [band][hd] (where the last band is shorter, the band before it in the other rows, as
+    ``last_band``)."""
+    a = image.unit_start(op.index)
+    if a is None or op.index - a > 3:
+        return None
+    heads = image.ops[a + 4].heads
+    hd = op.out_dims[1] // heads
+    c0 = (heads - 1) * hd
+    step = op.index - a
+    if step == 0:
+        return last_band(op, arr)
+    if step == 1:
+        return arr[c0:c0 + hd]
+    if step == 2:
+        return arr[:, c0:c0 + hd]
+    return last_band(op, arr[:, c0:c0 + hd])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
                         if op.stream_out:
                             dev, ref = np.int16(np.uint16(dev)), np.int16(np.uint16(ref))
                         whole = op.out_dims if op.kind == reference.CONV3X3 else op.out_dims[:2]
+                        in_unit = image.unit_start(k) is not None and tuple(shape) != tuple(whole)[::-1 if op.channel_major else 1]
                         if op.channel_major:
-                            layout = " [channel, token]"
+                            layout = " [channel of the unit's last head, token]" if in_unit else " [channel, token]"
+                        elif in_unit:
+                            layout = " [of the attention unit's buffer after its last head]"
                         elif op.band and tuple(shape) != tuple(whole):
                             layout = " [of the last band's buffer]"
                         else:
