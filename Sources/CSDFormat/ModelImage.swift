@@ -336,14 +336,16 @@ public struct ModelImage {
     }
 
     /// In the fused plan an attention unit's six buffers stay live through it: apart from op `index`'s scratch,
-    /// and (checked at its last op) from one another.
+    /// and each apart from the unit's earlier ones as its op places it (the stream and u at the neuron, v, k
+    /// and q at their linears, o at the values).
     @inline(never) private func validateUnitBuffers(index: Int, unit: Int, scratch: (Int, Int)) throws(CSDStatus) {
+        let step = index - unit, placed = step == 0 ? 0 : step <= 3 ? step + 1 : step == 5 ? 5 : 6
         var i = 0
         while i < 6 {
             let r = try unitRegion(unit, i)
             guard !overlaps(r, scratch) else { throw CSDStatus.arenaPlan }
             var j = 0
-            while index == unit + 5 && j < i {
+            while (i == placed || (step == 0 && i == 1)) && j < i {
                 guard !overlaps(r, try unitRegion(unit, j)) else { throw CSDStatus.arenaPlan }
                 j += 1
             }
