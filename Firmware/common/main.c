@@ -81,7 +81,7 @@ static uint32_t kernel_check(uint8_t *memory, uint32_t bytes) {
 #define KERNEL_CHECK_BYTES 0u
 #endif
 #define ARENA_BYTES MAX_ARENA(MAX_ARENA(MODEL_ARENA_FUSED, MODEL_ARENA_SPIKING), KERNEL_CHECK_BYTES)
-#define MAX_OPS 64        /* stats capacity; the reference model has 27 ops */
+#define MAX_OPS GOLDEN_OPS  /* stats capacity: the model's op count (golden.h, from the image) */
 #define PASSES 4
 #define MAX_CLASSES 16
 #define SHOW_IMAGES 3     /* images whose logits are printed */
