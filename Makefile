@@ -10,7 +10,8 @@ VENV ?= $(HOME)/.cache/csdformer/venv-$(shell cat $(REQUIREMENTS) $(REQUIREMENTS
 PYTHON := $(VENV)/bin/python
 PY := OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} PYTHONPATH=$(CURDIR)/Toolchain $(PYTHON)
 
-MODEL ?= Toolchain/models/fmnist-tiny
+REFERENCE_MODEL := Toolchain/models/fmnist-tiny
+MODEL ?= $(REFERENCE_MODEL)
 CONFIG ?= Toolchain/configs/fmnist-tiny.json
 OUT ?= runs/fmnist-tiny
 LIMIT ?= 1000
@@ -32,6 +33,10 @@ CSDPACK_RELEASE := .build/release/csdpack
 MODEL_NAME := $(subst -,_,$(notdir $(abspath $(MODEL))))
 MODEL_BUILD := $(BUILD)/models/$(MODEL_NAME)
 PACKED := $(MODEL_BUILD)/$(MODEL_NAME).csd
+# More `csdpack convert` options for $(PACKED), e.g. --low-ram; a change repacks (the stamp).
+# run-microbit sets them for the reference model, in a folder of its own (MICROBIT_PACK_FLAGS,
+# Firmware/firmware.mk).
+PACK_FLAGS ?=
 GOLDEN := $(MODEL_BUILD)/golden
 EMBED_TARGETS := x86_64 armv7em-soft armv7em-hard armv6m riscv32
 FLAGS_x86_64 := x86_64-unknown-linux-gnu
@@ -88,10 +93,14 @@ $(CSDPACK_RELEASE): $(SWIFT_SOURCES)
 	swift build $(SWIFT_HOST_FLAGS) -c release --product csdpack
 	@touch $@
 
-$(PACKED): $(CSDPACK) $(MODEL)/model.safetensors $(MODEL)/model.json
+$(MODEL_BUILD)/pack-flags.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PACK_FLAGS)' > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(PACKED): $(CSDPACK) $(MODEL)/model.safetensors $(MODEL)/model.json $(MODEL_BUILD)/pack-flags.stamp
 	@mkdir -p $(dir $@)
 	$(CSDPACK) convert $(MODEL)/model.safetensors --config $(MODEL)/model.json -o $@ \
-	  --c-source $(MODEL_BUILD)/$(MODEL_NAME).c --c-header $(MODEL_BUILD)/$(MODEL_NAME).h --symbol $(MODEL_NAME)
+	  --c-source $(MODEL_BUILD)/$(MODEL_NAME).c --c-header $(MODEL_BUILD)/$(MODEL_NAME).h --symbol $(MODEL_NAME) $(PACK_FLAGS)
 
 $(GOLDEN)/logits_fused.i32: $(PACKED) Toolchain/csdformer/reference.py Toolchain/csdformer/golden.py
 	$(PY) -m csdformer.golden $(PACKED) --count 32 --out $(GOLDEN)
@@ -135,13 +144,17 @@ test: deps test-swift test-c test-python check-packer test-hardening test-firmwa
 # The firmware under QEMU on every core (Cortex-M4, RV32, the Cortex-M0+ build), each running
 # fused, spiking at D = T (count path) and at D < T (event path): fails on any logit that
 # differs from the NumPy reference; the Swift-main example (Firmware/swift-main) the same way on
-# the Cortex-M4. Then all four on a model of another shape, and that model on the BBC micro:bit
-# (16 KB of RAM, which the reference model does not fit yet). Then the CMake integration, in-tree
-# and installed.
-test-firmware: deps run-m4 run-riscv run-m0 run-swift-main test-firmware-case cmake-example test-install
+# the Cortex-M4. The reference model on the BBC micro:bit (16 KB of RAM), fused plan only (fused
+# and spiking at D = T on the count path), packed with MICROBIT_PACK_FLAGS (--low-ram) into
+# fmnist_tiny_lowram: it fits only with a fused arena under about 13 KB, which --low-ram is to
+# bring (Firmware/firmware.mk). Then all four on a model of another shape, and that model on the
+# micro:bit in both plans. Then the CMake integration, in-tree and installed.
+test-firmware: deps run-m4 run-riscv run-m0 run-swift-main run-microbit test-firmware-case cmake-example test-install
 
 # A model with 16-bit trains (T = 12 > 8), a 3 x 3 max-pool and an odd token count: the test
-# plan's synthetic case, exported from its seed, on random images.
+# plan's synthetic case, exported from its seed, on random images. On the micro:bit its fused plan
+# is the fused pass alone (T > 8: no count path, the spiking pass is skipped and the runner checks
+# why), so it also runs there with all four passes (FIRMWARE_PLAN=all: its spiking arena fits).
 FW_CASE := synthetic_wide_trains_pool3
 FW_CASE_EXPORT := $(BUILD)/exports/$(FW_CASE)
 
@@ -150,6 +163,7 @@ $(FW_CASE_EXPORT)/model.safetensors: Tests/TestPlan/plan.json Toolchain/csdforme
 
 test-firmware-case: deps $(FW_CASE_EXPORT)/model.safetensors
 	@$(MAKE) --no-print-directory run-m4 run-riscv run-m0 run-swift-main run-microbit MODEL=$(FW_CASE_EXPORT) FIRMWARE_DATA=random
+	@$(MAKE) --no-print-directory run-microbit MODEL=$(FW_CASE_EXPORT) FIRMWARE_DATA=random FIRMWARE_PLAN=all
 
 # The CMake integration, in-tree (Toolchain/cross/cmake/CSDRuntimeConfig.cmake, which has make
 # bring the runtime and csdpack up to date at every build; $(CSDPACK) here too for a build folder

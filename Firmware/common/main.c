@@ -9,6 +9,15 @@
  * paths are measured at D = T. Every logit of every pass is checked against
  * the NumPy reference (golden.h).
  *
+ * Built with FW_FUSED_PLAN_ONLY (firmware.mk: FIRMWARE_PLAN=fused, and always
+ * on the micro:bit), the static arena is the fused plan's (arena_bytes_fused)
+ * and only the two passes that run in it run: fused, and spiking at
+ * GOLDEN_DELAY on the count path (CSD_PATH_AUTO). The event passes need the
+ * spiking plan's arena and are not built in. When the model has no count path
+ * at that delay (T > 8, or a delay below T), the spiking pass cannot run in
+ * the fused plan: it prints "result: mode=spiking skipped=1" and the reason,
+ * and the runner checks that the reason holds.
+ *
  * Output is line-oriented text on the board's UART; lines starting with
  * "result:" carry key=value fields that Firmware/common/run.py parses.
  * csd_bench_begin / csd_bench_end bracket each measured csd_session_run; the
@@ -18,6 +27,7 @@
  * Per-layer counts come from csd_bench_mark: three calibration marks (two
  * empty observer calls), then per pass one mark before the statistics run of
  * image 0 and one after each op (from a csd_session_set_observer callback).
+ * A skipped pass has neither pairs nor marks.
  *
  * Exit status (through the board's exit device): 0 only if every logit of
  * every image in every pass equals the golden value and, on cores with the DSP
@@ -80,14 +90,21 @@ static uint32_t kernel_check(uint8_t *memory, uint32_t bytes) {
 #else
 #define KERNEL_CHECK_BYTES 0u
 #endif
+#if defined(FW_FUSED_PLAN_ONLY)
+#define ARENA_BYTES MAX_ARENA(MODEL_ARENA_FUSED, KERNEL_CHECK_BYTES)
+#define PASSES 2
+#define PLAN_NAME "fused"
+#else
 #define ARENA_BYTES MAX_ARENA(MAX_ARENA(MODEL_ARENA_FUSED, MODEL_ARENA_SPIKING), KERNEL_CHECK_BYTES)
-#define MAX_OPS 64        /* stats capacity; the reference model has 27 ops */
 #define PASSES 4
+#endif
+#define MAX_OPS GOLDEN_OPS  /* stats capacity: the model's op count (golden.h, from the image) */
 #define MAX_CLASSES 16
 #define SHOW_IMAGES 3     /* images whose logits are printed */
 
 /* One arena for every pass (sessions run one after the other), sized by the
- * generated macros: the spiking need, the larger one (and the kernel check's). */
+ * generated macros: the spiking need, the larger one (and the kernel check's);
+ * in a fused-plan-only build the fused need (and the kernel check's). */
 CSD_ALIGN16 static uint8_t arena[ARENA_BYTES];
 static csd_op_stats_t op_stats[MAX_OPS] __attribute__((aligned(4)));
 static csd_session_t session;
@@ -159,14 +176,46 @@ static uint32_t same_logits(const int32_t *logits, const int32_t *expected, uint
     return same;
 }
 
-/* The arena bytes a pass gives its session: the spiking pass at D >= T that takes the count path
- * (CSD_PATH_AUTO, T <= 8, the image's default delay >= T) runs in the fused plan's buffers, so it gets
- * only arena_bytes_fused of the static arena (docs/FORMAT.md, "Arena plan"); the others get it all. */
-static size_t pass_arena(const pass_t *pass, const csd_model_info_t *info) {
-    int count_path = pass->mode == CSD_MODE_SPIKING && pass->path == CSD_PATH_AUTO && pass->delay >= info->time_steps &&
-                     info->time_steps <= 8 && info->delay >= info->time_steps;
-    return count_path ? info->arena_bytes_fused : sizeof arena;
+/* Whether a spiking pass takes the count path: D >= T, CSD_PATH_AUTO, T <= 8 and the image's default
+ * delay >= T (csd.h, csd_session_init); it then runs in the fused plan's buffers. */
+static int count_path(const pass_t *pass, const csd_model_info_t *info) {
+    return pass->mode == CSD_MODE_SPIKING && pass->path == CSD_PATH_AUTO && pass->delay >= info->time_steps &&
+           info->time_steps <= 8 && info->delay >= info->time_steps;
 }
+
+/* The arena bytes a pass gives its session: the spiking pass at D >= T that takes the count path
+ * runs in the fused plan's buffers, so it gets only arena_bytes_fused of the static arena
+ * (docs/FORMAT.md, "Arena plan"); the others get it all. */
+static size_t pass_arena(const pass_t *pass, const csd_model_info_t *info) {
+    return count_path(pass, info) ? info->arena_bytes_fused : sizeof arena;
+}
+
+#if defined(FW_FUSED_PLAN_ONLY)
+/* Whether a pass runs in the fused plan's arena: the fused pass, and a spiking pass on the count path. */
+static int in_fused_plan(const pass_t *pass, const csd_model_info_t *info) {
+    return pass->mode == CSD_MODE_FUSED || count_path(pass, info);
+}
+
+/* A spiking pass that needs the spiking plan: named and skipped, with the reason. */
+static void skip_pass(const pass_t *pass, const csd_model_info_t *info) {
+    put_str(pass->name);
+    put_str(": skipped: D = ");
+    put_u32(pass->delay);
+    put_str(" is not on the count path here (T = ");
+    put_u32(info->time_steps);
+    put_str(", image D = ");
+    put_u32(info->delay);
+    put_str("; it needs D >= T, image D >= T and T <= 8), so it needs the spiking plan's arena (");
+    put_u32(info->arena_bytes_spiking);
+    put_str(" bytes), not built in");
+    put_nl();
+    put_str("result: mode=");
+    put_str(pass->name);
+    put_kv("delay", pass->delay);
+    put_kv("skipped", 1);
+    put_nl();
+}
+#endif
 
 static void run_pass(const pass_t *pass, const csd_model_info_t *info, pass_result_t *r) {
     const size_t pixels = (size_t)info->input_channels * info->input_height * info->input_width;
@@ -305,6 +354,9 @@ int main(void) {
     put_kv("arena_spiking", info.arena_bytes_spiking);
     put_kv("arena_static", (uint32_t)sizeof arena);
     put_kv("images", GOLDEN_COUNT);
+#if defined(FW_FUSED_PLAN_ONLY)
+    put_str(" plan=" PLAN_NAME);
+#endif
     put_nl();
 
     /* Pair 0: an empty begin/end, the runner subtracts its count (call overhead). */
@@ -320,12 +372,20 @@ int main(void) {
     static const pass_t passes[PASSES] = {
         {"fused", CSD_MODE_FUSED, 0, CSD_PATH_AUTO, golden_logits},
         {"spiking", CSD_MODE_SPIKING, GOLDEN_DELAY, CSD_PATH_AUTO, golden_logits_spiking},
+#if !defined(FW_FUSED_PLAN_ONLY)
         {"event", CSD_MODE_SPIKING, GOLDEN_EVENT_DELAY, CSD_PATH_AUTO, golden_logits_event},
         {"spiking_event", CSD_MODE_SPIKING, GOLDEN_DELAY, CSD_PATH_EVENT, golden_logits_spiking},
+#endif
     };
     static pass_result_t results[PASSES];  /* static: the stack high-water mark is the runtime's */
     int ok = kernel_mismatches == 0;
     for (uint32_t p = 0; p < PASSES; p++) {
+#if defined(FW_FUSED_PLAN_ONLY)
+        if (!in_fused_plan(&passes[p], &info)) {
+            skip_pass(&passes[p], &info);
+            continue;
+        }
+#endif
         run_pass(&passes[p], &info, &results[p]);
         ok &= results[p].exact == GOLDEN_COUNT && results[p].stats_exact;
     }
@@ -336,8 +396,13 @@ int main(void) {
     put_kv("size", stack_size);
     put_nl();
 
+#if defined(FW_FUSED_PLAN_ONLY)
+    put_str(ok ? "PASS: every logit equals the golden value in every pass run (fused plan only); kernel twins agree"
+               : "FAIL: logits differ from golden, or the kernel twins disagree");
+#else
     put_str(ok ? "PASS: every logit equals the golden value in every pass; kernel twins agree"
                : "FAIL: logits differ from golden, or the kernel twins disagree");
+#endif
     put_nl();
     board_exit(ok ? 0 : 1);
 }
