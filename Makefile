@@ -145,9 +145,9 @@ test: deps test-swift test-c test-python check-packer test-hardening test-firmwa
 # fused, spiking at D = T (count path) and at D < T (event path): fails on any logit that
 # differs from the NumPy reference; the Swift-main example (Firmware/swift-main) the same way on
 # the Cortex-M4. The reference model on the BBC micro:bit (16 KB of RAM), fused plan only (fused
-# and spiking at D = T on the count path), packed with MICROBIT_PACK_FLAGS (--low-ram) into
-# fmnist_tiny_lowram: it fits only with a fused arena under about 13 KB, which --low-ram is to
-# bring (Firmware/firmware.mk). Then all four on a model of another shape, and that model on the
+# and spiking at D = T on the count path), packed with MICROBIT_PACK_FLAGS (--low-ram: attention
+# head by head, a fused arena of 12,240 B) into fmnist_tiny_lowram (Firmware/firmware.mk). Then
+# all four on a model of another shape, and that model on the
 # micro:bit in both plans. Then the CMake integration, in-tree and installed.
 test-firmware: deps run-m4 run-riscv run-m0 run-swift-main run-microbit test-firmware-case cmake-example test-install
 

@@ -291,10 +291,10 @@ run-m0: $(FW_m0_DIR)/firmware.elf $(FW_PLUGIN)
 # stack high-water + other .data/.bss against 16,384) and the demo line. A build that does not fit
 # fails at the link, which names the bytes missing, and prints the RAM table of what it needs.
 # The reference model (MODEL's default) is packed with MICROBIT_PACK_FLAGS, default --low-ram
-# (csdpack convert: attention planned head by head, for a fused arena of about 12 KB instead of
-# 16,304 B; the build needs it under about 13 KB), into a folder of its own, MICROBIT_MODEL_NAME
+# (csdpack convert: attention head by head, a fused arena of 12,240 B instead of 16,304 B; the
+# build needs it under 12,608 B with the 3 KB stack), into a folder of its own, MICROBIT_MODEL_NAME
 # (fmnist_tiny_lowram), so the default image is never repacked; MICROBIT_PACK_FLAGS= packs it as
-# every other target does (its link then fails, 3,184 bytes over). Other models (MODEL=dir, e.g.
+# every other target does (its link then fails, 3,696 bytes over). Other models (MODEL=dir, e.g.
 # test-firmware-case) are packed as for every target.
 MICROBIT_PACK_FLAGS ?= --low-ram
 MICROBIT_MODEL_NAME ?= $(MODEL_NAME)_lowram

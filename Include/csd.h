@@ -21,9 +21,10 @@
  * live in the arena (each op's kernel scratch, placed by the packer among the buffers, docs/FORMAT.md).
  * Measured high-water mark of the whole
  * example firmware (main + runtime, all passes) by stack painting under QEMU:
- * 1,916 bytes on Cortex-M4, 1,808 on RV32, 2,080 on Cortex-M0+ code; reserve
- * at least 2.5 KB for the calls below (the micro:bit
- * firmware's stack; docs/BENCHMARKS.md). On x86-64 hosts the kernels use an
+ * 2,068 bytes on Cortex-M4, 2,024 on RV32, 2,272 on Cortex-M0+ code; an image
+ * with attention units (csdpack convert --low-ram) runs a deeper path: 2,540
+ * on Cortex-M4, 2,608 on the micro:bit's Cortex-M0; reserve at least 3 KB
+ * for the calls below (the micro:bit firmware's stack; docs/BENCHMARKS.md). On x86-64 hosts the kernels use an
  * 8 KB buffer on the stack (eight gathered rows at a time, the convs'
  * bordered inputs, the count path's window counts; docs/KERNELS.md):
  * reserve 16 KB there.

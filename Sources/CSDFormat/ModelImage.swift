@@ -225,14 +225,23 @@ public struct ModelImage {
     /// the pair.
     private func validateAttentionUnit(_ a: Int) throws(CSDStatus) {
         guard a + 5 < opCount else { throw CSDStatus.opFields }
-        let u = op(a), v = op(a + 1), k = op(a + 2), q = op(a + 3), sc = op(a + 4), va = op(a + 5)
-        guard v.kind == .linear, v.flags == OpFlag.channelMajor, k.kind == .linear, k.flags == 0, q.kind == .linear, q.flags == 0,
-              sc.kind == .attentionScores, va.kind == .attentionValues else { throw CSDStatus.opFields }
-        let heads = sc.heads, d = u.outDims
-        guard heads >= 1, v.heads == heads, k.heads == heads, q.heads == heads, va.heads == heads, v.band == 0, k.band == 0,
-              q.band == u.band, sc.band == 0, va.band == 0, Int(u.band) <= d.d0 else { throw CSDStatus.opFields }
-        guard d.d1 % Int(heads) == 0, v.inDims == d, v.outDims == d, k.inDims == d, k.outDims == d, q.inDims == d,
-              q.outDims == d, sc.inDims == d else { throw CSDStatus.shape }
+        let u = op(a), heads = op(a + 4).heads, d = u.outDims
+        var i = 1
+        while i <= 5 {  // kinds, flags, heads and bands: v, k, q, the scores, the values
+            let r = op(a + i)
+            let kind: OpKind = i <= 3 ? .linear : i == 4 ? .attentionScores : .attentionValues
+            guard r.kind == kind, r.flags == (i == 1 ? OpFlag.channelMajor : 0), r.heads == heads, heads >= 1,
+                  r.band == (i == 3 ? u.band : 0) else { throw CSDStatus.opFields }
+            i += 1
+        }
+        guard Int(u.band) <= d.d0 else { throw CSDStatus.opFields }
+        guard d.d1 % Int(heads) == 0 else { throw CSDStatus.shape }
+        i = 1
+        while i <= 4 {  // the linears [N, D, 1] -> [N, D, 1], the scores' q [N, D, 1]
+            let r = op(a + i)
+            guard r.inDims == d, i == 4 || r.outDims == d else { throw CSDStatus.shape }
+            i += 1
+        }
     }
 
     /// Tensor offsets: 16-aligned, inside the data section; zero where the op has none. Returns the tensor bytes.

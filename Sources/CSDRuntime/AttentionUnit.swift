@@ -71,7 +71,8 @@ extension Context {
             let each = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: OpStats.self)
             var i = 0
             while i < 6 {
-                each[i].kind = UInt32(image.op(a &+ i).kindRaw)
+                let kind: OpKind = i == 0 ? .streamNeuron : i <= 3 ? .linear : i == 4 ? .attentionScores : .attentionValues
+                each[i].kind = UInt32(kind.rawValue)  // the unit's kinds (validated)
                 observe(a &+ i, each[i])
                 i &+= 1
             }
