@@ -222,18 +222,27 @@ test-install: deps
 ASAN_BUILD := $(CURDIR)/.build-asan
 ASAN_BUILD_PLAIN := $(CURDIR)/.build-asan-plain
 
+# The reference model packed with attention units (csdpack convert --low-ram; docs/FORMAT.md).
+LOWRAM_PACKED := $(BUILD)/hardening/$(MODEL_NAME)_lowram.csd
+$(LOWRAM_PACKED): $(CSDPACK) $(MODEL)/model.safetensors $(MODEL)/model.json
+	@mkdir -p $(dir $@)
+	$(CSDPACK) convert $(MODEL)/model.safetensors --config $(MODEL)/model.json -o $@ --low-ram > /dev/null
+
 # The corruption matrix on the synthetic images and the reference model's image (its header and
 # op table): natively, under valgrind (the Embedded build) and under AddressSanitizer (ASan builds
 # of the runtime with its x86-64 twins and with its portable loops), those with one bit per byte of
 # the reference image's header and op table (each flip there checks a 157 KB CRC; the native run
-# flips all eight).
-test-hardening: deps $(BUILD)/x86_64/libcsd.a $(PACKED)
+# flips all eight). The same image with attention units natively and under ASan with the twins
+# (valgrind adds about 4 minutes; run it by hand: valgrind ... $(LOWRAM_PACKED) --sampled).
+test-hardening: deps $(BUILD)/x86_64/libcsd.a $(PACKED) $(LOWRAM_PACKED)
 	cc -std=c99 -D_ISOC11_SOURCE -O2 -Wall -Wextra -Werror -pedantic -IInclude -ITests/TestData Tests/C/test_corruption.c \
 	  $(BUILD)/x86_64/libcsd.a -lcmocka -o $(BUILD)/test_corruption
 	$(BUILD)/test_corruption $(PACKED)
+	$(BUILD)/test_corruption $(LOWRAM_PACKED)
 	valgrind -q --error-exitcode=9 $(BUILD)/test_corruption $(PACKED) --sampled
 	@Tests/Fuzz/build.sh $(ASAN_BUILD) asan
 	$(ASAN_BUILD)/test_corruption_asan $(PACKED) --sampled
+	$(ASAN_BUILD)/test_corruption_asan $(LOWRAM_PACKED) --sampled
 	@Tests/Fuzz/build.sh $(ASAN_BUILD_PLAIN) asan plain
 	$(ASAN_BUILD_PLAIN)/test_corruption_asan $(PACKED) --sampled
 
@@ -250,13 +259,15 @@ $(FUZZ_BUILD_PLAIN)/fuzz-image: $(RUNTIME_SOURCES) Tests/Fuzz/FuzzImage.swift Te
 
 # About 60 s of fuzzing, part of make test; `make fuzz` runs FUZZ_SECONDS (default an hour). Half the
 # time on the runtime with its x86-64 twins, half on its portable loops (docs/KERNELS.md).
-fuzz-smoke: $(FUZZ_BUILD)/fuzz-image $(FUZZ_BUILD_PLAIN)/fuzz-image
-	@Tests/Fuzz/run.sh $(FUZZ_BUILD) 30 $(FUZZ_SEED)
-	@Tests/Fuzz/run.sh $(FUZZ_BUILD_PLAIN) 30 $(FUZZ_SEED)
+# The corpus: the golden images and the reference model with attention units (FUZZ_EXTRA_SEEDS).
+FUZZ_RUN := FUZZ_EXTRA_SEEDS=$(CURDIR)/$(LOWRAM_PACKED) Tests/Fuzz/run.sh
+fuzz-smoke: $(FUZZ_BUILD)/fuzz-image $(FUZZ_BUILD_PLAIN)/fuzz-image $(LOWRAM_PACKED)
+	@$(FUZZ_RUN) $(FUZZ_BUILD) 30 $(FUZZ_SEED)
+	@$(FUZZ_RUN) $(FUZZ_BUILD_PLAIN) 30 $(FUZZ_SEED)
 
-fuzz: $(FUZZ_BUILD)/fuzz-image $(FUZZ_BUILD_PLAIN)/fuzz-image
-	@Tests/Fuzz/run.sh $(FUZZ_BUILD) $$(( $(FUZZ_SECONDS) / 2 )) $(FUZZ_SEED)
-	@Tests/Fuzz/run.sh $(FUZZ_BUILD_PLAIN) $$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 )) $(FUZZ_SEED)
+fuzz: $(FUZZ_BUILD)/fuzz-image $(FUZZ_BUILD_PLAIN)/fuzz-image $(LOWRAM_PACKED)
+	@$(FUZZ_RUN) $(FUZZ_BUILD) $$(( $(FUZZ_SECONDS) / 2 )) $(FUZZ_SEED)
+	@$(FUZZ_RUN) $(FUZZ_BUILD_PLAIN) $$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 )) $(FUZZ_SEED)
 
 test-swift:
 	@$(SWIFTPM_FRESH)

@@ -94,12 +94,16 @@ static uint32_t u16_at(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1
 static uint32_t u32_at(const uint8_t *p) { return u16_at(p) | u16_at(p + 2) << 16; }
 
 /* Bytes of op `op`'s output buffer in `mode` (docs/FORMAT.md, "Arena plan"); 0 for the classifier. A band
- * producer's, fused: its band ("Bands": a conv's [C][band][W], a linear's [band][D]). */
+ * producer's, fused: its band ("Bands": a conv's [C][band][W], a linear's [band][D]); an attention unit's
+ * ("Attention units"), fused: u a band of tokens [band][D] (the stream neuron's band), v, k and q one
+ * head's channels ([D/heads][N], [N][D/heads], [band][D/heads]; the linears with heads). */
 static size_t output_bytes(const uint8_t *img, const uint8_t *op, int mode) {
     uint32_t t = img[48], tokens = u16_at(img + 44), width = u16_at(img + 46), band = u16_at(op + 18);
     if (op[0] == 7) return 0;                                  /* CLASSIFIER: the caller's logits */
     if (op[0] == 5) return 0;                                  /* ATTN_SCORES: the kernel scratch */
     if (op[1] & 2) return (size_t)tokens * width * 2 * (mode ? t : 1);  /* STREAM_OUT: the int16 stream */
+    if (!mode && op[0] == 2 && u16_at(op + 16))
+        return (size_t)(band ? band : u16_at(op + 10)) * (u16_at(op + 12) / u16_at(op + 16));
     if (band && !mode) return op[0] == 1 ? (size_t)u16_at(op + 10) * band * u16_at(op + 14) : (size_t)band * u16_at(op + 12);
     size_t neurons = (size_t)u16_at(op + 10) * u16_at(op + 12) * u16_at(op + 14);
     return neurons * (mode ? (t <= 8 ? 1 : 2) : 1);            /* counts, or spike trains */

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the image fuzzer for SECONDS, its corpus seeded with the golden images
-# (Tests/TestData/*/model.csd); the custom mutator recomputes the CRC for most mutations.
+# (Tests/TestData/*/model.csd) and the images in FUZZ_EXTRA_SEEDS (paths, space-separated; the
+# Makefile adds the reference model packed with attention units); the custom mutator recomputes the
+# CRC for most mutations.
 # SEED is libFuzzer's random seed (default: a fresh one), printed first so a finding can be
 # replayed with `make fuzz-smoke FUZZ_SEED=N`. Ends with
 #   fuzz: seed=N execs=N findings=F seconds=S execs_per_second=R
@@ -14,6 +16,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$build/run
 rm -rf "$work" && mkdir -p "$work/corpus" "$work/seeds" "$work/artifacts"
 for d in "$root"/Tests/TestData/*/; do cp "$d/model.csd" "$work/seeds/$(basename "$d").csd"; done
+for f in ${FUZZ_EXTRA_SEEDS:-}; do cp "$f" "$work/seeds/"; done
 (cd "$work" && "$build/fuzz-image" -seed="$seed" -max_total_time="$seconds" -max_len=200000 -timeout=20 -rss_limit_mb=2048 \
    -print_final_stats=1 -artifact_prefix=artifacts/ corpus seeds > fuzz.log 2>&1)
 status=$?
