@@ -208,7 +208,10 @@ int32_t csd_session_set_stats(csd_session_t *session, csd_op_stats_t *stats, uin
  * firmware marks an address that the QEMU instruction counter watches. The
  * attention pair (ATTN_SCORES then ATTN_VALUES) runs as one loop at its
  * first op: the time between the two calls is only the dispatch, and each
- * op still gets its own statistics.
+ * op still gets its own statistics. Likewise in the fused plan (fused mode,
+ * and spiking at D >= T) a band unit's two ops and an attention unit's six
+ * (docs/FORMAT.md, "Bands", "Attention units") run as one loop and are
+ * observed one after the other when it ends.
  */
 typedef void (*csd_op_observer_t)(void *user, uint32_t op_index, const csd_op_stats_t *stats);
 

@@ -110,7 +110,9 @@ public struct Engine {
     /// the caller's logits, and for ATTN_SCORES, whose scores stay in the kernel scratch): in the mode's plan, or on the count path in the fused plan (trains as bytes,
     /// the stream as [N][D] sums over the steps). Valid inside `run`'s `observe` for that op, until a
     /// later op reuses the bytes. A band producer's in the fused plan is its band buffer, which holds the
-    /// last band (docs/FORMAT.md, "Bands"), and the consumer has consumed it by the time both are observed.
+    /// last band (docs/FORMAT.md, "Bands"), and the consumer has consumed it by the time both are observed;
+    /// an attention unit's u, v, k and q buffers hold the last head (u and q its last band of tokens), as counts
+    /// on the count path too ("Attention units").
     public func outputBuffer(of index: Int) -> UnsafeRawBufferPointer? {
         let op = image.op(index), plan = plan(delay: delay, countPath: countPath)
         guard let use = op.outputUse, use.inArena else { return nil }
