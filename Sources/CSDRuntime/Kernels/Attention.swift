@@ -123,13 +123,13 @@ extension Kernels {
                                  _ cur: UnsafeMutablePointer<Int32>, _ ops: inout UInt32) -> UInt32 {
         let trains = b.assumingMemoryBound(to: UInt8.self), outs = out.assumingMemoryBound(to: UInt8.self)
         let listEnd = list + active
-        // one neuron's parameters for all outputs (paramStep 0: the scores row): the train of a neuron without
-        // input is the same for each, computed once (none yet: above 255)
-        let shared = paramStep == 0
-        var spikes: UInt32 = 0, additions: UInt32 = 0, m = 0, p = 0, silent: UInt32 = 256
+        // a neuron whose currents (all >= 0) cannot lift v to theta fires never: checked without the DIF loop
+        // where no sum can wrap (the currents of one block of the list, at most 8 * 255, shifted by at most 19)
+        let sh = UInt32(truncatingIfNeeded: shift) & 31, bounded = sh <= 19
+        var spikes: UInt32 = 0, additions: UInt32 = 0, m = 0, p = 0
         while m < outputs {
             let y0 = trains + m &* step
-            var e = list, quiet = false
+            var e = list, silent = false
             repeat {
                 let end = listEnd - e > 17 ? e + 17 : listEnd
                 var even: UInt32 = 0, odd: UInt32 = 0
@@ -149,20 +149,23 @@ extension Kernels {
                 }
                 // byte k of `even` is step 2k, of `odd` step 2k + 1
                 if e - list <= 17 {  // the first (or only) block of the list
+                    if e == listEnd && bounded {
+                        let halves = (even & 0x00FF_00FF) &+ ((even &>> 8) & 0x00FF_00FF) &+ (odd & 0x00FF_00FF)
+                            &+ ((odd &>> 8) & 0x00FF_00FF)
+                        let total = Int32(bitPattern: ((halves & 0xFFFF) &+ (halves &>> 16)) &<< sh)
+                        let v0 = Int32(bitPattern: UInt32(bitPattern: theta[p] &>> 1) &+ UInt32(bitPattern: beta[p]))
+                        if v0 <= theta[p] &- 1 &- total {  // v0 + total < theta: validated theta >= 1, no wrap
+                            silent = true
+                            break
+                        }
+                    }
                     storeLanes(even, odd, cur)
-                    quiet = even | odd == 0
                 } else {
                     addLanes(even, odd, cur)
-                    quiet = false
                 }
             } while e != listEnd
-            var t = silent
-            let reuse = quiet && shared
-            if !reuse || t > 255 {
-                t = difTrainInline(cur, stride: 1, steps: steps, delay: delay, shift: shift, bias: beta[p],
-                                   threshold: theta[p], levels: levels)
-                if reuse { silent = t }
-            }
+            let t = silent ? 0 : difTrainInline(cur, stride: 1, steps: steps, delay: delay, shift: shift, bias: beta[p],
+                                                threshold: theta[p], levels: levels)
             outs[m] = UInt8(truncatingIfNeeded: t)
             spikes &+= UInt32(spikesPerByte[Int(t & 255)])
             p &+= paramStep
