@@ -506,6 +506,52 @@ import Testing
         }
     }
 
+    /// Attention, uint8 trains: `listNeuronsLanes` (a pair's currents in lanes of four bits) fires, for
+    /// each output m, the naive decomposed currents of the list against the trains at b + m * step through
+    /// the naive DIF neuron, and counts `listProducts`' additions: T 1 ... 8, every delay, lists of 0 ... 60
+    /// entries (past the 17 a byte lane holds, so blocks are added), one neuron for all outputs or one
+    /// each, shifts 0 ... 8 and 20 ... 23 (where the silent-neuron check is skipped), biases of either sign.
+    @Test func attentionLanes() {
+        var r = SplitMix(state: 0x1A4E5)
+        for round in 0..<500 {
+            let steps = r.int(1...8), delay = r.int(0...steps), levels = r.int(1...steps), outputs = r.int(1...6)
+            let wide = round % 5 == 0  // a large shift: short lists keep the sums inside int32
+            let entries = wide ? r.int(0...2) : r.pick([r.int(0...17), r.int(18...60)])
+            let channels = max(1, entries + r.int(0...3)), step = channels + r.int(0...2)
+            let list = (0..<entries).map { _ in UInt32(r.int(0...(channels - 1))) << 16 | r.train(steps: steps, silent: 0) }
+            let b = (0..<(outputs * step)).map { _ in r.train(steps: steps, silent: 0.4) }
+            let shared = r.chance(0.5)
+            var layer = r.neurons(shared ? 1 : outputs, bound: max(1, entries * 15 * steps), levels: levels)
+            if wide { layer.shift = r.int(20...23) }
+            var want = [UInt8](repeating: 0, count: outputs), spikes = 0, additions: UInt32 = 0
+            for m in 0..<outputs {
+                var current = [Int64](repeating: 0, count: steps)
+                for entry in list {
+                    let x = entry & 0xFFFF, y = b[m * step + Int(entry >> 16)]
+                    for t in 0..<steps {
+                        current[t] += Naive.bit(x, t) * Naive.running(y, through: t) + Naive.running(x, through: t - 1) * Naive.bit(y, t)
+                    }
+                    if y != 0 { additions &+= UInt32(x.nonzeroBitCount + (y & ~1).nonzeroBitCount) }
+                }
+                let p = shared ? 0 : m
+                let t = Naive.dif(current, delay: delay, shift: layer.shift, bias: layer.bias[p], theta: layer.theta[p], levels: levels)
+                want[m] = UInt8(t)
+                spikes += t.nonzeroBitCount
+            }
+            let lb = Buffer(list), bb = Buffer(b.map { UInt8($0) }), out = Buffer([UInt8](repeating: 0xEE, count: outputs + 4))
+            let tb = Buffer(layer.theta), pb = Buffer(layer.bias), cur = Buffer([Int32](repeating: 0x5A5A, count: 16))
+            let start = UInt32(truncatingIfNeeded: r.next())
+            var ops = start
+            let got = Kernels.listNeuronsLanes(lb.p, count: entries, bb.raw, step: step, outputs: outputs, tb.p, pb.p,
+                                               paramStep: shared ? 0 : 1, shift: Int32(layer.shift), out.raw, levels: Int32(levels),
+                                               steps: steps, delay: delay, cur.p, &ops)
+            let context = "listNeuronsLanes T \(steps) D \(delay) L \(levels) entries \(entries) outputs \(outputs) shared \(shared) \(layer)"
+            guard agree(out.array, want + [UInt8](repeating: 0xEE, count: 4), context), agree(got, UInt32(spikes), context),
+                  agree(ops, start &+ additions, context)
+            else { return }
+        }
+    }
+
     /// Attention: `listProducts` (uint8 / uint16 trains, strided b, silent entries) adds
     /// a_t B_t + A_{t-1} b_t per step and counts a's spikes and b's after step 0 for pairs where both
     /// spike; `attentionEvents` (the pair, T 1 ... 16, every delay, the output over q or apart) fires the

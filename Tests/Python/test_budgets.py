@@ -120,10 +120,12 @@ def test_project_budgets():
     # 21,248 B (24,832 B) since format 4 runs band units: their ops' fused live bytes fall by up to 11.5 KB,
     # for about 2.4 KB of code; 24,064 B (28,416 B) since format 5's attention units (csdpack convert --low-ram)
     # bring the reference model's fused arena from 16,304 to 12,240 B, onto a 16 KB micro:bit, for about 3.2 KB
-    assert budgets[("text", "armv7em-soft")] <= 24064
-    assert budgets[("text", "armv7em-hard")] <= 24064
-    assert budgets[("text", "armv6m")] <= 28416
-    assert budgets[("text", "riscv32")] <= 28416
+    # of code; 24,832 B (29,312 B) since the event path's attention runs every step of a pair at once (9.93 ->
+    # 7.78 instructions per synaptic operation at D = 3 on the Cortex-M4, for about 0.75 KB)
+    assert budgets[("text", "armv7em-soft")] <= 24832
+    assert budgets[("text", "armv7em-hard")] <= 24832
+    assert budgets[("text", "armv6m")] <= 29312
+    assert budgets[("text", "riscv32")] <= 29312
     assert budgets[("heap_symbols", "*")] == 0
     assert budgets[("float_symbols", "*")] == 0
     # arena fused: 18,272 B in format 2 (the kernel scratch after every buffer); 16,304 B since format 3 places

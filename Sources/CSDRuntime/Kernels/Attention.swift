@@ -64,9 +64,9 @@ extension Kernels {
                                                   scores.beta + h, paramStep: 0, shift: scores.shift, row, levels: levels,
                                                   steps: steps, delay: delay, cur, &scoresOps)
                 } else {
-                    spikes.0 &+= listNeurons(list, count: active, k + c0 &* eb, step: d &* eb, bstride: 1, width: width,
-                                             outputs: n, scores.theta + h, scores.beta + h, paramStep: 0, shift: scores.shift,
-                                             row, levels: levels, steps: steps, delay: delay, cur, &scoresOps)
+                    spikes.0 &+= listNeurons(list, count: active, k + c0 &* 2, step: d &* 2, outputs: n, scores.theta + h,
+                                             scores.beta + h, paramStep: 0, shift: scores.shift, row, levels: levels,
+                                             steps: steps, delay: delay, cur, &scoresOps)
                 }
                 // values o[i][c0 + m]: the row against row c0 + m of v ([D][N]), into out (over q[i]'s head channels)
                 active = listRow(UnsafeRawPointer(row), width: width, count: n, list)
@@ -75,10 +75,9 @@ extension Kernels {
                                                   values.beta + c0, paramStep: 1, shift: values.shift, out + (i &* d &+ c0),
                                                   levels: levels, steps: steps, delay: delay, cur, &valuesOps)
                 } else {
-                    spikes.1 &+= listNeurons(list, count: active, v + c0 &* n &* eb, step: n &* eb, bstride: 1, width: width,
-                                             outputs: hd, values.theta + c0, values.beta + c0, paramStep: 1,
-                                             shift: values.shift, out + (i &* d &+ c0) &* eb, levels: levels, steps: steps,
-                                             delay: delay, cur, &valuesOps)
+                    spikes.1 &+= listNeurons(list, count: active, v + c0 &* n &* 2, step: n &* 2, outputs: hd, values.theta + c0,
+                                             values.beta + c0, paramStep: 1, shift: values.shift, out + (i &* d &+ c0) &* 2,
+                                             levels: levels, steps: steps, delay: delay, cur, &valuesOps)
                 }
                 i &+= 1
             }
@@ -87,22 +86,23 @@ extension Kernels {
         return spikes
     }
 
-    /// `outputs` neurons m of one list: neuron m pairs the list with the trains at b + m * step (stride
-    /// `bstride` between the list's indices), fires (theta[m * paramStep], beta[m * paramStep]) and
-    /// writes its train at out[m]. `cur` holds the T currents. Returns the spikes; adds the additions.
+    /// `outputs` neurons m of one list of uint16 trains (T > 8; uint8 trains: `listNeuronsLanes`): neuron m
+    /// pairs the list with the trains at b + m * step (stride 1 between the list's indices), step by step
+    /// (`listProducts`), fires (theta[m * paramStep], beta[m * paramStep]) and writes its train at out[m].
+    /// `cur` holds the T currents. Returns the spikes; adds the additions.
     @inline(never)
-    static func listNeurons(_ list: UnsafePointer<UInt32>, count active: Int, _ b: UnsafeRawPointer, step: Int, bstride: Int,
-                            width: TrainWidth, outputs: Int, _ theta: UnsafePointer<Int32>, _ beta: UnsafePointer<Int32>,
+    static func listNeurons(_ list: UnsafePointer<UInt32>, count active: Int, _ b: UnsafeRawPointer, step: Int,
+                            outputs: Int, _ theta: UnsafePointer<Int32>, _ beta: UnsafePointer<Int32>,
                             paramStep: Int, shift: Int32, _ out: UnsafeMutableRawPointer, levels: Int32, steps: Int,
                             delay: Int, _ cur: UnsafeMutablePointer<Int32>, _ ops: inout UInt32) -> UInt32 {
         var spikes: UInt32 = 0, m = 0
         while m < outputs {
             cur.update(repeating: 0, count: steps)
-            ops &+= listProducts(list, count: active, b + m &* step, bstride: bstride, width: width, cur)
+            ops &+= listProducts(list, count: active, b + m &* step, bstride: 1, width: .bits16, cur)
             let p = m &* paramStep
             let t = difTrain(cur, stride: 1, steps: steps, delay: delay, shift: shift, bias: beta[p], threshold: theta[p],
                              levels: levels)
-            setTrain(out, width, m, t)
+            setTrain(out, .bits16, m, t)
             spikes &+= Kernels.spikes(t)
             m &+= 1
         }
