@@ -506,12 +506,23 @@ import Testing
         }
     }
 
-    /// Attention, uint8 trains: `listNeuronsLanes` (a pair's currents in lanes of four bits) fires, for
+    /// Attention, uint8 trains: the lane table `trainLanes` holds what its doc comment says for all 256
+    /// trains, and `listNeuronsLanes` (a pair's currents in lanes of four bits) fires, for
     /// each output m, the naive decomposed currents of the list against the trains at b + m * step through
     /// the naive DIF neuron, and counts `listProducts`' additions: T 1 ... 8, every delay, lists of 0 ... 60
     /// entries (past the 17 a byte lane holds, so blocks are added), one neuron for all outputs or one
     /// each, shifts 0 ... 8 and 20 ... 23 (where the silent-neuron check is skipped), biases of either sign.
     @Test func attentionLanes() {
+        var wrong = 0  // the table, from its definition: lane t of the low word 15 * bit t, of the high word the spikes through t
+        for x in 0..<256 {
+            var masks: UInt64 = 0, counts: UInt64 = 0
+            for t in 0..<8 {
+                masks |= UInt64(15 * ((x >> t) & 1)) << (4 * t)
+                counts |= UInt64((x & ((2 << t) - 1)).nonzeroBitCount) << (4 * t)
+            }
+            if trainLanes[x] != counts << 32 | masks { wrong += 1 }
+        }
+        #expect(wrong == 0)
         var r = SplitMix(state: 0x1A4E5)
         for round in 0..<500 {
             let steps = r.int(1...8), delay = r.int(0...steps), levels = r.int(1...steps), outputs = r.int(1...6)
