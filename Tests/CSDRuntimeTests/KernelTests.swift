@@ -540,7 +540,7 @@ import Testing
                 for entry in list {
                     let x = entry & 0xFFFF, y = b[m * step + Int(entry >> 16)]
                     for t in 0..<steps {
-                        current[t] += Naive.bit(x, t) * Naive.running(y, through: t) + Naive.running(x, through: t - 1) * Naive.bit(y, t)
+                        current[t] += Naive.product(x, y, at: t)
                     }
                     if y != 0 { additions &+= UInt32(x.nonzeroBitCount + (y & ~1).nonzeroBitCount) }
                 }
@@ -582,7 +582,7 @@ import Testing
                 let x = entry & 0xFFFF, y = b[Int(entry >> 16) * bstride]
                 guard x != 0 && y != 0 else { continue }
                 for t in 0..<steps {
-                    want[t] += Naive.bit(x, t) * Naive.running(y, through: t) + Naive.running(x, through: t - 1) * Naive.bit(y, t)
+                    want[t] += Naive.product(x, y, at: t)
                 }
                 additions += x.nonzeroBitCount + (y & ~1).nonzeroBitCount
             }
@@ -606,7 +606,7 @@ import Testing
                 var current = [Int64](repeating: 0, count: steps)
                 for (a, b) in pairs {
                     for t in 0..<steps {
-                        current[t] += Naive.bit(a, t) * Naive.running(b, through: t) + Naive.running(a, through: t - 1) * Naive.bit(b, t)
+                        current[t] += Naive.product(a, b, at: t)
                     }
                     if a != 0 && b != 0 { ops &+= UInt32(a.nonzeroBitCount + (b & ~1).nonzeroBitCount) }
                 }
@@ -878,6 +878,12 @@ fileprivate enum Naive {
         var n: Int64 = 0
         if t >= 0 { for s in 0...t { n += bit(train, s) } }
         return n
+    }
+
+    /// The temporal decomposition of the product of trains a and b at step t (docs/SEMANTICS.md):
+    /// a_t B_t + A_{t-1} b_t, capitals the running counts.
+    static func product(_ a: UInt32, _ b: UInt32, at t: Int) -> Int64 {
+        bit(a, t) * running(b, through: t) + running(a, through: t - 1) * bit(b, t)
     }
 
     /// Trains stored as uint8, or little-endian uint16.
