@@ -51,8 +51,13 @@ SWIFTPM_FRESH := Toolchain/scripts/swiftpm-fresh.sh
 # The SwiftPM builds (csdpack, the Swift tests) for this machine's CPU: with AVX2 where it has it, the
 # x86-64 twin of the block dot multiplies 16 lanes per instruction (docs/KERNELS.md, "x86-64 twin");
 # without these flags (a plain `swift build`) the twin uses SSE2, which every x86-64 has. The same
-# flags on every swift build here, so no target rebuilds another's products.
-SWIFT_HOST_FLAGS ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && uname -m | grep -qx x86_64 && echo y),-Xswiftc -target-cpu -Xswiftc haswell -Xcc -mavx2)
+# flags on every swift build here, so no target rebuilds another's products. Where the machine also
+# has a byte dot-product instruction (AVX-VNNI, or AVX-512 VNNI with 256-bit vectors), the twins'
+# multiply-adds are one VPDPBUSD / VPDPWSSD each (SWIFT_VNNI_FLAGS; docs/KERNELS.md).
+HOST_CPU_FLAGS := $(shell uname -m | grep -qx x86_64 && grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+SWIFT_AVX2_FLAGS := $(if $(filter avx2,$(HOST_CPU_FLAGS)),-Xswiftc -target-cpu -Xswiftc haswell -Xcc -mavx2)
+SWIFT_VNNI_FLAGS := $(if $(SWIFT_AVX2_FLAGS),$(if $(filter avx_vnni,$(HOST_CPU_FLAGS)),-Xcc -mavxvnni,$(if $(and $(filter avx512_vnni,$(HOST_CPU_FLAGS)),$(filter avx512vl,$(HOST_CPU_FLAGS))),-Xcc -mavx512vnni -Xcc -mavx512vl)))
+SWIFT_HOST_FLAGS ?= $(SWIFT_AVX2_FLAGS) $(SWIFT_VNNI_FLAGS)
 
 .PHONY: help deps demo demo-host test-firmware test-firmware-case check-packer cmake-example test test-swift test-python test-c test-hardening train report evaluate embedded size cross-check verify testdata fuzz fuzz-smoke bench-host bench-peers bench-training check-budgets install test-install
 
@@ -269,10 +274,17 @@ fuzz: $(FUZZ_BUILD)/fuzz-image $(FUZZ_BUILD_PLAIN)/fuzz-image $(LOWRAM_PACKED)
 	@$(FUZZ_RUN) $(FUZZ_BUILD) $$(( $(FUZZ_SECONDS) / 2 )) $(FUZZ_SEED)
 	@$(FUZZ_RUN) $(FUZZ_BUILD_PLAIN) $$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 )) $(FUZZ_SEED)
 
+# On a VNNI machine the kernel suites run a second time in the AVX2 form without VNNI (its own build
+# folder), so both forms of the x86-64 twins are checked against the naive loops wherever tests run.
 test-swift:
 	@$(SWIFTPM_FRESH)
 	swift build $(SWIFT_HOST_FLAGS) --build-tests
 	swift test $(SWIFT_HOST_FLAGS) --skip-build
+ifneq ($(strip $(SWIFT_VNNI_FLAGS)),)
+	@$(SWIFTPM_FRESH) .build-avx2
+	swift build $(SWIFT_AVX2_FLAGS) --build-tests --build-path .build-avx2
+	swift test $(SWIFT_AVX2_FLAGS) --skip-build --build-path .build-avx2 --filter 'KernelTests|EquivalenceTests|GoldenTests'
+endif
 
 test-c: deps $(BUILD)/x86_64/libcsd.a $(GOLDEN)/logits_fused.i32
 	@for cc in gcc clang; do $$cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c Include/csd.h || exit 1; done

@@ -100,6 +100,32 @@ static inline csd_i32x8 csd_dot4_u8i8(csd_u8x32 x, csd_i8x32 w) {
     return __builtin_shufflevector(csd_pairsum_i32x8(lo), csd_pairsum_i32x8(hi), 0, 1, 2, 3, 4, 5, 6, 7);
 }
 #endif
+/* acc + csd_dot4_u8i8(x, w) and acc + csd_madd_i16x16(a, b), wrapping int32: one VPDPBUSD or VPDPWSSD
+ * where the build enables AVX-VNNI (-mavxvnni) or AVX-512 VNNI with 256-bit vectors (-mavx512vnni
+ * -mavx512vl), which sum the four byte products (or the two halfword products) into the int32 lane
+ * without an int16 step; else the two instructions above and an add. Same sums either way. */
+#if defined(__AVXVNNI__)
+static inline csd_i32x8 csd_dot4acc_u8i8(csd_i32x8 acc, csd_u8x32 x, csd_i8x32 w) {
+    return (csd_i32x8)_mm256_dpbusd_avx_epi32((__m256i)acc, (__m256i)x, (__m256i)w);
+}
+static inline csd_i32x8 csd_maddacc_i16x16(csd_i32x8 acc, csd_i16x16 a, csd_i16x16 b) {
+    return (csd_i32x8)_mm256_dpwssd_avx_epi32((__m256i)acc, (__m256i)a, (__m256i)b);
+}
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+static inline csd_i32x8 csd_dot4acc_u8i8(csd_i32x8 acc, csd_u8x32 x, csd_i8x32 w) {
+    return (csd_i32x8)_mm256_dpbusd_epi32((__m256i)acc, (__m256i)x, (__m256i)w);
+}
+static inline csd_i32x8 csd_maddacc_i16x16(csd_i32x8 acc, csd_i16x16 a, csd_i16x16 b) {
+    return (csd_i32x8)_mm256_dpwssd_epi32((__m256i)acc, (__m256i)a, (__m256i)b);
+}
+#else
+static inline csd_i32x8 csd_dot4acc_u8i8(csd_i32x8 acc, csd_u8x32 x, csd_i8x32 w) {
+    return (csd_i32x8)((csd_u32x8)acc + (csd_u32x8)csd_dot4_u8i8(x, w));
+}
+static inline csd_i32x8 csd_maddacc_i16x16(csd_i32x8 acc, csd_i16x16 a, csd_i16x16 b) {
+    return (csd_i32x8)((csd_u32x8)acc + (csd_u32x8)csd_madd_i16x16(a, b));
+}
+#endif
 /* four int8 weights (w's bytes, little-endian) as int16 lanes, in each of the four groups of four:
  * VPMOVSXBW and VPBROADCASTQ (AVX2) */
 static inline csd_i16x16 csd_bcast4_i8(int32_t w) {

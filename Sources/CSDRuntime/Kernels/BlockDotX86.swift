@@ -4,7 +4,8 @@ import CSDMachine
 /// library. Same results to the bit as the portable loop: the same int32 products and wrapping
 /// sums, in another order (addition mod 2^32 is associative). Per group of four inputs, the four
 /// int16 weights are broadcast to the four block rows and one multiply-add of pairs
-/// (`csd_madd_i16x16`: PMADDWD) gives 16 products summed in pairs; the pair sums of a row add up
+/// (`csd_maddacc_i16x16`: PMADDWD and an add, one VPDPWSSD on VNNI builds) gives 16 products summed
+/// in pairs; the pair sums of a row add up
 /// at the end. int8 weights are widened as they are broadcast (`csd_bcast4_i8`). On x86 builds
 /// the pixels' blocks are gathered in natural order (`Kernels.neuronOrder`; counts take byte blocks,
 /// CountBlocksX86.swift), so weights need no permutation. Four outputs per pass; a last pass of
@@ -142,16 +143,16 @@ extension Kernels {
                                                 _ w0: SIMD16<Int16>, _ w1: SIMD16<Int16>, _ w2: SIMD16<Int16>,
                                                 _ w3: SIMD16<Int16>) {
         let v = q.loadUnaligned(as: SIMD16<Int16>.self)
-        acc.a0 &+= csd_madd_i16x16(w0, v)
-        acc.a1 &+= csd_madd_i16x16(w1, v)
-        acc.a2 &+= csd_madd_i16x16(w2, v)
-        acc.a3 &+= csd_madd_i16x16(w3, v)
+        acc.a0 = csd_maddacc_i16x16(acc.a0, w0, v)
+        acc.a1 = csd_maddacc_i16x16(acc.a1, w1, v)
+        acc.a2 = csd_maddacc_i16x16(acc.a2, w2, v)
+        acc.a3 = csd_maddacc_i16x16(acc.a3, w3, v)
         if two {
             let u = q.loadUnaligned(fromByteOffset: second, as: SIMD16<Int16>.self)
-            acc.b0 &+= csd_madd_i16x16(w0, u)
-            acc.b1 &+= csd_madd_i16x16(w1, u)
-            acc.b2 &+= csd_madd_i16x16(w2, u)
-            acc.b3 &+= csd_madd_i16x16(w3, u)
+            acc.b0 = csd_maddacc_i16x16(acc.b0, w0, u)
+            acc.b1 = csd_maddacc_i16x16(acc.b1, w1, u)
+            acc.b2 = csd_maddacc_i16x16(acc.b2, w2, u)
+            acc.b3 = csd_maddacc_i16x16(acc.b3, w3, u)
         }
     }
 

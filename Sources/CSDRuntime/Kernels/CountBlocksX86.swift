@@ -4,7 +4,8 @@ import CSDMachine
 /// count inputs). Counts (<= 16) times int8 weights fit the byte multiply-add of pairs
 /// (`csd_dot4_u8i8`: PMADDUBSW, exact while a pair's sum fits int16, as it does for values <= 127),
 /// so neither weights nor counts are widened: per group of eight inputs, the eight weights are
-/// broadcast to the four rows and one instruction pair gives 32 products summed in fours.
+/// broadcast to the four rows and one instruction pair gives 32 products summed in fours
+/// (`csd_dot4acc_u8i8`, which adds them to the lanes: one VPDPBUSD on VNNI builds).
 ///
 /// Byte layout (`BlockOrder.bytes`): K rounded up to a multiple of 8, padding 0; values
 /// 8g ..< 8g + 8 of row r are bytes 32g + 8r ..< 32g + 8r + 8. A block takes half the bytes of a
@@ -72,16 +73,16 @@ extension Kernels {
     @inline(__always) static func countsGroup(_ acc: inout PassSums, _ q: UnsafeRawPointer, _ second: Int, _ two: Bool,
                                               _ w0: SIMD32<Int8>, _ w1: SIMD32<Int8>, _ w2: SIMD32<Int8>, _ w3: SIMD32<Int8>) {
         let x = q.loadUnaligned(as: SIMD32<UInt8>.self)
-        acc.a0 &+= csd_dot4_u8i8(x, w0)
-        acc.a1 &+= csd_dot4_u8i8(x, w1)
-        acc.a2 &+= csd_dot4_u8i8(x, w2)
-        acc.a3 &+= csd_dot4_u8i8(x, w3)
+        acc.a0 = csd_dot4acc_u8i8(acc.a0, x, w0)
+        acc.a1 = csd_dot4acc_u8i8(acc.a1, x, w1)
+        acc.a2 = csd_dot4acc_u8i8(acc.a2, x, w2)
+        acc.a3 = csd_dot4acc_u8i8(acc.a3, x, w3)
         if two {
             let y = q.loadUnaligned(fromByteOffset: second, as: SIMD32<UInt8>.self)
-            acc.b0 &+= csd_dot4_u8i8(y, w0)
-            acc.b1 &+= csd_dot4_u8i8(y, w1)
-            acc.b2 &+= csd_dot4_u8i8(y, w2)
-            acc.b3 &+= csd_dot4_u8i8(y, w3)
+            acc.b0 = csd_dot4acc_u8i8(acc.b0, y, w0)
+            acc.b1 = csd_dot4acc_u8i8(acc.b1, y, w1)
+            acc.b2 = csd_dot4acc_u8i8(acc.b2, y, w2)
+            acc.b3 = csd_dot4acc_u8i8(acc.b3, y, w3)
         }
     }
 

@@ -65,7 +65,7 @@ extension Kernels {
         var lanes = SIMD8<Int32>(repeating: 0), i = 0
         let raw = UnsafeRawPointer(p)
         while i &+ 32 <= n {
-            lanes &+= csd_dot4_u8i8(raw.loadUnaligned(fromByteOffset: i, as: SIMD32<UInt8>.self),
+            lanes = csd_dot4acc_u8i8(lanes, raw.loadUnaligned(fromByteOffset: i, as: SIMD32<UInt8>.self),
                                    UnsafeRawPointer(buffer).loadUnaligned(fromByteOffset: i, as: SIMD32<Int8>.self))
             i &+= 32
         }

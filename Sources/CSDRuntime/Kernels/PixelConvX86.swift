@@ -77,10 +77,10 @@ extension Kernels {
                     while q < chunks {
                         let p = UnsafeRawPointer(pairs + q &* 160)
                         var acc = csd_madd_i16x16(p.loadUnaligned(as: SIMD16<Int16>.self), w0)
-                        acc &+= csd_madd_i16x16(p.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self), w1)
-                        acc &+= csd_madd_i16x16(p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Int16>.self), w2)
-                        acc &+= csd_madd_i16x16(p.loadUnaligned(fromByteOffset: 96, as: SIMD16<Int16>.self), w3)
-                        acc &+= csd_madd_i16x16(p.loadUnaligned(fromByteOffset: 128, as: SIMD16<Int16>.self), w4)
+                        acc = csd_maddacc_i16x16(acc, p.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self), w1)
+                        acc = csd_maddacc_i16x16(acc, p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Int16>.self), w2)
+                        acc = csd_maddacc_i16x16(acc, p.loadUnaligned(fromByteOffset: 96, as: SIMD16<Int16>.self), w3)
+                        acc = csd_maddacc_i16x16(acc, p.loadUnaligned(fromByteOffset: 128, as: SIMD16<Int16>.self), w4)
                         row.put(acc, out + o &* plane, chunk: q, w: w, fresh: q == last ? lastFresh : all, &spikes)
                         q &+= 1
                     }
@@ -94,11 +94,11 @@ extension Kernels {
                         var acc = SIMD8<Int32>(repeating: 0), p = UnsafeRawPointer(pairs + q &* cin &* 160), wp = words + o &* cin &* 5
                         var c = 0
                         while c < cin {
-                            acc &+= csd_madd_i16x16(p.loadUnaligned(as: SIMD16<Int16>.self), broadcastPair(wp[0]))
-                            acc &+= csd_madd_i16x16(p.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self), broadcastPair(wp[1]))
-                            acc &+= csd_madd_i16x16(p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Int16>.self), broadcastPair(wp[2]))
-                            acc &+= csd_madd_i16x16(p.loadUnaligned(fromByteOffset: 96, as: SIMD16<Int16>.self), broadcastPair(wp[3]))
-                            acc &+= csd_madd_i16x16(p.loadUnaligned(fromByteOffset: 128, as: SIMD16<Int16>.self), broadcastPair(wp[4]))
+                            acc = csd_maddacc_i16x16(acc, p.loadUnaligned(as: SIMD16<Int16>.self), broadcastPair(wp[0]))
+                            acc = csd_maddacc_i16x16(acc, p.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self), broadcastPair(wp[1]))
+                            acc = csd_maddacc_i16x16(acc, p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Int16>.self), broadcastPair(wp[2]))
+                            acc = csd_maddacc_i16x16(acc, p.loadUnaligned(fromByteOffset: 96, as: SIMD16<Int16>.self), broadcastPair(wp[3]))
+                            acc = csd_maddacc_i16x16(acc, p.loadUnaligned(fromByteOffset: 128, as: SIMD16<Int16>.self), broadcastPair(wp[4]))
                             p += 160
                             wp += 5
                             c &+= 1
