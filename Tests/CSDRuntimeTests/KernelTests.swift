@@ -104,7 +104,7 @@ import Testing
     /// stride >= K) against a naive dot product and the naive neuron (counts or prefix trains; a neuron
     /// per output, one for all, or one per row; thresholds 1 ... 2^29, biases of either sign, shifts
     /// 0 ... 8, L 1 ... 16; the sink's spikes) or stream write (set or add, per-channel or per-token
-    /// biases; wrapping int32), in output layouts [outputs][rows] and [rows][outputs]. Each case runs this
+    /// biases; wrapping int32), in output layouts [outputs][rows], [rows][outputs] and neither step 1. Each case runs this
     /// build's kernel on its block order (the x86-64 twins on x86-64 hosts: byte blocks of counts,
     /// CountBlocksX86.swift, BlockDotX86.swift) and, for four rows or fewer, the portable loop.
     @Test func blockDots() {
@@ -116,7 +116,9 @@ import Testing
             let portableOrder: BlockOrder = stream ? .natural : .interleaved
             // the rows' values, gathered by putRows ([rows][K], row stride >= K) or putPatches (3x3 fields)
             // more than four rows: a pair of blocks (x86-64 twins only; the portable loop takes four)
-            var k = r.fanIn(), rows = r.int(1...(Kernels.useX86Twins && r.chance(0.4) ? 8 : 4)), values: [[Int64]] = []
+            // (eight rows, a whole pair, often: the neuron sink's `putOctX86`)
+            var k = r.fanIn(), rows = Kernels.useX86Twins && r.chance(0.4) ? (r.chance(0.3) ? 8 : r.int(1...8)) : r.int(1...4)
+            var values: [[Int64]] = []
             var gather = "rows"
             var blockOf: (BlockOrder) -> Buffer<UInt32>
             if r.chance(0.6) {
@@ -144,8 +146,9 @@ import Testing
             }
             let block = blockOf(order), portableBlock = order == portableOrder || rows > 4 ? block : blockOf(portableOrder)
             let wstride = k + (r.chance(0.5) ? 0 : r.int(1...7))
-            // outputs [outputs][rows] (conv maps, attention values) or [rows][outputs] (tokens, scores)
-            let (outputStep, rowStep) = r.chance(0.5) ? (1, outputs + r.int(0...3)) : (rows + r.int(0...3), 1)
+            // outputs [outputs][rows] (conv maps, attention values) or [rows][outputs] (tokens, scores), or
+            // neither step 1 (the sinks' general stores)
+            let (outputStep, rowStep) = r.pick([(1, outputs + r.int(0...3)), (rows + r.int(0...3), 1), (2 * rows + 1, 2)])
             let size = (outputs - 1) * outputStep + (rows - 1) * rowStep + 1 + 8
             let context = "k \(k) wstride \(wstride) outputs \(outputs) rows \(rows) steps \(outputStep), \(rowStep) \(gather)"
             func acc(_ weights: [Int64], _ j: Int, _ row: Int) -> Int64 {

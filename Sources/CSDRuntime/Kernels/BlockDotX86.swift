@@ -45,13 +45,18 @@ extension Kernels {
     @inline(__always) static func pixelsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                             outputs: Int, two: Bool, _ sink: inout NeuronSink) {
         var lower = sink.lowerRows(two), upper = sink.upperRows(two), spikes = SIMD8<Int32>(repeating: 0), j = 0
+        let oct = two && sink.octRows
         while j < outputs {
             let n = min(4, outputs &- j)
             let s = halfwordQuads(quadRows(w, wstride: wstride, j, n), block, k: k, two: two,
                                   weights: { csd_bcast4_i8(UnsafeRawPointer($0).loadUnaligned(as: Int32.self)) },
                                   last: { csd_bcast4_i8(Int32(truncatingIfNeeded: lastWeights($0, $1))) })
-            lower.putX86(j, outputs: n, s.first.0, s.first.1, &spikes)
-            if two { upper.putX86(j, outputs: n, s.second.0, s.second.1, &spikes) }
+            if oct && n == 4 {
+                lower.putOctX86(j, s, &spikes)
+            } else {
+                lower.putX86(j, outputs: n, s.first.0, s.first.1, &spikes)
+                if two { upper.putX86(j, outputs: n, s.second.0, s.second.1, &spikes) }
+            }
             j &+= 4
         }
         sink.spikes &+= UInt32(bitPattern: csd_sum_i32x8(spikes))
@@ -218,6 +223,10 @@ extension PairSink {
 }
 
 extension NeuronSink: PairSink {
+    /// Whether a pair's passes of four outputs take `putOctX86`: eight rows, a neuron per output (or one
+    /// for all).
+    @inline(__always) var octRows: Bool { rows == 8 && paramRowStep == 0 }
+
     @inline(__always) mutating func dropFirstRows(_ n: Int) {
         out += n &* rowStep
         thresholds += n &* paramRowStep
@@ -280,6 +289,70 @@ extension NeuronSink: PairSink {
             p.storeBytes(of: words[3], toByteOffset: 3 &* rowStep, as: UInt32.self)
         } else {
             storeBytes(bytes, j, outputs: 4)
+        }
+    }
+
+    /// `putX86` for both blocks of a pair at once (`pairBlocks`; self the pair's first sink, `lowerRows`,
+    /// the second's rows four rows on): four outputs of eight rows, a neuron per output (or one for all).
+    /// An output's eight rows are one vector, the pair sums of its two blocks' accumulators
+    /// (`csd_hadd_i32x8`: lanes rows 0, 1, 4, 5, 2, 3, 6, 7), so its parameters are one value in every
+    /// lane; the 32 outputs narrowed to bytes at once and stored a row's four outputs (one word) or an
+    /// output's eight rows (one double word) at a time. Same neurons as two `putQuadX86`.
+    @inline(__always) func putOctX86(_ j: Int, _ acc: Kernels.PassSums, _ spikes: inout SIMD8<Int32>) {
+        let th = thresholds, bs = biases, out = self.out, rowStep = self.rowStep, outputStep = self.outputStep
+        let ps = paramStep, t4: SIMD4<Int32>, b4: SIMD4<Int32>
+        if ps == 1 {
+            t4 = UnsafeRawPointer(th + j).loadUnaligned(as: SIMD4<Int32>.self)
+            b4 = UnsafeRawPointer(bs + j).loadUnaligned(as: SIMD4<Int32>.self)
+        } else if ps == 0 {
+            t4 = SIMD4(repeating: th[0])
+            b4 = SIMD4(repeating: bs[0])
+        } else {
+            let i0 = j &* ps
+            t4 = SIMD4(th[i0], th[i0 &+ ps], th[i0 &+ 2 &* ps], th[i0 &+ 3 &* ps])
+            b4 = SIMD4(bs[i0], bs[i0 &+ ps], bs[i0 &+ 2 &* ps], bs[i0 &+ 3 &* ps])
+        }
+        let narrow = csd_any_gt_i32x4(t4, SIMD4(repeating: Kernels.narrowThreshold)) == 0
+        let c4 = b4 &+ (t4 &>> 1), sh = SIMD8<Int32>(repeating: shift & 31), one = SIMD8<Int32>(repeating: 1)
+        let trains = output == .prefixTrains, levels = self.levels
+        @inline(__always) func counts(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ o: Int32) -> SIMD8<Int32> {
+            let c = Kernels.neuronCounts((csd_hadd_i32x8(a, b) &<< sh) &+ csd_dup_i32x8(c4, o),
+                                         threshold: csd_dup_i32x8(t4, o), levels: levels, narrow: narrow)
+            spikes &+= c
+            return trains ? (one &<< c) &- one : c
+        }
+        let q0 = counts(acc.a0, acc.b0, 0), q1 = counts(acc.a1, acc.b1, 1)
+        let q2 = counts(acc.a2, acc.b2, 2), q3 = counts(acc.a3, acc.b3, 3)
+        if outputStep == 1 {  // a row's four outputs: one word each (word i: lane i, row 0, 1, 4, 5, 2, 3, 6, 7)
+            let words = unsafeBitCast(csd_bytes_lanes_i32x32(q0, q1, q2, q3), to: SIMD8<UInt32>.self)
+            let p = UnsafeMutableRawPointer(out + j)
+            p.storeBytes(of: words[0], as: UInt32.self)
+            p.storeBytes(of: words[1], toByteOffset: rowStep, as: UInt32.self)
+            p.storeBytes(of: words[4], toByteOffset: 2 &* rowStep, as: UInt32.self)
+            p.storeBytes(of: words[5], toByteOffset: 3 &* rowStep, as: UInt32.self)
+            p.storeBytes(of: words[2], toByteOffset: 4 &* rowStep, as: UInt32.self)
+            p.storeBytes(of: words[3], toByteOffset: 5 &* rowStep, as: UInt32.self)
+            p.storeBytes(of: words[6], toByteOffset: 6 &* rowStep, as: UInt32.self)
+            p.storeBytes(of: words[7], toByteOffset: 7 &* rowStep, as: UInt32.self)
+        } else {
+            let rowBytes = unsafeBitCast(csd_bytes_rows_i32x32(q0, q1, q2, q3), to: SIMD32<UInt8>.self)
+            if rowStep == 1 {  // an output's eight rows: one double word each
+                let words = unsafeBitCast(rowBytes, to: SIMD4<UInt64>.self), p = UnsafeMutableRawPointer(out + j &* outputStep)
+                p.storeBytes(of: words[0], as: UInt64.self)
+                p.storeBytes(of: words[1], toByteOffset: outputStep, as: UInt64.self)
+                p.storeBytes(of: words[2], toByteOffset: 2 &* outputStep, as: UInt64.self)
+                p.storeBytes(of: words[3], toByteOffset: 3 &* outputStep, as: UInt64.self)
+            } else {
+                var o = 0
+                while o < 4 {
+                    var r = 0
+                    while r < 8 {
+                        out[(j &+ o) &* outputStep &+ r &* rowStep] = rowBytes[8 &* o &+ r]
+                        r &+= 1
+                    }
+                    o &+= 1
+                }
+            }
         }
     }
 

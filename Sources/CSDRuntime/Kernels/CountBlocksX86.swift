@@ -28,13 +28,21 @@ extension Kernels {
     /// `blockDotCountsX86` for one block or (`two`) a pair.
     @inline(__always) static func countsX86(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                             outputs: Int, two: Bool, _ sink: inout NeuronSink) {
-        var lower = sink.lowerRows(two), upper = sink.upperRows(two), spikes = SIMD8<Int32>(repeating: 0), j = 0
-        while j &+ 4 <= outputs {  // whole passes: n == 4 is a constant in the inlined pass
-            countsPass(w, wstride: wstride, block, k: k, j, 4, two, &lower, &upper, &spikes)
-            j &+= 4
+        let lower = sink.lowerRows(two), upper = sink.upperRows(two)
+        var spikes = SIMD8<Int32>(repeating: 0), j = 0
+        if two && sink.octRows {  // eight rows: the pair's neurons at once (`putOctX86`)
+            while j &+ 4 <= outputs {
+                lower.putOctX86(j, countsSums(w, wstride: wstride, block, k: k, j, 4, two), &spikes)
+                j &+= 4
+            }
+        } else {
+            while j &+ 4 <= outputs {  // whole passes: n == 4 is a constant in the inlined pass
+                countsPass(w, wstride: wstride, block, k: k, j, 4, two, lower, upper, &spikes)
+                j &+= 4
+            }
         }
         if j < outputs {
-            countsPass(w, wstride: wstride, block, k: k, j, outputs &- j, two, &lower, &upper, &spikes)
+            countsPass(w, wstride: wstride, block, k: k, j, outputs &- j, two, lower, upper, &spikes)
         }
         sink.spikes &+= UInt32(bitPattern: csd_sum_i32x8(spikes))
     }
@@ -42,8 +50,17 @@ extension Kernels {
     /// One pass of `blockDotCountsX86`: outputs j ..< j + n (n 1 ... 4), with `two` of both blocks of the
     /// pair (the second block's neurons into `upper`).
     @inline(__always) static func countsPass(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
-                                             _ j: Int, _ n: Int, _ two: Bool, _ sink: inout NeuronSink,
-                                             _ upper: inout NeuronSink, _ spikes: inout SIMD8<Int32>) {
+                                             _ j: Int, _ n: Int, _ two: Bool, _ sink: NeuronSink, _ upper: NeuronSink,
+                                             _ spikes: inout SIMD8<Int32>) {
+        let acc = countsSums(w, wstride: wstride, block, k: k, j, n, two)
+        sink.putX86(j, outputs: n, acc.first.0, acc.first.1, &spikes)
+        if two { upper.putX86(j, outputs: n, acc.second.0, acc.second.1, &spikes) }
+    }
+
+    /// The accumulators of outputs j ..< j + n (n 1 ... 4) against the block, with `two` against both
+    /// blocks of the pair.
+    @inline(__always) static func countsSums(_ w: UnsafePointer<Int8>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
+                                             _ j: Int, _ n: Int, _ two: Bool) -> PassSums {
         let groups = k &>> 3, tail = k & 7, second = blockBytes(k: k)
         let (r0, r1, r2, r3) = quadRows(w, wstride: wstride, j, n)
         var acc = PassSums()
@@ -59,8 +76,7 @@ extension Kernels {
             countsGroup(&acc, q, second, two, csd_bcast8_i8(lastWeights(r0 + off, tail)), csd_bcast8_i8(lastWeights(r1 + off, tail)),
                         csd_bcast8_i8(lastWeights(r2 + off, tail)), csd_bcast8_i8(lastWeights(r3 + off, tail)))
         }
-        sink.putX86(j, outputs: n, acc.first.0, acc.first.1, &spikes)
-        if two { upper.putX86(j, outputs: n, acc.second.0, acc.second.1, &spikes) }
+        return acc
     }
 
     /// Eight weights at p broadcast to a byte block's four rows.
