@@ -212,6 +212,18 @@ static inline csd_u8x32 csd_bytes_rows_i32x32(csd_i32x8 a, csd_i32x8 b, csd_i32x
                                    16, 17, 20, 21, 18, 19, 22, 23, 24, 25, 28, 29, 26, 27, 30, 31);
 #endif
 }
+/* four vectors of eight lanes whose lanes hold rows 0, 1, 4, 5, 2, 3, 6, 7 (`csd_hadd_i32x8` of a pair's
+ * two blocks), their low halves: the four halfwords of row r (a's, b's, c's, d's) are halfwords
+ * 4r ... 4r + 3 (the stream writers' values, a row's four outputs adjacent) */
+typedef int16_t csd_i16x32 __attribute__((ext_vector_type(32)));
+static inline csd_i16x32 csd_halves_rows_i32x32(csd_i32x8 a, csd_i32x8 b, csd_i32x8 c, csd_i32x8 d) {
+    csd_i16x16 ab = __builtin_shufflevector(__builtin_convertvector(a, csd_i16x8), __builtin_convertvector(b, csd_i16x8),
+                                            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    csd_i16x16 cd = __builtin_shufflevector(__builtin_convertvector(c, csd_i16x8), __builtin_convertvector(d, csd_i16x8),
+                                            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    return __builtin_shufflevector(ab, cd, 0, 8, 16, 24, 1, 9, 17, 25, 4, 12, 20, 28, 5, 13, 21, 29,
+                                   2, 10, 18, 26, 3, 11, 19, 27, 6, 14, 22, 30, 7, 15, 23, 31);
+}
 /* eight bytes of a and of b (little-endian) widened and interleaved: lane 2i a's byte i, lane 2i + 1
  * b's (the pixel conv's tap pairs: PUNPCKLBW with zero, then PUNPCKLWD/HWD) */
 static inline csd_i16x16 csd_zip_u8x8(uint64_t a, uint64_t b) {

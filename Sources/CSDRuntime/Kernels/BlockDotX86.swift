@@ -78,7 +78,7 @@ extension Kernels {
     /// `blockDotStreamX86` for one block or (`two`) a pair.
     @inline(__always) static func streamX86(_ w: UnsafePointer<Int16>, wstride: Int, _ block: UnsafeRawPointer, k: Int,
                                             outputs: Int, two: Bool, _ sink: StreamSink) {
-        let lower = sink.lowerRows(two), upper = sink.upperRows(two)
+        let lower = sink.lowerRows(two), upper = sink.upperRows(two), oct = two && sink.octRows
         var j = 0
         while j < outputs {
             let n = min(4, outputs &- j)
@@ -88,8 +88,12 @@ extension Kernels {
                 let w4 = SIMD4<Int16>(p[0], tail > 1 ? p[1] : 0, tail > 2 ? p[2] : 0, 0)
                 return csd_bcast4_i16(unsafeBitCast(w4, to: Int64.self))
             })
-            lower.putX86(j, outputs: n, s.first.0, s.first.1)
-            if two { upper.putX86(j, outputs: n, s.second.0, s.second.1) }
+            if oct && n == 4 {
+                lower.putOctX86(j, s)
+            } else {
+                lower.putX86(j, outputs: n, s.first.0, s.first.1)
+                if two { upper.putX86(j, outputs: n, s.second.0, s.second.1) }
+            }
             j &+= 4
         }
     }
@@ -423,10 +427,40 @@ extension NeuronSink: PairSink {
     }
 }
 extension StreamSink: PairSink {
+    /// Whether a pair's passes of four outputs take `putOctX86`: eight rows, a row's outputs adjacent,
+    /// a bias per output.
+    @inline(__always) var octRows: Bool { rows == 8 && outputStep == 1 && paramRowStep == 0 }
+
     @inline(__always) mutating func dropFirstRows(_ n: Int) {
         stream += n &* rowStep
         biases += n &* paramRowStep
         rows &-= n
+    }
+
+    /// `putX86` for both blocks of a pair at once (`octRows`; self the pair's first sink, `lowerRows`):
+    /// four outputs of eight rows, each output's rows one vector (`csd_hadd_i32x8` of the two blocks'
+    /// sums) plus its bias, shifted, narrowed to int16 and laid out a row's four outputs together
+    /// (`csd_halves_rows_i32x32`): one 64-bit store (set) or load, add and store (add) per row. Same
+    /// values as two `putX86`.
+    @inline(__always) func putOctX86(_ j: Int, _ acc: Kernels.PassSums) {
+        let b = biases, ps = paramStep, sh = SIMD8<Int32>(repeating: shift & 31)
+        @inline(__always) func value(_ x: SIMD8<Int32>, _ y: SIMD8<Int32>, _ o: Int) -> SIMD8<Int32> {
+            (csd_hadd_i32x8(x, y) &+ SIMD8(repeating: b[(j &+ o) &* ps])) &>> sh
+        }
+        let rows = unsafeBitCast(csd_halves_rows_i32x32(value(acc.a0, acc.b0, 0), value(acc.a1, acc.b1, 1),
+                                                        value(acc.a2, acc.b2, 2), value(acc.a3, acc.b3, 3)),
+                                 to: SIMD8<UInt64>.self)
+        let p = UnsafeMutableRawPointer(stream + j), step = rowStep &* 2
+        var r = 0
+        while r < 8 {
+            if write == .set {
+                p.storeBytes(of: rows[r], toByteOffset: r &* step, as: UInt64.self)
+            } else {
+                let sum = p.loadUnaligned(fromByteOffset: r &* step, as: SIMD4<Int16>.self) &+ unsafeBitCast(rows[r], to: SIMD4<Int16>.self)
+                p.storeBytes(of: sum, toByteOffset: r &* step, as: SIMD4<Int16>.self)
+            }
+            r &+= 1
+        }
     }
 
     /// `put` for outputs j ..< j + n (n 1 ... 4): lane 4o + r of s01 is output j + o, row r, of s23 output
