@@ -339,7 +339,7 @@ extension NeuronSink: PairSink {
             p.storeBytes(of: words[6], toByteOffset: 6 &* rowStep, as: UInt32.self)
             p.storeBytes(of: words[7], toByteOffset: 7 &* rowStep, as: UInt32.self)
         } else {
-            let rowBytes = unsafeBitCast(csd_bytes_rows_i32x32(q0, q1, q2, q3), to: SIMD32<UInt8>.self)
+            let rowBytes = csd_bytes_rows_i32x32(q0, q1, q2, q3)
             if rowStep == 1 {  // an output's eight rows: one double word each
                 let words = unsafeBitCast(rowBytes, to: SIMD4<UInt64>.self), p = UnsafeMutableRawPointer(out + j &* outputStep)
                 p.storeBytes(of: words[0], as: UInt64.self)
