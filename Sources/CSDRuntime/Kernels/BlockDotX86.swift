@@ -253,23 +253,25 @@ extension NeuronSink: PairSink {
         }
     }
 
+    /// The thresholds and biases of outputs j ..< j + 4, a neuron per output (or one for all, paramStep 0).
+    @inline(__always) func quadParams(_ j: Int) -> (SIMD4<Int32>, SIMD4<Int32>) {
+        let th = thresholds, bs = biases, ps = paramStep
+        if ps == 1 {
+            return (UnsafeRawPointer(th + j).loadUnaligned(as: SIMD4<Int32>.self),
+                    UnsafeRawPointer(bs + j).loadUnaligned(as: SIMD4<Int32>.self))
+        }
+        if ps == 0 { return (SIMD4(repeating: th[0]), SIMD4(repeating: bs[0])) }
+        let i0 = j &* ps
+        return (SIMD4(th[i0], th[i0 &+ ps], th[i0 &+ 2 &* ps], th[i0 &+ 3 &* ps]),
+                SIMD4(bs[i0], bs[i0 &+ ps], bs[i0 &+ 2 &* ps], bs[i0 &+ 3 &* ps]))
+    }
+
     /// `putX86` for four outputs of four rows, a neuron per output (or one for all): the four outputs'
     /// parameters in one vector each, the bias and the rounding half added there, spread over the rows;
     /// every lane real. The common case: all but a row block's last pass or a map's last block.
     @inline(__always) func putQuadX86(_ j: Int, _ a01: SIMD8<Int32>, _ a23: SIMD8<Int32>, _ spikes: inout SIMD8<Int32>) {
-        let th = thresholds, bs = biases, out = self.out, rowStep = self.rowStep, outputStep = self.outputStep
-        let ps = paramStep, t4: SIMD4<Int32>, b4: SIMD4<Int32>
-        if ps == 1 {
-            t4 = UnsafeRawPointer(th + j).loadUnaligned(as: SIMD4<Int32>.self)
-            b4 = UnsafeRawPointer(bs + j).loadUnaligned(as: SIMD4<Int32>.self)
-        } else if ps == 0 {
-            t4 = SIMD4(repeating: th[0])
-            b4 = SIMD4(repeating: bs[0])
-        } else {
-            let i0 = j &* ps
-            t4 = SIMD4(th[i0], th[i0 &+ ps], th[i0 &+ 2 &* ps], th[i0 &+ 3 &* ps])
-            b4 = SIMD4(bs[i0], bs[i0 &+ ps], bs[i0 &+ 2 &* ps], bs[i0 &+ 3 &* ps])
-        }
+        let out = self.out, rowStep = self.rowStep, outputStep = self.outputStep
+        let (t4, b4) = quadParams(j)
         let narrow = csd_any_gt_i32x4(t4, SIMD4(repeating: Kernels.narrowThreshold)) == 0
         let c4 = b4 &+ (t4 &>> 1), sh = SIMD8<Int32>(repeating: shift & 31)
         let c01 = Kernels.neuronCounts((a01 &<< sh) &+ csd_spread_lo_i32x8(c4), threshold: csd_spread_lo_i32x8(t4),
@@ -303,19 +305,8 @@ extension NeuronSink: PairSink {
     /// lane; the 32 outputs narrowed to bytes at once and stored a row's four outputs (one word) or an
     /// output's eight rows (one double word) at a time. Same neurons as two `putQuadX86`.
     @inline(__always) func putOctX86(_ j: Int, _ acc: Kernels.PassSums, _ spikes: inout SIMD8<Int32>) {
-        let th = thresholds, bs = biases, out = self.out, rowStep = self.rowStep, outputStep = self.outputStep
-        let ps = paramStep, t4: SIMD4<Int32>, b4: SIMD4<Int32>
-        if ps == 1 {
-            t4 = UnsafeRawPointer(th + j).loadUnaligned(as: SIMD4<Int32>.self)
-            b4 = UnsafeRawPointer(bs + j).loadUnaligned(as: SIMD4<Int32>.self)
-        } else if ps == 0 {
-            t4 = SIMD4(repeating: th[0])
-            b4 = SIMD4(repeating: bs[0])
-        } else {
-            let i0 = j &* ps
-            t4 = SIMD4(th[i0], th[i0 &+ ps], th[i0 &+ 2 &* ps], th[i0 &+ 3 &* ps])
-            b4 = SIMD4(bs[i0], bs[i0 &+ ps], bs[i0 &+ 2 &* ps], bs[i0 &+ 3 &* ps])
-        }
+        let out = self.out, rowStep = self.rowStep, outputStep = self.outputStep
+        let (t4, b4) = quadParams(j)
         let narrow = csd_any_gt_i32x4(t4, SIMD4(repeating: Kernels.narrowThreshold)) == 0
         let c4 = b4 &+ (t4 &>> 1), sh = SIMD8<Int32>(repeating: shift & 31), one = SIMD8<Int32>(repeating: 1)
         let trains = output == .prefixTrains, levels = self.levels
