@@ -177,53 +177,6 @@ static inline csd_i32x8 csd_dup_i32x8(csd_i32x4 v, int32_t lane) {
     default: return __builtin_shufflevector(v, v, 3, 3, 3, 3, 3, 3, 3, 3);
     }
 }
-/* four vectors of eight lanes (each 0 ... 255) as 32 bytes: byte 4i + o is lane i of the o-th
- * (a, b, c, d): each lane's four values one word apart (VPACKUSDW, VPACKUSWB, VPSHUFB) */
-static inline csd_u8x32 csd_bytes_lanes_i32x32(csd_i32x8 a, csd_i32x8 b, csd_i32x8 c, csd_i32x8 d) {
-#if defined(__AVX2__)
-    __m256i v = _mm256_packus_epi16(_mm256_packus_epi32((__m256i)a, (__m256i)b), _mm256_packus_epi32((__m256i)c, (__m256i)d));
-    /* each half: a's four lanes, b's, c's, d's; transposed to lane by lane */
-    const __m256i t = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
-                                       0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return (csd_u8x32)_mm256_shuffle_epi8(v, t);
-#else
-    csd_u8x16 ab = __builtin_shufflevector(__builtin_convertvector(a, csd_u8x8), __builtin_convertvector(b, csd_u8x8),
-                                           0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    csd_u8x16 cd = __builtin_shufflevector(__builtin_convertvector(c, csd_u8x8), __builtin_convertvector(d, csd_u8x8),
-                                           0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    return __builtin_shufflevector(ab, cd, 0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27,
-                                   4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
-#endif
-}
-/* four vectors of eight lanes (each 0 ... 255) whose lanes hold rows 0, 1, 4, 5, 2, 3, 6, 7 (`csd_hadd_i32x8`
- * of a pair's two blocks) as 32 bytes: byte 8o + r is row r of the o-th (a, b, c, d) (VPACKUSDW,
- * VPACKUSWB, VPUNPCKLWD/HWD of the halves) */
-static inline csd_u8x32 csd_bytes_rows_i32x32(csd_i32x8 a, csd_i32x8 b, csd_i32x8 c, csd_i32x8 d) {
-#if defined(__AVX2__)
-    __m256i v = _mm256_packus_epi16(_mm256_packus_epi32((__m256i)a, (__m256i)b), _mm256_packus_epi32((__m256i)c, (__m256i)d));
-    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
-    return (csd_u8x32)_mm256_setr_m128i(_mm_unpacklo_epi16(lo, hi), _mm_unpackhi_epi16(lo, hi));
-#else
-    csd_u8x16 ab = __builtin_shufflevector(__builtin_convertvector(a, csd_u8x8), __builtin_convertvector(b, csd_u8x8),
-                                           0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    csd_u8x16 cd = __builtin_shufflevector(__builtin_convertvector(c, csd_u8x8), __builtin_convertvector(d, csd_u8x8),
-                                           0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    return __builtin_shufflevector(ab, cd, 0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15,
-                                   16, 17, 20, 21, 18, 19, 22, 23, 24, 25, 28, 29, 26, 27, 30, 31);
-#endif
-}
-/* four vectors of eight lanes whose lanes hold rows 0, 1, 4, 5, 2, 3, 6, 7 (`csd_hadd_i32x8` of a pair's
- * two blocks), their low halves: the four halfwords of row r (a's, b's, c's, d's) are halfwords
- * 4r ... 4r + 3 (the stream writers' values, a row's four outputs adjacent) */
-typedef int16_t csd_i16x32 __attribute__((ext_vector_type(32)));
-static inline csd_i16x32 csd_halves_rows_i32x32(csd_i32x8 a, csd_i32x8 b, csd_i32x8 c, csd_i32x8 d) {
-    csd_i16x16 ab = __builtin_shufflevector(__builtin_convertvector(a, csd_i16x8), __builtin_convertvector(b, csd_i16x8),
-                                            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    csd_i16x16 cd = __builtin_shufflevector(__builtin_convertvector(c, csd_i16x8), __builtin_convertvector(d, csd_i16x8),
-                                            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    return __builtin_shufflevector(ab, cd, 0, 8, 16, 24, 1, 9, 17, 25, 4, 12, 20, 28, 5, 13, 21, 29,
-                                   2, 10, 18, 26, 3, 11, 19, 27, 6, 14, 22, 30, 7, 15, 23, 31);
-}
 /* eight bytes of a and of b (little-endian) widened and interleaved: lane 2i a's byte i, lane 2i + 1
  * b's (the pixel conv's tap pairs: PUNPCKLBW with zero, then PUNPCKLWD/HWD) */
 static inline csd_i16x16 csd_zip_u8x8(uint64_t a, uint64_t b) {
@@ -246,6 +199,50 @@ static inline csd_u8x16 csd_transpose4x4_u8(csd_u8x16 v) {
 static inline csd_i16x16 csd_halves_i32x16(csd_i32x8 a, csd_i32x8 b) {
     return __builtin_shufflevector(__builtin_convertvector(a, csd_i16x8), __builtin_convertvector(b, csd_i16x8),
                                    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+#if defined(__AVX2__)
+/* four vectors of eight lanes (each 0 ... 255) as bytes, per 128-bit half: a's four lanes, b's, c's,
+ * d's (VPACKUSDW, VPACKUSWB) */
+static inline __m256i csd_pack4_u8(csd_i32x8 a, csd_i32x8 b, csd_i32x8 c, csd_i32x8 d) {
+    return _mm256_packus_epi16(_mm256_packus_epi32((__m256i)a, (__m256i)b), _mm256_packus_epi32((__m256i)c, (__m256i)d));
+}
+#endif
+/* four vectors of eight lanes (each 0 ... 255) as 32 bytes: byte 4i + o is lane i of the o-th
+ * (a, b, c, d): each lane's four values one word apart (`csd_pack4_u8`, VPSHUFB) */
+static inline csd_u8x32 csd_bytes_lanes_i32x32(csd_i32x8 a, csd_i32x8 b, csd_i32x8 c, csd_i32x8 d) {
+#if defined(__AVX2__)
+    /* each half: a's four lanes, b's, c's, d's; transposed to lane by lane */
+    const __m256i t = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                       0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return (csd_u8x32)_mm256_shuffle_epi8(csd_pack4_u8(a, b, c, d), t);
+#else
+    return __builtin_shufflevector(csd_bytes_i32x16(a, b), csd_bytes_i32x16(c, d),
+                                   0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27,
+                                   4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
+#endif
+}
+/* four vectors of eight lanes (each 0 ... 255) whose lanes hold rows 0, 1, 4, 5, 2, 3, 6, 7 (`csd_hadd_i32x8`
+ * of a pair's two blocks) as 32 bytes: byte 8o + r is row r of the o-th (a, b, c, d) (`csd_pack4_u8`,
+ * VPUNPCKLWD/HWD of the halves) */
+static inline csd_u8x32 csd_bytes_rows_i32x32(csd_i32x8 a, csd_i32x8 b, csd_i32x8 c, csd_i32x8 d) {
+#if defined(__AVX2__)
+    __m256i v = csd_pack4_u8(a, b, c, d);
+    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+    return (csd_u8x32)_mm256_setr_m128i(_mm_unpacklo_epi16(lo, hi), _mm_unpackhi_epi16(lo, hi));
+#else
+    return __builtin_shufflevector(csd_bytes_i32x16(a, b), csd_bytes_i32x16(c, d),
+                                   0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15,
+                                   16, 17, 20, 21, 18, 19, 22, 23, 24, 25, 28, 29, 26, 27, 30, 31);
+#endif
+}
+/* four vectors of eight lanes whose lanes hold rows 0, 1, 4, 5, 2, 3, 6, 7 (`csd_hadd_i32x8` of a pair's
+ * two blocks), their low halves: the four halfwords of row r (a's, b's, c's, d's) are halfwords
+ * 4r ... 4r + 3 (the stream writers' values, a row's four outputs adjacent) */
+typedef int16_t csd_i16x32 __attribute__((ext_vector_type(32)));
+static inline csd_i16x32 csd_halves_rows_i32x32(csd_i32x8 a, csd_i32x8 b, csd_i32x8 c, csd_i32x8 d) {
+    return __builtin_shufflevector(csd_halves_i32x16(a, b), csd_halves_i32x16(c, d),
+                                   0, 8, 16, 24, 1, 9, 17, 25, 4, 12, 20, 28, 5, 13, 21, 29,
+                                   2, 10, 18, 26, 3, 11, 19, 27, 6, 14, 22, 30, 7, 15, 23, 31);
 }
 /* sixteen halves as a 4 x 4 matrix, transposed: lane 4i + j of the result is lane 4j + i of v */
 static inline csd_i16x16 csd_transpose4x4_i16(csd_i16x16 v) {
